@@ -1,0 +1,64 @@
+//! Why the data path dropped a frame. The same enum indexes the per-CPU `DROP_STATS` array,
+//! names the `vpc stats` row and the Prometheus label, and is what the model predicts.
+
+/// Slots reserved in `DROP_STATS`, so new reasons do not resize the pinned map.
+pub const DROP_REASON_SLOTS: u32 = 64;
+
+macro_rules! drop_reasons {
+    ($($(#[doc = $doc:literal])* $variant:ident = $value:literal, $name:literal;)+) => {
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum DropReason {
+            $($(#[doc = $doc])* $variant = $value,)+
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant,)+];
+
+            /// Stable snake_case name (stats rows, metric labels, JSON).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => $name,)+
+                }
+            }
+
+            /// One-line explanation for humans.
+            pub const fn describe(self) -> &'static str {
+                match self {
+                    $(DropReason::$variant => concat!($($doc),+),)+
+                }
+            }
+
+            pub const fn from_u32(value: u32) -> Option<DropReason> {
+                match value {
+                    $($value => Some(DropReason::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// Truncated or inconsistent Ethernet, ARP or IPv4 header.
+    Malformed = 0, "malformed";
+    /// Neither IPv4 nor ARP (IPv6, VLAN-tagged, other EtherTypes).
+    NotIpv4 = 1, "not_ipv4";
+    /// The frame arrived on an interface the agent has no ENI for.
+    UnknownEni = 2, "unknown_eni";
+    /// Source MAC is not the ENI's own.
+    SpoofedMac = 3, "spoofed_mac";
+    /// Source IPv4 address is not the ENI's own (source/destination check on).
+    SpoofedIp = 4, "spoofed_ip";
+    /// No route in the ENI's route table matches the destination.
+    NoRoute = 5, "no_route";
+    /// The route says the destination is in a VSwitch, but no ENI has that address.
+    UnknownDestination = 6, "unknown_destination";
+    /// TTL would reach zero at the gateway.
+    TtlExceeded = 7, "ttl_exceeded";
+    /// ARP that the gateway does not answer (replies, other senders, targets outside the VPC).
+    ArpIgnored = 8, "arp_ignored";
+    /// The destination port has no device in TX_PORTS (ENI being removed).
+    PortDown = 9, "port_down";
+}

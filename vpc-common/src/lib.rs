@@ -1,0 +1,137 @@
+//! Map keys, values and constants shared by the XDP programs (vpc-ebpf) and the agent (vpc-user).
+//!
+//! Every type here is `#[repr(C)]` plain data: the kernel and userspace read the same bytes.
+//! IPv4 addresses are kept *as they appear in the packet* (network byte order stored in a `u32`
+//! read natively), so the data path compares them without byte swapping; userspace converts with
+//! [`addr_raw`] / [`addr_from_raw`].
+#![no_std]
+
+pub mod drop;
+pub mod maps;
+
+pub use drop::DropReason;
+
+/// An IPv4 address as the data path holds it: the four octets in packet order, read as a native `u32`.
+#[inline(always)]
+pub const fn addr_raw(octets: [u8; 4]) -> u32 {
+    u32::from_ne_bytes(octets)
+}
+
+/// The octets of an address held in packet order (inverse of [`addr_raw`]).
+#[inline(always)]
+pub const fn addr_from_raw(raw: u32) -> [u8; 4] {
+    raw.to_ne_bytes()
+}
+
+/// The ENI may send and receive addresses that are not its own (a NAT or firewall instance).
+pub const ENI_F_NO_SRC_DST_CHECK: u32 = 1 << 0;
+
+/// What the data path knows about the ENI a frame arrived from. Map `ENIS`, keyed by the
+/// ingress ifindex of the ENI's host-side interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Eni {
+    /// The ENI's private address (packet order).
+    pub ip: u32,
+    /// Its VSwitch gateway address (packet order): the source of ICMP errors the gateway sends.
+    pub gw_ip: u32,
+    /// The VPC CIDR (packet order): ARP requests for any address inside it get the gateway MAC.
+    pub vpc_net: u32,
+    pub vpc_mask: u32,
+    /// Internal VPC number: part of the destination lookup key (VPCs are separate address spaces).
+    pub vpc_id: u32,
+    /// Internal VSwitch number.
+    pub vswitch_id: u32,
+    /// The route table associated with the ENI's VSwitch: the first half of the route lookup key.
+    pub route_table: u32,
+    /// Dense port number of this ENI: index into `TX_PORTS` and `ENI_STATS`.
+    pub port: u32,
+    /// `ENI_F_*` bits.
+    pub flags: u32,
+    /// The only source MAC the ENI may use.
+    pub mac: [u8; 6],
+    /// The MAC of the ENI's VSwitch gateway: answers ARP and sources every frame delivered to the ENI.
+    pub gw_mac: [u8; 6],
+}
+
+/// Key of `ENI_ADDRS`: an address inside one VPC's address space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct AddrKey {
+    pub vpc_id: u32,
+    /// Packet order.
+    pub addr: u32,
+}
+
+/// Where and how to deliver a frame to an ENI. Value of `ENI_ADDRS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Port {
+    /// Dense port number: index into `TX_PORTS` (the DEVMAP) and `ENI_STATS`.
+    pub port: u32,
+    pub flags: u32,
+    /// Destination MAC: the ENI's own.
+    pub mac: [u8; 6],
+    /// Source MAC: the gateway of the destination ENI's VSwitch.
+    pub gw_mac: [u8; 6],
+}
+
+/// The data part of a `ROUTES` LPM key. The prefix length counts from the first bit of `table`,
+/// so a route for `a.b.c.d/n` in table `t` has prefix length `32 + n`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct RouteKey {
+    pub table: u32,
+    /// Packet order.
+    pub addr: u32,
+}
+
+/// Bits of the route key before the address starts.
+pub const ROUTE_TABLE_BITS: u32 = 32;
+
+/// Route kinds (`Route::kind`).
+pub mod route_kind {
+    /// Deliver to the ENI that owns the destination address in VPC `Route::arg` (a VSwitch CIDR).
+    pub const LOCAL: u32 = 1;
+}
+
+/// Value of `ROUTES`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Route {
+    /// One of [`route_kind`].
+    pub kind: u32,
+    /// Kind-specific target (LOCAL: the VPC id to look the destination up in).
+    pub arg: u32,
+}
+
+/// Per-ENI counters in `ENI_STATS` (per CPU). `rx` is what the ENI sent into the data path, `tx`
+/// what the data path delivered to it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct EniCounters {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+}
+
+impl EniCounters {
+    pub fn add(&mut self, other: &EniCounters) {
+        self.rx_packets += other.rx_packets;
+        self.rx_bytes += other.rx_bytes;
+        self.tx_packets += other.tx_packets;
+        self.tx_bytes += other.tx_bytes;
+    }
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)] structs of integers and byte arrays, valid for any bits.
+    unsafe impl aya::Pod for super::Eni {}
+    unsafe impl aya::Pod for super::AddrKey {}
+    unsafe impl aya::Pod for super::Port {}
+    unsafe impl aya::Pod for super::RouteKey {}
+    unsafe impl aya::Pod for super::Route {}
+    unsafe impl aya::Pod for super::EniCounters {}
+}

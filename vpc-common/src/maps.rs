@@ -1,0 +1,25 @@
+//! Names and default sizes of the maps the XDP program declares. Both sides use these names:
+//! the kernel object defines the maps, the agent opens the pinned copies by the same name.
+
+/// ifindex -> `Eni`. Written by the agent on apply; read per frame to identify the sender.
+pub const ENIS: &str = "ENIS";
+/// `AddrKey` -> `Port`. Written by the agent; read to find the destination ENI of a LOCAL route.
+pub const ENI_ADDRS: &str = "ENI_ADDRS";
+/// LPM (`RouteKey`) -> `Route`: every route table of every VPC. Written by the agent.
+pub const ROUTES: &str = "ROUTES";
+/// DEVMAP port -> ifindex: the redirect targets. Written by the agent.
+pub const TX_PORTS: &str = "TX_PORTS";
+/// Per-CPU array port -> `EniCounters`. Written by the data path; read by `vpc stats`.
+pub const ENI_STATS: &str = "ENI_STATS";
+/// Per-CPU array `DropReason` -> packets. Written by the data path; read by `vpc stats`.
+pub const DROP_STATS: &str = "DROP_STATS";
+
+/// Default number of ENI ports (DEVMAP size, counter slots).
+pub const DEFAULT_MAX_ENIS: u32 = 4096;
+/// Default number of route entries across all route tables.
+pub const DEFAULT_MAX_ROUTES: u32 = 1 << 20;
+/// Default number of (VPC, address) entries.
+pub const DEFAULT_MAX_ADDRS: u32 = 65536;
+
+/// Name of the XDP program attached to each ENI's host-side interface.
+pub const PROG_ENI_INGRESS: &str = "vpc_eni_ingress";

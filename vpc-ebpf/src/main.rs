@@ -1,0 +1,59 @@
+//! The VPC data path: one XDP program on the host side of every ENI.
+//!
+//! parse -> sender ENI + anti-spoof -> ARP answer | route (LPM per route table) -> next hop
+//! -> TTL -> rewrite -> redirect. Every drop is counted by reason (`stats::drop`).
+#![no_std]
+#![no_main]
+
+mod arp;
+mod eni;
+mod maps;
+mod parse;
+mod rewrite;
+mod route;
+mod stats;
+
+use aya_ebpf::{macros::xdp, programs::XdpContext};
+use vpc_common::{DropReason, Eni};
+
+use crate::maps::TX_PORTS;
+
+#[xdp]
+pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
+    match from_eni(&ctx) {
+        Ok(action) => action,
+        Err(reason) => stats::drop(reason),
+    }
+}
+
+#[inline(always)]
+fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
+    let eni = eni::sender(ctx)?;
+    stats::rx(eni.port, parse::frame_len(ctx));
+    let eth = parse::eth(ctx)?;
+    eni::check_mac(eni, &eth.src)?;
+    match u16::from_be(eth.ether_type) {
+        parse::ETH_P_IP => forward_ipv4(ctx, eni),
+        parse::ETH_P_ARP => arp::answer(ctx, eni),
+        _ => Err(DropReason::NotIpv4),
+    }
+}
+
+#[inline(always)]
+fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
+    let ip = parse::ipv4(ctx)?;
+    eni::check_source_ip(eni, ip.saddr)?;
+    let route = route::lookup(eni.route_table, ip.daddr)?;
+    let port = route::next_hop(route, ip.daddr)?;
+    rewrite::decrement_ttl(ip)?;
+    rewrite::ethernet(parse::eth(ctx)?, port);
+    let action = TX_PORTS.redirect(port.port, 0).map_err(|_| DropReason::PortDown)?;
+    stats::tx(port.port, parse::frame_len(ctx));
+    Ok(action)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}

@@ -1,0 +1,41 @@
+//! Every map the data path uses. Sizes are defaults; the agent overrides them at load time.
+//! All maps are pinned by name under the agent's pin root so they outlive the agent and a
+//! re-apply reuses them (state and counters survive).
+//!
+//! Config hash maps the agent rewrites while traffic flows are `BPF_F_NO_PREALLOC`: their
+//! elements are freed through RCU, so a lookup never reads an element being recycled.
+
+use aya_ebpf::{
+    bindings::BPF_F_NO_PREALLOC,
+    macros::map,
+    maps::{DevMap, HashMap, LpmTrie, PerCpuArray},
+};
+use vpc_common::{
+    drop::DROP_REASON_SLOTS,
+    maps::{DEFAULT_MAX_ADDRS, DEFAULT_MAX_ENIS, DEFAULT_MAX_ROUTES},
+    AddrKey, Eni, EniCounters, Port, Route, RouteKey,
+};
+
+/// ifindex -> ENI. Agent writes on apply; read for every frame to know who sent it.
+#[map]
+pub static ENIS: HashMap<u32, Eni> = HashMap::pinned(DEFAULT_MAX_ENIS, BPF_F_NO_PREALLOC);
+
+/// (VPC, address) -> destination port. Agent writes; read to deliver inside a VSwitch CIDR.
+#[map]
+pub static ENI_ADDRS: HashMap<AddrKey, Port> = HashMap::pinned(DEFAULT_MAX_ADDRS, BPF_F_NO_PREALLOC);
+
+/// (route table, prefix) -> route, longest prefix first. Agent writes; read per routed frame.
+#[map]
+pub static ROUTES: LpmTrie<RouteKey, Route> = LpmTrie::pinned(DEFAULT_MAX_ROUTES, 0);
+
+/// port -> device. Agent writes; the redirect target of every forwarded frame.
+#[map]
+pub static TX_PORTS: DevMap = DevMap::pinned(DEFAULT_MAX_ENIS, 0);
+
+/// port -> rx/tx counters, per CPU. Data path writes; `vpc stats` reads.
+#[map]
+pub static ENI_STATS: PerCpuArray<EniCounters> = PerCpuArray::pinned(DEFAULT_MAX_ENIS, 0);
+
+/// drop reason -> packets, per CPU. Data path writes; `vpc stats` reads.
+#[map]
+pub static DROP_STATS: PerCpuArray<u64> = PerCpuArray::pinned(DROP_REASON_SLOTS, 0);

@@ -1,0 +1,88 @@
+//! Bounds-checked access to the frame. The only place with raw pointers into packet data.
+
+use aya_ebpf::programs::XdpContext;
+use vpc_common::DropReason;
+
+pub const ETH_HLEN: usize = 14;
+pub const ETH_P_IP: u16 = 0x0800;
+pub const ETH_P_ARP: u16 = 0x0806;
+
+#[repr(C)]
+pub struct EthHdr {
+    pub dst: [u8; 6],
+    pub src: [u8; 6],
+    /// Network order.
+    pub ether_type: u16,
+}
+
+#[repr(C)]
+pub struct Ipv4Hdr {
+    pub version_ihl: u8,
+    pub tos: u8,
+    pub tot_len: u16,
+    pub id: u16,
+    pub frag_off: u16,
+    pub ttl: u8,
+    pub protocol: u8,
+    pub check: u16,
+    pub saddr: u32,
+    pub daddr: u32,
+}
+
+/// An ARP packet for IPv4 over Ethernet (RFC 826), the only kind the gateway answers.
+#[repr(C)]
+pub struct ArpHdr {
+    pub htype: u16,
+    pub ptype: u16,
+    pub hlen: u8,
+    pub plen: u8,
+    pub oper: u16,
+    pub sha: [u8; 6],
+    pub spa: [u8; 4],
+    pub tha: [u8; 6],
+    pub tpa: [u8; 4],
+}
+
+/// Length of the frame in bytes.
+#[inline(always)]
+pub fn frame_len(ctx: &XdpContext) -> u64 {
+    (ctx.data_end() - ctx.data()) as u64
+}
+
+/// A pointer to a `T` at `offset` into the frame, or `Malformed` when the frame is too short.
+#[inline(always)]
+pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, DropReason> {
+    let start = ctx.data();
+    if start + offset + core::mem::size_of::<T>() > ctx.data_end() {
+        return Err(DropReason::Malformed);
+    }
+    Ok((start + offset) as *mut T)
+}
+
+#[inline(always)]
+pub fn eth(ctx: &XdpContext) -> Result<&mut EthHdr, DropReason> {
+    // SAFETY: ptr_at checked that the header lies inside the frame.
+    ptr_at::<EthHdr>(ctx, 0).map(|p| unsafe { &mut *p })
+}
+
+#[inline(always)]
+pub fn arp(ctx: &XdpContext) -> Result<&mut ArpHdr, DropReason> {
+    // SAFETY: as in `eth`.
+    ptr_at::<ArpHdr>(ctx, ETH_HLEN).map(|p| unsafe { &mut *p })
+}
+
+/// The IPv4 header after a consistency check: version 4, IHL >= 5, and
+/// IHL <= total length <= bytes present (trailing Ethernet padding is allowed).
+#[inline(always)]
+pub fn ipv4(ctx: &XdpContext) -> Result<&mut Ipv4Hdr, DropReason> {
+    let ip = ptr_at::<Ipv4Hdr>(ctx, ETH_HLEN)?;
+    // SAFETY: ptr_at checked the fixed part of the header.
+    let ip = unsafe { &mut *ip };
+    let header_len = usize::from(ip.version_ihl & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be(ip.tot_len));
+    let present = ctx.data_end() - ctx.data() - ETH_HLEN;
+    if ip.version_ihl >> 4 != 4 || header_len < 20 || total_len < header_len || total_len > present {
+        return Err(DropReason::Malformed);
+    }
+    Ok(ip)
+}

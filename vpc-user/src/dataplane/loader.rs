@@ -1,0 +1,92 @@
+//! Load the XDP object so that it reuses the pinned maps, after retiring any pinned map whose
+//! shape no longer matches what this build declares (an upgrade changed a struct or a size).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use aya::{
+    maps::MapInfo,
+    programs::Xdp,
+    Ebpf, EbpfLoader,
+};
+use vpc_common::{drop::DROP_REASON_SLOTS, maps as names, AddrKey, Eni, EniCounters, Port, Route, RouteKey};
+
+use super::{bpffs::PinDirs, object};
+
+/// Sizes of the maps; fixed when a map is first created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_enis: u32,
+    pub max_routes: u32,
+    pub max_addrs: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_enis: names::DEFAULT_MAX_ENIS, max_routes: names::DEFAULT_MAX_ROUTES, max_addrs: names::DEFAULT_MAX_ADDRS }
+    }
+}
+
+/// (name, key size, value size, max entries) of every pinned map.
+fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 6] {
+    use std::mem::size_of;
+    [
+        (names::ENIS, size_of::<u32>(), size_of::<Eni>(), limits.max_enis),
+        (names::ENI_ADDRS, size_of::<AddrKey>(), size_of::<Port>(), limits.max_addrs),
+        (names::ROUTES, 4 + size_of::<RouteKey>(), size_of::<Route>(), limits.max_routes),
+        (names::TX_PORTS, size_of::<u32>(), 8, limits.max_enis),
+        (names::ENI_STATS, size_of::<u32>(), size_of::<EniCounters>(), limits.max_enis),
+        (names::DROP_STATS, size_of::<u32>(), size_of::<u64>(), DROP_REASON_SLOTS),
+    ]
+}
+
+/// Unpin maps whose shape differs from this build's, so the loader creates fresh ones. Programs
+/// still attached keep using the old map until their link is switched to the new program.
+pub fn retire_incompatible(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Vec<&'static str>> {
+    let mut retired = Vec::new();
+    for (name, key, value, max) in shapes(limits) {
+        let path = pins.map(name);
+        if !path.exists() {
+            continue;
+        }
+        let fits = MapInfo::from_pin(&path).is_ok_and(|info| {
+            info.key_size() as usize == key && info.value_size() as usize == value && info.max_entries() == max
+        });
+        if !fits {
+            std::fs::remove_file(&path).with_context(|| format!("retiring {}", path.display()))?;
+            retired.push(name);
+        }
+    }
+    Ok(retired)
+}
+
+/// Load the object with its maps opened from (or created at) `pins`, and the XDP program
+/// loaded into the kernel (verified, not attached).
+pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
+    std::fs::create_dir_all(pins.maps())?;
+    let mut loader = EbpfLoader::new();
+    loader
+        .default_map_pin_directory(pins.maps())
+        .map_max_entries(names::ENIS, limits.max_enis)
+        .map_max_entries(names::TX_PORTS, limits.max_enis)
+        .map_max_entries(names::ENI_STATS, limits.max_enis)
+        .map_max_entries(names::ENI_ADDRS, limits.max_addrs)
+        .map_max_entries(names::ROUTES, limits.max_routes);
+    let mut ebpf = loader.load(object::bytes()).context("loading the XDP object")?;
+    program(&mut ebpf)?.load().context("the kernel verifier rejected the XDP program")?;
+    Ok(ebpf)
+}
+
+pub fn program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
+    let prog = ebpf.program_mut(names::PROG_ENI_INGRESS).context("XDP program missing from the object")?;
+    Ok(prog.try_into()?)
+}
+
+/// Pin `ebpf`'s program at `path`, replacing the previous one.
+pub fn pin_program(ebpf: &mut Ebpf, path: &Path) -> anyhow::Result<()> {
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    program(ebpf)?.pin(path).with_context(|| format!("pinning the program at {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! The kernel side of the agent: load the XDP object, pin it under the pin root, make the maps
+//! equal to the compiled entries and attach the program to every ENI interface.
+
+pub mod attach;
+pub mod bpffs;
+pub mod loader;
+pub mod netlink;
+pub mod object;
+pub mod stats;
+pub mod sync;
+pub mod sys;
+pub mod veth;
+
+use std::collections::BTreeSet;
+
+use anyhow::Context as _;
+use aya::maps::PerCpuArray;
+use serde::Serialize;
+use vpc_common::maps as names;
+
+pub use bpffs::PinDirs;
+pub use loader::Limits;
+
+use crate::compile::MapEntries;
+
+/// The data path on this host, rooted at one pin directory.
+#[derive(Debug, Clone)]
+pub struct Dataplane {
+    pub pins: PinDirs,
+    pub limits: Limits,
+}
+
+/// What an apply changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ApplyReport {
+    pub changes: MapChanges,
+    pub links: attach::AttachChanges,
+    /// Pinned maps recreated because this build declares them differently.
+    pub retired_maps: Vec<&'static str>,
+    pub warnings: Vec<String>,
+}
+
+impl Dataplane {
+    pub fn new(root: impl Into<std::path::PathBuf>, limits: Limits) -> Self {
+        Dataplane { pins: PinDirs::new(root), limits }
+    }
+
+    /// Make the kernel forward as `entries` say. Loads a fresh program instance that shares the
+    /// pinned maps, writes new and changed entries, swaps the program under every link
+    /// atomically, attaches new interfaces, detaches gone ones, and only then deletes stale
+    /// entries. Unchanged entries are never touched, so flows they carry are not disturbed.
+    pub fn apply(&self, entries: &MapEntries) -> anyhow::Result<ApplyReport> {
+        let mut loaded = self.load()?;
+        let mut report = ApplyReport { retired_maps: loaded.retired.clone(), ..Default::default() };
+        let pending = loaded.upsert(entries)?;
+
+        let ifindexes: BTreeSet<u32> = entries.enis.keys().copied().collect();
+        let already: BTreeSet<u32> = attach::pinned_links(&self.pins)?.into_iter().collect();
+        attach::attach_all(loaded.program()?, &self.pins, &ifindexes, &mut report.links)?;
+        let new_veths: Vec<u32> = ifindexes.difference(&already).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
+        for lost in veth::ensure_delivery(&new_veths)? {
+            report.warnings.push(format!(
+                "veth {}: its peer is not in this or a named namespace; turn GRO on there or redirected frames are dropped",
+                ifname(lost)
+            ));
+        }
+        attach::detach_others(&self.pins, &ifindexes, &mut report.links)?;
+
+        report.changes = loaded.remove_stale(pending)?;
+        loader::pin_program(&mut loaded.ebpf, &self.pins.program())?;
+        Ok(report)
+    }
+
+    /// Load a program instance over the pinned maps (creating them on first use), not attached.
+    pub fn load(&self) -> anyhow::Result<Loaded> {
+        bpffs::ensure(&self.pins.root)?;
+        let retired = loader::retire_incompatible(&self.pins, &self.limits)?;
+        let ebpf = loader::load(&self.pins, &self.limits)?;
+        Ok(Loaded { ebpf, retired })
+    }
+
+    /// Detach from every interface and remove every pin. Forwarding stops.
+    pub fn down(&self) -> anyhow::Result<()> {
+        let root = &self.pins.root;
+        if !root.exists() {
+            return Ok(());
+        }
+        for dir in [self.pins.links(), self.pins.maps()] {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries {
+                    let path = entry?.path();
+                    std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+                }
+                std::fs::remove_dir(&dir).with_context(|| format!("removing {}", dir.display()))?;
+            }
+        }
+        let prog = self.pins.program();
+        if prog.exists() {
+            std::fs::remove_file(&prog)?;
+        }
+        // The root itself may be a bpffs mount point we made; leave an empty mount alone.
+        if !is_mount_point(root) {
+            std::fs::remove_dir(root).with_context(|| format!("removing {}", root.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Whether something is applied under this pin root.
+    pub fn is_up(&self) -> bool {
+        self.pins.map(names::ENIS).exists()
+    }
+
+    pub fn counters(&self, ports: impl IntoIterator<Item = u32>) -> anyhow::Result<stats::Counters> {
+        stats::read(&self.pins, ports)
+    }
+}
+
+/// Per config map, what a sync changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct MapChanges {
+    pub enis: sync::Changes,
+    pub addrs: sync::Changes,
+    pub routes: sync::Changes,
+    pub ports: sync::Changes,
+}
+
+/// Entries to delete once the new state is live (phase two of a sync).
+pub struct PendingRemoval {
+    enis: sync::Pending<u32>,
+    addrs: sync::Pending<vpc_common::AddrKey>,
+    routes: sync::Pending<crate::compile::LpmKey>,
+    ports: sync::Pending<u32>,
+}
+
+/// A program instance loaded over the pinned maps.
+pub struct Loaded {
+    pub ebpf: aya::Ebpf,
+    /// Pinned maps recreated because this build declares them differently.
+    pub retired: Vec<&'static str>,
+}
+
+impl Loaded {
+    pub fn program(&mut self) -> anyhow::Result<&mut aya::programs::Xdp> {
+        loader::program(&mut self.ebpf)
+    }
+
+    /// The program, for BPF_PROG_TEST_RUN (which needs no mutable access).
+    pub fn program_ref(&self) -> anyhow::Result<&aya::programs::Xdp> {
+        let prog = self.ebpf.program(names::PROG_ENI_INGRESS).ok_or_else(|| anyhow::anyhow!("XDP program missing"))?;
+        Ok(prog.try_into()?)
+    }
+
+    /// Phase one of a sync: write every new and changed entry. A port handed to a new ENI
+    /// starts with zeroed counters.
+    pub fn upsert(&mut self, entries: &MapEntries) -> anyhow::Result<PendingRemoval> {
+        use sync::ConfigMap as _;
+        let [enis, addrs, routes, ports, stats] =
+            self.ebpf.maps_disjoint_mut([names::ENIS, names::ENI_ADDRS, names::ROUTES, names::TX_PORTS, names::ENI_STATS]);
+        let mut ports = sync::Ports::open(ports.ok_or_else(missing_map)?)?;
+        let mut stats = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
+        let old_ports = ports.current()?;
+        stats::reset_ports(&mut stats, entries.ports.keys().copied().filter(|p| !old_ports.contains_key(p)))?;
+        Ok(PendingRemoval {
+            ports: sync::upsert(&mut ports, &entries.ports)?,
+            addrs: sync::upsert(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &entries.addrs)?,
+            routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes)?,
+            enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis)?,
+        })
+    }
+
+    /// Phase two: delete what nobody wants any more.
+    pub fn remove_stale(&mut self, pending: PendingRemoval) -> anyhow::Result<MapChanges> {
+        let [enis, addrs, routes, ports] =
+            self.ebpf.maps_disjoint_mut([names::ENIS, names::ENI_ADDRS, names::ROUTES, names::TX_PORTS]);
+        sync::remove(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &pending.enis)?;
+        sync::remove(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &pending.routes)?;
+        sync::remove(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &pending.addrs)?;
+        sync::remove(&mut sync::Ports::open(ports.ok_or_else(missing_map)?)?, &pending.ports)?;
+        Ok(MapChanges {
+            enis: pending.enis.changes,
+            addrs: pending.addrs.changes,
+            routes: pending.routes.changes,
+            ports: pending.ports.changes,
+        })
+    }
+
+    /// Both phases at once (nothing is attached to this instance yet).
+    pub fn sync(&mut self, entries: &MapEntries) -> anyhow::Result<MapChanges> {
+        let pending = self.upsert(entries)?;
+        self.remove_stale(pending)
+    }
+}
+
+fn missing_map() -> anyhow::Error {
+    anyhow::anyhow!("map missing from the XDP object")
+}
+
+fn is_mount_point(path: &std::path::Path) -> bool {
+    let parent = path.parent().unwrap_or(path);
+    use std::os::unix::fs::MetadataExt as _;
+    match (std::fs::metadata(path), std::fs::metadata(parent)) {
+        (Ok(a), Ok(b)) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Name of `ifindex` in the calling thread's namespace (for messages).
+pub fn ifname(ifindex: u32) -> String {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buffer of IF_NAMESIZE bytes as if_indextoname requires.
+    let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return format!("ifindex {ifindex}");
+    }
+    // SAFETY: if_indextoname wrote a NUL-terminated name.
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// The ifindex of `name` in the calling thread's namespace.
+pub fn ifindex(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: valid C string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}

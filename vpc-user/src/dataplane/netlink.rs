@@ -1,0 +1,148 @@
+//! Minimal rtnetlink: ask the kernel of the calling thread's network namespace about one link.
+//! (sysfs would show the namespace sysfs was mounted in, not the thread's.)
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use anyhow::bail;
+
+const RTM_GETLINK: u16 = 18;
+const RTM_NEWLINK: u16 = 16;
+const NLM_F_REQUEST: u16 = 1;
+const NLMSG_ERROR: u16 = 2;
+const IFLA_LINK: u16 = 5;
+const IFLA_IFNAME: u16 = 3;
+const IFLA_LINKINFO: u16 = 18;
+const IFLA_INFO_KIND: u16 = 1;
+const NLM_F_ACK: u16 = 4;
+const NLM_F_EXCL: u16 = 0x200;
+const NLM_F_CREATE: u16 = 0x400;
+
+#[repr(C)]
+struct Request {
+    // struct nlmsghdr
+    len: u32,
+    kind: u16,
+    flags: u16,
+    seq: u32,
+    pid: u32,
+    // struct ifinfomsg
+    family: u8,
+    _pad: u8,
+    if_type: u16,
+    index: i32,
+    if_flags: u32,
+    change: u32,
+}
+
+fn route_socket() -> anyhow::Result<OwnedFd> {
+    // SAFETY: plain socket(2); owned right away.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+    if fd < 0 {
+        bail!("netlink socket: {}", std::io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn push_attr(buf: &mut Vec<u8>, kind: u16, payload: &[u8]) {
+    buf.extend_from_slice(&((4 + payload.len()) as u16).to_ne_bytes());
+    buf.extend_from_slice(&kind.to_ne_bytes());
+    buf.extend_from_slice(payload);
+    while buf.len() % 4 != 0 {
+        buf.push(0);
+    }
+}
+
+/// Create a veth pair `name` <-> `peer` in the calling thread's namespace; returns the ifindex of
+/// `name`. (This kernel has no dummy driver; a veth end serves as a stand-in interface too.)
+pub fn add_veth(name: &str, peer: &str) -> anyhow::Result<u32> {
+    const IFLA_INFO_DATA: u16 = 2;
+    const VETH_INFO_PEER: u16 = 1;
+    let mut peer_attr = vec![0u8; 16]; // struct ifinfomsg of the peer
+    push_attr(&mut peer_attr, IFLA_IFNAME, format!("{peer}\0").as_bytes());
+    let mut data = Vec::new();
+    push_attr(&mut data, VETH_INFO_PEER, &peer_attr);
+    let mut info = Vec::new();
+    push_attr(&mut info, IFLA_INFO_KIND, b"veth\0");
+    push_attr(&mut info, IFLA_INFO_DATA, &data);
+    let mut attrs = Vec::new();
+    push_attr(&mut attrs, IFLA_IFNAME, format!("{name}\0").as_bytes());
+    push_attr(&mut attrs, IFLA_LINKINFO, &info);
+    new_link(name, &attrs)?;
+    crate::dataplane::ifindex(name).ok_or_else(|| anyhow::anyhow!("veth {name} vanished"))
+}
+
+fn new_link(name: &str, attrs: &[u8]) -> anyhow::Result<()> {
+    let sock = route_socket()?;
+    let mut msg = vec![0u8; 32];
+    msg.extend_from_slice(attrs);
+    let len = msg.len() as u32;
+    msg[0..4].copy_from_slice(&len.to_ne_bytes());
+    msg[4..6].copy_from_slice(&RTM_NEWLINK.to_ne_bytes());
+    msg[6..8].copy_from_slice(&(NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL).to_ne_bytes());
+    // SAFETY: sending an initialised buffer.
+    if unsafe { libc::send(sock.as_raw_fd(), msg.as_ptr().cast(), msg.len(), 0) } < 0 {
+        bail!("netlink send: {}", std::io::Error::last_os_error());
+    }
+    let mut reply = [0u8; 1024];
+    // SAFETY: receiving into an owned buffer.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), reply.as_mut_ptr().cast(), reply.len(), 0) };
+    if n < 20 || u16::from_ne_bytes([reply[4], reply[5]]) != NLMSG_ERROR {
+        bail!("netlink: no acknowledgement creating {name}");
+    }
+    let errno = i32::from_ne_bytes(reply[16..20].try_into()?);
+    if errno != 0 {
+        bail!("creating {name}: {}", std::io::Error::from_raw_os_error(-errno));
+    }
+    Ok(())
+}
+
+/// IFLA_LINK of `ifindex` (for a veth: its peer's ifindex), if the link exists.
+pub fn link_of(ifindex: u32) -> anyhow::Result<Option<u32>> {
+    let sock = route_socket()?;
+    let req = Request {
+        len: std::mem::size_of::<Request>() as u32,
+        kind: RTM_GETLINK,
+        flags: NLM_F_REQUEST,
+        seq: 1,
+        pid: 0,
+        family: 0,
+        _pad: 0,
+        if_type: 0,
+        index: ifindex as i32,
+        if_flags: 0,
+        change: 0,
+    };
+    // SAFETY: sending a fully initialised request buffer.
+    let sent = unsafe { libc::send(sock.as_raw_fd(), (&req as *const Request).cast(), req.len as usize, 0) };
+    if sent < 0 {
+        bail!("netlink send: {}", std::io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: receiving into an owned buffer of the given size.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 16 {
+        bail!("netlink recv: {}", std::io::Error::last_os_error());
+    }
+    let buf = &buf[..n as usize];
+    let kind = u16::from_ne_bytes([buf[4], buf[5]]);
+    if kind == NLMSG_ERROR {
+        return Ok(None); // no such link
+    }
+    if kind != RTM_NEWLINK {
+        bail!("unexpected netlink message type {kind}");
+    }
+    let msg_len = (u32::from_ne_bytes(buf[0..4].try_into()?) as usize).min(buf.len());
+    let mut at = 16 + 16; // nlmsghdr + ifinfomsg
+    while at + 4 <= msg_len {
+        let rta_len = usize::from(u16::from_ne_bytes([buf[at], buf[at + 1]]));
+        let rta_type = u16::from_ne_bytes([buf[at + 2], buf[at + 3]]) & 0x3fff;
+        if rta_len < 4 || at + rta_len > msg_len {
+            break;
+        }
+        if rta_type == IFLA_LINK && rta_len >= 8 {
+            return Ok(Some(u32::from_ne_bytes(buf[at + 4..at + 8].try_into()?)));
+        }
+        at += (rta_len + 3) & !3;
+    }
+    Ok(None)
+}

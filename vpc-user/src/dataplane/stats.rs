@@ -1,0 +1,63 @@
+//! Reading the data path's per-CPU counters from the pinned maps.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use aya::maps::{Map, MapData, PerCpuArray};
+use vpc_common::{maps as names, DropReason, EniCounters};
+
+use super::bpffs::PinDirs;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// port -> counters summed over CPUs (only ports with traffic or asked for).
+    pub ports: BTreeMap<u32, EniCounters>,
+    /// drop reason -> packets summed over CPUs.
+    pub drops: BTreeMap<DropReason, u64>,
+}
+
+impl Counters {
+    pub fn port(&self, port: u32) -> EniCounters {
+        self.ports.get(&port).copied().unwrap_or_default()
+    }
+    pub fn drop(&self, reason: DropReason) -> u64 {
+        self.drops.get(&reason).copied().unwrap_or(0)
+    }
+}
+
+fn open(pins: &PinDirs, name: &str) -> anyhow::Result<Map> {
+    let path = pins.map(name);
+    let data = MapData::from_pin(&path).with_context(|| format!("opening {} (is the dataplane applied?)", path.display()))?;
+    Ok(Map::from_map_data(data)?)
+}
+
+/// Read counters of `ports` and every drop reason.
+pub fn read(pins: &PinDirs, ports: impl IntoIterator<Item = u32>) -> anyhow::Result<Counters> {
+    let mut out = Counters::default();
+    let map = open(pins, names::ENI_STATS)?;
+    let stats: PerCpuArray<_, EniCounters> = PerCpuArray::try_from(map)?;
+    for port in ports {
+        let mut sum = EniCounters::default();
+        for cpu in stats.get(&port, 0)?.iter() {
+            sum.add(cpu);
+        }
+        out.ports.insert(port, sum);
+    }
+    let map = open(pins, names::DROP_STATS)?;
+    let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+    for reason in DropReason::ALL {
+        let total = drops.get(&(*reason as u32), 0)?.iter().sum();
+        out.drops.insert(*reason, total);
+    }
+    Ok(out)
+}
+
+/// Zero the counters of `ports` (a port number handed to a new ENI starts from zero).
+pub fn reset_ports(stats: &mut PerCpuArray<&mut MapData, EniCounters>, ports: impl IntoIterator<Item = u32>) -> anyhow::Result<()> {
+    let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+    for port in ports {
+        let zero = aya::maps::PerCpuValues::try_from(vec![EniCounters::default(); cpus])?;
+        stats.set(port, zero, 0)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Make the kernel's config maps equal to the compiled entries, touching only what differs.
+//!
+//! Two phases so that traffic never sees a hole: `upsert` writes every new or changed entry
+//! (each map update is atomic per key), then `remove` deletes what is no longer wanted.
+
+use std::{collections::BTreeMap, os::fd::AsFd as _};
+
+use anyhow::Context as _;
+use aya::{
+    maps::{lpm_trie::Key, DevMap, HashMap, LpmTrie, Map, MapData},
+    Pod,
+};
+use vpc_common::{AddrKey, Eni, Port, Route, RouteKey};
+
+use super::sys;
+use crate::compile::LpmKey;
+
+/// What one sync changed in one map.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Changes {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added + self.changed + self.removed == 0
+    }
+}
+
+/// A config map as a key/value store.
+pub trait ConfigMap {
+    type K: Ord + Clone;
+    type V: PartialEq + Clone;
+    fn current(&self) -> anyhow::Result<BTreeMap<Self::K, Self::V>>;
+    fn put(&mut self, key: &Self::K, value: &Self::V) -> anyhow::Result<()>;
+    fn delete(&mut self, key: &Self::K) -> anyhow::Result<()>;
+}
+
+/// A sync in progress on one map: phase one done, phase two pending.
+pub struct Pending<K> {
+    stale: Vec<K>,
+    pub changes: Changes,
+}
+
+/// Phase one: write new and changed entries.
+pub fn upsert<M: ConfigMap>(map: &mut M, want: &BTreeMap<M::K, M::V>) -> anyhow::Result<Pending<M::K>> {
+    let current = map.current()?;
+    let mut changes = Changes::default();
+    for (key, value) in want {
+        match current.get(key) {
+            Some(existing) if existing == value => {}
+            Some(_) => {
+                map.put(key, value)?;
+                changes.changed += 1;
+            }
+            None => {
+                map.put(key, value)?;
+                changes.added += 1;
+            }
+        }
+    }
+    let stale: Vec<M::K> = current.into_keys().filter(|k| !want.contains_key(k)).collect();
+    changes.removed = stale.len();
+    Ok(Pending { stale, changes })
+}
+
+/// Phase two: delete entries nobody wants any more.
+pub fn remove<M: ConfigMap>(map: &mut M, pending: &Pending<M::K>) -> anyhow::Result<()> {
+    for key in &pending.stale {
+        map.delete(key)?;
+    }
+    Ok(())
+}
+
+/// Hash maps keyed and valued by plain data.
+pub struct Hash<'a, K: Pod, V: Pod>(pub HashMap<&'a mut MapData, K, V>);
+
+impl<'a, K: Pod, V: Pod> Hash<'a, K, V> {
+    pub fn open(map: &'a mut Map) -> anyhow::Result<Self> {
+        Ok(Hash(HashMap::try_from(map)?))
+    }
+}
+
+impl<K: Pod + Ord, V: Pod + PartialEq> ConfigMap for Hash<'_, K, V> {
+    type K = K;
+    type V = V;
+    fn current(&self) -> anyhow::Result<BTreeMap<K, V>> {
+        self.0.iter().map(|r| r.context("reading hash map")).collect()
+    }
+    fn put(&mut self, key: &K, value: &V) -> anyhow::Result<()> {
+        self.0.insert(key, value, 0).context("updating hash map")
+    }
+    fn delete(&mut self, key: &K) -> anyhow::Result<()> {
+        self.0.remove(key).context("deleting from hash map")
+    }
+}
+
+pub type Enis<'a> = Hash<'a, u32, Eni>;
+pub type Addrs<'a> = Hash<'a, AddrKey, Port>;
+
+/// The route LPM trie.
+pub struct Routes<'a>(pub LpmTrie<&'a mut MapData, RouteKey, Route>);
+
+impl<'a> Routes<'a> {
+    pub fn open(map: &'a mut Map) -> anyhow::Result<Self> {
+        Ok(Routes(LpmTrie::try_from(map)?))
+    }
+}
+
+impl ConfigMap for Routes<'_> {
+    type K = LpmKey;
+    type V = Route;
+    fn current(&self) -> anyhow::Result<BTreeMap<LpmKey, Route>> {
+        self.0
+            .iter()
+            .map(|r| r.map(|(k, v)| (LpmKey { prefix_len: k.prefix_len(), key: k.data() }, v)).context("reading routes"))
+            .collect()
+    }
+    fn put(&mut self, key: &LpmKey, value: &Route) -> anyhow::Result<()> {
+        self.0.insert(&Key::new(key.prefix_len, key.key), value, 0).context("updating routes")
+    }
+    fn delete(&mut self, key: &LpmKey) -> anyhow::Result<()> {
+        self.0.remove(&Key::new(key.prefix_len, key.key)).context("deleting a route")
+    }
+}
+
+/// The DEVMAP of redirect targets: port -> ifindex.
+pub struct Ports<'a>(pub DevMap<&'a mut MapData>);
+
+impl<'a> Ports<'a> {
+    pub fn open(map: &'a mut Map) -> anyhow::Result<Self> {
+        Ok(Ports(DevMap::try_from(map)?))
+    }
+}
+
+impl ConfigMap for Ports<'_> {
+    type K = u32;
+    type V = u32;
+    fn current(&self) -> anyhow::Result<BTreeMap<u32, u32>> {
+        let mut out = BTreeMap::new();
+        for (port, entry) in self.0.iter().enumerate() {
+            if let Ok(entry) = entry {
+                out.insert(port as u32, entry.if_index);
+            }
+        }
+        Ok(out)
+    }
+    fn put(&mut self, port: &u32, ifindex: &u32) -> anyhow::Result<()> {
+        self.0.set(*port, *ifindex, None, 0).with_context(|| format!("setting port {port} to ifindex {ifindex}"))
+    }
+    fn delete(&mut self, port: &u32) -> anyhow::Result<()> {
+        let fd = aya::maps::IterableMap::map(&self.0).fd().as_fd();
+        sys::map_delete(fd, port).with_context(|| format!("clearing port {port}"))
+    }
+}

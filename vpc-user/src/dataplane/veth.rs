@@ -1,0 +1,122 @@
+//! Delivery into veth ENIs. A frame XDP-redirected into a veth is dropped silently (only
+//! `rx_queue_0_drops` in `ethtool -S` shows it) unless the receiving peer -- the guest side --
+//! runs NAPI, which it does when it has GRO on or an XDP program. We turn GRO on at the peer.
+
+use std::{
+    ffi::CStr,
+    fs,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+    path::PathBuf,
+};
+
+use anyhow::{Context as _, bail};
+
+use super::netlink;
+use crate::netns::in_netns;
+
+const ETHTOOL_GDRVINFO: u32 = 0x03;
+const ETHTOOL_GGRO: u32 = 0x2b;
+const ETHTOOL_SGRO: u32 = 0x2c;
+
+/// Whether `ifname` (in the calling thread's namespace) is a veth.
+pub fn is_veth(ifname: &str) -> bool {
+    driver(ifname).as_deref() == Some("veth")
+}
+
+fn driver(ifname: &str) -> Option<String> {
+    let sock = socket().ok()?;
+    let mut info = [0u8; 196]; // struct ethtool_drvinfo
+    info[..4].copy_from_slice(&ETHTOOL_GDRVINFO.to_ne_bytes());
+    ethtool(&sock, ifname, info.as_mut_ptr()).ok()?;
+    let name = CStr::from_bytes_until_nul(&info[4..36]).ok()?;
+    Some(name.to_string_lossy().into_owned())
+}
+
+/// Make sure frames redirected into the veths `host_ifindexes` reach their peers: find each peer
+/// (in this namespace or a named one under /run/netns) and turn GRO on there. Returns the
+/// interfaces whose peer could not be found.
+pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
+    let mut pending: Vec<(u32, u32)> = Vec::new(); // (host ifindex, peer ifindex)
+    for &host in host_ifindexes {
+        let peer = netlink::link_of(host)?.with_context(|| format!("ifindex {host} has no peer link"))?;
+        pending.push((host, peer));
+    }
+    let mut namespaces: Vec<Option<PathBuf>> = vec![None];
+    if let Ok(dir) = fs::read_dir("/run/netns") {
+        namespaces.extend(dir.flatten().map(|e| Some(e.path())));
+    }
+    for netns in namespaces {
+        if pending.is_empty() {
+            break;
+        }
+        let todo = pending.clone();
+        let done = match &netns {
+            None => enable_gro_on_peers(&todo)?,
+            Some(path) => in_netns(path, move || enable_gro_on_peers(&todo))?,
+        };
+        pending.retain(|p| !done.contains(&p.0));
+    }
+    Ok(pending.into_iter().map(|(host, _)| host).collect())
+}
+
+/// In the calling thread's namespace: enable GRO on each peer that lives here; returns the
+/// host ifindexes served.
+fn enable_gro_on_peers(pairs: &[(u32, u32)]) -> anyhow::Result<Vec<u32>> {
+    let mut done = Vec::new();
+    for &(host, peer) in pairs {
+        if enable_gro_if_peer(peer, host)? {
+            done.push(host);
+        }
+    }
+    Ok(done)
+}
+
+/// In the calling thread's namespace: if ifindex `peer` exists and links back to `of`, enable
+/// GRO on it. Ifindexes are per namespace, so the link-back check is what identifies the peer.
+fn enable_gro_if_peer(peer: u32, of: u32) -> anyhow::Result<bool> {
+    if netlink::link_of(peer)? != Some(of) {
+        return Ok(false);
+    }
+    let sock = socket()?;
+    let name = ifname(&sock, peer).with_context(|| format!("naming ifindex {peer}"))?;
+    let mut value = [ETHTOOL_GGRO, 0];
+    ethtool(&sock, &name, value.as_mut_ptr().cast())?;
+    if value[1] == 0 {
+        let mut value = [ETHTOOL_SGRO, 1];
+        ethtool(&sock, &name, value.as_mut_ptr().cast()).with_context(|| format!("enabling GRO on {name}"))?;
+    }
+    Ok(true)
+}
+
+fn socket() -> anyhow::Result<OwnedFd> {
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        bail!("socket: {}", std::io::Error::last_os_error());
+    }
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn ifname(sock: &OwnedFd, ifindex: u32) -> Option<String> {
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    req.ifr_ifru.ifru_ifindex = ifindex as i32;
+    // SAFETY: SIOCGIFNAME fills ifr_name for the given index.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFNAME, &mut req) } != 0 {
+        return None;
+    }
+    let bytes: Vec<u8> = req.ifr_name.iter().take_while(|c| **c != 0).map(|c| *c as u8).collect();
+    String::from_utf8(bytes).ok()
+}
+
+fn ethtool(sock: &OwnedFd, ifname: &str, data: *mut u8) -> anyhow::Result<()> {
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(ifname.bytes().take(15)) {
+        *dst = src as libc::c_char;
+    }
+    req.ifr_ifru.ifru_data = data.cast();
+    // SAFETY: SIOCETHTOOL with a command buffer the caller sized for the command.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) } != 0 {
+        bail!("ethtool ioctl on {ifname}: {}", std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -1,0 +1,14 @@
+//! The VPC resource model: what the user asked for, validated against every rule of the guide,
+//! and the reference semantics the data path must match (`forward`).
+
+pub mod addr;
+pub mod binding;
+pub mod error;
+pub mod forward;
+pub mod ids;
+pub mod names;
+pub mod spec;
+pub mod topology;
+
+pub use error::{Invalid, Problem};
+pub use topology::{Eni, Topology, VSwitch, Vpc};

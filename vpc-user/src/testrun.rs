@@ -1,0 +1,191 @@
+//! Run frames through the real XDP program with BPF_PROG_TEST_RUN and compare with the model.
+//!
+//! A harness lives in a scratch network namespace (one veth per ENI, so ingress
+//! ifindexes and DEVMAP entries are real) with its own pin root, and loads the same object the
+//! agent attaches. Used by the differential tests, `vpc trace` and the fuzzer.
+
+use std::{
+    collections::BTreeMap,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+use anyhow::Context as _;
+use aya::{
+    maps::PerCpuArray,
+    programs::{TestRun as _, TestRunOptions},
+};
+use vpc_common::{maps as names, DropReason, EniCounters};
+
+use crate::{
+    compile,
+    dataplane::{Dataplane, Limits, Loaded},
+    model::{
+        binding::Binding,
+        forward::{Action, Model, Outcome},
+        ids::Ids,
+        Topology,
+    },
+    netns,
+};
+
+const XDP_ABORTED: u32 = 0;
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+const XDP_REDIRECT: u32 = 4;
+
+/// What the program did with one frame, as seen from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub action: Action,
+    pub frame: Vec<u8>,
+    pub rx_port: Option<u32>,
+    pub tx_port: Option<u32>,
+}
+
+pub struct Harness {
+    pub topology: Topology,
+    pub binding: Binding,
+    loaded: Loaded,
+    dataplane: Dataplane,
+    /// Ports whose counters are compared (every ENI's).
+    ports: Vec<u32>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Build a harness for `topology` in a scratch namespace and hand it to `f`.
+pub fn with_harness<T: Send + 'static>(
+    topology: Topology,
+    f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    netns::in_scratch_netns(move || {
+        let mut ifindex = BTreeMap::new();
+        for (i, (_, _, eni)) in topology.enis().enumerate() {
+            ifindex.insert(eni.name.clone(), crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
+        }
+        let mut ids = Ids::default();
+        let limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096 };
+        ids.assign(&topology, limits.max_enis).map_err(anyhow::Error::msg)?;
+        let binding = Binding { ids, ifindex };
+        let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let dataplane = Dataplane::new(root, limits);
+        let mut loaded = dataplane.load()?;
+        loaded.sync(&compile::compile(&topology, &binding))?;
+        let ports = binding.ids.ports.values().copied().collect();
+        let mut harness = Harness { topology, binding, loaded, dataplane, ports };
+        let result = f(&mut harness);
+        harness.close()?;
+        result
+    })
+}
+
+impl Harness {
+    fn close(self) -> anyhow::Result<()> {
+        let Harness { loaded, dataplane, .. } = self;
+        drop(loaded);
+        dataplane.down()
+    }
+
+    pub fn ifindex(&self, eni: &str) -> u32 {
+        self.binding.ifindex[eni]
+    }
+
+    /// What the model says must happen.
+    pub fn expect(&self, ifindex: u32, frame: &[u8]) -> Outcome {
+        Model::new(&self.topology, &self.binding).process(ifindex, frame)
+    }
+
+    fn port_counters(&self) -> anyhow::Result<BTreeMap<u32, EniCounters>> {
+        let stats: PerCpuArray<_, EniCounters> =
+            PerCpuArray::try_from(self.loaded.ebpf.map(names::ENI_STATS).context("ENI_STATS")?)?;
+        let mut out = BTreeMap::new();
+        for &port in &self.ports {
+            let mut sum = EniCounters::default();
+            for cpu in stats.get(&port, 0)?.iter() {
+                sum.add(cpu);
+            }
+            out.insert(port, sum);
+        }
+        Ok(out)
+    }
+
+    fn drop_counters(&self) -> anyhow::Result<BTreeMap<DropReason, u64>> {
+        let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(self.loaded.ebpf.map(names::DROP_STATS).context("DROP_STATS")?)?;
+        let mut out = BTreeMap::new();
+        for reason in DropReason::ALL {
+            out.insert(*reason, drops.get(&(*reason as u32), 0)?.iter().sum());
+        }
+        Ok(out)
+    }
+
+    /// Run `frame` through the loaded program as if it arrived on `ifindex`.
+    pub fn run(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Observed> {
+        let ports_before = self.port_counters()?;
+        let drops_before = self.drop_counters()?;
+        // struct xdp_md: data = 0 (no metadata), data_end = frame length, ingress_ifindex.
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = self.loaded.program_ref()?.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            repeat: 1,
+            ..Default::default()
+        })?;
+        out.truncate(result.data_size_out as usize);
+        let ports_after = self.port_counters()?;
+        let drops_after = self.drop_counters()?;
+
+        let moved = |f: fn(&EniCounters) -> u64| -> anyhow::Result<Option<u32>> {
+            let ports: Vec<u32> = ports_after.iter().filter(|(p, c)| f(c) != f(&ports_before[p])).map(|(p, _)| *p).collect();
+            anyhow::ensure!(ports.len() <= 1, "one frame moved the counters of ports {ports:?}");
+            Ok(ports.first().copied())
+        };
+        let rx_port = moved(|c| c.rx_packets)?;
+        let tx_port = moved(|c| c.tx_packets)?;
+        let dropped: Vec<DropReason> = drops_after.iter().filter(|(r, n)| **n != drops_before[r]).map(|(r, _)| *r).collect();
+        anyhow::ensure!(dropped.len() <= 1, "one frame counted drops {dropped:?}");
+
+        let action = match (result.return_value, dropped.first()) {
+            (XDP_DROP, Some(reason)) => Action::Drop(*reason),
+            (XDP_TX, None) => Action::Tx,
+            (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
+            (code @ (XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX | XDP_REDIRECT), reason) => {
+                anyhow::bail!("program returned {code} with drop counters {reason:?}")
+            }
+            (code, _) => anyhow::bail!("program returned unknown action {code}"),
+        };
+        Ok(Observed { action, frame: out, rx_port, tx_port })
+    }
+
+    /// Run `frame` through both the model and the program; `Err` describes any difference.
+    pub fn check(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
+        let expected = self.expect(ifindex, frame);
+        let observed = self.run(ifindex, frame)?;
+        let want = Observed {
+            action: expected.action,
+            frame: expected.frame.clone(),
+            rx_port: expected.rx_port,
+            tx_port: expected.tx_port,
+        };
+        if observed != want {
+            anyhow::bail!(
+                "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} -> {}\n  program:  {:?} -> {}\n  model steps: {}",
+                hex(frame),
+                (want.action, want.rx_port, want.tx_port),
+                hex(&want.frame),
+                (observed.action, observed.rx_port, observed.tx_port),
+                hex(&observed.frame),
+                expected.steps.join("; ")
+            );
+        }
+        Ok(expected)
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
