@@ -1,16 +1,16 @@
 //! The VSwitch gateway's ARP responder: every address of the VPC resolves to the gateway MAC,
 //! so guests never learn each other's MACs and all their traffic comes through the data path.
 
-use aya_ebpf::{bindings::xdp_action::XDP_TX, programs::XdpContext};
+use aya_ebpf::programs::XdpContext;
 use vpc_common::{DropReason, Eni};
 
-use crate::{eni, parse, stats};
+use crate::{deliver, eni, parse};
 
 const ARPHRD_ETHER: u16 = 1;
 const ARPOP_REQUEST: u16 = 1;
 const ARPOP_REPLY: u16 = 2;
 
-/// Answer an ARP request from `eni` in place and send it back out the same interface.
+/// Answer an ARP request from `eni` in place and send it back to the same ENI.
 #[inline(always)]
 pub fn answer(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let arp = parse::arp(ctx)?;
@@ -44,6 +44,5 @@ pub fn answer(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let eth = parse::eth(ctx)?;
     eth.dst = eth.src;
     eth.src = eni.gw_mac;
-    stats::tx(eni.port, parse::frame_len(ctx));
-    Ok(XDP_TX)
+    deliver::to_port(ctx, eni.port)
 }

@@ -1,11 +1,12 @@
 //! The VPC data path: one XDP program on the host side of every ENI.
 //!
 //! parse -> sender ENI + anti-spoof -> ARP answer | route (LPM per route table) -> next hop
-//! -> TTL -> rewrite -> redirect. Every drop is counted by reason (`stats::drop`).
+//! -> TTL -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason (`stats::drop`).
 #![no_std]
 #![no_main]
 
 mod arp;
+mod deliver;
 mod eni;
 mod maps;
 mod parse;
@@ -15,8 +16,6 @@ mod stats;
 
 use aya_ebpf::{macros::xdp, programs::XdpContext};
 use vpc_common::{DropReason, Eni};
-
-use crate::maps::TX_PORTS;
 
 #[xdp]
 pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
@@ -47,9 +46,7 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let port = route::next_hop(route, ip.daddr)?;
     rewrite::decrement_ttl(ip)?;
     rewrite::ethernet(parse::eth(ctx)?, port);
-    let action = TX_PORTS.redirect(port.port, 0).map_err(|_| DropReason::PortDown)?;
-    stats::tx(port.port, parse::frame_len(ctx));
-    Ok(action)
+    deliver::to_port(ctx, port.port)
 }
 
 #[cfg(not(test))]

@@ -1,8 +1,12 @@
 //! vpc: a VPC data path in XDP. YAML or API -> `model` -> `compile` -> `dataplane` -> XDP.
 
+pub mod agent;
+pub mod cli;
 pub mod compile;
 pub mod dataplane;
+pub mod lab;
 pub mod model;
+pub mod naming;
 pub mod netns;
 pub mod packet;
 pub mod testrun;

@@ -1,6 +1,10 @@
-//! Delivery into veth ENIs. A frame XDP-redirected into a veth is dropped silently (only
-//! `rx_queue_0_drops` in `ethtool -S` shows it) unless the receiving peer -- the guest side --
-//! runs NAPI, which it does when it has GRO on or an XDP program. We turn GRO on at the peer.
+//! Delivery into veth ENIs, fixed at the guest side of the pair:
+//! - A frame XDP-redirected into a veth is dropped silently (only `rx_queue_0_drops` in
+//!   `ethtool -S` shows it) unless the receiving peer runs NAPI, which it does when it has GRO
+//!   on or an XDP program: we turn GRO on.
+//! - A guest with TX checksum offload hands its TCP/UDP packets to the veth with the checksum
+//!   left for "hardware"; XDP turns the skb into a bare frame and that promise is lost, so the
+//!   receiver drops the segment. We turn TX checksum offload off so guests send full checksums.
 
 use std::{
     ffi::CStr,
@@ -15,6 +19,8 @@ use super::netlink;
 use crate::netns::in_netns;
 
 const ETHTOOL_GDRVINFO: u32 = 0x03;
+const ETHTOOL_GTXCSUM: u32 = 0x16;
+const ETHTOOL_STXCSUM: u32 = 0x17;
 const ETHTOOL_GGRO: u32 = 0x2b;
 const ETHTOOL_SGRO: u32 = 0x2c;
 
@@ -33,8 +39,8 @@ fn driver(ifname: &str) -> Option<String> {
 }
 
 /// Make sure frames redirected into the veths `host_ifindexes` reach their peers: find each peer
-/// (in this namespace or a named one under /run/netns) and turn GRO on there. Returns the
-/// interfaces whose peer could not be found.
+/// (in this namespace or a named one under /run/netns), turn GRO on and TX checksum offload off
+/// there. Returns the interfaces whose peer could not be found.
 pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
     let mut pending: Vec<(u32, u32)> = Vec::new(); // (host ifindex, peer ifindex)
     for &host in host_ifindexes {
@@ -51,41 +57,50 @@ pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
         }
         let todo = pending.clone();
         let done = match &netns {
-            None => enable_gro_on_peers(&todo)?,
-            Some(path) => in_netns(path, move || enable_gro_on_peers(&todo))?,
+            None => fix_peers(&todo)?,
+            Some(path) => in_netns(path, move || fix_peers(&todo))?,
         };
         pending.retain(|p| !done.contains(&p.0));
     }
     Ok(pending.into_iter().map(|(host, _)| host).collect())
 }
 
-/// In the calling thread's namespace: enable GRO on each peer that lives here; returns the
-/// host ifindexes served.
-fn enable_gro_on_peers(pairs: &[(u32, u32)]) -> anyhow::Result<Vec<u32>> {
+/// In the calling thread's namespace: fix each peer that lives here; returns the host
+/// ifindexes served.
+fn fix_peers(pairs: &[(u32, u32)]) -> anyhow::Result<Vec<u32>> {
     let mut done = Vec::new();
     for &(host, peer) in pairs {
-        if enable_gro_if_peer(peer, host)? {
+        if fix_peer(peer, host)? {
             done.push(host);
         }
     }
     Ok(done)
 }
 
-/// In the calling thread's namespace: if ifindex `peer` exists and links back to `of`, enable
-/// GRO on it. Ifindexes are per namespace, so the link-back check is what identifies the peer.
-fn enable_gro_if_peer(peer: u32, of: u32) -> anyhow::Result<bool> {
+/// In the calling thread's namespace: if ifindex `peer` exists and links back to `of`, turn its
+/// GRO on and TX checksum offload off. Ifindexes are per namespace, so the link-back check is
+/// what identifies the peer.
+fn fix_peer(peer: u32, of: u32) -> anyhow::Result<bool> {
     if netlink::link_of(peer)? != Some(of) {
         return Ok(false);
     }
     let sock = socket()?;
     let name = ifname(&sock, peer).with_context(|| format!("naming ifindex {peer}"))?;
-    let mut value = [ETHTOOL_GGRO, 0];
-    ethtool(&sock, &name, value.as_mut_ptr().cast())?;
-    if value[1] == 0 {
-        let mut value = [ETHTOOL_SGRO, 1];
-        ethtool(&sock, &name, value.as_mut_ptr().cast()).with_context(|| format!("enabling GRO on {name}"))?;
-    }
+    set_flag(&sock, &name, ETHTOOL_GGRO, ETHTOOL_SGRO, true).with_context(|| format!("enabling GRO on {name}"))?;
+    set_flag(&sock, &name, ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM, false)
+        .with_context(|| format!("disabling TX checksum offload on {name}"))?;
     Ok(true)
+}
+
+/// Set a legacy ethtool on/off setting when it is not already `on`.
+fn set_flag(sock: &OwnedFd, name: &str, get: u32, set: u32, on: bool) -> anyhow::Result<()> {
+    let mut value = [get, 0];
+    ethtool(sock, name, value.as_mut_ptr().cast())?;
+    if (value[1] != 0) != on {
+        let mut value = [set, u32::from(on)];
+        ethtool(sock, name, value.as_mut_ptr().cast())?;
+    }
+    Ok(())
 }
 
 fn socket() -> anyhow::Result<OwnedFd> {

@@ -15,9 +15,7 @@ const ETH_HLEN: usize = 14;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Drop(DropReason),
-    /// Sent back out of the interface it came in on (ARP replies).
-    Tx,
-    /// Redirected to the ENI on `port`.
+    /// Redirected to the ENI on `port` (ARP replies go back to the asker's own port).
     Redirect { port: u32 },
 }
 
@@ -54,7 +52,7 @@ impl<'a> Model<'a> {
 
     /// Decide what happens to `frame` arriving on interface `ifindex`.
     pub fn process(&self, ifindex: u32, frame: &[u8]) -> Outcome {
-        let mut out = Outcome { action: Action::Tx, frame: frame.to_vec(), rx_port: None, tx_port: None, steps: Vec::new() };
+        let mut out = Outcome { action: Action::Drop(DropReason::Malformed), frame: frame.to_vec(), rx_port: None, tx_port: None, steps: Vec::new() };
         match self.decide(ifindex, &mut out) {
             Ok(action) => out.action = action,
             Err(reason) => {
@@ -165,5 +163,5 @@ fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<Action, DropReas
     frame[0..6].copy_from_slice(&requester_mac);
     frame[6..12].copy_from_slice(&sender.vswitch.gateway_mac);
     out.tx_port = Some(sender.port);
-    Ok(Action::Tx)
+    Ok(Action::Redirect { port: sender.port })
 }

@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod binding;
+pub mod diff;
 pub mod error;
 pub mod forward;
 pub mod ids;

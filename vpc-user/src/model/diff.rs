@@ -1,0 +1,112 @@
+//! What changes between two topologies, resource by resource (for `apply` output and --dry-run).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::{addr::format_mac, Topology};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Change {
+    Add { kind: &'static str, name: String },
+    Remove { kind: &'static str, name: String },
+    Modify { kind: &'static str, name: String, what: String },
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::Add { kind, name } => write!(f, "+ {kind} {name}"),
+            Change::Remove { kind, name } => write!(f, "- {kind} {name}"),
+            Change::Modify { kind, name, what } => write!(f, "~ {kind} {name}: {what}"),
+        }
+    }
+}
+
+/// Changes that turn `old` into `new`.
+pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
+    let mut out = Vec::new();
+    for vpc in &new.vpcs {
+        match old.vpc(&vpc.name) {
+            None => out.push(Change::Add { kind: "vpc", name: vpc.name.clone() }),
+            Some(o) if o.cidr != vpc.cidr => {
+                out.push(Change::Modify { kind: "vpc", name: vpc.name.clone(), what: format!("cidr {} -> {}", o.cidr, vpc.cidr) })
+            }
+            Some(_) => {}
+        }
+        for vsw in &vpc.vswitches {
+            let name = format!("{}/{}", vpc.name, vsw.name);
+            match old.vpc(&vpc.name).and_then(|o| o.vswitch(&vsw.name)) {
+                None => out.push(Change::Add { kind: "vswitch", name }),
+                Some(o) if o.cidr != vsw.cidr || o.zone != vsw.zone => out.push(Change::Modify {
+                    kind: "vswitch",
+                    name,
+                    what: format!("{} {} -> {} {}", o.cidr, o.zone, vsw.cidr, vsw.zone),
+                }),
+                Some(_) => {}
+            }
+        }
+    }
+    for (vpc, _, eni) in new.enis() {
+        match old.eni(&eni.name) {
+            None => out.push(Change::Add { kind: "eni", name: eni.name.clone() }),
+            Some((ovpc, _, o)) => {
+                let mut what = Vec::new();
+                if ovpc.name != vpc.name || o.vswitch != eni.vswitch {
+                    what.push(format!("vswitch {}/{} -> {}/{}", ovpc.name, o.vswitch, vpc.name, eni.vswitch));
+                }
+                if o.ip != eni.ip {
+                    what.push(format!("ip {} -> {}", o.ip, eni.ip));
+                }
+                if o.mac != eni.mac {
+                    what.push(format!("mac {} -> {}", format_mac(&o.mac), format_mac(&eni.mac)));
+                }
+                if o.interface != eni.interface {
+                    what.push(format!("interface {:?} -> {:?}", o.interface, eni.interface));
+                }
+                if !what.is_empty() {
+                    out.push(Change::Modify { kind: "eni", name: eni.name.clone(), what: what.join(", ") });
+                }
+            }
+        }
+    }
+    for (_, _, eni) in old.enis() {
+        if new.eni(&eni.name).is_none() {
+            out.push(Change::Remove { kind: "eni", name: eni.name.clone() });
+        }
+    }
+    for vpc in &old.vpcs {
+        for vsw in &vpc.vswitches {
+            if new.vpc(&vpc.name).and_then(|n| n.vswitch(&vsw.name)).is_none() {
+                out.push(Change::Remove { kind: "vswitch", name: format!("{}/{}", vpc.name, vsw.name) });
+            }
+        }
+        if new.vpc(&vpc.name).is_none() {
+            out.push(Change::Remove { kind: "vpc", name: vpc.name.clone() });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_adds_modifies_and_removes() {
+        let old = Topology::from_yaml(
+            "vpcs:\n- name: prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}, {name: db, cidr: 10.0.2.0/24, zone: a}]\n  enis: [{name: web1, vswitch: web, ip: 10.0.1.5}, {name: db1, vswitch: db, ip: 10.0.2.5}]\n",
+        )
+        .unwrap();
+        let new = Topology::from_yaml(
+            "vpcs:\n- name: prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}]\n  enis: [{name: web1, vswitch: web, ip: 10.0.1.6}, {name: web2, vswitch: web, ip: 10.0.1.7}]\n",
+        )
+        .unwrap();
+        let changes: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            changes,
+            vec!["~ eni web1: ip 10.0.1.5 -> 10.0.1.6", "+ eni web2", "- eni db1", "- vswitch prod/db"]
+        );
+        assert!(diff(&new, &new).is_empty());
+    }
+}
