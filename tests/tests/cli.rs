@@ -89,14 +89,14 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
     assert!(vpc("c2", &["lab", "up", "-f", path]).status.success());
     let before = vpc("c2", &["stats", "-o", "json"]);
 
-    let bad = TOPO.replace("10.10.2.0/24", "10.10.1.128/25").replace("10.10.2.10", "10.10.1.255");
+    let bad = TOPO.replace("10.10.2.0/24", "10.10.1.128/25").replace("{name: db1, vswitch: db, ip: 10.10.2.10}", "{name: db1, vswitch: web, ip: 10.10.1.255}");
     let bad_path = file("vpc-cli-c2-bad.yaml", &bad);
     let out = vpc("c2", &["apply", "-f", bad_path.to_str().unwrap()]);
     assert!(!out.status.success());
     let msg = text(&out);
     assert!(msg.contains("vpc-cli-c2-bad.yaml"), "{msg}");
     assert!(msg.contains("vpcs[0].vswitches[1].cidr") && msg.contains("InvalidVSwitchCidr.Overlapped"), "{msg}");
-    assert!(msg.contains("vpcs[0].enis[1].vswitch") || msg.contains("vpcs[0].enis[1].ip"), "{msg}");
+    assert!(msg.contains("vpcs[0].enis[1].ip") && msg.contains("InvalidIpAddress.Reserved"), "{msg}");
 
     let syntax = file("vpc-cli-c2-syntax.yaml", "vpcs:\n  - name: prod\n    cidr: [oops\n");
     let out = vpc("c2", &["apply", "-f", syntax.to_str().unwrap()]);
