@@ -3,10 +3,11 @@
 
 use std::{net::Ipv4Addr, path::PathBuf, process::Command};
 
+use serde_json::{json, Value};
 use vpc::{
-    agent::{Agent, Applied, HostOptions, Stats},
+    agent::{HostOptions, Stats},
+    api::Conn,
     cli::parse_topology,
-    dataplane::Limits,
     lab,
     model::{spec::TopologySpec, Topology},
     naming::Naming,
@@ -18,12 +19,14 @@ pub fn options(tag: &str) -> HostOptions {
         bpffs: PathBuf::from(format!("/sys/fs/bpf/vpc-t-{tag}")),
         state_dir: std::env::temp_dir().join(format!("vpc-t-{tag}")),
         naming: Naming::new(format!("vt{tag}-")),
-        limits: Limits::default(),
+        ..Default::default()
     }
 }
 
 pub struct TestLab {
-    pub agent: Agent,
+    pub opts: HostOptions,
+    /// The agent, opened in this process for each call (no daemon).
+    pub conn: Conn,
     /// Every topology brought up, newest last: all are torn down on drop.
     pub specs: Vec<TopologySpec>,
     pub tag: String,
@@ -32,27 +35,34 @@ pub struct TestLab {
 impl TestLab {
     /// Bring up `yaml` as a lab, after clearing anything an earlier aborted run left.
     pub fn up(tag: &str, yaml: &str) -> TestLab {
-        let agent = Agent::new(options(tag));
+        let opts = options(tag);
+        let conn = Conn::Local(opts.clone());
         let spec = parse_topology(tag, yaml).expect("test topology is valid");
-        lab::down(&agent, Some(&spec)).expect("clearing leftovers");
-        let lab = TestLab { agent, specs: vec![spec], tag: tag.to_string() };
-        lab::up(&lab.agent, &lab.specs[0]).expect("lab up");
+        lab::down(&conn, &opts.naming, Some(&spec)).expect("clearing leftovers");
+        let lab = TestLab { opts, conn, specs: vec![spec], tag: tag.to_string() };
+        lab::up(&lab.conn, &lab.opts.naming, &lab.specs[0]).expect("lab up");
         lab
     }
 
     /// Apply a new topology to the running lab (creating namespaces for new ENIs).
-    pub fn reapply(&mut self, yaml: &str) -> Applied {
+    /// The ApplyTopology result: {"Changes": [...], "Report": {...}}.
+    pub fn reapply(&mut self, yaml: &str) -> Value {
         let spec = parse_topology(&self.tag, yaml).expect("test topology is valid");
         self.specs.push(spec.clone());
-        lab::up(&self.agent, &spec).expect("re-apply")
+        lab::up(&self.conn, &self.opts.naming, &spec).expect("re-apply")
     }
 
     pub fn topology(&self) -> Topology {
-        self.agent.state().expect("state").0
+        lab::configured(&self.conn).expect("configuration")
     }
 
     pub fn ns(&self, eni: &str) -> String {
-        self.agent.opts.naming.netns(eni)
+        self.opts.naming.netns(eni)
+    }
+
+    /// Call an API operation; panics on error.
+    pub fn call(&self, action: &str, body: Value) -> Value {
+        self.conn.call(action, body).unwrap_or_else(|e| panic!("{action}: {e}"))
     }
 
     pub fn ip(&self, eni: &str) -> Ipv4Addr {
@@ -60,7 +70,7 @@ impl TestLab {
     }
 
     pub fn stats(&self) -> Stats {
-        self.agent.stats().expect("stats")
+        serde_json::from_value(self.call("DescribeStatistics", json!({}))).expect("stats")
     }
 
     /// (rx packets, rx bytes, tx packets, tx bytes) of an ENI.
@@ -77,9 +87,9 @@ impl TestLab {
     /// The `vpc` binary pointed at this lab.
     pub fn cli(&self) -> Command {
         let mut cmd = Command::new(vpc_bin());
-        cmd.arg("--bpffs").arg(&self.agent.opts.bpffs);
-        cmd.arg("--state-dir").arg(&self.agent.opts.state_dir);
-        cmd.arg("--prefix").arg(&self.agent.opts.naming.prefix);
+        cmd.arg("--bpffs").arg(&self.opts.bpffs);
+        cmd.arg("--state-dir").arg(&self.opts.state_dir);
+        cmd.arg("--prefix").arg(&self.opts.naming.prefix);
         cmd
     }
 }
@@ -87,9 +97,9 @@ impl TestLab {
 impl Drop for TestLab {
     fn drop(&mut self) {
         for spec in &self.specs {
-            let _ = lab::down(&self.agent, Some(spec));
+            let _ = lab::down(&self.conn, &self.opts.naming, Some(spec));
         }
-        let _ = std::fs::remove_dir_all(&self.agent.opts.state_dir);
+        let _ = std::fs::remove_dir_all(&self.opts.state_dir);
     }
 }
 

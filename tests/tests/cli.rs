@@ -107,17 +107,26 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
     let out = vpc("c2", &["apply", "-f", unknown.to_str().unwrap()]);
     assert!(!out.status.success() && text(&out).contains("colour"), "{}", text(&out));
 
-    // An ENI whose interface is missing: refused before anything changes.
-    let missing = file("vpc-cli-c2-missing.yaml", &(TOPO.to_string() + "      - {name: web9, vswitch: web, ip: 10.10.1.99}\n"));
-    let out = vpc("c2", &["apply", "-f", missing.to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(text(&out).contains("web9") && text(&out).contains("does not exist"), "{}", text(&out));
+    // Nothing of the refused files was applied.
+    let after = vpc("c2", &["stats", "-o", "json"]);
+    let enis = |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["enis"].clone();
+    assert_eq!(enis(&before), enis(&after));
     let dry = vpc("c2", &["apply", "--dry-run", "-f", path]);
     assert!(dry.status.success() && text(&dry).contains("no resource changes"), "{}", text(&dry));
 
-    let after = vpc("c2", &["stats", "-o", "json"]);
-    let enis = |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["enis"].clone();
-    assert_eq!(enis(&before).as_array().unwrap().len(), enis(&after).as_array().unwrap().len());
+    // An ENI whose interface does not exist yet is a resource like any other, just not in the
+    // data path: Available, not InUse, and traffic to it is dropped as port_down.
+    let missing = file("vpc-cli-c2-missing.yaml", &(TOPO.to_string() + "      - {name: web9, vswitch: web, ip: 10.10.1.99}\n"));
+    let out = vpc("c2", &["apply", "-f", missing.to_str().unwrap()]);
+    assert!(out.status.success() && text(&out).contains("+ eni web9"), "{}", text(&out));
+    let enis = vpc("c2", &["get", "enis", "-o", "json"]);
+    let list: serde_json::Value = serde_json::from_slice(&enis.stdout).unwrap();
+    let status = |name: &str| list.as_array().unwrap().iter().find(|e| e["NetworkInterfaceName"] == name).unwrap()["Status"].clone();
+    assert_eq!((status("web9"), status("web1")), (serde_json::json!("Available"), serde_json::json!("InUse")));
+    assert!(!vpc("c2", &["lab", "exec", "web1", "--", "ping", "-c", "1", "-W", "1", "10.10.1.99"]).status.success());
+    let stats: serde_json::Value = serde_json::from_slice(&vpc("c2", &["stats", "-o", "json"]).stdout).unwrap();
+    let port_down = stats["drops"].as_array().unwrap().iter().find(|d| d["reason"] == "port_down").unwrap()["packets"].as_u64().unwrap();
+    assert!(port_down >= 1, "{stats}");
     assert!(vpc("c2", &["lab", "exec", "web1", "--", "ping", "-c", "1", "-W", "1", "10.10.2.10"]).status.success());
     assert!(vpc("c2", &["lab", "down", "-f", path]).status.success());
     assert!(traces("c2").is_empty(), "{:?}", traces("c2"));

@@ -136,8 +136,8 @@ fn model_and_program_agree_on_every_case() {
             let outcome = h.check(ifindex, &case.frame).map_err(|e| anyhow::anyhow!("{}: {e}", case.what))?;
             let ok = match (&case.expect, outcome.action) {
                 (Expect::Drop(want), Action::Drop(got)) => *want == got,
-                (Expect::RedirectTo(eni), Action::Redirect { port }) => h.binding.ids.port(eni) == port,
-                (Expect::ArpReply, Action::Redirect { port }) => h.binding.ids.port(case.from) == port,
+                (Expect::RedirectTo(eni), Action::Redirect { port }) => h.port(eni) == port,
+                (Expect::ArpReply, Action::Redirect { port }) => h.port(case.from) == port,
                 _ => false,
             };
             anyhow::ensure!(ok, "{}: expected {:?}, both said {:?}", case.what, case.expect, outcome.action);

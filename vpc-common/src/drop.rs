@@ -59,6 +59,8 @@ drop_reasons! {
     TtlExceeded = 7, "ttl_exceeded";
     /// ARP that the gateway does not answer (replies, other senders, targets outside the VPC).
     ArpIgnored = 8, "arp_ignored";
-    /// The destination port has no device in TX_PORTS (ENI being removed).
+    /// The destination ENI has no interface attached (or is being removed).
     PortDown = 9, "port_down";
+    /// A blackhole route matched.
+    Blackhole = 10, "blackhole";
 }

@@ -91,8 +91,15 @@ pub const ROUTE_TABLE_BITS: u32 = 32;
 
 /// Route kinds (`Route::kind`).
 pub mod route_kind {
-    /// Deliver to the ENI that owns the destination address in VPC `Route::arg` (a VSwitch CIDR).
+    /// System entry of a VSwitch CIDR: deliver to the ENI that owns the destination address in
+    /// VPC `Route::arg` (looked up in `ENI_ADDRS`).
     pub const LOCAL: u32 = 1;
+    /// System entry of 100.64.0.0/10: pass the frame to the host's own network stack.
+    pub const HOST: u32 = 2;
+    /// Drop and count.
+    pub const BLACKHOLE: u32 = 3;
+    /// Deliver to the ENI in `Route::hop`, whatever the destination address.
+    pub const ENI: u32 = 4;
 }
 
 /// Value of `ROUTES`.
@@ -101,8 +108,10 @@ pub mod route_kind {
 pub struct Route {
     /// One of [`route_kind`].
     pub kind: u32,
-    /// Kind-specific target (LOCAL: the VPC id to look the destination up in).
+    /// Kind-specific argument (LOCAL: the VPC number to look the destination up in).
     pub arg: u32,
+    /// Kind-specific next hop (ENI: the port to deliver to), so no second lookup is needed.
+    pub hop: Port,
 }
 
 /// Per-ENI counters in `ENI_STATS` (per CPU). `rx` is what the ENI sent into the data path, `tx`

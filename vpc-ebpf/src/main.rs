@@ -1,6 +1,7 @@
 //! The VPC data path: one XDP program on the host side of every ENI.
 //!
-//! parse -> sender ENI + anti-spoof -> ARP answer | route (LPM per route table) -> next hop
+//! parse -> sender ENI + anti-spoof -> ARP answer | route (LPM per route table) -> decision
+//! (deliver | host stack | drop)
 //! -> TTL -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason (`stats::drop`).
 #![no_std]
 #![no_main]
@@ -14,7 +15,7 @@ mod rewrite;
 mod route;
 mod stats;
 
-use aya_ebpf::{macros::xdp, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_action::XDP_PASS, macros::xdp, programs::XdpContext};
 use vpc_common::{DropReason, Eni};
 
 #[xdp]
@@ -43,7 +44,10 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let ip = parse::ipv4(ctx)?;
     eni::check_source_ip(eni, ip.saddr)?;
     let route = route::lookup(eni.route_table, ip.daddr)?;
-    let port = route::next_hop(route, ip.daddr)?;
+    let port = match route::decide(route, ip.daddr)? {
+        route::Decision::Deliver(port) => port,
+        route::Decision::ToHost => return Ok(XDP_PASS),
+    };
     rewrite::decrement_ttl(ip)?;
     rewrite::ethernet(parse::eth(ctx)?, port);
     deliver::to_port(ctx, port.port)

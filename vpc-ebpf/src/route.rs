@@ -5,6 +5,14 @@ use vpc_common::{route_kind, AddrKey, DropReason, Port, Route, RouteKey, ROUTE_T
 
 use crate::maps::{ENI_ADDRS, ROUTES};
 
+/// What the route says to do with the frame.
+pub enum Decision {
+    /// Deliver to this port.
+    Deliver(&'static Port),
+    /// Hand to the host's network stack.
+    ToHost,
+}
+
 /// The longest-prefix route for `daddr` in route table `table`.
 #[inline(always)]
 pub fn lookup(table: u32, daddr: u32) -> Result<&'static Route, DropReason> {
@@ -12,15 +20,19 @@ pub fn lookup(table: u32, daddr: u32) -> Result<&'static Route, DropReason> {
     ROUTES.get(&key).ok_or(DropReason::NoRoute)
 }
 
-/// The port to deliver `daddr` to, as `route` decides.
+/// Where `route` sends `daddr`.
 #[inline(always)]
-pub fn next_hop(route: &Route, daddr: u32) -> Result<&'static Port, DropReason> {
+pub fn decide(route: &'static Route, daddr: u32) -> Result<Decision, DropReason> {
     match route.kind {
         route_kind::LOCAL => {
             let key = AddrKey { vpc_id: route.arg, addr: daddr };
             // SAFETY: map values live as long as the map; the agent replaces entries whole.
-            unsafe { ENI_ADDRS.get(&key) }.ok_or(DropReason::UnknownDestination)
+            let port = unsafe { ENI_ADDRS.get(&key) }.ok_or(DropReason::UnknownDestination)?;
+            Ok(Decision::Deliver(port))
         }
+        route_kind::ENI => Ok(Decision::Deliver(&route.hop)),
+        route_kind::HOST => Ok(Decision::ToHost),
+        route_kind::BLACKHOLE => Err(DropReason::Blackhole),
         _ => Err(DropReason::NoRoute),
     }
 }

@@ -1,8 +1,5 @@
-use clap::Parser as _;
-
 fn main() -> std::process::ExitCode {
-    let cli = vpc::cli::Cli::parse();
-    match vpc::cli::run(cli) {
+    match vpc::cli::main() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");

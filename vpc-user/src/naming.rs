@@ -24,10 +24,15 @@ impl Naming {
     /// The host-side interface of an ENI: the one the file names, else `<prefix>ve-<eni>`, with
     /// the tail replaced by a hash when that is longer than 15 bytes.
     pub fn host_ifname(&self, eni: &Eni) -> String {
-        if let Some(name) = &eni.interface {
-            return name.clone();
+        self.host_ifname_of(&eni.name, eni.interface.as_deref())
+    }
+
+    /// `host_ifname` from an ENI's name and its `interface:` setting.
+    pub fn host_ifname_of(&self, eni: &str, interface: Option<&str>) -> String {
+        match interface {
+            Some(name) => name.to_string(),
+            None => fit(&format!("{}ve-{eni}", self.prefix)),
         }
-        fit(&format!("{}ve-{}", self.prefix, eni.name))
     }
 }
 
@@ -46,7 +51,15 @@ mod tests {
     use super::*;
 
     fn eni(name: &str, interface: Option<&str>) -> Eni {
-        Eni { name: name.into(), vswitch: "web".into(), ip: "10.0.0.5".parse().unwrap(), mac: [2, 0, 0, 0, 0, 1], interface: interface.map(Into::into) }
+        Eni {
+            id: "eni-x".into(),
+            name: name.into(),
+            vswitch: "web".into(),
+            ip: "10.0.0.5".parse().unwrap(),
+            mac: [2, 0, 0, 0, 0, 1],
+            interface: interface.map(Into::into),
+            source_dest_check: true,
+        }
     }
 
     #[test]

@@ -59,7 +59,7 @@ pub fn with_harness<T: Send + 'static>(
     netns::in_scratch_netns(move || {
         let mut ifindex = BTreeMap::new();
         for (i, (_, _, eni)) in topology.enis().enumerate() {
-            ifindex.insert(eni.name.clone(), crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
+            ifindex.insert(eni.id.clone(), crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
         }
         let mut ids = Ids::default();
         let limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096 };
@@ -83,8 +83,18 @@ impl Drop for Harness {
 }
 
 impl Harness {
-    pub fn ifindex(&self, eni: &str) -> u32 {
-        self.binding.ifindex[eni]
+    fn eni_id(&self, name: &str) -> String {
+        self.topology.eni(name).unwrap_or_else(|| panic!("no ENI {name}")).2.id.clone()
+    }
+
+    /// The ifindex standing in for ENI `name`'s interface.
+    pub fn ifindex(&self, name: &str) -> u32 {
+        self.binding.ifindex[&self.eni_id(name)]
+    }
+
+    /// The port of ENI `name`.
+    pub fn port(&self, name: &str) -> u32 {
+        self.binding.ids.port(&self.eni_id(name))
     }
 
     /// What the model says must happen.

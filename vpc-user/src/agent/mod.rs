@@ -1,18 +1,30 @@
-//! The agent: the one writer of the kernel maps. It turns a validated topology into numbers
-//! (persisted), binds it to this host's interfaces, compiles it and makes the data path match.
+//! The agent: the one writer of the kernel maps and of the state database. Every change -- an
+//! API call or a whole file -- is one transaction: edit a copy of the stored document,
+//! normalize and validate it, compile it, make the data path match, commit the store. If the
+//! data path or the store fails, the previous configuration is put back in the kernel, so
+//! either both change or neither does.
 
 pub mod state;
 
 use std::{collections::BTreeMap, path::PathBuf};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::{
-    compile,
-    dataplane::{self, ApplyReport, Dataplane, Limits},
-    model::{binding::Binding, diff::{diff, Change}, ids::Ids, spec::TopologySpec, Topology},
+    api::error::ApiError,
+    compile::{self, MapEntries},
+    dataplane::{self, ApplyReport, Dataplane, Limits, Loaded},
+    model::{
+        binding::Binding,
+        diff::{diff, Change},
+        normalize::normalize,
+        spec::TopologySpec,
+        topology::Quotas,
+        Topology,
+    },
     naming::Naming,
+    store::{Store, Stored},
 };
 
 /// Everything host-wide the agent touches, settable so several instances can run side by side.
@@ -21,8 +33,11 @@ pub struct HostOptions {
     /// Pin root on a BPF filesystem.
     pub bpffs: PathBuf,
     pub state_dir: PathBuf,
+    /// The API socket; `<state_dir>/vpc.sock` when unset.
+    pub socket: Option<PathBuf>,
     pub naming: Naming,
     pub limits: Limits,
+    pub quotas: Quotas,
 }
 
 impl Default for HostOptions {
@@ -30,113 +45,208 @@ impl Default for HostOptions {
         HostOptions {
             bpffs: PathBuf::from("/sys/fs/bpf/vpc"),
             state_dir: PathBuf::from("/var/lib/vpc"),
+            socket: None,
             naming: Naming::default(),
             limits: Limits::default(),
+            quotas: Quotas::default(),
         }
     }
 }
 
-pub struct Agent {
-    pub opts: HostOptions,
+impl HostOptions {
+    pub fn socket(&self) -> PathBuf {
+        self.socket.clone().unwrap_or_else(|| self.state_dir.join("vpc.sock"))
+    }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// What a transaction changed.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Applied {
     pub changes: Vec<Change>,
     pub report: ApplyReport,
 }
 
+pub struct Agent {
+    pub opts: HostOptions,
+    _lock: state::StateLock,
+    store: Store,
+    stored: Stored,
+    topology: Topology,
+    binding: Binding,
+    /// The entries the kernel maps hold (as last written by this agent).
+    entries: MapEntries,
+    /// The program instance, loaded on first need.
+    loaded: Option<Loaded>,
+}
+
 impl Agent {
-    pub fn new(opts: HostOptions) -> Self {
-        Agent { opts }
+    /// Take the state lock and read the stored state. The data path is not touched until a
+    /// transaction or `reconcile`.
+    pub fn open(opts: HostOptions) -> anyhow::Result<Agent> {
+        let lock = state::StateLock::take(&opts.state_dir)?;
+        let store = Store::open(&lock.database())?;
+        let stored = store.load()?;
+        // The stored document was valid when committed; quotas may have shrunk since, which must
+        // not make the agent unable to start.
+        let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
+            .map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?;
+        let binding = Binding { ids: stored.ids.clone(), ifindex: BTreeMap::new() };
+        let mut agent = Agent { opts, _lock: lock, store, stored, topology, binding, entries: MapEntries::default(), loaded: None };
+        agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
+        // What the kernel holds if it is in step with the store: the state to restore to.
+        agent.entries = compile::compile(&agent.topology, &agent.binding);
+        Ok(agent)
+    }
+
+    /// Open an agent, run `f`, release the lock.
+    pub fn with<T>(opts: HostOptions, f: impl FnOnce(&mut Agent) -> anyhow::Result<T>) -> anyhow::Result<T> {
+        f(&mut Agent::open(opts)?)
     }
 
     pub fn dataplane(&self) -> Dataplane {
         Dataplane::new(&self.opts.bpffs, self.opts.limits)
     }
 
-    /// The host interface of every ENI, resolved to an ifindex. Fails naming every missing one
-    /// before anything is changed.
-    pub fn bind(&self, topology: &Topology, ids: Ids) -> anyhow::Result<Binding> {
-        let mut ifindex = BTreeMap::new();
-        let mut missing = Vec::new();
-        for (_, _, eni) in topology.enis() {
-            let name = self.opts.naming.host_ifname(eni);
-            match dataplane::ifindex(&name) {
-                Some(i) => {
-                    ifindex.insert(eni.name.clone(), i);
-                }
-                None => missing.push(format!("ENI {}: interface '{name}' does not exist", eni.name)),
-            }
-        }
-        if !missing.is_empty() {
-            bail!("{}\n(create the interfaces, set `interface:` on the ENIs, or use `vpc lab up`)", missing.join("\n"));
-        }
-        Ok(Binding { ids, ifindex })
+    pub fn topology(&self) -> &Topology {
+        &self.topology
     }
 
-    /// Make the data path forward as `spec` says. With `dry_run`, only report the changes.
-    pub fn apply(&self, spec: &TopologySpec, dry_run: bool) -> anyhow::Result<Applied> {
-        let topology = Topology::from_spec(spec)?;
-        let dir = state::StateDir::lock(&self.opts.state_dir)?;
-        let previous = dir.load()?;
-        let old_topology = Topology::from_spec(&previous.topology).unwrap_or(Topology { vpcs: Vec::new() });
-        let changes = diff(&old_topology, &topology);
-        let mut ids = previous.ids.clone();
-        ids.assign(&topology, self.opts.limits.max_enis).map_err(anyhow::Error::msg)?;
-        let binding = self.bind(&topology, ids)?;
-        if dry_run {
-            return Ok(Applied { changes, report: ApplyReport::default() });
+    pub fn stored(&self) -> &Stored {
+        &self.stored
+    }
+
+    pub fn binding(&self) -> &Binding {
+        &self.binding
+    }
+
+    /// The entries the kernel maps hold, as this agent last wrote them (it is the only writer).
+    pub fn entries(&self) -> &MapEntries {
+        &self.entries
+    }
+
+    /// The host interface of every ENI that has one now.
+    pub fn bind(&self, topology: &Topology, ids: crate::model::ids::Ids) -> Binding {
+        let ifindex = topology
+            .enis()
+            .filter_map(|(_, _, eni)| Some((eni.id.clone(), dataplane::ifindex(&self.opts.naming.host_ifname(eni))?)))
+            .collect();
+        Binding { ids, ifindex }
+    }
+
+    /// Make the kernel match the stored state (at start, after a restart or an upgrade): maps
+    /// are updated in place, never flushed; the program is swapped atomically under each link.
+    pub fn reconcile(&mut self) -> anyhow::Result<ApplyReport> {
+        self.binding = self.bind(&self.topology, self.stored.ids.clone());
+        let entries = compile::compile(&self.topology, &self.binding);
+        let report = self.write_dataplane(&entries)?;
+        self.entries = entries;
+        Ok(report)
+    }
+
+    /// Re-resolve ENI interfaces; when one appeared or went away, update the data path.
+    pub fn rebind(&mut self) -> anyhow::Result<bool> {
+        let binding = self.bind(&self.topology, self.stored.ids.clone());
+        if binding == self.binding {
+            return Ok(false);
         }
+        let entries = compile::compile(&self.topology, &binding);
+        self.write_dataplane(&entries)?;
+        self.binding = binding;
+        self.entries = entries;
+        Ok(true)
+    }
+
+    fn write_dataplane(&mut self, entries: &MapEntries) -> anyhow::Result<ApplyReport> {
+        if self.loaded.is_none() {
+            self.loaded = Some(self.dataplane().load()?);
+        }
+        let pins = self.dataplane().pins;
+        self.loaded.as_mut().expect("loaded above").apply(&pins, entries)
+    }
+
+    /// Run `edit` on a copy of the stored document and make the result the new state: the
+    /// transaction every API call and every file apply goes through.
+    pub fn transact<T>(
+        &mut self,
+        dry_run: bool,
+        edit: impl FnOnce(&mut TopologySpec, &Topology) -> Result<T, ApiError>,
+    ) -> Result<(T, Applied), ApiError> {
+        let mut doc = self.stored.doc.clone();
+        let out = edit(&mut doc, &self.topology)?;
+        let doc = normalize(&self.stored.doc, doc);
+        let topology = Topology::from_spec(&doc, &self.opts.quotas)?;
+        Topology::check_transition(&self.topology, &topology)?;
+        let mut ids = self.stored.ids.clone();
+        ids.assign(&topology, self.opts.limits.max_enis).map_err(|m| ApiError::bad(crate::model::error::code::QUOTA_ENI, "enis", m))?;
+        let changes = diff(&self.topology, &topology);
+        if dry_run {
+            return Ok((out, Applied { changes, report: ApplyReport::default() }));
+        }
+        let binding = self.bind(&topology, ids.clone());
         let entries = compile::compile(&topology, &binding);
-        let report = match self.dataplane().apply(&entries) {
+        let previous = self.entries.clone();
+        let report = match self.write_dataplane(&entries) {
             Ok(report) => report,
-            Err(err) => {
-                // Put back what was there, so nothing stays half-applied.
-                let restore = self
-                    .bind(&old_topology, previous.ids.clone())
-                    .and_then(|b| self.dataplane().apply(&compile::compile(&old_topology, &b)));
-                return Err(match restore {
-                    Ok(_) => err.context("apply failed; the previous configuration was restored"),
-                    Err(e) => err.context(format!("apply failed, and restoring the previous configuration failed too: {e:#}")),
-                });
-            }
+            Err(err) => return Err(self.restore(&previous, err.context("updating the data path"))),
         };
-        dir.save(&state::State { topology: spec.clone(), ids: binding.ids })?;
-        Ok(Applied { changes, report })
+        let stored = Stored { doc, ids };
+        if let Err(err) = self.store.commit(&self.stored, &stored) {
+            return Err(self.restore(&previous, err.context("committing the state database")));
+        }
+        self.stored = stored;
+        self.topology = topology;
+        self.binding = binding;
+        self.entries = entries;
+        Ok((out, Applied { changes, report }))
+    }
+
+    /// Put `previous` back in the kernel after a failed transaction.
+    fn restore(&mut self, previous: &MapEntries, err: anyhow::Error) -> ApiError {
+        match self.write_dataplane(previous) {
+            Ok(_) => ApiError::internal(err.context("the previous configuration was restored")),
+            Err(e) => ApiError::internal(err.context(format!("restoring the previous configuration failed too: {e:#}"))),
+        }
+    }
+
+    /// Make the stored state equal to `spec` (a topology file). With `dry_run`, only report.
+    pub fn apply_spec(&mut self, spec: &TopologySpec, dry_run: bool) -> Result<Applied, ApiError> {
+        self.transact(dry_run, |doc, _| {
+            *doc = spec.clone();
+            Ok(())
+        })
+        .map(|((), applied)| applied)
     }
 
     /// Detach everything, remove every pin, forget the state.
-    pub fn down(&self) -> anyhow::Result<()> {
-        let dir = state::StateDir::lock(&self.opts.state_dir)?;
+    pub fn down(&mut self) -> anyhow::Result<()> {
+        self.loaded = None;
         self.dataplane().down()?;
-        dir.clear()
-    }
-
-    /// The applied topology and its numbers.
-    pub fn state(&self) -> anyhow::Result<(Topology, Ids)> {
-        let state = state::read(&self.opts.state_dir)?;
-        let topology = Topology::from_spec(&state.topology).context("the stored topology no longer validates")?;
-        Ok((topology, state.ids))
+        self.store.commit(&self.stored, &Stored::default())?;
+        self.stored = Stored::default();
+        self.topology = Topology { vpcs: Vec::new() };
+        self.binding = Binding::default();
+        self.entries = MapEntries::default();
+        Ok(())
     }
 
     /// Counters per ENI and drops by reason.
     pub fn stats(&self) -> anyhow::Result<Stats> {
-        let (topology, ids) = self.state()?;
         let dataplane = self.dataplane();
-        if !dataplane.is_up() {
-            bail!("nothing is applied under {} (run `vpc apply` first)", self.opts.bpffs.display());
-        }
-        let counters = dataplane.counters(ids.ports.values().copied())?;
-        let enis = topology
+        anyhow::ensure!(dataplane.is_up(), "nothing is applied under {} (run `vpc apply` first)", self.opts.bpffs.display());
+        let ids = &self.stored.ids;
+        let counters = dataplane.counters(ids.ports.values().copied()).context("reading counters")?;
+        let enis = self
+            .topology
             .enis()
             .map(|(vpc, vsw, eni)| {
-                let c = counters.port(ids.port(&eni.name));
+                let c = counters.port(ids.port(&eni.id));
                 EniStats {
                     eni: eni.name.clone(),
+                    id: eni.id.clone(),
                     vpc: vpc.name.clone(),
                     vswitch: vsw.name.clone(),
                     ip: eni.ip.to_string(),
+                    attached: self.binding.ifindex.contains_key(&eni.id),
                     rx_packets: c.rx_packets,
                     rx_bytes: c.rx_bytes,
                     tx_packets: c.tx_packets,
@@ -144,32 +254,39 @@ impl Agent {
                 }
             })
             .collect();
-        let drops = counters.drops.iter().map(|(r, n)| DropStats { reason: r.name(), packets: *n, meaning: r.describe().trim() }).collect();
+        let drops = counters
+            .drops
+            .iter()
+            .map(|(r, n)| DropStats { reason: r.name().into(), packets: *n, meaning: r.describe().trim().into() })
+            .collect();
         Ok(Stats { enis, drops })
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Stats {
     pub enis: Vec<EniStats>,
     pub drops: Vec<DropStats>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EniStats {
     pub eni: String,
+    pub id: String,
     pub vpc: String,
     pub vswitch: String,
     pub ip: String,
+    /// Whether the ENI's interface exists (the ENI is in the data path).
+    pub attached: bool,
     pub rx_packets: u64,
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct DropStats {
-    pub reason: &'static str,
+    pub reason: String,
     pub packets: u64,
-    pub meaning: &'static str,
+    pub meaning: String,
 }

@@ -1,74 +1,32 @@
-//! What the agent remembers between runs: the applied topology and its numbers. Written
-//! atomically (temp file + rename) under an exclusive lock on the state directory.
+//! The state directory and its lock: one writer at a time (the daemon for its lifetime, or a
+//! CLI command running without a daemon for the length of the command).
 
 use std::{
     fs,
-    io::Write as _,
     os::fd::AsRawFd as _,
     path::{Path, PathBuf},
 };
 
 use anyhow::{Context as _, bail};
-use serde::{Deserialize, Serialize};
 
-use crate::model::{ids::Ids, spec::TopologySpec};
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct State {
-    /// The topology as last applied.
-    pub topology: TopologySpec,
-    pub ids: Ids,
+pub struct StateLock {
+    pub dir: PathBuf,
+    _file: fs::File,
 }
 
-/// The state directory, locked for the lifetime of this value.
-pub struct StateDir {
-    path: PathBuf,
-    _lock: fs::File,
-}
-
-impl StateDir {
-    /// Open (creating) `path` and take its lock, waiting for another writer to finish.
-    pub fn lock(path: &Path) -> anyhow::Result<StateDir> {
-        fs::create_dir_all(path).with_context(|| format!("creating state directory {}", path.display()))?;
-        let lock = fs::OpenOptions::new().create(true).truncate(false).write(true).open(path.join("lock"))?;
+impl StateLock {
+    /// Take the lock on `dir` (creating it), waiting while another writer holds it.
+    pub fn take(dir: &Path) -> anyhow::Result<StateLock> {
+        fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
+        let file = fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock"))?;
         // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("locking {}: {}", dir.display(), std::io::Error::last_os_error());
         }
-        Ok(StateDir { path: path.to_path_buf(), _lock: lock })
+        Ok(StateLock { dir: dir.to_path_buf(), _file: file })
     }
 
-    fn file(&self) -> PathBuf {
-        self.path.join("state.json")
-    }
-
-    pub fn load(&self) -> anyhow::Result<State> {
-        read(&self.path)
-    }
-
-    pub fn save(&self, state: &State) -> anyhow::Result<()> {
-        let tmp = self.path.join("state.json.tmp");
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(serde_json::to_string_pretty(state)?.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, self.file()).context("replacing state.json")?;
-        Ok(())
-    }
-
-    /// Forget everything (after `down`).
-    pub fn clear(&self) -> anyhow::Result<()> {
-        match fs::remove_file(self.file()) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// Read the state without taking the lock (readers see whole files thanks to rename).
-pub fn read(dir: &Path) -> anyhow::Result<State> {
-    match fs::read_to_string(dir.join("state.json")) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}/state.json", dir.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
-        Err(e) => Err(e).with_context(|| format!("reading {}/state.json", dir.display())),
+    pub fn database(&self) -> PathBuf {
+        self.dir.join("vpc.redb")
     }
 }

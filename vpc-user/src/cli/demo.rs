@@ -14,9 +14,10 @@ use anyhow::Context as _;
 
 use super::{output, parse_topology, read_topology, Format};
 use crate::{
-    agent::Agent,
+    api::Conn,
     lab::{self, probe},
     model::Topology,
+    naming::Naming,
     netns,
 };
 
@@ -24,45 +25,48 @@ pub const DEMO_TOPOLOGY: &str = include_str!("../../topologies/demo.yaml");
 const WHOAMI_PORT: u16 = 7777;
 
 /// The demo keeps off a real deployment's pins, state and names unless told otherwise.
-pub fn options(host: &super::HostArgs) -> crate::agent::HostOptions {
-    let mut opts = host.options();
+pub fn host_args(host: &super::HostArgs) -> super::HostArgs {
+    let mut demo = host.clone();
     let defaults = crate::agent::HostOptions::default();
-    if opts.bpffs == defaults.bpffs {
-        opts.bpffs = "/sys/fs/bpf/vpc-demo".into();
+    if demo.bpffs == defaults.bpffs {
+        demo.bpffs = "/sys/fs/bpf/vpc-demo".into();
     }
-    if opts.state_dir == defaults.state_dir {
-        opts.state_dir = "/run/vpc-demo".into();
+    if demo.state_dir == defaults.state_dir {
+        demo.state_dir = "/run/vpc-demo".into();
     }
-    if opts.naming.prefix.is_empty() {
-        opts.naming.prefix = "demo-".into();
+    if demo.prefix.is_empty() {
+        demo.prefix = "demo-".into();
     }
-    opts
+    demo
 }
 
-pub fn run(agent: &Agent, file: Option<&Path>, keep: bool) -> anyhow::Result<()> {
+pub fn run(host: &super::HostArgs, file: Option<&Path>, keep: bool) -> anyhow::Result<()> {
+    let opts = host.options()?;
     let spec = match file {
         Some(path) => read_topology(path)?,
         None => parse_topology("built-in demo topology", DEMO_TOPOLOGY)?,
     };
-    let topology = Topology::from_spec(&spec)?;
     // A previous demo that was interrupted may have left its lab behind.
-    lab::down(agent, Some(&spec))?;
-    println!("== lab up: one network namespace per ENI, XDP on the host side of each veth");
-    let result = lab::up(agent, &spec).and_then(|applied| {
+    lab::down(&Conn::to(&opts), &opts.naming, Some(&spec))?;
+    lab::agent::stop(&opts)?;
+    println!("== lab up: an agent, one network namespace per ENI, XDP on the host side of each veth");
+    let conn = lab::agent::ensure(&opts, &std::env::current_exe()?, &host.to_args())?;
+    let result = lab::up(&conn, &opts.naming, &spec).and_then(|applied| {
         output::applied(&applied, false, Format::Table)?;
-        traffic(agent, &topology)
+        traffic(&conn, &opts.naming, &lab::configured(&conn)?)
     });
     if keep {
-        println!("\n(lab left up: `vpc lab exec ENI -- CMD`, `vpc stats`, `vpc lab down`)");
+        println!("\n(lab left up: `vpc lab exec ENI -- CMD`, `vpc stats`, `vpc lab down`, with the same --prefix/--state-dir/--bpffs)");
     } else {
-        lab::down(agent, Some(&spec))?;
-        println!("\n== lab down: namespaces, veths and pins removed");
+        lab::down(&conn, &opts.naming, Some(&spec))?;
+        lab::agent::stop(&opts)?;
+        println!("\n== lab down: agent stopped; namespaces, veths and pins removed");
     }
     result
 }
 
-fn traffic(agent: &Agent, topology: &Topology) -> anyhow::Result<()> {
-    let ns = |eni: &str| agent.opts.naming.netns(eni);
+fn traffic(conn: &Conn, naming: &Naming, topology: &Topology) -> anyhow::Result<()> {
+    let ns = |eni: &str| naming.netns(eni);
     let enis: Vec<_> = topology.enis().map(|(vpc, _, eni)| (vpc.name.clone(), eni.name.clone(), eni.ip)).collect();
     let _servers: Vec<probe::Whoami> =
         enis.iter().map(|(_, eni, _)| probe::Whoami::start(&ns(eni), eni, WHOAMI_PORT)).collect::<anyhow::Result<_>>()?;
@@ -113,7 +117,8 @@ fn traffic(agent: &Agent, topology: &Topology) -> anyhow::Result<()> {
     }
 
     println!("\n== counters (vpc stats)");
-    output::stats(&agent.stats()?, Format::Table, false)
+    let stats = conn.call("DescribeStatistics", serde_json::json!({}))?;
+    output::stats(&serde_json::from_value(stats)?, Format::Table, false)
 }
 
 /// Send 64 MB over TCP from namespace `from` to a sink in `to`; (megabytes, seconds).

@@ -1,23 +1,33 @@
-//! The `vpc` command line: thin wrappers over the agent, the lab and the demo.
+//! The `vpc` command line. Commands talk to the agent on its socket, or -- when no agent runs --
+//! open the state themselves for the length of the command (the same code path, in process).
+//! Besides the commands below, every API operation is a subcommand in kebab case with its
+//! parameters as flags: `vpc create-vpc --cidr-block 10.0.0.0/8 --vpc-name prod`.
 
 mod demo;
+mod get;
 mod output;
 
-use std::path::{Path, PathBuf};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Map, Value};
 
 use crate::{
-    agent::{Agent, HostOptions},
+    agent::HostOptions,
+    api::{self, server, Conn, Kind},
     dataplane::Limits,
     lab,
-    model::{spec::TopologySpec, Invalid, Topology},
+    model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Invalid, Topology},
     naming::Naming,
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "vpc", version, about = "A VPC data plane in XDP: VPCs, VSwitches, routes and ENIs on Linux")]
+#[command(name = "vpc", version, about = "A VPC data plane in XDP: VPCs, VSwitches, route tables and ENIs on Linux")]
 pub struct Cli {
     #[command(flatten)]
     pub host: HostArgs,
@@ -25,28 +35,54 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Host-wide paths and names, settable so several labs or tests can run side by side.
+/// Host-wide paths and names, settable so several agents, labs or tests run side by side.
 #[derive(Args, Debug, Clone)]
 pub struct HostArgs {
     /// Pin root on a BPF filesystem (mounted if needed).
     #[arg(long, global = true, env = "VPC_BPFFS", default_value = "/sys/fs/bpf/vpc")]
     pub bpffs: PathBuf,
-    /// Where the agent keeps its state.
+    /// Where the agent keeps its state database.
     #[arg(long, global = true, env = "VPC_STATE_DIR", default_value = "/var/lib/vpc")]
     pub state_dir: PathBuf,
+    /// The agent's API socket [default: STATE_DIR/vpc.sock].
+    #[arg(long, global = true, env = "VPC_SOCKET")]
+    pub socket: Option<PathBuf>,
     /// Prefix of lab namespace and host interface names.
     #[arg(long, global = true, env = "VPC_PREFIX", default_value = "")]
     pub prefix: String,
+    /// Raise or lower a quota: vpcs, vswitches-per-vpc, route-tables-per-vpc,
+    /// route-entries-per-table, enis (e.g. --quota route-entries-per-table=200000).
+    #[arg(long = "quota", global = true, env = "VPC_QUOTAS", value_delimiter = ',')]
+    pub quotas: Vec<String>,
 }
 
 impl HostArgs {
-    pub fn options(&self) -> HostOptions {
-        HostOptions {
+    pub fn options(&self) -> anyhow::Result<HostOptions> {
+        let mut quotas = Quotas::default();
+        for q in &self.quotas {
+            quotas.set(q).map_err(anyhow::Error::msg)?;
+        }
+        Ok(HostOptions {
             bpffs: self.bpffs.clone(),
             state_dir: self.state_dir.clone(),
+            socket: self.socket.clone(),
             naming: Naming::new(&self.prefix),
             limits: Limits::default(),
+            quotas,
+        })
+    }
+
+    /// The same options as command-line arguments (for the agent the lab starts).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = vec!["--bpffs".into(), self.bpffs.display().to_string(), "--state-dir".into(), self.state_dir.display().to_string()];
+        if let Some(socket) = &self.socket {
+            args.extend(["--socket".into(), socket.display().to_string()]);
         }
+        args.extend(["--prefix".into(), self.prefix.clone()]);
+        for q in &self.quotas {
+            args.extend(["--quota".into(), q.clone()]);
+        }
+        args
     }
 }
 
@@ -59,7 +95,7 @@ pub enum Format {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Make the data path forward as the topology file says (idempotent; only differences change).
+    /// Make the stored configuration equal to the topology file and print the differences.
     Apply {
         #[arg(short, long)]
         file: PathBuf,
@@ -69,7 +105,17 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
-    /// Detach from every interface and remove every pin: forwarding stops.
+    /// List resources: vpcs, vswitches, route-tables, route-entries, enis.
+    Get {
+        #[arg(value_enum)]
+        kind: get::Kind,
+        /// For route-entries: only this route table.
+        #[arg(long)]
+        route_table_id: Option<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Detach from every interface, remove every pin and delete the configuration.
     Down,
     /// Per-ENI packet and byte counters, and drops by reason.
     Stats {
@@ -79,6 +125,17 @@ pub enum Command {
         #[arg(short, long)]
         all: bool,
     },
+    /// Run the agent: the API on the socket, metrics over HTTP, ENI interfaces kept bound.
+    Daemon {
+        /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464.
+        #[arg(long, env = "VPC_METRICS_ADDR")]
+        metrics_addr: Option<SocketAddr>,
+        /// Permission bits of the API socket.
+        #[arg(long, default_value = "0600", value_parser = parse_mode)]
+        socket_mode: u32,
+    },
+    /// Print the API's OpenAPI document.
+    Openapi,
     /// Network namespaces standing in for guests, one per ENI.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -95,12 +152,13 @@ pub enum Command {
 
 #[derive(Subcommand, Debug)]
 pub enum LabCommand {
-    /// Create a namespace and veth per ENI, then apply the topology.
+    /// Start an agent if none runs, apply the topology, create a namespace and veth per ENI.
     Up {
         #[arg(short, long)]
         file: PathBuf,
     },
-    /// Remove the data path and every namespace and veth of the lab.
+    /// Remove the configuration, the data path, every namespace and veth of the lab, and the
+    /// agent `lab up` started.
     Down {
         #[arg(short, long)]
         file: Option<PathBuf>,
@@ -113,45 +171,173 @@ pub enum LabCommand {
     },
 }
 
-/// Read and validate a topology file; every problem is reported with the file name.
+fn parse_mode(text: &str) -> Result<u32, String> {
+    u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| format!("'{text}' is not an octal mode like 0600"))
+}
+
+/// Read a topology file and check it on its own (the agent checks it again against what it
+/// stores); every problem is reported with the file name.
 pub fn read_topology(path: &Path) -> anyhow::Result<TopologySpec> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse_topology(&path.display().to_string(), &text)
 }
 
 pub fn parse_topology(origin: &str, text: &str) -> anyhow::Result<TopologySpec> {
-    let with_origin = |invalid: Invalid| {
-        let lines: Vec<String> = invalid.0.iter().map(|p| format!("{origin}: {p}")).collect();
-        anyhow::anyhow!("{}", lines.join("\n"))
-    };
     let spec = TopologySpec::from_yaml(text).map_err(|e| {
         let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
         anyhow::anyhow!("{origin}{at}: {e} [{}]", crate::model::error::code::YAML_SYNTAX)
     })?;
-    Topology::from_spec(&spec).map_err(with_origin)?;
+    Topology::from_spec(&normalize(&TopologySpec::default(), spec.clone()), &Quotas::unlimited())
+        .map_err(|invalid: Invalid| anyhow::anyhow!("{}", prefixed(origin, &invalid.0)))?;
     Ok(spec)
 }
 
+fn prefixed(origin: &str, problems: &[crate::model::Problem]) -> String {
+    problems.iter().map(|p| format!("{origin}: {p}")).collect::<Vec<_>>().join("\n")
+}
+
+/// An API error as the CLI prints it (every problem on its own line, with the origin).
+fn api_error(origin: &str, err: api::ApiError) -> anyhow::Error {
+    if err.problems.is_empty() {
+        anyhow::anyhow!("{origin}: {} [{}]", err.message, err.code)
+    } else {
+        anyhow::anyhow!("{}", prefixed(origin, &err.problems))
+    }
+}
+
+/// Parse the process arguments (with the API operations as extra subcommands) and run.
+pub fn main() -> anyhow::Result<()> {
+    let matches = with_operations(Cli::command()).get_matches();
+    if let Some((name, sub)) = matches.subcommand()
+        && let Some(op) = api::ops::OPS.iter().find(|op| kebab(op.name) == name)
+    {
+        let host = HostArgs::from_arg_matches(&matches)?;
+        return run_operation(&host, op, sub);
+    }
+    run(Cli::from_arg_matches(&matches)?)
+}
+
+/// `CreateVpc` -> `create-vpc`.
+fn kebab(name: &str) -> String {
+    // The guide writes these as one word: create-vswitch, not create-v-switch.
+    let name = &name.replace("VSwitch", "Vswitch").replace("VRouter", "Vrouter");
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev_upper = name.chars().nth(i.wrapping_sub(1)).is_some_and(|p| p.is_ascii_uppercase());
+            let next_lower = name.chars().nth(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if i > 0 && (!prev_upper || next_lower) {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn with_operations(mut cmd: clap::Command) -> clap::Command {
+    for op in api::ops::OPS {
+        let mut sub = clap::Command::new(kebab(op.name)).about(op.summary).next_help_heading("Parameters");
+        for param in op.params {
+            let mut arg = clap::Arg::new(param.name).long(kebab(param.name)).help(param.doc).required(param.required);
+            arg = match param.kind {
+                Kind::Boolean => arg.num_args(0..=1).default_missing_value("true").value_parser(clap::value_parser!(bool)),
+                Kind::Integer => arg.value_parser(clap::value_parser!(u64)),
+                Kind::String => arg,
+                Kind::Object => arg.value_name("JSON"),
+            };
+            sub = sub.arg(arg);
+        }
+        cmd = cmd.subcommand(sub);
+    }
+    cmd
+}
+
+fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow::Result<()> {
+    let mut body = Map::new();
+    for param in op.params {
+        let value = match param.kind {
+            Kind::Boolean => matches.get_one::<bool>(param.name).map(|b| json!(b)),
+            Kind::Integer => matches.get_one::<u64>(param.name).map(|n| json!(n)),
+            Kind::String => matches.get_one::<String>(param.name).map(|s| json!(s)),
+            Kind::Object => matches
+                .get_one::<String>(param.name)
+                .map(|s| serde_json::from_str(s).with_context(|| format!("--{} is not JSON", kebab(param.name))))
+                .transpose()?,
+        };
+        if let Some(value) = value {
+            body.insert(param.name.into(), value);
+        }
+    }
+    let conn = Conn::to(&host.options()?);
+    let result = conn.call(op.name, Value::Object(body)).map_err(|e| api_error(op.name, e))?;
+    println!("{}", serde_json::to_string_pretty(&result)?);
+    Ok(())
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    let agent = Agent::new(cli.host.options());
+    let opts = cli.host.options()?;
     match cli.command {
         Command::Apply { file, dry_run, output } => {
             let spec = read_topology(&file)?;
-            let applied = agent.apply(&spec, dry_run)?;
-            output::applied(&applied, dry_run, output)
+            let origin = file.display().to_string();
+            let result = Conn::to(&opts)
+                .call("ApplyTopology", json!({"Topology": spec, "DryRun": dry_run}))
+                .map_err(|e| api_error(&origin, e))?;
+            output::applied(&result, dry_run, output)
         }
-        Command::Down => agent.down(),
-        Command::Stats { output, all } => output::stats(&agent.stats()?, output, all),
+        Command::Get { kind, route_table_id, output } => get::run(&Conn::to(&opts), kind, route_table_id.as_deref(), output),
+        Command::Down => Conn::to(&opts).call("Teardown", json!({})).map(drop).map_err(|e| api_error("down", e)),
+        Command::Stats { output, all } => {
+            let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
+            output::stats(&serde_json::from_value(stats)?, output, all)
+        }
+        Command::Daemon { metrics_addr, socket_mode } => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+            server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
+        }
+        Command::Openapi => {
+            print!("{}", api::openapi::pretty());
+            Ok(())
+        }
         Command::Lab(LabCommand::Up { file }) => {
             let spec = read_topology(&file)?;
-            let applied = lab::up(&agent, &spec)?;
-            output::applied(&applied, false, Format::Table)
+            let conn = lab::agent::ensure(&opts, &std::env::current_exe()?, &cli.host.to_args())?;
+            let result = lab::up(&conn, &opts.naming, &spec).map_err(|e| match e.downcast::<api::ApiError>() {
+                Ok(api) => api_error(&file.display().to_string(), api),
+                Err(e) => e,
+            })?;
+            output::applied(&result, false, Format::Table)
         }
         Command::Lab(LabCommand::Down { file }) => {
             let spec = file.as_deref().map(read_topology).transpose()?;
-            lab::down(&agent, spec.as_ref())
+            lab::down(&Conn::to(&opts), &opts.naming, spec.as_ref())?;
+            lab::agent::stop(&opts)
         }
-        Command::Lab(LabCommand::Exec { eni, cmd }) => lab::exec(&agent, &eni, &cmd),
-        Command::Demo { file, keep } => demo::run(&Agent::new(demo::options(&cli.host)), file.as_deref(), keep),
+        Command::Lab(LabCommand::Exec { eni, cmd }) => lab::exec(&opts.naming, &eni, &cmd),
+        Command::Demo { file, keep } => {
+            let host = demo::host_args(&cli.host);
+            demo::run(&host, file.as_deref(), keep)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_names_become_kebab_case() {
+        assert_eq!(kebab("CreateVpc"), "create-vpc");
+        assert_eq!(kebab("DescribeVSwitches"), "describe-vswitches");
+        assert_eq!(kebab("CreateVSwitch"), "create-vswitch");
+        assert_eq!(kebab("VSwitchId"), "vswitch-id");
+        assert_eq!(kebab("DescribeRouteTableList"), "describe-route-table-list");
+        assert_eq!(kebab("NextHopId"), "next-hop-id");
+        assert_eq!(kebab("DryRun"), "dry-run");
+        // The generated CLI is well-formed (clap checks it).
+        with_operations(Cli::command()).debug_assert();
     }
 }

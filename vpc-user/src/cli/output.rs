@@ -1,37 +1,51 @@
 //! Human and JSON renderings of command results.
 
-use crate::agent::{Applied, Stats};
+use serde_json::Value;
 
 use super::Format;
+use crate::agent::Stats;
 
-pub fn applied(applied: &Applied, dry_run: bool, format: Format) -> anyhow::Result<()> {
+/// Print an ApplyTopology result: the resource changes and what changed in the data path.
+pub fn applied(result: &Value, dry_run: bool, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(applied)?);
+        println!("{}", serde_json::to_string_pretty(result)?);
         return Ok(());
     }
-    if applied.changes.is_empty() {
+    let changes = result["Changes"].as_array().cloned().unwrap_or_default();
+    if changes.is_empty() {
         println!("no resource changes");
     }
-    for change in &applied.changes {
-        println!("{change}");
+    for change in &changes {
+        println!("{}", change.as_str().unwrap_or_default());
     }
     if dry_run {
         println!("(dry run: nothing applied)");
         return Ok(());
     }
-    let c = &applied.report.changes;
-    let l = &applied.report.links;
+    let r = &result["Report"];
+    let c = |map: &str, what: &str| r["changes"][map][what].as_u64().unwrap_or(0);
     println!(
         "maps: enis +{}/~{}/-{}  addresses +{}/~{}/-{}  routes +{}/~{}/-{}  ports +{}/~{}/-{}",
-        c.enis.added, c.enis.changed, c.enis.removed, c.addrs.added, c.addrs.changed, c.addrs.removed,
-        c.routes.added, c.routes.changed, c.routes.removed, c.ports.added, c.ports.changed, c.ports.removed
+        c("enis", "added"),
+        c("enis", "changed"),
+        c("enis", "removed"),
+        c("addrs", "added"),
+        c("addrs", "changed"),
+        c("addrs", "removed"),
+        c("routes", "added"),
+        c("routes", "changed"),
+        c("routes", "removed"),
+        c("ports", "added"),
+        c("ports", "changed"),
+        c("ports", "removed"),
     );
-    println!("links: {} attached, {} replaced in place, {} detached", l.attached, l.replaced, l.detached);
-    for map in &applied.report.retired_maps {
-        println!("note: map {map} was recreated (its layout changed in this build)");
+    let l = |what: &str| r["links"][what].as_u64().unwrap_or(0);
+    println!("links: {} attached, {} replaced in place, {} detached", l("attached"), l("replaced"), l("detached"));
+    for map in r["retired_maps"].as_array().into_iter().flatten() {
+        println!("note: map {} was recreated (its layout changed in this build)", map.as_str().unwrap_or_default());
     }
-    for warning in &applied.report.warnings {
-        eprintln!("warning: {warning}");
+    for warning in r["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning.as_str().unwrap_or_default());
     }
     Ok(())
 }
@@ -41,11 +55,22 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(stats)?);
         return Ok(());
     }
-    println!("{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12}", "ENI", "VPC", "VSWITCH", "IP", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES");
+    println!(
+        "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12}",
+        "ENI", "VPC", "VSWITCH", "IP", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES"
+    );
     for e in &stats.enis {
         println!(
-            "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12}",
-            e.eni, e.vpc, e.vswitch, e.ip, e.rx_packets, e.rx_bytes, e.tx_packets, e.tx_bytes
+            "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12}{}",
+            e.eni,
+            e.vpc,
+            e.vswitch,
+            e.ip,
+            e.rx_packets,
+            e.rx_bytes,
+            e.tx_packets,
+            e.tx_bytes,
+            if e.attached { "" } else { "  (no interface)" }
         );
     }
     println!();
@@ -59,4 +84,29 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
         println!("(no drops)");
     }
     Ok(())
+}
+
+/// A simple aligned table of JSON objects: `columns` are (header, key).
+pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
+    let cell = |row: &Value, key: &str| -> String {
+        match &row[key] {
+            Value::Null => "-".into(),
+            Value::String(s) => s.clone(),
+            Value::Array(items) => {
+                let parts: Vec<String> = items.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
+                if parts.is_empty() { "-".into() } else { parts.join(",") }
+            }
+            other => other.to_string(),
+        }
+    };
+    let widths: Vec<usize> =
+        columns.iter().map(|(h, k)| rows.iter().map(|r| cell(r, k).len()).chain([h.len()]).max().unwrap_or(0)).collect();
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(columns.iter().map(|(h, _)| h.to_string()).collect());
+    for row in rows {
+        line(columns.iter().map(|(_, k)| cell(row, k)).collect());
+    }
 }

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use vpc_common::{addr_raw, route_kind, AddrKey, Eni, Port, Route, RouteKey, ROUTE_TABLE_BITS};
+use vpc_common::{addr_raw, route_kind, AddrKey, Eni, Port, Route, RouteKey, ENI_F_NO_SRC_DST_CHECK, ROUTE_TABLE_BITS};
 
-use crate::model::{binding::Binding, ids::SYSTEM_TABLE, Topology};
+use crate::model::{self, binding::Binding, topology::NextHop, Topology};
 
 /// An LPM trie key: prefix length (counting the table bits) and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -32,23 +32,33 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
     let ids = &binding.ids;
     let mut out = MapEntries::default();
     for vpc in &topology.vpcs {
-        let vpc_id = ids.vpc(&vpc.name);
-        let system_table = ids.route_table(&vpc.name, SYSTEM_TABLE);
-        for vswitch in &vpc.vswitches {
-            out.routes.insert(
-                lpm_key(system_table, vswitch.cidr.network().octets(), vswitch.cidr.prefix_len()),
-                Route { kind: route_kind::LOCAL, arg: vpc_id },
-            );
+        let vpc_id = ids.vpc(&vpc.id);
+        let port_of = |eni: &model::Eni| {
+            let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
+            Port { port: ids.port(&eni.id), flags: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac }
+        };
+        for table in &vpc.route_tables {
+            let table_id = ids.route_table(&table.id);
+            for (dst, hop) in vpc.effective_routes(table) {
+                let route = match hop {
+                    NextHop::Local => Route { kind: route_kind::LOCAL, arg: vpc_id, hop: Port::default() },
+                    NextHop::Host => Route { kind: route_kind::HOST, arg: 0, hop: Port::default() },
+                    NextHop::Blackhole => Route { kind: route_kind::BLACKHOLE, arg: 0, hop: Port::default() },
+                    NextHop::Eni { eni } => {
+                        let target = vpc.eni(&eni).expect("validated reference");
+                        Route { kind: route_kind::ENI, arg: 0, hop: port_of(target) }
+                    }
+                };
+                out.routes.insert(lpm_key(table_id, dst.network().octets(), dst.prefix_len()), route);
+            }
         }
         for eni in &vpc.enis {
             let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-            let port = ids.port(&eni.name);
-            out.addrs.insert(
-                AddrKey { vpc_id, addr: addr_raw(eni.ip.octets()) },
-                Port { port, flags: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac },
-            );
-            let Some(&ifindex) = binding.ifindex.get(&eni.name) else { continue };
-            out.ports.insert(port, ifindex);
+            let port = port_of(eni);
+            out.addrs.insert(AddrKey { vpc_id, addr: addr_raw(eni.ip.octets()) }, port);
+            let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
+            out.ports.insert(port.port, ifindex);
+            let table = vpc.route_table(&vswitch.route_table).expect("validated reference");
             out.enis.insert(
                 ifindex,
                 Eni {
@@ -57,10 +67,10 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                     vpc_net: addr_raw(vpc.cidr.network().octets()),
                     vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
                     vpc_id,
-                    vswitch_id: ids.vswitch(&vpc.name, &vswitch.name),
-                    route_table: system_table,
-                    port,
-                    flags: 0,
+                    vswitch_id: ids.vswitch(&vswitch.id),
+                    route_table: ids.route_table(&table.id),
+                    port: port.port,
+                    flags: if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
                     mac: eni.mac,
                     gw_mac: vswitch.gateway_mac,
                 },

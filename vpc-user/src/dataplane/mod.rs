@@ -45,30 +45,9 @@ impl Dataplane {
         Dataplane { pins: PinDirs::new(root), limits }
     }
 
-    /// Make the kernel forward as `entries` say. Loads a fresh program instance that shares the
-    /// pinned maps, writes new and changed entries, swaps the program under every link
-    /// atomically, attaches new interfaces, detaches gone ones, and only then deletes stale
-    /// entries. Unchanged entries are never touched, so flows they carry are not disturbed.
+    /// Make the kernel forward as `entries` say (load a program instance, then `Loaded::apply`).
     pub fn apply(&self, entries: &MapEntries) -> anyhow::Result<ApplyReport> {
-        let mut loaded = self.load()?;
-        let mut report = ApplyReport { retired_maps: loaded.retired.clone(), ..Default::default() };
-        let pending = loaded.upsert(entries)?;
-
-        let ifindexes: BTreeSet<u32> = entries.enis.keys().copied().collect();
-        let already: BTreeSet<u32> = attach::pinned_links(&self.pins)?.into_iter().collect();
-        attach::attach_all(loaded.program()?, &self.pins, &ifindexes, &mut report.links)?;
-        let new_veths: Vec<u32> = ifindexes.difference(&already).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
-        for lost in veth::ensure_delivery(&new_veths)? {
-            report.warnings.push(format!(
-                "veth {}: its peer is not in this or a named namespace; turn GRO on there or redirected frames are dropped",
-                ifname(lost)
-            ));
-        }
-        attach::detach_others(&self.pins, &ifindexes, &mut report.links)?;
-
-        report.changes = loaded.remove_stale(pending)?;
-        loader::pin_program(&mut loaded.ebpf, &self.pins.program())?;
-        Ok(report)
+        self.load()?.apply(&self.pins, entries)
     }
 
     /// Load a program instance over the pinned maps (creating them on first use), not attached.
@@ -76,7 +55,7 @@ impl Dataplane {
         bpffs::ensure(&self.pins.root)?;
         let retired = loader::retire_incompatible(&self.pins, &self.limits)?;
         let ebpf = loader::load(&self.pins, &self.limits)?;
-        Ok(Loaded { ebpf, retired })
+        Ok(Loaded { ebpf, retired, attached: BTreeSet::new() })
     }
 
     /// Detach from every interface and remove every pin. Forwarding stops.
@@ -137,9 +116,38 @@ pub struct Loaded {
     pub ebpf: aya::Ebpf,
     /// Pinned maps recreated because this build declares them differently.
     pub retired: Vec<&'static str>,
+    /// Interfaces whose link already runs this instance.
+    attached: BTreeSet<u32>,
 }
 
 impl Loaded {
+    /// Make the kernel forward as `entries` say. Writes new and changed entries first, puts this
+    /// program under every ENI interface (swapping it atomically under existing links, attaching
+    /// new ones), detaches gone interfaces, and only then deletes stale entries. Unchanged
+    /// entries are never touched, so flows they carry are not disturbed.
+    pub fn apply(&mut self, pins: &PinDirs, entries: &MapEntries) -> anyhow::Result<ApplyReport> {
+        let mut report = ApplyReport { retired_maps: std::mem::take(&mut self.retired), ..Default::default() };
+        let pending = self.upsert(entries)?;
+
+        let ifindexes: BTreeSet<u32> = entries.enis.keys().copied().collect();
+        let pinned: BTreeSet<u32> = attach::pinned_links(pins)?.into_iter().collect();
+        let todo: BTreeSet<u32> = ifindexes.difference(&self.attached).copied().collect();
+        attach::attach_all(self.program()?, pins, &todo, &mut report.links)?;
+        let new_veths: Vec<u32> = todo.difference(&pinned).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
+        for lost in veth::ensure_delivery(&new_veths)? {
+            report.warnings.push(format!(
+                "veth {}: its peer is not in this or a named namespace; turn GRO on there or redirected frames are dropped",
+                ifname(lost)
+            ));
+        }
+        attach::detach_others(pins, &ifindexes, &mut report.links)?;
+        self.attached = ifindexes;
+
+        report.changes = self.remove_stale(pending)?;
+        loader::pin_program(&mut self.ebpf, &pins.program())?;
+        Ok(report)
+    }
+
     pub fn program(&mut self) -> anyhow::Result<&mut aya::programs::Xdp> {
         loader::program(&mut self.ebpf)
     }

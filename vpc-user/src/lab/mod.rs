@@ -1,31 +1,39 @@
 //! The lab: every ENI becomes a network namespace (the guest) joined to the host by a veth
 //! pair. Guest side `eth0` carries the ENI's MAC and address, prefix of its VSwitch and a
 //! default route via the VSwitch gateway; the host side is where the XDP program runs.
+//!
+//! The lab talks to the agent like any client: it applies the topology, reads back the
+//! resulting configuration (addresses and MACs the agent allocated), creates the guests, and
+//! asks the agent to bind the new interfaces.
+
+pub mod agent;
+pub mod probe;
 
 use std::{
     fs,
     io::Write as _,
     os::unix::process::CommandExt as _,
-    path::Path,
     process::{Command, Stdio},
 };
 
-pub mod probe;
-
 use anyhow::{Context as _, bail};
+use serde_json::{json, Value};
 
 use crate::{
-    agent::{Agent, Applied},
-    model::{addr::format_mac, spec::TopologySpec, Topology},
+    api::Conn,
+    model::{addr::format_mac, spec::TopologySpec, topology::Quotas, Topology},
+    naming::Naming,
     netns,
 };
 
-/// Create what is missing of every ENI's namespace and veth, then apply the topology.
-pub fn up(agent: &Agent, spec: &TopologySpec) -> anyhow::Result<Applied> {
-    let topology = Topology::from_spec(spec)?;
+/// Apply `spec`, then create what is missing of every ENI's namespace and veth, then bind them.
+/// Returns the apply result (changes and data-path report).
+pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<Value> {
+    let applied = conn.call("ApplyTopology", json!({"Topology": spec}))?;
+    let topology = configured(conn)?;
     for (_, vswitch, eni) in topology.enis() {
-        let ns = agent.opts.naming.netns(&eni.name);
-        let host = agent.opts.naming.host_ifname(eni);
+        let ns = naming.netns(&eni.name);
+        let host = naming.host_ifname(eni);
         if !netns::path(&ns).exists() {
             ip(&["netns", "add", &ns])?;
         }
@@ -44,7 +52,8 @@ pub fn up(agent: &Agent, spec: &TopologySpec) -> anyhow::Result<Applied> {
             Some(&ns),
             &[
                 format!("link set eth0 address {}", format_mac(&eni.mac)),
-                format!("addr replace {}/{} dev eth0", eni.ip, vswitch.cidr.prefix_len()),
+                "addr flush dev eth0".into(),
+                format!("addr add {}/{} dev eth0", eni.ip, vswitch.cidr.prefix_len()),
                 "link set lo up".into(),
                 "link set eth0 up".into(),
                 format!("route replace default via {} dev eth0", vswitch.gateway),
@@ -52,27 +61,35 @@ pub fn up(agent: &Agent, spec: &TopologySpec) -> anyhow::Result<Applied> {
         )?;
         ip(&["link", "set", &host, "up"])?;
     }
-    agent.apply(spec, false)
+    conn.call("SyncInterfaces", json!({}))?;
+    Ok(applied)
 }
 
-/// Remove the data path, the state, every namespace and veth the lab made for `spec` and for the
-/// topology last applied.
-pub fn down(agent: &Agent, spec: Option<&TopologySpec>) -> anyhow::Result<()> {
-    let mut enis = Vec::new();
+/// The configuration the agent holds now.
+pub fn configured(conn: &Conn) -> anyhow::Result<Topology> {
+    let exported = conn.call("ExportTopology", json!({}))?;
+    let spec: TopologySpec = serde_json::from_value(exported["Topology"].clone()).context("decoding the exported topology")?;
+    Topology::from_spec(&spec, &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("exported topology: {e}"))
+}
+
+/// Remove the data path and the configuration, then every namespace and veth the lab made for
+/// `spec` and for the configuration the agent held.
+pub fn down(conn: &Conn, naming: &Naming, spec: Option<&TopologySpec>) -> anyhow::Result<()> {
+    let mut enis: Vec<(String, Option<String>)> = Vec::new();
     if let Some(spec) = spec {
-        let topology = Topology::from_spec(spec)?;
-        enis.extend(topology.enis().map(|(_, _, e)| e.clone()));
+        enis.extend(spec.vpcs.iter().flat_map(|v| &v.enis).map(|e| (e.name.clone(), e.interface.clone())));
+        enis.extend(spec.enis.iter().map(|e| (e.name.clone(), e.interface.clone())));
     }
-    if let Ok((applied, _)) = agent.state() {
-        enis.extend(applied.enis().map(|(_, _, e)| e.clone()));
+    if let Ok(topology) = configured(conn) {
+        enis.extend(topology.enis().map(|(_, _, e)| (e.name.clone(), e.interface.clone())));
     }
-    agent.down()?;
-    for eni in enis {
-        let host = agent.opts.naming.host_ifname(&eni);
-        if crate::dataplane::ifindex(&host).is_some() {
+    conn.call("Teardown", json!({}))?;
+    for (eni, interface) in enis {
+        let host = naming.host_ifname_of(&eni, interface.as_deref());
+        if interface.is_none() && crate::dataplane::ifindex(&host).is_some() {
             ip(&["link", "del", &host])?;
         }
-        let ns = agent.opts.naming.netns(&eni.name);
+        let ns = naming.netns(&eni);
         if netns::path(&ns).exists() {
             ip(&["netns", "del", &ns])?;
         }
@@ -81,8 +98,8 @@ pub fn down(agent: &Agent, spec: Option<&TopologySpec>) -> anyhow::Result<()> {
 }
 
 /// Replace this process with `cmd` running in the ENI's namespace.
-pub fn exec(agent: &Agent, eni: &str, cmd: &[String]) -> anyhow::Result<()> {
-    let ns = agent.opts.naming.netns(eni);
+pub fn exec(naming: &Naming, eni: &str, cmd: &[String]) -> anyhow::Result<()> {
+    let ns = naming.netns(eni);
     if !netns::path(&ns).exists() {
         bail!("no lab namespace for ENI '{eni}' ({ns}); is the lab up with the same --prefix?");
     }
@@ -113,9 +130,4 @@ pub fn ip_batch(netns: Option<&str>, lines: &[String]) -> anyhow::Result<()> {
         bail!("ip -batch ({}): {}", lines.join("; "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
-}
-
-/// Whether the lab namespace of `eni` exists.
-pub fn has_guest(agent: &Agent, eni: &str) -> bool {
-    Path::new(&netns::path(&agent.opts.naming.netns(eni))).exists()
 }

@@ -94,14 +94,15 @@ mod tests {
 
     #[test]
     fn reports_adds_modifies_and_removes() {
-        let old = Topology::from_yaml(
+        use crate::model::{normalize::normalize, spec::TopologySpec, topology::Quotas};
+        let old_doc = normalize(&TopologySpec::default(), TopologySpec::from_yaml(
             "vpcs:\n- name: prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}, {name: db, cidr: 10.0.2.0/24, zone: a}]\n  enis: [{name: web1, vswitch: web, ip: 10.0.1.5}, {name: db1, vswitch: db, ip: 10.0.2.5}]\n",
-        )
-        .unwrap();
-        let new = Topology::from_yaml(
+        ).unwrap());
+        let new_doc = normalize(&old_doc, TopologySpec::from_yaml(
             "vpcs:\n- name: prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}]\n  enis: [{name: web1, vswitch: web, ip: 10.0.1.6}, {name: web2, vswitch: web, ip: 10.0.1.7}]\n",
-        )
-        .unwrap();
+        ).unwrap());
+        let old = Topology::from_spec(&old_doc, &Quotas::default()).unwrap();
+        let new = Topology::from_spec(&new_doc, &Quotas::default()).unwrap();
         let changes: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
         assert_eq!(
             changes,

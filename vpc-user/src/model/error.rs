@@ -26,11 +26,30 @@ pub mod code {
     pub const INTERFACE_MALFORMED: &str = "InvalidInterface.Malformed";
     pub const INTERFACE_DUPLICATE: &str = "InvalidInterface.Duplicate";
     pub const YAML_SYNTAX: &str = "InvalidTopology.Syntax";
+    pub const IP_NO_FREE: &str = "InvalidIpAddress.NoFreeAddress";
+    pub const ID_MALFORMED: &str = "InvalidId.Malformed";
+    pub const ID_DUPLICATE: &str = "InvalidId.Duplicate";
+    pub const CIDR_IMMUTABLE: &str = "OperationDenied.CidrImmutable";
+    pub const DEFAULT_VPC_EXISTS: &str = "InvalidDefaultVpc.Exists";
+    pub const DEFAULT_VPC_CIDR: &str = "InvalidDefaultVpc.Cidr";
+    pub const DEFAULT_VSWITCH_EXISTS: &str = "InvalidDefaultVSwitch.Exists";
+    pub const DEFAULT_VSWITCH_CIDR: &str = "InvalidDefaultVSwitch.Cidr";
+    pub const DEFAULT_VSWITCH_NOT_IN_DEFAULT_VPC: &str = "InvalidDefaultVSwitch.NotInDefaultVpc";
+    pub const QUOTA_VPC: &str = "QuotaExceeded.Vpc";
+    pub const QUOTA_VSWITCH: &str = "QuotaExceeded.VSwitch";
+    pub const QUOTA_ROUTE_TABLE: &str = "QuotaExceeded.RouteTable";
+    pub const QUOTA_ROUTE_ENTRY: &str = "QuotaExceeded.RouteEntry";
+    pub const QUOTA_ENI: &str = "QuotaExceeded.NetworkInterface";
+    pub const ROUTE_TABLE_NOT_FOUND: &str = "InvalidRouteTable.NotFound";
+    pub const ROUTE_TABLE_RESERVED_NAME: &str = "InvalidRouteTableName.Reserved";
+    pub const ROUTE_DUPLICATE: &str = "InvalidRouteEntry.Duplicate";
+    pub const ROUTE_CONFLICTS_WITH_SYSTEM: &str = "InvalidRouteEntry.ConflictWithSystemEntry";
+    pub const NEXT_HOP_NOT_FOUND: &str = "InvalidNextHop.NotFound";
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Problem {
-    pub code: &'static str,
+    pub code: String,
     /// Path of the offending field, e.g. `vpcs[0].vswitches[1].cidr`.
     pub field: String,
     pub message: String,
@@ -59,8 +78,8 @@ impl fmt::Display for Invalid {
 }
 
 impl Invalid {
-    pub fn codes(&self) -> Vec<&'static str> {
-        self.0.iter().map(|p| p.code).collect()
+    pub fn codes(&self) -> Vec<&str> {
+        self.0.iter().map(|p| p.code.as_str()).collect()
     }
 }
 
@@ -70,7 +89,7 @@ pub struct Problems(Vec<Problem>);
 
 impl Problems {
     pub fn add(&mut self, code: &'static str, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem { code, field: field.into(), message: message.into() });
+        self.0.push(Problem { code: code.to_string(), field: field.into(), message: message.into() });
     }
 
     pub fn finish<T>(self, value: T) -> Result<T, Invalid> {

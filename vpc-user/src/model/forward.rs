@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 
 use vpc_common::DropReason;
 
-use super::{binding::Binding, Eni, Topology, VSwitch, Vpc};
+use super::{binding::Binding, topology::NextHop, Eni, Topology, VSwitch, Vpc};
 
 const ETH_HLEN: usize = 14;
 
@@ -17,6 +17,8 @@ pub enum Action {
     Drop(DropReason),
     /// Redirected to the ENI on `port` (ARP replies go back to the asker's own port).
     Redirect { port: u32 },
+    /// Handed to the host's network stack (XDP_PASS).
+    Pass,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,9 +66,9 @@ impl<'a> Model<'a> {
     }
 
     fn sender(&self, ifindex: u32) -> Option<Sender<'a>> {
-        let name = self.binding.eni_at(ifindex)?;
-        let (vpc, vswitch, eni) = self.topology.eni(name)?;
-        Some(Sender { vpc, vswitch, eni, port: self.binding.ids.port(name) })
+        let id = self.binding.eni_at(ifindex)?;
+        let (vpc, vswitch, eni) = self.topology.enis().find(|(_, _, e)| e.id == id)?;
+        Some(Sender { vpc, vswitch, eni, port: self.binding.ids.port(id) })
     }
 
     fn decide(&self, ifindex: u32, out: &mut Outcome) -> Result<Action, DropReason> {
@@ -81,7 +83,10 @@ impl<'a> Model<'a> {
         }
         match u16::from_be_bytes([out.frame[12], out.frame[13]]) {
             0x0800 => self.forward_ipv4(&sender, out),
-            0x0806 => answer_arp(&sender, out),
+            0x0806 => {
+                answer_arp(&sender, out)?;
+                self.deliver(sender.port, out)
+            }
             _ => Err(DropReason::NotIpv4),
         }
     }
@@ -96,21 +101,27 @@ impl<'a> Model<'a> {
         }
         let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
         let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        if src != sender.eni.ip {
+        if src != sender.eni.ip && sender.eni.source_dest_check {
             return Err(DropReason::SpoofedIp);
         }
-        // The system route table: one entry per VSwitch CIDR, longest prefix wins.
-        let route = sender
+        // The ENI's VSwitch's route table: system and custom entries, longest prefix wins.
+        let table = sender.vpc.route_table(&sender.vswitch.route_table).expect("validated reference");
+        let (prefix, hop) = sender
             .vpc
-            .vswitches
-            .iter()
-            .filter(|v| v.cidr.contains(&dst))
-            .max_by_key(|v| v.cidr.prefix_len())
+            .effective_routes(table)
+            .into_iter()
+            .filter(|(net, _)| net.contains(&dst))
+            .max_by_key(|(net, _)| net.prefix_len())
             .ok_or(DropReason::NoRoute)?;
-        out.steps.push(format!("route table system: {} -> local (VSwitch {})", route.cidr, route.name));
-        let dest = sender.vpc.enis.iter().find(|e| e.ip == dst).ok_or(DropReason::UnknownDestination)?;
+        out.steps.push(format!("route table {}: {prefix} -> {hop:?}", table.name));
+        let dest = match &hop {
+            NextHop::Local => sender.vpc.enis.iter().find(|e| e.ip == dst).ok_or(DropReason::UnknownDestination)?,
+            NextHop::Eni { eni } => sender.vpc.eni(eni).expect("validated reference"),
+            NextHop::Host => return Ok(Action::Pass),
+            NextHop::Blackhole => return Err(DropReason::Blackhole),
+        };
         let dest_vswitch = sender.vpc.vswitch(&dest.vswitch).expect("validated reference");
-        let port = self.binding.ids.port(&dest.name);
+        let port = self.binding.ids.port(&dest.id);
         out.steps.push(format!("next hop: ENI {} (port {port})", dest.name));
 
         let ttl = frame[ETH_HLEN + 8];
@@ -123,13 +134,23 @@ impl<'a> Model<'a> {
         frame[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&check.to_be_bytes());
         frame[0..6].copy_from_slice(&dest.mac);
         frame[6..12].copy_from_slice(&dest_vswitch.gateway_mac);
+        self.deliver(port, out)
+    }
+
+    /// Redirect to `port`: counted there if the ENI has an interface, dropped otherwise.
+    fn deliver(&self, port: u32, out: &mut Outcome) -> Result<Action, DropReason> {
+        let attached = self.binding.ids.ports.iter().any(|(id, p)| *p == port && self.binding.ifindex.contains_key(id));
+        if !attached {
+            return Err(DropReason::PortDown);
+        }
         out.tx_port = Some(port);
         Ok(Action::Redirect { port })
     }
 }
 
-/// The gateway answers ARP requests for any address of the VPC but the sender's own.
-fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<Action, DropReason> {
+/// The gateway answers ARP requests for any address of the VPC but the sender's own; the reply
+/// is built in place and goes back to the asker.
+fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<(), DropReason> {
     let frame = &mut out.frame;
     let arp = frame.get(ETH_HLEN..ETH_HLEN + 28).ok_or(DropReason::Malformed)?;
     let (htype, ptype, hlen, plen) = (u16::from_be_bytes([arp[0], arp[1]]), u16::from_be_bytes([arp[2], arp[3]]), arp[4], arp[5]);
@@ -147,7 +168,7 @@ fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<Action, DropReas
     if sender_ip.is_unspecified() {
         return Err(DropReason::ArpIgnored);
     }
-    if sender_ip != sender.eni.ip {
+    if sender_ip != sender.eni.ip && sender.eni.source_dest_check {
         return Err(DropReason::SpoofedIp);
     }
     if !sender.vpc.cidr.contains(&target_ip) || target_ip == sender.eni.ip {
@@ -162,6 +183,5 @@ fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<Action, DropReas
     frame[a + 14..a + 18].copy_from_slice(&target_ip.octets());
     frame[0..6].copy_from_slice(&requester_mac);
     frame[6..12].copy_from_slice(&sender.vswitch.gateway_mac);
-    out.tx_port = Some(sender.port);
-    Ok(Action::Redirect { port: sender.port })
+    Ok(())
 }

@@ -1,8 +1,8 @@
 //! Internal numbers the data path keys its maps by. They must stay the same across applies (an
-//! unchanged ENI keeps its port, counters and flows), so they are allocated once and persisted;
-//! a removed resource frees its number and the lowest free one is reused.
+//! unchanged ENI keeps its port, counters and flows), so they are allocated once per resource ID
+//! and persisted; a removed resource frees its number and the lowest free one is reused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -13,13 +13,13 @@ pub const SYSTEM_TABLE: &str = "system";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ids {
-    /// VPC name -> VPC id (>= 1).
+    /// VPC ID -> VPC number (>= 1).
     pub vpcs: BTreeMap<String, u32>,
-    /// "vpc/vswitch" -> VSwitch id (>= 1).
+    /// VSwitch ID -> VSwitch number (>= 1).
     pub vswitches: BTreeMap<String, u32>,
-    /// "vpc/table" -> route table id (>= 1).
+    /// Route table ID -> table number (>= 1).
     pub route_tables: BTreeMap<String, u32>,
-    /// ENI name -> port (>= 0): index into the DEVMAP and the counters.
+    /// ENI ID -> port (>= 0): index into the DEVMAP and the counters.
     pub ports: BTreeMap<String, u32>,
 }
 
@@ -27,11 +27,10 @@ impl Ids {
     /// Give every resource of `topology` a number, keeping the numbers it already has and
     /// dropping those of resources that are gone. Fails when more than `max_ports` ENIs exist.
     pub fn assign(&mut self, topology: &Topology, max_ports: u32) -> Result<(), String> {
-        let vpcs: Vec<String> = topology.vpcs.iter().map(|v| v.name.clone()).collect();
-        let vswitches: Vec<String> =
-            topology.vpcs.iter().flat_map(|v| v.vswitches.iter().map(move |s| format!("{}/{}", v.name, s.name))).collect();
-        let tables: Vec<String> = topology.vpcs.iter().map(|v| format!("{}/{SYSTEM_TABLE}", v.name)).collect();
-        let enis: Vec<String> = topology.enis().map(|(_, _, e)| e.name.clone()).collect();
+        let vpcs: Vec<&str> = topology.vpcs.iter().map(|v| v.id.as_str()).collect();
+        let vswitches: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.vswitches.iter().map(|s| s.id.as_str())).collect();
+        let tables: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.route_tables.iter().map(|t| t.id.as_str())).collect();
+        let enis: Vec<&str> = topology.enis().map(|(_, _, e)| e.id.as_str()).collect();
         if enis.len() as u64 > u64::from(max_ports) {
             return Err(format!("{} ENIs exceed the data path's {max_ports} ports", enis.len()));
         }
@@ -42,37 +41,37 @@ impl Ids {
         Ok(())
     }
 
-    pub fn vpc(&self, vpc: &str) -> u32 {
-        self.vpcs[vpc]
+    pub fn vpc(&self, id: &str) -> u32 {
+        self.vpcs[id]
     }
 
-    pub fn vswitch(&self, vpc: &str, vswitch: &str) -> u32 {
-        self.vswitches[&format!("{vpc}/{vswitch}")]
+    pub fn vswitch(&self, id: &str) -> u32 {
+        self.vswitches[id]
     }
 
-    pub fn route_table(&self, vpc: &str, table: &str) -> u32 {
-        self.route_tables[&format!("{vpc}/{table}")]
+    pub fn route_table(&self, id: &str) -> u32 {
+        self.route_tables[id]
     }
 
-    pub fn port(&self, eni: &str) -> u32 {
-        self.ports[eni]
-    }
-
-    /// The ENI on `port`, if any.
-    pub fn eni_on_port(&self, port: u32) -> Option<&str> {
-        self.ports.iter().find(|(_, p)| **p == port).map(|(n, _)| n.as_str())
+    pub fn port(&self, eni_id: &str) -> u32 {
+        self.ports[eni_id]
     }
 }
 
-/// Keep the numbers of `wanted` names already in `ids`, drop the others, number the new ones
-/// with the lowest free numbers from `first`.
-fn reassign(ids: &mut BTreeMap<String, u32>, wanted: &[String], first: u32) {
-    ids.retain(|name, _| wanted.contains(name));
-    for name in wanted {
-        if !ids.contains_key(name) {
-            let taken: std::collections::BTreeSet<u32> = ids.values().copied().collect();
-            let free = (first..).find(|n| !taken.contains(n)).expect("u32 space");
-            ids.insert(name.clone(), free);
+/// Keep the numbers of `wanted` IDs already in `ids`, drop the others, number the new ones with
+/// the lowest free numbers from `first`.
+fn reassign(ids: &mut BTreeMap<String, u32>, wanted: &[&str], first: u32) {
+    let wanted_set: BTreeSet<&str> = wanted.iter().copied().collect();
+    ids.retain(|id, _| wanted_set.contains(id.as_str()));
+    let mut taken: BTreeSet<u32> = ids.values().copied().collect();
+    let mut next = first;
+    for id in wanted {
+        if !ids.contains_key(*id) {
+            while taken.contains(&next) {
+                next += 1;
+            }
+            ids.insert((*id).to_string(), next);
+            taken.insert(next);
         }
     }
 }
@@ -82,9 +81,9 @@ mod tests {
     use super::*;
 
     fn topo(enis: &[&str]) -> Topology {
-        let mut yaml = String::from("vpcs:\n- name: prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: z}]\n  enis:\n");
+        let mut yaml = String::from("vpcs:\n- name: prod\n  id: vpc-prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: z}]\n  enis:\n");
         for (i, e) in enis.iter().enumerate() {
-            yaml += &format!("  - {{name: {e}, vswitch: web, ip: 10.0.1.{}}}\n", i + 10);
+            yaml += &format!("  - {{name: {e}, id: eni-{e}, vswitch: web, ip: 10.0.1.{}}}\n", i + 10);
         }
         Topology::from_yaml(&yaml).unwrap()
     }
@@ -93,14 +92,12 @@ mod tests {
     fn numbers_are_stable_and_reused() {
         let mut ids = Ids::default();
         ids.assign(&topo(&["aa", "bb", "cc"]), 16).unwrap();
-        assert_eq!((ids.port("aa"), ids.port("bb"), ids.port("cc")), (0, 1, 2));
-        assert_eq!(ids.vpc("prod"), 1);
-        assert_eq!(ids.route_table("prod", SYSTEM_TABLE), 1);
+        assert_eq!((ids.port("eni-aa"), ids.port("eni-bb"), ids.port("eni-cc")), (0, 1, 2));
+        assert_eq!(ids.vpc("vpc-prod"), 1);
         ids.assign(&topo(&["aa", "cc"]), 16).unwrap();
-        assert_eq!((ids.port("aa"), ids.port("cc")), (0, 2), "survivors keep their ports");
+        assert_eq!((ids.port("eni-aa"), ids.port("eni-cc")), (0, 2), "survivors keep their ports");
         ids.assign(&topo(&["aa", "cc", "dd"]), 16).unwrap();
-        assert_eq!(ids.port("dd"), 1, "lowest free port is reused");
-        assert_eq!(ids.eni_on_port(2), Some("cc"));
+        assert_eq!(ids.port("eni-dd"), 1, "lowest free port is reused");
         assert!(ids.assign(&topo(&["aa", "bb", "cc"]), 2).is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod forward;
 pub mod ids;
 pub mod names;
+pub mod normalize;
 pub mod spec;
 pub mod topology;
 

@@ -1,50 +1,134 @@
-//! The topology file as written (YAML). Field types are loose on purpose (CIDRs and addresses
-//! are strings): `validate` turns this into a typed `Topology` and reports every problem with
-//! its field path, instead of stopping at the first serde error.
+//! The configuration as a document: what a topology file says, and what the agent stores.
+//!
+//! Field types are loose on purpose (CIDRs and addresses are strings): `Topology::from_spec`
+//! checks every rule and reports every problem with its field path, instead of stopping at the
+//! first serde error. Resource IDs (`vpc-…`, `vsw-…`, `vtb-…`, `rte-…`, `eni-…`) are optional in a
+//! file; the agent fills them in (`normalize`) and keeps them stable across applies.
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TopologySpec {
     #[serde(default)]
     pub vpcs: Vec<VpcSpec>,
+    /// ENIs given only a zone: they land in that zone's default VSwitch of the default VPC,
+    /// both created on demand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub enis: Vec<ZonalEniSpec>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct VpcSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub name: String,
     pub cidr: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The region's default VPC (172.31.0.0/16, at most one, outside the VPC quota).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub default: bool,
     #[serde(default)]
     pub vswitches: Vec<VSwitchSpec>,
+    /// Route tables; `system` is the VPC's system table (always present, custom entries allowed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_tables: Vec<RouteTableSpec>,
     #[serde(default)]
     pub enis: Vec<EniSpec>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct VSwitchSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub name: String,
     pub cidr: String,
     pub zone: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The zone's default VSwitch (a /20 of the default VPC, at most one per zone).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub default: bool,
+    /// The associated route table; the system table when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route_table: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Custom route entries (system entries are maintained automatically).
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub dst: String,
+    pub next_hop: NextHopSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Where a custom route sends traffic.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum NextHopSpec {
+    /// An ENI of the VPC (the guide's ECS instance or secondary ENI), whatever the destination.
+    Eni { eni: String },
+    /// Drop and count.
+    Blackhole,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EniSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Unique across the file; also names the ENI's lab namespace.
     pub name: String,
     pub vswitch: String,
-    pub ip: String,
-    /// Guest MAC; generated from the name when omitted.
+    /// The next free address of the VSwitch when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// Guest MAC; generated when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// Host-side interface (veth or tap) the guest is plugged into; the lab's name when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// `false` lets the ENI send and receive addresses that are not its own (NAT, firewall).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_dest_check: Option<bool>,
+}
+
+/// An ENI placed by zone (top-level `enis:`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ZonalEniSpec {
+    pub name: String,
+    pub zone: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
 }
@@ -53,5 +137,9 @@ impl TopologySpec {
     /// Parse YAML; a syntax or shape error carries its line and column.
     pub fn from_yaml(text: &str) -> Result<TopologySpec, serde_yaml::Error> {
         serde_yaml::from_str(text)
+    }
+
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_default()
     }
 }

@@ -1,0 +1,979 @@
+//! Every API operation: its parameters and what it does to the configuration document. Each
+//! mutating operation is one `Agent::transact`: the edit here, then normalization, every rule of
+//! the guide, the data path and the store, all or nothing.
+
+use ipnet::Ipv4Net;
+use serde_json::{json, Value};
+
+use super::{
+    error::{code, ApiError},
+    Kind::{self, Boolean, Object},
+    Op, Param, Params,
+};
+use crate::{
+    agent::Agent,
+    model::{
+        addr,
+        ids::SYSTEM_TABLE,
+        normalize::{ensure_default_vswitch, new_id, DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME},
+        spec::{EniSpec, NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+        topology::NextHop,
+        Topology,
+    },
+};
+
+const S: Kind = Kind::String;
+
+macro_rules! p {
+    ($name:literal, $kind:expr, req, $doc:literal) => {
+        Param { name: $name, kind: $kind, required: true, doc: $doc }
+    };
+    ($name:literal, $kind:expr, opt, $doc:literal) => {
+        Param { name: $name, kind: $kind, required: false, doc: $doc }
+    };
+}
+
+const DRY_RUN: Param = p!("DryRun", Boolean, opt, "Check the request and report the changes without making them.");
+
+pub static OPS: &[Op] = &[
+    // VPCs
+    Op {
+        name: "CreateVpc",
+        summary: "Create a VPC with its router and system route table.",
+        params: &[
+            p!("CidrBlock", S, req, "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or a subset of one; immutable."),
+            p!("VpcName", S, opt, "2-128 characters, starts with a letter; the ID when omitted."),
+            p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            DRY_RUN,
+        ],
+        returns: &[("VpcId", "The new VPC."), ("VRouterId", "Its router."), ("RouteTableId", "Its system route table.")],
+        mutates: true,
+        run: create_vpc,
+    },
+    Op {
+        name: "CreateDefaultVpc",
+        summary: "Create the region's default VPC (172.31.0.0/16; at most one; outside the VPC quota).",
+        params: &[DRY_RUN],
+        returns: &[("VpcId", "The default VPC."), ("VRouterId", "Its router."), ("RouteTableId", "Its system route table.")],
+        mutates: true,
+        run: create_default_vpc,
+    },
+    Op {
+        name: "DeleteVpc",
+        summary: "Delete a VPC that has no VSwitches left; its router and route tables go with it.",
+        params: &[p!("VpcId", S, req, "The VPC."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: delete_vpc,
+    },
+    Op {
+        name: "DescribeVpcs",
+        summary: "List VPCs.",
+        params: &[
+            p!("VpcId", S, opt, "Only this VPC."),
+            p!("VpcName", S, opt, "Only VPCs with this name."),
+            p!("IsDefault", Boolean, opt, "Only the default VPC (true) or only the others (false)."),
+        ],
+        returns: &[("Vpcs", "VpcId, VpcName, CidrBlock, Description, IsDefault, VRouterId, VSwitchIds, RouteTableIds, Status."), ("TotalCount", "Number of VPCs listed.")],
+        mutates: false,
+        run: describe_vpcs,
+    },
+    Op {
+        name: "ModifyVpcAttribute",
+        summary: "Change a VPC's name or description (its CIDR block cannot change).",
+        params: &[
+            p!("VpcId", S, req, "The VPC."),
+            p!("VpcName", S, opt, "New name."),
+            p!("Description", S, opt, "New description."),
+            p!("CidrBlock", S, opt, "Refused unless equal to the current one: a VPC's CIDR is immutable."),
+            DRY_RUN,
+        ],
+        returns: &[],
+        mutates: true,
+        run: modify_vpc,
+    },
+    // VSwitches
+    Op {
+        name: "CreateVSwitch",
+        summary: "Create a VSwitch in a zone of a VPC.",
+        params: &[
+            p!("VpcId", S, req, "The VPC."),
+            p!("CidrBlock", S, req, "Equal to or inside the VPC's CIDR, mask /16 to /29, overlapping no other VSwitch; immutable."),
+            p!("ZoneId", S, req, "The zone."),
+            p!("VSwitchName", S, opt, "2-128 characters, starts with a letter; the ID when omitted."),
+            p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            DRY_RUN,
+        ],
+        returns: &[("VSwitchId", "The new VSwitch.")],
+        mutates: true,
+        run: create_vswitch,
+    },
+    Op {
+        name: "CreateDefaultVSwitch",
+        summary: "Create the default VSwitch of a zone (a free /20 of the default VPC, created too if missing).",
+        params: &[p!("ZoneId", S, req, "The zone."), DRY_RUN],
+        returns: &[("VSwitchId", "The default VSwitch of the zone.")],
+        mutates: true,
+        run: create_default_vswitch,
+    },
+    Op {
+        name: "DeleteVSwitch",
+        summary: "Delete a VSwitch that has no ENIs left.",
+        params: &[p!("VSwitchId", S, req, "The VSwitch."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: delete_vswitch,
+    },
+    Op {
+        name: "DescribeVSwitches",
+        summary: "List VSwitches, with the number of addresses still available.",
+        params: &[
+            p!("VpcId", S, opt, "Only VSwitches of this VPC."),
+            p!("VSwitchId", S, opt, "Only this VSwitch."),
+            p!("ZoneId", S, opt, "Only VSwitches in this zone."),
+            p!("IsDefault", Boolean, opt, "Only default VSwitches (true) or only the others (false)."),
+        ],
+        returns: &[
+            ("VSwitches", "VSwitchId, VpcId, VSwitchName, CidrBlock, ZoneId, Description, IsDefault, RouteTableId, GatewayIp, AvailableIpAddressCount, Status."),
+            ("TotalCount", "Number of VSwitches listed."),
+        ],
+        mutates: false,
+        run: describe_vswitches,
+    },
+    Op {
+        name: "ModifyVSwitchAttribute",
+        summary: "Change a VSwitch's name or description (its CIDR block cannot change).",
+        params: &[
+            p!("VSwitchId", S, req, "The VSwitch."),
+            p!("VSwitchName", S, opt, "New name."),
+            p!("Description", S, opt, "New description."),
+            p!("CidrBlock", S, opt, "Refused unless equal to the current one: a VSwitch's CIDR is immutable."),
+            DRY_RUN,
+        ],
+        returns: &[],
+        mutates: true,
+        run: modify_vswitch,
+    },
+    // Route tables
+    Op {
+        name: "CreateRouteTable",
+        summary: "Create a custom route table in a VPC (at most 10 tables per VPC, the system table included).",
+        params: &[
+            p!("VpcId", S, req, "The VPC."),
+            p!("RouteTableName", S, opt, "2-128 characters, starts with a letter; the ID when omitted."),
+            p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            DRY_RUN,
+        ],
+        returns: &[("RouteTableId", "The new route table.")],
+        mutates: true,
+        run: create_route_table,
+    },
+    Op {
+        name: "DeleteRouteTable",
+        summary: "Delete a custom route table that no VSwitch is associated with.",
+        params: &[p!("RouteTableId", S, req, "The route table."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: delete_route_table,
+    },
+    Op {
+        name: "ModifyRouteTableAttributes",
+        summary: "Change a route table's name or description (the system table keeps its name).",
+        params: &[
+            p!("RouteTableId", S, req, "The route table."),
+            p!("RouteTableName", S, opt, "New name."),
+            p!("Description", S, opt, "New description."),
+            DRY_RUN,
+        ],
+        returns: &[],
+        mutates: true,
+        run: modify_route_table,
+    },
+    Op {
+        name: "AssociateRouteTable",
+        summary: "Associate a custom route table with a VSwitch that uses the system table.",
+        params: &[p!("RouteTableId", S, req, "The custom route table."), p!("VSwitchId", S, req, "The VSwitch."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: associate_route_table,
+    },
+    Op {
+        name: "UnassociateRouteTable",
+        summary: "Unbind a custom route table from a VSwitch; the VSwitch returns to the system table.",
+        params: &[p!("RouteTableId", S, req, "The custom route table."), p!("VSwitchId", S, req, "The VSwitch."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: unassociate_route_table,
+    },
+    Op {
+        name: "DescribeRouteTableList",
+        summary: "List route tables.",
+        params: &[
+            p!("VpcId", S, opt, "Only tables of this VPC."),
+            p!("RouteTableId", S, opt, "Only this table."),
+            p!("RouteTableName", S, opt, "Only tables with this name."),
+        ],
+        returns: &[
+            ("RouterTableList", "RouteTableId, RouteTableName, RouteTableType (System|Custom), VpcId, VRouterId, VSwitchIds, Description."),
+            ("TotalCount", "Number of tables listed."),
+        ],
+        mutates: false,
+        run: describe_route_tables,
+    },
+    // Route entries
+    Op {
+        name: "CreateRouteEntry",
+        summary: "Add a custom route entry. Its destination may not equal a system entry's; a more specific one overrides it.",
+        params: &[
+            p!("RouteTableId", S, req, "The route table."),
+            p!("DestinationCidrBlock", S, req, "The destination, e.g. 0.0.0.0/0."),
+            p!("NextHopType", S, opt, "Instance or NetworkInterface (an ENI, with NextHopId), or Blackhole."),
+            p!("NextHopId", S, opt, "The ENI for NextHopType Instance or NetworkInterface."),
+            p!("NextHop", Object, opt, "The next hop as in a topology file, e.g. {\"type\": \"eni\", \"eni\": \"nat1\"}."),
+            p!("RouteEntryName", S, opt, "2-128 characters, starts with a letter."),
+            p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            DRY_RUN,
+        ],
+        returns: &[("RouteEntryId", "The new entry.")],
+        mutates: true,
+        run: create_route_entry,
+    },
+    Op {
+        name: "DeleteRouteEntry",
+        summary: "Delete a custom route entry (system entries cannot be deleted).",
+        params: &[
+            p!("RouteEntryId", S, opt, "The entry; or give RouteTableId and DestinationCidrBlock."),
+            p!("RouteTableId", S, opt, "The route table."),
+            p!("DestinationCidrBlock", S, opt, "The entry's destination."),
+            DRY_RUN,
+        ],
+        returns: &[],
+        mutates: true,
+        run: delete_route_entry,
+    },
+    Op {
+        name: "DescribeRouteEntryList",
+        summary: "List the entries of a route table, system and custom.",
+        params: &[
+            p!("RouteTableId", S, req, "The route table."),
+            p!("RouteEntryType", S, opt, "System or Custom."),
+            p!("DestinationCidrBlock", S, opt, "Only the entry for this destination."),
+        ],
+        returns: &[("RouteEntrys", "RouteEntryId, RouteTableId, DestinationCidrBlock, Type (System|Custom), NextHopType, NextHopId, Status."), ("TotalCount", "Number of entries listed.")],
+        mutates: false,
+        run: describe_route_entries,
+    },
+    // ENIs
+    Op {
+        name: "CreateNetworkInterface",
+        summary: "Create an ENI in a VSwitch, or in a zone's default VSwitch (created on demand).",
+        params: &[
+            p!("VSwitchId", S, opt, "The VSwitch; or give ZoneId for the zone's default VSwitch."),
+            p!("ZoneId", S, opt, "The zone whose default VSwitch gets the ENI."),
+            p!("NetworkInterfaceName", S, opt, "2-128 characters, starts with a letter; names the lab namespace; the ID when omitted."),
+            p!("PrimaryIpAddress", S, opt, "A free, unreserved address of the VSwitch; the next free one when omitted."),
+            p!("MacAddress", S, opt, "A unicast MAC; generated when omitted."),
+            p!("Interface", S, opt, "The host-side interface (veth or tap); the lab's name when omitted."),
+            p!("SourceDestCheck", Boolean, opt, "false lets the ENI use addresses that are not its own (NAT, firewall)."),
+            DRY_RUN,
+        ],
+        returns: &[
+            ("NetworkInterfaceId", "The new ENI."),
+            ("PrivateIpAddress", "Its address."),
+            ("MacAddress", "Its MAC."),
+            ("VSwitchId", "Its VSwitch."),
+            ("VpcId", "Its VPC."),
+        ],
+        mutates: true,
+        run: create_eni,
+    },
+    Op {
+        name: "DeleteNetworkInterface",
+        summary: "Delete an ENI that no route entry uses as next hop.",
+        params: &[p!("NetworkInterfaceId", S, req, "The ENI."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: delete_eni,
+    },
+    Op {
+        name: "DescribeNetworkInterfaces",
+        summary: "List ENIs.",
+        params: &[
+            p!("VpcId", S, opt, "Only ENIs of this VPC."),
+            p!("VSwitchId", S, opt, "Only ENIs of this VSwitch."),
+            p!("NetworkInterfaceId", S, opt, "Only this ENI."),
+            p!("NetworkInterfaceName", S, opt, "Only the ENI with this name."),
+        ],
+        returns: &[
+            ("NetworkInterfaceSets", "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, Status (InUse when its interface exists, else Available)."),
+            ("TotalCount", "Number of ENIs listed."),
+        ],
+        mutates: false,
+        run: describe_enis,
+    },
+    // Whole configuration
+    Op {
+        name: "ApplyTopology",
+        summary: "Make the configuration equal to a topology document (the YAML file as JSON); resources are matched by name.",
+        params: &[p!("Topology", Object, req, "The document: {\"vpcs\": [...], \"enis\": [...]}."), DRY_RUN],
+        returns: &[("Changes", "What was (or would be) added, modified and removed."), ("Report", "What changed in the kernel maps and links.")],
+        mutates: true,
+        run: apply_topology,
+    },
+    Op {
+        name: "ExportTopology",
+        summary: "The whole configuration as a topology document, with IDs.",
+        params: &[],
+        returns: &[("Topology", "The document.")],
+        mutates: false,
+        run: export_topology,
+    },
+    Op {
+        name: "SyncInterfaces",
+        summary: "Re-resolve every ENI's host interface now and update the data path (the agent also does this every second).",
+        params: &[],
+        returns: &[("Attached", "ENIs whose interface exists."), ("Detached", "ENIs without one.")],
+        mutates: false,
+        run: sync_interfaces,
+    },
+    Op {
+        name: "Teardown",
+        summary: "Detach the data path from every interface, remove every pin and delete the whole configuration.",
+        params: &[],
+        returns: &[],
+        mutates: true,
+        run: teardown,
+    },
+    Op {
+        name: "DescribeStatistics",
+        summary: "Per-ENI packet and byte counters and drops by reason, from the data path.",
+        params: &[],
+        returns: &[("enis", "Per ENI: rx/tx packets and bytes, attached."), ("drops", "Per drop reason: packets and meaning.")],
+        mutates: false,
+        run: describe_statistics,
+    },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Lookups in the document
+
+type R<T> = Result<T, ApiError>;
+
+fn vpc_index(doc: &TopologySpec, id: &str) -> R<usize> {
+    doc.vpcs.iter().position(|v| v.id.as_deref() == Some(id)).ok_or_else(|| ApiError::not_found(code::VPC_NOT_FOUND, "VpcId", id))
+}
+
+fn vswitch_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
+    for (i, vpc) in doc.vpcs.iter().enumerate() {
+        if let Some(j) = vpc.vswitches.iter().position(|s| s.id.as_deref() == Some(id)) {
+            return Ok((i, j));
+        }
+    }
+    Err(ApiError::not_found(code::VSWITCH_NOT_FOUND, "VSwitchId", id))
+}
+
+fn table_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
+    for (i, vpc) in doc.vpcs.iter().enumerate() {
+        if let Some(j) = vpc.route_tables.iter().position(|t| t.id.as_deref() == Some(id)) {
+            return Ok((i, j));
+        }
+    }
+    Err(ApiError::not_found(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId", id))
+}
+
+fn eni_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
+    for (i, vpc) in doc.vpcs.iter().enumerate() {
+        if let Some(j) = vpc.enis.iter().position(|e| e.id.as_deref() == Some(id)) {
+            return Ok((i, j));
+        }
+    }
+    Err(ApiError::not_found(code::ENI_NOT_FOUND, "NetworkInterfaceId", id))
+}
+
+/// Run a mutating edit; `DryRun` only reports.
+fn transact<T>(agent: &mut Agent, p: &Params, edit: impl FnOnce(&mut TopologySpec, &Topology) -> R<T>) -> R<T> {
+    agent.transact(p.opt_bool("DryRun").unwrap_or(false), edit).map(|(out, _)| out)
+}
+
+fn name_or(name: Option<&str>, id: &str) -> String {
+    name.map(str::to_string).unwrap_or_else(|| id.to_string())
+}
+
+fn ok() -> R<Value> {
+    Ok(json!({}))
+}
+
+/// The document after an edit, for returning IDs normalization assigned.
+fn stored(agent: &Agent) -> &TopologySpec {
+    &agent.stored().doc
+}
+
+// ---------------------------------------------------------------------------------------------
+// VPCs
+
+fn vpc_created(agent: &Agent, id: &str) -> R<Value> {
+    let doc = stored(agent);
+    let table = doc.vpcs.iter().find(|v| v.id.as_deref() == Some(id)).and_then(|v| v.route_tables.first()).and_then(|t| t.id.clone());
+    Ok(json!({"VpcId": id, "VRouterId": router_id(id), "RouteTableId": table}))
+}
+
+fn router_id(vpc_id: &str) -> String {
+    vpc_id.replacen("vpc-", "vrt-", 1)
+}
+
+fn create_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("vpc");
+    transact(agent, p, |doc, _| {
+        doc.vpcs.push(VpcSpec {
+            id: Some(id.clone()),
+            name: name_or(p.opt_str("VpcName"), &id),
+            cidr: p.str("CidrBlock").to_string(),
+            description: p.opt_str("Description").map(Into::into),
+            ..Default::default()
+        });
+        Ok(())
+    })?;
+    vpc_created(agent, &id)
+}
+
+fn create_default_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("vpc");
+    transact(agent, p, |doc, _| {
+        let name = if doc.vpcs.iter().any(|v| v.name == DEFAULT_VPC_NAME) { id.clone() } else { DEFAULT_VPC_NAME.into() };
+        doc.vpcs.push(VpcSpec { id: Some(id.clone()), name, cidr: DEFAULT_VPC_CIDR.into(), default: true, ..Default::default() });
+        Ok(())
+    })?;
+    vpc_created(agent, &id)
+}
+
+fn delete_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let i = vpc_index(doc, p.str("VpcId"))?;
+        let vpc = &doc.vpcs[i];
+        if !vpc.vswitches.is_empty() {
+            return Err(ApiError::conflict(
+                code::VPC_HAS_VSWITCHES,
+                format!("VPC {} still has {} VSwitch(es); delete them first", p.str("VpcId"), vpc.vswitches.len()),
+            ));
+        }
+        doc.vpcs.remove(i);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_vpcs(agent: &mut Agent, p: &Params) -> R<Value> {
+    let list: Vec<Value> = agent
+        .topology()
+        .vpcs
+        .iter()
+        .filter(|v| p.opt_str("VpcId").is_none_or(|id| v.id == id))
+        .filter(|v| p.opt_str("VpcName").is_none_or(|n| v.name == n))
+        .filter(|v| p.opt_bool("IsDefault").is_none_or(|d| v.is_default == d))
+        .map(|v| {
+            json!({
+                "VpcId": v.id, "VpcName": v.name, "CidrBlock": v.cidr.to_string(), "Description": v.description,
+                "IsDefault": v.is_default, "VRouterId": router_id(&v.id), "Status": "Available",
+                "VSwitchIds": v.vswitches.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                "RouteTableIds": v.route_tables.iter().map(|t| &t.id).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({"Vpcs": list, "TotalCount": list.len()}))
+}
+
+fn modify_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let i = vpc_index(doc, p.str("VpcId"))?;
+        let vpc = &mut doc.vpcs[i];
+        if let Some(cidr) = p.opt_str("CidrBlock")
+            && cidr != vpc.cidr
+        {
+            return Err(ApiError::bad(
+                crate::model::error::code::CIDR_IMMUTABLE,
+                "CidrBlock",
+                format!("VPC {} has CIDR {}; a VPC's CIDR cannot change", p.str("VpcId"), vpc.cidr),
+            ));
+        }
+        if let Some(name) = p.opt_str("VpcName") {
+            vpc.name = name.into();
+        }
+        if let Some(d) = p.opt_str("Description") {
+            vpc.description = Some(d.into());
+        }
+        Ok(())
+    })?;
+    ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// VSwitches
+
+fn create_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("vsw");
+    transact(agent, p, |doc, _| {
+        let i = vpc_index(doc, p.str("VpcId"))?;
+        doc.vpcs[i].vswitches.push(VSwitchSpec {
+            id: Some(id.clone()),
+            name: name_or(p.opt_str("VSwitchName"), &id),
+            cidr: p.str("CidrBlock").into(),
+            zone: p.str("ZoneId").into(),
+            description: p.opt_str("Description").map(Into::into),
+            ..Default::default()
+        });
+        Ok(())
+    })?;
+    Ok(json!({"VSwitchId": id}))
+}
+
+fn create_default_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
+    let zone = p.str("ZoneId").to_string();
+    let existing = agent.topology().vpcs.iter().filter(|v| v.is_default).flat_map(|v| &v.vswitches).find(|s| s.is_default && s.zone == zone);
+    if let Some(s) = existing {
+        return Err(ApiError::bad(
+            crate::model::error::code::DEFAULT_VSWITCH_EXISTS,
+            "ZoneId",
+            format!("zone '{zone}' already has default VSwitch {}", s.id),
+        ));
+    }
+    transact(agent, p, |doc, _| {
+        ensure_default_vswitch(doc, &zone);
+        Ok(())
+    })?;
+    let id = agent
+        .topology()
+        .vpcs
+        .iter()
+        .filter(|v| v.is_default)
+        .flat_map(|v| &v.vswitches)
+        .find(|s| s.is_default && s.zone == zone)
+        .map(|s| s.id.clone());
+    Ok(json!({"VSwitchId": id}))
+}
+
+fn delete_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (i, j) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let name = doc.vpcs[i].vswitches[j].name.clone();
+        let enis = doc.vpcs[i].enis.iter().filter(|e| e.vswitch == name).count();
+        if enis > 0 {
+            return Err(ApiError::conflict(
+                code::VSWITCH_HAS_ENIS,
+                format!("VSwitch {} still has {enis} ENI(s); delete them first", p.str("VSwitchId")),
+            ));
+        }
+        doc.vpcs[i].vswitches.remove(j);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_vswitches(agent: &mut Agent, p: &Params) -> R<Value> {
+    let mut list = Vec::new();
+    for vpc in &agent.topology().vpcs {
+        if p.opt_str("VpcId").is_some_and(|id| vpc.id != id) {
+            continue;
+        }
+        for s in &vpc.vswitches {
+            if p.opt_str("VSwitchId").is_some_and(|id| s.id != id)
+                || p.opt_str("ZoneId").is_some_and(|z| s.zone != z)
+                || p.opt_bool("IsDefault").is_some_and(|d| s.is_default != d)
+            {
+                continue;
+            }
+            let used = vpc.enis.iter().filter(|e| e.vswitch == s.name).count() as u64;
+            let table = vpc.route_table(&s.route_table).map(|t| t.id.clone());
+            list.push(json!({
+                "VSwitchId": s.id, "VpcId": vpc.id, "VSwitchName": s.name, "CidrBlock": s.cidr.to_string(),
+                "ZoneId": s.zone, "Description": s.description, "IsDefault": s.is_default,
+                "RouteTableId": table, "GatewayIp": s.gateway.to_string(),
+                "AvailableIpAddressCount": addr::available(s.cidr) - used, "Status": "Available",
+            }));
+        }
+    }
+    Ok(json!({"VSwitches": list, "TotalCount": list.len()}))
+}
+
+fn modify_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (i, j) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let vpc = &mut doc.vpcs[i];
+        if let Some(cidr) = p.opt_str("CidrBlock")
+            && cidr != vpc.vswitches[j].cidr
+        {
+            return Err(ApiError::bad(
+                crate::model::error::code::CIDR_IMMUTABLE,
+                "CidrBlock",
+                format!("VSwitch {} has CIDR {}; a VSwitch's CIDR cannot change", p.str("VSwitchId"), vpc.vswitches[j].cidr),
+            ));
+        }
+        if let Some(name) = p.opt_str("VSwitchName") {
+            let old = std::mem::replace(&mut vpc.vswitches[j].name, name.into());
+            for eni in vpc.enis.iter_mut().filter(|e| e.vswitch == old) {
+                eni.vswitch = name.into();
+            }
+        }
+        if let Some(d) = p.opt_str("Description") {
+            vpc.vswitches[j].description = Some(d.into());
+        }
+        Ok(())
+    })?;
+    ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route tables
+
+fn create_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("vtb");
+    transact(agent, p, |doc, _| {
+        let i = vpc_index(doc, p.str("VpcId"))?;
+        doc.vpcs[i].route_tables.push(RouteTableSpec {
+            id: Some(id.clone()),
+            name: name_or(p.opt_str("RouteTableName"), &id),
+            description: p.opt_str("Description").map(Into::into),
+            routes: Vec::new(),
+        });
+        Ok(())
+    })?;
+    Ok(json!({"RouteTableId": id}))
+}
+
+fn system_table_denied(what: &str) -> ApiError {
+    ApiError::bad(code::SYSTEM_ROUTE_TABLE, "RouteTableId", format!("the system route table cannot be {what}"))
+}
+
+fn delete_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+        let vpc = &mut doc.vpcs[i];
+        let name = vpc.route_tables[j].name.clone();
+        if name == SYSTEM_TABLE {
+            return Err(system_table_denied("deleted"));
+        }
+        let bound: Vec<String> = vpc.vswitches.iter().filter(|s| s.route_table.as_deref() == Some(name.as_str())).filter_map(|s| s.id.clone()).collect();
+        if !bound.is_empty() {
+            return Err(ApiError::conflict(
+                code::ROUTE_TABLE_HAS_VSWITCHES,
+                format!("route table {} is associated with {}; unbind them first", p.str("RouteTableId"), bound.join(", ")),
+            ));
+        }
+        vpc.route_tables.remove(j);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn modify_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+        let vpc = &mut doc.vpcs[i];
+        if let Some(name) = p.opt_str("RouteTableName") {
+            if vpc.route_tables[j].name == SYSTEM_TABLE && name != SYSTEM_TABLE {
+                return Err(system_table_denied("renamed"));
+            }
+            let old = std::mem::replace(&mut vpc.route_tables[j].name, name.into());
+            for s in vpc.vswitches.iter_mut().filter(|s| s.route_table.as_deref() == Some(old.as_str())) {
+                s.route_table = Some(name.into());
+            }
+        }
+        if let Some(d) = p.opt_str("Description") {
+            vpc.route_tables[j].description = Some(d.into());
+        }
+        Ok(())
+    })?;
+    ok()
+}
+
+fn associate_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (ti, tj) = table_index(doc, p.str("RouteTableId"))?;
+        let (si, sj) = vswitch_index(doc, p.str("VSwitchId"))?;
+        if ti != si {
+            return Err(ApiError::bad(code::OTHER_VPC, "VSwitchId", "the VSwitch and the route table belong to different VPCs"));
+        }
+        let vpc = &mut doc.vpcs[ti];
+        let table = vpc.route_tables[tj].name.clone();
+        if table == SYSTEM_TABLE {
+            return Err(system_table_denied("associated explicitly (unbind the custom table instead)"));
+        }
+        let vswitch = &mut vpc.vswitches[sj];
+        if let Some(current) = vswitch.route_table.as_deref().filter(|t| *t != SYSTEM_TABLE) {
+            return Err(ApiError::conflict(
+                code::ALREADY_ASSOCIATED,
+                format!("VSwitch {} is associated with custom route table '{current}'; unbind it first", p.str("VSwitchId")),
+            ));
+        }
+        vswitch.route_table = Some(table);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn unassociate_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (ti, tj) = table_index(doc, p.str("RouteTableId"))?;
+        let (si, sj) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let table = doc.vpcs[ti].route_tables[tj].name.clone();
+        if ti != si || doc.vpcs[si].vswitches[sj].route_table.as_deref() != Some(table.as_str()) || table == SYSTEM_TABLE {
+            return Err(ApiError::bad(
+                code::NOT_ASSOCIATED,
+                "VSwitchId",
+                format!("VSwitch {} is not associated with route table {}", p.str("VSwitchId"), p.str("RouteTableId")),
+            ));
+        }
+        doc.vpcs[si].vswitches[sj].route_table = None;
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_route_tables(agent: &mut Agent, p: &Params) -> R<Value> {
+    let mut list = Vec::new();
+    for vpc in &agent.topology().vpcs {
+        if p.opt_str("VpcId").is_some_and(|id| vpc.id != id) {
+            continue;
+        }
+        for t in &vpc.route_tables {
+            if p.opt_str("RouteTableId").is_some_and(|id| t.id != id) || p.opt_str("RouteTableName").is_some_and(|n| t.name != n) {
+                continue;
+            }
+            let vswitches: Vec<&String> = vpc.vswitches.iter().filter(|s| s.route_table == t.name).map(|s| &s.id).collect();
+            list.push(json!({
+                "RouteTableId": t.id, "RouteTableName": t.name, "VpcId": vpc.id, "VRouterId": router_id(&vpc.id),
+                "RouteTableType": if t.is_system { "System" } else { "Custom" }, "VSwitchIds": vswitches,
+                "Description": t.description, "RouteEntryCount": t.routes.len() + vpc.system_routes().len(),
+            }));
+        }
+    }
+    Ok(json!({"RouterTableList": list, "TotalCount": list.len()}))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Route entries
+
+/// The next hop of a CreateRouteEntry request, by the cloud API's names or as a document object.
+fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
+    if let Some(object) = p.value("NextHop") {
+        return serde_json::from_value(object.clone())
+            .map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
+    }
+    match p.opt_str("NextHopType") {
+        Some("Instance" | "NetworkInterface") => {
+            let id = p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"))?;
+            let eni = doc.vpcs[vpc].enis.iter().find(|e| e.id.as_deref() == Some(id) || e.name == id);
+            let eni = eni.ok_or_else(|| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no ENI {id} in the route table's VPC")))?;
+            Ok(NextHopSpec::Eni { eni: eni.name.clone() })
+        }
+        Some("Blackhole") => Ok(NextHopSpec::Blackhole),
+        Some(other) => Err(ApiError::bad(code::INVALID_PARAMETER, "NextHopType", format!("unknown NextHopType '{other}' (Instance, NetworkInterface, Blackhole)"))),
+        None => Err(ApiError::bad(code::MISSING_PARAMETER, "NextHopType", "give NextHopType (and NextHopId) or NextHop")),
+    }
+}
+
+fn create_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("rte");
+    transact(agent, p, |doc, _| {
+        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+        let next_hop = next_hop(doc, i, p)?;
+        doc.vpcs[i].route_tables[j].routes.push(RouteSpec {
+            id: Some(id.clone()),
+            dst: p.str("DestinationCidrBlock").into(),
+            next_hop,
+            name: p.opt_str("RouteEntryName").map(Into::into),
+            description: p.opt_str("Description").map(Into::into),
+        });
+        Ok(())
+    })?;
+    Ok(json!({"RouteEntryId": id}))
+}
+
+fn delete_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, topology| {
+        if let Some(id) = p.opt_str("RouteEntryId") {
+            for vpc in &mut doc.vpcs {
+                for table in &mut vpc.route_tables {
+                    if let Some(k) = table.routes.iter().position(|r| r.id.as_deref() == Some(id)) {
+                        table.routes.remove(k);
+                        return Ok(());
+                    }
+                }
+            }
+            return Err(ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId", id));
+        }
+        let (Some(table_id), Some(dst)) = (p.opt_str("RouteTableId"), p.opt_str("DestinationCidrBlock")) else {
+            return Err(ApiError::bad(code::MISSING_PARAMETER, "RouteEntryId", "give RouteEntryId, or RouteTableId and DestinationCidrBlock"));
+        };
+        let (i, j) = table_index(doc, table_id)?;
+        let parsed: Option<Ipv4Net> = dst.parse().ok();
+        let vpc = topology.vpcs.iter().find(|v| Some(&v.id) == doc.vpcs[i].id.as_ref());
+        if let (Some(vpc), Some(net)) = (vpc, parsed)
+            && vpc.system_routes().iter().any(|(d, _)| *d == net)
+        {
+            return Err(ApiError::bad(code::SYSTEM_ROUTE_ENTRY, "DestinationCidrBlock", format!("{net} is a system route entry; it cannot be deleted")));
+        }
+        let routes = &mut doc.vpcs[i].route_tables[j].routes;
+        let k = routes
+            .iter()
+            .position(|r| r.dst == dst || r.dst.parse::<Ipv4Net>().ok() == parsed && parsed.is_some())
+            .ok_or_else(|| ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "DestinationCidrBlock", dst))?;
+        routes.remove(k);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {
+    let table_id = p.str("RouteTableId");
+    let (vpc, table) = agent
+        .topology()
+        .vpcs
+        .iter()
+        .find_map(|v| v.route_tables.iter().find(|t| t.id == table_id).map(|t| (v, t)))
+        .ok_or_else(|| ApiError::not_found(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId", table_id))?;
+    let mut list = Vec::new();
+    for (dst, hop) in vpc.system_routes() {
+        list.push(json!({"RouteEntryId": Value::Null, "RouteTableId": table.id, "DestinationCidrBlock": dst.to_string(), "Type": "System", "NextHopType": hop_type(&hop), "NextHopId": hop_id(vpc, &hop), "Status": "Available"}));
+    }
+    for r in &table.routes {
+        list.push(json!({
+            "RouteEntryId": r.id, "RouteTableId": table.id, "DestinationCidrBlock": r.dst.to_string(), "Type": "Custom",
+            "NextHopType": hop_type(&r.next_hop), "NextHopId": hop_id(vpc, &r.next_hop), "RouteEntryName": r.name,
+            "Description": r.description, "Status": "Available",
+        }));
+    }
+    list.retain(|e| p.opt_str("RouteEntryType").is_none_or(|t| e["Type"] == t));
+    list.retain(|e| p.opt_str("DestinationCidrBlock").is_none_or(|d| e["DestinationCidrBlock"] == d));
+    Ok(json!({"RouteEntrys": list, "TotalCount": list.len()}))
+}
+
+fn hop_type(hop: &NextHop) -> &'static str {
+    match hop {
+        NextHop::Local => "Local",
+        NextHop::Host => "Service",
+        NextHop::Eni { .. } => "NetworkInterface",
+        NextHop::Blackhole => "Blackhole",
+    }
+}
+
+fn hop_id(vpc: &crate::model::Vpc, hop: &NextHop) -> Option<String> {
+    match hop {
+        NextHop::Eni { eni } => vpc.eni(eni).map(|e| e.id.clone()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ENIs
+
+fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("eni");
+    transact(agent, p, |doc, _| {
+        let name = name_or(p.opt_str("NetworkInterfaceName"), &id);
+        let (ip, mac, interface) = (
+            p.opt_str("PrimaryIpAddress").map(Into::into),
+            p.opt_str("MacAddress").map(Into::into),
+            p.opt_str("Interface").map(Into::into),
+        );
+        let (i, vswitch) = match (p.opt_str("VSwitchId"), p.opt_str("ZoneId")) {
+            (Some(vsw), _) => {
+                let (i, j) = vswitch_index(doc, vsw)?;
+                (i, doc.vpcs[i].vswitches[j].name.clone())
+            }
+            (None, Some(zone)) => ensure_default_vswitch(doc, zone),
+            (None, None) => {
+                return Err(ApiError::bad(code::MISSING_PARAMETER, "VSwitchId", "give VSwitchId, or ZoneId for the zone's default VSwitch"));
+            }
+        };
+        let source_dest_check = p.opt_bool("SourceDestCheck");
+        doc.vpcs[i].enis.push(EniSpec { id: Some(id.clone()), name, vswitch, ip, mac, interface, source_dest_check });
+        Ok(())
+    })?;
+    let (vpc, vsw, eni) = agent
+        .topology()
+        .enis()
+        .find(|(_, _, e)| e.id == id)
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("created ENI {id} is missing")))?;
+    Ok(json!({
+        "NetworkInterfaceId": id, "PrivateIpAddress": eni.ip.to_string(), "MacAddress": addr::format_mac(&eni.mac),
+        "VSwitchId": vsw.id, "VpcId": vpc.id,
+    }))
+}
+
+fn delete_eni(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
+        let name = doc.vpcs[i].enis[j].name.clone();
+        let used: Vec<String> = doc.vpcs[i]
+            .route_tables
+            .iter()
+            .flat_map(|t| &t.routes)
+            .filter(|r| matches!(&r.next_hop, NextHopSpec::Eni { eni } if *eni == name))
+            .map(|r| r.dst.clone())
+            .collect();
+        if !used.is_empty() {
+            return Err(ApiError::conflict(
+                code::ENI_IS_NEXT_HOP,
+                format!("ENI {} is the next hop of route entries for {}; delete them first", p.str("NetworkInterfaceId"), used.join(", ")),
+            ));
+        }
+        doc.vpcs[i].enis.remove(j);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_enis(agent: &mut Agent, p: &Params) -> R<Value> {
+    let binding = agent.binding();
+    let list: Vec<Value> = agent
+        .topology()
+        .enis()
+        .filter(|(vpc, vsw, eni)| {
+            p.opt_str("VpcId").is_none_or(|id| vpc.id == id)
+                && p.opt_str("VSwitchId").is_none_or(|id| vsw.id == id)
+                && p.opt_str("NetworkInterfaceId").is_none_or(|id| eni.id == id)
+                && p.opt_str("NetworkInterfaceName").is_none_or(|n| eni.name == n)
+        })
+        .map(|(vpc, vsw, eni)| {
+            json!({
+                "NetworkInterfaceId": eni.id, "NetworkInterfaceName": eni.name, "VpcId": vpc.id, "VSwitchId": vsw.id,
+                "ZoneId": vsw.zone, "PrivateIpAddress": eni.ip.to_string(), "MacAddress": addr::format_mac(&eni.mac),
+                "Interface": agent.opts.naming.host_ifname(eni), "SourceDestCheck": eni.source_dest_check,
+                "Status": if binding.ifindex.contains_key(&eni.id) { "InUse" } else { "Available" },
+            })
+        })
+        .collect();
+    Ok(json!({"NetworkInterfaceSets": list, "TotalCount": list.len()}))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole configuration
+
+fn apply_topology(agent: &mut Agent, p: &Params) -> R<Value> {
+    let document = p.value("Topology").cloned().unwrap_or_default();
+    let spec: TopologySpec = serde_json::from_value(document)
+        .map_err(|e| ApiError::bad(crate::model::error::code::YAML_SYNTAX, "Topology", format!("not a topology document: {e}")))?;
+    let applied = agent.apply_spec(&spec, p.opt_bool("DryRun").unwrap_or(false))?;
+    Ok(json!({"Changes": applied.changes.iter().map(ToString::to_string).collect::<Vec<_>>(), "Report": applied.report}))
+}
+
+fn export_topology(agent: &mut Agent, _: &Params) -> R<Value> {
+    Ok(json!({"Topology": agent.stored().doc}))
+}
+
+fn describe_statistics(agent: &mut Agent, _: &Params) -> R<Value> {
+    let stats = agent.stats().map_err(|e| ApiError::new(503, code::UNAVAILABLE, format!("{e:#}")))?;
+    serde_json::to_value(stats).map_err(|e| ApiError::internal(e.into()))
+}
+
+fn sync_interfaces(agent: &mut Agent, _: &Params) -> R<Value> {
+    agent.reconcile().map_err(ApiError::internal)?;
+    let attached = agent.binding().ifindex.len();
+    let total = agent.topology().enis().count();
+    Ok(json!({"Attached": attached, "Detached": total - attached}))
+}
+
+fn teardown(agent: &mut Agent, _: &Params) -> R<Value> {
+    agent.down().map_err(ApiError::internal)?;
+    ok()
+}

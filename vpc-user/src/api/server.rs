@@ -1,0 +1,168 @@
+//! `vpc daemon`: the agent serving its API on a Unix socket (mode 0600 by default) and its
+//! metrics over TCP. It owns the state lock for its whole life, reconciles the pinned maps with
+//! the store when it starts, and keeps ENI interfaces bound as they come and go. Stopping it --
+//! even with `kill -9` -- does not stop forwarding: programs, links and maps stay pinned.
+
+use std::{
+    net::SocketAddr,
+    os::unix::fs::PermissionsExt as _,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context as _;
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::{get, post},
+    Json, Router,
+};
+use serde_json::Value;
+use tokio::sync::Notify;
+
+use super::{client, error::ApiError};
+use crate::{agent::{Agent, HostOptions}, metrics};
+
+pub struct DaemonOptions {
+    pub host: HostOptions,
+    pub metrics_addr: Option<SocketAddr>,
+    /// Permission bits of the API socket.
+    pub socket_mode: u32,
+    /// How often ENI interfaces are re-resolved.
+    pub rebind_interval: Duration,
+}
+
+#[derive(Clone)]
+struct Shared {
+    agent: Arc<Mutex<Agent>>,
+    api: Arc<metrics::ApiCounters>,
+    stop: Arc<Notify>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self)).into_response()
+    }
+}
+
+pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
+    let socket = opts.host.socket();
+    if client::is_running(&socket) {
+        anyhow::bail!("an agent already answers on {}", socket.display());
+    }
+    let mut agent = Agent::open(opts.host)?;
+    let report = agent.reconcile().context("reconciling the data path with the stored state")?;
+    log::info!(
+        "reconciled: {} links attached, {} replaced in place; maps +{} routes, +{} ENIs",
+        report.links.attached,
+        report.links.replaced,
+        report.changes.routes.added,
+        report.changes.enis.added
+    );
+    for w in &report.warnings {
+        log::warn!("{w}");
+    }
+    let shared = Shared { agent: Arc::new(Mutex::new(agent)), api: Arc::default(), stop: Arc::new(Notify::new()) };
+    tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval))
+}
+
+async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>, mode: u32, rebind: Duration) -> anyhow::Result<()> {
+    let app = Router::new()
+        .route("/api/{action}", post(api))
+        .route("/openapi.json", get(|| async { Json(super::openapi::document()) }))
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/shutdown", post(shutdown))
+        .with_state(shared.clone());
+
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&socket);
+    let listener = tokio::net::UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(mode))?;
+    log::info!("API on {}", socket.display());
+
+    if let Some(addr) = metrics_addr {
+        let tcp = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding metrics on {addr}"))?;
+        let metrics_app = Router::new().route("/metrics", get(metrics_text)).with_state(shared.clone());
+        log::info!("metrics on http://{addr}/metrics");
+        tokio::spawn(async move { axum::serve(tcp, metrics_app).await });
+    }
+
+    let rebinder = shared.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(rebind);
+        loop {
+            tick.tick().await;
+            let agent = rebinder.agent.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                if let Ok(mut agent) = agent.lock()
+                    && let Err(e) = agent.rebind()
+                {
+                    log::warn!("rebinding ENI interfaces: {e:#}");
+                }
+            })
+            .await;
+        }
+    });
+
+    let stop = shared.stop.clone();
+    let signals = async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = stop.notified() => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    axum::serve(listener, app).with_graceful_shutdown(signals).await?;
+    let _ = std::fs::remove_file(&socket);
+    log::info!("agent stopped; forwarding continues through the pinned programs");
+    Ok(())
+}
+
+async fn api(State(shared): State<Shared>, Path(action): Path<String>, body: axum::body::Bytes) -> Response {
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                shared.api.count(&action, super::error::code::INVALID_PARAMETER);
+                return ApiError::bad(super::error::code::INVALID_PARAMETER, "", format!("the body is not JSON: {e}")).into_response();
+            }
+        }
+    };
+    let (agent, counted) = (shared.agent.clone(), action.clone());
+    let result = tokio::task::spawn_blocking(move || match agent.lock() {
+        Ok(mut agent) => super::dispatch(&mut agent, &action, body),
+        Err(_) => Err(ApiError::new(500, super::error::code::INTERNAL, "the agent is poisoned by an earlier panic")),
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::new(500, super::error::code::INTERNAL, format!("request panicked: {e}"))));
+    match result {
+        Ok(value) => {
+            shared.api.count(&counted, "OK");
+            Json(value).into_response()
+        }
+        Err(err) => {
+            shared.api.count(&counted, &err.code);
+            err.into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(shared): State<Shared>) -> Response {
+    let (agent, api) = (shared.agent.clone(), shared.api.clone());
+    let text = tokio::task::spawn_blocking(move || agent.lock().map(|a| metrics::render(&a, &api)).unwrap_or_default()).await.unwrap_or_default();
+    ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+async fn shutdown(State(shared): State<Shared>) -> &'static str {
+    shared.stop.notify_one();
+    "stopping\n"
+}

@@ -1,0 +1,91 @@
+//! Prometheus text exposition of the agent and the data path: per-ENI packets and bytes, drops by
+//! reason, map occupancy, API requests.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::Mutex,
+};
+
+use crate::agent::Agent;
+
+/// API requests by (action, result code).
+#[derive(Default)]
+pub struct ApiCounters(Mutex<BTreeMap<(String, String), u64>>);
+
+impl ApiCounters {
+    pub fn count(&self, action: &str, code: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            *map.entry((action.to_string(), code.to_string())).or_default() += 1;
+        }
+    }
+}
+
+/// Escape a label value.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+pub fn render(agent: &Agent, api: &ApiCounters) -> String {
+    let mut out = String::new();
+    match agent.stats() {
+        Ok(stats) => {
+            let metrics: [(&str, &str, fn(&crate::agent::EniStats) -> u64); 4] = [
+                ("vpc_eni_rx_packets_total", "Frames the ENI sent into the data path.", |e| e.rx_packets),
+                ("vpc_eni_rx_bytes_total", "Bytes the ENI sent into the data path.", |e| e.rx_bytes),
+                ("vpc_eni_tx_packets_total", "Frames the data path delivered to the ENI.", |e| e.tx_packets),
+                ("vpc_eni_tx_bytes_total", "Bytes the data path delivered to the ENI.", |e| e.tx_bytes),
+            ];
+            for (name, help, get) in metrics {
+                family(&mut out, name, "counter", help);
+                for e in &stats.enis {
+                    let _ = writeln!(
+                        out,
+                        "{name}{{eni=\"{}\",eni_id=\"{}\",vpc=\"{}\",vswitch=\"{}\"}} {}",
+                        label(&e.eni),
+                        label(&e.id),
+                        label(&e.vpc),
+                        label(&e.vswitch),
+                        get(e)
+                    );
+                }
+            }
+            family(&mut out, "vpc_drops_total", "counter", "Frames the data path dropped, by reason.");
+            for d in &stats.drops {
+                let _ = writeln!(out, "vpc_drops_total{{reason=\"{}\"}} {}", label(&d.reason), d.packets);
+            }
+        }
+        Err(_) => {
+            family(&mut out, "vpc_dataplane_up", "gauge", "Whether the data path is applied.");
+            let _ = writeln!(out, "vpc_dataplane_up 0");
+        }
+    }
+    let entries = agent.entries();
+    let limits = agent.opts.limits;
+    family(&mut out, "vpc_map_entries", "gauge", "Entries in each config map.");
+    let maps = [
+        ("ENIS", entries.enis.len(), limits.max_enis),
+        ("ENI_ADDRS", entries.addrs.len(), limits.max_addrs),
+        ("ROUTES", entries.routes.len(), limits.max_routes),
+        ("TX_PORTS", entries.ports.len(), limits.max_enis),
+    ];
+    for (map, n, _) in maps {
+        let _ = writeln!(out, "vpc_map_entries{{map=\"{map}\"}} {n}");
+    }
+    family(&mut out, "vpc_map_capacity", "gauge", "Maximum entries of each config map.");
+    for (map, _, max) in maps {
+        let _ = writeln!(out, "vpc_map_capacity{{map=\"{map}\"}} {max}");
+    }
+    family(&mut out, "vpc_api_requests_total", "counter", "API requests by action and result code.");
+    if let Ok(map) = api.0.lock() {
+        for ((action, code), n) in map.iter() {
+            let _ = writeln!(out, "vpc_api_requests_total{{action=\"{}\",code=\"{}\"}} {n}", label(action), label(code));
+        }
+    }
+    out
+}

@@ -1,0 +1,224 @@
+//! The agent's persistent state in redb, an embedded transactional key-value store: pure Rust
+//! (no C library to build), ACID with crash-safe commits, one file. We look resources up by ID
+//! only and keep the model in memory, so SQL would buy nothing.
+//!
+//! Each resource is one row keyed by its ID (`vpc-…`, `vsw-…`, …) holding the resource without its
+//! children plus its parent and position, so a change to one route entry writes one row, not the
+//! whole VPC. The numbers the data path uses live in the `meta` table. A commit writes only the
+//! rows that differ from the previous state, in one write transaction.
+
+use std::{collections::BTreeMap, path::Path};
+
+use anyhow::Context as _;
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    ids::Ids,
+    spec::{EniSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+};
+
+const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("resources");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const SCHEMA_VERSION: &[u8] = b"1";
+
+/// The stored document and the numbers bound to its resources.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub doc: TopologySpec,
+    pub ids: Ids,
+}
+
+/// One row of the resources table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Row {
+    /// The parent's ID (empty for VPCs).
+    parent: String,
+    /// Position among its siblings, to give documents back in the order they were written.
+    pos: usize,
+    body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Body {
+    Vpc(VpcSpec),
+    Vswitch(VSwitchSpec),
+    RouteTable(RouteTableSpec),
+    Route(RouteSpec),
+    Eni(EniSpec),
+}
+
+pub struct Store {
+    db: Database,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> anyhow::Result<Store> {
+        let db = Database::create(path).with_context(|| format!("opening the state database {}", path.display()))?;
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(META)?;
+            let version = meta.get("schema")?.map(|v| v.value().to_vec());
+            match version.as_deref() {
+                None => {
+                    meta.insert("schema", SCHEMA_VERSION)?;
+                }
+                Some(SCHEMA_VERSION) => {}
+                Some(other) => anyhow::bail!(
+                    "{} has schema version {}, this build reads {}",
+                    path.display(),
+                    String::from_utf8_lossy(other),
+                    String::from_utf8_lossy(SCHEMA_VERSION)
+                ),
+            }
+            txn.open_table(RESOURCES)?;
+        }
+        txn.commit()?;
+        Ok(Store { db })
+    }
+
+    /// Read the whole state.
+    pub fn load(&self) -> anyhow::Result<Stored> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(RESOURCES)?;
+        let mut rows = BTreeMap::new();
+        for entry in table.iter()? {
+            let (key, value) = entry?;
+            let row: Row = serde_json::from_slice(value.value()).with_context(|| format!("decoding row {}", key.value()))?;
+            rows.insert(key.value().to_string(), row);
+        }
+        let meta = txn.open_table(META)?;
+        let ids = match meta.get("ids")? {
+            Some(v) => serde_json::from_slice(v.value())?,
+            None => Ids::default(),
+        };
+        Ok(Stored { doc: unflatten(rows), ids })
+    }
+
+    /// Replace `old` by `new`: write changed rows, delete gone ones, in one transaction.
+    pub fn commit(&self, old: &Stored, new: &Stored) -> anyhow::Result<()> {
+        let before = flatten(&old.doc);
+        let after = flatten(&new.doc);
+        let txn = self.db.begin_write()?;
+        {
+            let mut table = txn.open_table(RESOURCES)?;
+            for (id, row) in &after {
+                if before.get(id) != Some(row) {
+                    table.insert(id.as_str(), serde_json::to_vec(row)?.as_slice())?;
+                }
+            }
+            for id in before.keys().filter(|id| !after.contains_key(*id)) {
+                table.remove(id.as_str())?;
+            }
+            if old.ids != new.ids {
+                txn.open_table(META)?.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
+            }
+        }
+        txn.commit().context("committing the state database")?;
+        Ok(())
+    }
+}
+
+/// The document as rows keyed by resource ID. Resources without an ID are not stored (the agent
+/// only commits normalized documents).
+fn flatten(doc: &TopologySpec) -> BTreeMap<String, Row> {
+    let mut rows = BTreeMap::new();
+    let mut put = |id: &Option<String>, parent: &Option<String>, pos: usize, body: Body| {
+        if let Some(id) = id {
+            rows.insert(id.clone(), Row { parent: parent.clone().unwrap_or_default(), pos, body });
+        }
+    };
+    for (i, vpc) in doc.vpcs.iter().enumerate() {
+        let bare = VpcSpec { vswitches: Vec::new(), route_tables: Vec::new(), enis: Vec::new(), ..vpc.clone() };
+        put(&vpc.id, &None, i, Body::Vpc(bare));
+        for (j, s) in vpc.vswitches.iter().enumerate() {
+            put(&s.id, &vpc.id, j, Body::Vswitch(s.clone()));
+        }
+        for (j, t) in vpc.route_tables.iter().enumerate() {
+            put(&t.id, &vpc.id, j, Body::RouteTable(RouteTableSpec { routes: Vec::new(), ..t.clone() }));
+            for (k, r) in t.routes.iter().enumerate() {
+                put(&r.id, &t.id, k, Body::Route(r.clone()));
+            }
+        }
+        for (j, e) in vpc.enis.iter().enumerate() {
+            put(&e.id, &vpc.id, j, Body::Eni(e.clone()));
+        }
+    }
+    rows
+}
+
+fn unflatten(rows: BTreeMap<String, Row>) -> TopologySpec {
+    let mut sorted: Vec<Row> = rows.into_values().collect();
+    sorted.sort_by(|a, b| (a.pos, &a.parent).cmp(&(b.pos, &b.parent)));
+    let mut doc = TopologySpec::default();
+    let (mut vswitches, mut tables, mut routes, mut enis) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for row in sorted {
+        match row.body {
+            Body::Vpc(v) => doc.vpcs.push(v),
+            Body::Vswitch(s) => vswitches.push((row.parent, s)),
+            Body::RouteTable(t) => tables.push((row.parent, t)),
+            Body::Route(r) => routes.push((row.parent, r)),
+            Body::Eni(e) => enis.push((row.parent, e)),
+        }
+    }
+    for (parent, route) in routes {
+        if let Some((_, table)) = tables.iter_mut().find(|(_, t)| t.id.as_deref() == Some(parent.as_str())) {
+            table.routes.push(route);
+        }
+    }
+    for vpc in &mut doc.vpcs {
+        let id = vpc.id.clone().unwrap_or_default();
+        vpc.vswitches.extend(vswitches.iter().filter(|(p, _)| *p == id).map(|(_, s)| s.clone()));
+        vpc.route_tables.extend(tables.iter().filter(|(p, _)| *p == id).map(|(_, t)| t.clone()));
+        vpc.enis.extend(enis.iter().filter(|(p, _)| *p == id).map(|(_, e)| e.clone()));
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{normalize::normalize, Topology};
+
+    #[test]
+    fn documents_round_trip_and_commits_write_only_differences() {
+        let dir = std::env::temp_dir().join(format!("vpc-store-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vpc.redb");
+        let _ = std::fs::remove_file(&path);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load().unwrap(), Stored::default());
+
+        let yaml = "
+vpcs:
+  - name: prod
+    cidr: 10.0.0.0/16
+    vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}, {name: db, cidr: 10.0.2.0/24, zone: b, route_table: edge}]
+    route_tables:
+      - name: edge
+        routes: [{dst: 0.0.0.0/0, next_hop: {type: eni, eni: w1}}, {dst: 10.9.0.0/16, next_hop: {type: blackhole}}]
+    enis: [{name: w1, vswitch: web}, {name: d1, vswitch: db}]
+  - name: dev
+    cidr: 10.0.0.0/16
+";
+        let doc = normalize(&TopologySpec::default(), TopologySpec::from_yaml(yaml).unwrap());
+        let topology = Topology::from_spec(&doc, &Default::default()).unwrap();
+        let mut ids = Ids::default();
+        ids.assign(&topology, 64).unwrap();
+        let first = Stored { doc, ids };
+        store.commit(&Stored::default(), &first).unwrap();
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.load().unwrap(), first, "what was committed comes back, in order");
+
+        let mut second = first.clone();
+        second.doc.vpcs[0].route_tables[1].routes.remove(0);
+        second.doc.vpcs.remove(1);
+        store.commit(&first, &second).unwrap();
+        assert_eq!(store.load().unwrap(), second);
+        // One route entry, and the dev VPC with its system route table.
+        assert_eq!(flatten(&second.doc).len(), flatten(&first.doc).len() - 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
