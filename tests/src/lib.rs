@@ -109,3 +109,108 @@ pub fn vpc_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vpc"))
 }
+
+/// A `vpc daemon` process with the options of `tag`, for API, restart and concurrency tests.
+pub struct Daemon {
+    pub opts: HostOptions,
+    args: Vec<String>,
+    child: Option<std::process::Child>,
+}
+
+impl Daemon {
+    /// Start the agent with `extra` global arguments (e.g. quotas) and wait for its socket.
+    pub fn start(tag: &str, extra: &[&str]) -> Daemon {
+        let opts = options(tag);
+        let _ = std::fs::remove_dir_all(&opts.state_dir);
+        let mut args = vec![
+            "--bpffs".to_string(),
+            opts.bpffs.display().to_string(),
+            "--state-dir".into(),
+            opts.state_dir.display().to_string(),
+            "--prefix".into(),
+            opts.naming.prefix.clone(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut daemon = Daemon { opts, args, child: None };
+        daemon.spawn(&[]);
+        daemon
+    }
+
+    /// Start (again) the agent process, with `daemon_args` after `daemon`.
+    pub fn spawn(&mut self, daemon_args: &[&str]) {
+        std::fs::create_dir_all(&self.opts.state_dir).unwrap();
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.opts.state_dir.join("daemon.log")).unwrap();
+        let child = Command::new(vpc_bin())
+            .args(&self.args)
+            .arg("daemon")
+            .args(daemon_args)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("vpc binary (cargo build --bin vpc)");
+        self.child = Some(child);
+        let socket = self.opts.socket();
+        let start = std::time::Instant::now();
+        while !vpc::api::client::is_running(&socket) {
+            assert!(start.elapsed().as_secs() < 20, "agent did not start: {}", self.log());
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.opts.state_dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// `kill -9` the agent: no chance to clean up.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    pub fn conn(&self) -> Conn {
+        Conn::Remote(self.opts.socket())
+    }
+
+    pub fn call(&self, action: &str, body: Value) -> Value {
+        self.conn().call(action, body).unwrap_or_else(|e| panic!("{action}: {e}"))
+    }
+
+    /// The `vpc` CLI pointed at this agent.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(vpc_bin()).args(&self.args).args(args).output().expect("vpc binary")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.conn().call("Teardown", json!({}));
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.opts.state_dir);
+        let _ = vpc::dataplane::Dataplane::new(&self.opts.bpffs, Default::default()).down();
+    }
+}
+
+/// A veth pair in the host namespace (both ends here), removed on drop: an interface for an ENI
+/// without a lab guest behind it.
+pub struct HostVeth(pub String);
+
+impl HostVeth {
+    pub fn new(name: &str) -> HostVeth {
+        let _ = lab::ip(&["link", "del", name]);
+        lab::ip(&["link", "add", name, "type", "veth", "peer", "name", &format!("{name}p")]).unwrap();
+        lab::ip(&["link", "set", name, "up"]).unwrap();
+        lab::ip(&["link", "set", &format!("{name}p"), "up"]).unwrap();
+        HostVeth(name.to_string())
+    }
+}
+
+impl Drop for HostVeth {
+    fn drop(&mut self) {
+        let _ = lab::ip(&["link", "del", &self.0]);
+    }
+}

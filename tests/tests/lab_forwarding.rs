@@ -181,3 +181,23 @@ fn reapply_with_an_added_eni_keeps_an_open_tcp_connection() {
     drop(client);
     server.join().unwrap();
 }
+
+#[test]
+fn cloud_services_range_reaches_the_host_stack() {
+    let lab = TestLab::up("a6", ONE_VPC);
+    let t = lab.topology();
+    let (_, web, web1) = t.eni("web1").unwrap();
+    let host = lab.opts.naming.host_ifname(web1);
+    // The host side of the ENI carries the gateway's MAC, so frames the guest sends to the gateway
+    // are local to the host once the data path passes them up.
+    let mac = vpc::dataplane::iface::mac(&host).unwrap();
+    assert_eq!(mac, web.gateway_mac);
+    // A service of the host in 100.64.0.0/10, with a way back to the guest.
+    vpc::lab::ip(&["addr", "add", "100.64.6.1/32", "dev", &host]).unwrap();
+    vpc::lab::ip(&["route", "add", &format!("{}/32", web1.ip), "dev", &host]).unwrap();
+    let before = lab.counters("web1").0;
+    assert!(probe::ping(&lab.ns("web1"), "100.64.6.1".parse().unwrap(), 3), "the host answers from 100.64.6.1");
+    assert!(lab.counters("web1").0 >= before + 3, "the requests crossed the XDP program");
+    // Other ENIs are not affected: the address is only reachable through the host stack.
+    assert!(!probe::ping(&lab.ns("db1"), "100.64.6.2".parse().unwrap(), 1));
+}

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use vpc::{
     model::{forward::Action, Topology},
     packet::{self, Ipv4},
-    testrun::{with_harness, Harness},
+    testrun::{with_harness, with_harness_detached, Harness},
 };
 use vpc_common::DropReason;
 
@@ -48,6 +48,7 @@ enum Expect {
     Drop(DropReason),
     RedirectTo(&'static str),
     ArpReply,
+    ToHost,
 }
 
 fn cases(h: &Harness) -> Vec<Case> {
@@ -70,6 +71,11 @@ fn cases(h: &Harness) -> Vec<Case> {
     padded.resize(64, 0);
     let mut arp_reply = packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.11"));
     arp_reply[21] = 2;
+    // A guest's reply to the host (whose interface has the gateway MAC): for the host stack.
+    let mut arp_reply_to_host = arp_reply.clone();
+    arp_reply_to_host[32..38].copy_from_slice(&gw("web1"));
+    let mut arp_reply_spoofed = arp_reply_to_host.clone();
+    arp_reply_spoofed[28..32].copy_from_slice(&[192, 168, 1, 11]);
     let mut arp_bad_hlen = packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.11"));
     arp_bad_hlen[18] = 8;
     let mut arp_short = packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.11"));
@@ -120,7 +126,9 @@ fn cases(h: &Harness) -> Vec<Case> {
         Case { what: "ARP for own address", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.10")), expect: Drop(DropReason::ArpIgnored) },
         Case { what: "ARP probe", from: "web1", frame: packet::arp_request(web1, ip("0.0.0.0"), ip("192.168.1.77")), expect: Drop(DropReason::ArpIgnored) },
         Case { what: "ARP outside the VPC", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.10"), ip("10.0.0.1")), expect: Drop(DropReason::ArpIgnored) },
-        Case { what: "ARP reply from a guest", from: "web1", frame: arp_reply, expect: Drop(DropReason::ArpIgnored) },
+        Case { what: "ARP reply to another guest", from: "web1", frame: arp_reply, expect: Drop(DropReason::ArpIgnored) },
+        Case { what: "ARP reply to the host", from: "web1", frame: arp_reply_to_host, expect: ToHost },
+        Case { what: "ARP reply with a spoofed sender", from: "web1", frame: arp_reply_spoofed, expect: Drop(DropReason::SpoofedIp) },
         Case { what: "ARP with spoofed sender IP", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.11"), ip("192.168.1.253")), expect: Drop(DropReason::SpoofedIp) },
         Case { what: "ARP with bad hardware length", from: "web1", frame: arp_bad_hlen, expect: Drop(DropReason::Malformed) },
         Case { what: "truncated ARP", from: "web1", frame: arp_short, expect: Drop(DropReason::Malformed) },
@@ -138,6 +146,7 @@ fn model_and_program_agree_on_every_case() {
                 (Expect::Drop(want), Action::Drop(got)) => *want == got,
                 (Expect::RedirectTo(eni), Action::Redirect { port }) => h.port(eni) == port,
                 (Expect::ArpReply, Action::Redirect { port }) => h.port(case.from) == port,
+                (Expect::ToHost, Action::Pass) => true,
                 _ => false,
             };
             anyhow::ensure!(ok, "{}: expected {:?}, both said {:?}", case.what, case.expect, outcome.action);
@@ -183,6 +192,84 @@ fn frame_from_an_unknown_interface_is_dropped_and_counted() {
         let outcome = h.check(stranger, &frame)?;
         assert_eq!(outcome.action, Action::Drop(DropReason::UnknownEni));
         assert_eq!(outcome.rx_port, None);
+        Ok(())
+    })
+    .unwrap();
+}
+
+const ROUTED: &str = "
+vpcs:
+  - name: prod
+    cidr: 10.0.0.0/16
+    vswitches:
+      - {name: web, cidr: 10.0.1.0/24, zone: a}
+      - {name: app, cidr: 10.0.2.0/24, zone: a, route_table: edge}
+    route_tables:
+      - name: system
+        routes: [{dst: 10.0.1.128/25, next_hop: {type: blackhole}}]
+      - name: edge
+        routes:
+          - {dst: 0.0.0.0/0, next_hop: {type: eni, eni: nat}}
+          - {dst: 10.0.0.0/24, next_hop: {type: eni, eni: fw}}
+          - {dst: 10.0.1.200/32, next_hop: {type: blackhole}}
+    enis:
+      - {name: web1, vswitch: web, ip: 10.0.1.10}
+      - {name: web2, vswitch: web, ip: 10.0.1.200}
+      - {name: nat, vswitch: web, ip: 10.0.1.5, source_dest_check: false}
+      - {name: fw, vswitch: web, ip: 10.0.1.6, source_dest_check: false}
+      - {name: app1, vswitch: app, ip: 10.0.2.10}
+      - {name: ghost, vswitch: app, ip: 10.0.2.99}
+";
+
+#[derive(Debug)]
+enum Want {
+    To(&'static str),
+    Drop(DropReason),
+    Host,
+}
+
+#[test]
+fn route_tables_custom_entries_and_next_hops() {
+    let topology = Topology::from_yaml(ROUTED).unwrap();
+    with_harness_detached(topology, &["ghost"], |h| {
+        let t = h.topology.clone();
+        let frame = |from: &str, src: &str, dst: &str| {
+            let (_, vsw, eni) = t.eni(from).unwrap();
+            Ipv4::udp(ip(src), ip(dst), 1234, 80, b"routed").frame(vsw.gateway_mac, eni.mac)
+        };
+        use Want::*;
+        let cases: Vec<(&str, &str, Vec<u8>, Want)> = vec![
+            ("custom table default route to a NAT ENI", "app1", frame("app1", "10.0.2.10", "8.8.8.8"), To("nat")),
+            ("a more specific custom entry wins", "app1", frame("app1", "10.0.2.10", "10.0.0.5"), To("fw")),
+            ("system VSwitch entry beats 0.0.0.0/0", "app1", frame("app1", "10.0.2.10", "10.0.1.10"), To("web1")),
+            ("a /32 blackhole beats the VSwitch entry", "app1", frame("app1", "10.0.2.10", "10.0.1.200"), Drop(DropReason::Blackhole)),
+            ("custom /25 in the system table overrides its /24", "web1", frame("web1", "10.0.1.10", "10.0.1.200"), Drop(DropReason::Blackhole)),
+            ("the system table's own /24 still holds below .128", "web1", frame("web1", "10.0.1.10", "10.0.1.6"), To("fw")),
+            ("no default route in the system table", "web1", frame("web1", "10.0.1.10", "8.8.8.8"), Drop(DropReason::NoRoute)),
+            ("cloud services range goes to the host", "web1", frame("web1", "10.0.1.10", "100.64.1.1"), Host),
+            ("... from a custom table too, over 0.0.0.0/0", "app1", frame("app1", "10.0.2.10", "100.100.100.200"), Host),
+            ("an ENI without interface", "web1", frame("web1", "10.0.1.10", "10.0.2.99"), Drop(DropReason::PortDown)),
+            ("NAT ENI may send from any address", "nat", frame("nat", "8.8.8.8", "10.0.1.10"), To("web1")),
+            ("others may not", "web1", frame("web1", "8.8.8.8", "10.0.1.6"), Drop(DropReason::SpoofedIp)),
+        ];
+        for (what, from, frame, want) in cases {
+            let outcome = h.check(h.ifindex(from), &frame).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+            let ok = match (&want, outcome.action) {
+                (To(eni), Action::Redirect { port }) => h.port(eni) == port,
+                (Drop(reason), Action::Drop(got)) => *reason == got,
+                (Host, Action::Pass) => true,
+                _ => false,
+            };
+            anyhow::ensure!(ok, "{what}: expected {want:?}, both said {:?} ({})", outcome.action, outcome.steps.join("; "));
+        }
+        // The frame a NAT ENI receives is addressed to it, from the gateway of its VSwitch.
+        let out = h.run(h.ifindex("app1"), &frame("app1", "10.0.2.10", "8.8.8.8"))?;
+        let (_, web, nat) = t.eni("nat").unwrap();
+        assert_eq!((&out.frame[0..6], &out.frame[6..12]), (&nat.mac[..], &web.gateway_mac[..]));
+        // An ARP request from an address the NAT ENI does not own is still answered.
+        let (_, _, nat_eni) = t.eni("nat").unwrap();
+        let arp = packet::arp_request(nat_eni.mac, ip("10.0.1.77"), ip("10.0.1.253"));
+        assert_eq!(h.check(h.ifindex("nat"), &arp)?.action, Action::Redirect { port: h.port("nat") });
         Ok(())
     })
     .unwrap();

@@ -1,7 +1,7 @@
 //! The VSwitch gateway's ARP responder: every address of the VPC resolves to the gateway MAC,
 //! so guests never learn each other's MACs and all their traffic comes through the data path.
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::{bindings::xdp_action::XDP_PASS, programs::XdpContext};
 use vpc_common::{DropReason, Eni};
 
 use crate::{deliver, eni, parse};
@@ -10,7 +10,9 @@ const ARPHRD_ETHER: u16 = 1;
 const ARPOP_REQUEST: u16 = 1;
 const ARPOP_REPLY: u16 = 2;
 
-/// Answer an ARP request from `eni` in place and send it back to the same ENI.
+/// Answer an ARP request from `eni` in place and send it back to the same ENI; pass to the host
+/// stack the guest's replies to the host itself (its interface carries the gateway MAC), which
+/// the host needs to send to the guest on the cloud-services path.
 #[inline(always)]
 pub fn answer(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let arp = parse::arp(ctx)?;
@@ -21,12 +23,17 @@ pub fn answer(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     {
         return Err(DropReason::Malformed);
     }
-    if u16::from_be(arp.oper) != ARPOP_REQUEST {
+    let oper = u16::from_be(arp.oper);
+    if oper != ARPOP_REQUEST && oper != ARPOP_REPLY {
         return Err(DropReason::ArpIgnored);
     }
     eni::check_mac(eni, &arp.sha)?;
     let sender_ip = u32::from_ne_bytes(arp.spa);
     let target_ip = u32::from_ne_bytes(arp.tpa);
+    if oper == ARPOP_REPLY {
+        eni::check_source_ip(eni, sender_ip)?;
+        return if arp.tha == eni.gw_mac { Ok(XDP_PASS) } else { Err(DropReason::ArpIgnored) };
+    }
     if sender_ip == 0 {
         // An address probe (RFC 5227): nobody else may own a VPC address, so stay silent.
         return Err(DropReason::ArpIgnored);

@@ -29,6 +29,7 @@ use crate::{
 };
 
 const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
 const XDP_REDIRECT: u32 = 4;
 
 /// What the program did with one frame, as seen from outside.
@@ -56,9 +57,19 @@ pub fn with_harness<T: Send + 'static>(
     topology: Topology,
     f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
+    with_harness_detached(topology, &[], f)
+}
+
+/// As `with_harness`, leaving the ENIs named in `detached` without an interface.
+pub fn with_harness_detached<T: Send + 'static>(
+    topology: Topology,
+    detached: &[&str],
+    f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    let detached: Vec<String> = detached.iter().map(|s| s.to_string()).collect();
     netns::in_scratch_netns(move || {
         let mut ifindex = BTreeMap::new();
-        for (i, (_, _, eni)) in topology.enis().enumerate() {
+        for (i, (_, _, eni)) in topology.enis().enumerate().filter(|(_, (_, _, e))| !detached.contains(&e.name)) {
             ifindex.insert(eni.id.clone(), crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
         }
         let mut ids = Ids::default();
@@ -157,6 +168,7 @@ impl Harness {
 
         let action = match (result.return_value, dropped.first()) {
             (XDP_DROP, Some(reason)) => Action::Drop(*reason),
+            (XDP_PASS, None) => Action::Pass,
             (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
             (code, reason) => anyhow::bail!("program returned XDP action {code} with drop counters {reason:?}"),
         };

@@ -48,6 +48,9 @@ const PACKAGES: &[&str] = &[
     "ethtool",
     "iperf3",
     "bpftool",
+    // promtool checks the metrics; systemd-analyze checks the unit
+    "prometheus",
+    "systemd",
 ];
 
 /// The toolchain that builds the eBPF crate (aya-build runs `rustup run <this> cargo build`).

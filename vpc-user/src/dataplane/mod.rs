@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod bpffs;
+pub mod iface;
 pub mod loader;
 pub mod netlink;
 pub mod object;
@@ -89,6 +90,23 @@ impl Dataplane {
         self.pins.map(names::ENIS).exists()
     }
 
+    /// What the pinned config maps hold right now (for checks that nothing changed).
+    pub fn read_entries(&self) -> anyhow::Result<MapEntries> {
+        use sync::ConfigMap as _;
+        let open = |name: &str| -> anyhow::Result<aya::maps::Map> {
+            let data = aya::maps::MapData::from_pin(self.pins.map(name)).with_context(|| format!("opening pinned {name}"))?;
+            Ok(aya::maps::Map::from_map_data(data)?)
+        };
+        let (mut enis, mut addrs, mut routes, mut ports) =
+            (open(names::ENIS)?, open(names::ENI_ADDRS)?, open(names::ROUTES)?, open(names::TX_PORTS)?);
+        Ok(MapEntries {
+            enis: sync::Enis::open(&mut enis)?.current()?,
+            addrs: sync::Addrs::open(&mut addrs)?.current()?,
+            routes: sync::Routes::open(&mut routes)?.current()?,
+            ports: sync::Ports::open(&mut ports)?.current()?,
+        })
+    }
+
     pub fn counters(&self, ports: impl IntoIterator<Item = u32>) -> anyhow::Result<stats::Counters> {
         stats::read(&self.pins, ports)
     }
@@ -130,6 +148,9 @@ impl Loaded {
         let pending = self.upsert(entries)?;
 
         let ifindexes: BTreeSet<u32> = entries.enis.keys().copied().collect();
+        for (ifindex, eni) in &entries.enis {
+            iface::ensure_mac(&ifname(*ifindex), eni.gw_mac)?;
+        }
         let pinned: BTreeSet<u32> = attach::pinned_links(pins)?.into_iter().collect();
         let todo: BTreeSet<u32> = ifindexes.difference(&self.attached).copied().collect();
         attach::attach_all(self.program()?, pins, &todo, &mut report.links)?;

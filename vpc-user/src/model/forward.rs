@@ -83,10 +83,10 @@ impl<'a> Model<'a> {
         }
         match u16::from_be_bytes([out.frame[12], out.frame[13]]) {
             0x0800 => self.forward_ipv4(&sender, out),
-            0x0806 => {
-                answer_arp(&sender, out)?;
-                self.deliver(sender.port, out)
-            }
+            0x0806 => match answer_arp(&sender, out)? {
+                ArpVerdict::Answered => self.deliver(sender.port, out),
+                ArpVerdict::ToHost => Ok(Action::Pass),
+            },
             _ => Err(DropReason::NotIpv4),
         }
     }
@@ -148,16 +148,25 @@ impl<'a> Model<'a> {
     }
 }
 
+enum ArpVerdict {
+    /// A reply was built in place, for the asker.
+    Answered,
+    /// A guest's reply to the host itself: for the host stack.
+    ToHost,
+}
+
 /// The gateway answers ARP requests for any address of the VPC but the sender's own; the reply
-/// is built in place and goes back to the asker.
-fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<(), DropReason> {
+/// is built in place and goes back to the asker. A guest's replies to the gateway MAC (the host
+/// interface's own) go to the host stack.
+fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<ArpVerdict, DropReason> {
     let frame = &mut out.frame;
     let arp = frame.get(ETH_HLEN..ETH_HLEN + 28).ok_or(DropReason::Malformed)?;
     let (htype, ptype, hlen, plen) = (u16::from_be_bytes([arp[0], arp[1]]), u16::from_be_bytes([arp[2], arp[3]]), arp[4], arp[5]);
     if htype != 1 || ptype != 0x0800 || hlen != 6 || plen != 4 {
         return Err(DropReason::Malformed);
     }
-    if u16::from_be_bytes([arp[6], arp[7]]) != 1 {
+    let oper = u16::from_be_bytes([arp[6], arp[7]]);
+    if oper != 1 && oper != 2 {
         return Err(DropReason::ArpIgnored);
     }
     if arp[8..14] != sender.eni.mac {
@@ -165,6 +174,12 @@ fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<(), DropReason> 
     }
     let sender_ip = Ipv4Addr::new(arp[14], arp[15], arp[16], arp[17]);
     let target_ip = Ipv4Addr::new(arp[24], arp[25], arp[26], arp[27]);
+    if oper == 2 {
+        if sender_ip != sender.eni.ip && sender.eni.source_dest_check {
+            return Err(DropReason::SpoofedIp);
+        }
+        return if arp[18..24] == sender.vswitch.gateway_mac { Ok(ArpVerdict::ToHost) } else { Err(DropReason::ArpIgnored) };
+    }
     if sender_ip.is_unspecified() {
         return Err(DropReason::ArpIgnored);
     }
@@ -183,5 +198,5 @@ fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<(), DropReason> 
     frame[a + 14..a + 18].copy_from_slice(&target_ip.octets());
     frame[0..6].copy_from_slice(&requester_mac);
     frame[6..12].copy_from_slice(&sender.vswitch.gateway_mac);
-    Ok(())
+    Ok(ArpVerdict::Answered)
 }

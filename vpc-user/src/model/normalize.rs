@@ -108,6 +108,24 @@ fn free_slash20(vpc: &VpcSpec) -> Option<Ipv4Net> {
 }
 
 fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
+    // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for vpc in &new.vpcs {
+        taken.extend(vpc.id.clone());
+        taken.extend(vpc.vswitches.iter().filter_map(|s| s.id.clone()));
+        taken.extend(vpc.enis.iter().filter_map(|e| e.id.clone()));
+        for t in &vpc.route_tables {
+            taken.extend(t.id.clone());
+            taken.extend(t.routes.iter().filter_map(|r| r.id.clone()));
+        }
+    }
+    let mut keep_or_new = |id: &mut Option<String>, old: Option<String>, prefix: &str| {
+        if id.is_none() {
+            let fresh = old.filter(|o| !taken.contains(o)).unwrap_or_else(|| new_id(prefix));
+            taken.insert(fresh.clone());
+            *id = Some(fresh);
+        }
+    };
     for vpc in &mut new.vpcs {
         let old_vpc = old.vpcs.iter().find(|v| v.name == vpc.name);
         keep_or_new(&mut vpc.id, old_vpc.and_then(|v| v.id.clone()), "vpc");
@@ -127,12 +145,6 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
             let found = old.vpcs.iter().flat_map(|v| &v.enis).find(|e| e.name == eni.name).and_then(|e| e.id.clone());
             keep_or_new(&mut eni.id, found, "eni");
         }
-    }
-}
-
-fn keep_or_new(id: &mut Option<String>, old: Option<String>, prefix: &str) {
-    if id.is_none() {
-        *id = Some(old.unwrap_or_else(|| new_id(prefix)));
     }
 }
 

@@ -461,13 +461,6 @@ fn route_table(
     quotas: &Quotas,
     problems: &mut Problems,
 ) -> RouteTable {
-    if spec.routes.len() > quotas.route_entries_per_table as usize {
-        problems.add(
-            code::QUOTA_ROUTE_ENTRY,
-            format!("{at}.routes"),
-            format!("{} custom entries exceed the quota of {} per route table", spec.routes.len(), quotas.route_entries_per_table),
-        );
-    }
     let system: Vec<Ipv4Net> =
         std::iter::once(CLOUD_SERVICES.parse().expect("constant CIDR")).chain(vswitches.iter().map(|v| v.cidr)).collect();
     let mut dsts = BTreeSet::new();
@@ -502,6 +495,13 @@ fn route_table(
             NextHopSpec::Blackhole => NextHop::Blackhole,
         };
         routes.push(Route { id: r.id.clone().unwrap_or_default(), dst, next_hop, name: r.name.clone(), description: r.description.clone() });
+    }
+    if spec.routes.len() > quotas.route_entries_per_table as usize {
+        problems.add(
+            code::QUOTA_ROUTE_ENTRY,
+            format!("{at}.routes"),
+            format!("{} custom entries exceed the quota of {} per route table", spec.routes.len(), quotas.route_entries_per_table),
+        );
     }
     RouteTable {
         id: spec.id.clone().unwrap_or_default(),
