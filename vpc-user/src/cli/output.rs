@@ -41,6 +41,9 @@ pub fn applied(result: &Value, dry_run: bool, format: Format) -> anyhow::Result<
     );
     let l = |what: &str| r["links"][what].as_u64().unwrap_or(0);
     println!("links: {} attached, {} replaced in place, {} detached", l("attached"), l("replaced"), l("detached"));
+    if let Some(n) = result["Attached"].as_u64() {
+        println!("interfaces: {n} ENIs attached to their guests' veths");
+    }
     for map in r["retired_maps"].as_array().into_iter().flatten() {
         println!("note: map {} was recreated (its layout changed in this build)", map.as_str().unwrap_or_default());
     }

@@ -27,7 +27,8 @@ use crate::{
 };
 
 /// Apply `spec`, then create what is missing of every ENI's namespace and veth, then bind them.
-/// Returns the apply result (changes and data-path report).
+/// Returns the apply result (changes and data-path report) with `Attached`: ENIs now in the
+/// data path.
 pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<Value> {
     let applied = conn.call("ApplyTopology", json!({"Topology": spec}))?;
     let topology = configured(conn)?;
@@ -61,7 +62,9 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
         )?;
         ip(&["link", "set", &host, "up"])?;
     }
-    conn.call("SyncInterfaces", json!({}))?;
+    let synced = conn.call("SyncInterfaces", json!({}))?;
+    let mut applied = applied;
+    applied["Attached"] = synced["Attached"].clone();
     Ok(applied)
 }
 
