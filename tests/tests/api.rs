@@ -186,6 +186,7 @@ fn every_rule_refuses_with_its_code_and_changes_nothing() {
         ("CreateDefaultVpc", json!({}), "InvalidDefaultVpc.Exists"),
         ("DeleteVpc", json!({"VpcId": "vpc-nothere"}), "InvalidVpcId.NotFound"),
         ("DeleteVpc", json!({"VpcId": vpc}), "DependencyViolation.VSwitch"),
+        ("DeleteVpc", json!({"VpcId": default_vpc}), "DependencyViolation.VSwitch"),
         ("ModifyVpcAttribute", json!({"VpcId": vpc, "CidrBlock": "192.168.0.0/17"}), "OperationDenied.CidrImmutable"),
         ("ModifyVpcAttribute", json!({"VpcId": vpc, "VpcName": "-bad"}), "InvalidName.Malformed"),
         ("ModifyVpcAttribute", json!({"VpcId": vpc, "VpcName": "default"}), "InvalidName.Duplicate"),
