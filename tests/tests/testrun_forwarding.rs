@@ -49,6 +49,8 @@ enum Expect {
     RedirectTo(&'static str),
     ArpReply,
     ToHost,
+    /// ICMP time exceeded back to the sender.
+    IcmpBack,
 }
 
 fn cases(h: &Harness) -> Vec<Case> {
@@ -105,8 +107,15 @@ fn cases(h: &Harness) -> Vec<Case> {
         Case { what: "checksum carry edge", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &checksum_ffff), expect: RedirectTo("db1") },
         Case { what: "same address, other VPC", from: "oweb2", frame: udp("192.168.1.20", "192.168.1.10").frame(gw("oweb2"), mac("oweb2")), expect: RedirectTo("oweb1") },
         Case { what: "TTL 2 forwarded", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(2).frame(gw("web1"), web1), expect: RedirectTo("db1") },
-        Case { what: "TTL 1 expires", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(1).frame(gw("web1"), web1), expect: Drop(DropReason::TtlExceeded) },
-        Case { what: "TTL 0 expires", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(0).frame(gw("web1"), web1), expect: Drop(DropReason::TtlExceeded) },
+        Case { what: "TTL 1 expires: time exceeded back", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(1).frame(gw("web1"), web1), expect: IcmpBack },
+        Case { what: "TTL 0 expires: time exceeded back", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(0).frame(gw("web1"), web1), expect: IcmpBack },
+        Case { what: "expired ping: time exceeded back", from: "web1", frame: Ipv4::icmp_echo(ip("192.168.1.10"), ip("192.168.2.10"), 9, 1).ttl(1).frame(gw("web1"), web1), expect: IcmpBack },
+        Case { what: "expired ICMP error: silence", from: "web1", frame: Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_ICMP, packet::icmp_echo(3, 0, 0, b"quoted..")).ttl(1).frame(gw("web1"), web1), expect: Drop(DropReason::TtlExceeded) },
+        Case { what: "expired with IP options: silence", from: "web1", frame: { let mut o = udp("192.168.1.10", "192.168.2.10").ttl(1); o.options = vec![1, 1, 1, 1]; o.frame(gw("web1"), web1) }, expect: Drop(DropReason::TtlExceeded) },
+        Case { what: "expired later fragment: silence", from: "web1", frame: { let mut f = udp("192.168.1.10", "192.168.2.10").ttl(1); f.frag_off = 0x0010; f.frame(gw("web1"), web1) }, expect: Drop(DropReason::TtlExceeded) },
+        Case { what: "expiring into the host stack: passed", from: "web1", frame: udp("192.168.1.10", "100.64.0.9").ttl(1).frame(gw("web1"), web1), expect: ToHost },
+        Case { what: "first fragment of UDP", from: "web1", frame: { let mut f = udp("192.168.1.10", "192.168.2.10"); f.frag_off = 0x2000; f.frame(gw("web1"), web1) }, expect: RedirectTo("db1") },
+        Case { what: "UDP header cut off", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_UDP, vec![0, 1]).bytes()), expect: Drop(DropReason::Malformed) },
         Case { what: "spoofed source MAC", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").frame(gw("web1"), mac("web2")), expect: Drop(DropReason::SpoofedMac) },
         Case { what: "spoofed source IP", from: "web1", frame: udp("192.168.1.11", "192.168.2.10").frame(gw("web1"), web1), expect: Drop(DropReason::SpoofedIp) },
         Case { what: "no ENI at that address", from: "web1", frame: udp("192.168.1.10", "192.168.2.99").frame(gw("web1"), web1), expect: Drop(DropReason::UnknownDestination) },
@@ -147,6 +156,7 @@ fn model_and_program_agree_on_every_case() {
                 (Expect::RedirectTo(eni), Action::Redirect { port }) => h.port(eni) == port,
                 (Expect::ArpReply, Action::Redirect { port }) => h.port(case.from) == port,
                 (Expect::ToHost, Action::Pass) => true,
+                (Expect::IcmpBack, Action::Redirect { port }) => h.port(case.from) == port && outcome.frame[23] == 1 && outcome.frame[34] == 11,
                 _ => false,
             };
             anyhow::ensure!(ok, "{}: expected {:?}, both said {:?}", case.what, case.expect, outcome.action);

@@ -63,4 +63,8 @@ drop_reasons! {
     PortDown = 9, "port_down";
     /// A blackhole route matched.
     Blackhole = 10, "blackhole";
+    /// A second VPC crossing (a `vpc` route in the peer's table): at most one per packet.
+    VpcHopLimit = 11, "vpc_hop_limit";
+    /// Every hop of the ECMP or active/standby route is down.
+    NoLiveHop = 12, "no_live_hop";
 }

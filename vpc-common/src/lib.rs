@@ -7,9 +7,11 @@
 #![no_std]
 
 pub mod drop;
+pub mod flow;
 pub mod maps;
 
 pub use drop::DropReason;
+pub use flow::{flow_hash, FlowEntry, FlowKey};
 
 /// An IPv4 address as the data path holds it: the four octets in packet order, read as a native `u32`.
 #[inline(always)]
@@ -98,8 +100,12 @@ pub mod route_kind {
     pub const HOST: u32 = 2;
     /// Drop and count.
     pub const BLACKHOLE: u32 = 3;
-    /// Deliver to the ENI in `Route::hop`, whatever the destination address.
-    pub const ENI: u32 = 4;
+    /// Deliver to the port in `Route::hop` (an ENI or a gateway), whatever the destination.
+    pub const PORT: u32 = 4;
+    /// Continue in another VPC's system table (`Route::arg`), once per packet.
+    pub const VPC: u32 = 5;
+    /// Pick a hop of ECMP / active-standby group `Route::arg` by the flow's hash.
+    pub const GROUP: u32 = 6;
 }
 
 /// Value of `ROUTES`.
@@ -108,11 +114,65 @@ pub mod route_kind {
 pub struct Route {
     /// One of [`route_kind`].
     pub kind: u32,
-    /// Kind-specific argument (LOCAL: the VPC number to look the destination up in).
+    /// Kind-specific argument (LOCAL: VPC number; VPC: the peer's system table; GROUP: group).
     pub arg: u32,
-    /// Kind-specific next hop (ENI: the port to deliver to), so no second lookup is needed.
+    /// The entry's number, unique in its table (tells which entry matched).
+    pub id: u32,
+    /// PORT: where to deliver, so no second lookup is needed.
     pub hop: Port,
 }
+
+/// Slots of an ECMP group: a flow's hash picks one, each slot names a hop.
+pub const GROUP_SLOTS: usize = 256;
+/// Hops of an ECMP group (the guide: 2 to 4).
+pub const GROUP_HOPS: usize = 4;
+/// A slot whose hops are all down.
+pub const NO_HOP: u8 = 0xff;
+
+/// Value of `GROUPS`: the hops of an ECMP or active/standby route and the slot table mapping a
+/// flow hash to a hop. The agent rewrites the slots when a hop goes down or comes back; only the
+/// slots of the changed hop move, so other flows stay where they are.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub hops: [Port; GROUP_HOPS],
+    pub slots: [u8; GROUP_SLOTS],
+}
+
+impl Default for Group {
+    fn default() -> Self {
+        Group { hops: [Port::default(); GROUP_HOPS], slots: [NO_HOP; GROUP_SLOTS] }
+    }
+}
+
+/// Counters of things that are not drops (`EVENT_STATS`).
+pub mod event {
+    /// ICMP time exceeded sent by a gateway.
+    pub const TIME_EXCEEDED_SENT: u32 = 0;
+    /// Decisions taken from the flow cache / computed and cached.
+    pub const FLOW_CACHE_HIT: u32 = 1;
+    pub const FLOW_CACHE_MISS: u32 = 2;
+    /// Reserved slots.
+    pub const SLOTS: u32 = 16;
+    pub const NAMES: [&str; 3] = ["icmp_time_exceeded_sent", "flow_cache_hit", "flow_cache_miss"];
+}
+
+/// Slot of the configuration epoch in `CONFIG`: the agent bumps it after every change, and
+/// flow-cache entries of an older epoch are decided again.
+pub const CONFIG_EPOCH: u32 = 0;
+
+/// Per-CPU token bucket for ICMP errors (`ICMP_RATE`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct RateLimit {
+    pub last_ns: u64,
+    pub tokens: u64,
+}
+
+/// ICMP errors per second per CPU the gateway may send.
+pub const ICMP_ERRORS_PER_SEC: u64 = 200;
+/// Burst of the ICMP error bucket.
+pub const ICMP_ERRORS_BURST: u64 = 50;
 
 /// Per-ENI counters in `ENI_STATS` (per CPU). `rx` is what the ENI sent into the data path, `tx`
 /// what the data path delivered to it.
@@ -143,4 +203,8 @@ mod pod {
     unsafe impl aya::Pod for super::RouteKey {}
     unsafe impl aya::Pod for super::Route {}
     unsafe impl aya::Pod for super::EniCounters {}
+    unsafe impl aya::Pod for super::Group {}
+    unsafe impl aya::Pod for super::RateLimit {}
+    unsafe impl aya::Pod for super::FlowKey {}
+    unsafe impl aya::Pod for super::FlowEntry {}
 }

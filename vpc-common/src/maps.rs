@@ -14,6 +14,23 @@ pub const ENI_STATS: &str = "ENI_STATS";
 /// Per-CPU array `DropReason` -> packets. Written by the data path; read by `vpc stats`.
 pub const DROP_STATS: &str = "DROP_STATS";
 
+/// Array group -> `Group`: ECMP and active/standby hops and slots. Agent writes; read per routed
+/// frame whose route has kind GROUP.
+pub const GROUPS: &str = "GROUPS";
+/// Array [epoch]: the configuration epoch. Agent bumps it after every change; read per frame.
+pub const CONFIG: &str = "CONFIG";
+/// LRU hash `FlowKey` -> `FlowEntry`: the flow cache. Data path writes and reads.
+pub const FLOWS: &str = "FLOWS";
+/// Per-CPU array event -> count. Data path writes; `vpc stats` reads.
+pub const EVENT_STATS: &str = "EVENT_STATS";
+/// Per-CPU token bucket for ICMP errors. Data path only.
+pub const ICMP_RATE: &str = "ICMP_RATE";
+
+/// Default number of ECMP / active-standby groups.
+pub const DEFAULT_MAX_GROUPS: u32 = 4096;
+/// Default number of cached flows.
+pub const DEFAULT_MAX_FLOWS: u32 = 65536;
+
 /// Default number of ENI ports (DEVMAP size, counter slots).
 pub const DEFAULT_MAX_ENIS: u32 = 4096;
 /// Default number of route entries across all route tables.

@@ -1,14 +1,16 @@
-//! The VPC data path: one XDP program on the host side of every ENI.
+//! The VPC data path: one XDP program on the host side of every ENI and gateway interface.
 //!
-//! parse -> sender ENI + anti-spoof -> ARP answer | route (LPM per route table) -> decision
-//! (deliver | host stack | drop)
-//! -> TTL -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason (`stats::drop`).
+//! parse -> sender + anti-spoof -> ARP answer | flow cache or route (LPM per route table, VPC
+//! crossing, ECMP) -> decision (deliver | host stack | drop) -> TTL (ICMP time exceeded) ->
+//! rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason (`stats::drop`).
 #![no_std]
 #![no_main]
 
 mod arp;
 mod deliver;
 mod eni;
+mod flow;
+mod icmp;
 mod maps;
 mod parse;
 mod rewrite;
@@ -16,7 +18,7 @@ mod route;
 mod stats;
 
 use aya_ebpf::{bindings::xdp_action::XDP_PASS, macros::xdp, programs::XdpContext};
-use vpc_common::{DropReason, Eni};
+use vpc_common::{flow_hash, DropReason, Eni, FlowKey};
 
 #[xdp]
 pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
@@ -43,13 +45,25 @@ fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
 fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let ip = parse::ipv4(ctx)?;
     eni::check_source_ip(eni, ip.saddr)?;
-    let route = route::lookup(eni.route_table, ip.daddr)?;
-    let port = match route::decide(route, ip.daddr)? {
+    let key = FlowKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        saddr: ip.saddr,
+        daddr: ip.daddr,
+        ports: parse::flow_ports(ctx, ip)?,
+        proto: u32::from(ip.protocol),
+    };
+    let decision = flow::decision(&key, || {
+        route::resolve(eni.route_table, key.daddr, || flow_hash(key.saddr, key.daddr, key.ports, key.proto))
+    })?;
+    let port = match decision {
         route::Decision::Deliver(port) => port,
         route::Decision::ToHost => return Ok(XDP_PASS),
     };
+    if ip.ttl <= 1 {
+        return icmp::time_exceeded(ctx, eni);
+    }
     rewrite::decrement_ttl(ip)?;
-    rewrite::ethernet(parse::eth(ctx)?, port);
+    rewrite::ethernet(parse::eth(ctx)?, &port);
     deliver::to_port(ctx, port.port)
 }
 

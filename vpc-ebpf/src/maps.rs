@@ -8,12 +8,13 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{DevMap, HashMap, LpmTrie, PerCpuArray},
+    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
 };
 use vpc_common::{
     drop::DROP_REASON_SLOTS,
-    maps::{DEFAULT_MAX_ADDRS, DEFAULT_MAX_ENIS, DEFAULT_MAX_ROUTES},
-    AddrKey, Eni, EniCounters, Port, Route, RouteKey,
+    event,
+    maps::{DEFAULT_MAX_ADDRS, DEFAULT_MAX_ENIS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES},
+    AddrKey, Eni, EniCounters, FlowEntry, FlowKey, Group, Port, RateLimit, Route, RouteKey,
 };
 
 /// ifindex -> ENI. Agent writes on apply; read for every frame to know who sent it.
@@ -39,3 +40,23 @@ pub static ENI_STATS: PerCpuArray<EniCounters> = PerCpuArray::pinned(DEFAULT_MAX
 /// drop reason -> packets, per CPU. Data path writes; `vpc stats` reads.
 #[map]
 pub static DROP_STATS: PerCpuArray<u64> = PerCpuArray::pinned(DROP_REASON_SLOTS, 0);
+
+/// group -> ECMP / active-standby hops and slots. Agent writes; read for routes of kind GROUP.
+#[map]
+pub static GROUPS: Array<Group> = Array::pinned(DEFAULT_MAX_GROUPS, 0);
+
+/// [epoch]: the configuration epoch. Agent bumps it after every change; read per frame.
+#[map]
+pub static CONFIG: Array<u64> = Array::pinned(4, 0);
+
+/// (sender, 5-tuple) -> decision and the epoch it was taken in. Data path reads and writes.
+#[map]
+pub static FLOWS: LruHashMap<FlowKey, FlowEntry> = LruHashMap::pinned(DEFAULT_MAX_FLOWS, 0);
+
+/// event -> count, per CPU. Data path writes; `vpc stats` reads.
+#[map]
+pub static EVENT_STATS: PerCpuArray<u64> = PerCpuArray::pinned(event::SLOTS, 0);
+
+/// Per-CPU token bucket of ICMP errors. Data path only.
+#[map]
+pub static ICMP_RATE: PerCpuArray<RateLimit> = PerCpuArray::pinned(1, 0);

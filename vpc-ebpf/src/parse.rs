@@ -4,6 +4,9 @@ use aya_ebpf::programs::XdpContext;
 use vpc_common::DropReason;
 
 pub const ETH_HLEN: usize = 14;
+pub const IPPROTO_ICMP: u8 = 1;
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
 
@@ -85,4 +88,42 @@ pub fn ipv4(ctx: &XdpContext) -> Result<&mut Ipv4Hdr, DropReason> {
         return Err(DropReason::Malformed);
     }
     Ok(ip)
+}
+
+/// IPv4 header length in bytes (after `ipv4` checked it).
+#[inline(always)]
+pub fn ipv4_header_len(ip: &Ipv4Hdr) -> usize {
+    usize::from(ip.version_ihl & 0x0f) * 4
+}
+
+/// Whether the datagram is a fragment (more fragments follow, or not the first).
+#[inline(always)]
+pub fn is_fragment(ip: &Ipv4Hdr) -> bool {
+    u16::from_be(ip.frag_off) & 0x3fff != 0
+}
+
+/// The ports of the flow, source in the high half: TCP and UDP ports, the ICMP echo identifier
+/// (in both halves' place: high half 0), 0 for fragments and other protocols.
+#[inline(always)]
+pub fn flow_ports(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<u32, DropReason> {
+    if is_fragment(ip) {
+        return Ok(0);
+    }
+    let l4 = ETH_HLEN + ipv4_header_len(ip);
+    match ip.protocol {
+        IPPROTO_TCP | IPPROTO_UDP => {
+            // SAFETY: ptr_at checked the 4 bytes of the two ports.
+            let ports = unsafe { *ptr_at::<[u8; 4]>(ctx, l4)? };
+            Ok(u32::from_be_bytes(ports))
+        }
+        IPPROTO_ICMP => {
+            // SAFETY: type, code, checksum, identifier: 6 bytes checked.
+            let icmp = unsafe { *ptr_at::<[u8; 6]>(ctx, l4)? };
+            Ok(match icmp[0] {
+                0 | 8 => u32::from(u16::from_be_bytes([icmp[4], icmp[5]])),
+                _ => 0,
+            })
+        }
+        _ => Ok(0),
+    }
 }

@@ -6,6 +6,7 @@ use crate::parse::{EthHdr, Ipv4Hdr};
 
 /// Decrement the TTL and patch the header checksum incrementally (RFC 1624): the TTL is the high
 /// byte of its 16-bit word, so the checksum grows by 0x0100 with an end-around carry.
+/// The caller has checked that the TTL is above 1.
 #[inline(always)]
 pub fn decrement_ttl(ip: &mut Ipv4Hdr) -> Result<(), DropReason> {
     if ip.ttl <= 1 {

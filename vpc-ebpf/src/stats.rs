@@ -3,7 +3,7 @@
 use aya_ebpf::bindings::xdp_action::XDP_DROP;
 use vpc_common::DropReason;
 
-use crate::maps::{DROP_STATS, ENI_STATS};
+use crate::maps::{DROP_STATS, ENI_STATS, EVENT_STATS};
 
 /// Count a frame the ENI on `port` sent into the data path.
 #[inline(always)]
@@ -37,4 +37,13 @@ pub fn drop(reason: DropReason) -> u32 {
         unsafe { *count += 1 };
     }
     XDP_DROP
+}
+
+/// Count an event that is not a drop (`vpc_common::event`).
+#[inline(always)]
+pub fn event(which: u32) {
+    if let Some(count) = EVENT_STATS.get_ptr_mut(which) {
+        // SAFETY: as in `rx`.
+        unsafe { *count += 1 };
+    }
 }

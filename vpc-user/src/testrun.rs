@@ -73,9 +73,9 @@ pub fn with_harness_detached<T: Send + 'static>(
             ifindex.insert(eni.id.clone(), crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
         }
         let mut ids = Ids::default();
-        let limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096 };
+        let limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096, max_groups: 256, max_flows: 4096 };
         ids.assign(&topology, limits.max_enis).map_err(anyhow::Error::msg)?;
-        let binding = Binding { ids, ifindex };
+        let binding = Binding { ids, ifindex, down: Default::default() };
         let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dataplane = Dataplane::new(root, limits);
         let mut loaded = dataplane.load()?;
@@ -175,8 +175,15 @@ impl Harness {
         Ok(Observed { action, frame: out, rx_port, tx_port })
     }
 
-    /// Run `frame` through both the model and the program; `Err` describes any difference.
+    /// Run `frame` through both the model and the program -- twice through the program, so the
+    /// second run takes the flow cache's path -- and describe any difference as `Err`.
     pub fn check(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
+        let first = self.check_once(ifindex, frame).map_err(|e| e.context("first frame (flow cache miss)"))?;
+        self.check_once(ifindex, frame).map_err(|e| e.context("same frame again (flow cache hit)"))?;
+        Ok(first)
+    }
+
+    fn check_once(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
         let expected = self.expect(ifindex, frame);
         let observed = self.run(ifindex, frame)?;
         let want = Observed {

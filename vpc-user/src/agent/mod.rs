@@ -77,6 +77,8 @@ pub struct Agent {
     entries: MapEntries,
     /// The program instance, loaded on first need.
     loaded: Option<Loaded>,
+    /// Hops the health checks found down: (route entry ID, hop index).
+    down: std::collections::BTreeSet<(String, usize)>,
 }
 
 impl Agent {
@@ -90,8 +92,18 @@ impl Agent {
         // not make the agent unable to start.
         let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
             .map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?;
-        let binding = Binding { ids: stored.ids.clone(), ifindex: BTreeMap::new() };
-        let mut agent = Agent { opts, _lock: lock, store, stored, topology, binding, entries: MapEntries::default(), loaded: None };
+        let binding = Binding { ids: stored.ids.clone(), ..Default::default() };
+        let mut agent = Agent {
+            opts,
+            _lock: lock,
+            store,
+            stored,
+            topology,
+            binding,
+            entries: MapEntries::default(),
+            loaded: None,
+            down: Default::default(),
+        };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
         agent.entries = compile::compile(&agent.topology, &agent.binding);
@@ -124,13 +136,32 @@ impl Agent {
         &self.entries
     }
 
-    /// The host interface of every ENI that has one now.
+    /// The host interface of every ENI and gateway that has one now, and the hops found down.
     pub fn bind(&self, topology: &Topology, ids: crate::model::ids::Ids) -> Binding {
-        let ifindex = topology
-            .enis()
-            .filter_map(|(_, _, eni)| Some((eni.id.clone(), dataplane::ifindex(&self.opts.naming.host_ifname(eni))?)))
-            .collect();
-        Binding { ids, ifindex }
+        let naming = &self.opts.naming;
+        let enis = topology.enis().map(|(_, _, e)| (e.id.clone(), naming.host_ifname(e)));
+        let gateways = topology
+            .vpcs
+            .iter()
+            .flat_map(|v| &v.gateways)
+            .map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
+        let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
+        let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
+        Binding { ids, ifindex, down }
+    }
+
+    /// Record the health of a hop (the daemon's checks); the data path follows at once.
+    pub fn set_hop_down(&mut self, route: &str, hop: usize, down: bool) -> anyhow::Result<()> {
+        let key = (route.to_string(), hop);
+        let changed = if down { self.down.insert(key) } else { self.down.remove(&key) };
+        if changed {
+            let binding = self.bind(&self.topology, self.stored.ids.clone());
+            let entries = compile::compile(&self.topology, &binding);
+            self.write_dataplane(&entries)?;
+            self.binding = binding;
+            self.entries = entries;
+        }
+        Ok(())
     }
 
     /// Make the kernel match the stored state (at start, after a restart or an upgrade): maps
@@ -223,7 +254,7 @@ impl Agent {
         self.dataplane().down()?;
         self.store.commit(&self.stored, &Stored::default())?;
         self.stored = Stored::default();
-        self.topology = Topology { vpcs: Vec::new() };
+        self.topology = Topology { vpcs: Vec::new(), cens: Vec::new() };
         self.binding = Binding::default();
         self.entries = MapEntries::default();
         Ok(())

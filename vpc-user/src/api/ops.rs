@@ -17,7 +17,7 @@ use crate::{
         ids::SYSTEM_TABLE,
         normalize::{ensure_default_vswitch, new_id, DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME},
         spec::{EniSpec, NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
-        topology::NextHop,
+        topology::{HopTarget, NextHop, Origin},
         Topology,
     },
 };
@@ -825,26 +825,61 @@ fn delete_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {
     let table_id = p.str("RouteTableId");
-    let (vpc, table) = agent
-        .topology()
+    let topology = agent.topology();
+    let (vpc, table) = topology
         .vpcs
         .iter()
         .find_map(|v| v.route_tables.iter().find(|t| t.id == table_id).map(|t| (v, t)))
         .ok_or_else(|| ApiError::not_found(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId", table_id))?;
+    let binding = agent.binding();
     let mut list = Vec::new();
-    for (dst, hop) in vpc.system_routes() {
-        list.push(json!({"RouteEntryId": Value::Null, "RouteTableId": table.id, "DestinationCidrBlock": dst.to_string(), "Type": "System", "NextHopType": hop_type(&hop), "NextHopId": hop_id(vpc, &hop), "Status": "Available"}));
-    }
-    for r in &table.routes {
-        list.push(json!({
-            "RouteEntryId": r.id, "RouteTableId": table.id, "DestinationCidrBlock": r.dst.to_string(), "Type": "Custom",
-            "NextHopType": hop_type(&r.next_hop), "NextHopId": hop_id(vpc, &r.next_hop), "RouteEntryName": r.name,
-            "Description": r.description, "Status": "Available",
-        }));
+    for view in topology.routes(vpc, table) {
+        let kind = match view.origin {
+            Origin::System => "System",
+            Origin::Cen => "CEN",
+            Origin::Custom => "Custom",
+        };
+        let custom = view.id.as_ref().and_then(|id| table.routes.iter().find(|r| &r.id == id));
+        let mut entry = json!({
+            "RouteEntryId": view.id, "RouteTableId": table.id, "DestinationCidrBlock": view.dst.to_string(), "Type": kind,
+            "NextHopType": hop_type(&view.next_hop), "NextHopId": hop_id(topology, vpc, &view.next_hop),
+            "RouteEntryName": custom.and_then(|r| r.name.clone()), "Description": custom.and_then(|r| r.description.clone()),
+            "Status": "Available",
+        });
+        if let (NextHop::Group(group), Some(id)) = (&view.next_hop, &view.id) {
+            let weights: Vec<u8> = group.hops.iter().map(|h| h.weight).collect();
+            let live: Vec<bool> = group
+                .hops
+                .iter()
+                .enumerate()
+                .map(|(i, h)| hop_target_id(vpc, &h.target).is_some_and(|t| binding.ifindex.contains_key(&t)) && !binding.down.contains(&(id.clone(), i)))
+                .collect();
+            let slots = crate::model::ecmp::slots(&weights, &live);
+            let hops: Vec<Value> = group
+                .hops
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let share = slots.iter().filter(|s| usize::from(**s) == i).count();
+                    let status = if !live[i] { "Down" } else if share > 0 { "Active" } else { "Standby" };
+                    json!({"NextHopId": hop_target_id(vpc, &h.target), "Name": h.target.name(), "Weight": h.weight,
+                           "Status": status, "Share": format!("{:.1}%", share as f64 * 100.0 / slots.len() as f64)})
+                })
+                .collect();
+            entry["NextHops"] = json!(hops);
+        }
+        list.push(entry);
     }
     list.retain(|e| p.opt_str("RouteEntryType").is_none_or(|t| e["Type"] == t));
     list.retain(|e| p.opt_str("DestinationCidrBlock").is_none_or(|d| e["DestinationCidrBlock"] == d));
     Ok(json!({"RouteEntrys": list, "TotalCount": list.len()}))
+}
+
+fn hop_target_id(vpc: &crate::model::Vpc, target: &HopTarget) -> Option<String> {
+    match target {
+        HopTarget::Eni(n) => vpc.eni(n).map(|e| e.id.clone()),
+        HopTarget::Gateway(n) => vpc.gateway(n).map(|g| g.id.clone()),
+    }
 }
 
 fn hop_type(hop: &NextHop) -> &'static str {
@@ -852,13 +887,19 @@ fn hop_type(hop: &NextHop) -> &'static str {
         NextHop::Local => "Local",
         NextHop::Host => "Service",
         NextHop::Eni { .. } => "NetworkInterface",
+        NextHop::Gateway { .. } => "Gateway",
+        NextHop::Vpc { .. } => "RouterInterface",
+        NextHop::Group(g) if g.active_standby => "ActiveStandby",
+        NextHop::Group(_) => "Ecmp",
         NextHop::Blackhole => "Blackhole",
     }
 }
 
-fn hop_id(vpc: &crate::model::Vpc, hop: &NextHop) -> Option<String> {
+fn hop_id(topology: &Topology, vpc: &crate::model::Vpc, hop: &NextHop) -> Option<String> {
     match hop {
         NextHop::Eni { eni } => vpc.eni(eni).map(|e| e.id.clone()),
+        NextHop::Gateway { gateway } => vpc.gateway(gateway).map(|g| g.id.clone()),
+        NextHop::Vpc { vpc } => topology.vpc(vpc).map(|v| v.id.clone()),
         _ => None,
     }
 }

@@ -3,9 +3,16 @@
 
 use std::collections::BTreeMap;
 
-use vpc_common::{addr_raw, route_kind, AddrKey, Eni, Port, Route, RouteKey, ENI_F_NO_SRC_DST_CHECK, ROUTE_TABLE_BITS};
+use vpc_common::{addr_raw, route_kind, AddrKey, Eni, Group, Port, Route, RouteKey, ENI_F_NO_SRC_DST_CHECK, ROUTE_TABLE_BITS};
 
-use crate::model::{self, binding::Binding, topology::NextHop, Topology};
+use crate::model::{
+    self,
+    binding::Binding,
+    ecmp,
+    ids::Ids,
+    topology::{HopGroup, HopTarget, NextHop},
+    Topology,
+};
 
 /// An LPM trie key: prefix length (counting the table bits) and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -17,7 +24,7 @@ pub struct LpmKey {
 /// The desired content of every config map.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MapEntries {
-    /// `ENIS`: ifindex -> ENI.
+    /// `ENIS`: ifindex -> sender (ENIs and gateways).
     pub enis: BTreeMap<u32, Eni>,
     /// `ENI_ADDRS`: (VPC, address) -> port.
     pub addrs: BTreeMap<AddrKey, Port>,
@@ -25,6 +32,8 @@ pub struct MapEntries {
     pub routes: BTreeMap<LpmKey, Route>,
     /// `TX_PORTS`: port -> ifindex.
     pub ports: BTreeMap<u32, u32>,
+    /// `GROUPS`: group -> ECMP / active-standby hops and slots.
+    pub groups: BTreeMap<u32, Group>,
 }
 
 /// Build every map entry for `topology` as bound by `binding`.
@@ -33,28 +42,34 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
     let mut out = MapEntries::default();
     for vpc in &topology.vpcs {
         let vpc_id = ids.vpc(&vpc.id);
-        let port_of = |eni: &model::Eni| {
-            let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-            Port { port: ids.port(&eni.id), flags: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac }
-        };
+        let system_table = ids.route_table(&vpc.system_table().id);
         for table in &vpc.route_tables {
             let table_id = ids.route_table(&table.id);
-            for (dst, hop) in vpc.effective_routes(table) {
-                let route = match hop {
-                    NextHop::Local => Route { kind: route_kind::LOCAL, arg: vpc_id, hop: Port::default() },
-                    NextHop::Host => Route { kind: route_kind::HOST, arg: 0, hop: Port::default() },
-                    NextHop::Blackhole => Route { kind: route_kind::BLACKHOLE, arg: 0, hop: Port::default() },
-                    NextHop::Eni { eni } => {
-                        let target = vpc.eni(&eni).expect("validated reference");
-                        Route { kind: route_kind::ENI, arg: 0, hop: port_of(target) }
+            for view in topology.routes(vpc, table) {
+                let mut route = Route { kind: route_kind::BLACKHOLE, arg: 0, id: view.number, hop: Port::default() };
+                match &view.next_hop {
+                    NextHop::Local => (route.kind, route.arg) = (route_kind::LOCAL, vpc_id),
+                    NextHop::Host => route.kind = route_kind::HOST,
+                    NextHop::Blackhole => {}
+                    NextHop::Eni { eni } => (route.kind, route.hop) = (route_kind::PORT, eni_port(vpc, eni, ids)),
+                    NextHop::Gateway { gateway } => (route.kind, route.hop) = (route_kind::PORT, gateway_port(vpc, gateway, ids)),
+                    NextHop::Vpc { vpc: peer } => {
+                        let peer = topology.vpc(peer).expect("validated reference");
+                        (route.kind, route.arg) = (route_kind::VPC, ids.route_table(&peer.system_table().id));
                     }
-                };
-                out.routes.insert(lpm_key(table_id, dst.network().octets(), dst.prefix_len()), route);
+                    NextHop::Group(group) => {
+                        let id = view.id.clone().expect("group routes are custom");
+                        let number = ids.group(&id);
+                        out.groups.insert(number, hop_group(vpc, &id, group, binding));
+                        (route.kind, route.arg) = (route_kind::GROUP, number);
+                    }
+                }
+                out.routes.insert(lpm_key(table_id, view.dst.network().octets(), view.dst.prefix_len()), route);
             }
         }
         for eni in &vpc.enis {
             let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-            let port = port_of(eni);
+            let port = eni_port(vpc, &eni.name, ids);
             out.addrs.insert(AddrKey { vpc_id, addr: addr_raw(eni.ip.octets()) }, port);
             let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
             out.ports.insert(port.port, ifindex);
@@ -76,7 +91,60 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 },
             );
         }
+        // Gateways: traffic entering from the remote network is routed by the system table; any
+        // source address is allowed, only the remote router's MAC.
+        for gw in &vpc.gateways {
+            let port = gateway_port(vpc, &gw.name, ids);
+            let Some(&ifindex) = binding.ifindex.get(&gw.id) else { continue };
+            out.ports.insert(port.port, ifindex);
+            out.enis.insert(
+                ifindex,
+                Eni {
+                    ip: 0,
+                    gw_ip: 0,
+                    vpc_net: addr_raw(vpc.cidr.network().octets()),
+                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
+                    vpc_id,
+                    vswitch_id: 0,
+                    route_table: system_table,
+                    port: port.port,
+                    flags: ENI_F_NO_SRC_DST_CHECK,
+                    mac: gw.mac,
+                    gw_mac: gw.local_mac,
+                },
+            );
+        }
     }
+    out
+}
+
+/// Delivery to ENI `name` of `vpc`: its port, its MAC, from its VSwitch gateway's MAC.
+fn eni_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
+    let eni = vpc.eni(name).expect("validated reference");
+    let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
+    Port { port: ids.port(&eni.id), flags: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac }
+}
+
+/// Delivery to gateway `name` of `vpc`: to the remote router's MAC, from the link's VPC side.
+fn gateway_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
+    let gw = vpc.gateway(name).expect("validated reference");
+    Port { port: ids.port(&gw.id), flags: 0, mac: gw.mac, gw_mac: gw.local_mac }
+}
+
+/// The group of route `route_id`: its hops and which slots go where, given which hops are up.
+fn hop_group(vpc: &model::Vpc, route_id: &str, group: &HopGroup, binding: &Binding) -> Group {
+    let mut out = Group::default();
+    let mut live = Vec::new();
+    for (i, hop) in group.hops.iter().enumerate() {
+        let (port, target_id) = match &hop.target {
+            HopTarget::Eni(name) => (eni_port(vpc, name, &binding.ids), &vpc.eni(name).expect("validated").id),
+            HopTarget::Gateway(name) => (gateway_port(vpc, name, &binding.ids), &vpc.gateway(name).expect("validated").id),
+        };
+        out.hops[i] = port;
+        live.push(binding.ifindex.contains_key(target_id) && !binding.down.contains(&(route_id.to_string(), i)));
+    }
+    let weights: Vec<u8> = group.hops.iter().map(|h| h.weight).collect();
+    out.slots = ecmp::slots(&weights, &live);
     out
 }
 

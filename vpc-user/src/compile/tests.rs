@@ -37,7 +37,7 @@ fn bound(yaml: &str) -> (Topology, Binding) {
     ids.assign(&topology, 64).unwrap();
     let ifindex: BTreeMap<String, u32> =
         topology.enis().enumerate().filter(|(_, (_, _, e))| e.name != "tweb1").map(|(i, (_, _, e))| (e.id.clone(), 100 + i as u32)).collect();
-    (topology, Binding { ids, ifindex })
+    (topology, Binding { ids, ifindex, down: Default::default() })
 }
 
 fn table_id(t: &Topology, b: &Binding, vpc: &str, table: &str) -> u32 {
@@ -61,17 +61,17 @@ fn every_table_has_the_system_entries_and_its_custom_ones() {
     let test = table_id(&t, &b, "test", "system");
     assert_eq!(BTreeMap::from_iter([system, edge, test].map(|x| (x, ()))).len(), 3, "tables have distinct numbers");
     let prod = vpc_id(&t, &b, "prod");
-    let local = Route { kind: route_kind::LOCAL, arg: prod, hop: Port::default() };
-    let host = Route { kind: route_kind::HOST, arg: 0, hop: Port::default() };
+    let local = |id| Route { kind: route_kind::LOCAL, arg: prod, id, hop: Port::default() };
+    let host = Route { kind: route_kind::HOST, arg: 0, id: 1, hop: Port::default() };
     let (_, web, nat1) = t.eni("nat1").unwrap();
-    let to_nat1 = Route { kind: route_kind::ENI, arg: 0, hop: Port { port: port(&t, &b, "nat1"), flags: 0, mac: nat1.mac, gw_mac: web.gateway_mac } };
+    let nat1_port = Port { port: port(&t, &b, "nat1"), flags: 0, mac: nat1.mac, gw_mac: web.gateway_mac };
     for table in [system, edge] {
         assert_eq!(entries.routes[&lpm_key(table, [100, 64, 0, 0], 10)], host, "100.64.0.0/10 goes to the host");
-        assert_eq!(entries.routes[&lpm_key(table, [192, 168, 1, 0], 24)], local);
-        assert_eq!(entries.routes[&lpm_key(table, [192, 168, 2, 0], 24)], local);
+        assert_eq!(entries.routes[&lpm_key(table, [192, 168, 1, 0], 24)], local(2));
+        assert_eq!(entries.routes[&lpm_key(table, [192, 168, 2, 0], 24)], local(3));
     }
-    assert_eq!(entries.routes[&lpm_key(system, [10, 0, 0, 0], 24)], to_nat1);
-    assert_eq!(entries.routes[&lpm_key(edge, [0, 0, 0, 0], 0)], to_nat1);
+    assert_eq!(entries.routes[&lpm_key(system, [10, 0, 0, 0], 24)], Route { kind: route_kind::PORT, arg: 0, id: 4, hop: nat1_port });
+    assert_eq!(entries.routes[&lpm_key(edge, [0, 0, 0, 0], 0)], Route { kind: route_kind::PORT, arg: 0, id: 4, hop: nat1_port });
     assert_eq!(entries.routes[&lpm_key(edge, [192, 168, 1, 128], 25)].kind, route_kind::BLACKHOLE);
     assert!(!entries.routes.contains_key(&lpm_key(system, [0, 0, 0, 0], 0)), "custom entries stay in their table");
     assert_eq!(entries.routes.len(), 3 + 1 + 3 + 2 + 2, "prod system 3+1, prod edge 3+2, test 2");
@@ -128,4 +128,86 @@ fn eni_entry_carries_identity_gateway_and_table() {
 fn compile_is_deterministic() {
     let (t, b) = bound(TWO_VPCS);
     assert_eq!(compile(&t, &b), compile(&t, &b));
+}
+
+const ROUTED: &str = "
+vpcs:
+  - name: prod
+    cidr: 192.168.0.0/16
+    vswitches: [{name: web, cidr: 192.168.1.0/24, zone: a}]
+    gateways: [{name: idc, networks: [10.0.0.0/8]}, {name: vpn, networks: [172.20.0.0/16]}]
+    route_tables:
+      - name: system
+        routes:
+          - {dst: 10.0.0.0/8, next_hop: {type: gateway, gateway: idc}}
+          - {dst: 172.16.0.0/12, next_hop: {type: vpc, vpc: peer}}
+          - {dst: 0.0.0.0/0, next_hop: {type: ecmp, hops: [{eni: n1}, {eni: n2, weight: 50}, {gateway: vpn}]}}
+          - {dst: 10.99.0.0/16, next_hop: {type: active_standby, hops: [{eni: n1}, {eni: n2}]}}
+    enis:
+      - {name: n1, vswitch: web, ip: 192.168.1.5, source_dest_check: false}
+      - {name: n2, vswitch: web, ip: 192.168.1.6, source_dest_check: false}
+  - name: peer
+    cidr: 172.16.0.0/12
+    vswitches: [{name: app, cidr: 172.16.1.0/24, zone: a}]
+  - name: third
+    cidr: 10.50.0.0/16
+    vswitches: [{name: app, cidr: 10.50.1.0/24, zone: a}]
+cens: [{name: cen1, vpcs: [peer, third]}]
+";
+
+fn bound_all(yaml: &str) -> (Topology, Binding) {
+    let topology = Topology::from_yaml(yaml).unwrap();
+    let mut ids = Ids::default();
+    ids.assign(&topology, 64).unwrap();
+    let mut ifindex: BTreeMap<String, u32> = topology.enis().enumerate().map(|(i, (_, _, e))| (e.id.clone(), 100 + i as u32)).collect();
+    for (i, g) in topology.vpcs.iter().flat_map(|v| &v.gateways).enumerate() {
+        ifindex.insert(g.id.clone(), 200 + i as u32);
+    }
+    (topology, Binding { ids, ifindex, down: Default::default() })
+}
+
+#[test]
+fn gateways_peering_groups_and_cens() {
+    let (t, mut b) = bound_all(ROUTED);
+    let entries = compile(&t, &b);
+    let prod = t.vpc("prod").unwrap();
+    let system = b.ids.route_table(&prod.system_table().id);
+    let idc = prod.gateway("idc").unwrap();
+    // A gateway is a sender (any source address, its router's MAC) routed by the system table ...
+    let sender = entries.enis[&b.ifindex[&idc.id]];
+    assert_eq!((sender.flags, sender.mac, sender.route_table, sender.ip), (ENI_F_NO_SRC_DST_CHECK, idc.mac, system, 0));
+    // ... and a next hop: to its router's MAC, from the link's VPC side.
+    let to_idc = entries.routes[&lpm_key(system, [10, 0, 0, 0], 8)];
+    assert_eq!(to_idc.kind, route_kind::PORT);
+    assert_eq!((to_idc.hop.mac, to_idc.hop.gw_mac, to_idc.hop.port), (idc.mac, idc.local_mac, b.ids.port(&idc.id)));
+    // A VPC next hop continues in the peer's system table.
+    let peer_system = b.ids.route_table(&t.vpc("peer").unwrap().system_table().id);
+    let crossing = entries.routes[&lpm_key(system, [172, 16, 0, 0], 12)];
+    assert_eq!((crossing.kind, crossing.arg), (route_kind::VPC, peer_system));
+    // CEN members learn each other's VSwitch CIDRs as VPC routes; prod is not a member.
+    let third_system = b.ids.route_table(&t.vpc("third").unwrap().system_table().id);
+    assert_eq!(entries.routes[&lpm_key(peer_system, [10, 50, 1, 0], 24)].arg, third_system);
+    assert_eq!(entries.routes[&lpm_key(third_system, [172, 16, 1, 0], 24)].arg, peer_system);
+    assert!(!entries.routes.contains_key(&lpm_key(system, [10, 50, 1, 0], 24)));
+    // ECMP: hops and slots by weight.
+    let ecmp = entries.routes[&lpm_key(system, [0, 0, 0, 0], 0)];
+    assert_eq!(ecmp.kind, route_kind::GROUP);
+    let group = entries.groups[&ecmp.arg];
+    let share = |g: &vpc_common::Group, h: u8| g.slots.iter().filter(|s| **s == h).count();
+    assert_eq!((share(&group, 0), share(&group, 1), share(&group, 2)), (103, 51, 102));
+    assert_eq!(group.hops[2].mac, prod.gateway("vpn").unwrap().mac);
+    // Active/standby: everything to the active hop; its health check failing moves it all.
+    let route_id = prod.system_table().routes.iter().find(|r| r.dst.to_string() == "10.99.0.0/16").unwrap().id.clone();
+    let standby = entries.routes[&lpm_key(system, [10, 99, 0, 0], 16)];
+    assert_eq!(share(&entries.groups[&standby.arg], 0), 256);
+    b.down.insert((route_id, 0));
+    let failed = compile(&t, &b);
+    assert_eq!(share(&failed.groups[&standby.arg], 1), 256);
+    assert_eq!(failed.groups[&ecmp.arg], group, "other groups are untouched");
+    // An ENI hop without an interface is down too.
+    let n2 = prod.eni("n2").unwrap().id.clone();
+    b.ifindex.remove(&n2);
+    let without = compile(&t, &b);
+    assert_eq!(share(&without.groups[&ecmp.arg], 1), 0);
+    assert!(without.groups[&standby.arg].slots.iter().all(|s| *s == vpc_common::NO_HOP), "both hops down");
 }

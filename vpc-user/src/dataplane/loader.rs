@@ -9,7 +9,10 @@ use aya::{
     programs::Xdp,
     Ebpf, EbpfLoader,
 };
-use vpc_common::{drop::DROP_REASON_SLOTS, maps as names, AddrKey, Eni, EniCounters, Port, Route, RouteKey};
+use vpc_common::{
+    drop::DROP_REASON_SLOTS, event, maps as names, AddrKey, Eni, EniCounters, FlowEntry, FlowKey, Group, Port, RateLimit, Route,
+    RouteKey,
+};
 
 use super::{bpffs::PinDirs, object};
 
@@ -19,18 +22,31 @@ pub struct Limits {
     pub max_enis: u32,
     pub max_routes: u32,
     pub max_addrs: u32,
+    pub max_groups: u32,
+    pub max_flows: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_enis: names::DEFAULT_MAX_ENIS, max_routes: names::DEFAULT_MAX_ROUTES, max_addrs: names::DEFAULT_MAX_ADDRS }
+        Limits {
+            max_enis: names::DEFAULT_MAX_ENIS,
+            max_routes: names::DEFAULT_MAX_ROUTES,
+            max_addrs: names::DEFAULT_MAX_ADDRS,
+            max_groups: names::DEFAULT_MAX_GROUPS,
+            max_flows: names::DEFAULT_MAX_FLOWS,
+        }
     }
 }
 
 /// (name, key size, value size, max entries) of every pinned map.
-fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 6] {
+fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 11] {
     use std::mem::size_of;
     [
+        (names::GROUPS, size_of::<u32>(), size_of::<Group>(), limits.max_groups),
+        (names::CONFIG, size_of::<u32>(), size_of::<u64>(), 4),
+        (names::FLOWS, size_of::<FlowKey>(), size_of::<FlowEntry>(), limits.max_flows),
+        (names::EVENT_STATS, size_of::<u32>(), size_of::<u64>(), event::SLOTS),
+        (names::ICMP_RATE, size_of::<u32>(), size_of::<RateLimit>(), 1),
         (names::ENIS, size_of::<u32>(), size_of::<Eni>(), limits.max_enis),
         (names::ENI_ADDRS, size_of::<AddrKey>(), size_of::<Port>(), limits.max_addrs),
         (names::ROUTES, 4 + size_of::<RouteKey>(), size_of::<Route>(), limits.max_routes),
@@ -71,7 +87,9 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::TX_PORTS, limits.max_enis)
         .map_max_entries(names::ENI_STATS, limits.max_enis)
         .map_max_entries(names::ENI_ADDRS, limits.max_addrs)
-        .map_max_entries(names::ROUTES, limits.max_routes);
+        .map_max_entries(names::ROUTES, limits.max_routes)
+        .map_max_entries(names::GROUPS, limits.max_groups)
+        .map_max_entries(names::FLOWS, limits.max_flows);
     let mut ebpf = loader.load(object::bytes()).context("loading the XDP object")?;
     program(&mut ebpf)?.load().context("the kernel verifier rejected the XDP program")?;
     Ok(ebpf)

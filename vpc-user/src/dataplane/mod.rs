@@ -97,13 +97,14 @@ impl Dataplane {
             let data = aya::maps::MapData::from_pin(self.pins.map(name)).with_context(|| format!("opening pinned {name}"))?;
             Ok(aya::maps::Map::from_map_data(data)?)
         };
-        let (mut enis, mut addrs, mut routes, mut ports) =
-            (open(names::ENIS)?, open(names::ENI_ADDRS)?, open(names::ROUTES)?, open(names::TX_PORTS)?);
+        let (mut enis, mut addrs, mut routes, mut ports, mut groups) =
+            (open(names::ENIS)?, open(names::ENI_ADDRS)?, open(names::ROUTES)?, open(names::TX_PORTS)?, open(names::GROUPS)?);
         Ok(MapEntries {
             enis: sync::Enis::open(&mut enis)?.current()?,
             addrs: sync::Addrs::open(&mut addrs)?.current()?,
             routes: sync::Routes::open(&mut routes)?.current()?,
             ports: sync::Ports::open(&mut ports)?.current()?,
+            groups: sync::Groups::open(&mut groups)?.current()?,
         })
     }
 
@@ -119,6 +120,7 @@ pub struct MapChanges {
     pub addrs: sync::Changes,
     pub routes: sync::Changes,
     pub ports: sync::Changes,
+    pub groups: sync::Changes,
 }
 
 /// Entries to delete once the new state is live (phase two of a sync).
@@ -127,6 +129,7 @@ pub struct PendingRemoval {
     addrs: sync::Pending<vpc_common::AddrKey>,
     routes: sync::Pending<crate::compile::LpmKey>,
     ports: sync::Pending<u32>,
+    groups: sync::Pending<u32>,
 }
 
 /// A program instance loaded over the pinned maps.
@@ -183,34 +186,59 @@ impl Loaded {
     /// starts with zeroed counters.
     pub fn upsert(&mut self, entries: &MapEntries) -> anyhow::Result<PendingRemoval> {
         use sync::ConfigMap as _;
-        let [enis, addrs, routes, ports, stats] =
-            self.ebpf.maps_disjoint_mut([names::ENIS, names::ENI_ADDRS, names::ROUTES, names::TX_PORTS, names::ENI_STATS]);
+        let [enis, addrs, routes, ports, stats, groups, config] = self.ebpf.maps_disjoint_mut([
+            names::ENIS,
+            names::ENI_ADDRS,
+            names::ROUTES,
+            names::TX_PORTS,
+            names::ENI_STATS,
+            names::GROUPS,
+            names::CONFIG,
+        ]);
         let mut ports = sync::Ports::open(ports.ok_or_else(missing_map)?)?;
         let mut stats = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
         let old_ports = ports.current()?;
         stats::reset_ports(&mut stats, entries.ports.keys().copied().filter(|p| !old_ports.contains_key(p)))?;
-        Ok(PendingRemoval {
+        // Groups, ports and addresses first, then routes that use them, then the senders that use
+        // the routes: each step only refers to what is already there.
+        let pending = PendingRemoval {
+            groups: sync::upsert(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &entries.groups)?,
             ports: sync::upsert(&mut ports, &entries.ports)?,
             addrs: sync::upsert(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &entries.addrs)?,
             routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes)?,
             enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis)?,
-        })
+        };
+        // Cached flow decisions are taken again against the new entries.
+        sync::bump_epoch(config.ok_or_else(missing_map)?)?;
+        Ok(pending)
     }
 
     /// Phase two: delete what nobody wants any more.
     pub fn remove_stale(&mut self, pending: PendingRemoval) -> anyhow::Result<MapChanges> {
-        let [enis, addrs, routes, ports] =
-            self.ebpf.maps_disjoint_mut([names::ENIS, names::ENI_ADDRS, names::ROUTES, names::TX_PORTS]);
+        let [enis, addrs, routes, ports, groups, config] = self.ebpf.maps_disjoint_mut([
+            names::ENIS,
+            names::ENI_ADDRS,
+            names::ROUTES,
+            names::TX_PORTS,
+            names::GROUPS,
+            names::CONFIG,
+        ]);
         sync::remove(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &pending.enis)?;
         sync::remove(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &pending.routes)?;
         sync::remove(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &pending.addrs)?;
         sync::remove(&mut sync::Ports::open(ports.ok_or_else(missing_map)?)?, &pending.ports)?;
-        Ok(MapChanges {
+        sync::remove(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &pending.groups)?;
+        let changes = MapChanges {
             enis: pending.enis.changes,
             addrs: pending.addrs.changes,
             routes: pending.routes.changes,
             ports: pending.ports.changes,
-        })
+            groups: pending.groups.changes,
+        };
+        if changes.enis.removed + changes.addrs.removed + changes.routes.removed + changes.ports.removed + changes.groups.removed > 0 {
+            sync::bump_epoch(config.ok_or_else(missing_map)?)?;
+        }
+        Ok(changes)
     }
 
     /// Both phases at once (nothing is attached to this instance yet).

@@ -14,6 +14,8 @@ pub struct Counters {
     pub ports: BTreeMap<u32, EniCounters>,
     /// drop reason -> packets summed over CPUs.
     pub drops: BTreeMap<DropReason, u64>,
+    /// event name -> count summed over CPUs.
+    pub events: BTreeMap<&'static str, u64>,
 }
 
 impl Counters {
@@ -48,6 +50,12 @@ pub fn read(pins: &PinDirs, ports: impl IntoIterator<Item = u32>) -> anyhow::Res
     for reason in DropReason::ALL {
         let total = drops.get(&(*reason as u32), 0)?.iter().sum();
         out.drops.insert(*reason, total);
+    }
+    if let Ok(map) = open(pins, names::EVENT_STATS) {
+        let events: PerCpuArray<_, u64> = PerCpuArray::try_from(map)?;
+        for (i, name) in vpc_common::event::NAMES.iter().enumerate() {
+            out.events.insert(name, events.get(&(i as u32), 0)?.iter().sum());
+        }
     }
     Ok(out)
 }

@@ -7,10 +7,10 @@ use std::{collections::BTreeMap, os::fd::AsFd as _};
 
 use anyhow::Context as _;
 use aya::{
-    maps::{lpm_trie::Key, DevMap, HashMap, LpmTrie, Map, MapData},
+    maps::{lpm_trie::Key, Array, DevMap, HashMap, LpmTrie, Map, MapData},
     Pod,
 };
-use vpc_common::{AddrKey, Eni, Port, Route, RouteKey};
+use vpc_common::{AddrKey, Eni, Group, Port, Route, RouteKey, CONFIG_EPOCH};
 
 use super::sys;
 use crate::compile::LpmKey;
@@ -154,4 +154,42 @@ impl ConfigMap for Ports<'_> {
         let fd = aya::maps::IterableMap::map(&self.0).fd().as_fd();
         sys::map_delete(fd, port).with_context(|| format!("clearing port {port}"))
     }
+}
+
+/// The array of ECMP / active-standby groups: an unused slot holds the default (empty) group.
+pub struct Groups<'a>(pub Array<&'a mut MapData, Group>);
+
+impl<'a> Groups<'a> {
+    pub fn open(map: &'a mut Map) -> anyhow::Result<Self> {
+        Ok(Groups(Array::try_from(map)?))
+    }
+}
+
+impl ConfigMap for Groups<'_> {
+    type K = u32;
+    type V = Group;
+    fn current(&self) -> anyhow::Result<BTreeMap<u32, Group>> {
+        let mut out = BTreeMap::new();
+        for (i, group) in self.0.iter().enumerate() {
+            let group = group.context("reading groups")?;
+            if group != Group::default() {
+                out.insert(i as u32, group);
+            }
+        }
+        Ok(out)
+    }
+    fn put(&mut self, index: &u32, group: &Group) -> anyhow::Result<()> {
+        self.0.set(*index, group, 0).with_context(|| format!("setting group {index}"))
+    }
+    fn delete(&mut self, index: &u32) -> anyhow::Result<()> {
+        self.0.set(*index, Group::default(), 0).with_context(|| format!("clearing group {index}"))
+    }
+}
+
+/// Bump the configuration epoch: every cached flow decision is taken again.
+pub fn bump_epoch(map: &mut Map) -> anyhow::Result<u64> {
+    let mut config: Array<&mut MapData, u64> = Array::try_from(map)?;
+    let epoch = config.get(&CONFIG_EPOCH, 0).context("reading the epoch")? + 1;
+    config.set(CONFIG_EPOCH, epoch, 0).context("writing the epoch")?;
+    Ok(epoch)
 }

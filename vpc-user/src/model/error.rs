@@ -45,6 +45,14 @@ pub mod code {
     pub const ROUTE_DUPLICATE: &str = "InvalidRouteEntry.Duplicate";
     pub const ROUTE_CONFLICTS_WITH_SYSTEM: &str = "InvalidRouteEntry.ConflictWithSystemEntry";
     pub const NEXT_HOP_NOT_FOUND: &str = "InvalidNextHop.NotFound";
+    pub const NEXT_HOP_SELF: &str = "InvalidNextHop.SameVpc";
+    pub const NEXT_HOP_COUNT: &str = "InvalidNextHop.HopCount";
+    pub const NEXT_HOP_WEIGHT: &str = "InvalidNextHop.Weight";
+    pub const NEXT_HOP_MALFORMED: &str = "InvalidNextHop.Malformed";
+    pub const HEALTH_CHECK_MALFORMED: &str = "InvalidHealthCheck.Malformed";
+    pub const CEN_CIDR_OVERLAP: &str = "InvalidCen.CidrOverlapped";
+    pub const CEN_VPC_NOT_FOUND: &str = "InvalidCen.VpcNotFound";
+    pub const CEN_VPC_ATTACHED: &str = "InvalidCen.VpcAlreadyAttached";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

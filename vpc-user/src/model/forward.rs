@@ -1,13 +1,20 @@
 //! Reference semantics of the data path, written for clarity rather than speed: given the
-//! topology and a frame arriving from an ENI, what must happen to it. The XDP program must agree
-//! with this on the verdict, the output port, the output bytes and the counters (see the TestRun
-//! differential tests).
+//! topology (bound to a host) and a frame arriving from an ENI or a gateway, what must happen to
+//! it. The XDP program must agree with this on the verdict, the output port, the output bytes and
+//! the counters (see the TestRun differential tests). The flow cache is not modelled: it must not
+//! change any outcome, which the tests check by sending every frame twice.
 
 use std::net::Ipv4Addr;
 
-use vpc_common::DropReason;
+use vpc_common::{addr_raw, flow::slot_of, flow_hash, DropReason, NO_HOP};
 
-use super::{binding::Binding, topology::NextHop, Eni, Topology, VSwitch, Vpc};
+use super::{
+    addr::format_mac,
+    binding::Binding,
+    ecmp,
+    topology::{HopTarget, NextHop, RouteTable, RouteView},
+    Topology, Vpc,
+};
 
 const ETH_HLEN: usize = 14;
 
@@ -15,7 +22,7 @@ const ETH_HLEN: usize = 14;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Drop(DropReason),
-    /// Redirected to the ENI on `port` (ARP replies go back to the asker's own port).
+    /// Redirected to the port (ARP replies and ICMP errors go back to the sender's own port).
     Redirect { port: u32 },
     /// Handed to the host's network stack (XDP_PASS).
     Pass,
@@ -24,9 +31,9 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub action: Action,
-    /// The frame as it leaves (unchanged for drops).
+    /// The frame as it leaves (unchanged for drops and passes).
     pub frame: Vec<u8>,
-    /// Port credited with the received frame (rx), if the sender is a known ENI.
+    /// Port credited with the received frame (rx), if the sender is known.
     pub rx_port: Option<u32>,
     /// Port credited with the delivered frame (tx).
     pub tx_port: Option<u32>,
@@ -34,17 +41,46 @@ pub struct Outcome {
     pub steps: Vec<String>,
 }
 
+/// Who a frame came from: an ENI, or a gateway (the network behind it).
+struct Sender<'a> {
+    vpc: &'a Vpc,
+    name: &'a str,
+    mac: [u8; 6],
+    /// The ENI's address (none for a gateway).
+    ip: Option<Ipv4Addr>,
+    /// The address ICMP errors come from (the ENI's VSwitch gateway; none for a gateway).
+    gw_ip: Option<Ipv4Addr>,
+    gw_mac: [u8; 6],
+    table: &'a RouteTable,
+    source_check: bool,
+    port: u32,
+}
+
+/// Where a route delivers.
+struct Target {
+    id: String,
+    name: String,
+    port: u32,
+    mac: [u8; 6],
+    gw_mac: [u8; 6],
+}
+
+enum Decision {
+    Deliver(Target),
+    ToHost,
+}
+
+/// The flow fields that steer ECMP.
+struct Flow {
+    saddr: Ipv4Addr,
+    daddr: Ipv4Addr,
+    ports: u32,
+    proto: u8,
+}
+
 pub struct Model<'a> {
     pub topology: &'a Topology,
     pub binding: &'a Binding,
-}
-
-/// The ENI a frame came from, with everything the decision needs about it.
-struct Sender<'a> {
-    vpc: &'a Vpc,
-    vswitch: &'a VSwitch,
-    eni: &'a Eni,
-    port: u32,
 }
 
 impl<'a> Model<'a> {
@@ -60,6 +96,7 @@ impl<'a> Model<'a> {
             Err(reason) => {
                 out.steps.push(format!("drop: {}", reason.name()));
                 out.action = Action::Drop(reason);
+                out.tx_port = None;
             }
         }
         out
@@ -67,32 +104,60 @@ impl<'a> Model<'a> {
 
     fn sender(&self, ifindex: u32) -> Option<Sender<'a>> {
         let id = self.binding.eni_at(ifindex)?;
-        let (vpc, vswitch, eni) = self.topology.enis().find(|(_, _, e)| e.id == id)?;
-        Some(Sender { vpc, vswitch, eni, port: self.binding.ids.port(id) })
+        let port = self.binding.ids.port(id);
+        if let Some((vpc, vswitch, eni)) = self.topology.enis().find(|(_, _, e)| e.id == id) {
+            return Some(Sender {
+                vpc,
+                name: &eni.name,
+                mac: eni.mac,
+                ip: Some(eni.ip),
+                gw_ip: Some(vswitch.gateway),
+                gw_mac: vswitch.gateway_mac,
+                table: vpc.route_table(&vswitch.route_table)?,
+                source_check: eni.source_dest_check,
+                port,
+            });
+        }
+        let (vpc, gw) = self.topology.vpcs.iter().find_map(|v| v.gateways.iter().find(|g| g.id == id).map(|g| (v, g)))?;
+        Some(Sender {
+            vpc,
+            name: &gw.name,
+            mac: gw.mac,
+            ip: None,
+            gw_ip: None,
+            gw_mac: gw.local_mac,
+            table: vpc.system_table(),
+            source_check: false,
+            port,
+        })
     }
 
     fn decide(&self, ifindex: u32, out: &mut Outcome) -> Result<Action, DropReason> {
         let sender = self.sender(ifindex).ok_or(DropReason::UnknownEni)?;
         out.rx_port = Some(sender.port);
-        out.steps.push(format!("from ENI {} (VPC {}, VSwitch {})", sender.eni.name, sender.vpc.name, sender.vswitch.name));
+        out.steps.push(format!("from {} (VPC {}, route table {})", sender.name, sender.vpc.name, sender.table.name));
         if out.frame.len() < ETH_HLEN {
             return Err(DropReason::Malformed);
         }
-        if out.frame[6..12] != sender.eni.mac {
+        if out.frame[6..12] != sender.mac {
             return Err(DropReason::SpoofedMac);
         }
         match u16::from_be_bytes([out.frame[12], out.frame[13]]) {
             0x0800 => self.forward_ipv4(&sender, out),
             0x0806 => match answer_arp(&sender, out)? {
-                ArpVerdict::Answered => self.deliver(sender.port, out),
+                ArpVerdict::Answered => self.deliver(&sender.port, &self.own_id(&sender), out),
                 ArpVerdict::ToHost => Ok(Action::Pass),
             },
             _ => Err(DropReason::NotIpv4),
         }
     }
 
+    fn own_id(&self, sender: &Sender<'_>) -> String {
+        self.binding.ids.ports.iter().find(|(_, p)| **p == sender.port).map(|(id, _)| id.clone()).unwrap_or_default()
+    }
+
     fn forward_ipv4(&self, sender: &Sender<'a>, out: &mut Outcome) -> Result<Action, DropReason> {
-        let frame = &mut out.frame;
+        let frame = &out.frame;
         let ip = frame.get(ETH_HLEN..ETH_HLEN + 20).ok_or(DropReason::Malformed)?;
         let header_len = usize::from(ip[0] & 0x0f) * 4;
         let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
@@ -101,50 +166,180 @@ impl<'a> Model<'a> {
         }
         let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
         let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        if src != sender.eni.ip && sender.eni.source_dest_check {
+        if sender.source_check && Some(src) != sender.ip {
             return Err(DropReason::SpoofedIp);
         }
-        // The ENI's VSwitch's route table: system and custom entries, longest prefix wins.
-        let table = sender.vpc.route_table(&sender.vswitch.route_table).expect("validated reference");
-        let (prefix, hop) = sender
-            .vpc
-            .effective_routes(table)
-            .into_iter()
-            .filter(|(net, _)| net.contains(&dst))
-            .max_by_key(|(net, _)| net.prefix_len())
-            .ok_or(DropReason::NoRoute)?;
-        out.steps.push(format!("route table {}: {prefix} -> {hop:?}", table.name));
-        let dest = match &hop {
-            NextHop::Local => sender.vpc.enis.iter().find(|e| e.ip == dst).ok_or(DropReason::UnknownDestination)?,
-            NextHop::Eni { eni } => sender.vpc.eni(eni).expect("validated reference"),
-            NextHop::Host => return Ok(Action::Pass),
-            NextHop::Blackhole => return Err(DropReason::Blackhole),
+        let flow = Flow { saddr: src, daddr: dst, ports: flow_ports(frame, header_len)?, proto: ip[9] };
+        let target = match self.resolve(sender.vpc, sender.table, &flow, out)? {
+            Decision::Deliver(target) => target,
+            Decision::ToHost => return Ok(Action::Pass),
         };
-        let dest_vswitch = sender.vpc.vswitch(&dest.vswitch).expect("validated reference");
-        let port = self.binding.ids.port(&dest.id);
-        out.steps.push(format!("next hop: ENI {} (port {port})", dest.name));
-
-        let ttl = frame[ETH_HLEN + 8];
-        if ttl <= 1 {
-            return Err(DropReason::TtlExceeded);
+        if out.frame[ETH_HLEN + 8] <= 1 {
+            return self.time_exceeded(sender, header_len, out);
         }
-        frame[ETH_HLEN + 8] = ttl - 1;
+        let frame = &mut out.frame;
+        frame[ETH_HLEN + 8] -= 1;
         let check = u32::from(u16::from_be_bytes([frame[ETH_HLEN + 10], frame[ETH_HLEN + 11]])) + 0x0100;
         let check = (check + u32::from(check >= 0xffff)) as u16;
         frame[ETH_HLEN + 10..ETH_HLEN + 12].copy_from_slice(&check.to_be_bytes());
-        frame[0..6].copy_from_slice(&dest.mac);
-        frame[6..12].copy_from_slice(&dest_vswitch.gateway_mac);
-        self.deliver(port, out)
+        frame[0..6].copy_from_slice(&target.mac);
+        frame[6..12].copy_from_slice(&target.gw_mac);
+        out.steps.push(format!("deliver to {} (port {})", target.name, target.port));
+        self.deliver(&target.port, &target.id, out)
     }
 
-    /// Redirect to `port`: counted there if the ENI has an interface, dropped otherwise.
-    fn deliver(&self, port: u32, out: &mut Outcome) -> Result<Action, DropReason> {
-        let attached = self.binding.ids.ports.iter().any(|(id, p)| *p == port && self.binding.ifindex.contains_key(id));
-        if !attached {
+    /// Longest-prefix match in `table` of `vpc`, then a second one in a peer VPC's system table
+    /// for a `vpc` route (at most one crossing), then the next hop.
+    fn resolve(&self, vpc: &'a Vpc, table: &'a RouteTable, flow: &Flow, out: &mut Outcome) -> Result<Decision, DropReason> {
+        let mut vpc = vpc;
+        let mut route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
+        out.steps.push(format!("route table {} of VPC {}: entry #{} {} -> {}", table.name, vpc.name, route.number, route.dst, hop_text(&route.next_hop)));
+        if let NextHop::Vpc { vpc: peer } = &route.next_hop {
+            vpc = self.topology.vpc(peer).expect("validated reference");
+            let table = vpc.system_table();
+            route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
+            out.steps.push(format!("route table {} of VPC {}: entry #{} {} -> {}", table.name, vpc.name, route.number, route.dst, hop_text(&route.next_hop)));
+            if matches!(route.next_hop, NextHop::Vpc { .. }) {
+                return Err(DropReason::VpcHopLimit);
+            }
+        }
+        match &route.next_hop {
+            NextHop::Local => {
+                let eni = vpc.enis.iter().find(|e| e.ip == flow.daddr).ok_or(DropReason::UnknownDestination)?;
+                Ok(Decision::Deliver(self.target(vpc, &HopTarget::Eni(eni.name.clone()))))
+            }
+            NextHop::Host => {
+                out.steps.push("to the host's network stack".into());
+                Ok(Decision::ToHost)
+            }
+            NextHop::Blackhole => Err(DropReason::Blackhole),
+            NextHop::Eni { eni } => Ok(Decision::Deliver(self.target(vpc, &HopTarget::Eni(eni.clone())))),
+            NextHop::Gateway { gateway } => Ok(Decision::Deliver(self.target(vpc, &HopTarget::Gateway(gateway.clone())))),
+            NextHop::Vpc { .. } => unreachable!("a second crossing was refused above"),
+            NextHop::Group(group) => {
+                let route_id = route.id.clone().expect("group routes are custom");
+                let live: Vec<bool> = group
+                    .hops
+                    .iter()
+                    .enumerate()
+                    .map(|(i, hop)| {
+                        let target = self.target(vpc, &hop.target);
+                        self.binding.ifindex.contains_key(&target.id) && !self.binding.down.contains(&(route_id.clone(), i))
+                    })
+                    .collect();
+                let weights: Vec<u8> = group.hops.iter().map(|h| h.weight).collect();
+                let slots = ecmp::slots(&weights, &live);
+                let hash = flow_hash(addr_raw(flow.saddr.octets()), addr_raw(flow.daddr.octets()), flow.ports, u32::from(flow.proto));
+                let hop = slots[slot_of(hash)];
+                out.steps.push(format!("flow hash {hash:#010x}: slot {} -> hop {hop}", slot_of(hash)));
+                if hop == NO_HOP {
+                    return Err(DropReason::NoLiveHop);
+                }
+                Ok(Decision::Deliver(self.target(vpc, &group.hops[usize::from(hop)].target)))
+            }
+        }
+    }
+
+    fn target(&self, vpc: &Vpc, hop: &HopTarget) -> Target {
+        match hop {
+            HopTarget::Eni(name) => {
+                let eni = vpc.eni(name).expect("validated reference");
+                let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
+                Target { id: eni.id.clone(), name: eni.name.clone(), port: self.binding.ids.port(&eni.id), mac: eni.mac, gw_mac: vswitch.gateway_mac }
+            }
+            HopTarget::Gateway(name) => {
+                let gw = vpc.gateway(name).expect("validated reference");
+                Target { id: gw.id.clone(), name: gw.name.clone(), port: self.binding.ids.port(&gw.id), mac: gw.mac, gw_mac: gw.local_mac }
+            }
+        }
+    }
+
+    /// Redirect to `port`: counted there if its ENI or gateway has an interface, dropped otherwise.
+    fn deliver(&self, port: &u32, id: &str, out: &mut Outcome) -> Result<Action, DropReason> {
+        if !self.binding.ifindex.contains_key(id) {
             return Err(DropReason::PortDown);
         }
-        out.tx_port = Some(port);
-        Ok(Action::Redirect { port })
+        out.tx_port = Some(*port);
+        Ok(Action::Redirect { port: *port })
+    }
+
+    /// The VSwitch gateway answers an expiring datagram with ICMP time exceeded, quoting its
+    /// header and 8 bytes, unless it is a later fragment, an ICMP error, carries IP options, is too
+    /// short, or comes from a gateway. (The data path also rate-limits these; the model assumes
+    /// the bucket has room.)
+    fn time_exceeded(&self, sender: &Sender<'_>, header_len: usize, out: &mut Outcome) -> Result<Action, DropReason> {
+        let frame = &out.frame;
+        let ip = &frame[ETH_HLEN..];
+        let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        let frag_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
+        let Some(gw_ip) = sender.gw_ip else { return Err(DropReason::TtlExceeded) };
+        if frag_offset != 0 || header_len != 20 || total_len < header_len + 8 {
+            return Err(DropReason::TtlExceeded);
+        }
+        if ip[9] == 1 && !matches!(ip.get(header_len), Some(0 | 8 | 13 | 14)) {
+            return Err(DropReason::TtlExceeded);
+        }
+        let quoted = &ip[..header_len + 8];
+        let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
+        icmp.extend_from_slice(quoted);
+        let check = crate::packet::checksum(&icmp);
+        icmp[2..4].copy_from_slice(&check.to_be_bytes());
+        let mut header = vec![0x45, (ip[1] & 0x1e) | 0xc0];
+        header.extend_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+        header.extend_from_slice(&[0, 0, 0, 0, 64, 1, 0, 0]);
+        header.extend_from_slice(&gw_ip.octets());
+        header.extend_from_slice(&ip[12..16]);
+        let check = crate::packet::checksum(&header);
+        header[10..12].copy_from_slice(&check.to_be_bytes());
+        let mut reply = Vec::with_capacity(ETH_HLEN + header.len() + icmp.len());
+        reply.extend_from_slice(&sender.mac);
+        reply.extend_from_slice(&sender.gw_mac);
+        reply.extend_from_slice(&[0x08, 0x00]);
+        reply.extend_from_slice(&header);
+        reply.extend_from_slice(&icmp);
+        out.frame = reply;
+        out.steps.push(format!("TTL expired: ICMP time exceeded from {gw_ip}"));
+        self.deliver(&sender.port, &self.own_id(sender), out)
+    }
+}
+
+/// The longest prefix among `routes` containing `dst`.
+pub fn lpm(routes: &[RouteView], dst: Ipv4Addr) -> Option<RouteView> {
+    routes.iter().filter(|r| r.dst.contains(&dst)).max_by_key(|r| r.dst.prefix_len()).cloned()
+}
+
+fn hop_text(hop: &NextHop) -> String {
+    match hop {
+        NextHop::Local => "local (the ENI with that address)".into(),
+        NextHop::Host => "host network stack".into(),
+        NextHop::Eni { eni } => format!("ENI {eni}"),
+        NextHop::Gateway { gateway } => format!("gateway {gateway}"),
+        NextHop::Vpc { vpc } => format!("VPC {vpc}"),
+        NextHop::Group(g) => {
+            let hops: Vec<String> = g.hops.iter().map(|h| format!("{}({})", h.target.name(), h.weight)).collect();
+            format!("{} {}", if g.active_standby { "active/standby" } else { "ECMP" }, hops.join(", "))
+        }
+        NextHop::Blackhole => "blackhole".into(),
+    }
+}
+
+/// The ports that steer ECMP, as the data path reads them from the frame.
+fn flow_ports(frame: &[u8], header_len: usize) -> Result<u32, DropReason> {
+    let ip = &frame[ETH_HLEN..];
+    if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
+        return Ok(0);
+    }
+    let l4 = ETH_HLEN + header_len;
+    match ip[9] {
+        6 | 17 => {
+            let p = frame.get(l4..l4 + 4).ok_or(DropReason::Malformed)?;
+            Ok(u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
+        }
+        1 => {
+            let i = frame.get(l4..l4 + 6).ok_or(DropReason::Malformed)?;
+            Ok(if matches!(i[0], 0 | 8) { u32::from(u16::from_be_bytes([i[4], i[5]])) } else { 0 })
+        }
+        _ => Ok(0),
     }
 }
 
@@ -169,34 +364,35 @@ fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<ArpVerdict, Drop
     if oper != 1 && oper != 2 {
         return Err(DropReason::ArpIgnored);
     }
-    if arp[8..14] != sender.eni.mac {
+    if arp[8..14] != sender.mac {
         return Err(DropReason::SpoofedMac);
     }
     let sender_ip = Ipv4Addr::new(arp[14], arp[15], arp[16], arp[17]);
     let target_ip = Ipv4Addr::new(arp[24], arp[25], arp[26], arp[27]);
+    let own = sender.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
     if oper == 2 {
-        if sender_ip != sender.eni.ip && sender.eni.source_dest_check {
+        if sender.source_check && sender_ip != own {
             return Err(DropReason::SpoofedIp);
         }
-        return if arp[18..24] == sender.vswitch.gateway_mac { Ok(ArpVerdict::ToHost) } else { Err(DropReason::ArpIgnored) };
+        return if arp[18..24] == sender.gw_mac { Ok(ArpVerdict::ToHost) } else { Err(DropReason::ArpIgnored) };
     }
     if sender_ip.is_unspecified() {
         return Err(DropReason::ArpIgnored);
     }
-    if sender_ip != sender.eni.ip && sender.eni.source_dest_check {
+    if sender.source_check && sender_ip != own {
         return Err(DropReason::SpoofedIp);
     }
-    if !sender.vpc.cidr.contains(&target_ip) || target_ip == sender.eni.ip {
+    if !sender.vpc.cidr.contains(&target_ip) || target_ip == own {
         return Err(DropReason::ArpIgnored);
     }
-    out.steps.push(format!("ARP: {target_ip} is-at {} (gateway)", super::addr::format_mac(&sender.vswitch.gateway_mac)));
+    out.steps.push(format!("ARP: {target_ip} is-at {} (gateway)", format_mac(&sender.gw_mac)));
     let a = ETH_HLEN;
     frame[a + 7] = 2; // reply
     let requester_mac: [u8; 6] = frame[a + 8..a + 14].try_into().expect("6 bytes");
     frame.copy_within(a + 8..a + 18, a + 18); // tha/tpa = sha/spa
-    frame[a + 8..a + 14].copy_from_slice(&sender.vswitch.gateway_mac);
+    frame[a + 8..a + 14].copy_from_slice(&sender.gw_mac);
     frame[a + 14..a + 18].copy_from_slice(&target_ip.octets());
     frame[0..6].copy_from_slice(&requester_mac);
-    frame[6..12].copy_from_slice(&sender.vswitch.gateway_mac);
+    frame[6..12].copy_from_slice(&sender.gw_mac);
     Ok(ArpVerdict::Answered)
 }

@@ -19,8 +19,11 @@ pub struct Ids {
     pub vswitches: BTreeMap<String, u32>,
     /// Route table ID -> table number (>= 1).
     pub route_tables: BTreeMap<String, u32>,
-    /// ENI ID -> port (>= 0): index into the DEVMAP and the counters.
+    /// ENI or gateway ID -> port (>= 0): index into the DEVMAP and the counters.
     pub ports: BTreeMap<String, u32>,
+    /// Route entry ID -> group (>= 0) of an ECMP or active/standby route.
+    #[serde(default)]
+    pub groups: BTreeMap<String, u32>,
 }
 
 impl Ids {
@@ -30,15 +33,40 @@ impl Ids {
         let vpcs: Vec<&str> = topology.vpcs.iter().map(|v| v.id.as_str()).collect();
         let vswitches: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.vswitches.iter().map(|s| s.id.as_str())).collect();
         let tables: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.route_tables.iter().map(|t| t.id.as_str())).collect();
-        let enis: Vec<&str> = topology.enis().map(|(_, _, e)| e.id.as_str()).collect();
-        if enis.len() as u64 > u64::from(max_ports) {
-            return Err(format!("{} ENIs exceed the data path's {max_ports} ports", enis.len()));
+        let ports: Vec<&str> = topology
+            .enis()
+            .map(|(_, _, e)| e.id.as_str())
+            .chain(topology.vpcs.iter().flat_map(|v| v.gateways.iter().map(|g| g.id.as_str())))
+            .collect();
+        if ports.len() as u64 > u64::from(max_ports) {
+            return Err(format!("{} ENIs and gateways exceed the data path's {max_ports} ports", ports.len()));
         }
+        let groups: Vec<&str> = topology
+            .vpcs
+            .iter()
+            .flat_map(|v| &v.route_tables)
+            .flat_map(|t| &t.routes)
+            .filter(|r| matches!(r.next_hop, super::topology::NextHop::Group(_)))
+            .map(|r| r.id.as_str())
+            .collect();
         reassign(&mut self.vpcs, &vpcs, 1);
         reassign(&mut self.vswitches, &vswitches, 1);
         reassign(&mut self.route_tables, &tables, 1);
-        reassign(&mut self.ports, &enis, 0);
+        reassign(&mut self.ports, &ports, 0);
+        reassign(&mut self.groups, &groups, 0);
         Ok(())
+    }
+
+    /// Give route table `id` a fresh number, used by no table now: its entries are then written
+    /// as a new generation beside the old one, and ENIs switch over one atomic update each.
+    pub fn renumber_table(&mut self, id: &str) {
+        let taken: BTreeSet<u32> = self.route_tables.values().copied().collect();
+        let fresh = (1..).find(|n| !taken.contains(n)).expect("u32 space");
+        self.route_tables.insert(id.to_string(), fresh);
+    }
+
+    pub fn group(&self, route_id: &str) -> u32 {
+        self.groups[route_id]
     }
 
     pub fn vpc(&self, id: &str) -> u32 {
@@ -62,8 +90,11 @@ impl Ids {
 /// the lowest free numbers from `first`.
 fn reassign(ids: &mut BTreeMap<String, u32>, wanted: &[&str], first: u32) {
     let wanted_set: BTreeSet<&str> = wanted.iter().copied().collect();
+    // Numbers freed now are not handed out again in the same change: a flow cached towards a
+    // removed ENI's port must never reach the ENI that would take the number over.
+    let freed: BTreeSet<u32> = ids.iter().filter(|(id, _)| !wanted_set.contains(id.as_str())).map(|(_, n)| *n).collect();
     ids.retain(|id, _| wanted_set.contains(id.as_str()));
-    let mut taken: BTreeSet<u32> = ids.values().copied().collect();
+    let mut taken: BTreeSet<u32> = ids.values().copied().chain(freed).collect();
     let mut next = first;
     for id in wanted {
         if !ids.contains_key(*id) {
@@ -97,7 +128,9 @@ mod tests {
         ids.assign(&topo(&["aa", "cc"]), 16).unwrap();
         assert_eq!((ids.port("eni-aa"), ids.port("eni-cc")), (0, 2), "survivors keep their ports");
         ids.assign(&topo(&["aa", "cc", "dd"]), 16).unwrap();
-        assert_eq!(ids.port("eni-dd"), 1, "lowest free port is reused");
+        assert_eq!(ids.port("eni-dd"), 1, "lowest free port is reused, in a later change");
+        ids.assign(&topo(&["aa", "ee"]), 16).unwrap();
+        assert_eq!(ids.port("eni-ee"), 3, "not in the change that freed it");
         assert!(ids.assign(&topo(&["aa", "bb", "cc"]), 2).is_err());
     }
 }

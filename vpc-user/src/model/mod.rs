@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod binding;
 pub mod diff;
+pub mod ecmp;
 pub mod error;
 pub mod forward;
 pub mod ids;

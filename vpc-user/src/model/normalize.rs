@@ -36,6 +36,7 @@ pub fn normalize(old: &TopologySpec, mut new: TopologySpec) -> TopologySpec {
     }
     assign_ids(old, &mut new);
     fill_eni_addresses(old, &mut new);
+    fill_gateway_macs(old, &mut new);
     new
 }
 
@@ -110,8 +111,10 @@ fn free_slash20(vpc: &VpcSpec) -> Option<Ipv4Net> {
 fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
     // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
     let mut taken: BTreeSet<String> = BTreeSet::new();
+    taken.extend(new.cens.iter().filter_map(|c| c.id.clone()));
     for vpc in &new.vpcs {
         taken.extend(vpc.id.clone());
+        taken.extend(vpc.gateways.iter().filter_map(|g| g.id.clone()));
         taken.extend(vpc.vswitches.iter().filter_map(|s| s.id.clone()));
         taken.extend(vpc.enis.iter().filter_map(|e| e.id.clone()));
         for t in &vpc.route_tables {
@@ -136,14 +139,35 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
         for table in &mut vpc.route_tables {
             let old_table = old_vpc.and_then(|v| v.route_tables.iter().find(|t| t.name == table.name));
             keep_or_new(&mut table.id, old_table.and_then(|t| t.id.clone()), "vtb");
+            let old_ids: std::collections::HashMap<&str, &str> = old_table
+                .map(|t| t.routes.iter().filter_map(|r| Some((r.dst.as_str(), r.id.as_deref()?))).collect())
+                .unwrap_or_default();
             for route in &mut table.routes {
-                let found = old_table.and_then(|t| t.routes.iter().find(|r| r.dst == route.dst)).and_then(|r| r.id.clone());
+                let found = old_ids.get(route.dst.as_str()).map(|id| id.to_string());
                 keep_or_new(&mut route.id, found, "rte");
             }
         }
         for eni in &mut vpc.enis {
             let found = old.vpcs.iter().flat_map(|v| &v.enis).find(|e| e.name == eni.name).and_then(|e| e.id.clone());
             keep_or_new(&mut eni.id, found, "eni");
+        }
+        for gw in &mut vpc.gateways {
+            let found = old_vpc.and_then(|v| v.gateways.iter().find(|g| g.name == gw.name)).and_then(|g| g.id.clone());
+            keep_or_new(&mut gw.id, found, "gw");
+        }
+    }
+    for cen in &mut new.cens {
+        let found = old.cens.iter().find(|c| c.name == cen.name).and_then(|c| c.id.clone());
+        keep_or_new(&mut cen.id, found, "cen");
+    }
+}
+
+/// Gateways without a MAC keep theirs or get one derived from their ID.
+fn fill_gateway_macs(old: &TopologySpec, doc: &mut TopologySpec) {
+    for vpc in &mut doc.vpcs {
+        for gw in vpc.gateways.iter_mut().filter(|g| g.mac.is_none()) {
+            let kept = old.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.id == gw.id).and_then(|g| g.mac.clone());
+            gw.mac = Some(kept.unwrap_or_else(|| addr::format_mac(&addr::derived_mac(0x06, gw.id.as_deref().unwrap_or(&gw.name)))));
         }
     }
 }

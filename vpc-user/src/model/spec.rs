@@ -20,6 +20,48 @@ pub struct TopologySpec {
     /// both created on demand.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enis: Vec<ZonalEniSpec>,
+    /// CEN-like groups of VPCs that learn each other's VSwitch CIDRs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cens: Vec<CenSpec>,
+}
+
+/// A named group of VPCs: each member learns every other member's VSwitch CIDRs as `vpc` routes.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CenSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Member VPCs, by name.
+    #[serde(default)]
+    pub vpcs: Vec<String>,
+}
+
+/// A port to a network outside the VPC (the guide's VPN gateway, or a router interface to a
+/// VBR / local data centre): a host interface whose far side is that network's router.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Unique among ENIs and gateways; names the lab namespace standing for the remote network.
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The networks behind it (the lab gives its namespace an address in each).
+    #[serde(default)]
+    pub networks: Vec<String>,
+    /// The far-side router's address, for ARP health checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The far-side router's MAC; generated when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+    /// The host interface; the lab's name when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -39,6 +81,9 @@ pub struct VpcSpec {
     /// Route tables; `system` is the VPC's system table (always present, custom entries allowed).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_tables: Vec<RouteTableSpec>,
+    /// Ports to networks outside the VPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gateways: Vec<GatewaySpec>,
     #[serde(default)]
     pub enis: Vec<EniSpec>,
 }
@@ -93,8 +138,48 @@ pub struct RouteSpec {
 pub enum NextHopSpec {
     /// An ENI of the VPC (the guide's ECS instance or secondary ENI), whatever the destination.
     Eni { eni: String },
+    /// A gateway of the VPC (VPN gateway, router interface to a VBR).
+    Gateway { gateway: String },
+    /// Another VPC (router interface to a VPC): routing continues in its system table.
+    Vpc { vpc: String },
+    /// Load balancing over 2-4 hops by flow, weights 1-255 (default 100).
+    Ecmp { hops: Vec<HopSpec> },
+    /// Two hops, weights 100 and 0: the standby takes over while the active one fails its checks.
+    ActiveStandby {
+        hops: Vec<HopSpec>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        health_check: Option<HealthCheckSpec>,
+    },
     /// Drop and count.
     Blackhole,
+}
+
+/// One hop of an ECMP or active/standby route: an ENI or a gateway of the VPC.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HopSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eni: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+}
+
+/// How the agent checks the active hop.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HealthCheckSpec {
+    /// `arp` (default: ask the hop for its address and expect an answer) or `link` (the
+    /// interface's carrier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Time between probes, e.g. `200ms` (default), `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    /// Consecutive failures that make a hop down, and successes that bring it back (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]

@@ -77,6 +77,17 @@ impl Quotas {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Topology {
     pub vpcs: Vec<Vpc>,
+    pub cens: Vec<Cen>,
+}
+
+/// A named group of VPCs that learn each other's VSwitch CIDRs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cen {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Member VPC names.
+    pub vpcs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -90,6 +101,23 @@ pub struct Vpc {
     /// The system table first, then custom tables.
     pub route_tables: Vec<RouteTable>,
     pub enis: Vec<Eni>,
+    pub gateways: Vec<Gateway>,
+}
+
+/// A port to a network outside the VPC.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Gateway {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub networks: Vec<Ipv4Net>,
+    /// The far-side router's address (ARP health checks).
+    pub ip: Option<Ipv4Addr>,
+    /// The far-side router's MAC: the only source MAC accepted from the gateway.
+    pub mac: [u8; 6],
+    /// The VPC side's MAC on the gateway link (answers ARP, sources delivered frames).
+    pub local_mac: [u8; 6],
+    pub interface: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -137,8 +165,89 @@ pub enum NextHop {
     Host,
     /// Deliver to this ENI (by name) whatever the destination.
     Eni { eni: String },
+    /// Deliver to this gateway (by name).
+    Gateway { gateway: String },
+    /// Continue in this VPC's (by name) system table.
+    Vpc { vpc: String },
+    /// ECMP or active/standby over hops of the VPC.
+    Group(HopGroup),
     /// Drop and count.
     Blackhole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HopGroup {
+    /// Two hops with weights 100 and 0, health-checked; otherwise ECMP.
+    pub active_standby: bool,
+    pub hops: Vec<Hop>,
+    pub health_check: HealthCheck,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hop {
+    pub target: HopTarget,
+    pub weight: u8,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopTarget {
+    Eni(String),
+    Gateway(String),
+}
+
+impl HopTarget {
+    pub fn name(&self) -> &str {
+        match self {
+            HopTarget::Eni(n) | HopTarget::Gateway(n) => n,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthMethod {
+    /// Ask the hop for its address (ARP) and expect an answer.
+    Arp,
+    /// The carrier of the hop's interface.
+    Link,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HealthCheck {
+    pub method: HealthMethod,
+    pub interval_ms: u32,
+    /// Consecutive failures that make the hop down, and successes that bring it back.
+    pub threshold: u32,
+}
+
+impl Default for HealthCheck {
+    fn default() -> Self {
+        HealthCheck { method: HealthMethod::Arp, interval_ms: 200, threshold: 3 }
+    }
+}
+
+/// Where an entry of a route table comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Origin {
+    /// Maintained automatically: 100.64.0.0/10 and the VSwitch CIDRs.
+    System,
+    /// Learned from a CEN: another member's VSwitch CIDR.
+    Cen,
+    /// Added by the user.
+    Custom,
+}
+
+/// One entry of a route table as the data path sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RouteView {
+    /// The entry's number in its table (1, 2, ...), shared by compile and the model.
+    pub number: u32,
+    pub dst: Ipv4Net,
+    pub next_hop: NextHop,
+    pub origin: Origin,
+    /// The custom entry's ID.
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -164,6 +273,42 @@ impl Topology {
         Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::default())
     }
 
+    /// The entries of `table` of `vpc`: system, learned from CENs, custom (a custom entry with a
+    /// learned entry's destination overrides it), numbered in that order.
+    pub fn routes(&self, vpc: &Vpc, table: &RouteTable) -> Vec<RouteView> {
+        let mut out: Vec<RouteView> = Vec::new();
+        let mut push = |dst: Ipv4Net, next_hop: NextHop, origin: Origin, id: Option<String>| {
+            out.push(RouteView { number: 0, dst, next_hop, origin, id });
+        };
+        for (dst, hop) in vpc.system_routes() {
+            push(dst, hop, Origin::System, None);
+        }
+        let custom: BTreeSet<Ipv4Net> = table.routes.iter().map(|r| r.dst).collect();
+        for (dst, peer) in self.learned_routes(vpc) {
+            if !custom.contains(&dst) {
+                push(dst, NextHop::Vpc { vpc: peer }, Origin::Cen, None);
+            }
+        }
+        for r in &table.routes {
+            push(r.dst, r.next_hop.clone(), Origin::Custom, Some(r.id.clone()));
+        }
+        for (i, r) in out.iter_mut().enumerate() {
+            r.number = i as u32 + 1;
+        }
+        out
+    }
+
+    /// The VSwitch CIDRs `vpc` learns from the other members of its CEN, with their VPC.
+    pub fn learned_routes(&self, vpc: &Vpc) -> Vec<(Ipv4Net, String)> {
+        let Some(cen) = self.cens.iter().find(|c| c.vpcs.contains(&vpc.name)) else { return Vec::new() };
+        cen.vpcs
+            .iter()
+            .filter(|m| **m != vpc.name)
+            .filter_map(|m| self.vpc(m))
+            .flat_map(|peer| peer.vswitches.iter().map(|s| (s.cidr, peer.name.clone())))
+            .collect()
+    }
+
     /// Check every rule and resolve every reference of the normalized document `spec`.
     pub fn from_spec(spec: &TopologySpec, quotas: &Quotas) -> Result<Topology, Invalid> {
         let mut problems = Problems::default();
@@ -173,12 +318,27 @@ impl Topology {
         let mut macs = BTreeMap::new();
         let mut interfaces = BTreeSet::new();
         let mut vpcs = Vec::new();
+        let all_vpcs: Vec<&str> = spec.vpcs.iter().map(|v| v.name.as_str()).collect();
         for (i, vpc_spec) in spec.vpcs.iter().enumerate() {
             let at = format!("vpcs[{i}]");
             if !vpc_names.insert(vpc_spec.name.as_str()) {
                 problems.add(code::NAME_DUPLICATE, format!("{at}.name"), format!("VPC name '{}' is used twice", vpc_spec.name));
             }
-            if let Some(vpc) = vpc(&at, vpc_spec, quotas, &mut problems) {
+            if let Some(vpc) = vpc(&at, vpc_spec, &all_vpcs, quotas, &mut problems) {
+                for (j, gw) in vpc.gateways.iter().enumerate() {
+                    let at = format!("{at}.gateways[{j}]");
+                    if !eni_names.insert(gw.name.clone()) {
+                        problems.add(code::NAME_DUPLICATE, format!("{at}.name"), format!("'{}' already names an ENI or gateway", gw.name));
+                    }
+                    if let Some(other) = macs.insert(gw.mac, gw.name.clone()) {
+                        problems.add(code::MAC_DUPLICATE, format!("{at}.mac"), format!("MAC {} is also '{other}''s", addr::format_mac(&gw.mac)));
+                    }
+                    if let Some(name) = &gw.interface
+                        && !interfaces.insert(name.clone())
+                    {
+                        problems.add(code::INTERFACE_DUPLICATE, format!("{at}.interface"), format!("interface '{name}' is given twice"));
+                    }
+                }
                 for (j, eni) in vpc.enis.iter().enumerate() {
                     let at = format!("{at}.enis[{j}]");
                     if !eni_names.insert(eni.name.clone()) {
@@ -216,7 +376,8 @@ impl Topology {
         if !spec.enis.is_empty() {
             problems.add(code::VSWITCH_NOT_FOUND, "enis", "zone-placed ENIs were not normalized into a default VSwitch");
         }
-        problems.finish(Topology { vpcs })
+        let cens = cens(spec, &vpcs, &mut problems);
+        problems.finish(Topology { vpcs, cens })
     }
 
     /// Rules about change rather than state: a VPC's or VSwitch's CIDR never changes.
@@ -274,6 +435,14 @@ impl Vpc {
         self.enis.iter().find(|e| e.name == name)
     }
 
+    pub fn gateway(&self, name: &str) -> Option<&Gateway> {
+        self.gateways.iter().find(|g| g.name == name)
+    }
+
+    pub fn system_table(&self) -> &RouteTable {
+        self.route_tables.first().expect("normalized: the system table comes first")
+    }
+
     /// The entries every route table of the VPC has: the cloud-services range and each VSwitch.
     pub fn system_routes(&self) -> Vec<(Ipv4Net, NextHop)> {
         let mut out = vec![(CLOUD_SERVICES.parse().expect("constant CIDR"), NextHop::Host)];
@@ -281,12 +450,6 @@ impl Vpc {
         out
     }
 
-    /// System and custom entries of `table`, as the data path sees them.
-    pub fn effective_routes(&self, table: &RouteTable) -> Vec<(Ipv4Net, NextHop)> {
-        let mut out = self.system_routes();
-        out.extend(table.routes.iter().map(|r| (r.dst, r.next_hop.clone())));
-        out
-    }
 }
 
 fn check_name(problems: &mut Problems, field: String, name: &str) {
@@ -331,6 +494,12 @@ fn check_ids(spec: &TopologySpec, seen: &mut BTreeSet<String>, problems: &mut Pr
         for (j, e) in vpc.enis.iter().enumerate() {
             check(format!("vpcs[{i}].enis[{j}].id"), &e.id, "eni");
         }
+        for (j, g) in vpc.gateways.iter().enumerate() {
+            check(format!("vpcs[{i}].gateways[{j}].id"), &g.id, "gw");
+        }
+    }
+    for (i, c) in spec.cens.iter().enumerate() {
+        check(format!("cens[{i}].id"), &c.id, "cen");
     }
 }
 
@@ -349,7 +518,7 @@ fn parse_cidr(problems: &mut Problems, field: String, text: &str) -> Option<Ipv4
     }
 }
 
-fn vpc(at: &str, spec: &VpcSpec, quotas: &Quotas, problems: &mut Problems) -> Option<Vpc> {
+fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &mut Problems) -> Option<Vpc> {
     check_name(problems, format!("{at}.name"), &spec.name);
     check_description(problems, format!("{at}.description"), &spec.description);
     let cidr = parse_cidr(problems, format!("{at}.cidr"), &spec.cidr)?;
@@ -409,11 +578,14 @@ fn vpc(at: &str, spec: &VpcSpec, quotas: &Quotas, problems: &mut Problems) -> Op
         }
         enis.push(eni);
     }
+    let gateways: Vec<Gateway> =
+        spec.gateways.iter().enumerate().filter_map(|(i, g)| gateway(&format!("{at}.gateways[{i}]"), g, problems)).collect();
+    let scope = HopScope { vpc: &spec.name, all_vpcs, enis: &enis, gateways: &gateways };
     let route_tables = spec
         .route_tables
         .iter()
         .enumerate()
-        .map(|(i, t)| route_table(&format!("{at}.route_tables[{i}]"), &vswitches, &enis, t, quotas, problems))
+        .map(|(i, t)| route_table(&format!("{at}.route_tables[{i}]"), &vswitches, &scope, t, quotas, problems))
         .collect();
     Some(Vpc {
         id: spec.id.clone().unwrap_or_default(),
@@ -424,6 +596,7 @@ fn vpc(at: &str, spec: &VpcSpec, quotas: &Quotas, problems: &mut Problems) -> Op
         vswitches,
         route_tables,
         enis,
+        gateways,
     })
 }
 
@@ -453,10 +626,18 @@ fn route_table_names(at: &str, spec: &VpcSpec, quotas: &Quotas, problems: &mut P
     out
 }
 
+/// What next hops of a VPC's routes may refer to.
+struct HopScope<'a> {
+    vpc: &'a str,
+    all_vpcs: &'a [&'a str],
+    enis: &'a [Eni],
+    gateways: &'a [Gateway],
+}
+
 fn route_table(
     at: &str,
     vswitches: &[VSwitch],
-    enis: &[Eni],
+    scope: &HopScope<'_>,
     spec: &RouteTableSpec,
     quotas: &Quotas,
     problems: &mut Problems,
@@ -484,16 +665,7 @@ fn route_table(
             problems.add(code::ROUTE_DUPLICATE, format!("{at}.dst"), format!("route table '{}' already has an entry for {dst}", spec.name));
             continue;
         }
-        let next_hop = match &r.next_hop {
-            NextHopSpec::Eni { eni } => {
-                if !enis.iter().any(|e| &e.name == eni) {
-                    problems.add(code::NEXT_HOP_NOT_FOUND, format!("{at}.next_hop.eni"), format!("no ENI '{eni}' in this VPC"));
-                    continue;
-                }
-                NextHop::Eni { eni: eni.clone() }
-            }
-            NextHopSpec::Blackhole => NextHop::Blackhole,
-        };
+        let Some(next_hop) = next_hop(&format!("{at}.next_hop"), &r.next_hop, scope, problems) else { continue };
         routes.push(Route { id: r.id.clone().unwrap_or_default(), dst, next_hop, name: r.name.clone(), description: r.description.clone() });
     }
     if spec.routes.len() > quotas.route_entries_per_table as usize {
@@ -720,4 +892,233 @@ vpcs:
         let got = problems(|b| b.replace("192.168.2.0/24", "192.168.0.0/16"));
         assert!(got.iter().any(|(c, _)| *c == code::VSWITCH_CIDR_OVERLAP), "{got:?}");
     }
+}
+
+fn next_hop(at: &str, spec: &NextHopSpec, scope: &HopScope<'_>, problems: &mut Problems) -> Option<NextHop> {
+    let eni = |name: &str, field: String, problems: &mut Problems| {
+        let found = scope.enis.iter().any(|e| e.name == name);
+        if !found {
+            problems.add(code::NEXT_HOP_NOT_FOUND, field, format!("no ENI '{name}' in VPC '{}'", scope.vpc));
+        }
+        found
+    };
+    let gateway = |name: &str, field: String, problems: &mut Problems| {
+        let found = scope.gateways.iter().any(|g| g.name == name);
+        if !found {
+            problems.add(code::NEXT_HOP_NOT_FOUND, field, format!("no gateway '{name}' in VPC '{}'", scope.vpc));
+        }
+        found
+    };
+    match spec {
+        NextHopSpec::Eni { eni: name } => eni(name, format!("{at}.eni"), problems).then(|| NextHop::Eni { eni: name.clone() }),
+        NextHopSpec::Gateway { gateway: name } => {
+            gateway(name, format!("{at}.gateway"), problems).then(|| NextHop::Gateway { gateway: name.clone() })
+        }
+        NextHopSpec::Vpc { vpc } => {
+            if vpc == scope.vpc {
+                problems.add(code::NEXT_HOP_SELF, format!("{at}.vpc"), format!("a route of VPC '{vpc}' cannot lead to '{vpc}' itself"));
+                None
+            } else if !scope.all_vpcs.contains(&vpc.as_str()) {
+                problems.add(code::NEXT_HOP_NOT_FOUND, format!("{at}.vpc"), format!("no VPC '{vpc}'"));
+                None
+            } else {
+                Some(NextHop::Vpc { vpc: vpc.clone() })
+            }
+        }
+        NextHopSpec::Blackhole => Some(NextHop::Blackhole),
+        NextHopSpec::Ecmp { hops } => {
+            if !(2..=4).contains(&hops.len()) {
+                problems.add(code::NEXT_HOP_COUNT, format!("{at}.hops"), format!("ECMP takes 2 to 4 hops, not {}", hops.len()));
+                return None;
+            }
+            let hops = group_hops(at, hops, &eni, &gateway, 100, problems)?;
+            if let Some(h) = hops.iter().find(|h| h.weight == 0) {
+                problems.add(code::NEXT_HOP_WEIGHT, format!("{at}.hops"), format!("hop '{}' has weight 0; ECMP weights are 1 to 255", h.target.name()));
+                return None;
+            }
+            Some(NextHop::Group(HopGroup { active_standby: false, hops, health_check: HealthCheck::default() }))
+        }
+        NextHopSpec::ActiveStandby { hops, health_check } => {
+            if hops.len() != 2 {
+                problems.add(code::NEXT_HOP_COUNT, format!("{at}.hops"), format!("active/standby takes exactly 2 hops, not {}", hops.len()));
+                return None;
+            }
+            let mut resolved = group_hops(at, hops, &eni, &gateway, 100, problems)?;
+            if hops[1].weight.is_none() {
+                resolved[1].weight = 0;
+            }
+            if (resolved[0].weight, resolved[1].weight) != (100, 0) {
+                problems.add(
+                    code::NEXT_HOP_WEIGHT,
+                    format!("{at}.hops"),
+                    format!("active/standby weights are 100 (active) and 0 (standby), not {} and {}", resolved[0].weight, resolved[1].weight),
+                );
+                return None;
+            }
+            let health_check = health(&format!("{at}.health_check"), health_check.as_ref(), problems)?;
+            Some(NextHop::Group(HopGroup { active_standby: true, hops: resolved, health_check }))
+        }
+    }
+}
+
+fn group_hops(
+    at: &str,
+    hops: &[crate::model::spec::HopSpec],
+    eni: &dyn Fn(&str, String, &mut Problems) -> bool,
+    gateway: &dyn Fn(&str, String, &mut Problems) -> bool,
+    default_weight: u32,
+    problems: &mut Problems,
+) -> Option<Vec<Hop>> {
+    let mut out = Vec::new();
+    for (i, hop) in hops.iter().enumerate() {
+        let field = format!("{at}.hops[{i}]");
+        let target = match (&hop.eni, &hop.gateway) {
+            (Some(name), None) => eni(name, format!("{field}.eni"), problems).then(|| HopTarget::Eni(name.clone()))?,
+            (None, Some(name)) => gateway(name, format!("{field}.gateway"), problems).then(|| HopTarget::Gateway(name.clone()))?,
+            _ => {
+                problems.add(code::NEXT_HOP_MALFORMED, field, "a hop names exactly one of `eni` or `gateway`");
+                return None;
+            }
+        };
+        let weight = hop.weight.unwrap_or(default_weight);
+        if weight > 255 {
+            problems.add(code::NEXT_HOP_WEIGHT, format!("{field}.weight"), format!("weight {weight} is above 255"));
+            return None;
+        }
+        if out.iter().any(|h: &Hop| h.target == target) {
+            problems.add(code::NEXT_HOP_MALFORMED, field, format!("'{}' is listed twice", target.name()));
+            return None;
+        }
+        out.push(Hop { target, weight: weight as u8 });
+    }
+    Some(out)
+}
+
+/// `200ms`, `1s`, `1.5s` -> milliseconds.
+pub fn parse_duration_ms(text: &str) -> Option<u32> {
+    let text = text.trim();
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.trim().parse().ok();
+    }
+    if let Some(m) = text.strip_suffix('m') {
+        return m.trim().parse::<u32>().ok()?.checked_mul(60_000);
+    }
+    let secs: f64 = text.strip_suffix('s')?.trim().parse().ok()?;
+    (secs >= 0.0 && secs < 4_000_000.0).then(|| (secs * 1000.0).round() as u32)
+}
+
+fn health(at: &str, spec: Option<&crate::model::spec::HealthCheckSpec>, problems: &mut Problems) -> Option<HealthCheck> {
+    let mut check = HealthCheck::default();
+    let Some(spec) = spec else { return Some(check) };
+    match spec.method.as_deref() {
+        None | Some("arp") => {}
+        Some("link") => check.method = HealthMethod::Link,
+        Some(other) => {
+            problems.add(code::HEALTH_CHECK_MALFORMED, format!("{at}.method"), format!("method '{other}' is not arp or link"));
+            return None;
+        }
+    }
+    if let Some(text) = &spec.interval {
+        match parse_duration_ms(text) {
+            Some(ms) if (50..=60_000).contains(&ms) => check.interval_ms = ms,
+            _ => {
+                problems.add(code::HEALTH_CHECK_MALFORMED, format!("{at}.interval"), format!("interval '{text}' is not a duration from 50ms to 60s"));
+                return None;
+            }
+        }
+    }
+    if let Some(n) = spec.threshold {
+        if !(1..=10).contains(&n) {
+            problems.add(code::HEALTH_CHECK_MALFORMED, format!("{at}.threshold"), format!("threshold {n} is outside 1 to 10"));
+            return None;
+        }
+        check.threshold = n;
+    }
+    Some(check)
+}
+
+fn gateway(at: &str, spec: &crate::model::spec::GatewaySpec, problems: &mut Problems) -> Option<Gateway> {
+    check_name(problems, format!("{at}.name"), &spec.name);
+    check_description(problems, format!("{at}.description"), &spec.description);
+    let mut networks = Vec::new();
+    for (i, n) in spec.networks.iter().enumerate() {
+        networks.push(parse_cidr(problems, format!("{at}.networks[{i}]"), n)?);
+    }
+    let ip = match &spec.ip {
+        None => None,
+        Some(text) => match text.parse::<Ipv4Addr>() {
+            Ok(ip) => Some(ip),
+            Err(_) => {
+                problems.add(code::IP_MALFORMED, format!("{at}.ip"), format!("'{text}' is not an IPv4 address"));
+                return None;
+            }
+        },
+    };
+    let mac = match spec.mac.as_deref().map(addr::parse_mac) {
+        Some(Some(mac)) if mac[0] & 1 == 0 && mac != [0; 6] => mac,
+        Some(_) => {
+            problems.add(code::MAC_MALFORMED, format!("{at}.mac"), format!("'{}' is not a unicast MAC", spec.mac.clone().unwrap_or_default()));
+            return None;
+        }
+        None => addr::derived_mac(0x06, spec.id.as_deref().unwrap_or(&spec.name)),
+    };
+    if let Some(name) = &spec.interface
+        && (name.is_empty() || name.len() > 15 || name.contains(['/', ' ', ':']))
+    {
+        problems.add(code::INTERFACE_MALFORMED, format!("{at}.interface"), format!("'{name}' is not a Linux interface name"));
+    }
+    let id = spec.id.clone().unwrap_or_default();
+    Some(Gateway {
+        local_mac: addr::derived_mac(0xee, &format!("{id}/local")),
+        id,
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        networks,
+        ip,
+        mac,
+        interface: spec.interface.clone(),
+    })
+}
+
+fn cens(spec: &TopologySpec, vpcs: &[Vpc], problems: &mut Problems) -> Vec<Cen> {
+    let mut out = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut attached: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, c) in spec.cens.iter().enumerate() {
+        let at = format!("cens[{i}]");
+        check_name(problems, format!("{at}.name"), &c.name);
+        check_description(problems, format!("{at}.description"), &c.description);
+        if !names.insert(c.name.as_str()) {
+            problems.add(code::NAME_DUPLICATE, format!("{at}.name"), format!("CEN name '{}' is used twice", c.name));
+        }
+        let mut members: Vec<&Vpc> = Vec::new();
+        for (j, name) in c.vpcs.iter().enumerate() {
+            let field = format!("{at}.vpcs[{j}]");
+            let Some(vpc) = vpcs.iter().find(|v| &v.name == name) else {
+                problems.add(code::CEN_VPC_NOT_FOUND, field, format!("no VPC '{name}'"));
+                continue;
+            };
+            if let Some(other) = attached.insert(name, &c.name) {
+                problems.add(code::CEN_VPC_ATTACHED, field, format!("VPC '{name}' is already attached to CEN '{other}'"));
+                continue;
+            }
+            for member in &members {
+                for a in &vpc.vswitches {
+                    if let Some(b) = member.vswitches.iter().find(|b| a.cidr.contains(&b.cidr) || b.cidr.contains(&a.cidr)) {
+                        problems.add(
+                            code::CEN_CIDR_OVERLAP,
+                            field.clone(),
+                            format!(
+                                "VPC '{name}' VSwitch {} ({}) overlaps VPC '{}' VSwitch {} ({}): CEN members must not overlap",
+                                a.name, a.cidr, member.name, b.name, b.cidr
+                            ),
+                        );
+                    }
+                }
+            }
+            members.push(vpc);
+        }
+        out.push(Cen { id: c.id.clone().unwrap_or_default(), name: c.name.clone(), description: c.description.clone(), vpcs: c.vpcs.clone() });
+    }
+    out
 }

@@ -1,0 +1,144 @@
+//! ICMP time exceeded from the VSwitch gateway, so traceroute from a guest shows the path.
+//!
+//! The expiring datagram is turned into the error in place: 28 bytes of room at the front for
+//! a new IPv4 and ICMP header, the Ethernet header moved there, the tail cut after the original
+//! header and 8 bytes of its payload. Rate limited per CPU by a token bucket.
+
+use aya_ebpf::{
+    helpers::generated::{bpf_ktime_get_ns, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    programs::XdpContext,
+};
+use vpc_common::{event, DropReason, Eni, ICMP_ERRORS_BURST, ICMP_ERRORS_PER_SEC};
+
+use crate::{
+    deliver,
+    maps::ICMP_RATE,
+    parse::{self, EthHdr, Ipv4Hdr, ETH_HLEN, IPPROTO_ICMP},
+    stats,
+};
+
+const ICMP_TIME_EXCEEDED: u8 = 11;
+/// Room for the new IPv4 (20) and ICMP (8) headers.
+const ROOM: usize = 28;
+/// The quote: the original header (20 bytes, no options) and 8 bytes of its payload.
+const QUOTED: usize = 28;
+const NS: u64 = 1_000_000_000;
+
+/// Whether another ICMP error may go out now (token bucket, per CPU).
+#[inline(always)]
+fn allowed() -> bool {
+    let Some(bucket) = ICMP_RATE.get_ptr_mut(0) else { return false };
+    // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
+    let bucket = unsafe { &mut *bucket };
+    let now = unsafe { bpf_ktime_get_ns() };
+    let credit = bucket.tokens + now.saturating_sub(bucket.last_ns) * ICMP_ERRORS_PER_SEC;
+    bucket.last_ns = now;
+    bucket.tokens = if credit > ICMP_ERRORS_BURST * NS { ICMP_ERRORS_BURST * NS } else { credit };
+    if bucket.tokens < NS {
+        return false;
+    }
+    bucket.tokens -= NS;
+    true
+}
+
+/// Ones' complement sum of `N` (even) bytes.
+#[inline(always)]
+fn sum16<const N: usize>(bytes: &[u8; N]) -> u32 {
+    let mut sum = 0u32;
+    let mut i = 0;
+    while i + 1 < N {
+        sum += u32::from(u16::from_be_bytes([bytes[i], bytes[i + 1]]));
+        i += 2;
+    }
+    sum
+}
+
+#[inline(always)]
+fn fold(mut sum: u32) -> u16 {
+    sum = (sum & 0xffff) + (sum >> 16);
+    sum = (sum & 0xffff) + (sum >> 16);
+    !(sum as u16)
+}
+
+/// Answer a datagram from `eni` whose TTL ran out. Datagrams that get no answer -- the ENI's
+/// gateway is unknown, a later fragment, an ICMP error, with IP options (the quote is then not of
+/// fixed size, which keeps the checksum simple for the verifier), shorter than a header and 8
+/// bytes, or over the rate -- are dropped as `TtlExceeded`.
+#[inline(always)]
+pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
+    let ip = parse::ipv4(ctx)?;
+    let header_len = parse::ipv4_header_len(ip);
+    let total_len = usize::from(u16::from_be(ip.tot_len));
+    if eni.gw_ip == 0 || u16::from_be(ip.frag_off) & 0x1fff != 0 || header_len != 20 || total_len < header_len + 8 {
+        return Err(DropReason::TtlExceeded);
+    }
+    if ip.protocol == IPPROTO_ICMP {
+        // SAFETY: the ICMP type byte lies inside the total length checked above.
+        let kind = unsafe { *parse::ptr_at::<u8>(ctx, ETH_HLEN + header_len)? };
+        if !matches!(kind, 0 | 8 | 13 | 14) {
+            return Err(DropReason::TtlExceeded);
+        }
+    }
+    if !allowed() {
+        return Err(DropReason::TtlExceeded);
+    }
+    let (requester, tos) = (ip.saddr, ip.tos);
+    let quoted = QUOTED;
+
+    // SAFETY: helper calls on our own context.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(ROOM as i32)) } != 0 {
+        return Err(DropReason::TtlExceeded);
+    }
+    // SAFETY: both headers checked by ptr_at; they do not overlap (28 > 14).
+    unsafe {
+        let old = parse::ptr_at::<[u8; ETH_HLEN]>(ctx, ROOM)?;
+        let new = parse::ptr_at::<[u8; ETH_HLEN]>(ctx, 0)?;
+        *new = *old;
+    }
+    let length = ctx.data_end() - ctx.data();
+    let wanted = ETH_HLEN + ROOM + quoted;
+    // SAFETY: shrinking the tail of our own frame.
+    if length < wanted || unsafe { bpf_xdp_adjust_tail(ctx.ctx, wanted as i32 - length as i32) } != 0 {
+        return Err(DropReason::TtlExceeded);
+    }
+
+    let ip = parse::ptr_at::<Ipv4Hdr>(ctx, ETH_HLEN)?;
+    // SAFETY: ptr_at checked the header.
+    let ip = unsafe { &mut *ip };
+    ip.version_ihl = 0x45;
+    ip.tos = (tos & 0x1e) | 0xc0;
+    ip.tot_len = ((ROOM + quoted) as u16).to_be();
+    ip.id = 0;
+    ip.frag_off = 0;
+    ip.ttl = 64;
+    ip.protocol = IPPROTO_ICMP;
+    ip.check = 0;
+    ip.saddr = eni.gw_ip;
+    ip.daddr = requester;
+    // SAFETY: ptr_at checked the 20 header bytes.
+    let header = unsafe { &*parse::ptr_at::<[u8; 20]>(ctx, ETH_HLEN)? };
+    ip.check = fold(sum16(header)).to_be();
+
+    let icmp = parse::ptr_at::<[u8; 8 + QUOTED]>(ctx, ETH_HLEN + 20)?;
+    // SAFETY: ptr_at checked the ICMP header and the quote.
+    let icmp = unsafe { &mut *icmp };
+    icmp[0] = ICMP_TIME_EXCEEDED;
+    icmp[1] = 0;
+    icmp[2] = 0;
+    icmp[3] = 0;
+    icmp[4] = 0;
+    icmp[5] = 0;
+    icmp[6] = 0;
+    icmp[7] = 0;
+    let check = fold(sum16(icmp));
+    icmp[2] = (check >> 8) as u8;
+    icmp[3] = check as u8;
+
+    let eth = parse::ptr_at::<EthHdr>(ctx, 0)?;
+    // SAFETY: ptr_at checked the header.
+    let eth = unsafe { &mut *eth };
+    eth.dst = eni.mac;
+    eth.src = eni.gw_mac;
+    stats::event(event::TIME_EXCEEDED_SENT);
+    deliver::to_port(ctx, eni.port)
+}
