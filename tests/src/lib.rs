@@ -1,6 +1,8 @@
 //! Fixtures for the integration tests: a lab per test with its own names, pin root and state
 //! directory (tests run in parallel), torn down even when the test fails.
 
+pub mod rng;
+
 use std::{net::Ipv4Addr, path::PathBuf, process::Command};
 
 use serde_json::{json, Value};

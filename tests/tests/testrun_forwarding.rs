@@ -284,3 +284,30 @@ fn route_tables_custom_entries_and_next_hops() {
     })
     .unwrap();
 }
+
+#[test]
+fn icmp_errors_are_rate_limited() {
+    let topology = Topology::from_yaml(TOPOLOGY).unwrap();
+    with_harness(topology, |h| {
+        let (_, web, web1) = h.topology.eni("web1").unwrap();
+        let expired = Ipv4::udp(web1.ip, ip("192.168.2.10"), 33434, 33434, b"probe").ttl(1).frame(web.gateway_mac, web1.mac);
+        // A burst of expiring probes (the first check fills the bucket): the burst is answered,
+        // the rest dropped and counted, on this CPU.
+        h.check(h.ifindex("web1"), &expired)?;
+        let mut answered = 0;
+        let mut dropped = 0;
+        for _ in 0..100 {
+            match h.run(h.ifindex("web1"), &expired)?.action {
+                Action::Redirect { .. } => answered += 1,
+                Action::Drop(DropReason::TtlExceeded) => dropped += 1,
+                other => anyhow::bail!("unexpected {other:?}"),
+            }
+        }
+        let burst = vpc_common::ICMP_ERRORS_BURST as usize;
+        // Two answers went to `check`; the bucket refills at a few per millisecond at most.
+        anyhow::ensure!((burst - 2..burst + 8).contains(&answered), "{answered} answered, {dropped} dropped");
+        anyhow::ensure!(answered + dropped == 100);
+        Ok(())
+    })
+    .unwrap();
+}

@@ -57,20 +57,25 @@ pub fn with_harness<T: Send + 'static>(
     topology: Topology,
     f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    with_harness_detached(topology, &[], f)
+    with_harness_detached::<&str, T>(topology, &[], f)
 }
 
 /// As `with_harness`, leaving the ENIs named in `detached` without an interface.
-pub fn with_harness_detached<T: Send + 'static>(
+pub fn with_harness_detached<S: AsRef<str>, T: Send + 'static>(
     topology: Topology,
-    detached: &[&str],
+    detached: &[S],
     f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
-    let detached: Vec<String> = detached.iter().map(|s| s.to_string()).collect();
+    let detached: Vec<String> = detached.iter().map(|s| s.as_ref().to_string()).collect();
     netns::in_scratch_netns(move || {
         let mut ifindex = BTreeMap::new();
-        for (i, (_, _, eni)) in topology.enis().enumerate().filter(|(_, (_, _, e))| !detached.contains(&e.name)) {
-            ifindex.insert(eni.id.clone(), crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
+        let ports = topology
+            .enis()
+            .map(|(_, _, e)| (e.id.clone(), e.name.clone()))
+            .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), g.name.clone())));
+        for (i, (id, name)) in ports.enumerate().filter(|(_, (_, name))| !detached.contains(name)) {
+            let _ = name;
+            ifindex.insert(id, crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
         }
         let mut ids = Ids::default();
         let limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096, max_groups: 256, max_flows: 4096 };
@@ -94,8 +99,28 @@ impl Drop for Harness {
 }
 
 impl Harness {
+    /// The ID of ENI or gateway `name`.
     fn eni_id(&self, name: &str) -> String {
-        self.topology.eni(name).unwrap_or_else(|| panic!("no ENI {name}")).2.id.clone()
+        if let Some((_, _, eni)) = self.topology.eni(name) {
+            return eni.id.clone();
+        }
+        let gateway = self.topology.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.name == name);
+        gateway.unwrap_or_else(|| panic!("no ENI or gateway {name}")).id.clone()
+    }
+
+    /// The ENI or gateway on `port`, by name.
+    pub fn port_name(&self, port: u32) -> String {
+        let id = self.binding.ids.ports.iter().find(|(_, p)| **p == port).map(|(id, _)| id.clone()).unwrap_or_default();
+        let eni = self.topology.enis().find(|(_, _, e)| e.id == id).map(|(_, _, e)| e.name.clone());
+        let gw = self.topology.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.id == id).map(|g| g.name.clone());
+        eni.or(gw).unwrap_or_else(|| format!("port {port}"))
+    }
+
+    /// Mark hops down (as the health checks would) and write the resulting groups.
+    pub fn set_down(&mut self, down: std::collections::BTreeSet<(String, usize)>) -> anyhow::Result<()> {
+        self.binding.down = down;
+        self.loaded.sync(&compile::compile(&self.topology, &self.binding))?;
+        Ok(())
     }
 
     /// The ifindex standing in for ENI `name`'s interface.
@@ -134,6 +159,17 @@ impl Harness {
             out.insert(*reason, drops.get(&(*reason as u32), 0)?.iter().sum());
         }
         Ok(out)
+    }
+
+    /// Fill the ICMP error bucket, so the next expiring frame is answered (the model assumes
+    /// the bucket has room; `run_raw` leaves it alone to test the limit itself).
+    fn refill_icmp_bucket(&mut self) -> anyhow::Result<()> {
+        let map = self.loaded.ebpf.map_mut(names::ICMP_RATE).context("ICMP_RATE")?;
+        let mut bucket: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        let full = vpc_common::RateLimit { last_ns: u64::MAX / 2, tokens: vpc_common::ICMP_ERRORS_BURST * 1_000_000_000 };
+        bucket.set(0, aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
+        Ok(())
     }
 
     /// Run `frame` through the loaded program as if it arrived on `ifindex`.
@@ -177,13 +213,14 @@ impl Harness {
 
     /// Run `frame` through both the model and the program -- twice through the program, so the
     /// second run takes the flow cache's path -- and describe any difference as `Err`.
-    pub fn check(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
+    pub fn check(&mut self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
         let first = self.check_once(ifindex, frame).map_err(|e| e.context("first frame (flow cache miss)"))?;
         self.check_once(ifindex, frame).map_err(|e| e.context("same frame again (flow cache hit)"))?;
         Ok(first)
     }
 
-    fn check_once(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
+    fn check_once(&mut self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
+        self.refill_icmp_bucket()?;
         let expected = self.expect(ifindex, frame);
         let observed = self.run(ifindex, frame)?;
         let want = Observed {

@@ -4,9 +4,13 @@
 //! data path or the store fails, the previous configuration is put back in the kernel, so
 //! either both change or neither does.
 
+pub mod health;
 pub mod state;
 
-use std::{collections::BTreeMap, path::PathBuf};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+};
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -213,8 +217,22 @@ impl Agent {
         if dry_run {
             return Ok((out, Applied { changes, report: ApplyReport::default() }));
         }
-        let binding = self.bind(&topology, ids.clone());
-        let entries = compile::compile(&topology, &binding);
+        let mut binding = self.bind(&topology, ids.clone());
+        let mut entries = compile::compile(&topology, &binding);
+        // A table changing in more than one entry is written as a new generation under a fresh
+        // number, and each ENI flips to it in one atomic update: no packet sees it half written.
+        let flips = widely_changed_tables(&self.entries, &entries);
+        if !flips.is_empty() {
+            let avoid: BTreeSet<u32> = self.entries.routes.keys().chain(entries.routes.keys()).map(|k| k.key.table).collect();
+            for number in flips {
+                let id = binding.ids.route_tables.iter().find(|(_, n)| **n == number).map(|(id, _)| id.clone());
+                if let Some(id) = id {
+                    binding.ids.renumber_table(&id, &avoid);
+                }
+            }
+            entries = compile::compile(&topology, &binding);
+        }
+        let ids = binding.ids.clone();
         let previous = self.entries.clone();
         let report = match self.write_dataplane(&entries) {
             Ok(report) => report,
@@ -320,4 +338,18 @@ pub struct DropStats {
     pub reason: String,
     pub packets: u64,
     pub meaning: String,
+}
+
+/// Route tables (by number) that exist in `old` and whose entries differ from `new` in more
+/// than one place.
+fn widely_changed_tables(old: &MapEntries, new: &MapEntries) -> Vec<u32> {
+    let mut changed: BTreeMap<u32, usize> = BTreeMap::new();
+    let existing: BTreeSet<u32> = old.routes.keys().map(|k| k.key.table).collect();
+    let keys: BTreeSet<&crate::compile::LpmKey> = old.routes.keys().chain(new.routes.keys()).collect();
+    for key in keys {
+        if old.routes.get(key) != new.routes.get(key) {
+            *changed.entry(key.key.table).or_default() += 1;
+        }
+    }
+    changed.into_iter().filter(|(table, n)| existing.contains(table) && *n > 1).map(|(t, _)| t).collect()
 }

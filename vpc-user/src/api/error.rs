@@ -32,6 +32,10 @@ pub mod code {
     pub const ROUTE_TABLE_NOT_FOUND: &str = "InvalidRouteTableId.NotFound";
     pub const ROUTE_ENTRY_NOT_FOUND: &str = "InvalidRouteEntryId.NotFound";
     pub const ENI_NOT_FOUND: &str = "InvalidNetworkInterfaceId.NotFound";
+    pub const GATEWAY_NOT_FOUND: &str = "InvalidGatewayId.NotFound";
+    pub const CEN_NOT_FOUND: &str = "InvalidCenId.NotFound";
+    pub const CEN_HAS_VPCS: &str = "DependencyViolation.CenChildInstance";
+    pub const NOT_ATTACHED: &str = "OperationDenied.NotAttached";
     pub const VPC_HAS_VSWITCHES: &str = "DependencyViolation.VSwitch";
     pub const VSWITCH_HAS_ENIS: &str = "DependencyViolation.NetworkInterface";
     pub const ROUTE_TABLE_HAS_VSWITCHES: &str = "DependencyViolation.RouteTableAssociated";

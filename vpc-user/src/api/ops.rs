@@ -16,7 +16,7 @@ use crate::{
         addr,
         ids::SYSTEM_TABLE,
         normalize::{ensure_default_vswitch, new_id, DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME},
-        spec::{EniSpec, NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+        spec::{CenSpec, EniSpec, GatewaySpec, NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
         topology::{HopTarget, NextHop, Origin},
         Topology,
     },
@@ -227,9 +227,9 @@ pub static OPS: &[Op] = &[
         params: &[
             p!("RouteTableId", S, req, "The route table."),
             p!("DestinationCidrBlock", S, req, "The destination, e.g. 0.0.0.0/0."),
-            p!("NextHopType", S, opt, "Instance or NetworkInterface (an ENI, with NextHopId), or Blackhole."),
-            p!("NextHopId", S, opt, "The ENI for NextHopType Instance or NetworkInterface."),
-            p!("NextHop", Object, opt, "The next hop as in a topology file, e.g. {\"type\": \"eni\", \"eni\": \"nat1\"}."),
+            p!("NextHopType", S, opt, "Instance or NetworkInterface (an ENI), Gateway (VpnGateway, RouterInterface to a VBR), Vpc (RouterInterface to a VPC), or Blackhole."),
+            p!("NextHopId", S, opt, "The ENI, gateway or VPC (ID or name)."),
+            p!("NextHop", Object, opt, "The next hop as in a topology file, e.g. {\"type\": \"ecmp\", \"hops\": [{\"eni\": \"n1\"}, {\"eni\": \"n2\"}]}."),
             p!("RouteEntryName", S, opt, "2-128 characters, starts with a letter."),
             p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
             DRY_RUN,
@@ -311,6 +311,81 @@ pub static OPS: &[Op] = &[
         mutates: false,
         run: describe_enis,
     },
+    // Gateways
+    Op {
+        name: "CreateGateway",
+        summary: "Create a gateway: a port from the VPC to a network outside it (VPN gateway, router interface to a VBR or a local data centre).",
+        params: &[
+            p!("VpcId", S, req, "The VPC."),
+            p!("GatewayName", S, opt, "Unique among ENIs and gateways; names the lab namespace; the ID when omitted."),
+            p!("Networks", S, opt, "The networks behind it, comma separated (the lab gives its namespace an address in each)."),
+            p!("IpAddress", S, opt, "The far-side router's address, for ARP health checks."),
+            p!("MacAddress", S, opt, "The far-side router's MAC; generated when omitted."),
+            p!("Interface", S, opt, "The host interface; the lab's name when omitted."),
+            p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            DRY_RUN,
+        ],
+        returns: &[("GatewayId", "The new gateway.")],
+        mutates: true,
+        run: create_gateway,
+    },
+    Op {
+        name: "DeleteGateway",
+        summary: "Delete a gateway no route entry uses.",
+        params: &[p!("GatewayId", S, req, "The gateway."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: delete_gateway,
+    },
+    Op {
+        name: "DescribeGateways",
+        summary: "List gateways.",
+        params: &[p!("VpcId", S, opt, "Only gateways of this VPC."), p!("GatewayId", S, opt, "Only this gateway.")],
+        returns: &[("Gateways", "GatewayId, GatewayName, VpcId, Networks, IpAddress, MacAddress, Interface, Status (InUse|Available)."), ("TotalCount", "Number listed.")],
+        mutates: false,
+        run: describe_gateways,
+    },
+    // CENs
+    Op {
+        name: "CreateCen",
+        summary: "Create a CEN: a group of VPCs that learn each other's VSwitch CIDRs.",
+        params: &[p!("CenName", S, req, "2-128 characters, starts with a letter."), p!("Description", S, opt, "2-256 characters."), DRY_RUN],
+        returns: &[("CenId", "The new CEN.")],
+        mutates: true,
+        run: create_cen,
+    },
+    Op {
+        name: "DeleteCen",
+        summary: "Delete a CEN that has no VPC attached.",
+        params: &[p!("CenId", S, req, "The CEN."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: delete_cen,
+    },
+    Op {
+        name: "AttachCenChildInstance",
+        summary: "Attach a VPC to a CEN; refused when its VSwitch CIDRs overlap another member's.",
+        params: &[p!("CenId", S, req, "The CEN."), p!("ChildInstanceId", S, req, "The VPC."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: attach_cen,
+    },
+    Op {
+        name: "DetachCenChildInstance",
+        summary: "Detach a VPC from a CEN; its learned routes go.",
+        params: &[p!("CenId", S, req, "The CEN."), p!("ChildInstanceId", S, req, "The VPC."), DRY_RUN],
+        returns: &[],
+        mutates: true,
+        run: detach_cen,
+    },
+    Op {
+        name: "DescribeCens",
+        summary: "List CENs and their member VPCs.",
+        params: &[p!("CenId", S, opt, "Only this CEN.")],
+        returns: &[("Cens", "CenId, CenName, Description, ChildInstanceIds."), ("TotalCount", "Number listed.")],
+        mutates: false,
+        run: describe_cens,
+    },
     // Whole configuration
     Op {
         name: "ApplyTopology",
@@ -324,7 +399,11 @@ pub static OPS: &[Op] = &[
         name: "ExportTopology",
         summary: "The whole configuration as a topology document, with IDs.",
         params: &[],
-        returns: &[("Topology", "The document.")],
+        returns: &[
+            ("Topology", "The document."),
+            ("Ids", "The data path's numbers of every resource (for `vpc trace`)."),
+            ("Down", "Hops the health checks found down: [route entry ID, hop index]."),
+        ],
         mutates: false,
         run: export_topology,
     },
@@ -455,6 +534,19 @@ fn delete_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
                 code::VPC_HAS_VSWITCHES,
                 format!("VPC {} still has {} VSwitch(es); delete them first", p.str("VpcId"), vpc.vswitches.len()),
             ));
+        }
+        if let Some(cen) = doc.cens.iter().find(|c| c.vpcs.contains(&vpc.name)) {
+            return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("VPC {} is attached to CEN {}; detach it first", p.str("VpcId"), cen.name)));
+        }
+        let peers: Vec<String> = doc
+            .vpcs
+            .iter()
+            .flat_map(|v| v.route_tables.iter().flat_map(|t| &t.routes).map(move |r| (v, r)))
+            .filter(|(_, r)| matches!(&r.next_hop, NextHopSpec::Vpc { vpc: peer } if *peer == vpc.name))
+            .map(|(v, r)| format!("{} in VPC {}", r.dst, v.name))
+            .collect();
+        if !peers.is_empty() {
+            return Err(ApiError::conflict(code::ENI_IS_NEXT_HOP, format!("route entries lead to VPC {}: {}; delete them first", p.str("VpcId"), peers.join(", "))));
         }
         doc.vpcs.remove(i);
         Ok(())
@@ -758,15 +850,31 @@ fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
         return serde_json::from_value(object.clone())
             .map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
     }
+    let target = || p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"));
+    let missing = |what: &str, id: &str| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no {what} {id} in the route table's VPC"));
     match p.opt_str("NextHopType") {
         Some("Instance" | "NetworkInterface") => {
-            let id = p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"))?;
-            let eni = doc.vpcs[vpc].enis.iter().find(|e| e.id.as_deref() == Some(id) || e.name == id);
-            let eni = eni.ok_or_else(|| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no ENI {id} in the route table's VPC")))?;
+            let id = target()?;
+            let eni = doc.vpcs[vpc].enis.iter().find(|e| e.id.as_deref() == Some(id) || e.name == id).ok_or_else(|| missing("ENI", id))?;
             Ok(NextHopSpec::Eni { eni: eni.name.clone() })
         }
+        Some("Gateway" | "VpnGateway" | "RouterInterface") if !target()?.starts_with("vpc-") => {
+            let id = target()?;
+            let gw = doc.vpcs[vpc].gateways.iter().find(|g| g.id.as_deref() == Some(id) || g.name == id).ok_or_else(|| missing("gateway", id))?;
+            Ok(NextHopSpec::Gateway { gateway: gw.name.clone() })
+        }
+        Some("Vpc" | "RouterInterface") => {
+            let id = target()?;
+            let peer = doc.vpcs.iter().find(|v| v.id.as_deref() == Some(id) || v.name == id);
+            let peer = peer.ok_or_else(|| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no VPC {id}")))?;
+            Ok(NextHopSpec::Vpc { vpc: peer.name.clone() })
+        }
         Some("Blackhole") => Ok(NextHopSpec::Blackhole),
-        Some(other) => Err(ApiError::bad(code::INVALID_PARAMETER, "NextHopType", format!("unknown NextHopType '{other}' (Instance, NetworkInterface, Blackhole)"))),
+        Some(other) => Err(ApiError::bad(
+            code::INVALID_PARAMETER,
+            "NextHopType",
+            format!("unknown NextHopType '{other}' (Instance, NetworkInterface, Gateway, Vpc, Blackhole; or give NextHop)"),
+        )),
         None => Err(ApiError::bad(code::MISSING_PARAMETER, "NextHopType", "give NextHopType (and NextHopId) or NextHop")),
     }
 }
@@ -944,14 +1052,7 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
 fn delete_eni(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
-        let name = doc.vpcs[i].enis[j].name.clone();
-        let used: Vec<String> = doc.vpcs[i]
-            .route_tables
-            .iter()
-            .flat_map(|t| &t.routes)
-            .filter(|r| matches!(&r.next_hop, NextHopSpec::Eni { eni } if *eni == name))
-            .map(|r| r.dst.clone())
-            .collect();
+        let used = routes_using(&doc.vpcs[i], &doc.vpcs[i].enis[j].name);
         if !used.is_empty() {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,
@@ -999,7 +1100,7 @@ fn apply_topology(agent: &mut Agent, p: &Params) -> R<Value> {
 }
 
 fn export_topology(agent: &mut Agent, _: &Params) -> R<Value> {
-    Ok(json!({"Topology": agent.stored().doc}))
+    Ok(json!({"Topology": agent.stored().doc, "Ids": agent.stored().ids, "Down": agent.binding().down}))
 }
 
 fn describe_statistics(agent: &mut Agent, _: &Params) -> R<Value> {
@@ -1017,4 +1118,159 @@ fn sync_interfaces(agent: &mut Agent, _: &Params) -> R<Value> {
 fn teardown(agent: &mut Agent, _: &Params) -> R<Value> {
     agent.down().map_err(ApiError::internal)?;
     ok()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateways
+
+fn gateway_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
+    for (i, vpc) in doc.vpcs.iter().enumerate() {
+        if let Some(j) = vpc.gateways.iter().position(|g| g.id.as_deref() == Some(id)) {
+            return Ok((i, j));
+        }
+    }
+    Err(ApiError::not_found(code::GATEWAY_NOT_FOUND, "GatewayId", id))
+}
+
+fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("gw");
+    transact(agent, p, |doc, _| {
+        let i = vpc_index(doc, p.str("VpcId"))?;
+        let networks = p.opt_str("Networks").map(|n| n.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        doc.vpcs[i].gateways.push(GatewaySpec {
+            id: Some(id.clone()),
+            name: name_or(p.opt_str("GatewayName"), &id),
+            description: p.opt_str("Description").map(Into::into),
+            networks,
+            ip: p.opt_str("IpAddress").map(Into::into),
+            mac: p.opt_str("MacAddress").map(Into::into),
+            interface: p.opt_str("Interface").map(Into::into),
+        });
+        Ok(())
+    })?;
+    Ok(json!({"GatewayId": id}))
+}
+
+/// Names of route entries in VPC `vpc` whose next hop involves `name` (an ENI or a gateway).
+fn routes_using(vpc: &VpcSpec, name: &str) -> Vec<String> {
+    vpc.route_tables
+        .iter()
+        .flat_map(|t| &t.routes)
+        .filter(|r| match &r.next_hop {
+            NextHopSpec::Eni { eni } => eni == name,
+            NextHopSpec::Gateway { gateway } => gateway == name,
+            NextHopSpec::Ecmp { hops } | NextHopSpec::ActiveStandby { hops, .. } => {
+                hops.iter().any(|h| h.eni.as_deref() == Some(name) || h.gateway.as_deref() == Some(name))
+            }
+            _ => false,
+        })
+        .map(|r| r.dst.clone())
+        .collect()
+}
+
+fn delete_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let (i, j) = gateway_index(doc, p.str("GatewayId"))?;
+        let used = routes_using(&doc.vpcs[i], &doc.vpcs[i].gateways[j].name);
+        if !used.is_empty() {
+            return Err(ApiError::conflict(
+                code::ENI_IS_NEXT_HOP,
+                format!("gateway {} is a next hop of route entries for {}; delete them first", p.str("GatewayId"), used.join(", ")),
+            ));
+        }
+        doc.vpcs[i].gateways.remove(j);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_gateways(agent: &mut Agent, p: &Params) -> R<Value> {
+    let binding = agent.binding();
+    let mut list = Vec::new();
+    for vpc in &agent.topology().vpcs {
+        if p.opt_str("VpcId").is_some_and(|id| vpc.id != id) {
+            continue;
+        }
+        for g in vpc.gateways.iter().filter(|g| p.opt_str("GatewayId").is_none_or(|id| g.id == id)) {
+            list.push(json!({
+                "GatewayId": g.id, "GatewayName": g.name, "VpcId": vpc.id, "Description": g.description,
+                "Networks": g.networks.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "IpAddress": g.ip.map(|a| a.to_string()), "MacAddress": addr::format_mac(&g.mac),
+                "Interface": agent.opts.naming.host_ifname_of(&g.name, g.interface.as_deref()),
+                "Status": if binding.ifindex.contains_key(&g.id) { "InUse" } else { "Available" },
+            }));
+        }
+    }
+    Ok(json!({"Gateways": list, "TotalCount": list.len()}))
+}
+
+// ---------------------------------------------------------------------------------------------
+// CENs
+
+fn cen_index(doc: &TopologySpec, id: &str) -> R<usize> {
+    doc.cens.iter().position(|c| c.id.as_deref() == Some(id)).ok_or_else(|| ApiError::not_found(code::CEN_NOT_FOUND, "CenId", id))
+}
+
+fn create_cen(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("cen");
+    transact(agent, p, |doc, _| {
+        doc.cens.push(CenSpec { id: Some(id.clone()), name: p.str("CenName").into(), description: p.opt_str("Description").map(Into::into), vpcs: Vec::new() });
+        Ok(())
+    })?;
+    Ok(json!({"CenId": id}))
+}
+
+fn delete_cen(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let i = cen_index(doc, p.str("CenId"))?;
+        if !doc.cens[i].vpcs.is_empty() {
+            return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("CEN {} still has VPCs {}; detach them first", p.str("CenId"), doc.cens[i].vpcs.join(", "))));
+        }
+        doc.cens.remove(i);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn attach_cen(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let i = cen_index(doc, p.str("CenId"))?;
+        let vpc = doc.vpcs[vpc_index(doc, p.str("ChildInstanceId")).map_err(|mut e| {
+            e.field = Some("ChildInstanceId".into());
+            e
+        })?]
+        .name
+        .clone();
+        doc.cens[i].vpcs.push(vpc);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn detach_cen(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, _| {
+        let i = cen_index(doc, p.str("CenId"))?;
+        let vpc = doc.vpcs[vpc_index(doc, p.str("ChildInstanceId"))?].name.clone();
+        let before = doc.cens[i].vpcs.len();
+        doc.cens[i].vpcs.retain(|v| *v != vpc);
+        if doc.cens[i].vpcs.len() == before {
+            return Err(ApiError::bad(code::NOT_ATTACHED, "ChildInstanceId", format!("VPC {} is not attached to CEN {}", p.str("ChildInstanceId"), p.str("CenId"))));
+        }
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_cens(agent: &mut Agent, p: &Params) -> R<Value> {
+    let topology = agent.topology();
+    let list: Vec<Value> = topology
+        .cens
+        .iter()
+        .filter(|c| p.opt_str("CenId").is_none_or(|id| c.id == id))
+        .map(|c| {
+            let members: Vec<&str> = c.vpcs.iter().filter_map(|n| topology.vpc(n)).map(|v| v.id.as_str()).collect();
+            json!({"CenId": c.id, "CenName": c.name, "Description": c.description, "ChildInstanceIds": members})
+        })
+        .collect();
+    Ok(json!({"Cens": list, "TotalCount": list.len()}))
 }

@@ -110,6 +110,28 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
         }
     });
 
+    // Health checks of active/standby hops, on their own thread (they block on sockets briefly).
+    let checker_agent = shared.agent.clone();
+    std::thread::spawn(move || {
+        let mut checker = crate::agent::health::Checker::default();
+        loop {
+            let probes = match checker_agent.lock() {
+                Ok(agent) => crate::agent::health::probes(agent.topology(), &agent.opts.naming),
+                Err(_) => return,
+            };
+            checker.update(probes);
+            for ((route, hop), down) in checker.tick() {
+                log::warn!("route {route}: hop {hop} is {}", if down { "down" } else { "up again" });
+                if let Ok(mut agent) = checker_agent.lock()
+                    && let Err(e) = agent.set_hop_down(&route, hop, down)
+                {
+                    log::error!("moving traffic off a failed hop: {e:#}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+
     let stop = shared.stop.clone();
     let signals = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

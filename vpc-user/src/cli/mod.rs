@@ -6,6 +6,7 @@
 mod demo;
 mod get;
 mod output;
+mod trace;
 
 use std::{
     net::SocketAddr,
@@ -136,6 +137,24 @@ pub enum Command {
     },
     /// Print the API's OpenAPI document.
     Openapi,
+    /// Explain what happens to a packet: route table, entry, next hop, verdict -- by the model
+    /// and by the XDP program (TestRun), which must agree.
+    Trace {
+        /// The sending ENI or gateway.
+        #[arg(long)]
+        from: String,
+        /// The destination address.
+        #[arg(long)]
+        to: std::net::Ipv4Addr,
+        #[arg(long, value_enum, default_value = "icmp")]
+        proto: trace::Proto,
+        #[arg(long, default_value_t = 40000)]
+        sport: u16,
+        #[arg(long, default_value_t = 80)]
+        dport: u16,
+        #[arg(long, default_value_t = 64)]
+        ttl: u8,
+    },
     /// Network namespaces standing in for guests, one per ENI.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -298,6 +317,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
         }
+        Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
         Command::Openapi => {
             print!("{}", api::openapi::pretty());
             Ok(())

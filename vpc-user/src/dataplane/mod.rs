@@ -56,7 +56,7 @@ impl Dataplane {
         bpffs::ensure(&self.pins.root)?;
         let retired = loader::retire_incompatible(&self.pins, &self.limits)?;
         let ebpf = loader::load(&self.pins, &self.limits)?;
-        Ok(Loaded { ebpf, retired, attached: BTreeSet::new() })
+        Ok(Loaded { ebpf, retired, attached: BTreeSet::new(), known: None })
     }
 
     /// Detach from every interface and remove every pin. Forwarding stops.
@@ -139,6 +139,8 @@ pub struct Loaded {
     pub retired: Vec<&'static str>,
     /// Interfaces whose link already runs this instance.
     attached: BTreeSet<u32>,
+    /// What the config maps hold, when this instance wrote them last (else they are read).
+    known: Option<MapEntries>,
 }
 
 impl Loaded {
@@ -168,6 +170,7 @@ impl Loaded {
         self.attached = ifindexes;
 
         report.changes = self.remove_stale(pending)?;
+        self.known = Some(entries.clone());
         loader::pin_program(&mut self.ebpf, &pins.program())?;
         Ok(report)
     }
@@ -195,18 +198,23 @@ impl Loaded {
             names::GROUPS,
             names::CONFIG,
         ]);
+        let known = self.known.take();
         let mut ports = sync::Ports::open(ports.ok_or_else(missing_map)?)?;
         let mut stats = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
-        let old_ports = ports.current()?;
+        let old_ports = match &known {
+            Some(known) => known.ports.clone(),
+            None => ports.current()?,
+        };
         stats::reset_ports(&mut stats, entries.ports.keys().copied().filter(|p| !old_ports.contains_key(p)))?;
         // Groups, ports and addresses first, then routes that use them, then the senders that use
         // the routes: each step only refers to what is already there.
+        let k = known.as_ref();
         let pending = PendingRemoval {
-            groups: sync::upsert(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &entries.groups)?,
-            ports: sync::upsert(&mut ports, &entries.ports)?,
-            addrs: sync::upsert(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &entries.addrs)?,
-            routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes)?,
-            enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis)?,
+            groups: sync::upsert(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &entries.groups, k.map(|k| &k.groups))?,
+            ports: sync::upsert(&mut ports, &entries.ports, Some(&old_ports))?,
+            addrs: sync::upsert(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &entries.addrs, k.map(|k| &k.addrs))?,
+            routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes, k.map(|k| &k.routes))?,
+            enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis, k.map(|k| &k.enis))?,
         };
         // Cached flow decisions are taken again against the new entries.
         sync::bump_epoch(config.ok_or_else(missing_map)?)?;
@@ -244,7 +252,9 @@ impl Loaded {
     /// Both phases at once (nothing is attached to this instance yet).
     pub fn sync(&mut self, entries: &MapEntries) -> anyhow::Result<MapChanges> {
         let pending = self.upsert(entries)?;
-        self.remove_stale(pending)
+        let changes = self.remove_stale(pending)?;
+        self.known = Some(entries.clone());
+        Ok(changes)
     }
 }
 

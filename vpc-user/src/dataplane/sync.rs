@@ -44,9 +44,17 @@ pub struct Pending<K> {
     pub changes: Changes,
 }
 
-/// Phase one: write new and changed entries.
-pub fn upsert<M: ConfigMap>(map: &mut M, want: &BTreeMap<M::K, M::V>) -> anyhow::Result<Pending<M::K>> {
-    let current = map.current()?;
+/// Phase one: write new and changed entries. `known` is what the map holds when the caller
+/// knows it (it wrote it last); otherwise the map is read.
+pub fn upsert<M: ConfigMap>(map: &mut M, want: &BTreeMap<M::K, M::V>, known: Option<&BTreeMap<M::K, M::V>>) -> anyhow::Result<Pending<M::K>> {
+    let read;
+    let current = match known {
+        Some(known) => known,
+        None => {
+            read = map.current()?;
+            &read
+        }
+    };
     let mut changes = Changes::default();
     for (key, value) in want {
         match current.get(key) {
@@ -61,7 +69,7 @@ pub fn upsert<M: ConfigMap>(map: &mut M, want: &BTreeMap<M::K, M::V>) -> anyhow:
             }
         }
     }
-    let stale: Vec<M::K> = current.into_keys().filter(|k| !want.contains_key(k)).collect();
+    let stale: Vec<M::K> = current.keys().filter(|k| !want.contains_key(k)).cloned().collect();
     changes.removed = stale.len();
     Ok(Pending { stale, changes })
 }

@@ -35,20 +35,7 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
     for (_, vswitch, eni) in topology.enis() {
         let ns = naming.netns(&eni.name);
         let host = naming.host_ifname(eni);
-        if !netns::path(&ns).exists() {
-            ip(&["netns", "add", &ns])?;
-        }
-        if crate::dataplane::ifindex(&host).is_none() {
-            ip(&["link", "add", &host, "type", "veth", "peer", "name", "eth0", "netns", &ns])?;
-        }
-        // No IPv6 chatter (router solicitations, DAD) on either side: the VPC is IPv4.
-        let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{host}/disable_ipv6"), "1");
-        netns::in_netns(&netns::path(&ns), || {
-            for knob in ["all", "default", "lo"] {
-                let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{knob}/disable_ipv6"), "1");
-            }
-            Ok(())
-        })?;
+        guest(&ns, &host)?;
         ip_batch(
             Some(&ns),
             &[
@@ -62,10 +49,49 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
         )?;
         ip(&["link", "set", &host, "up"])?;
     }
+    // A gateway's namespace stands for the network behind it: an address in each of its
+    // networks, and everything else sent to the VPC.
+    for vpc in &topology.vpcs {
+        for gw in &vpc.gateways {
+            let ns = naming.netns(&gw.name);
+            let host = naming.host_ifname_of(&gw.name, gw.interface.as_deref());
+            guest(&ns, &host)?;
+            let mut lines = vec![format!("link set eth0 address {}", format_mac(&gw.mac)), "addr flush dev eth0".into()];
+            if let Some(ip) = gw.ip {
+                lines.push(format!("addr add {ip}/32 dev eth0"));
+            }
+            for net in gw.networks.iter().filter(|n| n.prefix_len() > 0) {
+                let first = std::net::Ipv4Addr::from(u32::from(net.network()) + u32::from(net.prefix_len() < 32));
+                lines.push(format!("addr replace {first}/32 dev lo"));
+            }
+            let via = std::net::Ipv4Addr::from(u32::from(vpc.cidr.network()) + 1);
+            lines.extend(["link set lo up".into(), "link set eth0 up".into(), format!("route replace default via {via} dev eth0 onlink")]);
+            ip_batch(Some(&ns), &lines)?;
+            ip(&["link", "set", &host, "up"])?;
+        }
+    }
     let synced = conn.call("SyncInterfaces", json!({}))?;
     let mut applied = applied;
     applied["Attached"] = synced["Attached"].clone();
     Ok(applied)
+}
+
+/// A namespace `ns` joined to the host by veth `host` (guest side `eth0`), without IPv6 chatter
+/// (router solicitations, DAD) on either side: the VPC is IPv4.
+fn guest(ns: &str, host: &str) -> anyhow::Result<()> {
+    if !netns::path(ns).exists() {
+        ip(&["netns", "add", ns])?;
+    }
+    if crate::dataplane::ifindex(host).is_none() {
+        ip(&["link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns])?;
+    }
+    let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{host}/disable_ipv6"), "1");
+    netns::in_netns(&netns::path(ns), || {
+        for knob in ["all", "default", "lo"] {
+            let _ = fs::write(format!("/proc/sys/net/ipv6/conf/{knob}/disable_ipv6"), "1");
+        }
+        Ok(())
+    })
 }
 
 /// The configuration the agent holds now.
@@ -82,9 +108,11 @@ pub fn down(conn: &Conn, naming: &Naming, spec: Option<&TopologySpec>) -> anyhow
     if let Some(spec) = spec {
         enis.extend(spec.vpcs.iter().flat_map(|v| &v.enis).map(|e| (e.name.clone(), e.interface.clone())));
         enis.extend(spec.enis.iter().map(|e| (e.name.clone(), e.interface.clone())));
+        enis.extend(spec.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), g.interface.clone())));
     }
     if let Ok(topology) = configured(conn) {
         enis.extend(topology.enis().map(|(_, _, e)| (e.name.clone(), e.interface.clone())));
+        enis.extend(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), g.interface.clone())));
     }
     conn.call("Teardown", json!({}))?;
     for (eni, interface) in enis {

@@ -47,6 +47,41 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             }
         }
     }
+    for vpc in &new.vpcs {
+        let old_vpc = old.vpc(&vpc.name);
+        for gw in &vpc.gateways {
+            if old_vpc.and_then(|o| o.gateway(&gw.name)).is_none() {
+                out.push(Change::Add { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name) });
+            }
+        }
+        for table in &vpc.route_tables {
+            let name = format!("{}/{}", vpc.name, table.name);
+            match old_vpc.and_then(|o| o.route_table(&table.name)) {
+                // A new VPC's system table comes with it; say so only when it has entries.
+                None if table.is_system && table.routes.is_empty() => {}
+                None => out.push(Change::Add { kind: "route table", name: format!("{name} ({} entries)", table.routes.len()) }),
+                Some(before) => {
+                    let was: std::collections::BTreeMap<_, _> = before.routes.iter().map(|r| (r.dst, &r.next_hop)).collect();
+                    let now: std::collections::BTreeMap<_, _> = table.routes.iter().map(|r| (r.dst, &r.next_hop)).collect();
+                    let added = now.keys().filter(|d| !was.contains_key(d)).count();
+                    let removed = was.keys().filter(|d| !now.contains_key(d)).count();
+                    let changed = now.iter().filter(|(d, h)| was.get(d).is_some_and(|w| w != *h)).count();
+                    if added + removed + changed > 0 {
+                        out.push(Change::Modify { kind: "route table", name, what: format!("entries +{added} -{removed} ~{changed}") });
+                    }
+                }
+            }
+        }
+    }
+    for cen in &new.cens {
+        match old.cens.iter().find(|c| c.name == cen.name) {
+            None => out.push(Change::Add { kind: "cen", name: cen.name.clone() }),
+            Some(o) if o.vpcs != cen.vpcs => {
+                out.push(Change::Modify { kind: "cen", name: cen.name.clone(), what: format!("members {} -> {}", o.vpcs.join(","), cen.vpcs.join(",")) })
+            }
+            Some(_) => {}
+        }
+    }
     for (vpc, _, eni) in new.enis() {
         match old.eni(&eni.name) {
             None => out.push(Change::Add { kind: "eni", name: eni.name.clone() }),
@@ -75,7 +110,22 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             out.push(Change::Remove { kind: "eni", name: eni.name.clone() });
         }
     }
+    for cen in &old.cens {
+        if !new.cens.iter().any(|c| c.name == cen.name) {
+            out.push(Change::Remove { kind: "cen", name: cen.name.clone() });
+        }
+    }
     for vpc in &old.vpcs {
+        for table in vpc.route_tables.iter().filter(|t| !t.is_system) {
+            if new.vpc(&vpc.name).and_then(|n| n.route_table(&table.name)).is_none() {
+                out.push(Change::Remove { kind: "route table", name: format!("{}/{}", vpc.name, table.name) });
+            }
+        }
+        for gw in &vpc.gateways {
+            if new.vpc(&vpc.name).and_then(|n| n.gateway(&gw.name)).is_none() {
+                out.push(Change::Remove { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name) });
+            }
+        }
         for vsw in &vpc.vswitches {
             if new.vpc(&vpc.name).and_then(|n| n.vswitch(&vsw.name)).is_none() {
                 out.push(Change::Remove { kind: "vswitch", name: format!("{}/{}", vpc.name, vsw.name) });

@@ -59,8 +59,8 @@ impl Ids {
 
     /// Give route table `id` a fresh number, used by no table now: its entries are then written
     /// as a new generation beside the old one, and ENIs switch over one atomic update each.
-    pub fn renumber_table(&mut self, id: &str) {
-        let taken: BTreeSet<u32> = self.route_tables.values().copied().collect();
+    pub fn renumber_table(&mut self, id: &str, avoid: &BTreeSet<u32>) {
+        let taken: BTreeSet<u32> = self.route_tables.values().copied().chain(avoid.iter().copied()).collect();
         let fresh = (1..).find(|n| !taken.contains(n)).expect("u32 space");
         self.route_tables.insert(id.to_string(), fresh);
     }

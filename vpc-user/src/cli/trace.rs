@@ -1,0 +1,125 @@
+//! `vpc trace --from ENI --to ADDR`: what happens to a packet, explained by the model and
+//! checked against the real XDP program (loaded in a scratch namespace with the configuration
+//! the agent holds, fed the same frame through BPF_PROG_TEST_RUN). Disagreement is printed
+//! loudly. Also says whether the live kernel maps hold what the configuration compiles to.
+
+use std::{collections::BTreeSet, net::Ipv4Addr};
+
+use anyhow::Context as _;
+use serde_json::json;
+
+use crate::{
+    agent::HostOptions,
+    api::Conn,
+    compile,
+    dataplane::Dataplane,
+    model::{binding::Binding, forward::Action, ids::Ids, spec::TopologySpec, topology::Quotas, Topology},
+    packet::{self, Ipv4},
+    testrun,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Proto {
+    Icmp,
+    Tcp,
+    Udp,
+}
+
+pub struct Request {
+    pub from: String,
+    pub to: Ipv4Addr,
+    pub proto: Proto,
+    pub sport: u16,
+    pub dport: u16,
+    pub ttl: u8,
+}
+
+pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
+    let conn = Conn::to(opts);
+    let exported = conn.call("ExportTopology", json!({}))?;
+    let spec: TopologySpec = serde_json::from_value(exported["Topology"].clone())?;
+    let ids: Ids = serde_json::from_value(exported["Ids"].clone()).unwrap_or_default();
+    let down: BTreeSet<(String, usize)> = serde_json::from_value(exported["Down"].clone()).unwrap_or_default();
+    let topology = Topology::from_spec(&spec, &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("{e}"))?;
+
+    // The sender as the guest would send it: its own MAC and address, to its gateway.
+    let (mac, gw_mac, src) = match topology.eni(&req.from) {
+        Some((_, vsw, eni)) => (eni.mac, vsw.gateway_mac, eni.ip),
+        None => {
+            let gw = topology.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.name == req.from);
+            let gw = gw.with_context(|| format!("no ENI or gateway '{}'", req.from))?;
+            (gw.mac, gw.local_mac, gw.networks.first().map(|n| Ipv4Addr::from(u32::from(n.network()) + 1)).unwrap_or(Ipv4Addr::new(203, 0, 113, 1)))
+        }
+    };
+    let ip = match req.proto {
+        Proto::Icmp => Ipv4::icmp_echo(src, req.to, req.sport, 1),
+        Proto::Tcp => Ipv4::tcp(src, req.to, req.sport, req.dport, packet::TCP_SYN),
+        Proto::Udp => Ipv4::udp(src, req.to, req.sport, req.dport, b"vpc trace"),
+    }
+    .ttl(req.ttl);
+    let frame = ip.frame(gw_mac, mac);
+    let what = match req.proto {
+        Proto::Icmp => format!("ICMP echo id {}", req.sport),
+        Proto::Tcp => format!("TCP {} -> {}", req.sport, req.dport),
+        Proto::Udp => format!("UDP {} -> {}", req.sport, req.dport),
+    };
+    println!("trace {} ({src}) -> {} {what}, TTL {}", req.from, req.to, req.ttl);
+
+    // ENIs and gateways without an interface here are left detached in the harness too.
+    let detached: Vec<String> = topology
+        .enis()
+        .map(|(_, _, e)| (e.name.clone(), opts.naming.host_ifname(e)))
+        .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))))
+        .filter(|(_, ifname)| crate::dataplane::ifindex(ifname).is_none())
+        .map(|(name, _)| name)
+        .collect();
+    let from = req.from.clone();
+    let (model_steps, model_action, program, agree) = {
+        let down_ids = down.clone();
+        let frame = frame.clone();
+        testrun::with_harness_detached(topology.clone(), &detached, move |h| {
+            h.set_down(down_ids)?;
+            let ifindex = h.ifindex(&from);
+            let expected = h.expect(ifindex, &frame);
+            let observed = h.run(ifindex, &frame)?;
+            let name = |port: u32| h.port_name(port);
+            let describe = |action: Action| match action {
+                Action::Redirect { port } => format!("deliver to {} (port {port})", name(port)),
+                Action::Pass => "hand to the host's network stack".to_string(),
+                Action::Drop(reason) => format!("drop: {} ({})", reason.name(), reason.describe().trim()),
+            };
+            let agree = observed.action == expected.action && observed.frame == expected.frame;
+            let program = format!("{}{}", describe(observed.action), if observed.frame == expected.frame { "" } else { "; OUTPUT FRAME DIFFERS" });
+            Ok((expected.steps.clone(), describe(expected.action), program, agree))
+        })?
+    };
+    println!("model:");
+    for step in &model_steps {
+        println!("  {step}");
+    }
+    println!("  verdict: {model_action}");
+    println!("XDP program (TestRun): {program}");
+    if agree {
+        println!("model and program AGREE");
+    } else {
+        println!("!!!!!!!! model and program DISAGREE: this is a bug; please report it with this trace !!!!!!!!");
+    }
+
+    // Does the live data path hold what this configuration compiles to?
+    let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
+    if dataplane.is_up() && !ids.vpcs.is_empty() {
+        let ifindex = topology
+            .enis()
+            .map(|(_, _, e)| (e.id.clone(), opts.naming.host_ifname(e)))
+            .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))))
+            .filter_map(|(id, ifname)| Some((id, crate::dataplane::ifindex(&ifname)?)))
+            .collect();
+        let wanted = compile::compile(&topology, &Binding { ids, ifindex, down });
+        match dataplane.read_entries() {
+            Ok(live) if live == wanted => println!("live kernel maps: hold exactly this configuration"),
+            Ok(_) => println!("live kernel maps: DIFFER from this configuration (the agent re-syncs on its next change or restart)"),
+            Err(e) => println!("live kernel maps: unreadable ({e:#})"),
+        }
+    }
+    if agree { Ok(()) } else { anyhow::bail!("model and program disagree") }
+}
