@@ -21,6 +21,8 @@ pub fn options(tag: &str) -> HostOptions {
         bpffs: PathBuf::from(format!("/sys/fs/bpf/vpc-t-{tag}")),
         state_dir: std::env::temp_dir().join(format!("vpc-t-{tag}")),
         naming: Naming::new(format!("vt{tag}-")),
+        // Room for the route-churn tests' tables.
+        quotas: vpc::model::topology::Quotas { route_entries_per_table: 50_000, ..Default::default() },
         ..Default::default()
     }
 }
@@ -69,6 +71,32 @@ impl TestLab {
 
     pub fn ip(&self, eni: &str) -> Ipv4Addr {
         self.topology().eni(eni).expect("ENI in topology").2.ip
+    }
+
+    /// The configuration's binding to this host as the agent sees it: numbers, interfaces, hops
+    /// down (for computing what the model says live traffic must do).
+    pub fn binding(&self) -> vpc::model::binding::Binding {
+        let exported = self.call("ExportTopology", json!({}));
+        let topology = self.topology();
+        let naming = &self.opts.naming;
+        let ifindex = topology
+            .enis()
+            .map(|(_, _, e)| (e.id.clone(), naming.host_ifname(e)))
+            .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref()))))
+            .filter_map(|(id, name)| Some((id, vpc::dataplane::ifindex(&name)?)))
+            .collect();
+        vpc::model::binding::Binding {
+            ids: serde_json::from_value(exported["Ids"].clone()).unwrap(),
+            ifindex,
+            down: serde_json::from_value(exported["Down"].clone()).unwrap(),
+        }
+    }
+
+    /// Run a command in an ENI's (or gateway's) namespace; its output if it succeeds.
+    pub fn exec(&self, who: &str, cmd: &[&str]) -> Result<String, String> {
+        let out = Command::new("ip").args(["netns", "exec", &self.ns(who)]).args(cmd).output().map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        if out.status.success() { Ok(text) } else { Err(text) }
     }
 
     pub fn stats(&self) -> Stats {

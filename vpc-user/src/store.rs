@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     ids::Ids,
-    spec::{EniSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+    spec::{CenSpec, EniSpec, GatewaySpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
 const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("resources");
@@ -47,6 +47,8 @@ enum Body {
     RouteTable(RouteTableSpec),
     Route(RouteSpec),
     Eni(EniSpec),
+    Gateway(GatewaySpec),
+    Cen(CenSpec),
 }
 
 pub struct Store {
@@ -130,7 +132,7 @@ fn flatten(doc: &TopologySpec) -> BTreeMap<String, Row> {
         }
     };
     for (i, vpc) in doc.vpcs.iter().enumerate() {
-        let bare = VpcSpec { vswitches: Vec::new(), route_tables: Vec::new(), enis: Vec::new(), ..vpc.clone() };
+        let bare = VpcSpec { vswitches: Vec::new(), route_tables: Vec::new(), enis: Vec::new(), gateways: Vec::new(), ..vpc.clone() };
         put(&vpc.id, &None, i, Body::Vpc(bare));
         for (j, s) in vpc.vswitches.iter().enumerate() {
             put(&s.id, &vpc.id, j, Body::Vswitch(s.clone()));
@@ -144,6 +146,12 @@ fn flatten(doc: &TopologySpec) -> BTreeMap<String, Row> {
         for (j, e) in vpc.enis.iter().enumerate() {
             put(&e.id, &vpc.id, j, Body::Eni(e.clone()));
         }
+        for (j, g) in vpc.gateways.iter().enumerate() {
+            put(&g.id, &vpc.id, j, Body::Gateway(g.clone()));
+        }
+    }
+    for (i, cen) in doc.cens.iter().enumerate() {
+        put(&cen.id, &None, i, Body::Cen(cen.clone()));
     }
     rows
 }
@@ -152,7 +160,7 @@ fn unflatten(rows: BTreeMap<String, Row>) -> TopologySpec {
     let mut sorted: Vec<Row> = rows.into_values().collect();
     sorted.sort_by(|a, b| (a.pos, &a.parent).cmp(&(b.pos, &b.parent)));
     let mut doc = TopologySpec::default();
-    let (mut vswitches, mut tables, mut routes, mut enis) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut vswitches, mut tables, mut routes, mut enis, mut gateways) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for row in sorted {
         match row.body {
             Body::Vpc(v) => doc.vpcs.push(v),
@@ -160,6 +168,8 @@ fn unflatten(rows: BTreeMap<String, Row>) -> TopologySpec {
             Body::RouteTable(t) => tables.push((row.parent, t)),
             Body::Route(r) => routes.push((row.parent, r)),
             Body::Eni(e) => enis.push((row.parent, e)),
+            Body::Gateway(g) => gateways.push((row.parent, g)),
+            Body::Cen(c) => doc.cens.push(c),
         }
     }
     for (parent, route) in routes {
@@ -172,6 +182,7 @@ fn unflatten(rows: BTreeMap<String, Row>) -> TopologySpec {
         vpc.vswitches.extend(vswitches.iter().filter(|(p, _)| *p == id).map(|(_, s)| s.clone()));
         vpc.route_tables.extend(tables.iter().filter(|(p, _)| *p == id).map(|(_, t)| t.clone()));
         vpc.enis.extend(enis.iter().filter(|(p, _)| *p == id).map(|(_, e)| e.clone()));
+        vpc.gateways.extend(gateways.iter().filter(|(p, _)| *p == id).map(|(_, g)| g.clone()));
     }
     doc
 }
@@ -199,8 +210,12 @@ vpcs:
       - name: edge
         routes: [{dst: 0.0.0.0/0, next_hop: {type: eni, eni: w1}}, {dst: 10.9.0.0/16, next_hop: {type: blackhole}}]
     enis: [{name: w1, vswitch: web}, {name: d1, vswitch: db}]
+    gateways: [{name: idc, networks: [172.16.0.0/12]}]
   - name: dev
     cidr: 10.0.0.0/16
+  - name: third
+    cidr: 10.9.0.0/16
+cens: [{name: cen1, vpcs: [prod, third]}]
 ";
         let doc = normalize(&TopologySpec::default(), TopologySpec::from_yaml(yaml).unwrap());
         let topology = Topology::from_spec(&doc, &Default::default()).unwrap();
@@ -212,6 +227,7 @@ vpcs:
         let store = Store::open(&path).unwrap();
         assert_eq!(store.load().unwrap(), first, "what was committed comes back, in order");
 
+        assert_eq!(store.load().unwrap().doc.cens.len(), 1, "top-level resources are stored too");
         let mut second = first.clone();
         second.doc.vpcs[0].route_tables[1].routes.remove(0);
         second.doc.vpcs.remove(1);

@@ -83,8 +83,17 @@ pub fn with_harness_detached<S: AsRef<str>, T: Send + 'static>(
         let binding = Binding { ids, ifindex, down: Default::default() };
         let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dataplane = Dataplane::new(root, limits);
-        let mut loaded = dataplane.load()?;
-        loaded.sync(&compile::compile(&topology, &binding))?;
+        let loaded = dataplane.load().and_then(|mut loaded| {
+            loaded.sync(&compile::compile(&topology, &binding))?;
+            Ok(loaded)
+        });
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                let _ = dataplane.down();
+                return Err(e);
+            }
+        };
         let ports = binding.ids.ports.values().copied().collect();
         let mut harness = Harness { topology, binding, loaded, dataplane, ports };
         f(&mut harness)

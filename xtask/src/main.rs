@@ -48,6 +48,8 @@ const PACKAGES: &[&str] = &[
     "ethtool",
     "iperf3",
     "bpftool",
+    "traceroute",
+    "nftables",
     // promtool checks the metrics; systemd-analyze checks the unit
     "prometheus",
     "systemd",

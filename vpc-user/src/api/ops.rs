@@ -411,7 +411,7 @@ pub static OPS: &[Op] = &[
         name: "SyncInterfaces",
         summary: "Re-resolve every ENI's host interface now and update the data path (the agent also does this every second).",
         params: &[],
-        returns: &[("Attached", "ENIs whose interface exists."), ("Detached", "ENIs without one.")],
+        returns: &[("Attached", "ENIs and gateways whose interface exists."), ("Detached", "Those without one.")],
         mutates: false,
         run: sync_interfaces,
     },
@@ -1111,7 +1111,8 @@ fn describe_statistics(agent: &mut Agent, _: &Params) -> R<Value> {
 fn sync_interfaces(agent: &mut Agent, _: &Params) -> R<Value> {
     agent.reconcile().map_err(ApiError::internal)?;
     let attached = agent.binding().ifindex.len();
-    let total = agent.topology().enis().count();
+    let topology = agent.topology();
+    let total = topology.enis().count() + topology.vpcs.iter().map(|v| v.gateways.len()).sum::<usize>();
     Ok(json!({"Attached": attached, "Detached": total - attached}))
 }
 
