@@ -117,6 +117,18 @@ impl Harness {
         gateway.unwrap_or_else(|| panic!("no ENI or gateway {name}")).id.clone()
     }
 
+    /// The route the kernel's LPM trie holds for `addr` in route table `table` (by number).
+    pub fn lookup_route(&self, table: u32, addr: std::net::Ipv4Addr) -> anyhow::Result<Option<vpc_common::Route>> {
+        let map = self.loaded.ebpf.map(names::ROUTES).context("ROUTES")?;
+        let trie: aya::maps::LpmTrie<_, vpc_common::RouteKey, vpc_common::Route> = aya::maps::LpmTrie::try_from(map)?;
+        let key = aya::maps::lpm_trie::Key::new(vpc_common::ROUTE_TABLE_BITS + 32, vpc_common::RouteKey { table, addr: vpc_common::addr_raw(addr.octets()) });
+        match trie.get(&key, 0) {
+            Ok(route) => Ok(Some(route)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The ENI or gateway on `port`, by name.
     pub fn port_name(&self, port: u32) -> String {
         let id = self.binding.ids.ports.iter().find(|(_, p)| **p == port).map(|(id, _)| id.clone()).unwrap_or_default();
