@@ -118,15 +118,24 @@ fn spoofed_sources_are_dropped_and_counted_exactly() {
 }
 
 #[test]
-fn ttl_one_is_dropped_and_counted() {
+fn ttl_one_is_answered_or_dropped_and_counted() {
     let lab = TestLab::up("a4", ONE_VPC);
     let t = lab.topology();
     let (_, web, web1) = t.eni("web1").unwrap();
-    let before = lab.drops("ttl_exceeded");
-    let frames = (0..3).map(|_| Ipv4::udp(web1.ip, lab.ip("db1"), 5, 6, b"x").ttl(1).frame(web.gateway_mac, web1.mac)).collect();
+    let db1 = lab.ip("db1");
+    let event = |name: &str| lab.stats().events.iter().find(|e| e.event == name).map(|e| e.count).unwrap_or(0);
+    let (sent_before, dropped_before, db1_tx) = (event("icmp_time_exceeded_sent"), lab.drops("ttl_exceeded"), lab.counters("db1").2);
+    // Plain datagrams whose TTL runs out are answered with ICMP time exceeded (well under the
+    // rate limit's burst); one with IP options gets no answer and is dropped.
+    let mut frames: Vec<Vec<u8>> = (0..3).map(|_| Ipv4::udp(web1.ip, db1, 5, 6, b"x").ttl(1).frame(web.gateway_mac, web1.mac)).collect();
+    let mut with_options = Ipv4::udp(web1.ip, db1, 5, 6, b"x").ttl(1);
+    with_options.options = vec![1, 1, 1, 0]; // NOP NOP NOP EOL
+    frames.push(with_options.frame(web.gateway_mac, web1.mac));
     probe::send_frames(&lab.ns("web1"), "eth0", frames).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(lab.drops("ttl_exceeded") - before, 3);
+    assert_eq!(event("icmp_time_exceeded_sent") - sent_before, 3);
+    assert_eq!(lab.drops("ttl_exceeded") - dropped_before, 1);
+    assert_eq!(lab.counters("db1").2, db1_tx, "nothing expired reached db1");
     let ipv6 = vec![packet::ethernet(web.gateway_mac, web1.mac, packet::ETH_P_IPV6, &[0x60; 40])];
     let before = lab.drops("not_ipv4");
     probe::send_frames(&lab.ns("web1"), "eth0", ipv6).unwrap();

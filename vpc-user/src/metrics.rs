@@ -59,6 +59,10 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             for d in &stats.drops {
                 let _ = writeln!(out, "vpc_drops_total{{reason=\"{}\"}} {}", label(&d.reason), d.packets);
             }
+            family(&mut out, "vpc_events_total", "counter", "Things the data path did besides forwarding, by event.");
+            for e in &stats.events {
+                let _ = writeln!(out, "vpc_events_total{{event=\"{}\"}} {}", label(&e.event), e.count);
+            }
         }
         Err(_) => {
             family(&mut out, "vpc_dataplane_up", "gauge", "Whether the data path is applied.");

@@ -7,7 +7,7 @@
 //! whole VPC. The numbers the data path uses live in the `meta` table. A commit writes only the
 //! rows that differ from the previous state, in one write transaction.
 
-use std::{collections::BTreeMap, path::Path};
+use std::{borrow::Cow, collections::BTreeMap, path::Path};
 
 use anyhow::Context as _;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
@@ -29,26 +29,26 @@ pub struct Stored {
     pub ids: Ids,
 }
 
-/// One row of the resources table.
+/// One row of the resources table (`Cow`: rows are built borrowing the document, read owned).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Row {
+struct Row<'a> {
     /// The parent's ID (empty for VPCs).
-    parent: String,
+    parent: Cow<'a, str>,
     /// Position among its siblings, to give documents back in the order they were written.
     pos: usize,
-    body: Body,
+    body: Body<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-enum Body {
+enum Body<'a> {
     Vpc(VpcSpec),
-    Vswitch(VSwitchSpec),
+    Vswitch(Cow<'a, VSwitchSpec>),
     RouteTable(RouteTableSpec),
-    Route(RouteSpec),
-    Eni(EniSpec),
-    Gateway(GatewaySpec),
-    Cen(CenSpec),
+    Route(Cow<'a, RouteSpec>),
+    Eni(Cow<'a, EniSpec>),
+    Gateway(Cow<'a, GatewaySpec>),
+    Cen(Cow<'a, CenSpec>),
 }
 
 pub struct Store {
@@ -87,7 +87,7 @@ impl Store {
         let mut rows = BTreeMap::new();
         for entry in table.iter()? {
             let (key, value) = entry?;
-            let row: Row = serde_json::from_slice(value.value()).with_context(|| format!("decoding row {}", key.value()))?;
+            let row: Row<'static> = serde_json::from_slice(value.value()).with_context(|| format!("decoding row {}", key.value()))?;
             rows.insert(key.value().to_string(), row);
         }
         let meta = txn.open_table(META)?;
@@ -107,11 +107,11 @@ impl Store {
             let mut table = txn.open_table(RESOURCES)?;
             for (id, row) in &after {
                 if before.get(id) != Some(row) {
-                    table.insert(id.as_str(), serde_json::to_vec(row)?.as_slice())?;
+                    table.insert(*id, serde_json::to_vec(row)?.as_slice())?;
                 }
             }
             for id in before.keys().filter(|id| !after.contains_key(*id)) {
-                table.remove(id.as_str())?;
+                table.remove(*id)?;
             }
             if old.ids != new.ids {
                 txn.open_table(META)?.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
@@ -122,59 +122,79 @@ impl Store {
     }
 }
 
-/// The document as rows keyed by resource ID. Resources without an ID are not stored (the agent
-/// only commits normalized documents).
-fn flatten(doc: &TopologySpec) -> BTreeMap<String, Row> {
-    let mut rows = BTreeMap::new();
-    let mut put = |id: &Option<String>, parent: &Option<String>, pos: usize, body: Body| {
+/// The document as rows keyed by resource ID, borrowing from it. Resources without an ID are not
+/// stored (the agent only commits normalized documents).
+fn flatten(doc: &TopologySpec) -> BTreeMap<&str, Row<'_>> {
+    fn put<'a>(rows: &mut BTreeMap<&'a str, Row<'a>>, id: &'a Option<String>, parent: Option<&'a str>, pos: usize, body: Body<'a>) {
         if let Some(id) = id {
-            rows.insert(id.clone(), Row { parent: parent.clone().unwrap_or_default(), pos, body });
+            rows.insert(id.as_str(), Row { parent: Cow::Borrowed(parent.unwrap_or_default()), pos, body });
         }
-    };
+    }
+    let mut rows = BTreeMap::new();
+    let rows_ = &mut rows;
+    let mut put = |id, parent, pos, body| put(rows_, id, parent, pos, body);
     for (i, vpc) in doc.vpcs.iter().enumerate() {
-        let bare = VpcSpec { vswitches: Vec::new(), route_tables: Vec::new(), enis: Vec::new(), gateways: Vec::new(), ..vpc.clone() };
-        put(&vpc.id, &None, i, Body::Vpc(bare));
+        let bare = VpcSpec {
+            vswitches: Vec::new(),
+            route_tables: Vec::new(),
+            enis: Vec::new(),
+            gateways: Vec::new(),
+            id: vpc.id.clone(),
+            name: vpc.name.clone(),
+            cidr: vpc.cidr.clone(),
+            description: vpc.description.clone(),
+            default: vpc.default,
+        };
+        let parent = vpc.id.as_deref();
+        put(&vpc.id, None, i, Body::Vpc(bare));
         for (j, s) in vpc.vswitches.iter().enumerate() {
-            put(&s.id, &vpc.id, j, Body::Vswitch(s.clone()));
+            put(&s.id, parent, j, Body::Vswitch(Cow::Borrowed(s)));
         }
         for (j, t) in vpc.route_tables.iter().enumerate() {
-            put(&t.id, &vpc.id, j, Body::RouteTable(RouteTableSpec { routes: Vec::new(), ..t.clone() }));
+            let bare = RouteTableSpec { id: t.id.clone(), name: t.name.clone(), description: t.description.clone(), routes: Vec::new() };
+            put(&t.id, parent, j, Body::RouteTable(bare));
             for (k, r) in t.routes.iter().enumerate() {
-                put(&r.id, &t.id, k, Body::Route(r.clone()));
+                put(&r.id, t.id.as_deref(), k, Body::Route(Cow::Borrowed(r)));
             }
         }
         for (j, e) in vpc.enis.iter().enumerate() {
-            put(&e.id, &vpc.id, j, Body::Eni(e.clone()));
+            put(&e.id, parent, j, Body::Eni(Cow::Borrowed(e)));
         }
         for (j, g) in vpc.gateways.iter().enumerate() {
-            put(&g.id, &vpc.id, j, Body::Gateway(g.clone()));
+            put(&g.id, parent, j, Body::Gateway(Cow::Borrowed(g)));
         }
     }
     for (i, cen) in doc.cens.iter().enumerate() {
-        put(&cen.id, &None, i, Body::Cen(cen.clone()));
+        put(&cen.id, None, i, Body::Cen(Cow::Borrowed(cen)));
     }
     rows
 }
 
-fn unflatten(rows: BTreeMap<String, Row>) -> TopologySpec {
-    let mut sorted: Vec<Row> = rows.into_values().collect();
+fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
+    let mut sorted: Vec<Row<'static>> = rows.into_values().collect();
     sorted.sort_by(|a, b| (a.pos, &a.parent).cmp(&(b.pos, &b.parent)));
     let mut doc = TopologySpec::default();
     let (mut vswitches, mut tables, mut routes, mut enis, mut gateways) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for row in sorted {
+        let parent = row.parent.into_owned();
         match row.body {
             Body::Vpc(v) => doc.vpcs.push(v),
-            Body::Vswitch(s) => vswitches.push((row.parent, s)),
-            Body::RouteTable(t) => tables.push((row.parent, t)),
-            Body::Route(r) => routes.push((row.parent, r)),
-            Body::Eni(e) => enis.push((row.parent, e)),
-            Body::Gateway(g) => gateways.push((row.parent, g)),
-            Body::Cen(c) => doc.cens.push(c),
+            Body::Vswitch(s) => vswitches.push((parent, s.into_owned())),
+            Body::RouteTable(t) => tables.push((parent, t)),
+            Body::Route(r) => routes.push((parent, r.into_owned())),
+            Body::Eni(e) => enis.push((parent, e.into_owned())),
+            Body::Gateway(g) => gateways.push((parent, g.into_owned())),
+            Body::Cen(c) => doc.cens.push(c.into_owned()),
         }
     }
+    // Route entries by table, in one pass (large tables).
+    let mut by_table: std::collections::HashMap<String, Vec<RouteSpec>> = std::collections::HashMap::new();
     for (parent, route) in routes {
-        if let Some((_, table)) = tables.iter_mut().find(|(_, t)| t.id.as_deref() == Some(parent.as_str())) {
-            table.routes.push(route);
+        by_table.entry(parent).or_default().push(route);
+    }
+    for (_, table) in &mut tables {
+        if let Some(routes) = table.id.as_ref().and_then(|id| by_table.remove(id)) {
+            table.routes = routes;
         }
     }
     for vpc in &mut doc.vpcs {

@@ -208,14 +208,24 @@ impl Agent {
     ) -> Result<(T, Applied), ApiError> {
         let mut doc = self.stored.doc.clone();
         let out = edit(&mut doc, &self.topology)?;
+        self.commit_document(doc, dry_run).map(|applied| (out, applied))
+    }
+
+    /// Make `doc` (edited from the stored document, or a whole new one) the new state.
+    fn commit_document(&mut self, doc: TopologySpec, dry_run: bool) -> Result<Applied, ApiError> {
+        let clock = std::time::Instant::now();
+        let lap = |what: &str| log::debug!("transaction: {what} after {:?}", clock.elapsed());
         let doc = normalize(&self.stored.doc, doc);
+        lap("normalized");
         let topology = Topology::from_spec(&doc, &self.opts.quotas)?;
         Topology::check_transition(&self.topology, &topology)?;
+        lap("validated");
         let mut ids = self.stored.ids.clone();
         ids.assign(&topology, self.opts.limits.max_enis).map_err(|m| ApiError::bad(crate::model::error::code::QUOTA_ENI, "enis", m))?;
         let changes = diff(&self.topology, &topology);
+        lap("diffed");
         if dry_run {
-            return Ok((out, Applied { changes, report: ApplyReport::default() }));
+            return Ok(Applied { changes, report: ApplyReport::default() });
         }
         let mut binding = self.bind(&topology, ids.clone());
         let mut entries = compile::compile(&topology, &binding);
@@ -234,19 +244,22 @@ impl Agent {
         }
         let ids = binding.ids.clone();
         let previous = self.entries.clone();
+        lap("compiled");
         let report = match self.write_dataplane(&entries) {
             Ok(report) => report,
             Err(err) => return Err(self.restore(&previous, err.context("updating the data path"))),
         };
+        lap("data path written");
         let stored = Stored { doc, ids };
         if let Err(err) = self.store.commit(&self.stored, &stored) {
             return Err(self.restore(&previous, err.context("committing the state database")));
         }
+        lap("committed");
         self.stored = stored;
         self.topology = topology;
         self.binding = binding;
         self.entries = entries;
-        Ok((out, Applied { changes, report }))
+        Ok(Applied { changes, report })
     }
 
     /// Put `previous` back in the kernel after a failed transaction.
@@ -258,12 +271,8 @@ impl Agent {
     }
 
     /// Make the stored state equal to `spec` (a topology file). With `dry_run`, only report.
-    pub fn apply_spec(&mut self, spec: &TopologySpec, dry_run: bool) -> Result<Applied, ApiError> {
-        self.transact(dry_run, |doc, _| {
-            *doc = spec.clone();
-            Ok(())
-        })
-        .map(|((), applied)| applied)
+    pub fn apply_spec(&mut self, spec: TopologySpec, dry_run: bool) -> Result<Applied, ApiError> {
+        self.commit_document(spec, dry_run)
     }
 
     /// Detach everything, remove every pin, forget the state.
@@ -308,7 +317,8 @@ impl Agent {
             .iter()
             .map(|(r, n)| DropStats { reason: r.name().into(), packets: *n, meaning: r.describe().trim().into() })
             .collect();
-        Ok(Stats { enis, drops })
+        let events = counters.events.iter().map(|(name, n)| EventStats { event: (*name).into(), count: *n }).collect();
+        Ok(Stats { enis, drops, events })
     }
 }
 
@@ -316,6 +326,9 @@ impl Agent {
 pub struct Stats {
     pub enis: Vec<EniStats>,
     pub drops: Vec<DropStats>,
+    /// Things the data path did besides forwarding: ICMP errors sent, flow cache hits and misses.
+    #[serde(default)]
+    pub events: Vec<EventStats>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -331,6 +344,12 @@ pub struct EniStats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+}
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct EventStats {
+    pub event: String,
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -1092,10 +1092,10 @@ fn describe_enis(agent: &mut Agent, p: &Params) -> R<Value> {
 // Whole configuration
 
 fn apply_topology(agent: &mut Agent, p: &Params) -> R<Value> {
-    let document = p.value("Topology").cloned().unwrap_or_default();
-    let spec: TopologySpec = serde_json::from_value(document)
+    let document = p.value("Topology").unwrap_or(&Value::Null);
+    let spec = <TopologySpec as serde::Deserialize>::deserialize(document)
         .map_err(|e| ApiError::bad(crate::model::error::code::YAML_SYNTAX, "Topology", format!("not a topology document: {e}")))?;
-    let applied = agent.apply_spec(&spec, p.opt_bool("DryRun").unwrap_or(false))?;
+    let applied = agent.apply_spec(spec, p.opt_bool("DryRun").unwrap_or(false))?;
     Ok(json!({"Changes": applied.changes.iter().map(ToString::to_string).collect::<Vec<_>>(), "Report": applied.report}))
 }
 

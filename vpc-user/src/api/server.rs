@@ -76,6 +76,8 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/shutdown", post(shutdown))
+        // Whole topologies (ApplyTopology with 100,000 routes) are large requests.
+        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
         .with_state(shared.clone());
 
     if let Some(dir) = socket.parent() {

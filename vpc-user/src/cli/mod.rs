@@ -194,18 +194,24 @@ fn parse_mode(text: &str) -> Result<u32, String> {
     u32::from_str_radix(text.trim_start_matches("0o"), 8).map_err(|_| format!("'{text}' is not an octal mode like 0600"))
 }
 
-/// Read a topology file and check it on its own (the agent checks it again against what it
-/// stores); every problem is reported with the file name.
+/// Read a topology file (the agent checks every rule; its problems come back with the file
+/// name).
 pub fn read_topology(path: &Path) -> anyhow::Result<TopologySpec> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse_topology(&path.display().to_string(), &text)
+    parse_yaml(&path.display().to_string(), &text)
 }
 
-pub fn parse_topology(origin: &str, text: &str) -> anyhow::Result<TopologySpec> {
-    let spec = TopologySpec::from_yaml(text).map_err(|e| {
+/// Parse a topology document, reporting syntax errors with their origin, line and column.
+pub fn parse_yaml(origin: &str, text: &str) -> anyhow::Result<TopologySpec> {
+    TopologySpec::from_yaml(text).map_err(|e| {
         let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
         anyhow::anyhow!("{origin}{at}: {e} [{}]", crate::model::error::code::YAML_SYNTAX)
-    })?;
+    })
+}
+
+/// Parse and check a topology document on its own (for tools without an agent).
+pub fn parse_topology(origin: &str, text: &str) -> anyhow::Result<TopologySpec> {
+    let spec = parse_yaml(origin, text)?;
     Topology::from_spec(&normalize(&TopologySpec::default(), spec.clone()), &Quotas::unlimited())
         .map_err(|invalid: Invalid| anyhow::anyhow!("{}", prefixed(origin, &invalid.0)))?;
     Ok(spec)

@@ -86,6 +86,11 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
     if !any {
         println!("(no drops)");
     }
+    println!();
+    println!("{:<24} {:>10}", "EVENT", "COUNT");
+    for e in stats.events.iter().filter(|e| all || e.count > 0) {
+        println!("{:<24} {:>10}", e.event, e.count);
+    }
     Ok(())
 }
 

@@ -18,14 +18,31 @@ pub const DEFAULT_VPC_CIDR: &str = "172.31.0.0/16";
 pub const DEFAULT_VPC_NAME: &str = "default";
 
 /// A fresh resource ID: `prefix-` and 20 random lowercase letters and digits, like the cloud's.
+/// (A per-thread generator seeded once from the kernel: bulk applies create many IDs.)
 pub fn new_id(prefix: &str) -> String {
-    let mut bytes = [0u8; 20];
-    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
-        let _ = std::io::Read::read_exact(&mut f, &mut bytes);
+    thread_local! {
+        static STATE: std::cell::Cell<u64> = std::cell::Cell::new({
+            let mut seed = [0u8; 8];
+            if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+                let _ = std::io::Read::read_exact(&mut f, &mut seed);
+            }
+            u64::from_ne_bytes(seed) | 1
+        });
     }
     let alphabet = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let suffix: String = bytes.iter().map(|b| alphabet[usize::from(*b) % alphabet.len()] as char).collect();
-    format!("{prefix}-{suffix}")
+    STATE.with(|state| {
+        let mut x = state.get();
+        let suffix: String = (0..20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                alphabet[(x % alphabet.len() as u64) as usize] as char
+            })
+            .collect();
+        state.set(x);
+        format!("{prefix}-{suffix}")
+    })
 }
 
 /// Normalize `new` against the stored document `old`.
@@ -110,7 +127,7 @@ fn free_slash20(vpc: &VpcSpec) -> Option<Ipv4Net> {
 
 fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
     // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
-    let mut taken: BTreeSet<String> = BTreeSet::new();
+    let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     taken.extend(new.cens.iter().filter_map(|c| c.id.clone()));
     for vpc in &new.vpcs {
         taken.extend(vpc.id.clone());
