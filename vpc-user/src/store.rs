@@ -7,7 +7,11 @@
 //! whole VPC. The numbers the data path uses live in the `meta` table. A commit writes only the
 //! rows that differ from the previous state, in one write transaction.
 
-use std::{borrow::Cow, collections::BTreeMap, path::Path};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap, HashSet},
+    path::Path,
+};
 
 use anyhow::Context as _;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
@@ -100,37 +104,65 @@ impl Store {
 
     /// Replace `old` by `new`: write changed rows, delete gone ones, in one transaction.
     pub fn commit(&self, old: &Stored, new: &Stored) -> anyhow::Result<()> {
-        let before = flatten(&old.doc);
+        let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
         let after = flatten(&new.doc);
+        let gone: Vec<&str> = {
+            let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
+            before.keys().copied().filter(|id| !kept.contains(id)).collect()
+        };
+        let mut changed: Vec<(&str, &Row<'_>)> =
+            after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
+        // Keys in order make redb's B-tree inserts append-like.
+        changed.sort_unstable_by_key(|(id, _)| *id);
+        let t = std::time::Instant::now();
+        let encoded = encode_rows(&changed)?;
         let txn = self.db.begin_write()?;
         {
             let mut table = txn.open_table(RESOURCES)?;
-            for (id, row) in &after {
-                if before.get(id) != Some(row) {
-                    table.insert(*id, serde_json::to_vec(row)?.as_slice())?;
-                }
+            for ((id, _), bytes) in changed.iter().zip(&encoded) {
+                table.insert(*id, bytes.as_slice())?;
             }
-            for id in before.keys().filter(|id| !after.contains_key(*id)) {
-                table.remove(*id)?;
+            for id in &gone {
+                table.remove(id)?;
             }
             if old.ids != new.ids {
                 txn.open_table(META)?.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
             }
         }
         txn.commit().context("committing the state database")?;
+        log::debug!("store: {} rows written, {} removed in {:?}", changed.len(), gone.len(), t.elapsed());
         Ok(())
     }
 }
 
+/// JSON of each row, on several threads when there are many (a first apply of a large table).
+fn encode_rows(rows: &[(&str, &Row<'_>)]) -> anyhow::Result<Vec<Vec<u8>>> {
+    const PER_THREAD: usize = 8192;
+    let encode = |chunk: &[(&str, &Row<'_>)]| chunk.iter().map(|(_, row)| serde_json::to_vec(row)).collect::<Result<Vec<_>, _>>();
+    if rows.len() <= PER_THREAD {
+        return Ok(encode(rows)?);
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let chunk = rows.len().div_ceil(threads).max(PER_THREAD);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = rows.chunks(chunk).map(|part| scope.spawn(move || encode(part))).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for worker in workers {
+            out.extend(worker.join().expect("row encoder panicked")?);
+        }
+        Ok(out)
+    })
+}
+
 /// The document as rows keyed by resource ID, borrowing from it. Resources without an ID are not
 /// stored (the agent only commits normalized documents).
-fn flatten(doc: &TopologySpec) -> BTreeMap<&str, Row<'_>> {
-    fn put<'a>(rows: &mut BTreeMap<&'a str, Row<'a>>, id: &'a Option<String>, parent: Option<&'a str>, pos: usize, body: Body<'a>) {
+fn flatten(doc: &TopologySpec) -> Vec<(&str, Row<'_>)> {
+    fn put<'a>(rows: &mut Vec<(&'a str, Row<'a>)>, id: &'a Option<String>, parent: Option<&'a str>, pos: usize, body: Body<'a>) {
         if let Some(id) = id {
-            rows.insert(id.as_str(), Row { parent: Cow::Borrowed(parent.unwrap_or_default()), pos, body });
+            rows.push((id.as_str(), Row { parent: Cow::Borrowed(parent.unwrap_or_default()), pos, body }));
         }
     }
-    let mut rows = BTreeMap::new();
+    let mut rows = Vec::new();
     let rows_ = &mut rows;
     let mut put = |id, parent, pos, body| put(rows_, id, parent, pos, body);
     for (i, vpc) in doc.vpcs.iter().enumerate() {

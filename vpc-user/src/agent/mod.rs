@@ -83,6 +83,8 @@ pub struct Agent {
     loaded: Option<Loaded>,
     /// Hops the health checks found down: (route entry ID, hop index).
     down: std::collections::BTreeSet<(String, usize)>,
+    /// Bumped whenever the topology changes, so watchers (health checks) rescan only then.
+    generation: u64,
 }
 
 impl Agent {
@@ -107,6 +109,7 @@ impl Agent {
             entries: MapEntries::default(),
             loaded: None,
             down: Default::default(),
+            generation: 0,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -125,6 +128,11 @@ impl Agent {
 
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// Changes whenever `topology()` does.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn stored(&self) -> &Stored {
@@ -234,13 +242,14 @@ impl Agent {
         let flips = widely_changed_tables(&self.entries, &entries);
         if !flips.is_empty() {
             let avoid: BTreeSet<u32> = self.entries.routes.keys().chain(entries.routes.keys()).map(|k| k.key.table).collect();
+            let mut renumbered = BTreeMap::new();
             for number in flips {
                 let id = binding.ids.route_tables.iter().find(|(_, n)| **n == number).map(|(id, _)| id.clone());
                 if let Some(id) = id {
-                    binding.ids.renumber_table(&id, &avoid);
+                    renumbered.insert(number, binding.ids.renumber_table(&id, &avoid));
                 }
             }
-            entries = compile::compile(&topology, &binding);
+            entries = entries.renumber_tables(&renumbered);
         }
         let ids = binding.ids.clone();
         let previous = self.entries.clone();
@@ -257,6 +266,7 @@ impl Agent {
         lap("committed");
         self.stored = stored;
         self.topology = topology;
+        self.generation += 1;
         self.binding = binding;
         self.entries = entries;
         Ok(Applied { changes, report })
@@ -282,6 +292,7 @@ impl Agent {
         self.store.commit(&self.stored, &Stored::default())?;
         self.stored = Stored::default();
         self.topology = Topology { vpcs: Vec::new(), cens: Vec::new() };
+        self.generation += 1;
         self.binding = Binding::default();
         self.entries = MapEntries::default();
         Ok(())

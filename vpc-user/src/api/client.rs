@@ -18,8 +18,8 @@ pub fn is_running(socket: &Path) -> bool {
 }
 
 /// POST `body` to `/api/<action>` and decode the answer.
-pub fn call(socket: &Path, action: &str, body: &Value) -> Result<Value, ApiError> {
-    let (status, text) = request(socket, "POST", &format!("/api/{action}"), &body.to_string())
+pub fn call(socket: &Path, action: &str, body: &str) -> Result<Value, ApiError> {
+    let (status, text) = request(socket, "POST", &format!("/api/{action}"), body)
         .map_err(|e| ApiError::new(503, code::UNAVAILABLE, format!("talking to the agent at {}: {e}", socket.display())))?;
     let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
     if status == 200 {

@@ -116,12 +116,17 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
     let checker_agent = shared.agent.clone();
     std::thread::spawn(move || {
         let mut checker = crate::agent::health::Checker::default();
+        let mut seen = None;
         loop {
-            let probes = match checker_agent.lock() {
-                Ok(agent) => crate::agent::health::probes(agent.topology(), &agent.opts.naming),
+            // Rescan the routes for active/standby hops only when the topology changed.
+            match checker_agent.lock() {
+                Ok(agent) if seen != Some(agent.generation()) => {
+                    seen = Some(agent.generation());
+                    checker.update(crate::agent::health::probes(agent.topology(), &agent.opts.naming));
+                }
+                Ok(_) => {}
                 Err(_) => return,
-            };
-            checker.update(probes);
+            }
             for ((route, hop), down) in checker.tick() {
                 log::warn!("route {route}: hop {hop} is {}", if down { "down" } else { "up again" });
                 if let Ok(mut agent) = checker_agent.lock()

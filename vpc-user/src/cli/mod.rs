@@ -201,6 +201,15 @@ pub fn read_topology(path: &Path) -> anyhow::Result<TopologySpec> {
     parse_yaml(&path.display().to_string(), &text)
 }
 
+/// The body of ApplyTopology, serialized without building a JSON tree first.
+#[derive(serde::Serialize)]
+struct ApplyRequest<'a> {
+    #[serde(rename = "Topology")]
+    topology: &'a TopologySpec,
+    #[serde(rename = "DryRun")]
+    dry_run: bool,
+}
+
 /// Parse a topology document, reporting syntax errors with their origin, line and column.
 pub fn parse_yaml(origin: &str, text: &str) -> anyhow::Result<TopologySpec> {
     TopologySpec::from_yaml(text).map_err(|e| {
@@ -309,7 +318,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = read_topology(&file)?;
             let origin = file.display().to_string();
             let result = Conn::to(&opts)
-                .call("ApplyTopology", json!({"Topology": spec, "DryRun": dry_run}))
+                .call_with("ApplyTopology", &ApplyRequest { topology: &spec, dry_run })
                 .map_err(|e| api_error(&origin, e))?;
             output::applied(&result, dry_run, output)
         }

@@ -36,6 +36,34 @@ pub struct MapEntries {
     pub groups: BTreeMap<u32, Group>,
 }
 
+impl MapEntries {
+    /// The same entries with route tables renumbered (`old -> new`), as `compile` would give
+    /// after `Ids::renumber_table`: route keys, ENIs' tables and VPC-crossing targets move.
+    pub fn renumber_tables(self, renumbered: &BTreeMap<u32, u32>) -> MapEntries {
+        let new = |table: u32| renumbered.get(&table).copied().unwrap_or(table);
+        let routes = self
+            .routes
+            .into_iter()
+            .map(|(mut key, mut route)| {
+                key.key.table = new(key.key.table);
+                if route.kind == route_kind::VPC {
+                    route.arg = new(route.arg);
+                }
+                (key, route)
+            })
+            .collect();
+        let enis = self
+            .enis
+            .into_iter()
+            .map(|(ifindex, mut eni)| {
+                eni.route_table = new(eni.route_table);
+                (ifindex, eni)
+            })
+            .collect();
+        MapEntries { routes, enis, ..self }
+    }
+}
+
 /// Build every map entry for `topology` as bound by `binding`.
 pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
     let ids = &binding.ids;

@@ -211,3 +211,22 @@ fn gateways_peering_groups_and_cens() {
     assert_eq!(share(&without.groups[&ecmp.arg], 1), 0);
     assert!(without.groups[&standby.arg].slots.iter().all(|s| *s == vpc_common::NO_HOP), "both hops down");
 }
+
+#[test]
+fn renumbering_entries_equals_compiling_with_renumbered_tables() {
+    let (t, b) = bound_all(ROUTED);
+    let entries = compile(&t, &b);
+    // Renumber the peer's system table (target of VPC crossings and CEN routes) and prod's.
+    let mut renumbered_ids = b.ids.clone();
+    let avoid: std::collections::BTreeSet<u32> = entries.routes.keys().map(|k| k.key.table).collect();
+    let mut renumbered = BTreeMap::new();
+    for vpc in ["peer", "prod"] {
+        let id = t.vpc(vpc).unwrap().system_table().id.clone();
+        let old = b.ids.route_table(&id);
+        renumbered.insert(old, renumbered_ids.renumber_table(&id, &avoid));
+    }
+    assert!(renumbered.iter().all(|(old, new)| old != new && !avoid.contains(new)));
+    let expected = compile(&t, &Binding { ids: renumbered_ids, ..b.clone() });
+    assert_ne!(expected, entries);
+    assert_eq!(entries.renumber_tables(&renumbered), expected);
+}

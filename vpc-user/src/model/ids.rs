@@ -59,10 +59,12 @@ impl Ids {
 
     /// Give route table `id` a fresh number, used by no table now: its entries are then written
     /// as a new generation beside the old one, and ENIs switch over one atomic update each.
-    pub fn renumber_table(&mut self, id: &str, avoid: &BTreeSet<u32>) {
+    /// Returns the new number.
+    pub fn renumber_table(&mut self, id: &str, avoid: &BTreeSet<u32>) -> u32 {
         let taken: BTreeSet<u32> = self.route_tables.values().copied().chain(avoid.iter().copied()).collect();
         let fresh = (1..).find(|n| !taken.contains(n)).expect("u32 space");
         self.route_tables.insert(id.to_string(), fresh);
+        fresh
     }
 
     pub fn group(&self, route_id: &str) -> u32 {
