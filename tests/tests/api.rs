@@ -414,6 +414,7 @@ fn metrics_pass_promtool_and_count_what_happened() {
     for needle in [
         "vpc_eni_rx_packets_total{eni=\"m1\"",
         "vpc_drops_total{reason=\"spoofed_ip\"}",
+        "vpc_events_total{event=\"flow_cache_hit\"}",
         "vpc_map_entries{map=\"ROUTES\"} 2",
         "vpc_map_capacity{map=\"ENIS\"}",
         "vpc_api_requests_total{action=\"ApplyTopology\",code=\"OK\"} 1",

@@ -382,3 +382,46 @@ vpcs:
     assert_eq!(right, sent, "every frame reached the right hop");
     assert!(sent >= 1000, "traffic ran throughout ({sent} frames)");
 }
+
+#[test]
+fn a_route_change_applies_to_established_flows_at_once() {
+    // The flow cache keeps each flow's decision until the configuration epoch changes: the first
+    // frame of an established flow after a change is routed by the new table.
+    let lab = TestLab::up(
+        "b8",
+        "
+vpcs:
+  - name: prod
+    cidr: 10.91.0.0/16
+    vswitches: [{name: hops, cidr: 10.91.1.0/24, zone: a}]
+    enis:
+      - {name: app1, vswitch: hops, ip: 10.91.1.10}
+      - {name: hop1, vswitch: hops, ip: 10.91.1.11, source_dest_check: false}
+      - {name: hop2, vswitch: hops, ip: 10.91.1.12, source_dest_check: false}
+    route_tables: [{name: system, routes: [{dst: 198.51.100.0/24, next_hop: {type: eni, eni: hop1}}]}]
+",
+    );
+    let t = lab.topology();
+    let (vpc, vsw, app1) = t.eni("app1").unwrap();
+    let table = vpc.system_table().id.clone();
+    // One established flow: the same 5-tuple in every burst.
+    let burst = || vec![Ipv4::udp(app1.ip, "198.51.100.9".parse().unwrap(), 4000, 53, b"flow").frame(vsw.gateway_mac, app1.mac); 50];
+    let hops = || (lab.counters("hop1").2, lab.counters("hop2").2);
+    let send = || {
+        let before = hops();
+        probe::send_frames(&lab.ns("app1"), "eth0", burst()).unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let after = hops();
+        (after.0 - before.0, after.1 - before.1)
+    };
+    assert_eq!(send(), (50, 0));
+    let created = lab.call(
+        "CreateRouteEntry",
+        json!({"RouteTableId": table, "DestinationCidrBlock": "198.51.100.9/32", "NextHopType": "Instance", "NextHopId": "hop2"}),
+    );
+    assert_eq!(send(), (0, 50), "the flow follows the more specific entry from the next frame on");
+    lab.call("DeleteRouteEntry", json!({"RouteEntryId": created["RouteEntryId"]}));
+    assert_eq!(send(), (50, 0), "and goes back when it is deleted");
+    let cache = |name: &str| lab.stats().events.iter().find(|e| e.event == name).map(|e| e.count).unwrap_or(0);
+    assert!(cache("flow_cache_hit") > 0 && cache("flow_cache_miss") > 0, "the flow cache was in the path");
+}

@@ -40,3 +40,5 @@ pub const DEFAULT_MAX_ADDRS: u32 = 65536;
 
 /// Name of the XDP program attached to each ENI's host-side interface.
 pub const PROG_ENI_INGRESS: &str = "vpc_eni_ingress";
+/// The benchmarks' baseline: an XDP program that does nothing (never attached).
+pub const PROG_BENCH_EMPTY: &str = "vpc_bench_empty";

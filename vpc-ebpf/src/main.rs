@@ -28,6 +28,13 @@ pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
     }
 }
 
+/// The benchmarks' baseline, run the same way as `vpc_eni_ingress`: what remains of a
+/// measurement after subtracting it is the data path's own cost. Never attached.
+#[xdp]
+pub fn vpc_bench_empty(_ctx: XdpContext) -> u32 {
+    XDP_PASS
+}
+
 #[inline(always)]
 fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
     let eni = eni::sender(ctx)?;

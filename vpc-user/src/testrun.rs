@@ -60,10 +60,23 @@ pub fn with_harness<T: Send + 'static>(
     with_harness_detached::<&str, T>(topology, &[], f)
 }
 
+/// Map sizes of a test harness: small, so many harnesses run at once.
+pub const TEST_LIMITS: Limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096, max_groups: 256, max_flows: 4096 };
+
 /// As `with_harness`, leaving the ENIs named in `detached` without an interface.
 pub fn with_harness_detached<S: AsRef<str>, T: Send + 'static>(
     topology: Topology,
     detached: &[S],
+    f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    with_harness_sized(topology, detached, TEST_LIMITS, f)
+}
+
+/// As `with_harness_detached`, with maps of `limits`' sizes (benchmarks with a million routes).
+pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
+    topology: Topology,
+    detached: &[S],
+    limits: Limits,
     f: impl FnOnce(&mut Harness) -> anyhow::Result<T> + Send + 'static,
 ) -> anyhow::Result<T> {
     let detached: Vec<String> = detached.iter().map(|s| s.as_ref().to_string()).collect();
@@ -78,7 +91,6 @@ pub fn with_harness_detached<S: AsRef<str>, T: Send + 'static>(
             ifindex.insert(id, crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
         }
         let mut ids = Ids::default();
-        let limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096, max_groups: 256, max_flows: 4096 };
         ids.assign(&topology, limits.max_enis).map_err(anyhow::Error::msg)?;
         let binding = Binding { ids, ifindex, down: Default::default() };
         let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
@@ -262,6 +274,41 @@ impl Harness {
             );
         }
         Ok(expected)
+    }
+}
+
+/// Which program a timing runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timed {
+    /// The data path.
+    Dataplane,
+    /// The empty baseline program (`load_baseline` first).
+    Baseline,
+}
+
+impl Harness {
+    /// Load the empty baseline program from the same object.
+    pub fn load_baseline(&mut self) -> anyhow::Result<()> {
+        let prog: &mut aya::programs::Xdp =
+            self.loaded.ebpf.program_mut(names::PROG_BENCH_EMPTY).context("baseline program missing")?.try_into()?;
+        prog.load().context("loading the baseline program")?;
+        Ok(())
+    }
+
+    /// Run `frame` from `ifindex` `repeat` times back to back in the kernel; returns the XDP
+    /// action and the kernel's average time per run. The runs share one buffer, so a program's
+    /// rewrites (the TTL decrement) accumulate: keep `repeat` below the frame's TTL.
+    pub fn time(&self, program: Timed, ifindex: u32, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, std::time::Duration)> {
+        let name = match program {
+            Timed::Dataplane => names::PROG_ENI_INGRESS,
+            Timed::Baseline => names::PROG_BENCH_EMPTY,
+        };
+        let prog: &aya::programs::Xdp = self.loaded.ebpf.program(name).context("program missing")?.try_into()?;
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let result = prog.test_run(TestRunOptions { data_in: Some(frame), ctx_in: Some(&ctx), repeat, ..Default::default() })?;
+        Ok((result.return_value, result.duration))
     }
 }
 

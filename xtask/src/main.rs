@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | build | test | demo`.
+//! Project tasks: `cargo xtask setup | build | test | demo | bench`.
 //!
 //! `setup` is idempotent and quick on a ready machine: it installs only what is missing (Debian
 //! packages, rust-src for the eBPF toolchain, bpf-linker built against the LLVM that toolchain
@@ -33,6 +33,13 @@ enum Task {
     },
     /// Setup, build, then run the demo on the built-in topology.
     Demo,
+    /// Setup, build, then measure (not part of `test`): writes bench/results.json and
+    /// bench/summary.md.
+    Bench {
+        /// Small counts, one round: checks the bench runs, proves no number.
+        #[arg(long)]
+        quick: bool,
+    },
 }
 
 /// Debian packages the build, the tests and the demo use.
@@ -74,6 +81,16 @@ fn main() -> anyhow::Result<()> {
             setup()?;
             cargo(&["build", "--release"])?;
             run(Command::new(root().join("target/release/vpc")).arg("demo"))
+        }
+        Task::Bench { quick } => {
+            setup()?;
+            cargo(&["build", "--release"])?;
+            let mut cmd = Command::new(root().join("target/release/vpc"));
+            cmd.arg("bench").arg("--out").arg(root().join("bench"));
+            if quick {
+                cmd.arg("--quick");
+            }
+            run(&mut cmd)
         }
     }
 }

@@ -127,6 +127,15 @@ pub fn dispatch(agent: &mut Agent, action: &str, body: Value) -> Result<Value, A
     (op.run)(agent, &params)
 }
 
+/// The body of ApplyTopology, for `Conn::call_with` (serialized without a JSON tree first).
+#[derive(serde::Serialize)]
+pub struct ApplyTopologyRequest<'a> {
+    #[serde(rename = "Topology")]
+    pub topology: &'a crate::model::spec::TopologySpec,
+    #[serde(rename = "DryRun")]
+    pub dry_run: bool,
+}
+
 /// Where API calls go: the running agent's socket, or an agent opened in this process for the
 /// length of one call (no daemon running: the CLI's embedded mode).
 #[derive(Debug, Clone)]

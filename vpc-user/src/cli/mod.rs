@@ -137,6 +137,24 @@ pub enum Command {
     },
     /// Print the API's OpenAPI document.
     Openapi,
+    /// Measure per-packet cost (against an empty XDP program) and control-plane speed; writes
+    /// results.json and summary.md (what `cargo xtask bench` runs).
+    Bench {
+        #[arg(long, default_value = "bench")]
+        out: PathBuf,
+        /// Small counts and one round: checks the pipeline, proves no number.
+        #[arg(long)]
+        quick: bool,
+        /// Route counts for the per-packet cost (default 1,1000,100000,1000000).
+        #[arg(long, value_delimiter = ',')]
+        routes: Option<Vec<usize>>,
+        /// Rounds (default 9).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Routes for the control-plane apply (default 100000; 0 skips it).
+        #[arg(long)]
+        apply_routes: Option<usize>,
+    },
     /// Explain what happens to a packet: route table, entry, next hop, verdict -- by the model
     /// and by the XDP program (TestRun), which must agree.
     Trace {
@@ -199,15 +217,6 @@ fn parse_mode(text: &str) -> Result<u32, String> {
 pub fn read_topology(path: &Path) -> anyhow::Result<TopologySpec> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse_yaml(&path.display().to_string(), &text)
-}
-
-/// The body of ApplyTopology, serialized without building a JSON tree first.
-#[derive(serde::Serialize)]
-struct ApplyRequest<'a> {
-    #[serde(rename = "Topology")]
-    topology: &'a TopologySpec,
-    #[serde(rename = "DryRun")]
-    dry_run: bool,
 }
 
 /// Parse a topology document, reporting syntax errors with their origin, line and column.
@@ -318,7 +327,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let spec = read_topology(&file)?;
             let origin = file.display().to_string();
             let result = Conn::to(&opts)
-                .call_with("ApplyTopology", &ApplyRequest { topology: &spec, dry_run })
+                .call_with("ApplyTopology", &api::ApplyTopologyRequest { topology: &spec, dry_run })
                 .map_err(|e| api_error(&origin, e))?;
             output::applied(&result, dry_run, output)
         }
@@ -333,6 +342,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
+        Command::Bench { out, quick, routes, rounds, apply_routes } => {
+            let exe = std::env::current_exe()?;
+            let mut opts = if quick { crate::bench::BenchOptions::quick(out, exe) } else { crate::bench::BenchOptions::full(out, exe) };
+            opts.route_counts = routes.unwrap_or(opts.route_counts);
+            opts.rounds = rounds.unwrap_or(opts.rounds);
+            opts.apply_routes = apply_routes.unwrap_or(opts.apply_routes);
+            crate::bench::run(&opts)?;
+            print!("{}", std::fs::read_to_string(opts.out.join("summary.md"))?);
+            Ok(())
+        }
         Command::Openapi => {
             print!("{}", api::openapi::pretty());
             Ok(())

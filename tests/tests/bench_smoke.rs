@@ -1,0 +1,34 @@
+//! `vpc bench --quick` runs end to end and writes a complete report. It asserts structure and
+//! sanity, never speed: speed is for `cargo xtask bench` to report.
+
+use vpc_tests::vpc_bin;
+
+#[test]
+fn quick_bench_writes_results_and_summary() {
+    let out = std::env::temp_dir().join(format!("vpc-t-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = std::process::Command::new(vpc_bin()).arg("bench").arg("--quick").arg("--out").arg(&out).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    let packet = results["packet"].as_array().unwrap();
+    assert_eq!(packet.len(), 6, "three cases for each of two route counts");
+    for p in packet {
+        let (ns, base) = (p["ns"].as_f64().unwrap(), p["baseline_ns"].as_f64().unwrap());
+        assert!(base > 0.0 && ns > base, "the data path costs more than the empty program: {p}");
+    }
+    let control = &results["control"];
+    assert_eq!(control["routes"], 2000);
+    for key in ["api_apply_s", "api_replace_s", "cli_apply_s", "route_entry_ms"] {
+        assert!(control[key].as_f64().unwrap() > 0.0, "{key}");
+    }
+    let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
+    assert!(summary.contains("## Targets") && summary.contains("first packet"), "{summary}");
+    let leftovers: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("vpc-bench-"))
+        .collect();
+    assert!(leftovers.is_empty(), "the bench agent's pins are removed: {leftovers:?}");
+    std::fs::remove_dir_all(&out).unwrap();
+}

@@ -1,0 +1,126 @@
+//! `vpc bench`: what the data path costs per packet and how fast the control plane applies,
+//! written to `results.json` and a markdown summary. Every cost is a median over rounds, and
+//! every per-packet cost is stated against the empty XDP program measured the same way in the
+//! same round: this machine is noisy, only interleaved comparisons mean anything.
+
+mod control;
+mod per_packet;
+mod report;
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+pub use control::ControlResult;
+pub use per_packet::PacketResult;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub out: PathBuf,
+    /// Route counts for the per-packet cost.
+    pub route_counts: Vec<usize>,
+    /// Rounds per measurement (the median is reported).
+    pub rounds: usize,
+    /// Distinct flows for the many-flows and first-packet cases.
+    pub flows: usize,
+    /// Routes in the control-plane apply (0 skips it).
+    pub apply_routes: usize,
+    /// The `vpc` binary the control-plane bench runs as an agent.
+    pub vpc_bin: PathBuf,
+}
+
+impl BenchOptions {
+    pub fn full(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
+        BenchOptions { out, route_counts: vec![1, 1_000, 100_000, 1_000_000], rounds: 9, flows: 10_000, apply_routes: 100_000, vpc_bin }
+    }
+
+    /// A smoke run: small counts, one round (shows the pipeline works, proves no number).
+    pub fn quick(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
+        BenchOptions { out, route_counts: vec![1, 1_000], rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub rounds: usize,
+    pub packet: Vec<PacketResult>,
+    pub control: Option<ControlResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub kernel: String,
+    pub cpu: String,
+    pub cpus: usize,
+    pub date: String,
+}
+
+impl Machine {
+    fn probe() -> Machine {
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu = cpuinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+            .unwrap_or_default();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let date = std::process::Command::new("date")
+            .arg("-u")
+            .arg("+%Y-%m-%dT%H:%M:%SZ")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        Machine { kernel, cpu, cpus, date }
+    }
+}
+
+/// Run every benchmark, write the report, return the results.
+pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
+    std::fs::create_dir_all(&opts.out)?;
+    let machine = Machine::probe();
+    let packet = per_packet::run(&opts.route_counts, opts.flows, opts.rounds)?;
+    let control = if opts.apply_routes > 0 {
+        eprintln!("bench: applying {} routes through the agent ...", opts.apply_routes);
+        Some(control::run(&opts.vpc_bin, opts.apply_routes, opts.rounds.clamp(1, 3))?)
+    } else {
+        None
+    };
+    let results = Results { machine, rounds: opts.rounds, packet, control };
+    std::fs::write(opts.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(opts.out.join("summary.md"), report::summary(&results))?;
+    Ok(results)
+}
+
+/// The median of `values` (sorted in place); 0 when empty.
+pub fn median(values: &mut [f64]) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let mid = values.len() / 2;
+    if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
+}
+
+/// Pin the calling thread to the last CPU, so rounds are not spread over cores unevenly.
+fn pin_to_last_cpu() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // SAFETY: a zeroed cpu_set_t is valid; sched_setaffinity(0) affects the calling thread only.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpus - 1, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&mut [4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(super::median(&mut []), 0.0);
+    }
+}

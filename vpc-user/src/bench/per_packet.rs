@@ -1,0 +1,248 @@
+//! Per-packet cost of the data path through BPF_PROG_TEST_RUN, against the empty program.
+//!
+//! One VPC, a sender ENI and a receiver ENI, and `routes` /28 routes in the system table all
+//! pointing at the receiver; 64-byte UDP frames to addresses spread over those routes. Cases:
+//! - established, one flow: the same frame again and again; caches stay hot.
+//! - established, many flows: `flows` primed flows, each once per round.
+//! - first packet: flows never seen before (route lookup + flow cache insert).
+//!
+//! One run per call: repeated runs would share one buffer, and after the first the rewritten
+//! frame (gateway MAC as source, TTL down) is a different packet -- a spoof drop. The kernel
+//! times the run itself, so the copy in and out is not counted, and the empty program run the
+//! same way carries the same timer overhead.
+
+use std::net::Ipv4Addr;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use super::{median, pin_to_last_cpu};
+use crate::{
+    dataplane::Limits,
+    model::{
+        normalize::normalize,
+        spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
+        topology::Quotas,
+        Topology,
+    },
+    packet::Ipv4,
+    testrun::{with_harness_sized, Harness, Timed},
+};
+
+const XDP_PASS: u32 = 2;
+const XDP_REDIRECT: u32 = 4;
+/// 14 Ethernet + 20 IPv4 + 8 UDP + 22 payload: a minimum-size frame without FCS.
+const PAYLOAD: &[u8] = &[0x5a; 22];
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PacketResult {
+    pub routes: usize,
+    pub case: String,
+    /// Median cost per packet of the data path, in ns.
+    pub ns: f64,
+    /// The empty program measured the same way in the same rounds.
+    pub baseline_ns: f64,
+    pub above_baseline_ns: f64,
+    /// Packets the data path ran in this case, over all rounds.
+    pub packets: u64,
+}
+
+/// The bench topology with `routes` custom routes.
+fn topology(routes: usize) -> anyhow::Result<Topology> {
+    anyhow::ensure!((1..=1 << 20).contains(&routes), "route count must be 1..=1048576 (/28s of 10.0.0.0/8)");
+    let mut spec = TopologySpec::from_yaml(
+        "vpcs:
+  - name: bench
+    cidr: 192.168.0.0/16
+    vswitches: [{name: bench, cidr: 192.168.1.0/24, zone: zone-a}]
+    enis:
+      - {name: src, vswitch: bench, ip: 192.168.1.10}
+      - {name: dst, vswitch: bench, ip: 192.168.1.20, source_dest_check: false}",
+    )?;
+    let routes = (0..routes)
+        .map(|i| RouteSpec {
+            id: None,
+            dst: format!("{}/28", route_net(i)),
+            next_hop: NextHopSpec::Eni { eni: "dst".into() },
+            name: None,
+            description: None,
+        })
+        .collect();
+    spec.vpcs[0].route_tables.push(RouteTableSpec { name: "system".into(), routes, ..Default::default() });
+    Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("bench topology: {e}"))
+}
+
+/// The network of route `i`: the i-th /28 of 10.0.0.0/8.
+fn route_net(i: usize) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000u32 + ((i as u32) << 4))
+}
+
+/// Distinct flows from `src` to hosts under random routes (splitmix64 from a fixed seed).
+struct Flows {
+    src: Ipv4Addr,
+    macs: ([u8; 6], [u8; 6]),
+    routes: usize,
+    next: u64,
+    state: u64,
+}
+
+impl Flows {
+    fn frame(&mut self) -> Vec<u8> {
+        self.state = self.state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        let route = (z % self.routes as u64) as usize;
+        let host = 1 + ((z >> 32) % 14) as u32;
+        let n = self.next;
+        self.next += 1;
+        let dst = Ipv4Addr::from(u32::from(route_net(route)) + host);
+        let (sport, dport) = (1024 + (n % 60_000) as u16, 1 + (n / 60_000) as u16);
+        Ipv4::udp(self.src, dst, sport, dport, PAYLOAD).frame(self.macs.0, self.macs.1)
+    }
+}
+
+/// Median time of one run of each of `frames`, checking the verdict.
+fn time_each(h: &Harness, program: Timed, ifindex: u32, frames: &[Vec<u8>]) -> anyhow::Result<f64> {
+    let want = if program == Timed::Baseline { XDP_PASS } else { XDP_REDIRECT };
+    let mut ns = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let (action, took) = h.time(program, ifindex, frame, 1)?;
+        if action != want {
+            let why = if program == Timed::Dataplane { format!("{:?}", h.run(ifindex, frame)?.action) } else { String::new() };
+            anyhow::bail!("{program:?} returned XDP action {action} {why}, expected {want}: the bench would measure the wrong path");
+        }
+        ns.push(took.as_nanos() as f64);
+    }
+    Ok(median(&mut ns))
+}
+
+/// One round's medians: (empty program, one flow, many flows, first packet), ns.
+type Round = [f64; 4];
+
+/// A harness for one route count on a thread of its own (harnesses live in their own network
+/// namespaces), measuring a round whenever asked: rounds of all route counts interleave, so a
+/// slow patch of the machine hits every count alike.
+struct Worker {
+    ask: std::sync::mpsc::Sender<()>,
+    answers: std::sync::mpsc::Receiver<anyhow::Result<Round>>,
+    thread: std::thread::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Worker {
+    fn start(routes: usize, flows: usize, rounds: usize) -> anyhow::Result<Worker> {
+        let topology = topology(routes)?;
+        let (_, vswitch, src) = topology.eni("src").context("src ENI")?;
+        let mut next_flow = Flows { src: src.ip, macs: (vswitch.gateway_mac, src.mac), routes, next: 0, state: 0x5eed };
+        let limits = Limits {
+            max_enis: 16,
+            max_routes: (routes + 64) as u32,
+            max_addrs: 64,
+            max_groups: 16,
+            max_flows: ((rounds + 2) * flows + 1024) as u32,
+        };
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let (answer, answers) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            with_harness_sized(topology, &[] as &[&str], limits, move |h| {
+                pin_to_last_cpu();
+                h.load_baseline()?;
+                let ifindex = h.ifindex("src");
+                let hot = vec![next_flow.frame(); flows];
+                let established: Vec<Vec<u8>> = (0..flows).map(|_| next_flow.frame()).collect();
+                // Prime the flow cache: these flows are established from now on.
+                let ready = time_each(h, Timed::Dataplane, ifindex, &hot[..1]).and(time_each(h, Timed::Dataplane, ifindex, &established));
+                let failed = ready.is_err();
+                let _ = answer.send(ready.map(|_| [0.0; 4]));
+                if failed {
+                    return Ok(());
+                }
+                while asked.recv().is_ok() {
+                    let fresh: Vec<Vec<u8>> = (0..flows).map(|_| next_flow.frame()).collect();
+                    let round = (|| -> anyhow::Result<Round> {
+                        Ok([
+                            time_each(h, Timed::Baseline, ifindex, &established)?,
+                            time_each(h, Timed::Dataplane, ifindex, &hot)?,
+                            time_each(h, Timed::Dataplane, ifindex, &established)?,
+                            time_each(h, Timed::Dataplane, ifindex, &fresh)?,
+                        ])
+                    })();
+                    if answer.send(round).is_err() {
+                        break;
+                    }
+                }
+                Ok(())
+            })
+        });
+        let worker = Worker { ask, answers, thread };
+        worker.answers.recv().context("bench harness thread died")??;
+        Ok(worker)
+    }
+
+    fn round(&self) -> anyhow::Result<Round> {
+        self.ask.send(()).context("bench harness thread died")?;
+        self.answers.recv().context("bench harness thread died")?
+    }
+
+    fn finish(self) -> anyhow::Result<()> {
+        drop(self.ask);
+        self.thread.join().map_err(|_| anyhow::anyhow!("bench harness thread panicked"))?
+    }
+}
+
+/// Every case for every route count, rounds interleaved across counts.
+pub fn run(route_counts: &[usize], flows: usize, rounds: usize) -> anyhow::Result<Vec<PacketResult>> {
+    let mut workers = Vec::new();
+    for &routes in route_counts {
+        eprintln!("bench: loading {routes} routes ...");
+        workers.push((routes, Worker::start(routes, flows, rounds)?));
+    }
+    let mut samples: Vec<[Vec<f64>; 4]> = vec![Default::default(); workers.len()];
+    for round in 0..rounds {
+        eprintln!("bench: round {} of {rounds} ...", round + 1);
+        // A different count goes first each round: no count always follows the same one.
+        for k in 0..workers.len() {
+            let i = (k + round) % workers.len();
+            for (series, value) in samples[i].iter_mut().zip(workers[i].1.round()?) {
+                series.push(value);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for ((routes, worker), [mut base, mut hot, mut many, mut fresh]) in workers.into_iter().zip(samples) {
+        worker.finish()?;
+        let baseline_ns = median(&mut base);
+        let cases = [
+            ("established, one flow".to_string(), median(&mut hot)),
+            (format!("established, {flows} flows"), median(&mut many)),
+            ("first packet".to_string(), median(&mut fresh)),
+        ];
+        for (case, ns) in cases {
+            out.push(PacketResult { routes, case, ns, baseline_ns, above_baseline_ns: ns - baseline_ns, packets: (flows * rounds) as u64 });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_distinct_28s_of_10_8() {
+        assert_eq!(route_net(0), Ipv4Addr::new(10, 0, 0, 0));
+        assert_eq!(route_net(1), Ipv4Addr::new(10, 0, 0, 16));
+        assert_eq!(route_net((1 << 20) - 1), Ipv4Addr::new(10, 255, 255, 240));
+    }
+
+    #[test]
+    fn flows_are_distinct_and_routed() {
+        let t = topology(1000).unwrap();
+        let (_, vsw, src) = t.eni("src").unwrap();
+        let mut next_flow = Flows { src: src.ip, macs: (vsw.gateway_mac, src.mac), routes: 1000, next: 0, state: 1 };
+        let frames: std::collections::BTreeSet<Vec<u8>> = (0..5000).map(|_| next_flow.frame()).collect();
+        assert_eq!(frames.len(), 5000);
+        assert!(frames.iter().all(|f| f.len() == 64 && f[30] == 10 && u32::from_be_bytes([f[30], f[31], f[32], f[33]]) < 0x0a00_0000 + 1000 * 16));
+    }
+}
