@@ -140,7 +140,7 @@ fn received(lab: &TestLab, send: impl FnOnce()) -> [u64; 4] {
 fn expected(lab: &TestLab, frames: &[Vec<u8>]) -> [u64; 4] {
     let t = lab.topology();
     let binding = lab.binding();
-    let model = vpc::model::forward::Model::new(&t, &binding);
+    let mut model = vpc::model::forward::Model::new(&t, &binding);
     let app1 = binding.ifindex[&t.eni("app1").unwrap().2.id];
     let ports: Vec<u32> = ["h1", "h2", "h3", "h4"].iter().map(|h| binding.ids.port(&t.eni(h).unwrap().2.id)).collect();
     let mut out = [0u64; 4];

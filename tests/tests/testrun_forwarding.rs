@@ -222,8 +222,11 @@ vpcs:
           - {dst: 0.0.0.0/0, next_hop: {type: eni, eni: nat}}
           - {dst: 10.0.0.0/24, next_hop: {type: eni, eni: fw}}
           - {dst: 10.0.1.200/32, next_hop: {type: blackhole}}
+    security_groups:
+      - name: web-sg        # web1 serves UDP 80 to anyone (a NAT instance relays outside sources)
+        rules: [{direction: ingress, protocol: udp, ports: 80/80, peer: 0.0.0.0/0}]
     enis:
-      - {name: web1, vswitch: web, ip: 10.0.1.10}
+      - {name: web1, vswitch: web, ip: 10.0.1.10, security_groups: [default, web-sg]}
       - {name: web2, vswitch: web, ip: 10.0.1.200}
       - {name: nat, vswitch: web, ip: 10.0.1.5, source_dest_check: false}
       - {name: fw, vswitch: web, ip: 10.0.1.6, source_dest_check: false}

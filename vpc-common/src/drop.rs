@@ -67,4 +67,8 @@ drop_reasons! {
     VpcHopLimit = 11, "vpc_hop_limit";
     /// Every hop of the ECMP or active/standby route is down.
     NoLiveHop = 12, "no_live_hop";
+    /// The sender's security groups dropped it (an egress drop rule matched).
+    SgEgress = 13, "sg_egress";
+    /// The receiver's security groups dropped it (an ingress drop rule matched, or no rule accepted).
+    SgIngress = 14, "sg_ingress";
 }

@@ -1,43 +1,4 @@
-//! The per-flow cache: a flow's route decision, valid while the configuration epoch it was taken
-//! in is current. Established packets skip the route lookups (and, later, security-group
-//! classification) with one hash lookup.
-
-use crate::Port;
-
-/// Key of `FLOWS`: the sender's interface and the 5-tuple (addresses and ports in packet order;
-/// ports are 0 for fragments and for protocols without them, the echo identifier for ICMP echo).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct FlowKey {
-    pub ifindex: u32,
-    pub saddr: u32,
-    pub daddr: u32,
-    /// Source port in the high half, destination port in the low half (host order).
-    pub ports: u32,
-    pub proto: u32,
-}
-
-/// What a flow's packets get (`FlowEntry::verdict`).
-pub mod verdict {
-    pub const DELIVER: u32 = 0;
-    pub const HOST: u32 = 1;
-    pub const DROP: u32 = 2;
-}
-
-/// Value of `FLOWS`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct FlowEntry {
-    /// Configuration epoch the decision was taken in.
-    pub epoch: u64,
-    /// One of [`verdict`].
-    pub verdict: u32,
-    /// The drop reason, for DROP.
-    pub reason: u32,
-    /// Where to deliver, for DELIVER.
-    pub port: Port,
-    pub _pad: u32,
-}
+//! The flow hash that spreads flows over ECMP hops.
 
 #[inline(always)]
 const fn mix(h: u32) -> u32 {

@@ -6,12 +6,15 @@
 //! [`addr_raw`] / [`addr_from_raw`].
 #![no_std]
 
+pub mod ct;
 pub mod drop;
 pub mod flow;
 pub mod maps;
+pub mod sg;
 
+pub use ct::{CtEntry, CtKey};
 pub use drop::DropReason;
-pub use flow::{flow_hash, FlowEntry, FlowKey};
+pub use flow::flow_hash;
 
 /// An IPv4 address as the data path holds it: the four octets in packet order, read as a native `u32`.
 #[inline(always)]
@@ -149,12 +152,31 @@ impl Default for Group {
 pub mod event {
     /// ICMP time exceeded sent by a gateway.
     pub const TIME_EXCEEDED_SENT: u32 = 0;
-    /// Decisions taken from the flow cache / computed and cached.
+    /// Route decisions taken from a connection's cache / computed and cached.
     pub const FLOW_CACHE_HIT: u32 = 1;
     pub const FLOW_CACHE_MISS: u32 = 2;
+    /// Connection-tracking entries created (a new key in the table).
+    pub const CT_CREATED: u32 = 3;
+    /// Entries found idle past their timeout and started afresh.
+    pub const CT_EXPIRED: u32 = 4;
+    /// Packets classified by security-group rules (first packets and re-checks).
+    pub const SG_CLASSIFIED: u32 = 5;
+    /// Established connections re-checked after a configuration change.
+    pub const SG_RECHECKED: u32 = 6;
+    /// ICMP errors accepted as related to a tracked connection.
+    pub const CT_RELATED: u32 = 7;
     /// Reserved slots.
     pub const SLOTS: u32 = 16;
-    pub const NAMES: [&str; 3] = ["icmp_time_exceeded_sent", "flow_cache_hit", "flow_cache_miss"];
+    pub const NAMES: [&str; 8] = [
+        "icmp_time_exceeded_sent",
+        "flow_cache_hit",
+        "flow_cache_miss",
+        "conntrack_created",
+        "conntrack_expired",
+        "sg_classified",
+        "sg_rechecked",
+        "conntrack_related",
+    ];
 }
 
 /// Slot of the configuration epoch in `CONFIG`: the agent bumps it after every change, and
@@ -205,6 +227,10 @@ mod pod {
     unsafe impl aya::Pod for super::EniCounters {}
     unsafe impl aya::Pod for super::Group {}
     unsafe impl aya::Pod for super::RateLimit {}
-    unsafe impl aya::Pod for super::FlowKey {}
-    unsafe impl aya::Pod for super::FlowEntry {}
+    unsafe impl aya::Pod for super::CtKey {}
+    unsafe impl aya::Pod for super::CtEntry {}
+    unsafe impl aya::Pod for super::sg::SgSet {}
+    unsafe impl aya::Pod for super::sg::SgRule {}
+    unsafe impl aya::Pod for super::sg::PortGroups {}
+    unsafe impl aya::Pod for super::sg::RuleCounters {}
 }

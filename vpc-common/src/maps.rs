@@ -19,8 +19,21 @@ pub const DROP_STATS: &str = "DROP_STATS";
 pub const GROUPS: &str = "GROUPS";
 /// Array [epoch]: the configuration epoch. Agent bumps it after every change; read per frame.
 pub const CONFIG: &str = "CONFIG";
-/// LRU hash `FlowKey` -> `FlowEntry`: the flow cache. Data path writes and reads.
-pub const FLOWS: &str = "FLOWS";
+/// LRU hash `CtKey` -> `CtEntry`: connection tracking, security-group verdicts and the route
+/// decision cache. Data path writes and reads; the agent reads (occupancy, flow logs).
+pub const CONNTRACK: &str = "CONNTRACK";
+/// Array set -> `SgSet`: compiled security-group rule sets. Agent writes.
+pub const SG_SETS: &str = "SG_SETS";
+/// Array node -> 256 trie entries: the sets' address and port tries. Agent writes.
+pub const SG_NODES: &str = "SG_NODES";
+/// Array chunk -> 64 u64 words: the sets' bitmaps. Agent writes.
+pub const SG_WORDS: &str = "SG_WORDS";
+/// Array rule -> `SgRule`. Agent writes.
+pub const SG_RULES: &str = "SG_RULES";
+/// Array port -> `PortGroups`: the sets each port is classified by. Agent writes.
+pub const PORT_GROUPS: &str = "PORT_GROUPS";
+/// Per-CPU array rule counter -> `RuleCounters`. Data path writes; `vpc get security-groups --stats` reads.
+pub const SG_RULE_STATS: &str = "SG_RULE_STATS";
 /// Per-CPU array event -> count. Data path writes; `vpc stats` reads.
 pub const EVENT_STATS: &str = "EVENT_STATS";
 /// Per-CPU token bucket for ICMP errors. Data path only.
@@ -28,8 +41,16 @@ pub const ICMP_RATE: &str = "ICMP_RATE";
 
 /// Default number of ECMP / active-standby groups.
 pub const DEFAULT_MAX_GROUPS: u32 = 4096;
-/// Default number of cached flows.
-pub const DEFAULT_MAX_FLOWS: u32 = 65536;
+/// Default size of the connection-tracking table.
+pub const DEFAULT_MAX_CONNTRACK: u32 = 262_144;
+/// Default number of security-group rule sets (two per group).
+pub const DEFAULT_MAX_SG_SETS: u32 = 8192;
+/// Default number of security-group trie nodes (1 KiB each).
+pub const DEFAULT_MAX_SG_NODES: u32 = 16_384;
+/// Default number of bitmap chunks (512 bytes each).
+pub const DEFAULT_MAX_SG_CHUNKS: u32 = 32_768;
+/// Default number of security-group rules (all sets) and rule counters.
+pub const DEFAULT_MAX_SG_RULES: u32 = 262_144;
 
 /// Default number of ENI ports (DEVMAP size, counter slots).
 pub const DEFAULT_MAX_ENIS: u32 = 4096;

@@ -13,8 +13,12 @@ use aya_ebpf::{
 use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event,
-    maps::{DEFAULT_MAX_ADDRS, DEFAULT_MAX_ENIS, DEFAULT_MAX_FLOWS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES},
-    AddrKey, Eni, EniCounters, FlowEntry, FlowKey, Group, Port, RateLimit, Route, RouteKey,
+    maps::{
+        DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
+        DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS,
+    },
+    sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
+    AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
 };
 
 /// ifindex -> ENI. Agent writes on apply; read for every frame to know who sent it.
@@ -49,9 +53,34 @@ pub static GROUPS: Array<Group> = Array::pinned(DEFAULT_MAX_GROUPS, 0);
 #[map]
 pub static CONFIG: Array<u64> = Array::pinned(4, 0);
 
-/// (sender, 5-tuple) -> decision and the epoch it was taken in. Data path reads and writes.
+/// (port, connection) -> state, security-group verdict, cached route, counters. Data path reads
+/// and writes; least recently used entries are evicted when full.
 #[map]
-pub static FLOWS: LruHashMap<FlowKey, FlowEntry> = LruHashMap::pinned(DEFAULT_MAX_FLOWS, 0);
+pub static CONNTRACK: LruHashMap<CtKey, CtEntry> = LruHashMap::pinned(DEFAULT_MAX_CONNTRACK, 0);
+
+/// set -> compiled security-group rule set. Agent writes; read on first packets and re-checks.
+#[map]
+pub static SG_SETS: Array<SgSet> = Array::pinned(DEFAULT_MAX_SG_SETS, 0);
+
+/// Trie nodes of the sets (8-bit strides). Agent writes.
+#[map]
+pub static SG_NODES: Array<[u32; NODE_FANOUT]> = Array::pinned(DEFAULT_MAX_SG_NODES, 0);
+
+/// Bitmap words of the sets, 64 per element. Agent writes.
+#[map]
+pub static SG_WORDS: Array<[u64; CHUNK_WORDS as usize]> = Array::pinned(DEFAULT_MAX_SG_CHUNKS, 0);
+
+/// Rules of the sets in precedence order. Agent writes.
+#[map]
+pub static SG_RULES: Array<SgRule> = Array::pinned(DEFAULT_MAX_SG_RULES, 0);
+
+/// port -> the sets its packets are classified by. Agent writes.
+#[map]
+pub static PORT_GROUPS: Array<PortGroups> = Array::pinned(DEFAULT_MAX_ENIS, 0);
+
+/// rule counter -> packets and bytes, per CPU. Data path writes.
+#[map]
+pub static SG_RULE_STATS: PerCpuArray<RuleCounters> = PerCpuArray::pinned(DEFAULT_MAX_SG_RULES, 0);
 
 /// event -> count, per CPU. Data path writes; `vpc stats` reads.
 #[map]
@@ -60,3 +89,7 @@ pub static EVENT_STATS: PerCpuArray<u64> = PerCpuArray::pinned(event::SLOTS, 0);
 /// Per-CPU token bucket of ICMP errors. Data path only.
 #[map]
 pub static ICMP_RATE: PerCpuArray<RateLimit> = PerCpuArray::pinned(1, 0);
+
+/// Per-CPU scratch space for a new conntrack entry (too big for the BPF stack). Data path only.
+#[map]
+pub static SCRATCH: PerCpuArray<CtEntry> = PerCpuArray::with_max_entries(1, 0);

@@ -102,28 +102,86 @@ pub fn is_fragment(ip: &Ipv4Hdr) -> bool {
     u16::from_be(ip.frag_off) & 0x3fff != 0
 }
 
-/// The ports of the flow, source in the high half: TCP and UDP ports, the ICMP echo identifier
-/// (in both halves' place: high half 0), 0 for fragments and other protocols.
+/// What the data path needs from the transport header.
+#[derive(Clone, Copy)]
+pub struct L4 {
+    /// Source port in the high half, destination port in the low half: TCP and UDP ports; the
+    /// ICMP echo identifier in both halves (so a request and its reply share a connection); 0
+    /// for fragments and other protocols.
+    pub ports: u32,
+    /// The destination port security-group port ranges apply to: TCP and UDP, not fragments.
+    pub dport: Option<u16>,
+    pub tcp_flags: u8,
+    /// An ICMP error (it quotes the packet it is about).
+    pub icmp_error: bool,
+}
+
+/// The destination port rules look at; none when both ports are 0 (as for fragments, which are
+/// tracked with ports 0).
 #[inline(always)]
-pub fn flow_ports(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<u32, DropReason> {
+fn dport(ports: u32) -> Option<u16> {
+    if ports == 0 { None } else { Some(ports as u16) }
+}
+
+/// The transport fields of the datagram.
+#[inline(always)]
+pub fn l4(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<L4, DropReason> {
+    let none = L4 { ports: 0, dport: None, tcp_flags: 0, icmp_error: false };
     if is_fragment(ip) {
-        return Ok(0);
+        return Ok(none);
     }
     let l4 = ETH_HLEN + ipv4_header_len(ip);
     match ip.protocol {
-        IPPROTO_TCP | IPPROTO_UDP => {
-            // SAFETY: ptr_at checked the 4 bytes of the two ports.
-            let ports = unsafe { *ptr_at::<[u8; 4]>(ctx, l4)? };
-            Ok(u32::from_be_bytes(ports))
+        IPPROTO_TCP => {
+            // SAFETY: ptr_at checked ports, sequence and acknowledgement numbers and the flags.
+            let tcp = unsafe { *ptr_at::<[u8; 14]>(ctx, l4)? };
+            let ports = u32::from_be_bytes([tcp[0], tcp[1], tcp[2], tcp[3]]);
+            Ok(L4 { ports, dport: dport(ports), tcp_flags: tcp[13], icmp_error: false })
+        }
+        IPPROTO_UDP => {
+            // SAFETY: ptr_at checked the two ports.
+            let udp = unsafe { *ptr_at::<[u8; 4]>(ctx, l4)? };
+            let ports = u32::from_be_bytes(udp);
+            Ok(L4 { ports, dport: dport(ports), ..none })
         }
         IPPROTO_ICMP => {
             // SAFETY: type, code, checksum, identifier: 6 bytes checked.
             let icmp = unsafe { *ptr_at::<[u8; 6]>(ctx, l4)? };
-            Ok(match icmp[0] {
-                0 | 8 => u32::from(u16::from_be_bytes([icmp[4], icmp[5]])),
+            let ports = match icmp[0] {
+                0 | 8 => u32::from(u16::from_be_bytes([icmp[4], icmp[5]])) * 0x1_0001,
                 _ => 0,
-            })
+            };
+            Ok(L4 { ports, icmp_error: vpc_common::ct::is_icmp_error(icmp[0]), ..none })
         }
-        _ => Ok(0),
+        _ => Ok(none),
     }
+}
+
+/// The packet an ICMP error quotes, as (saddr, daddr, ports, proto) with ports as `l4` gives
+/// them. Only for an error without IP options whose quote holds the header and 8 bytes.
+#[inline(always)]
+pub fn quoted(ctx: &XdpContext, ip: &Ipv4Hdr) -> Option<(u32, u32, u32, u32)> {
+    if ipv4_header_len(ip) != 20 {
+        return None;
+    }
+    let inner_at = ETH_HLEN + 20 + 8;
+    // SAFETY: ptr_at checked the quoted header's fixed part.
+    let inner = unsafe { &*ptr_at::<Ipv4Hdr>(ctx, inner_at).ok()? };
+    let inner_len = usize::from(inner.version_ihl & 0x0f) * 4;
+    if inner.version_ihl >> 4 != 4 || inner_len < 20 {
+        return None;
+    }
+    let proto = inner.protocol;
+    let ports = if is_fragment(inner) {
+        0
+    } else {
+        // SAFETY: ptr_at checked the 8 quoted bytes after the quoted header.
+        let l4 = unsafe { *ptr_at::<[u8; 8]>(ctx, inner_at + (inner_len & 0x3c)).ok()? };
+        match proto {
+            IPPROTO_TCP | IPPROTO_UDP => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
+            IPPROTO_ICMP if l4[0] == 0 || l4[0] == 8 => u32::from(u16::from_be_bytes([l4[4], l4[5]])) * 0x1_0001,
+            _ => 0,
+        }
+    };
+    Some((inner.saddr, inner.daddr, ports, u32::from(proto)))
 }

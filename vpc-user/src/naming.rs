@@ -59,6 +59,7 @@ mod tests {
             mac: [2, 0, 0, 0, 0, 1],
             interface: interface.map(Into::into),
             source_dest_check: true,
+            security_groups: vec![],
         }
     }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     ids::Ids,
-    spec::{CenSpec, EniSpec, GatewaySpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+    spec::{CenSpec, EniSpec, GatewaySpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
 const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("resources");
@@ -53,6 +53,8 @@ enum Body<'a> {
     Eni(Cow<'a, EniSpec>),
     Gateway(Cow<'a, GatewaySpec>),
     Cen(Cow<'a, CenSpec>),
+    SecurityGroup(SecurityGroupSpec),
+    SgRule(Cow<'a, SgRuleSpec>),
 }
 
 pub struct Store {
@@ -171,6 +173,7 @@ fn flatten(doc: &TopologySpec) -> Vec<(&str, Row<'_>)> {
             route_tables: Vec::new(),
             enis: Vec::new(),
             gateways: Vec::new(),
+            security_groups: Vec::new(),
             id: vpc.id.clone(),
             name: vpc.name.clone(),
             cidr: vpc.cidr.clone(),
@@ -195,6 +198,13 @@ fn flatten(doc: &TopologySpec) -> Vec<(&str, Row<'_>)> {
         for (j, g) in vpc.gateways.iter().enumerate() {
             put(&g.id, parent, j, Body::Gateway(Cow::Borrowed(g)));
         }
+        for (j, g) in vpc.security_groups.iter().enumerate() {
+            let bare = SecurityGroupSpec { rules: Vec::new(), ..g.clone() };
+            put(&g.id, parent, j, Body::SecurityGroup(bare));
+            for (k, r) in g.rules.iter().enumerate() {
+                put(&r.id, g.id.as_deref(), k, Body::SgRule(Cow::Borrowed(r)));
+            }
+        }
     }
     for (i, cen) in doc.cens.iter().enumerate() {
         put(&cen.id, None, i, Body::Cen(Cow::Borrowed(cen)));
@@ -207,6 +217,7 @@ fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
     sorted.sort_by(|a, b| (a.pos, &a.parent).cmp(&(b.pos, &b.parent)));
     let mut doc = TopologySpec::default();
     let (mut vswitches, mut tables, mut routes, mut enis, mut gateways) = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut groups, mut rules) = (Vec::new(), Vec::new());
     for row in sorted {
         let parent = row.parent.into_owned();
         match row.body {
@@ -217,6 +228,17 @@ fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
             Body::Eni(e) => enis.push((parent, e.into_owned())),
             Body::Gateway(g) => gateways.push((parent, g.into_owned())),
             Body::Cen(c) => doc.cens.push(c.into_owned()),
+            Body::SecurityGroup(g) => groups.push((parent, g)),
+            Body::SgRule(r) => rules.push((parent, r.into_owned())),
+        }
+    }
+    let mut by_group: std::collections::HashMap<String, Vec<SgRuleSpec>> = std::collections::HashMap::new();
+    for (parent, rule) in rules {
+        by_group.entry(parent).or_default().push(rule);
+    }
+    for (_, group) in &mut groups {
+        if let Some(rules) = group.id.as_ref().and_then(|id| by_group.remove(id)) {
+            group.rules = rules;
         }
     }
     // Route entries by table, in one pass (large tables).
@@ -235,6 +257,7 @@ fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
         vpc.route_tables.extend(tables.iter().filter(|(p, _)| *p == id).map(|(_, t)| t.clone()));
         vpc.enis.extend(enis.iter().filter(|(p, _)| *p == id).map(|(_, e)| e.clone()));
         vpc.gateways.extend(gateways.iter().filter(|(p, _)| *p == id).map(|(_, g)| g.clone()));
+        vpc.security_groups.extend(groups.iter().filter(|(p, _)| *p == id).map(|(_, g)| g.clone()));
     }
     doc
 }

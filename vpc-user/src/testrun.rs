@@ -21,6 +21,7 @@ use crate::{
     dataplane::{Dataplane, Limits, Loaded},
     model::{
         binding::Binding,
+        conntrack::Conntrack,
         forward::{Action, Model, Outcome},
         ids::Ids,
         Topology,
@@ -39,6 +40,8 @@ pub struct Observed {
     pub frame: Vec<u8>,
     pub rx_port: Option<u32>,
     pub tx_port: Option<u32>,
+    /// Security-group rule counters that moved: counter -> (packets, bytes).
+    pub rule_hits: BTreeMap<u32, (u64, u64)>,
 }
 
 pub struct Harness {
@@ -48,6 +51,10 @@ pub struct Harness {
     dataplane: Dataplane,
     /// Ports whose counters are compared (every ENI's).
     ports: Vec<u32>,
+    /// The model's connections, kept in step with the program's.
+    pub ct: Conntrack,
+    /// What the maps hold.
+    entries: compile::MapEntries,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -61,7 +68,17 @@ pub fn with_harness<T: Send + 'static>(
 }
 
 /// Map sizes of a test harness: small, so many harnesses run at once.
-pub const TEST_LIMITS: Limits = Limits { max_enis: 1024, max_routes: 4096, max_addrs: 4096, max_groups: 256, max_flows: 4096 };
+pub const TEST_LIMITS: Limits = Limits {
+    max_enis: 1024,
+    max_routes: 4096,
+    max_addrs: 4096,
+    max_groups: 256,
+    max_conntrack: 65536,
+    max_sg_sets: 256,
+    max_sg_nodes: 1024,
+    max_sg_chunks: 2048,
+    max_sg_rules: 4096,
+};
 
 /// As `with_harness`, leaving the ENIs named in `detached` without an interface.
 pub fn with_harness_detached<S: AsRef<str>, T: Send + 'static>(
@@ -95,8 +112,11 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
         let binding = Binding { ids, ifindex, down: Default::default() };
         let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dataplane = Dataplane::new(root, limits);
+        let mut binding = binding;
+        let mut entries = compile::compile(&topology, &binding);
+        compile::sg::place_sets(&mut entries, &Default::default(), &mut binding.ids, limits.sg_capacity()).map_err(anyhow::Error::msg)?;
         let loaded = dataplane.load().and_then(|mut loaded| {
-            loaded.sync(&compile::compile(&topology, &binding))?;
+            loaded.sync(&entries)?;
             Ok(loaded)
         });
         let loaded = match loaded {
@@ -107,7 +127,7 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
             }
         };
         let ports = binding.ids.ports.values().copied().collect();
-        let mut harness = Harness { topology, binding, loaded, dataplane, ports };
+        let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct: Conntrack::default(), entries };
         f(&mut harness)
     })
 }
@@ -152,7 +172,26 @@ impl Harness {
     /// Mark hops down (as the health checks would) and write the resulting groups.
     pub fn set_down(&mut self, down: std::collections::BTreeSet<(String, usize)>) -> anyhow::Result<()> {
         self.binding.down = down;
-        self.loaded.sync(&compile::compile(&self.topology, &self.binding))?;
+        self.resync()
+    }
+
+    /// Change the configuration as the agent would: the same ENIs and gateways (by ID), other
+    /// routes or security groups. Established connections are re-checked against it.
+    pub fn apply(&mut self, topology: Topology) -> anyhow::Result<()> {
+        self.binding.ids.assign(&topology, TEST_LIMITS.max_enis).map_err(anyhow::Error::msg)?;
+        self.topology = topology;
+        self.resync()
+    }
+
+    fn resync(&mut self) -> anyhow::Result<()> {
+        let mut entries = compile::compile(&self.topology, &self.binding);
+        let capacity = self.dataplane.limits.sg_capacity();
+        compile::sg::place_sets(&mut entries, &self.entries.sg.sets, &mut self.binding.ids, capacity).map_err(anyhow::Error::msg)?;
+        self.loaded.sync(&entries)?;
+        self.entries = entries;
+        self.ports = self.binding.ids.ports.values().copied().collect();
+        // Every sync starts a new configuration epoch: connections are re-checked.
+        self.ct.epoch += 1;
         Ok(())
     }
 
@@ -166,9 +205,23 @@ impl Harness {
         self.binding.ids.port(&self.eni_id(name))
     }
 
-    /// What the model says must happen.
-    pub fn expect(&self, ifindex: u32, frame: &[u8]) -> Outcome {
-        Model::new(&self.topology, &self.binding).process(ifindex, frame)
+    /// What the model says must happen (and the model's connections move on, as the program's do).
+    pub fn expect(&mut self, ifindex: u32, frame: &[u8]) -> Outcome {
+        Model::with_conntrack(&self.topology, &self.binding, &mut self.ct).process(ifindex, frame)
+    }
+
+    fn rule_counters(&self) -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
+        let stats: PerCpuArray<_, vpc_common::sg::RuleCounters> =
+            PerCpuArray::try_from(self.loaded.ebpf.map(names::SG_RULE_STATS).context("SG_RULE_STATS")?)?;
+        let mut out = BTreeMap::new();
+        for &counter in self.binding.ids.sg_rules.values() {
+            let mut sum = vpc_common::sg::RuleCounters::default();
+            for cpu in stats.get(&counter, 0)?.iter() {
+                sum.add(cpu);
+            }
+            out.insert(counter, (sum.packets, sum.bytes));
+        }
+        Ok(out)
     }
 
     fn port_counters(&self) -> anyhow::Result<BTreeMap<u32, EniCounters>> {
@@ -209,6 +262,7 @@ impl Harness {
     pub fn run(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Observed> {
         let ports_before = self.port_counters()?;
         let drops_before = self.drop_counters()?;
+        let rules_before = self.rule_counters()?;
         // struct xdp_md: data = 0 (no metadata), data_end = frame length, ingress_ifindex.
         let mut ctx = [0u8; 24];
         ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
@@ -224,6 +278,14 @@ impl Harness {
         out.truncate(result.data_size_out as usize);
         let ports_after = self.port_counters()?;
         let drops_after = self.drop_counters()?;
+        let rule_hits: BTreeMap<u32, (u64, u64)> = self
+            .rule_counters()?
+            .into_iter()
+            .filter_map(|(c, (p, b))| {
+                let (p0, b0) = rules_before.get(&c).copied().unwrap_or_default();
+                (p != p0 || b != b0).then_some((c, (p - p0, b - b0)))
+            })
+            .collect();
 
         let moved = |f: fn(&EniCounters) -> u64| -> anyhow::Result<Option<u32>> {
             let ports: Vec<u32> = ports_after.iter().filter(|(p, c)| f(c) != f(&ports_before[p])).map(|(p, _)| *p).collect();
@@ -241,7 +303,7 @@ impl Harness {
             (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
             (code, reason) => anyhow::bail!("program returned XDP action {code} with drop counters {reason:?}"),
         };
-        Ok(Observed { action, frame: out, rx_port, tx_port })
+        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits })
     }
 
     /// Run `frame` through both the model and the program -- twice through the program, so the
@@ -256,19 +318,28 @@ impl Harness {
         self.refill_icmp_bucket()?;
         let expected = self.expect(ifindex, frame);
         let observed = self.run(ifindex, frame)?;
+        let mut rule_hits = BTreeMap::new();
+        for (counter, bytes) in &expected.rule_hits {
+            let hit: &mut (u64, u64) = rule_hits.entry(*counter).or_default();
+            hit.0 += 1;
+            hit.1 += bytes;
+        }
         let want = Observed {
             action: expected.action,
             frame: expected.frame.clone(),
             rx_port: expected.rx_port,
             tx_port: expected.tx_port,
+            rule_hits,
         };
         if observed != want {
             anyhow::bail!(
-                "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} -> {}\n  program:  {:?} -> {}\n  model steps: {}",
+                "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} rules {:?} -> {}\n  program:  {:?} rules {:?} -> {}\n  model steps: {}",
                 hex(frame),
                 (want.action, want.rx_port, want.tx_port),
+                want.rule_hits,
                 hex(&want.frame),
                 (observed.action, observed.rx_port, observed.tx_port),
+                observed.rule_hits,
                 hex(&observed.frame),
                 expected.steps.join("; ")
             );

@@ -114,6 +114,11 @@ impl Agent {
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
         agent.entries = compile::compile(&agent.topology, &agent.binding);
+        if agent.entries.sg.sets.keys().any(|set| !agent.entries.sg.places.contains_key(set)) {
+            // A state stored before security groups had places: place them now.
+            compile::sg::place_sets(&mut agent.entries, &Default::default(), &mut agent.binding.ids, agent.opts.limits.sg_capacity())
+                .map_err(anyhow::Error::msg)?;
+        }
         Ok(agent)
     }
 
@@ -251,6 +256,9 @@ impl Agent {
             }
             entries = entries.renumber_tables(&renumbered);
         }
+        // Changed security-group sets go to free space beside the old ones (switched per set).
+        compile::sg::place_sets(&mut entries, &self.entries.sg.sets, &mut binding.ids, self.opts.limits.sg_capacity())
+            .map_err(|m| ApiError::bad(crate::model::error::code::QUOTA_SG_RULE, "security_groups", m))?;
         let ids = binding.ids.clone();
         let previous = self.entries.clone();
         lap("compiled");

@@ -34,6 +34,11 @@ pub mod code {
     pub const ENI_NOT_FOUND: &str = "InvalidNetworkInterfaceId.NotFound";
     pub const GATEWAY_NOT_FOUND: &str = "InvalidGatewayId.NotFound";
     pub const CEN_NOT_FOUND: &str = "InvalidCenId.NotFound";
+    pub const SG_NOT_FOUND: &str = "InvalidSecurityGroupId.NotFound";
+    pub const SG_RULE_NOT_FOUND: &str = "InvalidPermission.NotFound";
+    pub const SG_DEFAULT: &str = "OperationDenied.DefaultSecurityGroup";
+    pub const SG_IN_USE: &str = "DependencyViolation.SecurityGroup";
+    pub const SG_LAST: &str = "OperationDenied.LastSecurityGroup";
     pub const CEN_HAS_VPCS: &str = "DependencyViolation.CenChildInstance";
     pub const NOT_ATTACHED: &str = "OperationDenied.NotAttached";
     pub const VPC_HAS_VSWITCHES: &str = "DependencyViolation.VSwitch";

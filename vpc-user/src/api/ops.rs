@@ -275,6 +275,7 @@ pub static OPS: &[Op] = &[
             p!("MacAddress", S, opt, "A unicast MAC; generated when omitted."),
             p!("Interface", S, opt, "The host-side interface (veth or tap); the lab's name when omitted."),
             p!("SourceDestCheck", Boolean, opt, "false lets the ENI use addresses that are not its own (NAT, firewall)."),
+            p!("SecurityGroupIds", S, opt, "1-5 security groups of the VPC (IDs or names, comma-separated); the VPC's default group when omitted."),
             DRY_RUN,
         ],
         returns: &[
@@ -458,6 +459,15 @@ fn table_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
         }
     }
     Err(ApiError::not_found(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId", id))
+}
+
+/// The name of the security group of `vpc` with ID or name `id`.
+fn group_name(vpc: &VpcSpec, id: &str, field: &str) -> R<String> {
+    vpc.security_groups
+        .iter()
+        .find(|g| g.id.as_deref() == Some(id) || g.name == id)
+        .map(|g| g.name.clone())
+        .ok_or_else(|| ApiError::not_found(code::SG_NOT_FOUND, field, id))
 }
 
 fn eni_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
@@ -1035,7 +1045,11 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
             }
         };
         let source_dest_check = p.opt_bool("SourceDestCheck");
-        doc.vpcs[i].enis.push(EniSpec { id: Some(id.clone()), name, vswitch, ip, mac, interface, source_dest_check });
+        let security_groups = match p.opt_str("SecurityGroupIds") {
+            Some(list) => list.split(',').map(|g| group_name(&doc.vpcs[i], g.trim(), "SecurityGroupIds")).collect::<R<Vec<_>>>()?,
+            None => Vec::new(),
+        };
+        doc.vpcs[i].enis.push(EniSpec { id: Some(id.clone()), name, vswitch, ip, mac, interface, source_dest_check, security_groups });
         Ok(())
     })?;
     let (vpc, vsw, eni) = agent

@@ -140,7 +140,8 @@ impl Worker {
             max_routes: (routes + 64) as u32,
             max_addrs: 64,
             max_groups: 16,
-            max_flows: ((rounds + 2) * flows + 1024) as u32,
+            max_conntrack: ((rounds + 2) * flows + 1024) as u32,
+            ..crate::testrun::TEST_LIMITS
         };
         let (ask, asked) = std::sync::mpsc::channel::<()>();
         let (answer, answers) = std::sync::mpsc::channel();

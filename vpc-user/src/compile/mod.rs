@@ -1,15 +1,22 @@
 //! Compile: a pure function from the validated model (bound to this host) to the exact entries
 //! every data-path map must hold. No I/O here; `dataplane::sync` makes the kernel maps equal to it.
 
-use std::collections::BTreeMap;
+pub mod sg;
 
-use vpc_common::{addr_raw, route_kind, AddrKey, Eni, Group, Port, Route, RouteKey, ENI_F_NO_SRC_DST_CHECK, ROUTE_TABLE_BITS};
+use std::{collections::BTreeMap, sync::Arc};
+
+use vpc_common::{
+    addr_raw, route_kind,
+    sg::{PortGroups, MAX_ENI_GROUPS},
+    AddrKey, Eni, Group, Port, Route, RouteKey, ENI_F_NO_SRC_DST_CHECK, ROUTE_TABLE_BITS,
+};
 
 use crate::model::{
     self,
     binding::Binding,
     ecmp,
-    ids::Ids,
+    ids::{Ids, SgPlace},
+    security::Direction,
     topology::{HopGroup, HopTarget, NextHop},
     Topology,
 };
@@ -34,6 +41,20 @@ pub struct MapEntries {
     pub ports: BTreeMap<u32, u32>,
     /// `GROUPS`: group -> ECMP / active-standby hops and slots.
     pub groups: BTreeMap<u32, Group>,
+    /// Security groups: `SG_SETS`, `SG_NODES`, `SG_WORDS`, `SG_RULES`, `PORT_GROUPS`.
+    pub sg: SgEntries,
+}
+
+/// The compiled security groups.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SgEntries {
+    /// Rule set -> its content (shared: large sets are not copied when entries are).
+    pub sets: BTreeMap<u16, Arc<sg::SgContent>>,
+    /// Rule set -> where it lies in the arrays (from `Ids::sg_places`; see `sg::place`).
+    pub places: BTreeMap<u16, SgPlace>,
+    /// ENI port -> the sets it is classified by. Ports without an entry (gateways) read as
+    /// having no groups: the sync zeroes the entry of a port that leaves.
+    pub port_groups: BTreeMap<u32, PortGroups>,
 }
 
 impl MapEntries {
@@ -119,8 +140,24 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 },
             );
         }
+        // Security groups: two rule sets each, and every ENI's port classified by its groups'.
+        for group in &vpc.security_groups {
+            for (direction, dir) in [(Direction::Ingress, 0), (Direction::Egress, 1)] {
+                out.sg.sets.insert(ids.sg_set(&group.id, dir), Arc::new(sg::compile_set(vpc, group, direction, ids)));
+            }
+        }
+        for eni in &vpc.enis {
+            let mut groups = PortGroups::default();
+            for (i, name) in eni.security_groups.iter().take(MAX_ENI_GROUPS).enumerate() {
+                let group = vpc.security_group(name).expect("validated reference");
+                groups.sets[0][i] = ids.sg_set(&group.id, 0);
+                groups.sets[1][i] = ids.sg_set(&group.id, 1);
+                groups.count += 1;
+            }
+            out.sg.port_groups.insert(ids.port(&eni.id), groups);
+        }
         // Gateways: traffic entering from the remote network is routed by the system table; any
-        // source address is allowed, only the remote router's MAC.
+        // source address is allowed, only the remote router's MAC. No security groups.
         for gw in &vpc.gateways {
             let port = gateway_port(vpc, &gw.name, ids);
             let Some(&ifindex) = binding.ifindex.get(&gw.id) else { continue };
@@ -143,6 +180,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             );
         }
     }
+    out.sg.places = ids.sg_places.iter().filter(|(set, _)| out.sg.sets.contains_key(set)).map(|(s, p)| (*s, *p)).collect();
     out
 }
 

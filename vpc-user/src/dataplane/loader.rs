@@ -10,8 +10,10 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use vpc_common::{
-    drop::DROP_REASON_SLOTS, event, maps as names, AddrKey, Eni, EniCounters, FlowEntry, FlowKey, Group, Port, RateLimit, Route,
-    RouteKey,
+    drop::DROP_REASON_SLOTS,
+    event, maps as names,
+    sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
+    AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
 };
 
 use super::{bpffs::PinDirs, object};
@@ -23,7 +25,13 @@ pub struct Limits {
     pub max_routes: u32,
     pub max_addrs: u32,
     pub max_groups: u32,
-    pub max_flows: u32,
+    /// Connection-tracking entries (least recently used ones are evicted when full).
+    pub max_conntrack: u32,
+    /// Security-group rule sets (two per group), trie nodes, bitmap chunks, rules.
+    pub max_sg_sets: u32,
+    pub max_sg_nodes: u32,
+    pub max_sg_chunks: u32,
+    pub max_sg_rules: u32,
 }
 
 impl Default for Limits {
@@ -33,18 +41,35 @@ impl Default for Limits {
             max_routes: names::DEFAULT_MAX_ROUTES,
             max_addrs: names::DEFAULT_MAX_ADDRS,
             max_groups: names::DEFAULT_MAX_GROUPS,
-            max_flows: names::DEFAULT_MAX_FLOWS,
+            max_conntrack: names::DEFAULT_MAX_CONNTRACK,
+            max_sg_sets: names::DEFAULT_MAX_SG_SETS,
+            max_sg_nodes: names::DEFAULT_MAX_SG_NODES,
+            max_sg_chunks: names::DEFAULT_MAX_SG_CHUNKS,
+            max_sg_rules: names::DEFAULT_MAX_SG_RULES,
         }
     }
 }
 
+impl Limits {
+    /// Room for security-group rule sets.
+    pub fn sg_capacity(&self) -> crate::compile::sg::Capacity {
+        crate::compile::sg::Capacity { sets: self.max_sg_sets, nodes: self.max_sg_nodes, chunks: self.max_sg_chunks, rules: self.max_sg_rules }
+    }
+}
+
 /// (name, key size, value size, max entries) of every pinned map.
-fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 11] {
+fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 17] {
     use std::mem::size_of;
     [
         (names::GROUPS, size_of::<u32>(), size_of::<Group>(), limits.max_groups),
         (names::CONFIG, size_of::<u32>(), size_of::<u64>(), 4),
-        (names::FLOWS, size_of::<FlowKey>(), size_of::<FlowEntry>(), limits.max_flows),
+        (names::CONNTRACK, size_of::<CtKey>(), size_of::<CtEntry>(), limits.max_conntrack),
+        (names::SG_SETS, size_of::<u32>(), size_of::<SgSet>(), limits.max_sg_sets),
+        (names::SG_NODES, size_of::<u32>(), 4 * NODE_FANOUT, limits.max_sg_nodes),
+        (names::SG_WORDS, size_of::<u32>(), 8 * CHUNK_WORDS as usize, limits.max_sg_chunks),
+        (names::SG_RULES, size_of::<u32>(), size_of::<SgRule>(), limits.max_sg_rules),
+        (names::PORT_GROUPS, size_of::<u32>(), size_of::<PortGroups>(), limits.max_enis),
+        (names::SG_RULE_STATS, size_of::<u32>(), size_of::<RuleCounters>(), limits.max_sg_rules),
         (names::EVENT_STATS, size_of::<u32>(), size_of::<u64>(), event::SLOTS),
         (names::ICMP_RATE, size_of::<u32>(), size_of::<RateLimit>(), 1),
         (names::ENIS, size_of::<u32>(), size_of::<Eni>(), limits.max_enis),
@@ -89,7 +114,13 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::ENI_ADDRS, limits.max_addrs)
         .map_max_entries(names::ROUTES, limits.max_routes)
         .map_max_entries(names::GROUPS, limits.max_groups)
-        .map_max_entries(names::FLOWS, limits.max_flows);
+        .map_max_entries(names::CONNTRACK, limits.max_conntrack)
+        .map_max_entries(names::SG_SETS, limits.max_sg_sets)
+        .map_max_entries(names::SG_NODES, limits.max_sg_nodes)
+        .map_max_entries(names::SG_WORDS, limits.max_sg_chunks)
+        .map_max_entries(names::SG_RULES, limits.max_sg_rules)
+        .map_max_entries(names::PORT_GROUPS, limits.max_enis)
+        .map_max_entries(names::SG_RULE_STATS, limits.max_sg_rules);
     let mut ebpf = loader.load(object::bytes()).context("loading the XDP object")?;
     program(&mut ebpf)?.load().context("the kernel verifier rejected the XDP program")?;
     Ok(ebpf)

@@ -7,6 +7,7 @@ pub mod iface;
 pub mod loader;
 pub mod netlink;
 pub mod object;
+pub mod sg_sync;
 pub mod stats;
 pub mod sync;
 pub mod sys;
@@ -99,12 +100,15 @@ impl Dataplane {
         };
         let (mut enis, mut addrs, mut routes, mut ports, mut groups) =
             (open(names::ENIS)?, open(names::ENI_ADDRS)?, open(names::ROUTES)?, open(names::TX_PORTS)?, open(names::GROUPS)?);
+        let (mut sets, mut nodes, mut words, mut rules, mut port_groups) =
+            (open(names::SG_SETS)?, open(names::SG_NODES)?, open(names::SG_WORDS)?, open(names::SG_RULES)?, open(names::PORT_GROUPS)?);
         Ok(MapEntries {
             enis: sync::Enis::open(&mut enis)?.current()?,
             addrs: sync::Addrs::open(&mut addrs)?.current()?,
             routes: sync::Routes::open(&mut routes)?.current()?,
             ports: sync::Ports::open(&mut ports)?.current()?,
             groups: sync::Groups::open(&mut groups)?.current()?,
+            sg: sg_sync::SgMaps::open(&mut sets, &mut nodes, &mut words, &mut rules, &mut port_groups)?.current()?,
         })
     }
 
@@ -121,6 +125,8 @@ pub struct MapChanges {
     pub routes: sync::Changes,
     pub ports: sync::Changes,
     pub groups: sync::Changes,
+    /// Security-group rule sets.
+    pub security_groups: sync::Changes,
 }
 
 /// Entries to delete once the new state is live (phase two of a sync).
@@ -130,6 +136,7 @@ pub struct PendingRemoval {
     routes: sync::Pending<crate::compile::LpmKey>,
     ports: sync::Pending<u32>,
     groups: sync::Pending<u32>,
+    sg: sg_sync::Pending,
 }
 
 /// A program instance loaded over the pinned maps.
@@ -189,7 +196,7 @@ impl Loaded {
     /// starts with zeroed counters.
     pub fn upsert(&mut self, entries: &MapEntries) -> anyhow::Result<PendingRemoval> {
         use sync::ConfigMap as _;
-        let [enis, addrs, routes, ports, stats, groups, config] = self.ebpf.maps_disjoint_mut([
+        let [enis, addrs, routes, ports, stats, groups, config, sets, nodes, words, rules, port_groups] = self.ebpf.maps_disjoint_mut([
             names::ENIS,
             names::ENI_ADDRS,
             names::ROUTES,
@@ -197,8 +204,23 @@ impl Loaded {
             names::ENI_STATS,
             names::GROUPS,
             names::CONFIG,
+            names::SG_SETS,
+            names::SG_NODES,
+            names::SG_WORDS,
+            names::SG_RULES,
+            names::PORT_GROUPS,
         ]);
         let known = self.known.take();
+        // Security groups before anything that could make a port live: no port is ever
+        // reachable without its groups.
+        let mut sg_maps = sg_sync::SgMaps::open(
+            sets.ok_or_else(missing_map)?,
+            nodes.ok_or_else(missing_map)?,
+            words.ok_or_else(missing_map)?,
+            rules.ok_or_else(missing_map)?,
+            port_groups.ok_or_else(missing_map)?,
+        )?;
+        let sg = sg_sync::upsert(&mut sg_maps, &entries.sg, known.as_ref().map(|k| &k.sg))?;
         let mut ports = sync::Ports::open(ports.ok_or_else(missing_map)?)?;
         let mut stats = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
         let old_ports = match &known {
@@ -215,6 +237,7 @@ impl Loaded {
             addrs: sync::upsert(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &entries.addrs, k.map(|k| &k.addrs))?,
             routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes, k.map(|k| &k.routes))?,
             enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis, k.map(|k| &k.enis))?,
+            sg,
         };
         // Cached flow decisions are taken again against the new entries.
         sync::bump_epoch(config.ok_or_else(missing_map)?)?;
@@ -223,25 +246,39 @@ impl Loaded {
 
     /// Phase two: delete what nobody wants any more.
     pub fn remove_stale(&mut self, pending: PendingRemoval) -> anyhow::Result<MapChanges> {
-        let [enis, addrs, routes, ports, groups, config] = self.ebpf.maps_disjoint_mut([
+        let [enis, addrs, routes, ports, groups, config, sets, nodes, words, rules, port_groups] = self.ebpf.maps_disjoint_mut([
             names::ENIS,
             names::ENI_ADDRS,
             names::ROUTES,
             names::TX_PORTS,
             names::GROUPS,
             names::CONFIG,
+            names::SG_SETS,
+            names::SG_NODES,
+            names::SG_WORDS,
+            names::SG_RULES,
+            names::PORT_GROUPS,
         ]);
         sync::remove(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &pending.enis)?;
         sync::remove(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &pending.routes)?;
         sync::remove(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &pending.addrs)?;
         sync::remove(&mut sync::Ports::open(ports.ok_or_else(missing_map)?)?, &pending.ports)?;
         sync::remove(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &pending.groups)?;
+        let mut sg_maps = sg_sync::SgMaps::open(
+            sets.ok_or_else(missing_map)?,
+            nodes.ok_or_else(missing_map)?,
+            words.ok_or_else(missing_map)?,
+            rules.ok_or_else(missing_map)?,
+            port_groups.ok_or_else(missing_map)?,
+        )?;
+        sg_sync::remove(&mut sg_maps, &pending.sg)?;
         let changes = MapChanges {
             enis: pending.enis.changes,
             addrs: pending.addrs.changes,
             routes: pending.routes.changes,
             ports: pending.ports.changes,
             groups: pending.groups.changes,
+            security_groups: pending.sg.changes,
         };
         if changes.enis.removed + changes.addrs.removed + changes.routes.removed + changes.ports.removed + changes.groups.removed > 0 {
             sync::bump_epoch(config.ok_or_else(missing_map)?)?;

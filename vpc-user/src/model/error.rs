@@ -53,6 +53,21 @@ pub mod code {
     pub const CEN_CIDR_OVERLAP: &str = "InvalidCen.CidrOverlapped";
     pub const CEN_VPC_NOT_FOUND: &str = "InvalidCen.VpcNotFound";
     pub const CEN_VPC_ATTACHED: &str = "InvalidCen.VpcAlreadyAttached";
+    pub const SG_NOT_FOUND: &str = "InvalidSecurityGroupId.NotFound";
+    pub const SG_COUNT: &str = "InvalidSecurityGroup.Count";
+    pub const SG_DEFAULT: &str = "OperationDenied.DefaultSecurityGroup";
+    pub const SG_IN_USE: &str = "DependencyViolation.SecurityGroup";
+    pub const SG_DIRECTION: &str = "InvalidDirection.Malformed";
+    pub const SG_POLICY: &str = "InvalidPolicy.Malformed";
+    pub const SG_PROTOCOL: &str = "InvalidIpProtocol.Malformed";
+    pub const SG_PORT_RANGE: &str = "InvalidPortRange.Malformed";
+    pub const SG_PEER: &str = "InvalidPeer.Malformed";
+    pub const SG_PRIORITY: &str = "InvalidPriority.ValueNotSupported";
+    pub const SG_RULE_DUPLICATE: &str = "InvalidPermission.Duplicate";
+    pub const SG_RULE_NOT_FOUND: &str = "InvalidPermission.NotFound";
+    pub const SG_INTRA_POLICY: &str = "InvalidInnerAccessPolicy.Malformed";
+    pub const QUOTA_SG: &str = "QuotaExceeded.SecurityGroup";
+    pub const QUOTA_SG_RULE: &str = "QuotaExceeded.SecurityGroupRule";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

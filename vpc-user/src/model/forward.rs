@@ -1,8 +1,9 @@
 //! Reference semantics of the data path, written for clarity rather than speed: given the
-//! topology (bound to a host) and a frame arriving from an ENI or a gateway, what must happen to
-//! it. The XDP program must agree with this on the verdict, the output port, the output bytes and
-//! the counters (see the TestRun differential tests). The flow cache is not modelled: it must not
-//! change any outcome, which the tests check by sending every frame twice.
+//! topology (bound to a host), the connections seen so far and a frame arriving from an ENI or a
+//! gateway, what must happen to it. The XDP program must agree with this on the verdict, the
+//! output port, the output bytes and the counters (see the TestRun differential tests). The
+//! route cache in the connections is not modelled: it must not change any outcome, which the
+//! tests check by sending every frame twice.
 
 use std::net::Ipv4Addr;
 
@@ -11,9 +12,10 @@ use vpc_common::{addr_raw, flow::slot_of, flow_hash, DropReason, NO_HOP};
 use super::{
     addr::format_mac,
     binding::Binding,
+    conntrack::{Checked, Conntrack, Guarded, Packet},
     ecmp,
     topology::{HopTarget, NextHop, RouteTable, RouteView},
-    Topology, Vpc,
+    Eni, Topology, Vpc,
 };
 
 const ETH_HLEN: usize = 14;
@@ -37,6 +39,8 @@ pub struct Outcome {
     pub rx_port: Option<u32>,
     /// Port credited with the delivered frame (tx).
     pub tx_port: Option<u32>,
+    /// Security-group rule counters credited (counter, bytes).
+    pub rule_hits: Vec<(u32, u64)>,
     /// Human-readable steps of the decision, for `vpc trace` and failing tests.
     pub steps: Vec<String>,
 }
@@ -54,19 +58,23 @@ struct Sender<'a> {
     table: &'a RouteTable,
     source_check: bool,
     port: u32,
+    /// The ENI (none for a gateway).
+    eni: Option<&'a Eni>,
 }
 
 /// Where a route delivers.
-struct Target {
+struct Target<'a> {
     id: String,
     name: String,
     port: u32,
     mac: [u8; 6],
     gw_mac: [u8; 6],
+    /// The receiving ENI and its VPC (none for a gateway).
+    eni: Option<(&'a Vpc, &'a Eni)>,
 }
 
-enum Decision {
-    Deliver(Target),
+enum Decision<'a> {
+    Deliver(Target<'a>),
     ToHost,
 }
 
@@ -81,16 +89,43 @@ struct Flow {
 pub struct Model<'a> {
     pub topology: &'a Topology,
     pub binding: &'a Binding,
+    ct: Tracked<'a>,
+}
+
+/// The model's connections: its own, or a caller's that outlive it (a harness's).
+enum Tracked<'a> {
+    Own(Conntrack),
+    Shared(&'a mut Conntrack),
 }
 
 impl<'a> Model<'a> {
+    /// A model with no connections seen yet.
     pub fn new(topology: &'a Topology, binding: &'a Binding) -> Self {
-        Model { topology, binding }
+        Model { topology, binding, ct: Tracked::Own(Conntrack::default()) }
+    }
+
+    /// A model that continues from (and updates) `ct`.
+    pub fn with_conntrack(topology: &'a Topology, binding: &'a Binding, ct: &'a mut Conntrack) -> Self {
+        Model { topology, binding, ct: Tracked::Shared(ct) }
+    }
+
+    fn conntrack(&mut self) -> &mut Conntrack {
+        match &mut self.ct {
+            Tracked::Own(ct) => ct,
+            Tracked::Shared(ct) => ct,
+        }
     }
 
     /// Decide what happens to `frame` arriving on interface `ifindex`.
-    pub fn process(&self, ifindex: u32, frame: &[u8]) -> Outcome {
-        let mut out = Outcome { action: Action::Drop(DropReason::Malformed), frame: frame.to_vec(), rx_port: None, tx_port: None, steps: Vec::new() };
+    pub fn process(&mut self, ifindex: u32, frame: &[u8]) -> Outcome {
+        let mut out = Outcome {
+            action: Action::Drop(DropReason::Malformed),
+            frame: frame.to_vec(),
+            rx_port: None,
+            tx_port: None,
+            rule_hits: Vec::new(),
+            steps: Vec::new(),
+        };
         match self.decide(ifindex, &mut out) {
             Ok(action) => out.action = action,
             Err(reason) => {
@@ -116,6 +151,7 @@ impl<'a> Model<'a> {
                 table: vpc.route_table(&vswitch.route_table)?,
                 source_check: eni.source_dest_check,
                 port,
+                eni: Some(eni),
             });
         }
         let (vpc, gw) = self.topology.vpcs.iter().find_map(|v| v.gateways.iter().find(|g| g.id == id).map(|g| (v, g)))?;
@@ -129,10 +165,11 @@ impl<'a> Model<'a> {
             table: vpc.system_table(),
             source_check: false,
             port,
+            eni: None,
         })
     }
 
-    fn decide(&self, ifindex: u32, out: &mut Outcome) -> Result<Action, DropReason> {
+    fn decide(&mut self, ifindex: u32, out: &mut Outcome) -> Result<Action, DropReason> {
         let sender = self.sender(ifindex).ok_or(DropReason::UnknownEni)?;
         out.rx_port = Some(sender.port);
         out.steps.push(format!("from {} (VPC {}, route table {})", sender.name, sender.vpc.name, sender.table.name));
@@ -156,7 +193,7 @@ impl<'a> Model<'a> {
         self.binding.ids.ports.iter().find(|(_, p)| **p == sender.port).map(|(id, _)| id.clone()).unwrap_or_default()
     }
 
-    fn forward_ipv4(&self, sender: &Sender<'a>, out: &mut Outcome) -> Result<Action, DropReason> {
+    fn forward_ipv4(&mut self, sender: &Sender<'a>, out: &mut Outcome) -> Result<Action, DropReason> {
         let frame = &out.frame;
         let ip = frame.get(ETH_HLEN..ETH_HLEN + 20).ok_or(DropReason::Malformed)?;
         let header_len = usize::from(ip[0] & 0x0f) * 4;
@@ -169,7 +206,24 @@ impl<'a> Model<'a> {
         if sender.source_check && Some(src) != sender.ip {
             return Err(DropReason::SpoofedIp);
         }
-        let flow = Flow { saddr: src, daddr: dst, ports: flow_ports(frame, header_len)?, proto: ip[9] };
+        let l4 = l4(frame, header_len)?;
+        let pkt = Packet {
+            saddr: src,
+            daddr: dst,
+            ports: l4.ports,
+            proto: ip[9],
+            dport: l4.dport,
+            tcp_flags: l4.tcp_flags,
+            bytes: total_len as u64,
+            quoted: if l4.icmp_error { quoted(frame, header_len) } else { None },
+        };
+        let ids = &self.binding.ids;
+        let mut checked = Checked::default();
+        let sent = self.conntrack().track(Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)) }, false, &pkt, ids, &mut checked);
+        out.rule_hits.append(&mut checked.rule_hits);
+        out.steps.append(&mut checked.steps);
+        sent?;
+        let flow = Flow { saddr: src, daddr: dst, ports: pkt.ports, proto: pkt.proto };
         let target = match self.resolve(sender.vpc, sender.table, &flow, out)? {
             Decision::Deliver(target) => target,
             Decision::ToHost => return Ok(Action::Pass),
@@ -177,6 +231,10 @@ impl<'a> Model<'a> {
         if out.frame[ETH_HLEN + 8] <= 1 {
             return self.time_exceeded(sender, header_len, out);
         }
+        let received = self.conntrack().track(Guarded { port: target.port, eni: target.eni }, true, &pkt, ids, &mut checked);
+        out.rule_hits.append(&mut checked.rule_hits);
+        out.steps.append(&mut checked.steps);
+        received?;
         let frame = &mut out.frame;
         frame[ETH_HLEN + 8] -= 1;
         let check = u32::from(u16::from_be_bytes([frame[ETH_HLEN + 10], frame[ETH_HLEN + 11]])) + 0x0100;
@@ -190,7 +248,7 @@ impl<'a> Model<'a> {
 
     /// Longest-prefix match in `table` of `vpc`, then a second one in a peer VPC's system table
     /// for a `vpc` route (at most one crossing), then the next hop.
-    fn resolve(&self, vpc: &'a Vpc, table: &'a RouteTable, flow: &Flow, out: &mut Outcome) -> Result<Decision, DropReason> {
+    fn resolve(&self, vpc: &'a Vpc, table: &'a RouteTable, flow: &Flow, out: &mut Outcome) -> Result<Decision<'a>, DropReason> {
         let mut vpc = vpc;
         let mut route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
         out.steps.push(format!("route table {} of VPC {}: entry #{} {} -> {}", table.name, vpc.name, route.number, route.dst, hop_text(&route.next_hop)));
@@ -240,16 +298,23 @@ impl<'a> Model<'a> {
         }
     }
 
-    fn target(&self, vpc: &Vpc, hop: &HopTarget) -> Target {
+    fn target(&self, vpc: &'a Vpc, hop: &HopTarget) -> Target<'a> {
         match hop {
             HopTarget::Eni(name) => {
                 let eni = vpc.eni(name).expect("validated reference");
                 let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-                Target { id: eni.id.clone(), name: eni.name.clone(), port: self.binding.ids.port(&eni.id), mac: eni.mac, gw_mac: vswitch.gateway_mac }
+                Target {
+                    id: eni.id.clone(),
+                    name: eni.name.clone(),
+                    port: self.binding.ids.port(&eni.id),
+                    mac: eni.mac,
+                    gw_mac: vswitch.gateway_mac,
+                    eni: Some((vpc, eni)),
+                }
             }
             HopTarget::Gateway(name) => {
                 let gw = vpc.gateway(name).expect("validated reference");
-                Target { id: gw.id.clone(), name: gw.name.clone(), port: self.binding.ids.port(&gw.id), mac: gw.mac, gw_mac: gw.local_mac }
+                Target { id: gw.id.clone(), name: gw.name.clone(), port: self.binding.ids.port(&gw.id), mac: gw.mac, gw_mac: gw.local_mac, eni: None }
             }
         }
     }
@@ -323,24 +388,66 @@ fn hop_text(hop: &NextHop) -> String {
     }
 }
 
-/// The ports that steer ECMP, as the data path reads them from the frame.
-fn flow_ports(frame: &[u8], header_len: usize) -> Result<u32, DropReason> {
+/// The transport fields as the data path reads them (`vpc-ebpf/src/parse.rs::l4`).
+struct L4 {
+    ports: u32,
+    dport: Option<u16>,
+    tcp_flags: u8,
+    icmp_error: bool,
+}
+
+fn l4(frame: &[u8], header_len: usize) -> Result<L4, DropReason> {
+    let none = L4 { ports: 0, dport: None, tcp_flags: 0, icmp_error: false };
     let ip = &frame[ETH_HLEN..];
     if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
-        return Ok(0);
+        return Ok(none);
     }
-    let l4 = ETH_HLEN + header_len;
+    let at = ETH_HLEN + header_len;
+    let dport = |ports: u32| if ports == 0 { None } else { Some(ports as u16) };
     match ip[9] {
-        6 | 17 => {
-            let p = frame.get(l4..l4 + 4).ok_or(DropReason::Malformed)?;
-            Ok(u32::from_be_bytes([p[0], p[1], p[2], p[3]]))
+        6 => {
+            let t = frame.get(at..at + 14).ok_or(DropReason::Malformed)?;
+            let ports = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
+            Ok(L4 { ports, dport: dport(ports), tcp_flags: t[13], icmp_error: false })
+        }
+        17 => {
+            let u = frame.get(at..at + 4).ok_or(DropReason::Malformed)?;
+            let ports = u32::from_be_bytes([u[0], u[1], u[2], u[3]]);
+            Ok(L4 { ports, dport: dport(ports), ..none })
         }
         1 => {
-            let i = frame.get(l4..l4 + 6).ok_or(DropReason::Malformed)?;
-            Ok(if matches!(i[0], 0 | 8) { u32::from(u16::from_be_bytes([i[4], i[5]])) } else { 0 })
+            let i = frame.get(at..at + 6).ok_or(DropReason::Malformed)?;
+            let ports = if matches!(i[0], 0 | 8) { u32::from(u16::from_be_bytes([i[4], i[5]])) * 0x1_0001 } else { 0 };
+            Ok(L4 { ports, icmp_error: vpc_common::ct::is_icmp_error(i[0]), ..none })
         }
-        _ => Ok(0),
+        _ => Ok(none),
     }
+}
+
+/// The packet an ICMP error quotes (`vpc-ebpf/src/parse.rs::quoted`): only behind an outer
+/// header without options, with the quoted header and 8 bytes present.
+fn quoted(frame: &[u8], header_len: usize) -> Option<(Ipv4Addr, Ipv4Addr, u32, u8)> {
+    if header_len != 20 {
+        return None;
+    }
+    let at = ETH_HLEN + 20 + 8;
+    let inner = frame.get(at..at + 20)?;
+    let inner_len = usize::from(inner[0] & 0x0f) * 4;
+    if inner[0] >> 4 != 4 || inner_len < 20 {
+        return None;
+    }
+    let proto = inner[9];
+    let ports = if u16::from_be_bytes([inner[6], inner[7]]) & 0x3fff != 0 {
+        0
+    } else {
+        let l4 = frame.get(at + inner_len..at + inner_len + 8)?;
+        match proto {
+            6 | 17 => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
+            1 if matches!(l4[0], 0 | 8) => u32::from(u16::from_be_bytes([l4[4], l4[5]])) * 0x1_0001,
+            _ => 0,
+        }
+    };
+    Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, proto))
 }
 
 enum ArpVerdict {

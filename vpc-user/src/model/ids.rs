@@ -24,6 +24,28 @@ pub struct Ids {
     /// Route entry ID -> group (>= 0) of an ECMP or active/standby route.
     #[serde(default)]
     pub groups: BTreeMap<String, u32>,
+    /// Security group ID -> number (>= 1); its rule sets are `2n` (ingress) and `2n + 1` (egress).
+    #[serde(default)]
+    pub security_groups: BTreeMap<String, u32>,
+    /// Security-group rule ID (or `<group ID>#intra` for a group's intra-group rule) -> counter.
+    #[serde(default)]
+    pub sg_rules: BTreeMap<String, u32>,
+    /// Where each rule set lies in the data path's arrays (placed by the agent).
+    #[serde(default)]
+    pub sg_places: BTreeMap<u16, SgPlace>,
+}
+
+/// The ranges a compiled security-group rule set occupies: trie nodes, bitmap chunks, rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SgPlace {
+    pub nodes: (u32, u32),
+    pub chunks: (u32, u32),
+    pub rules: (u32, u32),
+}
+
+/// The counter key of a group's intra-group rule.
+pub fn intra_rule(group_id: &str) -> String {
+    format!("{group_id}#intra")
 }
 
 impl Ids {
@@ -54,7 +76,25 @@ impl Ids {
         reassign(&mut self.route_tables, &tables, 1);
         reassign(&mut self.ports, &ports, 0);
         reassign(&mut self.groups, &groups, 0);
+        let sgs: Vec<&super::security::SecurityGroup> = topology.vpcs.iter().flat_map(|v| &v.security_groups).collect();
+        let sg_ids: Vec<&str> = sgs.iter().map(|g| g.id.as_str()).collect();
+        let intra: Vec<String> = sgs.iter().map(|g| intra_rule(&g.id)).collect();
+        let rules: Vec<&str> = sgs.iter().flat_map(|g| g.rules.iter().map(|r| r.id.as_str())).chain(intra.iter().map(String::as_str)).collect();
+        reassign(&mut self.security_groups, &sg_ids, 1);
+        reassign(&mut self.sg_rules, &rules, 0);
+        let sets: BTreeSet<u16> = self.security_groups.values().flat_map(|&n| [set_of(n, 0), set_of(n, 1)]).collect();
+        self.sg_places.retain(|set, _| sets.contains(set));
         Ok(())
+    }
+
+    /// The set of security group `id` in direction 0 (ingress) or 1 (egress).
+    pub fn sg_set(&self, id: &str, direction: usize) -> u16 {
+        set_of(self.security_groups[id], direction)
+    }
+
+    /// The counter of security-group rule `key` (a rule ID or `intra_rule(group)`).
+    pub fn sg_rule(&self, key: &str) -> u32 {
+        self.sg_rules[key]
     }
 
     /// Give route table `id` a fresh number, used by no table now: its entries are then written
@@ -86,6 +126,11 @@ impl Ids {
     pub fn port(&self, eni_id: &str) -> u32 {
         self.ports[eni_id]
     }
+}
+
+/// The set number of group number `n` in `direction` (0 ingress, 1 egress).
+pub fn set_of(n: u32, direction: usize) -> u16 {
+    (n * 2 + direction as u32) as u16
 }
 
 /// Keep the numbers of `wanted` IDs already in `ids`, drop the others, number the new ones with

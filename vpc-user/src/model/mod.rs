@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod binding;
+pub mod conntrack;
 pub mod diff;
 pub mod ecmp;
 pub mod error;
@@ -10,6 +11,7 @@ pub mod forward;
 pub mod ids;
 pub mod names;
 pub mod normalize;
+pub mod security;
 pub mod spec;
 pub mod topology;
 

@@ -1,7 +1,8 @@
 //! Fill in what a document may leave out, the same way every time: resource IDs (kept from the
 //! stored document when a resource of the same name exists), each VPC's system route table,
-//! ENI addresses (the next free one) and MACs, and the default VPC / VSwitches that zone-placed
-//! ENIs need. Applying the same file twice yields the same document.
+//! ENI addresses (the next free one) and MACs, the default VPC / VSwitches that zone-placed
+//! ENIs need, and the default security group of a VPC whose ENIs are listed without groups.
+//! Applying the same file twice yields the same document.
 
 use std::{collections::BTreeSet, net::Ipv4Addr};
 
@@ -10,6 +11,7 @@ use ipnet::Ipv4Net;
 use super::{
     addr,
     ids::SYSTEM_TABLE,
+    security::{self, DEFAULT_GROUP},
     spec::{EniSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
@@ -50,6 +52,7 @@ pub fn normalize(old: &TopologySpec, mut new: TopologySpec) -> TopologySpec {
     place_zonal_enis(&mut new);
     for vpc in &mut new.vpcs {
         ensure_system_table(vpc);
+        ensure_default_group(vpc);
     }
     assign_ids(old, &mut new);
     fill_eni_addresses(old, &mut new);
@@ -68,6 +71,19 @@ fn ensure_system_table(vpc: &mut VpcSpec) {
     }
 }
 
+/// ENIs listed without groups are in the VPC's default group, which is created (with the
+/// cloud's default rules) when the document does not define it.
+fn ensure_default_group(vpc: &mut VpcSpec) {
+    let mut needed = false;
+    for eni in vpc.enis.iter_mut().filter(|e| e.security_groups.is_empty()) {
+        eni.security_groups.push(DEFAULT_GROUP.into());
+        needed = true;
+    }
+    if needed && !vpc.security_groups.iter().any(|g| g.name == DEFAULT_GROUP) {
+        vpc.security_groups.insert(0, security::default_group());
+    }
+}
+
 /// Move top-level ENIs into their zone's default VSwitch, creating the default VPC and
 /// VSwitch when missing.
 fn place_zonal_enis(doc: &mut TopologySpec) {
@@ -81,6 +97,7 @@ fn place_zonal_enis(doc: &mut TopologySpec) {
             mac: zonal.mac,
             interface: zonal.interface,
             source_dest_check: None,
+            security_groups: Vec::new(),
         });
     }
 }
@@ -134,6 +151,10 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
         taken.extend(vpc.gateways.iter().filter_map(|g| g.id.clone()));
         taken.extend(vpc.vswitches.iter().filter_map(|s| s.id.clone()));
         taken.extend(vpc.enis.iter().filter_map(|e| e.id.clone()));
+        for g in &vpc.security_groups {
+            taken.extend(g.id.clone());
+            taken.extend(g.rules.iter().filter_map(|r| r.id.clone()));
+        }
         for t in &vpc.route_tables {
             taken.extend(t.id.clone());
             taken.extend(t.routes.iter().filter_map(|r| r.id.clone()));
@@ -171,6 +192,18 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
         for gw in &mut vpc.gateways {
             let found = old_vpc.and_then(|v| v.gateways.iter().find(|g| g.name == gw.name)).and_then(|g| g.id.clone());
             keep_or_new(&mut gw.id, found, "gw");
+        }
+        for group in &mut vpc.security_groups {
+            let old_group = old_vpc.and_then(|v| v.security_groups.iter().find(|g| g.name == group.name));
+            keep_or_new(&mut group.id, old_group.and_then(|g| g.id.clone()), "sg");
+            // A rule keeps its ID while its content (all but the description) stays the same.
+            let old_ids: std::collections::HashMap<String, &str> = old_group
+                .map(|g| g.rules.iter().filter_map(|r| Some((security::rule_key(r), r.id.as_deref()?))).collect())
+                .unwrap_or_default();
+            for rule in &mut group.rules {
+                let found = old_ids.get(&security::rule_key(rule)).map(|id| id.to_string());
+                keep_or_new(&mut rule.id, found, "sgr");
+            }
         }
     }
     for cen in &mut new.cens {

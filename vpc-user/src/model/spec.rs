@@ -84,8 +84,60 @@ pub struct VpcSpec {
     /// Ports to networks outside the VPC.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gateways: Vec<GatewaySpec>,
+    /// Stateful firewalls for the VPC's ENIs; `default` is the VPC's default group.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<SecurityGroupSpec>,
     #[serde(default)]
     pub enis: Vec<EniSpec>,
+}
+
+/// A security group: rules deciding what may enter and leave its member ENIs.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroupSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What members may send each other when no rule says otherwise: `accept` (default) or `drop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intra_group: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<SgRuleSpec>,
+}
+
+/// One rule of a security group.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SgRuleSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `ingress` or `egress`.
+    pub direction: String,
+    /// `accept` (default) or `drop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// `tcp`, `udp`, `icmp`, `gre` or `all`.
+    pub protocol: String,
+    /// Destination port range `start/end` for tcp and udp; `-1/-1` (the default) for all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<String>,
+    /// The other end: a CIDR block, or `{group: NAME}` for the members of a group of the VPC.
+    pub peer: PeerSpec,
+    /// 1 (first, the default) to 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The other end of a rule.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[serde(untagged)]
+pub enum PeerSpec {
+    Cidr(String),
+    Group { group: String },
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -202,6 +254,9 @@ pub struct EniSpec {
     /// `false` lets the ENI send and receive addresses that are not its own (NAT, firewall).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_dest_check: Option<bool>,
+    /// Names of 1-5 security groups of the VPC; the VPC's default group when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
 }
 
 /// An ENI placed by zone (top-level `enis:`).

@@ -16,6 +16,7 @@ use super::{
     ids::SYSTEM_TABLE,
     names,
     normalize::{normalize, DEFAULT_VPC_CIDR},
+    security::{self, SecurityGroup},
     spec::{EniSpec, NextHopSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
@@ -39,18 +40,48 @@ pub struct Quotas {
     pub route_entries_per_table: u32,
     /// ENIs in the region.
     pub enis: u32,
+    /// Security groups per VPC.
+    #[serde(default = "default_sg_quota")]
+    pub security_groups_per_vpc: u32,
+    /// Rules per security group (never more than 10,000: the data path's limit).
+    #[serde(default = "default_sg_rule_quota")]
+    pub rules_per_security_group: u32,
+}
+
+fn default_sg_quota() -> u32 {
+    100
+}
+
+fn default_sg_rule_quota() -> u32 {
+    10_000
 }
 
 impl Default for Quotas {
     fn default() -> Self {
-        Quotas { vpcs: 10, vswitches_per_vpc: 150, route_tables_per_vpc: 10, route_entries_per_table: 10_000, enis: 4096 }
+        Quotas {
+            vpcs: 10,
+            vswitches_per_vpc: 150,
+            route_tables_per_vpc: 10,
+            route_entries_per_table: 10_000,
+            enis: 4096,
+            security_groups_per_vpc: default_sg_quota(),
+            rules_per_security_group: default_sg_rule_quota(),
+        }
     }
 }
 
 impl Quotas {
     /// No limits (reading back a state committed under larger quotas).
     pub fn unlimited() -> Quotas {
-        Quotas { vpcs: u32::MAX, vswitches_per_vpc: u32::MAX, route_tables_per_vpc: u32::MAX, route_entries_per_table: u32::MAX, enis: u32::MAX }
+        Quotas {
+            vpcs: u32::MAX,
+            vswitches_per_vpc: u32::MAX,
+            route_tables_per_vpc: u32::MAX,
+            route_entries_per_table: u32::MAX,
+            enis: u32::MAX,
+            security_groups_per_vpc: u32::MAX,
+            rules_per_security_group: u32::MAX,
+        }
     }
 
     /// Set one quota from `name=value` (as given to `--quota`).
@@ -63,9 +94,12 @@ impl Quotas {
             "route-tables-per-vpc" => &mut self.route_tables_per_vpc,
             "route-entries-per-table" => &mut self.route_entries_per_table,
             "enis" => &mut self.enis,
+            "security-groups-per-vpc" => &mut self.security_groups_per_vpc,
+            "rules-per-security-group" => &mut self.rules_per_security_group,
             other => {
                 return Err(format!(
-                    "unknown quota '{other}' (vpcs, vswitches-per-vpc, route-tables-per-vpc, route-entries-per-table, enis)"
+                    "unknown quota '{other}' (vpcs, vswitches-per-vpc, route-tables-per-vpc, route-entries-per-table, enis, \
+                     security-groups-per-vpc, rules-per-security-group)"
                 ));
             }
         };
@@ -102,6 +136,7 @@ pub struct Vpc {
     pub route_tables: Vec<RouteTable>,
     pub enis: Vec<Eni>,
     pub gateways: Vec<Gateway>,
+    pub security_groups: Vec<SecurityGroup>,
 }
 
 /// A port to a network outside the VPC.
@@ -261,6 +296,8 @@ pub struct Eni {
     pub interface: Option<String>,
     /// Anti-spoof on (the default); off for NAT and firewall instances.
     pub source_dest_check: bool,
+    /// Names of its security groups (1-5), in the order given.
+    pub security_groups: Vec<String>,
 }
 
 impl Topology {
@@ -439,6 +476,15 @@ impl Vpc {
         self.gateways.iter().find(|g| g.name == name)
     }
 
+    pub fn security_group(&self, name: &str) -> Option<&SecurityGroup> {
+        self.security_groups.iter().find(|g| g.name == name)
+    }
+
+    /// The addresses of the ENIs in group `name`.
+    pub fn members(&self, name: &str) -> Vec<Ipv4Addr> {
+        self.enis.iter().filter(|e| e.security_groups.iter().any(|g| g == name)).map(|e| e.ip).collect()
+    }
+
     pub fn system_table(&self) -> &RouteTable {
         self.route_tables.first().expect("normalized: the system table comes first")
     }
@@ -496,6 +542,12 @@ fn check_ids<'a>(spec: &'a TopologySpec, seen: &mut std::collections::HashSet<&'
         }
         for (j, g) in vpc.gateways.iter().enumerate() {
             check(&|| format!("vpcs[{i}].gateways[{j}].id"), &g.id, "gw");
+        }
+        for (j, g) in vpc.security_groups.iter().enumerate() {
+            check(&|| format!("vpcs[{i}].security_groups[{j}].id"), &g.id, "sg");
+            for (k, r) in g.rules.iter().enumerate() {
+                check(&|| format!("vpcs[{i}].security_groups[{j}].rules[{k}].id"), &r.id, "sgr");
+            }
         }
     }
     for (i, c) in spec.cens.iter().enumerate() {
@@ -580,6 +632,11 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
     }
     let gateways: Vec<Gateway> =
         spec.gateways.iter().enumerate().filter_map(|(i, g)| gateway(&format!("{at}.gateways[{i}]"), g, problems)).collect();
+    let security_groups =
+        security::groups(at, &spec.security_groups, quotas.security_groups_per_vpc, quotas.rules_per_security_group, problems);
+    for (i, eni_spec) in spec.enis.iter().enumerate() {
+        security::check_membership(&format!("{at}.enis[{i}]"), &eni_spec.security_groups, &security_groups, problems);
+    }
     let scope = HopScope { vpc: &spec.name, all_vpcs, enis: &enis, gateways: &gateways };
     let route_tables = spec
         .route_tables
@@ -597,6 +654,7 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
         route_tables,
         enis,
         gateways,
+        security_groups,
     })
 }
 
@@ -803,6 +861,7 @@ fn eni(
         mac,
         interface: spec.interface.clone(),
         source_dest_check: spec.source_dest_check.unwrap_or(true),
+        security_groups: spec.security_groups.clone(),
     })
 }
 
