@@ -39,7 +39,13 @@ pub struct TestLab {
 impl TestLab {
     /// Bring up `yaml` as a lab, after clearing anything an earlier aborted run left.
     pub fn up(tag: &str, yaml: &str) -> TestLab {
-        let opts = options(tag);
+        TestLab::up_with(options(tag), yaml)
+    }
+
+    /// `up` with options of the test's own (made by `options(tag)`, then changed).
+    pub fn up_with(opts: HostOptions, yaml: &str) -> TestLab {
+        let tag = opts.naming.prefix.trim_start_matches("vt").trim_end_matches('-').to_string();
+        let tag = tag.as_str();
         let conn = Conn::Local(opts.clone());
         let spec = parse_topology(tag, yaml).expect("test topology is valid");
         lab::down(&conn, &opts.naming, Some(&spec)).expect("clearing leftovers");

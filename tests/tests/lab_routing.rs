@@ -270,16 +270,20 @@ vpcs:
     cidr: 172.16.0.0/12
     vswitches: [{name: s1, cidr: 172.16.1.0/24, zone: a}]
     route_tables: [{name: system, routes: [{dst: 192.168.0.0/16, next_hop: {type: vpc, vpc: vpc2}}]}]
-    enis: [{name: one, vswitch: s1, ip: 172.16.1.10}]
+    security_groups: [{name: from-vpc2, rules: [{direction: ingress, protocol: tcp, ports: 7100/7100, peer: 192.168.0.0/16}]}]
+    enis: [{name: one, vswitch: s1, ip: 172.16.1.10, security_groups: [default, from-vpc2]}]
   - name: vpc2
     cidr: 192.168.0.0/16
     vswitches: [{name: s2, cidr: 192.168.1.0/24, zone: a}]
     route_tables: [{name: system, routes: [{dst: 172.16.0.0/12, next_hop: {type: vpc, vpc: vpc1}}]}]
-    enis: [{name: two, vswitch: s2, ip: 192.168.1.10}]
+    security_groups: [{name: from-vpc1, rules: [{direction: ingress, protocol: tcp, ports: 7100/7100, peer: 172.16.0.0/12}]}]
+    enis: [{name: two, vswitch: s2, ip: 192.168.1.10, security_groups: [default, from-vpc1]}]
   - name: vpc3
     cidr: 10.0.0.0/8
     vswitches: [{name: s3, cidr: 10.0.1.0/24, zone: a}]
-    enis: [{name: three, vswitch: s3, ip: 10.0.1.10}]
+    # Open to everyone: what keeps vpc3 apart is routing alone.
+    security_groups: [{name: open, rules: [{direction: ingress, protocol: all, peer: 0.0.0.0/0}]}]
+    enis: [{name: three, vswitch: s3, ip: 10.0.1.10, security_groups: [open]}]
 ",
     );
     let _servers: Vec<Whoami> = ["one", "two", "three"].iter().map(|e| Whoami::start(&lab.ns(e), e, PORT).unwrap()).collect();
@@ -295,9 +299,9 @@ vpcs:
 fn a_cen_of_three_vpcs_connects_every_pair() {
     let three = "
 vpcs:
-  - {name: va, cidr: 10.1.0.0/16, vswitches: [{name: sa, cidr: 10.1.1.0/24, zone: a}], enis: [{name: ea, vswitch: sa, ip: 10.1.1.10}]}
-  - {name: vb, cidr: 10.2.0.0/16, vswitches: [{name: sb, cidr: 10.2.1.0/24, zone: a}], enis: [{name: eb, vswitch: sb, ip: 10.2.1.10}]}
-  - {name: vc, cidr: 10.3.0.0/16, vswitches: [{name: sc, cidr: 10.3.1.0/24, zone: a}], enis: [{name: ec, vswitch: sc, ip: 10.3.1.10}]}
+  - {name: va, cidr: 10.1.0.0/16, vswitches: [{name: sa, cidr: 10.1.1.0/24, zone: a}], security_groups: [{name: corp, rules: [{direction: ingress, protocol: tcp, ports: 7100/7100, peer: 10.0.0.0/8}]}], enis: [{name: ea, vswitch: sa, ip: 10.1.1.10, security_groups: [corp]}]}
+  - {name: vb, cidr: 10.2.0.0/16, vswitches: [{name: sb, cidr: 10.2.1.0/24, zone: a}], security_groups: [{name: corp, rules: [{direction: ingress, protocol: tcp, ports: 7100/7100, peer: 10.0.0.0/8}]}], enis: [{name: eb, vswitch: sb, ip: 10.2.1.10, security_groups: [corp]}]}
+  - {name: vc, cidr: 10.3.0.0/16, vswitches: [{name: sc, cidr: 10.3.1.0/24, zone: a}], security_groups: [{name: corp, rules: [{direction: ingress, protocol: tcp, ports: 7100/7100, peer: 10.0.0.0/8}]}], enis: [{name: ec, vswitch: sc, ip: 10.3.1.10, security_groups: [corp]}]}
   - {name: vd, cidr: 10.1.0.0/16, vswitches: [{name: sd, cidr: 10.1.1.0/24, zone: a}]}
 ";
     let lab = TestLab::up("b6", &format!("{three}cens: [{{name: corp, vpcs: [va, vb, vc]}}]\n"));

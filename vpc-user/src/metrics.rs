@@ -63,6 +63,13 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             for e in &stats.events {
                 let _ = writeln!(out, "vpc_events_total{{event=\"{}\"}} {}", label(&e.event), e.count);
             }
+            let ct = &stats.conntrack;
+            family(&mut out, "vpc_conntrack_entries", "gauge", "Connections in the conntrack table.");
+            let _ = writeln!(out, "vpc_conntrack_entries {}", ct.entries);
+            family(&mut out, "vpc_conntrack_capacity", "gauge", "Size of the conntrack table (--map-size conntrack=N).");
+            let _ = writeln!(out, "vpc_conntrack_capacity {}", ct.capacity);
+            family(&mut out, "vpc_conntrack_evictions_total", "counter", "Connections evicted (LRU) to make room for new ones.");
+            let _ = writeln!(out, "vpc_conntrack_evictions_total {}", ct.evicted);
         }
         Err(_) => {
             family(&mut out, "vpc_dataplane_up", "gauge", "Whether the data path is applied.");

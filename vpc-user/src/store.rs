@@ -308,8 +308,9 @@ cens: [{name: cen1, vpcs: [prod, third]}]
         second.doc.vpcs.remove(1);
         store.commit(&first, &second).unwrap();
         assert_eq!(store.load().unwrap(), second);
-        // One route entry, and the dev VPC with its system route table.
-        assert_eq!(flatten(&second.doc).len(), flatten(&first.doc).len() - 3);
+        // One route entry, and the dev VPC with its system route table and its default
+        // security group's row and three rule rows.
+        assert_eq!(flatten(&second.doc).len(), flatten(&first.doc).len() - 7);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -307,6 +307,16 @@ impl Agent {
     }
 
     /// Counters per ENI and drops by reason.
+    /// Hit counters of every security-group rule: rule ID (or `ids::intra_rule(group)`) ->
+    /// (packets, bytes) of the packets it decided.
+    pub fn rule_hits(&self) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
+        let dataplane = self.dataplane();
+        anyhow::ensure!(dataplane.is_up(), "nothing is applied under {}", self.opts.bpffs.display());
+        let rules = &self.stored.ids.sg_rules;
+        let counts = crate::dataplane::stats::read_rules(&dataplane.pins, rules.values().copied())?;
+        Ok(rules.iter().map(|(key, n)| (key.clone(), counts.get(n).copied().unwrap_or_default())).collect())
+    }
+
     pub fn stats(&self) -> anyhow::Result<Stats> {
         let dataplane = self.dataplane();
         anyhow::ensure!(dataplane.is_up(), "nothing is applied under {} (run `vpc apply` first)", self.opts.bpffs.display());
@@ -337,7 +347,17 @@ impl Agent {
             .map(|(r, n)| DropStats { reason: r.name().into(), packets: *n, meaning: r.describe().trim().into() })
             .collect();
         let events = counters.events.iter().map(|(name, n)| EventStats { event: (*name).into(), count: *n }).collect();
-        Ok(Stats { enis, drops, events })
+        let entries = crate::dataplane::stats::conntrack_entries(&dataplane.pins).context("reading CONNTRACK")?;
+        let created = counters.events.get(vpc_common::event::NAMES[vpc_common::event::CT_CREATED as usize]).copied().unwrap_or(0);
+        let conntrack = ConntrackStats {
+            entries,
+            capacity: u64::from(self.opts.limits.max_conntrack),
+            created,
+            // Entries leave the table only when the LRU evicts them (expired ones are reused
+            // in place), so what was created and is not there was evicted.
+            evicted: created.saturating_sub(entries),
+        };
+        Ok(Stats { enis, drops, events, conntrack })
     }
 }
 
@@ -348,6 +368,19 @@ pub struct Stats {
     /// Things the data path did besides forwarding: ICMP errors sent, flow cache hits and misses.
     #[serde(default)]
     pub events: Vec<EventStats>,
+    #[serde(default)]
+    pub conntrack: ConntrackStats,
+}
+
+/// The connection table: occupancy against its size, and LRU evictions.
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+pub struct ConntrackStats {
+    pub entries: u64,
+    pub capacity: u64,
+    /// Connections opened since the table was created.
+    pub created: u64,
+    /// Connections the LRU pushed out to make room (their next packet is judged as a first one).
+    pub evicted: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

@@ -39,6 +39,8 @@ pub mod code {
     pub const SG_DEFAULT: &str = "OperationDenied.DefaultSecurityGroup";
     pub const SG_IN_USE: &str = "DependencyViolation.SecurityGroup";
     pub const SG_LAST: &str = "OperationDenied.LastSecurityGroup";
+    pub const SG_ALREADY_MEMBER: &str = "InvalidNetworkInterfaceId.AlreadyInSecurityGroup";
+    pub const SG_NOT_MEMBER: &str = "InvalidNetworkInterfaceId.NotInSecurityGroup";
     pub const CEN_HAS_VPCS: &str = "DependencyViolation.CenChildInstance";
     pub const NOT_ATTACHED: &str = "OperationDenied.NotAttached";
     pub const VPC_HAS_VSWITCHES: &str = "DependencyViolation.VSwitch";

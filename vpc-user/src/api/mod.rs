@@ -1,5 +1,5 @@
 //! The agent's API: the guide's operations by their names (CreateVpc, DescribeVSwitches, …),
-//! JSON in and out. One table (`ops::OPS`) defines every operation's parameters; the request
+//! JSON in and out. The tables (`ops::all()`) define every operation's parameters; the request
 //! parser, the CLI subcommands and the OpenAPI document are all derived from it.
 //!
 //! Transport: HTTP `POST /api/<Action>` with a JSON object body on the agent's Unix socket
@@ -11,6 +11,7 @@ pub mod error;
 pub mod openapi;
 pub mod ops;
 pub mod server;
+pub mod sg_ops;
 
 use serde_json::{Map, Value};
 
@@ -117,7 +118,7 @@ impl Params {
 }
 
 pub fn find(action: &str) -> Option<&'static Op> {
-    ops::OPS.iter().find(|op| op.name == action)
+    ops::all().find(|op| op.name == action)
 }
 
 /// Run one API request against `agent`.

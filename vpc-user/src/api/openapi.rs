@@ -4,11 +4,11 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{ops::OPS, Kind};
+use super::{ops, Kind};
 
 pub fn document() -> Value {
     let mut paths = Map::new();
-    for op in OPS {
+    for op in ops::all() {
         let mut properties = Map::new();
         let mut required = Vec::new();
         for param in op.params {

@@ -22,7 +22,7 @@ use crate::{
     },
 };
 
-const S: Kind = Kind::String;
+pub(super) const S: Kind = Kind::String;
 
 macro_rules! p {
     ($name:literal, $kind:expr, req, $doc:literal) => {
@@ -33,7 +33,7 @@ macro_rules! p {
     };
 }
 
-const DRY_RUN: Param = p!("DryRun", Boolean, opt, "Check the request and report the changes without making them.");
+pub(super) const DRY_RUN: Param = p!("DryRun", Boolean, opt, "Check the request and report the changes without making them.");
 
 pub static OPS: &[Op] = &[
     // VPCs
@@ -306,7 +306,7 @@ pub static OPS: &[Op] = &[
             p!("NetworkInterfaceName", S, opt, "Only the ENI with this name."),
         ],
         returns: &[
-            ("NetworkInterfaceSets", "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, Status (InUse when its interface exists, else Available)."),
+            ("NetworkInterfaceSets", "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Status (InUse when its interface exists, else Available)."),
             ("TotalCount", "Number of ENIs listed."),
         ],
         mutates: false,
@@ -434,12 +434,17 @@ pub static OPS: &[Op] = &[
     },
 ];
 
+/// Every operation: the table above and the security groups' (`sg_ops`).
+pub fn all() -> impl Iterator<Item = &'static Op> {
+    OPS.iter().chain(super::sg_ops::SG_OPS)
+}
+
 // ---------------------------------------------------------------------------------------------
 // Lookups in the document
 
-type R<T> = Result<T, ApiError>;
+pub(super) type R<T> = Result<T, ApiError>;
 
-fn vpc_index(doc: &TopologySpec, id: &str) -> R<usize> {
+pub(super) fn vpc_index(doc: &TopologySpec, id: &str) -> R<usize> {
     doc.vpcs.iter().position(|v| v.id.as_deref() == Some(id)).ok_or_else(|| ApiError::not_found(code::VPC_NOT_FOUND, "VpcId", id))
 }
 
@@ -462,7 +467,7 @@ fn table_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
 }
 
 /// The name of the security group of `vpc` with ID or name `id`.
-fn group_name(vpc: &VpcSpec, id: &str, field: &str) -> R<String> {
+pub(super) fn group_name(vpc: &VpcSpec, id: &str, field: &str) -> R<String> {
     vpc.security_groups
         .iter()
         .find(|g| g.id.as_deref() == Some(id) || g.name == id)
@@ -470,7 +475,7 @@ fn group_name(vpc: &VpcSpec, id: &str, field: &str) -> R<String> {
         .ok_or_else(|| ApiError::not_found(code::SG_NOT_FOUND, field, id))
 }
 
-fn eni_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
+pub(super) fn eni_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
     for (i, vpc) in doc.vpcs.iter().enumerate() {
         if let Some(j) = vpc.enis.iter().position(|e| e.id.as_deref() == Some(id)) {
             return Ok((i, j));
@@ -480,15 +485,15 @@ fn eni_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
 }
 
 /// Run a mutating edit; `DryRun` only reports.
-fn transact<T>(agent: &mut Agent, p: &Params, edit: impl FnOnce(&mut TopologySpec, &Topology) -> R<T>) -> R<T> {
+pub(super) fn transact<T>(agent: &mut Agent, p: &Params, edit: impl FnOnce(&mut TopologySpec, &Topology) -> R<T>) -> R<T> {
     agent.transact(p.opt_bool("DryRun").unwrap_or(false), edit).map(|(out, _)| out)
 }
 
-fn name_or(name: Option<&str>, id: &str) -> String {
+pub(super) fn name_or(name: Option<&str>, id: &str) -> String {
     name.map(str::to_string).unwrap_or_else(|| id.to_string())
 }
 
-fn ok() -> R<Value> {
+pub(super) fn ok() -> R<Value> {
     Ok(json!({}))
 }
 
@@ -1095,6 +1100,7 @@ fn describe_enis(agent: &mut Agent, p: &Params) -> R<Value> {
                 "NetworkInterfaceId": eni.id, "NetworkInterfaceName": eni.name, "VpcId": vpc.id, "VSwitchId": vsw.id,
                 "ZoneId": vsw.zone, "PrivateIpAddress": eni.ip.to_string(), "MacAddress": addr::format_mac(&eni.mac),
                 "Interface": agent.opts.naming.host_ifname(eni), "SourceDestCheck": eni.source_dest_check,
+                "SecurityGroupIds": eni.security_groups.iter().filter_map(|g| vpc.security_group(g).map(|g| g.id.clone())).collect::<Vec<_>>(),
                 "Status": if binding.ifindex.contains_key(&eni.id) { "InUse" } else { "Available" },
             })
         })

@@ -20,6 +20,8 @@ pub struct BenchOptions {
     pub out: PathBuf,
     /// Route counts for the per-packet cost.
     pub route_counts: Vec<usize>,
+    /// Security-group rule counts for the per-packet cost (one route).
+    pub rule_counts: Vec<usize>,
     /// Rounds per measurement (the median is reported).
     pub rounds: usize,
     /// Distinct flows for the many-flows and first-packet cases.
@@ -32,12 +34,16 @@ pub struct BenchOptions {
 
 impl BenchOptions {
     pub fn full(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
-        BenchOptions { out, route_counts: vec![1, 1_000, 100_000, 1_000_000], rounds: 9, flows: 10_000, apply_routes: 100_000, vpc_bin }
+        BenchOptions {
+            out,
+            route_counts: vec![1, 1_000, 100_000, 1_000_000],
+            rule_counts: vec![1, 10, 100, 1_000, 4_000, 10_000],
+            rounds: 9, flows: 10_000, apply_routes: 100_000, vpc_bin }
     }
 
     /// A smoke run: small counts, one round (shows the pipeline works, proves no number).
     pub fn quick(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
-        BenchOptions { out, route_counts: vec![1, 1_000], rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
+        BenchOptions { out, route_counts: vec![1, 1_000], rule_counts: vec![10, 1_000], rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
     }
 }
 
@@ -81,7 +87,7 @@ impl Machine {
 pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&opts.out)?;
     let machine = Machine::probe();
-    let packet = per_packet::run(&opts.route_counts, opts.flows, opts.rounds)?;
+    let packet = per_packet::run(&opts.route_counts, &opts.rule_counts, opts.flows, opts.rounds)?;
     let control = if opts.apply_routes > 0 {
         eprintln!("bench: applying {} routes through the agent ...", opts.apply_routes);
         Some(control::run(&opts.vpc_bin, opts.apply_routes, opts.rounds.clamp(1, 3))?)

@@ -1,7 +1,10 @@
 //! Per-packet cost of the data path through BPF_PROG_TEST_RUN, against the empty program.
 //!
 //! One VPC, a sender ENI and a receiver ENI, and `routes` /28 routes in the system table all
-//! pointing at the receiver; 64-byte UDP frames to addresses spread over those routes. Cases:
+//! pointing at the receiver; 64-byte UDP frames to addresses spread over those routes. A second
+//! series keeps one route and gives the receiver's security group `sg_rules` ingress rules
+//! (see `sg_rules`: most of them match the sender's address, none its ports, one lets it in).
+//! Cases:
 //! - established, one flow: the same frame again and again; caches stay hot.
 //! - established, many flows: `flows` primed flows, each once per round.
 //! - first packet: flows never seen before (route lookup + flow cache insert).
@@ -37,6 +40,8 @@ const PAYLOAD: &[u8] = &[0x5a; 22];
 #[derive(Debug, Clone, Serialize)]
 pub struct PacketResult {
     pub routes: usize,
+    /// Ingress rules of the receiver's security group (0: the default group, intra-group accept).
+    pub sg_rules: usize,
     pub case: String,
     /// Median cost per packet of the data path, in ns.
     pub ns: f64,
@@ -47,8 +52,45 @@ pub struct PacketResult {
     pub packets: u64,
 }
 
-/// The bench topology with `routes` custom routes.
-fn topology(routes: usize) -> anyhow::Result<Topology> {
+/// What a series scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scale {
+    pub routes: usize,
+    pub sg_rules: usize,
+}
+
+/// `n` ingress rules of which the last lets the bench traffic (UDP from 192.168.1.0/24) in.
+/// The others are built to make the classifier work: a quarter name the sender's whole VPC as
+/// peer (its address bitmap is dense) with port ranges the flows never use, the rest name
+/// other /32s; priorities, policies and protocols vary.
+fn sg_rules(n: usize) -> Vec<crate::model::spec::SgRuleSpec> {
+    use crate::model::spec::{PeerSpec, SgRuleSpec};
+    let rule = |protocol: &str, ports: String, peer: String, priority: u32, policy: &str| SgRuleSpec {
+        id: None,
+        direction: "ingress".into(),
+        policy: Some(policy.into()),
+        protocol: protocol.into(),
+        ports: Some(ports),
+        peer: PeerSpec::Cidr(peer),
+        priority: Some(priority),
+        description: None,
+    };
+    let mut out: Vec<SgRuleSpec> = (0..n.saturating_sub(1))
+        .map(|i| {
+            let port = 2000 + (i * 7) % 60_000;
+            let ports = format!("{port}/{}", port + i % 5);
+            let peer = if i % 4 == 0 { "192.168.0.0/16".to_string() } else { format!("172.{}.{}.{}/32", 16 + (i >> 16) % 16, (i >> 8) & 255, i & 255) };
+            let protocol = if i % 2 == 0 { "udp" } else { "tcp" };
+            rule(protocol, ports, peer, 1 + (i % 99) as u32, if i % 3 == 0 { "drop" } else { "accept" })
+        })
+        .collect();
+    out.push(rule("udp", "-1/-1".into(), "192.168.1.0/24".into(), 100, "accept"));
+    out
+}
+
+/// The bench topology for `scale`.
+fn topology(scale: Scale) -> anyhow::Result<Topology> {
+    let routes = scale.routes;
     anyhow::ensure!((1..=1 << 20).contains(&routes), "route count must be 1..=1048576 (/28s of 10.0.0.0/8)");
     let mut spec = TopologySpec::from_yaml(
         "vpcs:
@@ -69,6 +111,14 @@ fn topology(routes: usize) -> anyhow::Result<Topology> {
         })
         .collect();
     spec.vpcs[0].route_tables.push(RouteTableSpec { name: "system".into(), routes, ..Default::default() });
+    if scale.sg_rules > 0 {
+        spec.vpcs[0].security_groups.push(crate::model::spec::SecurityGroupSpec {
+            name: "big".into(),
+            rules: sg_rules(scale.sg_rules),
+            ..Default::default()
+        });
+        spec.vpcs[0].enis[1].security_groups = vec!["big".into()];
+    }
     Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("bench topology: {e}"))
 }
 
@@ -131,8 +181,9 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(routes: usize, flows: usize, rounds: usize) -> anyhow::Result<Worker> {
-        let topology = topology(routes)?;
+    fn start(scale: Scale, flows: usize, rounds: usize) -> anyhow::Result<Worker> {
+        let routes = scale.routes;
+        let topology = topology(scale)?;
         let (_, vswitch, src) = topology.eni("src").context("src ENI")?;
         let mut next_flow = Flows { src: src.ip, macs: (vswitch.gateway_mac, src.mac), routes, next: 0, state: 0x5eed };
         let limits = Limits {
@@ -140,7 +191,12 @@ impl Worker {
             max_routes: (routes + 64) as u32,
             max_addrs: 64,
             max_groups: 16,
-            max_conntrack: ((rounds + 2) * flows + 1024) as u32,
+            // Two entries per flow: the sender's and the receiver's side.
+            max_conntrack: (2 * (rounds + 2) * flows + 1024) as u32,
+            max_sg_rules: (scale.sg_rules + 1024) as u32,
+            // A bitmap per class of each field (up to ~3 per rule here), each as long as the set.
+            max_sg_chunks: (3 * scale.sg_rules * (scale.sg_rules / 64 + 2) / 64 + 2048) as u32,
+            max_sg_nodes: 4096,
             ..crate::testrun::TEST_LIMITS
         };
         let (ask, asked) = std::sync::mpsc::channel::<()>();
@@ -176,9 +232,14 @@ impl Worker {
                 Ok(())
             })
         });
-        let worker = Worker { ask, answers, thread };
-        worker.answers.recv().context("bench harness thread died")??;
-        Ok(worker)
+        match answers.recv() {
+            Ok(ready) => ready.map(|_| Worker { ask, answers, thread }),
+            // The harness failed before measuring: its error says why.
+            Err(_) => Err(match thread.join() {
+                Ok(Err(e)) => e.context("bench harness"),
+                _ => anyhow::anyhow!("bench harness thread died"),
+            }),
+        }
     }
 
     fn round(&self) -> anyhow::Result<Round> {
@@ -192,12 +253,16 @@ impl Worker {
     }
 }
 
-/// Every case for every route count, rounds interleaved across counts.
-pub fn run(route_counts: &[usize], flows: usize, rounds: usize) -> anyhow::Result<Vec<PacketResult>> {
+/// Every case for every route count and rule count, rounds interleaved across all.
+pub fn run(route_counts: &[usize], rule_counts: &[usize], flows: usize, rounds: usize) -> anyhow::Result<Vec<PacketResult>> {
     let mut workers = Vec::new();
-    for &routes in route_counts {
-        eprintln!("bench: loading {routes} routes ...");
-        workers.push((routes, Worker::start(routes, flows, rounds)?));
+    let scales = route_counts
+        .iter()
+        .map(|&routes| Scale { routes, sg_rules: 0 })
+        .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules }));
+    for scale in scales {
+        eprintln!("bench: loading {} routes, {} security-group rules ...", scale.routes, scale.sg_rules);
+        workers.push((scale, Worker::start(scale, flows, rounds)?));
     }
     let mut samples: Vec<[Vec<f64>; 4]> = vec![Default::default(); workers.len()];
     for round in 0..rounds {
@@ -211,7 +276,7 @@ pub fn run(route_counts: &[usize], flows: usize, rounds: usize) -> anyhow::Resul
         }
     }
     let mut out = Vec::new();
-    for ((routes, worker), [mut base, mut hot, mut many, mut fresh]) in workers.into_iter().zip(samples) {
+    for ((Scale { routes, sg_rules }, worker), [mut base, mut hot, mut many, mut fresh]) in workers.into_iter().zip(samples) {
         worker.finish()?;
         let baseline_ns = median(&mut base);
         let cases = [
@@ -220,7 +285,7 @@ pub fn run(route_counts: &[usize], flows: usize, rounds: usize) -> anyhow::Resul
             ("first packet".to_string(), median(&mut fresh)),
         ];
         for (case, ns) in cases {
-            out.push(PacketResult { routes, case, ns, baseline_ns, above_baseline_ns: ns - baseline_ns, packets: (flows * rounds) as u64 });
+            out.push(PacketResult { routes, sg_rules, case, ns, baseline_ns, above_baseline_ns: ns - baseline_ns, packets: (flows * rounds) as u64 });
         }
     }
     Ok(out)
@@ -239,11 +304,27 @@ mod tests {
 
     #[test]
     fn flows_are_distinct_and_routed() {
-        let t = topology(1000).unwrap();
+        let t = topology(Scale { routes: 1000, sg_rules: 0 }).unwrap();
         let (_, vsw, src) = t.eni("src").unwrap();
         let mut next_flow = Flows { src: src.ip, macs: (vsw.gateway_mac, src.mac), routes: 1000, next: 0, state: 1 };
         let frames: std::collections::BTreeSet<Vec<u8>> = (0..5000).map(|_| next_flow.frame()).collect();
         assert_eq!(frames.len(), 5000);
         assert!(frames.iter().all(|f| f.len() == 64 && f[30] == 10 && u32::from_be_bytes([f[30], f[31], f[32], f[33]]) < 0x0a00_0000 + 1000 * 16));
+    }
+
+    #[test]
+    fn the_rule_series_is_valid_and_only_its_last_rule_admits_the_flows() {
+        let t = topology(Scale { routes: 1, sg_rules: 10_000 }).unwrap();
+        let group = t.vpcs[0].security_group("big").unwrap();
+        assert_eq!(group.rules.len(), 10_000);
+        let (_, vsw, src) = t.eni("src").unwrap();
+        let mut next_flow = Flows { src: src.ip, macs: (vsw.gateway_mac, src.mac), routes: 1, next: 0, state: 1 };
+        for _ in 0..100 {
+            let f = next_flow.frame();
+            let dport = u16::from_be_bytes([f[36], f[37]]);
+            let matching: Vec<_> = group.rules.iter().filter(|r| r.matches(17, Some(dport), src.ip, &|_| vec![])).collect();
+            assert_eq!(matching.len(), 1, "dport {dport}");
+            assert_eq!(matching[0].priority, 100);
+        }
     }
 }

@@ -13,9 +13,10 @@ pub enum Kind {
     RouteTables,
     RouteEntries,
     Enis,
+    SecurityGroups,
 }
 
-pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, format: Format) -> anyhow::Result<()> {
+pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, stats: bool, format: Format) -> anyhow::Result<()> {
     let call = |action: &str, body: Value| conn.call(action, body).map_err(|e| api_error(action, e));
     let (rows, columns): (Vec<Value>, &[(&str, &str)]) = match kind {
         Kind::Vpcs => (
@@ -67,6 +68,54 @@ pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, format: Format) -
                 ("MAC", "MacAddress"),
                 ("INTERFACE", "Interface"),
                 ("STATUS", "Status"),
+            ],
+        ),
+        Kind::SecurityGroups if stats => {
+            let mut rows = Vec::new();
+            for group in list(call("DescribeSecurityGroups", json!({}))?, "SecurityGroups") {
+                let id = group["SecurityGroupId"].clone();
+                let attr = call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": id}))?;
+                for mut rule in list(attr.clone(), "Permissions") {
+                    rule["Group"] = group["SecurityGroupName"].clone();
+                    rule["Peer"] = ["SourceCidrIp", "SourceGroupId", "DestCidrIp", "DestGroupId"]
+                        .iter()
+                        .find_map(|k| rule.get(*k).cloned())
+                        .unwrap_or(Value::Null);
+                    rows.push(rule);
+                }
+                // The intra-group policy decides like a last ingress rule.
+                rows.push(json!({
+                    "Group": group["SecurityGroupName"], "SecurityGroupRuleId": "(intra-group)", "Direction": "ingress",
+                    "Policy": attr["InnerAccessPolicy"].as_str().map(str::to_lowercase), "IpProtocol": "all", "PortRange": "-1/-1",
+                    "Peer": format!("group {}", group["SecurityGroupName"].as_str().unwrap_or_default()), "Priority": "last",
+                    "Packets": attr["InnerAccess"]["Packets"], "Bytes": attr["InnerAccess"]["Bytes"],
+                }));
+            }
+            (
+                rows,
+                &[
+                    ("GROUP", "Group"),
+                    ("RULE", "SecurityGroupRuleId"),
+                    ("DIRECTION", "Direction"),
+                    ("POLICY", "Policy"),
+                    ("PROTOCOL", "IpProtocol"),
+                    ("PORTS", "PortRange"),
+                    ("PEER", "Peer"),
+                    ("PRIORITY", "Priority"),
+                    ("PACKETS", "Packets"),
+                    ("BYTES", "Bytes"),
+                ],
+            )
+        }
+        Kind::SecurityGroups => (
+            list(call("DescribeSecurityGroups", json!({}))?, "SecurityGroups"),
+            &[
+                ("ID", "SecurityGroupId"),
+                ("NAME", "SecurityGroupName"),
+                ("VPC", "VpcId"),
+                ("INTRA-GROUP", "InnerAccessPolicy"),
+                ("RULES", "RuleCount"),
+                ("ENIS", "NetworkInterfaceIds"),
             ],
         ),
     };

@@ -55,6 +55,11 @@ pub struct HostArgs {
     /// route-entries-per-table, enis (e.g. --quota route-entries-per-table=200000).
     #[arg(long = "quota", global = true, env = "VPC_QUOTAS", value_delimiter = ',')]
     pub quotas: Vec<String>,
+    /// Size a data-path map, fixed when it is created: enis, routes, addrs, groups, conntrack,
+    /// sg-sets, sg-nodes, sg-chunks, sg-rules (e.g. --map-size conntrack=1000000). Without it a
+    /// map keeps the size it was pinned with.
+    #[arg(long = "map-size", global = true, env = "VPC_MAP_SIZES", value_delimiter = ',')]
+    pub map_sizes: Vec<String>,
 }
 
 impl HostArgs {
@@ -63,12 +68,17 @@ impl HostArgs {
         for q in &self.quotas {
             quotas.set(q).map_err(anyhow::Error::msg)?;
         }
+        let mut limits = Limits::default();
+        limits.adopt_pinned(&crate::dataplane::bpffs::PinDirs::new(&self.bpffs));
+        for size in &self.map_sizes {
+            limits.set(size).map_err(anyhow::Error::msg)?;
+        }
         Ok(HostOptions {
             bpffs: self.bpffs.clone(),
             state_dir: self.state_dir.clone(),
             socket: self.socket.clone(),
             naming: Naming::new(&self.prefix),
-            limits: Limits::default(),
+            limits,
             quotas,
         })
     }
@@ -82,6 +92,9 @@ impl HostArgs {
         args.extend(["--prefix".into(), self.prefix.clone()]);
         for q in &self.quotas {
             args.extend(["--quota".into(), q.clone()]);
+        }
+        for size in &self.map_sizes {
+            args.extend(["--map-size".into(), size.clone()]);
         }
         args
     }
@@ -113,6 +126,9 @@ pub enum Command {
         /// For route-entries: only this route table.
         #[arg(long)]
         route_table_id: Option<String>,
+        /// For security-groups: every rule with its hit counters (packets and bytes it decided).
+        #[arg(long)]
+        stats: bool,
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
@@ -148,6 +164,9 @@ pub enum Command {
         /// Route counts for the per-packet cost (default 1,1000,100000,1000000).
         #[arg(long, value_delimiter = ',')]
         routes: Option<Vec<usize>>,
+        /// Security-group rule counts for the per-packet cost (default 1,10,100,1000,4000,10000).
+        #[arg(long, value_delimiter = ',')]
+        sg_rules: Option<Vec<usize>>,
         /// Rounds (default 9).
         #[arg(long)]
         rounds: Option<usize>,
@@ -252,7 +271,7 @@ fn api_error(origin: &str, err: api::ApiError) -> anyhow::Error {
 pub fn main() -> anyhow::Result<()> {
     let matches = with_operations(Cli::command()).get_matches();
     if let Some((name, sub)) = matches.subcommand()
-        && let Some(op) = api::ops::OPS.iter().find(|op| kebab(op.name) == name)
+        && let Some(op) = api::ops::all().find(|op| kebab(op.name) == name)
     {
         let host = HostArgs::from_arg_matches(&matches)?;
         return run_operation(&host, op, sub);
@@ -281,7 +300,7 @@ fn kebab(name: &str) -> String {
 }
 
 fn with_operations(mut cmd: clap::Command) -> clap::Command {
-    for op in api::ops::OPS {
+    for op in api::ops::all() {
         let mut sub = clap::Command::new(kebab(op.name)).about(op.summary).next_help_heading("Parameters");
         for param in op.params {
             let mut arg = clap::Arg::new(param.name).long(kebab(param.name)).help(param.doc).required(param.required);
@@ -331,7 +350,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| api_error(&origin, e))?;
             output::applied(&result, dry_run, output)
         }
-        Command::Get { kind, route_table_id, output } => get::run(&Conn::to(&opts), kind, route_table_id.as_deref(), output),
+        Command::Get { kind, route_table_id, stats, output } => get::run(&Conn::to(&opts), kind, route_table_id.as_deref(), stats, output),
         Command::Down => Conn::to(&opts).call("Teardown", json!({})).map(drop).map_err(|e| api_error("down", e)),
         Command::Stats { output, all } => {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
@@ -342,10 +361,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
-        Command::Bench { out, quick, routes, rounds, apply_routes } => {
+        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes } => {
             let exe = std::env::current_exe()?;
             let mut opts = if quick { crate::bench::BenchOptions::quick(out, exe) } else { crate::bench::BenchOptions::full(out, exe) };
             opts.route_counts = routes.unwrap_or(opts.route_counts);
+            opts.rule_counts = sg_rules.unwrap_or(opts.rule_counts);
             opts.rounds = rounds.unwrap_or(opts.rounds);
             opts.apply_routes = apply_routes.unwrap_or(opts.apply_routes);
             crate::bench::run(&opts)?;

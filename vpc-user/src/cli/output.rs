@@ -39,6 +39,12 @@ pub fn applied(result: &Value, dry_run: bool, format: Format) -> anyhow::Result<
         c("ports", "changed"),
         c("ports", "removed"),
     );
+    println!(
+        "security groups: rule sets +{}/~{}/-{}",
+        c("security_groups", "added"),
+        c("security_groups", "changed"),
+        c("security_groups", "removed")
+    );
     let l = |what: &str| r["links"][what].as_u64().unwrap_or(0);
     println!("links: {} attached, {} replaced in place, {} detached", l("attached"), l("replaced"), l("detached"));
     if let Some(n) = result["Attached"].as_u64() {
@@ -91,6 +97,9 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
     for e in stats.events.iter().filter(|e| all || e.count > 0) {
         println!("{:<24} {:>10}", e.event, e.count);
     }
+    let ct = &stats.conntrack;
+    println!();
+    println!("conntrack: {} of {} entries, {} opened, {} evicted", ct.entries, ct.capacity, ct.created, ct.evicted);
     Ok(())
 }
 

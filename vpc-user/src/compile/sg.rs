@@ -367,3 +367,151 @@ pub fn place(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{net::Ipv4Addr, sync::Arc};
+
+    use super::*;
+    use crate::model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Topology};
+
+    fn topology(rules: &str) -> (Topology, Ids) {
+        let yaml = format!(
+            "vpcs:
+  - name: v1
+    cidr: 10.0.0.0/16
+    vswitches: [{{name: s1, cidr: 10.0.1.0/24, zone: a}}]
+    security_groups:
+      - name: web
+        rules: [{rules}]
+      - name: admin
+    enis:
+      - {{name: w1, vswitch: s1, ip: 10.0.1.10, security_groups: [web]}}
+      - {{name: w2, vswitch: s1, ip: 10.0.1.11, security_groups: [web]}}
+      - {{name: a1, vswitch: s1, ip: 10.0.1.20, security_groups: [admin]}}"
+        );
+        let doc = normalize(&TopologySpec::default(), TopologySpec::from_yaml(&yaml).unwrap());
+        let t = Topology::from_spec(&doc, &Quotas::unlimited()).unwrap();
+        let mut ids = Ids::default();
+        ids.assign(&t, 64).unwrap();
+        (t, ids)
+    }
+
+    /// Classify as the data path does: walk the tries, AND the three bitmaps, take the lowest
+    /// rule. (policy, counter) of the deciding rule, or none.
+    fn classify(set: &SgContent, peer: Ipv4Addr, proto: u8, dport: Option<u16>) -> Option<(u8, u32)> {
+        let s = &set.set;
+        let leaf = |mut entry: u32, bytes: &[u8]| -> u32 {
+            for b in bytes {
+                if entry & LEAF != 0 {
+                    break;
+                }
+                entry = set.nodes[entry as usize][*b as usize];
+            }
+            assert!(entry & LEAF != 0, "a trie walk ends in a leaf");
+            entry & !LEAF
+        };
+        let bitmap = |id: u32| -> &[u64] {
+            let stride = s.stride() as usize;
+            &set.words[id as usize * stride + s.summary_words as usize..(id as usize + 1) * stride]
+        };
+        let addr = bitmap(leaf(s.addr_root, &peer.octets()));
+        let class = match proto {
+            6 => proto_class::TCP,
+            17 => proto_class::UDP,
+            1 => proto_class::ICMP,
+            47 => proto_class::GRE,
+            _ => proto_class::OTHER,
+        };
+        let ports = match (class, dport) {
+            (proto_class::TCP | proto_class::UDP, Some(port)) => bitmap(leaf(s.port_root[class], &port.to_be_bytes())),
+            _ => bitmap(s.no_ports),
+        };
+        let protos = bitmap(s.proto[class]);
+        (0..s.rule_words as usize).find_map(|w| {
+            let word = addr[w] & ports[w] & protos[w];
+            (word != 0).then(|| {
+                let rule = &set.rules[w * 64 + word.trailing_zeros() as usize];
+                (rule.policy, rule.counter)
+            })
+        })
+    }
+
+    #[test]
+    fn compiled_sets_decide_as_the_rules_say() {
+        // Overlapping ranges and peers, every priority order, drop beating accept at a tie, a
+        // group peer, and the intra-group rule last.
+        let (t, ids) = topology(
+            "{direction: ingress, policy: accept, protocol: tcp, ports: 80/90, peer: 0.0.0.0/0, priority: 5},
+             {direction: ingress, policy: drop, protocol: tcp, ports: 85/85, peer: 10.0.0.0/8, priority: 5},
+             {direction: ingress, policy: accept, protocol: udp, ports: 53/53, peer: 192.168.1.0/24, priority: 1},
+             {direction: ingress, policy: drop, protocol: all, ports: -1/-1, peer: 192.168.1.7/32, priority: 2},
+             {direction: ingress, policy: accept, protocol: icmp, ports: -1/-1, peer: {group: admin}, priority: 3},
+             {direction: ingress, policy: accept, protocol: tcp, ports: 1/65535, peer: 172.16.0.0/12, priority: 100},
+             {direction: egress, policy: drop, protocol: tcp, ports: 25/25, peer: 0.0.0.0/0, priority: 1}",
+        );
+        let vpc = &t.vpcs[0];
+        let group = vpc.security_group("web").unwrap();
+        let members = |name: &str| vpc.members(name);
+        for direction in [Direction::Ingress, Direction::Egress] {
+            let set = compile_set(vpc, group, direction, &ids);
+            let order = candidates(group, direction);
+            let peers = ["10.0.1.11", "10.0.1.20", "10.9.9.9", "192.168.1.7", "192.168.1.8", "172.20.0.1", "8.8.8.8"];
+            for peer in peers.map(|p| p.parse::<Ipv4Addr>().unwrap()) {
+                for proto in [6u8, 17, 1, 47, 132] {
+                    for dport in [None, Some(25), Some(53), Some(80), Some(85), Some(90), Some(91), Some(65535)] {
+                        let want = order.iter().find(|c| match c.rule {
+                            Some(r) => r.matches(proto, dport, peer, &members),
+                            None => vpc.members(&group.name).contains(&peer),
+                        });
+                        let want = want.map(|c| {
+                            let key = c.rule.map(|r| r.id.clone()).unwrap_or_else(|| intra_rule(&group.id));
+                            (if c.accept { sg::policy::ACCEPT } else { sg::policy::DROP }, ids.sg_rule(&key))
+                        });
+                        assert_eq!(classify(&set, peer, proto, dport), want, "{direction:?} {peer} proto {proto} dport {dport:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rules_alike_in_their_fields_share_bitmaps() {
+        let rules: Vec<String> = (1..=100)
+            .map(|p| format!("{{direction: ingress, protocol: tcp, ports: 443/443, peer: 10.1.0.0/16, priority: {p}}}"))
+            .collect();
+        let (t, ids) = topology(&rules.join(", "));
+        let set = compile_set(&t.vpcs[0], t.vpcs[0].security_group("web").unwrap(), Direction::Ingress, &ids);
+        assert_eq!(set.rules.len(), 101, "100 rules and the intra-group rule");
+        assert_eq!(set.set.rule_words, 2);
+        // Distinct classes only: everything, nothing, the /16, the members, port 443, protocols.
+        let distinct: std::collections::BTreeSet<&[u64]> = set.words.chunks(set.set.stride() as usize).collect();
+        assert!(distinct.len() <= 10, "{} distinct bitmaps", distinct.len());
+    }
+
+    #[test]
+    fn unchanged_sets_keep_their_place_and_changed_ones_move_to_free_space() {
+        let content = |n: usize| {
+            Arc::new(SgContent {
+                set: SgSet::default(),
+                nodes: vec![[0; NODE_FANOUT]; n],
+                words: vec![0; CHUNK_WORDS as usize * n],
+                rules: vec![SgRule::default(); n],
+            })
+        };
+        let capacity = Capacity { sets: 8, nodes: 10, chunks: 10, rules: 10 };
+        let sets: BTreeMap<u16, Arc<SgContent>> = [(0, content(2)), (1, content(3))].into();
+        let first = place(&sets, &BTreeMap::new(), &BTreeMap::new(), capacity).unwrap();
+        assert_eq!(first[&0].nodes, (0, 2));
+        assert_eq!(first[&1].nodes, (2, 3));
+        // Set 1 grows: it moves past everything in use now, set 0 stays.
+        let grown: BTreeMap<u16, Arc<SgContent>> = [(0, content(2)), (1, content(4))].into();
+        let second = place(&grown, &sets, &first, capacity).unwrap();
+        assert_eq!(second[&0], first[&0]);
+        assert_eq!(second[&1].nodes, (5, 4), "not over its old copy, which packets may still read");
+        // No room for another copy: a clear error, nothing placed.
+        let bigger: BTreeMap<u16, Arc<SgContent>> = [(0, content(2)), (1, content(5))].into();
+        let err = place(&bigger, &grown, &second, capacity).unwrap_err();
+        assert!(err.contains("do not fit") && err.contains("--map-size"), "{err}");
+    }
+}

@@ -51,6 +51,44 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The user-facing names of the sizes (`--map-size NAME=N`) with their fields and the map
+    /// whose pinned size tells what an earlier run created.
+    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 9] {
+        [
+            ("enis", names::ENIS, &mut self.max_enis),
+            ("routes", names::ROUTES, &mut self.max_routes),
+            ("addrs", names::ENI_ADDRS, &mut self.max_addrs),
+            ("groups", names::GROUPS, &mut self.max_groups),
+            ("conntrack", names::CONNTRACK, &mut self.max_conntrack),
+            ("sg-sets", names::SG_SETS, &mut self.max_sg_sets),
+            ("sg-nodes", names::SG_NODES, &mut self.max_sg_nodes),
+            ("sg-chunks", names::SG_WORDS, &mut self.max_sg_chunks),
+            ("sg-rules", names::SG_RULES, &mut self.max_sg_rules),
+        ]
+    }
+
+    /// Set one size from `NAME=N` (e.g. `conntrack=1000000`).
+    pub fn set(&mut self, text: &str) -> Result<(), String> {
+        let (name, value) = text.split_once('=').ok_or_else(|| format!("'{text}' is not NAME=N"))?;
+        let value: u32 = value.trim().parse().ok().filter(|v| *v > 0).ok_or_else(|| format!("'{value}' is not a positive number"))?;
+        let mut fields = self.fields();
+        let known: Vec<&str> = fields.iter().map(|f| f.0).collect();
+        let known = known.join(", ");
+        let field = fields.iter_mut().find(|f| f.0 == name.trim()).ok_or_else(|| format!("no map size '{name}' (sizes: {known})"))?;
+        *field.2 = value;
+        Ok(())
+    }
+
+    /// Take the sizes of maps already pinned under `pins` (what an earlier run chose), so a
+    /// later command without `--map-size` does not recreate them.
+    pub fn adopt_pinned(&mut self, pins: &PinDirs) {
+        for (_, map, field) in self.fields() {
+            if let Ok(info) = MapInfo::from_pin(pins.map(map)) {
+                *field = info.max_entries();
+            }
+        }
+    }
+
     /// Room for security-group rule sets.
     pub fn sg_capacity(&self) -> crate::compile::sg::Capacity {
         crate::compile::sg::Capacity { sets: self.max_sg_sets, nodes: self.max_sg_nodes, chunks: self.max_sg_chunks, rules: self.max_sg_rules }

@@ -196,12 +196,13 @@ impl Loaded {
     /// starts with zeroed counters.
     pub fn upsert(&mut self, entries: &MapEntries) -> anyhow::Result<PendingRemoval> {
         use sync::ConfigMap as _;
-        let [enis, addrs, routes, ports, stats, groups, config, sets, nodes, words, rules, port_groups] = self.ebpf.maps_disjoint_mut([
+        let [enis, addrs, routes, ports, stats, rule_stats, groups, config, sets, nodes, words, rules, port_groups] = self.ebpf.maps_disjoint_mut([
             names::ENIS,
             names::ENI_ADDRS,
             names::ROUTES,
             names::TX_PORTS,
             names::ENI_STATS,
+            names::SG_RULE_STATS,
             names::GROUPS,
             names::CONFIG,
             names::SG_SETS,
@@ -221,13 +222,14 @@ impl Loaded {
             port_groups.ok_or_else(missing_map)?,
         )?;
         let sg = sg_sync::upsert(&mut sg_maps, &entries.sg, known.as_ref().map(|k| &k.sg))?;
+        stats::reset::<vpc_common::sg::RuleCounters>(&mut PerCpuArray::try_from(rule_stats.ok_or_else(missing_map)?)?, sg.fresh_counters.iter().copied())?;
         let mut ports = sync::Ports::open(ports.ok_or_else(missing_map)?)?;
-        let mut stats = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
+        let mut stats: PerCpuArray<_, vpc_common::EniCounters> = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
         let old_ports = match &known {
             Some(known) => known.ports.clone(),
             None => ports.current()?,
         };
-        stats::reset_ports(&mut stats, entries.ports.keys().copied().filter(|p| !old_ports.contains_key(p)))?;
+        stats::reset(&mut stats, entries.ports.keys().copied().filter(|p| !old_ports.contains_key(p)))?;
         // Groups, ports and addresses first, then routes that use them, then the senders that use
         // the routes: each step only refers to what is already there.
         let k = known.as_ref();

@@ -87,6 +87,8 @@ impl<'a> SgMaps<'a> {
 pub struct Pending {
     sets: Vec<u16>,
     ports: Vec<u32>,
+    /// Rule counters no set used before: they start from zero.
+    pub fresh_counters: Vec<u32>,
     pub changes: Changes,
 }
 
@@ -120,6 +122,11 @@ pub fn upsert(maps: &mut SgMaps<'_>, want: &SgEntries, known: Option<&SgEntries>
             maps.ports.set(*port, groups, 0).context("writing PORT_GROUPS")?;
         }
     }
+    let counters = |entries: &SgEntries| -> std::collections::BTreeSet<u32> {
+        entries.sets.values().flat_map(|c| c.rules.iter().map(|r| r.counter)).collect()
+    };
+    let before = counters(current);
+    pending.fresh_counters = counters(want).difference(&before).copied().collect();
     pending.sets = current.sets.keys().filter(|s| !want.sets.contains_key(s)).copied().collect();
     pending.ports = current.port_groups.keys().filter(|p| !want.port_groups.contains_key(p)).copied().collect();
     pending.changes.removed = pending.sets.len();

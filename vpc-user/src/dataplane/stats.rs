@@ -60,12 +60,33 @@ pub fn read(pins: &PinDirs, ports: impl IntoIterator<Item = u32>) -> anyhow::Res
     Ok(out)
 }
 
-/// Zero the counters of `ports` (a port number handed to a new ENI starts from zero).
-pub fn reset_ports(stats: &mut PerCpuArray<&mut MapData, EniCounters>, ports: impl IntoIterator<Item = u32>) -> anyhow::Result<()> {
+/// Zero the per-CPU counters at `keys` (a port or rule number handed to a new ENI or rule
+/// starts from zero).
+pub fn reset<T: aya::Pod + Default>(stats: &mut PerCpuArray<&mut MapData, T>, keys: impl IntoIterator<Item = u32>) -> anyhow::Result<()> {
     let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-    for port in ports {
-        let zero = aya::maps::PerCpuValues::try_from(vec![EniCounters::default(); cpus])?;
-        stats.set(port, zero, 0)?;
+    for key in keys {
+        let zero = aya::maps::PerCpuValues::try_from((0..cpus).map(|_| T::default()).collect::<Vec<_>>())?;
+        stats.set(key, zero, 0)?;
     }
     Ok(())
+}
+
+/// Hit counters of security-group rules `counters`, summed over CPUs: counter -> (packets, bytes).
+pub fn read_rules(pins: &PinDirs, counters: impl IntoIterator<Item = u32>) -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
+    let stats: PerCpuArray<_, vpc_common::sg::RuleCounters> = PerCpuArray::try_from(open(pins, names::SG_RULE_STATS)?)?;
+    let mut out = BTreeMap::new();
+    for counter in counters {
+        let mut sum = vpc_common::sg::RuleCounters::default();
+        for cpu in stats.get(&counter, 0)?.iter() {
+            sum.add(cpu);
+        }
+        out.insert(counter, (sum.packets, sum.bytes));
+    }
+    Ok(out)
+}
+
+/// Connections in the conntrack table now (one syscall per entry: for stats, not hot paths).
+pub fn conntrack_entries(pins: &PinDirs) -> anyhow::Result<u64> {
+    let table: aya::maps::HashMap<_, vpc_common::ct::CtKey, vpc_common::ct::CtEntry> = aya::maps::HashMap::try_from(open(pins, names::CONNTRACK)?)?;
+    Ok(table.keys().filter(Result::is_ok).count() as u64)
 }

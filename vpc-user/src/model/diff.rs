@@ -73,6 +73,37 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             }
         }
     }
+    for vpc in &new.vpcs {
+        let old_vpc = old.vpc(&vpc.name);
+        for group in &vpc.security_groups {
+            let name = format!("{}/{}", vpc.name, group.name);
+            match old_vpc.and_then(|o| o.security_group(&group.name)) {
+                // A new VPC's default group comes with it.
+                None if old_vpc.is_none() && group.is_default() => {}
+                None => out.push(Change::Add { kind: "security group", name: format!("{name} ({} rules)", group.rules.len()) }),
+                Some(before) => {
+                    let was: std::collections::BTreeSet<_> = before.rules.iter().map(|r| &r.id).collect();
+                    let now: std::collections::BTreeSet<_> = group.rules.iter().map(|r| &r.id).collect();
+                    let (added, removed) = (now.difference(&was).count(), was.difference(&now).count());
+                    let mut what = Vec::new();
+                    if added + removed > 0 {
+                        what.push(format!("rules +{added} -{removed}"));
+                    }
+                    if before.intra_accept != group.intra_accept {
+                        what.push(format!("intra_group {}", if group.intra_accept { "accept" } else { "drop" }));
+                    }
+                    if !what.is_empty() {
+                        out.push(Change::Modify { kind: "security group", name, what: what.join(", ") });
+                    }
+                }
+            }
+        }
+        for group in old_vpc.map(|o| o.security_groups.as_slice()).unwrap_or_default() {
+            if vpc.security_group(&group.name).is_none() {
+                out.push(Change::Remove { kind: "security group", name: format!("{}/{}", vpc.name, group.name) });
+            }
+        }
+    }
     for cen in &new.cens {
         match old.cens.iter().find(|c| c.name == cen.name) {
             None => out.push(Change::Add { kind: "cen", name: cen.name.clone() }),
@@ -98,6 +129,9 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
                 }
                 if o.interface != eni.interface {
                     what.push(format!("interface {:?} -> {:?}", o.interface, eni.interface));
+                }
+                if o.security_groups != eni.security_groups {
+                    what.push(format!("security groups {} -> {}", o.security_groups.join(","), eni.security_groups.join(",")));
                 }
                 if !what.is_empty() {
                     out.push(Change::Modify { kind: "eni", name: eni.name.clone(), what: what.join(", ") });

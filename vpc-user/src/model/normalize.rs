@@ -74,12 +74,11 @@ fn ensure_system_table(vpc: &mut VpcSpec) {
 /// ENIs listed without groups are in the VPC's default group, which is created (with the
 /// cloud's default rules) when the document does not define it.
 fn ensure_default_group(vpc: &mut VpcSpec) {
-    let mut needed = false;
     for eni in vpc.enis.iter_mut().filter(|e| e.security_groups.is_empty()) {
         eni.security_groups.push(DEFAULT_GROUP.into());
-        needed = true;
     }
-    if needed && !vpc.security_groups.iter().any(|g| g.name == DEFAULT_GROUP) {
+    // Every VPC has its default group, as in the cloud: ENIs can name it before it is used.
+    if !vpc.security_groups.iter().any(|g| g.name == DEFAULT_GROUP) {
         vpc.security_groups.insert(0, security::default_group());
     }
 }

@@ -82,6 +82,23 @@ pub struct SgRule {
 }
 
 impl SgRule {
+    pub fn direction_name(&self) -> &'static str {
+        match self.direction {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+
+    pub fn protocol_name(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+            Protocol::Icmp => "icmp",
+            Protocol::Gre => "gre",
+            Protocol::All => "all",
+        }
+    }
+
     /// The rule's precedence: lower wins; drop before accept at the same priority.
     pub fn precedence(&self) -> u16 {
         vpc_common::sg::precedence(self.priority, if self.accept { vpc_common::sg::policy::ACCEPT } else { vpc_common::sg::policy::DROP })
