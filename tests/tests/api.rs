@@ -448,3 +448,107 @@ fn the_api_socket_is_private_and_the_openapi_document_is_served() {
         assert!(served["paths"][format!("/api/{op}")].is_object(), "{op}");
     }
 }
+
+#[test]
+fn security_groups_through_the_api_and_cli() {
+    let d = Daemon::start("g1", &[]);
+    let vpc_id = id(&d.call("CreateVpc", json!({"CidrBlock": "10.50.0.0/16", "VpcName": "prod"})), "VpcId");
+    let vsw_id = id(&d.call("CreateVSwitch", json!({"VpcId": vpc_id, "CidrBlock": "10.50.1.0/24", "ZoneId": "a", "VSwitchName": "web"})), "VSwitchId");
+    let eni_id = id(&d.call("CreateNetworkInterface", json!({"VSwitchId": vsw_id, "NetworkInterfaceName": "w1"})), "NetworkInterfaceId");
+    // Every VPC has its default group; an ENI created without groups is in it.
+    let groups = d.call("DescribeSecurityGroups", json!({"VpcId": vpc_id}));
+    assert_eq!(groups["TotalCount"], 1, "{groups}");
+    let default = &groups["SecurityGroups"][0];
+    assert_eq!((default["SecurityGroupName"].as_str(), default["IsDefault"].as_bool()), (Some("default"), Some(true)));
+    assert_eq!(default["NetworkInterfaceIds"], json!([eni_id]));
+    let default_id = id(default, "SecurityGroupId");
+    let enis = d.call("DescribeNetworkInterfaces", json!({"NetworkInterfaceId": eni_id}));
+    assert_eq!(enis["NetworkInterfaceSets"][0]["SecurityGroupIds"], json!([default_id]));
+
+    // A group and its rules, through the CLI.
+    let web = id(&ok_json(d.cli(&["create-security-group", "--vpc-id", &vpc_id, "--security-group-name", "web-sg", "--inner-access-policy", "Drop"])), "SecurityGroupId");
+    let http = ok_json(d.cli(&[
+        "authorize-security-group", "--security-group-id", &web, "--ip-protocol", "tcp", "--port-range", "80/80", "--source-cidr-ip", "0.0.0.0/0",
+    ]));
+    let http_id = id(&http, "SecurityGroupRuleId");
+    let again = d.call("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "80/80", "SourceCidrIp": "0.0.0.0/0"}));
+    assert_eq!(id(&again, "SecurityGroupRuleId"), http_id, "authorizing an existing rule is idempotent");
+    let admin = d.call(
+        "AuthorizeSecurityGroup",
+        json!({"SecurityGroupId": web, "IpProtocol": "all", "SourceGroupId": "default", "Policy": "drop", "Priority": 2}),
+    );
+    let egress = d.call(
+        "AuthorizeSecurityGroupEgress",
+        json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "25/25", "DestCidrIp": "0.0.0.0/0", "Policy": "drop"}),
+    );
+    let attr = d.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": web}));
+    assert_eq!(attr["InnerAccessPolicy"], "Drop");
+    let perms = attr["Permissions"].as_array().unwrap();
+    assert_eq!(perms.len(), 3, "{attr}");
+    assert_eq!(perms[0]["SecurityGroupRuleId"], http["SecurityGroupRuleId"], "ingress, priority 1 first");
+    assert_eq!(perms[1]["SourceGroupId"], json!(default_id), "a group peer is shown by ID");
+    assert_eq!(perms[2]["DestCidrIp"], "0.0.0.0/0");
+    assert_eq!(perms[0]["Packets"], 0, "counters start at zero");
+    let only_egress = d.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": web, "Direction": "egress"}));
+    assert_eq!(only_egress["Permissions"].as_array().unwrap().len(), 1);
+
+    // Every rule of the guide as a refusal, nothing applied.
+    let refused = [
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "icmp", "PortRange": "1/2", "SourceCidrIp": "0.0.0.0/0"}), "InvalidPortRange.Malformed"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "90/80", "SourceCidrIp": "0.0.0.0/0"}), "InvalidPortRange.Malformed"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "10.0.0.1/8"}), "InvalidPeer.Malformed"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0", "Priority": 101}), "InvalidPriority.ValueNotSupported"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "sctp", "SourceCidrIp": "0.0.0.0/0"}), "InvalidIpProtocol.Malformed"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0", "SourceGroupId": web}), "InvalidParameter"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp"}), "MissingParameter"),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": "sg-nothere", "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0"}), "InvalidSecurityGroupId.NotFound"),
+        ("DeleteSecurityGroup", json!({"SecurityGroupId": default_id}), "OperationDenied.DefaultSecurityGroup"),
+        ("RevokeSecurityGroup", json!({"SecurityGroupId": web, "SecurityGroupRuleId": "sgr-nothere"}), "InvalidPermission.NotFound"),
+        ("RevokeSecurityGroupEgress", json!({"SecurityGroupId": web, "SecurityGroupRuleId": http_id}), "InvalidParameter"),
+        ("LeaveSecurityGroup", json!({"SecurityGroupId": default_id, "NetworkInterfaceId": eni_id}), "OperationDenied.LastSecurityGroup"),
+        ("LeaveSecurityGroup", json!({"SecurityGroupId": web, "NetworkInterfaceId": eni_id}), "InvalidNetworkInterfaceId.NotInSecurityGroup"),
+        ("ModifySecurityGroupPolicy", json!({"SecurityGroupId": web, "InnerAccessPolicy": "Maybe"}), "InvalidParameter"),
+    ];
+    let before = d.call("ExportTopology", json!({}))["Topology"].clone();
+    for (action, body, want) in refused {
+        let err = d.conn().call(action, body.clone()).expect_err(&format!("{action} {body} must be refused"));
+        assert_eq!(err.code, want, "{action} {body}: {}", err.message);
+    }
+    assert_eq!(d.call("ExportTopology", json!({}))["Topology"], before, "refusals change nothing");
+
+    // Membership: join, at most five groups, leave, and a group in use cannot go.
+    d.call("JoinSecurityGroup", json!({"SecurityGroupId": web, "NetworkInterfaceId": eni_id}));
+    let err = d.conn().call("JoinSecurityGroup", json!({"SecurityGroupId": web, "NetworkInterfaceId": eni_id})).unwrap_err();
+    assert_eq!(err.code, "InvalidNetworkInterfaceId.AlreadyInSecurityGroup");
+    let err = d.conn().call("DeleteSecurityGroup", json!({"SecurityGroupId": web})).unwrap_err();
+    assert_eq!(err.code, "DependencyViolation.SecurityGroup", "{}", err.message);
+    let more: Vec<String> =
+        (1..=4).map(|i| id(&d.call("CreateSecurityGroup", json!({"VpcId": vpc_id, "SecurityGroupName": format!("extra{i}")})), "SecurityGroupId")).collect();
+    for g in &more[..3] {
+        d.call("JoinSecurityGroup", json!({"SecurityGroupId": g, "NetworkInterfaceId": eni_id}));
+    }
+    let err = d.conn().call("JoinSecurityGroup", json!({"SecurityGroupId": more[3], "NetworkInterfaceId": eni_id})).unwrap_err();
+    assert_eq!(err.code, "InvalidSecurityGroup.Count", "a sixth group: {}", err.message);
+    d.call("LeaveSecurityGroup", json!({"SecurityGroupId": default_id, "NetworkInterfaceId": eni_id}));
+    let listed = d.call("DescribeSecurityGroups", json!({"NetworkInterfaceId": eni_id}));
+    assert_eq!(listed["TotalCount"], 4);
+
+    // Revoke by ID and by parameters; the policy and the name change.
+    d.call("RevokeSecurityGroup", json!({"SecurityGroupId": web, "SecurityGroupRuleId": id(&admin, "SecurityGroupRuleId")}));
+    d.call("RevokeSecurityGroupEgress", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "25/25", "DestCidrIp": "0.0.0.0/0", "Policy": "drop"}));
+    let _ = egress;
+    d.call("ModifySecurityGroupPolicy", json!({"SecurityGroupId": web, "InnerAccessPolicy": "Accept"}));
+    d.call("ModifySecurityGroupAttribute", json!({"SecurityGroupId": web, "SecurityGroupName": "web-tier"}));
+    let attr = d.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": web}));
+    assert_eq!((attr["SecurityGroupName"].as_str(), attr["InnerAccessPolicy"].as_str()), (Some("web-tier"), Some("Accept")));
+    assert_eq!(attr["Permissions"].as_array().unwrap().len(), 1);
+    let table = d.cli(&["get", "security-groups"]);
+    assert!(text(&table).contains("web-tier") && text(&table).contains("default"), "{}", text(&table));
+    // Out of every group but the default, then the extra groups can go.
+    d.call("JoinSecurityGroup", json!({"SecurityGroupId": default_id, "NetworkInterfaceId": eni_id}));
+    for g in more[..3].iter().chain([&web]) {
+        d.call("LeaveSecurityGroup", json!({"SecurityGroupId": g, "NetworkInterfaceId": eni_id}));
+        d.call("DeleteSecurityGroup", json!({"SecurityGroupId": g}));
+    }
+    assert_eq!(d.call("DescribeSecurityGroups", json!({"VpcId": vpc_id}))["TotalCount"], 2, "default and extra4");
+}

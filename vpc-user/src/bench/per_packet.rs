@@ -262,7 +262,16 @@ pub fn run(route_counts: &[usize], rule_counts: &[usize], flows: usize, rounds: 
         .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules }));
     for scale in scales {
         eprintln!("bench: loading {} routes, {} security-group rules ...", scale.routes, scale.sg_rules);
-        workers.push((scale, Worker::start(scale, flows, rounds)?));
+        match Worker::start(scale, flows, rounds) {
+            Ok(worker) => workers.push((scale, worker)),
+            Err(e) => {
+                // Let the harnesses already up remove their pins before we give up.
+                for (_, worker) in workers {
+                    let _ = worker.finish();
+                }
+                return Err(e);
+            }
+        }
     }
     let mut samples: Vec<[Vec<f64>; 4]> = vec![Default::default(); workers.len()];
     for round in 0..rounds {

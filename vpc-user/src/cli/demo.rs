@@ -97,7 +97,7 @@ fn traffic(conn: &Conn, naming: &Naming, topology: &Topology) -> anyhow::Result<
         }
         println!();
     }
-    println!("('-' = no answer: another VPC's address space, or no ENI there)");
+    println!("('-' = no answer: another VPC's address space, a security group's refusal (db1 may not open connections to web-sg), or no ENI there)");
 
     if let [(_, a, a_ip), (_, b, b_ip), ..] = enis.as_slice() {
         println!("\n== ping {a} -> {b} ({b_ip}): {}", if probe::ping(&ns(a), *b_ip, 3) { "3/3 answered" } else { "FAILED" });
@@ -118,7 +118,9 @@ fn traffic(conn: &Conn, naming: &Naming, topology: &Topology) -> anyhow::Result<
 
     println!("\n== counters (vpc stats)");
     let stats = conn.call("DescribeStatistics", serde_json::json!({}))?;
-    output::stats(&serde_json::from_value(stats)?, Format::Table, false)
+    output::stats(&serde_json::from_value(stats)?, Format::Table, false)?;
+    println!("\n== security-group rules and what they decided (vpc get security-groups --stats)");
+    super::get::run(conn, super::get::Kind::SecurityGroups, None, true, Format::Table)
 }
 
 /// Send 64 MB over TCP from namespace `from` to a sink in `to`; (megabytes, seconds).
