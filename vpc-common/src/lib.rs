@@ -9,6 +9,7 @@
 pub mod ct;
 pub mod drop;
 pub mod flow;
+pub mod flowlog;
 pub mod maps;
 pub mod sg;
 
@@ -233,4 +234,6 @@ mod pod {
     unsafe impl aya::Pod for super::sg::SgRule {}
     unsafe impl aya::Pod for super::sg::PortGroups {}
     unsafe impl aya::Pod for super::sg::RuleCounters {}
+    unsafe impl aya::Pod for super::flowlog::FlKey {}
+    unsafe impl aya::Pod for super::flowlog::FlCounters {}
 }

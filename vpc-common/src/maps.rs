@@ -36,6 +36,11 @@ pub const PORT_GROUPS: &str = "PORT_GROUPS";
 pub const SG_RULE_STATS: &str = "SG_RULE_STATS";
 /// Per-CPU array event -> count. Data path writes; `vpc stats` reads.
 pub const EVENT_STATS: &str = "EVENT_STATS";
+/// Per-CPU hash `FlKey` -> `FlCounters`: flow-log counts per tick. Data path adds; the agent
+/// drains past ticks.
+pub const FLOW_LOG: &str = "FLOW_LOG";
+/// Per-CPU array port -> `FlCounters`: packets flow logs lost because `FLOW_LOG` was full.
+pub const FLOW_LOG_LOST: &str = "FLOW_LOG_LOST";
 /// Per-CPU token bucket for ICMP errors. Data path only.
 pub const ICMP_RATE: &str = "ICMP_RATE";
 
@@ -43,6 +48,8 @@ pub const ICMP_RATE: &str = "ICMP_RATE";
 pub const DEFAULT_MAX_GROUPS: u32 = 4096;
 /// Default size of the connection-tracking table.
 pub const DEFAULT_MAX_CONNTRACK: u32 = 262_144;
+/// Default size of the flow-log table (records of one or two seconds).
+pub const DEFAULT_MAX_FLOW_LOG: u32 = 65_536;
 /// Default number of security-group rule sets (two per group).
 pub const DEFAULT_MAX_SG_SETS: u32 = 8192;
 /// Default number of security-group trie nodes (1 KiB each).

@@ -131,6 +131,8 @@ pub struct PortGroups {
     pub sets: [[u16; MAX_ENI_GROUPS]; 2],
     /// Number of groups; 0: the port has no security groups (a gateway).
     pub count: u32,
+    /// `flowlog::PORT_FLOW_LOG`.
+    pub flags: u32,
 }
 
 /// Per-rule hit counters (`SG_RULE_STATS`, per CPU).

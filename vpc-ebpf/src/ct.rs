@@ -6,6 +6,7 @@
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::generated::bpf_ktime_get_ns};
 use vpc_common::{
     ct::{next_state, origin, reopens, route_verdict, timeout_ns, NO_RULE},
+    flowlog::PORT_FLOW_LOG,
     event,
     sg::{direction, PortGroups},
     CtEntry, CtKey, DropReason, Port, CONFIG_EPOCH,
@@ -79,7 +80,11 @@ pub const PASS: u32 = u32::MAX;
 /// pointer because the verifier refuses pointers copied inside enums.
 #[inline(never)]
 pub fn track(port: u32, received: bool, pkt: &Packet, tracked: &mut *mut CtEntry) -> u32 {
-    match track_inner(port, received, pkt) {
+    let result = track_inner(port, received, pkt);
+    if PORT_GROUPS.get(port).is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
+        crate::flowlog::count(port, u32::from(received), u32::from(result.is_ok()), pkt);
+    }
+    match result {
         Ok(Some(entry)) => {
             *tracked = entry;
             PASS

@@ -14,6 +14,7 @@
 
 mod arp;
 mod ct;
+mod flowlog;
 mod deliver;
 mod eni;
 mod icmp;

@@ -8,15 +8,16 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
 };
 use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event,
     maps::{
         DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
-        DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS,
+        DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS, DEFAULT_MAX_FLOW_LOG,
     },
+    flowlog::{FlCounters, FlKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
 };
@@ -89,6 +90,14 @@ pub static EVENT_STATS: PerCpuArray<u64> = PerCpuArray::pinned(event::SLOTS, 0);
 /// Per-CPU token bucket of ICMP errors. Data path only.
 #[map]
 pub static ICMP_RATE: PerCpuArray<RateLimit> = PerCpuArray::pinned(1, 0);
+
+/// Flow-log counts (see `vpc_common::flowlog`).
+#[map]
+pub static FLOW_LOG: PerCpuHashMap<FlKey, FlCounters> = PerCpuHashMap::pinned(DEFAULT_MAX_FLOW_LOG, BPF_F_NO_PREALLOC);
+
+/// What flow logs lost to a full `FLOW_LOG`, per port.
+#[map]
+pub static FLOW_LOG_LOST: PerCpuArray<FlCounters> = PerCpuArray::pinned(DEFAULT_MAX_ENIS, 0);
 
 /// Per-CPU scratch space for a new conntrack entry (too big for the BPF stack). Data path only.
 #[map]

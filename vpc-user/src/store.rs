@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{
     ids::Ids,
-    spec::{CenSpec, EniSpec, GatewaySpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VSwitchSpec, VpcSpec},
+    spec::{CenSpec, EniSpec, FlowLogSpec, GatewaySpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
 const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("resources");
@@ -53,6 +53,7 @@ enum Body<'a> {
     Eni(Cow<'a, EniSpec>),
     Gateway(Cow<'a, GatewaySpec>),
     Cen(Cow<'a, CenSpec>),
+    FlowLog(Cow<'a, FlowLogSpec>),
     SecurityGroup(SecurityGroupSpec),
     SgRule(Cow<'a, SgRuleSpec>),
 }
@@ -209,6 +210,9 @@ fn flatten(doc: &TopologySpec) -> Vec<(&str, Row<'_>)> {
     for (i, cen) in doc.cens.iter().enumerate() {
         put(&cen.id, None, i, Body::Cen(Cow::Borrowed(cen)));
     }
+    for (i, log) in doc.flow_logs.iter().enumerate() {
+        put(&log.id, None, i, Body::FlowLog(Cow::Borrowed(log)));
+    }
     rows
 }
 
@@ -228,6 +232,7 @@ fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
             Body::Eni(e) => enis.push((parent, e.into_owned())),
             Body::Gateway(g) => gateways.push((parent, g.into_owned())),
             Body::Cen(c) => doc.cens.push(c.into_owned()),
+            Body::FlowLog(f) => doc.flow_logs.push(f.into_owned()),
             Body::SecurityGroup(g) => groups.push((parent, g)),
             Body::SgRule(r) => rules.push((parent, r.into_owned())),
         }

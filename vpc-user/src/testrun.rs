@@ -42,6 +42,8 @@ pub struct Observed {
     pub tx_port: Option<u32>,
     /// Security-group rule counters that moved: counter -> (packets, bytes).
     pub rule_hits: BTreeMap<u32, (u64, u64)>,
+    /// Flow-log counts that moved: key (tick 0) -> (packets, bytes).
+    pub flow_log: BTreeMap<vpc_common::flowlog::FlKey, (u64, u64)>,
 }
 
 pub struct Harness {
@@ -78,6 +80,7 @@ pub const TEST_LIMITS: Limits = Limits {
     max_sg_nodes: 1024,
     max_sg_chunks: 2048,
     max_sg_rules: 4096,
+    max_flow_log: 4096,
 };
 
 /// As `with_harness`, leaving the ENIs named in `detached` without an interface.
@@ -224,6 +227,25 @@ impl Harness {
         Ok(out)
     }
 
+    /// Take every flow-log count out of the table, ticks summed: key (tick 0) -> (packets, bytes).
+    fn drain_flow_log(&self) -> anyhow::Result<BTreeMap<vpc_common::flowlog::FlKey, (u64, u64)>> {
+        let pinned = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::FLOW_LOG)).context("FLOW_LOG")?;
+        let mut table: aya::maps::PerCpuHashMap<_, vpc_common::flowlog::FlKey, vpc_common::flowlog::FlCounters> =
+            aya::maps::PerCpuHashMap::try_from(aya::maps::Map::PerCpuHashMap(pinned))?;
+        let mut out: BTreeMap<_, (u64, u64)> = BTreeMap::new();
+        let keys: Vec<vpc_common::flowlog::FlKey> = table.keys().collect::<Result<_, _>>()?;
+        for key in keys {
+            let values = table.get(&key, 0)?;
+            let sum = out.entry(vpc_common::flowlog::FlKey { tick: 0, ..key }).or_default();
+            for v in values.iter() {
+                sum.0 += v.packets;
+                sum.1 += v.bytes;
+            }
+            table.remove(&key)?;
+        }
+        Ok(out)
+    }
+
     fn port_counters(&self) -> anyhow::Result<BTreeMap<u32, EniCounters>> {
         let stats: PerCpuArray<_, EniCounters> =
             PerCpuArray::try_from(self.loaded.ebpf.map(names::ENI_STATS).context("ENI_STATS")?)?;
@@ -263,6 +285,8 @@ impl Harness {
         let ports_before = self.port_counters()?;
         let drops_before = self.drop_counters()?;
         let rules_before = self.rule_counters()?;
+        // Start from an empty flow-log table: what is in it afterwards is this frame's.
+        self.drain_flow_log()?;
         // struct xdp_md: data = 0 (no metadata), data_end = frame length, ingress_ifindex.
         let mut ctx = [0u8; 24];
         ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
@@ -287,6 +311,7 @@ impl Harness {
             })
             .collect();
 
+        let flow_log = self.drain_flow_log()?;
         let moved = |f: fn(&EniCounters) -> u64| -> anyhow::Result<Option<u32>> {
             let ports: Vec<u32> = ports_after.iter().filter(|(p, c)| f(c) != f(&ports_before[p])).map(|(p, _)| *p).collect();
             anyhow::ensure!(ports.len() <= 1, "one frame moved the counters of ports {ports:?}");
@@ -303,7 +328,7 @@ impl Harness {
             (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
             (code, reason) => anyhow::bail!("program returned XDP action {code} with drop counters {reason:?}"),
         };
-        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits })
+        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log })
     }
 
     /// Run `frame` through both the model and the program -- twice through the program, so the
@@ -324,22 +349,29 @@ impl Harness {
             hit.0 += 1;
             hit.1 += bytes;
         }
+        let mut flow_log = BTreeMap::new();
+        for (key, bytes) in &expected.flow_log {
+            let hit: &mut (u64, u64) = flow_log.entry(*key).or_default();
+            hit.0 += 1;
+            hit.1 += bytes;
+        }
         let want = Observed {
             action: expected.action,
             frame: expected.frame.clone(),
             rx_port: expected.rx_port,
             tx_port: expected.tx_port,
             rule_hits,
+            flow_log,
         };
         if observed != want {
             anyhow::bail!(
                 "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} rules {:?} -> {}\n  program:  {:?} rules {:?} -> {}\n  model steps: {}",
                 hex(frame),
                 (want.action, want.rx_port, want.tx_port),
-                want.rule_hits,
+                (&want.rule_hits, &want.flow_log),
                 hex(&want.frame),
                 (observed.action, observed.rx_port, observed.tx_port),
-                observed.rule_hits,
+                (&observed.rule_hits, &observed.flow_log),
                 hex(&observed.frame),
                 expected.steps.join("; ")
             );

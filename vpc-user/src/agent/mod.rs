@@ -299,7 +299,7 @@ impl Agent {
         self.dataplane().down()?;
         self.store.commit(&self.stored, &Stored::default())?;
         self.stored = Stored::default();
-        self.topology = Topology { vpcs: Vec::new(), cens: Vec::new() };
+        self.topology = Topology { vpcs: Vec::new(), cens: Vec::new(), flow_logs: Vec::new() };
         self.generation += 1;
         self.binding = Binding::default();
         self.entries = MapEntries::default();

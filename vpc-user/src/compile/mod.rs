@@ -154,6 +154,9 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 groups.sets[1][i] = ids.sg_set(&group.id, 1);
                 groups.count += 1;
             }
+            if topology.flow_logs.iter().any(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)) {
+                groups.flags |= vpc_common::flowlog::PORT_FLOW_LOG;
+            }
             out.sg.port_groups.insert(ids.port(&eni.id), groups);
         }
         // Gateways: traffic entering from the remote network is routed by the system table; any

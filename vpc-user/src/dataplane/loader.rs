@@ -12,6 +12,7 @@ use aya::{
 use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event, maps as names,
+    flowlog::{FlCounters, FlKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
 };
@@ -32,6 +33,8 @@ pub struct Limits {
     pub max_sg_nodes: u32,
     pub max_sg_chunks: u32,
     pub max_sg_rules: u32,
+    /// Flow-log records of one tick (per-CPU hash; a full table is counted as lost).
+    pub max_flow_log: u32,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             max_sg_nodes: names::DEFAULT_MAX_SG_NODES,
             max_sg_chunks: names::DEFAULT_MAX_SG_CHUNKS,
             max_sg_rules: names::DEFAULT_MAX_SG_RULES,
+            max_flow_log: names::DEFAULT_MAX_FLOW_LOG,
         }
     }
 }
@@ -53,7 +57,7 @@ impl Default for Limits {
 impl Limits {
     /// The user-facing names of the sizes (`--map-size NAME=N`) with their fields and the map
     /// whose pinned size tells what an earlier run created.
-    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 9] {
+    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 10] {
         [
             ("enis", names::ENIS, &mut self.max_enis),
             ("routes", names::ROUTES, &mut self.max_routes),
@@ -64,6 +68,7 @@ impl Limits {
             ("sg-nodes", names::SG_NODES, &mut self.max_sg_nodes),
             ("sg-chunks", names::SG_WORDS, &mut self.max_sg_chunks),
             ("sg-rules", names::SG_RULES, &mut self.max_sg_rules),
+            ("flow-log", names::FLOW_LOG, &mut self.max_flow_log),
         ]
     }
 
@@ -96,7 +101,7 @@ impl Limits {
 }
 
 /// (name, key size, value size, max entries) of every pinned map.
-fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 17] {
+fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 19] {
     use std::mem::size_of;
     [
         (names::GROUPS, size_of::<u32>(), size_of::<Group>(), limits.max_groups),
@@ -109,6 +114,8 @@ fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 17] {
         (names::PORT_GROUPS, size_of::<u32>(), size_of::<PortGroups>(), limits.max_enis),
         (names::SG_RULE_STATS, size_of::<u32>(), size_of::<RuleCounters>(), limits.max_sg_rules),
         (names::EVENT_STATS, size_of::<u32>(), size_of::<u64>(), event::SLOTS),
+        (names::FLOW_LOG, size_of::<FlKey>(), size_of::<FlCounters>(), limits.max_flow_log),
+        (names::FLOW_LOG_LOST, size_of::<u32>(), size_of::<FlCounters>(), limits.max_enis),
         (names::ICMP_RATE, size_of::<u32>(), size_of::<RateLimit>(), 1),
         (names::ENIS, size_of::<u32>(), size_of::<Eni>(), limits.max_enis),
         (names::ENI_ADDRS, size_of::<AddrKey>(), size_of::<Port>(), limits.max_addrs),
@@ -158,7 +165,9 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::SG_WORDS, limits.max_sg_chunks)
         .map_max_entries(names::SG_RULES, limits.max_sg_rules)
         .map_max_entries(names::PORT_GROUPS, limits.max_enis)
-        .map_max_entries(names::SG_RULE_STATS, limits.max_sg_rules);
+        .map_max_entries(names::SG_RULE_STATS, limits.max_sg_rules)
+        .map_max_entries(names::FLOW_LOG, limits.max_flow_log)
+        .map_max_entries(names::FLOW_LOG_LOST, limits.max_enis);
     let mut ebpf = loader.load(object::bytes()).context("loading the XDP object")?;
     program(&mut ebpf)?.load().context("the kernel verifier rejected the XDP program")?;
     Ok(ebpf)

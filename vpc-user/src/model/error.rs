@@ -67,6 +67,12 @@ pub mod code {
     pub const SG_RULE_NOT_FOUND: &str = "InvalidPermission.NotFound";
     pub const SG_INTRA_POLICY: &str = "InvalidInnerAccessPolicy.Malformed";
     pub const QUOTA_SG: &str = "QuotaExceeded.SecurityGroup";
+    pub const QUOTA_FLOW_LOG: &str = "QuotaExceeded.FlowLog";
+    pub const FLOW_LOG_RESOURCE: &str = "InvalidFlowLog.Resource";
+    pub const FLOW_LOG_RESOURCE_NOT_FOUND: &str = "InvalidResourceId.NotFound";
+    pub const FLOW_LOG_TRAFFIC: &str = "InvalidTrafficType.Malformed";
+    pub const FLOW_LOG_WINDOW: &str = "InvalidAggregationInterval.Malformed";
+    pub const FLOW_LOG_SINK: &str = "InvalidFlowLog.Sink";
     pub const QUOTA_SG_RULE: &str = "QuotaExceeded.SecurityGroupRule";
 }
 

@@ -41,6 +41,9 @@ pub struct Outcome {
     pub tx_port: Option<u32>,
     /// Security-group rule counters credited (counter, bytes).
     pub rule_hits: Vec<(u32, u64)>,
+    /// Flow-log counts credited (key with tick 0, IP bytes): a packet of an ENI that a flow
+    /// log captures, on each side it passed or was dropped at.
+    pub flow_log: Vec<(vpc_common::flowlog::FlKey, u64)>,
     /// Human-readable steps of the decision, for `vpc trace` and failing tests.
     pub steps: Vec<String>,
 }
@@ -116,6 +119,31 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// Credit `pkt` to the flow logs when a flow log captures `side`'s ENI: one count per
+    /// (port, direction, 5-tuple, security-group action); ports only for TCP and UDP.
+    fn log_flow(&self, side: Guarded<'_>, received: bool, pkt: &Packet, accepted: bool, out: &mut Outcome) {
+        use vpc_common::flowlog::{action, direction, FlKey};
+        let Some((vpc, eni)) = side.eni else { return };
+        if !self.topology.flow_logs.iter().any(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)) {
+            return;
+        }
+        let ports = if pkt.proto == 6 || pkt.proto == 17 { pkt.ports } else { 0 };
+        let key = FlKey {
+            port: side.port,
+            saddr: u32::from_ne_bytes(pkt.saddr.octets()),
+            daddr: u32::from_ne_bytes(pkt.daddr.octets()),
+            sport: (ports >> 16) as u16,
+            dport: ports as u16,
+            proto: pkt.proto,
+            direction: if received { direction::IN } else { direction::OUT },
+            action: if accepted { action::ACCEPT } else { action::REJECT },
+            _pad: 0,
+            tick: 0,
+        };
+        out.steps.push(format!("flow log: {} {} {}", if received { "in" } else { "out" }, if accepted { "ACCEPT" } else { "REJECT" }, pkt.bytes));
+        out.flow_log.push((key, pkt.bytes));
+    }
+
     /// Decide what happens to `frame` arriving on interface `ifindex`.
     pub fn process(&mut self, ifindex: u32, frame: &[u8]) -> Outcome {
         let mut out = Outcome {
@@ -124,6 +152,7 @@ impl<'a> Model<'a> {
             rx_port: None,
             tx_port: None,
             rule_hits: Vec::new(),
+            flow_log: Vec::new(),
             steps: Vec::new(),
         };
         match self.decide(ifindex, &mut out) {
@@ -219,7 +248,9 @@ impl<'a> Model<'a> {
         };
         let ids = &self.binding.ids;
         let mut checked = Checked::default();
-        let sent = self.conntrack().track(Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)) }, false, &pkt, ids, &mut checked);
+        let guarded = Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)) };
+        let sent = self.conntrack().track(guarded, false, &pkt, ids, &mut checked);
+        self.log_flow(guarded, false, &pkt, sent.is_ok(), out);
         out.rule_hits.append(&mut checked.rule_hits);
         out.steps.append(&mut checked.steps);
         sent?;
@@ -231,7 +262,9 @@ impl<'a> Model<'a> {
         if out.frame[ETH_HLEN + 8] <= 1 {
             return self.time_exceeded(sender, header_len, out);
         }
-        let received = self.conntrack().track(Guarded { port: target.port, eni: target.eni }, true, &pkt, ids, &mut checked);
+        let guarded = Guarded { port: target.port, eni: target.eni };
+        let received = self.conntrack().track(guarded, true, &pkt, ids, &mut checked);
+        self.log_flow(guarded, true, &pkt, received.is_ok(), out);
         out.rule_hits.append(&mut checked.rule_hits);
         out.steps.append(&mut checked.steps);
         received?;

@@ -7,6 +7,7 @@ pub mod conntrack;
 pub mod diff;
 pub mod ecmp;
 pub mod error;
+pub mod flowlog;
 pub mod forward;
 pub mod ids;
 pub mod names;

@@ -145,6 +145,7 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
     // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     taken.extend(new.cens.iter().filter_map(|c| c.id.clone()));
+    taken.extend(new.flow_logs.iter().filter_map(|f| f.id.clone()));
     for vpc in &new.vpcs {
         taken.extend(vpc.id.clone());
         taken.extend(vpc.gateways.iter().filter_map(|g| g.id.clone()));
@@ -208,6 +209,10 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
     for cen in &mut new.cens {
         let found = old.cens.iter().find(|c| c.name == cen.name).and_then(|c| c.id.clone());
         keep_or_new(&mut cen.id, found, "cen");
+    }
+    for log in &mut new.flow_logs {
+        let found = old.flow_logs.iter().find(|f| f.name == log.name).and_then(|f| f.id.clone());
+        keep_or_new(&mut log.id, found, "fl");
     }
 }
 

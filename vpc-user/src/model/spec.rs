@@ -23,6 +23,55 @@ pub struct TopologySpec {
     /// CEN-like groups of VPCs that learn each other's VSwitch CIDRs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cens: Vec<CenSpec>,
+    /// Flow logs: they belong to the region, each capturing one ENI, VSwitch or VPC.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flow_logs: Vec<FlowLogSpec>,
+}
+
+/// A flow log (the guide's chapter 4).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// `{eni: NAME}`, `{vpc: NAME, vswitch: NAME}` or `{vpc: NAME}`.
+    pub resource: FlowLogResourceSpec,
+    /// `all` (default), `allow` or `drop`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<String>,
+    /// Capture window: `10m` (the default), down to `1s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+    /// `{file: PATH}` (JSON lines; a file under the state directory when omitted) or
+    /// `{ipfix: ADDRESS:PORT}`.
+    #[serde(default)]
+    pub sink: FlowLogSinkSpec,
+    /// `false`: configured but capturing nothing (DeactiveFlowLog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogResourceSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vswitch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eni: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogSinkSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipfix: Option<String>,
 }
 
 /// A named group of VPCs: each member learns every other member's VSwitch CIDRs as `vpc` routes.

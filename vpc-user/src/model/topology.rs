@@ -46,6 +46,13 @@ pub struct Quotas {
     /// Rules per security group (never more than 10,000: the data path's limit).
     #[serde(default = "default_sg_rule_quota")]
     pub rules_per_security_group: u32,
+    /// Flow logs in the region (the guide: 10).
+    #[serde(default = "default_flow_log_quota")]
+    pub flow_logs: u32,
+}
+
+fn default_flow_log_quota() -> u32 {
+    10
 }
 
 fn default_sg_quota() -> u32 {
@@ -66,6 +73,7 @@ impl Default for Quotas {
             enis: 4096,
             security_groups_per_vpc: default_sg_quota(),
             rules_per_security_group: default_sg_rule_quota(),
+            flow_logs: default_flow_log_quota(),
         }
     }
 }
@@ -81,6 +89,7 @@ impl Quotas {
             enis: u32::MAX,
             security_groups_per_vpc: u32::MAX,
             rules_per_security_group: u32::MAX,
+            flow_logs: u32::MAX,
         }
     }
 
@@ -96,10 +105,11 @@ impl Quotas {
             "enis" => &mut self.enis,
             "security-groups-per-vpc" => &mut self.security_groups_per_vpc,
             "rules-per-security-group" => &mut self.rules_per_security_group,
+            "flow-logs" => &mut self.flow_logs,
             other => {
                 return Err(format!(
                     "unknown quota '{other}' (vpcs, vswitches-per-vpc, route-tables-per-vpc, route-entries-per-table, enis, \
-                     security-groups-per-vpc, rules-per-security-group)"
+                     security-groups-per-vpc, rules-per-security-group, flow-logs)"
                 ));
             }
         };
@@ -112,6 +122,7 @@ impl Quotas {
 pub struct Topology {
     pub vpcs: Vec<Vpc>,
     pub cens: Vec<Cen>,
+    pub flow_logs: Vec<super::flowlog::FlowLog>,
 }
 
 /// A named group of VPCs that learn each other's VSwitch CIDRs.
@@ -414,7 +425,8 @@ impl Topology {
             problems.add(code::VSWITCH_NOT_FOUND, "enis", "zone-placed ENIs were not normalized into a default VSwitch");
         }
         let cens = cens(spec, &vpcs, &mut problems);
-        problems.finish(Topology { vpcs, cens })
+        let flow_logs = super::flowlog::flow_logs(spec, &vpcs, quotas.flow_logs, &mut problems);
+        problems.finish(Topology { vpcs, cens, flow_logs })
     }
 
     /// Rules about change rather than state: a VPC's or VSwitch's CIDR never changes.
@@ -549,6 +561,9 @@ fn check_ids<'a>(spec: &'a TopologySpec, seen: &mut std::collections::HashSet<&'
                 check(&|| format!("vpcs[{i}].security_groups[{j}].rules[{k}].id"), &r.id, "sgr");
             }
         }
+    }
+    for (i, f) in spec.flow_logs.iter().enumerate() {
+        check(&|| format!("flow_logs[{i}].id"), &f.id, "fl");
     }
     for (i, c) in spec.cens.iter().enumerate() {
         check(&|| format!("cens[{i}].id"), &c.id, "cen");
