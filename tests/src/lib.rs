@@ -250,3 +250,42 @@ impl Drop for HostVeth {
         let _ = lab::ip(&["link", "del", &self.0]);
     }
 }
+
+/// A lab served by a real agent daemon (flow logs need the daemon's collector): namespaces
+/// and veths per ENI, torn down before the daemon.
+pub struct DaemonLab {
+    pub spec: TopologySpec,
+    pub daemon: Daemon,
+}
+
+impl DaemonLab {
+    pub fn up(tag: &str, yaml: &str, extra: &[&str]) -> DaemonLab {
+        let spec = parse_topology(tag, yaml).expect("test topology is valid");
+        let daemon = Daemon::start(tag, extra);
+        lab::down(&daemon.conn(), &daemon.opts.naming, Some(&spec)).expect("clearing leftovers");
+        lab::up(&daemon.conn(), &daemon.opts.naming, &spec).expect("lab up");
+        DaemonLab { spec, daemon }
+    }
+
+    pub fn ns(&self, eni: &str) -> String {
+        self.daemon.opts.naming.netns(eni)
+    }
+
+    pub fn topology(&self) -> Topology {
+        lab::configured(&self.daemon.conn()).expect("configuration")
+    }
+
+    pub fn ip(&self, eni: &str) -> Ipv4Addr {
+        self.topology().eni(eni).expect("ENI in topology").2.ip
+    }
+
+    pub fn call(&self, action: &str, body: Value) -> Value {
+        self.daemon.call(action, body)
+    }
+}
+
+impl Drop for DaemonLab {
+    fn drop(&mut self) {
+        let _ = lab::down(&self.daemon.conn(), &self.daemon.opts.naming, Some(&self.spec));
+    }
+}

@@ -11,7 +11,8 @@ fn quick_bench_writes_results_and_summary() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let packet = results["packet"].as_array().unwrap();
-    assert_eq!(packet.len(), 12, "three cases for each of two route counts and two rule counts");
+    assert_eq!(packet.len(), 15, "three cases for each of two route counts, two rule counts and the flow-log run");
+    assert_eq!(packet.iter().filter(|p| p["flow_log"] == true).count(), 3);
     let rules: Vec<u64> = packet.iter().filter_map(|p| p["sg_rules"].as_u64()).filter(|n| *n > 0).collect();
     assert_eq!(rules, [10, 10, 10, 1000, 1000, 1000], "the security-group series");
     for p in packet {
@@ -25,7 +26,7 @@ fn quick_bench_writes_results_and_summary() {
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("## Targets") && summary.contains("first packet"), "{summary}");
-    assert!(summary.contains("security-group rules"), "{summary}");
+    assert!(summary.contains("security-group rules") && summary.contains("flow log overhead"), "{summary}");
     let leftovers: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
         .unwrap()
         .flatten()

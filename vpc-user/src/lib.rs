@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cli;
 pub mod compile;
 pub mod dataplane;
+pub mod flowlog;
 pub mod lab;
 pub mod metrics;
 pub mod model;

@@ -40,6 +40,8 @@ pub mod code {
     pub const SG_IN_USE: &str = "DependencyViolation.SecurityGroup";
     pub const SG_LAST: &str = "OperationDenied.LastSecurityGroup";
     pub const SG_ALREADY_MEMBER: &str = "InvalidNetworkInterfaceId.AlreadyInSecurityGroup";
+    pub const FLOW_LOG_NOT_FOUND: &str = "InvalidFlowLogId.NotFound";
+    pub const FLOW_LOG_RESOURCE_NOT_FOUND: &str = "InvalidResourceId.NotFound";
     pub const SG_NOT_MEMBER: &str = "InvalidNetworkInterfaceId.NotInSecurityGroup";
     pub const CEN_HAS_VPCS: &str = "DependencyViolation.CenChildInstance";
     pub const NOT_ATTACHED: &str = "OperationDenied.NotAttached";

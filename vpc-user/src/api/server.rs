@@ -139,6 +139,37 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
         }
     });
 
+    // Flow logs: a tick every second, on a thread of its own (it writes files and sockets).
+    let flow_agent = shared.agent.clone();
+    std::thread::spawn(move || {
+        let (pins, state_dir) = match flow_agent.lock() {
+            Ok(agent) => (agent.dataplane().pins, agent.opts.state_dir.clone()),
+            Err(_) => return,
+        };
+        let account = std::env::var("VPC_ACCOUNT_ID").unwrap_or_else(|_| "local".into());
+        let mut collector = crate::flowlog::Collector::open(pins, &state_dir, &account);
+        let mut seen = None;
+        loop {
+            // On the second, so ticks and windows line up with wall-clock seconds.
+            let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+            std::thread::sleep(Duration::from_millis(u64::from(1000 - into)));
+            let up = match flow_agent.lock() {
+                Ok(agent) => {
+                    let interfaces = agent.binding().ifindex.len();
+                    if seen != Some((agent.generation(), interfaces)) {
+                        seen = Some((agent.generation(), interfaces));
+                        collector.set_scope(crate::flowlog::Scope::of(agent.topology(), &agent.stored().ids, &agent.binding().ifindex));
+                    }
+                    agent.dataplane().is_up()
+                }
+                Err(_) => return,
+            };
+            if up && let Err(e) = collector.tick() {
+                log::warn!("flow logs: {e:#}");
+            }
+        }
+    });
+
     let stop = shared.stop.clone();
     let signals = async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

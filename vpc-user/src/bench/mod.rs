@@ -22,6 +22,8 @@ pub struct BenchOptions {
     pub route_counts: Vec<usize>,
     /// Security-group rule counts for the per-packet cost (one route).
     pub rule_counts: Vec<usize>,
+    /// Also measure one route with a flow log capturing both ENIs.
+    pub flow_log: bool,
     /// Rounds per measurement (the median is reported).
     pub rounds: usize,
     /// Distinct flows for the many-flows and first-packet cases.
@@ -38,12 +40,13 @@ impl BenchOptions {
             out,
             route_counts: vec![1, 1_000, 100_000, 1_000_000],
             rule_counts: vec![1, 10, 100, 1_000, 4_000, 10_000],
+            flow_log: true,
             rounds: 9, flows: 10_000, apply_routes: 100_000, vpc_bin }
     }
 
     /// A smoke run: small counts, one round (shows the pipeline works, proves no number).
     pub fn quick(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
-        BenchOptions { out, route_counts: vec![1, 1_000], rule_counts: vec![10, 1_000], rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
+        BenchOptions { out, route_counts: vec![1, 1_000], rule_counts: vec![10, 1_000], flow_log: true, rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
     }
 }
 
@@ -87,7 +90,7 @@ impl Machine {
 pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&opts.out)?;
     let machine = Machine::probe();
-    let packet = per_packet::run(&opts.route_counts, &opts.rule_counts, opts.flows, opts.rounds)?;
+    let packet = per_packet::run(&opts.route_counts, &opts.rule_counts, opts.flow_log, opts.flows, opts.rounds)?;
     let control = if opts.apply_routes > 0 {
         eprintln!("bench: applying {} routes through the agent ...", opts.apply_routes);
         Some(control::run(&opts.vpc_bin, opts.apply_routes, opts.rounds.clamp(1, 3))?)

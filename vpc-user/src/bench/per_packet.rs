@@ -42,6 +42,9 @@ pub struct PacketResult {
     pub routes: usize,
     /// Ingress rules of the receiver's security group (0: the default group, intra-group accept).
     pub sg_rules: usize,
+    /// Whether a flow log captured both ENIs.
+    #[serde(default)]
+    pub flow_log: bool,
     pub case: String,
     /// Median cost per packet of the data path, in ns.
     pub ns: f64,
@@ -57,6 +60,8 @@ pub struct PacketResult {
 pub struct Scale {
     pub routes: usize,
     pub sg_rules: usize,
+    /// A flow log capturing both ENIs (every packet counted twice).
+    pub flow_log: bool,
 }
 
 /// `n` ingress rules of which the last lets the bench traffic (UDP from 192.168.1.0/24) in.
@@ -118,6 +123,13 @@ fn topology(scale: Scale) -> anyhow::Result<Topology> {
             ..Default::default()
         });
         spec.vpcs[0].enis[1].security_groups = vec!["big".into()];
+    }
+    if scale.flow_log {
+        spec.flow_logs.push(crate::model::spec::FlowLogSpec {
+            name: "bench".into(),
+            resource: crate::model::spec::FlowLogResourceSpec { vpc: Some("bench".into()), ..Default::default() },
+            ..Default::default()
+        });
     }
     Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("bench topology: {e}"))
 }
@@ -197,6 +209,7 @@ impl Worker {
             // A bitmap per class of each field (up to ~3 per rule here), each as long as the set.
             max_sg_chunks: (3 * scale.sg_rules * (scale.sg_rules / 64 + 2) / 64 + 2048) as u32,
             max_sg_nodes: 4096,
+            max_flow_log: (2 * (rounds + 2) * flows + 1024) as u32,
             ..crate::testrun::TEST_LIMITS
         };
         let (ask, asked) = std::sync::mpsc::channel::<()>();
@@ -254,14 +267,15 @@ impl Worker {
 }
 
 /// Every case for every route count and rule count, rounds interleaved across all.
-pub fn run(route_counts: &[usize], rule_counts: &[usize], flows: usize, rounds: usize) -> anyhow::Result<Vec<PacketResult>> {
+pub fn run(route_counts: &[usize], rule_counts: &[usize], flow_log: bool, flows: usize, rounds: usize) -> anyhow::Result<Vec<PacketResult>> {
     let mut workers = Vec::new();
     let scales = route_counts
         .iter()
-        .map(|&routes| Scale { routes, sg_rules: 0 })
-        .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules }));
+        .map(|&routes| Scale { routes, sg_rules: 0, flow_log: false })
+        .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules, flow_log: false }))
+        .chain(flow_log.then_some(Scale { routes: 1, sg_rules: 0, flow_log: true }));
     for scale in scales {
-        eprintln!("bench: loading {} routes, {} security-group rules ...", scale.routes, scale.sg_rules);
+        eprintln!("bench: loading {} routes, {} security-group rules, flow log {} ...", scale.routes, scale.sg_rules, if scale.flow_log { "on" } else { "off" });
         match Worker::start(scale, flows, rounds) {
             Ok(worker) => workers.push((scale, worker)),
             Err(e) => {
@@ -285,7 +299,7 @@ pub fn run(route_counts: &[usize], rule_counts: &[usize], flows: usize, rounds: 
         }
     }
     let mut out = Vec::new();
-    for ((Scale { routes, sg_rules }, worker), [mut base, mut hot, mut many, mut fresh]) in workers.into_iter().zip(samples) {
+    for ((Scale { routes, sg_rules, flow_log }, worker), [mut base, mut hot, mut many, mut fresh]) in workers.into_iter().zip(samples) {
         worker.finish()?;
         let baseline_ns = median(&mut base);
         let cases = [
@@ -294,7 +308,7 @@ pub fn run(route_counts: &[usize], rule_counts: &[usize], flows: usize, rounds: 
             ("first packet".to_string(), median(&mut fresh)),
         ];
         for (case, ns) in cases {
-            out.push(PacketResult { routes, sg_rules, case, ns, baseline_ns, above_baseline_ns: ns - baseline_ns, packets: (flows * rounds) as u64 });
+            out.push(PacketResult { routes, sg_rules, flow_log, case, ns, baseline_ns, above_baseline_ns: ns - baseline_ns, packets: (flows * rounds) as u64 });
         }
     }
     Ok(out)
@@ -313,7 +327,7 @@ mod tests {
 
     #[test]
     fn flows_are_distinct_and_routed() {
-        let t = topology(Scale { routes: 1000, sg_rules: 0 }).unwrap();
+        let t = topology(Scale { routes: 1000, sg_rules: 0, flow_log: false }).unwrap();
         let (_, vsw, src) = t.eni("src").unwrap();
         let mut next_flow = Flows { src: src.ip, macs: (vsw.gateway_mac, src.mac), routes: 1000, next: 0, state: 1 };
         let frames: std::collections::BTreeSet<Vec<u8>> = (0..5000).map(|_| next_flow.frame()).collect();
@@ -323,7 +337,7 @@ mod tests {
 
     #[test]
     fn the_rule_series_is_valid_and_only_its_last_rule_admits_the_flows() {
-        let t = topology(Scale { routes: 1, sg_rules: 10_000 }).unwrap();
+        let t = topology(Scale { routes: 1, sg_rules: 10_000, flow_log: false }).unwrap();
         let group = t.vpcs[0].security_group("big").unwrap();
         assert_eq!(group.rules.len(), 10_000);
         let (_, vsw, src) = t.eni("src").unwrap();

@@ -12,6 +12,8 @@ const ESTABLISHED_TARGET_NS: f64 = 60.0;
 const FIRST_PACKET_RULES_RATIO: f64 = 1.5;
 const FEW_RULES: usize = 10;
 const MANY_RULES: usize = 4_000;
+/// Flow logging may cost this much more per packet.
+const FLOW_LOG_OVERHEAD: f64 = 0.10;
 /// Applying 100,000 routes, seconds.
 const APPLY_TARGET_S: f64 = 2.0;
 
@@ -24,13 +26,18 @@ pub fn summary(r: &Results) -> String {
     let m = &r.machine;
     let _ = writeln!(out, "# vpc benchmark\n");
     let _ = writeln!(out, "{} · {} CPUs · kernel {} · {} · medians of {} rounds\n", m.cpu, m.cpus, m.kernel, m.date, r.rounds);
-    let routes: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules == 0).collect();
+    let routes: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules == 0 && !p.flow_log).collect();
     let rules: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules > 0).collect();
+    let logged: Vec<&PacketResult> = r.packet.iter().filter(|p| p.flow_log).collect();
     let _ = writeln!(out, "## Per-packet cost (BPF_PROG_TEST_RUN, 64-byte UDP frames)\n");
     table(&mut out, "routes", &routes, |p| p.routes);
     if !rules.is_empty() {
         let _ = writeln!(out, "\n### Over security-group rules (one route; the receiver's group has N ingress rules)\n");
         table(&mut out, "rules", &rules, |p| p.sg_rules);
+    }
+    if !logged.is_empty() {
+        let _ = writeln!(out, "\n### Flow log on (one route; a VPC flow log captures both ENIs: every packet counted on each side)\n");
+        table(&mut out, "routes", &logged, |p| p.routes);
     }
     let _ = writeln!(out, "\n## Targets\n");
     let _ = writeln!(out, "| target | measured | |");
@@ -49,6 +56,21 @@ pub fn summary(r: &Results) -> String {
                 p.above_baseline_ns,
                 est.above_baseline_ns,
                 verdict(ratio <= 4.0)
+            );
+        }
+    }
+    for p in &logged {
+        if let Some(off) = routes.iter().find(|o| o.routes == p.routes && o.case == p.case) {
+            let overhead = p.ns / off.ns - 1.0;
+            let _ = writeln!(
+                out,
+                "| flow log overhead ≤ {:.0} % ({}) | {:+.1} % ({:.1} vs {:.1} ns/packet) | {} |",
+                FLOW_LOG_OVERHEAD * 100.0,
+                p.case,
+                overhead * 100.0,
+                p.ns,
+                off.ns,
+                verdict(overhead <= FLOW_LOG_OVERHEAD)
             );
         }
     }

@@ -14,6 +14,7 @@ pub enum Kind {
     RouteEntries,
     Enis,
     SecurityGroups,
+    FlowLogs,
 }
 
 pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, stats: bool, format: Format) -> anyhow::Result<()> {
@@ -107,6 +108,20 @@ pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, stats: bool, form
                 ],
             )
         }
+        Kind::FlowLogs => (
+            list(call("DescribeFlowLogs", json!({}))?, "FlowLogs"),
+            &[
+                ("ID", "FlowLogId"),
+                ("NAME", "FlowLogName"),
+                ("RESOURCE", "ResourceType"),
+                ("RESOURCE ID", "ResourceId"),
+                ("TRAFFIC", "TrafficType"),
+                ("WINDOW S", "AggregationInterval"),
+                ("STATUS", "Status"),
+                ("FILE", "LogFile"),
+                ("IPFIX", "IpfixCollector"),
+            ],
+        ),
         Kind::SecurityGroups => (
             list(call("DescribeSecurityGroups", json!({}))?, "SecurityGroups"),
             &[

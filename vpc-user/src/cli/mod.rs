@@ -195,6 +195,9 @@ pub enum Command {
     /// Network namespaces standing in for guests, one per ENI.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Flow-log records (written by the agent daemon).
+    #[command(subcommand)]
+    FlowLogs(FlowLogsCommand),
     /// Build the demo topology, send real traffic through it, show what happened, tear it down.
     Demo {
         /// Topology to use instead of the built-in one.
@@ -203,6 +206,21 @@ pub enum Command {
         /// Leave the lab up afterwards.
         #[arg(long)]
         keep: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlowLogsCommand {
+    /// Show a flow log's records as they are written (JSON lines).
+    Tail {
+        /// The flow log's name or ID.
+        name: String,
+        /// Records already written to show first.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        lines: usize,
+        /// Print what is there and stop instead of following.
+        #[arg(long)]
+        no_follow: bool,
     },
 }
 
@@ -376,6 +394,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", api::openapi::pretty());
             Ok(())
         }
+        Command::FlowLogs(FlowLogsCommand::Tail { name, lines, no_follow }) => tail_flow_log(&Conn::to(&opts), &name, lines, !no_follow),
         Command::Lab(LabCommand::Up { file }) => {
             let spec = read_topology(&file)?;
             let conn = lab::agent::ensure(&opts, &std::env::current_exe()?, &cli.host.to_args())?;
@@ -413,5 +432,50 @@ mod tests {
         assert_eq!(kebab("DryRun"), "dry-run");
         // The generated CLI is well-formed (clap checks it).
         with_operations(Cli::command()).debug_assert();
+    }
+}
+
+/// `vpc flow-logs tail`: the last `lines` records of a flow log's file, then new ones as the
+/// agent writes them (across rotations).
+fn tail_flow_log(conn: &Conn, name: &str, lines: usize, follow: bool) -> anyhow::Result<()> {
+    use std::io::{BufRead as _, Seek as _};
+    let logs = conn.call("DescribeFlowLogs", json!({})).map_err(|e| api_error("flow-logs tail", e))?;
+    let log = logs["FlowLogs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|l| l["FlowLogName"] == name || l["FlowLogId"] == name)
+        .ok_or_else(|| anyhow::anyhow!("no flow log '{name}'"))?;
+    let path = match log["LogFile"].as_str() {
+        Some(path) => PathBuf::from(path),
+        None => anyhow::bail!("flow log '{name}' exports IPFIX to {}: point a collector there", log["IpfixCollector"]),
+    };
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    for line in &all[all.len().saturating_sub(lines)..] {
+        println!("{line}");
+    }
+    if !follow {
+        return Ok(());
+    }
+    let mut offset = text.len() as u64;
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let Ok(mut file) = std::fs::File::open(&path) else { continue };
+        let len = file.metadata()?.len();
+        if len < offset {
+            offset = 0; // rotated: the new file starts over
+        }
+        file.seek(std::io::SeekFrom::Start(offset))?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = String::new();
+        while reader.read_line(&mut line)? > 0 {
+            if !line.ends_with('\n') {
+                break; // half written: read it whole next time
+            }
+            print!("{line}");
+            offset += line.len() as u64;
+            line.clear();
+        }
     }
 }

@@ -1,0 +1,337 @@
+//! Flow logs on real traffic through a real agent: ENI-, VSwitch- and VPC-level logs with each
+//! traffic type, counts exact across window boundaries, NODATA windows, a full table reported
+//! as SKIPDATA with the exact loss, an agent restart, and IPFIX read back by tshark.
+
+use std::{
+    collections::BTreeMap,
+    net::{Ipv4Addr, SocketAddr, UdpSocket},
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use serde_json::{json, Value};
+use vpc::{
+    flowlog::Record,
+    lab::probe::{self, Whoami},
+    netns,
+};
+use vpc_tests::DaemonLab;
+
+fn topology(dir: &Path, window: &str, extra_logs: &str) -> String {
+    format!(
+        "
+vpcs:
+  - name: prod
+    cidr: 10.70.0.0/16
+    vswitches:
+      - {{name: web, cidr: 10.70.1.0/24, zone: a}}
+      - {{name: db, cidr: 10.70.2.0/24, zone: a}}
+    security_groups:
+      - name: web-sg
+      - name: db-sg
+        rules:
+          - {{direction: ingress, protocol: udp, ports: 9000/9000, peer: {{group: web-sg}}}}
+          - {{direction: ingress, protocol: tcp, ports: 9001/9001, peer: {{group: web-sg}}}}
+          - {{direction: ingress, protocol: icmp, peer: 10.70.0.0/16}}
+    enis:
+      - {{name: w1, vswitch: web, ip: 10.70.1.10, security_groups: [web-sg]}}
+      - {{name: w2, vswitch: web, ip: 10.70.1.11, security_groups: [web-sg]}}
+      - {{name: d1, vswitch: db, ip: 10.70.2.10, security_groups: [db-sg]}}
+flow_logs:
+  - {{name: fl-web, resource: {{vpc: prod, vswitch: web}}, traffic: all, window: {window}, sink: {{file: {web}}}}}
+  - {{name: fl-d1, resource: {{eni: d1}}, traffic: drop, window: {window}, sink: {{file: {d1}}}}}
+  - {{name: fl-vpc, resource: {{vpc: prod}}, traffic: allow, window: {window}, sink: {{file: {vpc}}}}}
+{extra_logs}",
+        web = dir.join("web.jsonl").display(),
+        d1 = dir.join("d1.jsonl").display(),
+        vpc = dir.join("vpc.jsonl").display(),
+    )
+}
+
+fn records(path: &Path) -> Vec<Record> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// Every key of every record, exactly the guide's names.
+fn keys_of(path: &Path) -> Vec<Vec<String>> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Map<String, Value>>(l).unwrap().keys().cloned().collect())
+        .collect()
+}
+
+/// (eni, direction, src, sport, dst, dport, protocol, action) -> (packets, bytes), summed over windows.
+type Totals = BTreeMap<(String, String, Ipv4Addr, u16, Ipv4Addr, u16, u8, String), (u64, u64)>;
+
+fn totals(records: &[Record]) -> Totals {
+    let mut out = Totals::new();
+    for r in records.iter().filter(|r| r.packets.is_some()) {
+        let key = (
+            r.vm_id.clone(),
+            r.direction.clone().unwrap(),
+            r.srcaddr.unwrap(),
+            r.srcport.unwrap(),
+            r.dstaddr.unwrap(),
+            r.dstport.unwrap(),
+            r.protocol.unwrap(),
+            r.action.clone().unwrap(),
+        );
+        let t = out.entry(key).or_default();
+        t.0 += r.packets.unwrap();
+        t.1 += r.bytes.unwrap();
+    }
+    out
+}
+
+/// Send `count` UDP datagrams of `payload` bytes from `from` (port `sport`) to `to:dport`,
+/// spread over `over`.
+fn udp_burst(lab: &DaemonLab, from: &str, sport: u16, to: Ipv4Addr, dport: u16, count: usize, payload: usize, over: Duration) {
+    let sock = netns::in_netns(&netns::path(&lab.ns(from)), move || Ok(UdpSocket::bind(("0.0.0.0", sport))?)).unwrap();
+    let gap = over / count.max(1) as u32;
+    for i in 0..count {
+        sock.send_to(&vec![i as u8; payload], (to, dport)).unwrap();
+        std::thread::sleep(gap);
+    }
+}
+
+/// Wait until `path` has a record whose window ends after `t` (Unix s) for every ENI listed.
+fn wait_for_window_after(path: &Path, t: u64, enis: &[&str]) -> Vec<Record> {
+    let started = Instant::now();
+    loop {
+        let rs = records(path);
+        if enis.iter().all(|e| rs.iter().any(|r| r.vm_id == *e && r.end > t)) {
+            return rs;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "no window after {t} in {}: {rs:?}", path.display());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn key(eni: &str, dir: &str, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, proto: u8, action: &str) -> (String, String, Ipv4Addr, u16, Ipv4Addr, u16, u8, String) {
+    (eni.into(), dir.into(), src, sport, dst, dport, proto, action.into())
+}
+
+#[test]
+fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
+    let dir = std::env::temp_dir().join("vpc-t-f1-logs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let lab = DaemonLab::up("f1", &topology(&dir, "2s", ""), &[]);
+    let (w1, w2, d1) = (lab.ip("w1"), lab.ip("w2"), lab.ip("d1"));
+    let server = netns::in_netns(&netns::path(&lab.ns("d1")), || Ok(UdpSocket::bind(("0.0.0.0", 9000))?)).unwrap();
+    // Accepted UDP across at least one window boundary: 40 datagrams of 100 bytes over 3 s.
+    udp_burst(&lab, "w1", 40000, d1, 9000, 40, 100, Duration::from_secs(3));
+    // Rejected by d1's ingress rules (no rule for 9500): 7 datagrams of 50 bytes.
+    udp_burst(&lab, "w1", 40001, d1, 9500, 7, 50, Duration::from_millis(70));
+    // ICMP from w2, and a TCP connection w1 -> d1:9001.
+    assert!(probe::ping(&lab.ns("w2"), d1, 3));
+    let _whoami = Whoami::start(&lab.ns("d1"), "d1", 9001).unwrap();
+    assert_eq!(probe::whoami(&lab.ns("w1"), d1, 9001, Duration::from_secs(2)).unwrap(), "d1");
+    let sent_at = unix_now();
+    drop(server);
+
+    // Wait for windows after the traffic, in every file.
+    let web = wait_for_window_after(&dir.join("web.jsonl"), sent_at + 2, &["w1", "w2"]);
+    let only_d1 = wait_for_window_after(&dir.join("d1.jsonl"), sent_at + 2, &["d1"]);
+    let vpc = wait_for_window_after(&dir.join("vpc.jsonl"), sent_at + 2, &["w1", "w2", "d1"]);
+
+    // Exactly the guide's fields, in every record.
+    let guide = [
+        "version", "vswitch-id", "vm-id", "vpc-id", "account-id", "eni-id", "srcaddr", "srcport", "dstaddr", "dstport", "protocol",
+        "direction", "packets", "bytes", "start", "end", "log-status", "action",
+    ];
+    for keys in keys_of(&dir.join("web.jsonl")) {
+        let mut want: Vec<String> = guide.iter().map(|s| s.to_string()).collect();
+        want.sort();
+        let mut got = keys.clone();
+        got.sort();
+        assert_eq!(got, want);
+    }
+
+    let udp = 20 + 8;
+    let t = totals(&web);
+    // The VSwitch log: w1's and w2's side, everything.
+    assert_eq!(t[&key("w1", "out", w1, 40000, d1, 9000, 17, "ACCEPT")], (40, 40 * (udp + 100)), "exact across windows");
+    assert_eq!(t[&key("w1", "out", w1, 40001, d1, 9500, 17, "ACCEPT")], (7, 7 * (udp + 50)), "w1's egress accepted what d1 dropped");
+    assert_eq!(t[&key("w2", "out", w2, 0, d1, 0, 1, "ACCEPT")].0, 3, "pings out");
+    assert_eq!(t[&key("w2", "in", d1, 0, w2, 0, 1, "ACCEPT")].0, 3, "replies in");
+    assert!(t.keys().all(|k| k.0 == "w1" || k.0 == "w2"), "only the VSwitch's ENIs");
+    assert!(t.keys().any(|k| k.6 == 6 && k.1 == "in"), "the TCP replies to w1");
+    // d1's log keeps only what its security groups dropped.
+    let t1 = totals(&only_d1);
+    assert_eq!(t1.len(), 1, "{t1:?}");
+    assert_eq!(t1[&key("d1", "in", w1, 40001, d1, 9500, 17, "REJECT")], (7, 7 * (udp + 50)));
+    // The VPC log keeps what was allowed, on both sides.
+    let tv = totals(&vpc);
+    assert_eq!(tv[&key("d1", "in", w1, 40000, d1, 9000, 17, "ACCEPT")], (40, 40 * (udp + 100)));
+    assert_eq!(tv[&key("w1", "out", w1, 40000, d1, 9000, 17, "ACCEPT")], (40, 40 * (udp + 100)));
+    assert!(tv.keys().all(|k| k.7 == "ACCEPT"));
+    // Windows: 2 s long, aligned; OK records carry the window; quiet windows say NODATA.
+    for r in web.iter().chain(&vpc) {
+        assert_eq!(r.end - r.start, 2);
+        assert_eq!(r.start % 2, 0);
+    }
+    let statuses: std::collections::BTreeSet<&str> = web.iter().map(|r| r.log_status.as_str()).collect();
+    assert!(statuses.contains("OK") && statuses.contains("NODATA"), "{statuses:?}");
+    assert!(web.iter().all(|r| r.log_status != "NODATA" || r.packets.is_none()));
+    let ids = lab.call("DescribeFlowLogs", json!({}));
+    assert_eq!(ids["TotalCount"], 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_full_table_is_reported_as_skipdata_with_the_exact_loss() {
+    let dir = std::env::temp_dir().join("vpc-t-f2-logs");
+    let _ = std::fs::remove_dir_all(&dir);
+    // Room for 16 records per tick: 60 distinct flows in one second cannot all fit.
+    let lab = DaemonLab::up("f2", &topology(&dir, "5s", ""), &["--map-size", "flow-log=16"]);
+    let d1 = lab.ip("d1");
+    let sock = netns::in_netns(&netns::path(&lab.ns("w1")), || Ok(UdpSocket::bind(("0.0.0.0", 0))?)).unwrap();
+    let started = unix_now();
+    for i in 0..60u16 {
+        // Distinct destination ports: distinct flows. 9500 is not allowed in, 9000 is; use 9000
+        // and ports around it that d1 drops.
+        sock.send_to(&[1u8; 10], (d1, 9100 + i)).unwrap();
+    }
+    let web = wait_for_window_after(&dir.join("web.jsonl"), started + 5, &["w1"]);
+    let w1: Vec<&Record> = web.iter().filter(|r| r.vm_id == "w1").collect();
+    let counted: u64 = w1.iter().filter_map(|r| r.packets).sum();
+    let skipped: u64 = w1.iter().filter_map(|r| r.skipped_packets).sum();
+    assert!(skipped > 0, "the table overflowed: {w1:?}");
+    assert_eq!(counted + skipped, 60, "every packet is either in a record or counted as skipped");
+    assert!(w1.iter().any(|r| r.log_status == "SKIPDATA" && r.skipped_bytes == Some(r.skipped_packets.unwrap() * 38)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn counts_stay_exact_across_an_agent_restart() {
+    let dir = std::env::temp_dir().join("vpc-t-f3-logs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lab = DaemonLab::up("f3", &topology(&dir, "3s", ""), &[]);
+    let d1 = lab.ip("d1");
+    let _server = netns::in_netns(&netns::path(&lab.ns("d1")), || Ok(UdpSocket::bind(("0.0.0.0", 9000))?)).unwrap();
+    udp_burst(&lab, "w1", 41000, d1, 9000, 20, 10, Duration::from_millis(600));
+    lab.daemon.kill9();
+    // Traffic while no agent runs is still counted by the data path.
+    udp_burst(&lab, "w1", 41000, d1, 9000, 15, 10, Duration::from_millis(300));
+    std::thread::sleep(Duration::from_secs(4));
+    lab.daemon.spawn(&[]);
+    udp_burst(&lab, "w1", 41000, d1, 9000, 10, 10, Duration::from_millis(300));
+    let after = unix_now();
+    let web = wait_for_window_after(&dir.join("web.jsonl"), after + 3, &["w1"]);
+    let t = totals(&web);
+    let w1 = lab.ip("w1");
+    assert_eq!(t[&key("w1", "out", w1, 41000, d1, 9000, 17, "ACCEPT")], (45, 45 * 38), "before, during and after the outage, once each");
+    assert!(web.iter().any(|r| r.log_status == "SKIPDATA" && r.skipped_reason.as_deref().is_some_and(|s| s.contains("not running"))), "the outage is said");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A pcap file of UDP datagrams (as received) to `port`, for tshark.
+fn pcap(datagrams: &[(SocketAddr, Vec<u8>)], port: u16, path: &Path) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&101u32.to_le_bytes()); // LINKTYPE_RAW: IPv4 packets
+    for (i, (from, data)) in datagrams.iter().enumerate() {
+        let SocketAddr::V4(from) = from else { panic!("IPv4") };
+        let udp_len = 8 + data.len();
+        let mut p = vpc::packet::Ipv4::new(*from.ip(), Ipv4Addr::LOCALHOST, 17, {
+            let mut u = Vec::new();
+            u.extend_from_slice(&from.port().to_be_bytes());
+            u.extend_from_slice(&port.to_be_bytes());
+            u.extend_from_slice(&(udp_len as u16).to_be_bytes());
+            u.extend_from_slice(&[0, 0]);
+            u.extend_from_slice(data);
+            u
+        })
+        .bytes();
+        let ts = i as u32;
+        out.extend_from_slice(&ts.to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(p.len() as u32).to_le_bytes());
+        out.append(&mut p);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn ipfix_export_is_read_by_tshark_with_every_field_right() {
+    let collector = UdpSocket::bind(("127.0.0.1", 0)).unwrap();
+    let port = collector.local_addr().unwrap().port();
+    collector.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let dir = std::env::temp_dir().join("vpc-t-f4-logs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let extra = format!("  - {{name: fl-ipfix, resource: {{eni: w1}}, traffic: all, window: 2s, sink: {{ipfix: 127.0.0.1:{port}}}}}\n");
+    let lab = DaemonLab::up("f4", &topology(&dir, "2s", &extra), &[]);
+    let (w1, d1) = (lab.ip("w1"), lab.ip("d1"));
+    let _server = netns::in_netns(&netns::path(&lab.ns("d1")), || Ok(UdpSocket::bind(("0.0.0.0", 9000))?)).unwrap();
+    udp_burst(&lab, "w1", 42000, d1, 9000, 5, 72, Duration::from_millis(50));
+    let started = Instant::now();
+    let mut datagrams = Vec::new();
+    let mut buf = [0u8; 65535];
+    // Collect until a message with the flow arrived and a little more.
+    while started.elapsed() < Duration::from_secs(8) {
+        if let Ok((n, from)) = collector.recv_from(&mut buf) {
+            datagrams.push((from, buf[..n].to_vec()));
+        }
+        if datagrams.len() >= 3 {
+            break;
+        }
+    }
+    assert!(!datagrams.is_empty(), "the collector got IPFIX messages");
+    let file = dir.join("ipfix.pcap");
+    std::fs::create_dir_all(&dir).unwrap();
+    pcap(&datagrams, port, &file);
+    let fields = [
+        "cflow.srcaddr", "cflow.dstaddr", "cflow.srcport", "cflow.dstport", "cflow.protocol", "cflow.packets", "cflow.octets", "cflow.direction",
+        "cflow.inputint", "cflow.outputint", "cflow.abstimestart", "cflow.firewall_event",
+    ];
+    let mut cmd = std::process::Command::new("tshark");
+    cmd.args(["-r", &file.display().to_string(), "-d", &format!("udp.port=={port},cflow"), "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("tshark");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t = lab.topology();
+    let ifindex = vpc::dataplane::ifindex(&lab.daemon.opts.naming.host_ifname(t.eni("w1").unwrap().2)).unwrap();
+    // Find the record of our flow among all records of all messages.
+    let mut found = false;
+    for line in text.lines() {
+        let cols: Vec<Vec<&str>> = line.split('|').map(|c| c.split(',').collect()).collect();
+        for i in 0..cols[0].len() {
+            let get = |k: usize| cols.get(k).and_then(|c| c.get(i)).copied().unwrap_or("");
+            if get(0) == w1.to_string() && get(2) == "42000" {
+                assert_eq!(get(1), d1.to_string());
+                assert_eq!(get(3), "9000");
+                assert_eq!(get(4), "17");
+                assert_eq!(get(5), "5", "packets");
+                assert_eq!(get(6), (5 * (28 + 72)).to_string(), "octets");
+                assert_eq!(get(7), "1", "egress: from the ENI");
+                assert_eq!((get(8), get(9)), (ifindex.to_string().as_str(), "0"), "from the ENI's host interface");
+                assert_eq!(get(11), "1", "firewallEvent: created (ACCEPT)");
+                assert!(!get(10).is_empty(), "flowStartMilliseconds decoded");
+                found = true;
+            }
+        }
+    }
+    assert!(found, "tshark shows the flow: {text}");
+    // The enterprise elements travel too: the ENI's ID is in the messages.
+    let eni_id = lab.topology().eni("w1").unwrap().2.id.clone();
+    assert!(datagrams.iter().any(|(_, d)| d.windows(eni_id.len()).any(|w| w == eni_id.as_bytes())));
+    let _ = std::fs::remove_dir_all(&dir);
+    let _: PathBuf = file;
+}

@@ -1,0 +1,126 @@
+//! The LogStore: JSON lines, one record per line, rotated by size and by age. A rotated file is
+//! renamed `<path>.<unix milliseconds>`; the oldest beyond `keep` are deleted.
+
+use std::{
+    fs::{File, OpenOptions},
+    io::Write as _,
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use anyhow::Context as _;
+
+use super::{Record, RecordSink};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub max_age: Duration,
+    /// Rotated files kept.
+    pub keep: usize,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation { max_bytes: 64 << 20, max_age: Duration::from_secs(24 * 3600), keep: 5 }
+    }
+}
+
+pub struct JsonLines {
+    path: PathBuf,
+    file: File,
+    written: u64,
+    opened: SystemTime,
+    rotation: Rotation,
+}
+
+impl JsonLines {
+    pub fn open(path: &Path, rotation: Rotation) -> anyhow::Result<JsonLines> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+        let meta = file.metadata()?;
+        let opened = meta.created().or_else(|_| meta.modified()).unwrap_or_else(|_| SystemTime::now());
+        Ok(JsonLines { path: path.to_path_buf(), written: meta.len(), file, opened, rotation })
+    }
+
+    fn rotate(&mut self) -> anyhow::Result<()> {
+        // Milliseconds, made unique: a rotated file is never overwritten.
+        let mut stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        let rotated = loop {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{stamp}"));
+            let candidate = PathBuf::from(name);
+            if !candidate.exists() {
+                break candidate;
+            }
+            stamp += 1;
+        };
+        std::fs::rename(&self.path, &rotated)?;
+        let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if let Some(dir) = self.path.parent() {
+            let mut old: Vec<PathBuf> = std::fs::read_dir(dir)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().strip_prefix(&name).is_some_and(|rest| rest.starts_with('.'))))
+                .collect();
+            old.sort();
+            while old.len() > self.rotation.keep {
+                let _ = std::fs::remove_file(old.remove(0));
+            }
+        }
+        *self = JsonLines::open(&self.path, self.rotation)?;
+        self.opened = SystemTime::now();
+        Ok(())
+    }
+}
+
+impl RecordSink for JsonLines {
+    fn write(&mut self, records: &[Record]) -> anyhow::Result<()> {
+        let age = self.opened.elapsed().unwrap_or_default();
+        if self.written > 0 && (self.written >= self.rotation.max_bytes || age >= self.rotation.max_age) {
+            self.rotate()?;
+        }
+        let mut text = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut text, record)?;
+            text.push(b'\n');
+        }
+        self.file.write_all(&text)?;
+        self.file.flush()?;
+        self.written += text.len() as u64;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_rotate_by_size_and_keep_a_bounded_history() {
+        let dir = std::env::temp_dir().join(format!("vpc-fl-rot-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("fl.jsonl");
+        let rotation = Rotation { max_bytes: 300, max_age: Duration::from_secs(3600), keep: 2 };
+        let mut sink = JsonLines::open(&path, rotation).unwrap();
+        let eni = super::super::EniInfo { eni_id: "eni-a".into(), eni_name: "a".into(), vswitch_id: "vsw-a".into(), vpc_id: "vpc-a".into(), port: 1, ifindex: 0 };
+        let record = Record::empty(&eni, "acct", 0, 10, "NODATA");
+        let mut lines = 0;
+        for _ in 0..12 {
+            sink.write(std::slice::from_ref(&record)).unwrap();
+            lines += 1;
+        }
+        let files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.path()).collect();
+        assert!(files.len() >= 2 && files.len() <= 3, "the live file and at most 2 rotated: {files:?}");
+        let current = std::fs::read_to_string(&path).unwrap();
+        assert!(current.len() <= 300 + 300, "rotated by size");
+        for line in current.lines() {
+            let back: Record = serde_json::from_str(line).unwrap();
+            assert_eq!(back, record);
+        }
+        assert!(lines > 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
