@@ -552,3 +552,65 @@ fn security_groups_through_the_api_and_cli() {
     }
     assert_eq!(d.call("DescribeSecurityGroups", json!({"VpcId": vpc_id}))["TotalCount"], 2, "default and extra4");
 }
+
+#[test]
+fn flow_logs_through_the_api_and_cli() {
+    let d = Daemon::start("g2", &[]);
+    let vpc_id = id(&d.call("CreateVpc", json!({"CidrBlock": "10.51.0.0/16", "VpcName": "prod"})), "VpcId");
+    let vsw_id = id(&d.call("CreateVSwitch", json!({"VpcId": vpc_id, "CidrBlock": "10.51.1.0/24", "ZoneId": "a", "VSwitchName": "web"})), "VSwitchId");
+    let eni_id = id(&d.call("CreateNetworkInterface", json!({"VSwitchId": vsw_id, "NetworkInterfaceName": "w1"})), "NetworkInterfaceId");
+    // Through the CLI: a VSwitch flow log with a 1 s window, records in the default file.
+    let created = ok_json(d.cli(&[
+        "create-flow-log", "--flow-log-name", "fl-web", "--resource-type", "VSwitch", "--resource-id", &vsw_id, "--aggregation-interval", "1",
+    ]));
+    let fl = id(&created, "FlowLogId");
+    assert!(fl.starts_with("fl-"));
+    let listed = d.call("DescribeFlowLogs", json!({"ResourceId": vsw_id}));
+    let log = &listed["FlowLogs"][0];
+    assert_eq!((log["Status"].as_str(), log["TrafficType"].as_str(), log["AggregationInterval"].as_u64()), (Some("Active"), Some("all"), Some(1)));
+    let file = std::path::PathBuf::from(log["LogFile"].as_str().unwrap());
+    // An ENI without traffic: a NODATA record per window, read back with `vpc flow-logs tail`.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&file).unwrap_or_default().lines().count() < 2 {
+        assert!(started.elapsed().as_secs() < 10, "no records in {}: {}", file.display(), d.log());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let tail = d.cli(&["flow-logs", "tail", "fl-web", "-n", "1", "--no-follow"]);
+    assert!(tail.status.success(), "{}", text(&tail));
+    let record: Value = serde_json::from_str(String::from_utf8_lossy(&tail.stdout).trim()).unwrap();
+    assert_eq!((record["eni-id"].as_str(), record["log-status"].as_str()), (Some(eni_id.as_str()), Some("NODATA")));
+    assert_eq!(record["end"].as_u64().unwrap() - record["start"].as_u64().unwrap(), 1);
+
+    // Deactivate, modify, activate, and refusals that change nothing.
+    d.call("DeactiveFlowLog", json!({"FlowLogId": fl}));
+    assert_eq!(d.call("DescribeFlowLogs", json!({"FlowLogId": fl}))["FlowLogs"][0]["Status"], "Inactive");
+    d.call("ModifyFlowLogAttribute", json!({"FlowLogId": fl, "FlowLogName": "fl-web2", "AggregationInterval": 600}));
+    d.call("ActiveFlowLog", json!({"FlowLogId": fl}));
+    let now = d.call("DescribeFlowLogs", json!({"FlowLogName": "fl-web2"}));
+    assert_eq!((now["FlowLogs"][0]["Status"].as_str(), now["FlowLogs"][0]["AggregationInterval"].as_u64()), (Some("Active"), Some(600)));
+    let before = d.call("ExportTopology", json!({}))["Topology"].clone();
+    let refused = [
+        (json!({"ResourceType": "Disk", "ResourceId": vsw_id}), "InvalidParameter"),
+        (json!({"ResourceType": "VSwitch", "ResourceId": "vsw-nothere"}), "InvalidResourceId.NotFound"),
+        (json!({"ResourceType": "VPC", "ResourceId": vpc_id, "TrafficType": "some"}), "InvalidTrafficType.Malformed"),
+        (json!({"ResourceType": "VPC", "ResourceId": vpc_id, "AggregationInterval": 0}), "InvalidAggregationInterval.Malformed"),
+        (json!({"ResourceType": "VPC", "ResourceId": vpc_id, "LogFile": "relative.jsonl"}), "InvalidFlowLog.Sink"),
+        (json!({"ResourceType": "VPC", "ResourceId": vpc_id, "IpfixCollector": "nowhere"}), "InvalidFlowLog.Sink"),
+        (json!({"ResourceType": "VPC", "ResourceId": vpc_id, "FlowLogName": "fl-web2"}), "InvalidName.Duplicate"),
+    ];
+    for (body, want) in refused {
+        let err = d.conn().call("CreateFlowLog", body.clone()).expect_err(&format!("{body} must be refused"));
+        assert_eq!(err.code, want, "{body}: {}", err.message);
+    }
+    assert_eq!(d.call("ExportTopology", json!({}))["Topology"], before, "refusals change nothing");
+    // The guide's limit: 10 flow logs in the region.
+    for i in 2..=10 {
+        d.call("CreateFlowLog", json!({"ResourceType": "NetworkInterface", "ResourceId": eni_id, "FlowLogName": format!("more{i}")}));
+    }
+    let err = d.conn().call("CreateFlowLog", json!({"ResourceType": "VPC", "ResourceId": vpc_id})).unwrap_err();
+    assert_eq!(err.code, "QuotaExceeded.FlowLog", "{}", err.message);
+    d.call("DeleteFlowLog", json!({"FlowLogId": fl}));
+    assert_eq!(d.call("DescribeFlowLogs", json!({}))["TotalCount"], 9);
+    let err = d.conn().call("DeleteFlowLog", json!({"FlowLogId": fl})).unwrap_err();
+    assert_eq!(err.code, "InvalidFlowLogId.NotFound");
+}
