@@ -71,4 +71,8 @@ drop_reasons! {
     SgEgress = 13, "sg_egress";
     /// The receiver's security groups dropped it (an ingress drop rule matched, or no rule accepted).
     SgIngress = 14, "sg_ingress";
+    /// To a multicast group of the VPC, from an ENI that is not one of its senders.
+    McastNotSender = 15, "mcast_not_sender";
+    /// To a multicast address that is no group of the sender's VPC (IGMP reports included).
+    McastUnknownGroup = 16, "mcast_unknown_group";
 }

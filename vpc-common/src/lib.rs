@@ -11,6 +11,7 @@ pub mod drop;
 pub mod flow;
 pub mod flowlog;
 pub mod maps;
+pub mod mcast;
 pub mod sg;
 
 pub use ct::{CtEntry, CtKey};
@@ -236,4 +237,8 @@ mod pod {
     unsafe impl aya::Pod for super::sg::RuleCounters {}
     unsafe impl aya::Pod for super::flowlog::FlKey {}
     unsafe impl aya::Pod for super::flowlog::FlCounters {}
+    unsafe impl aya::Pod for super::mcast::McastKey {}
+    unsafe impl aya::Pod for super::mcast::McastSenderKey {}
+    unsafe impl aya::Pod for super::mcast::McastGroup {}
+    unsafe impl aya::Pod for super::mcast::McastCounters {}
 }

@@ -41,6 +41,16 @@ pub const EVENT_STATS: &str = "EVENT_STATS";
 pub const FLOW_LOG: &str = "FLOW_LOG";
 /// Per-CPU array port -> `FlCounters`: packets flow logs lost because `FLOW_LOG` was full.
 pub const FLOW_LOG_LOST: &str = "FLOW_LOG_LOST";
+/// Hash `McastKey` -> `McastGroup`: multicast groups and their members. Agent writes.
+pub const MCAST_GROUPS: &str = "MCAST_GROUPS";
+/// Hash `McastSenderKey` -> u32: who may send to a group. Agent writes.
+pub const MCAST_SENDERS: &str = "MCAST_SENDERS";
+/// Per-CPU array group counter -> `McastCounters`. Data path writes.
+pub const MCAST_STATS: &str = "MCAST_STATS";
+/// Per-CPU array member counter -> `McastCounters`. Data path writes.
+pub const MCAST_MEMBER_STATS: &str = "MCAST_MEMBER_STATS";
+/// The TC program that replicates multicast packets.
+pub const PROG_MCAST: &str = "vpc_mcast";
 /// Per-CPU token bucket for ICMP errors. Data path only.
 pub const ICMP_RATE: &str = "ICMP_RATE";
 
@@ -50,6 +60,10 @@ pub const DEFAULT_MAX_GROUPS: u32 = 4096;
 pub const DEFAULT_MAX_CONNTRACK: u32 = 262_144;
 /// Default size of the flow-log table (records of one or two seconds).
 pub const DEFAULT_MAX_FLOW_LOG: u32 = 65_536;
+/// Default number of multicast groups (and their counters) in all VPCs.
+pub const DEFAULT_MAX_MCAST_GROUPS: u32 = 1024;
+/// Default number of (group, sender) pairs and of member counters.
+pub const DEFAULT_MAX_MCAST_MEMBERS: u32 = 16_384;
 /// Default number of security-group rule sets (two per group).
 pub const DEFAULT_MAX_SG_SETS: u32 = 8192;
 /// Default number of security-group trie nodes (1 KiB each).

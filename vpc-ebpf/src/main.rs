@@ -4,7 +4,7 @@
 //! -> route (cached in the connection, else LPM per route table, VPC crossing, ECMP) -> decision
 //! (deliver | host stack | drop) -> TTL (ICMP time exceeded) -> receiver's conntrack + security
 //! groups (ingress) -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason
-//! (`stats::drop`).
+//! (`stats::drop`). Multicast: `mcast::admit`, then the TC program `mcast::vpc_mcast` clones.
 #![no_std]
 #![no_main]
 // Atomic adds on shared conntrack counters: the BPF target has no compare-and-swap, so
@@ -19,6 +19,7 @@ mod deliver;
 mod eni;
 mod icmp;
 mod maps;
+mod mcast;
 mod parse;
 mod rewrite;
 mod route;
@@ -74,6 +75,11 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
         now: ct::now(),
     };
     let epoch = pkt.epoch;
+    // To a multicast group: admitted here, replicated to the members by the TC program.
+    if vpc_common::mcast::is_multicast(pkt.daddr) {
+        mcast::admit(eni, &pkt)?;
+        return Ok(XDP_PASS);
+    }
     // The sender's security groups (egress) and connection; its entry caches the route.
     let mut sent = core::ptr::null_mut();
     let verdict = ct::track(eni.port, false, &pkt, &mut sent);

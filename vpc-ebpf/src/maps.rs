@@ -15,9 +15,10 @@ use vpc_common::{
     event,
     maps::{
         DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
-        DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS, DEFAULT_MAX_FLOW_LOG,
+        DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS, DEFAULT_MAX_FLOW_LOG, DEFAULT_MAX_MCAST_GROUPS, DEFAULT_MAX_MCAST_MEMBERS,
     },
     flowlog::{FlCounters, FlKey},
+    mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
 };
@@ -103,3 +104,19 @@ pub static FLOW_LOG_LOST: PerCpuArray<FlCounters> = PerCpuArray::pinned(DEFAULT_
 /// Per-CPU scratch space for a new conntrack entry (too big for the BPF stack). Data path only.
 #[map]
 pub static SCRATCH: PerCpuArray<CtEntry> = PerCpuArray::with_max_entries(1, 0);
+
+/// Multicast groups (see `vpc_common::mcast`).
+#[map]
+pub static MCAST_GROUPS: HashMap<McastKey, McastGroup> = HashMap::pinned(DEFAULT_MAX_MCAST_GROUPS, BPF_F_NO_PREALLOC);
+
+/// Who may send to which group.
+#[map]
+pub static MCAST_SENDERS: HashMap<McastSenderKey, u32> = HashMap::pinned(DEFAULT_MAX_MCAST_MEMBERS, BPF_F_NO_PREALLOC);
+
+/// Per-group counters.
+#[map]
+pub static MCAST_STATS: PerCpuArray<McastCounters> = PerCpuArray::pinned(DEFAULT_MAX_MCAST_GROUPS, 0);
+
+/// Per-member counters.
+#[map]
+pub static MCAST_MEMBER_STATS: PerCpuArray<McastCounters> = PerCpuArray::pinned(DEFAULT_MAX_MCAST_MEMBERS, 0);

@@ -175,6 +175,8 @@ fn flatten(doc: &TopologySpec) -> Vec<(&str, Row<'_>)> {
             enis: Vec::new(),
             gateways: Vec::new(),
             security_groups: Vec::new(),
+            // Groups are small: they live in the VPC's row.
+            multicast_groups: vpc.multicast_groups.clone(),
             id: vpc.id.clone(),
             name: vpc.name.clone(),
             cidr: vpc.cidr.clone(),

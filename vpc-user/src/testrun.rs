@@ -81,6 +81,8 @@ pub const TEST_LIMITS: Limits = Limits {
     max_sg_chunks: 2048,
     max_sg_rules: 4096,
     max_flow_log: 4096,
+    max_mcast_groups: 64,
+    max_mcast_members: 1024,
 };
 
 /// As `with_harness`, leaving the ENIs named in `detached` without an interface.

@@ -42,6 +42,9 @@ pub mod code {
     pub const SG_ALREADY_MEMBER: &str = "InvalidNetworkInterfaceId.AlreadyInSecurityGroup";
     pub const FLOW_LOG_NOT_FOUND: &str = "InvalidFlowLogId.NotFound";
     pub const FLOW_LOG_RESOURCE_NOT_FOUND: &str = "InvalidResourceId.NotFound";
+    pub const MCAST_GROUP_NOT_FOUND: &str = "InvalidMulticastGroupId.NotFound";
+    pub const MCAST_ALREADY: &str = "InvalidMulticastMember.Already";
+    pub const MCAST_NOT_IN: &str = "InvalidMulticastMember.NotInGroup";
     pub const SG_NOT_MEMBER: &str = "InvalidNetworkInterfaceId.NotInSecurityGroup";
     pub const CEN_HAS_VPCS: &str = "DependencyViolation.CenChildInstance";
     pub const NOT_ATTACHED: &str = "OperationDenied.NotAttached";

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod error;
 pub mod flowlog_ops;
+pub mod mcast_ops;
 pub mod openapi;
 pub mod ops;
 pub mod server;

@@ -437,7 +437,7 @@ pub static OPS: &[Op] = &[
 /// Every operation: the table above, the security groups' (`sg_ops`) and the flow logs'
 /// (`flowlog_ops`).
 pub fn all() -> impl Iterator<Item = &'static Op> {
-    OPS.iter().chain(super::sg_ops::SG_OPS).chain(super::flowlog_ops::FLOW_LOG_OPS)
+    OPS.iter().chain(super::sg_ops::SG_OPS).chain(super::flowlog_ops::FLOW_LOG_OPS).chain(super::mcast_ops::MCAST_OPS)
 }
 
 // ---------------------------------------------------------------------------------------------

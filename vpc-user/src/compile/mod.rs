@@ -43,6 +43,10 @@ pub struct MapEntries {
     pub groups: BTreeMap<u32, Group>,
     /// Security groups: `SG_SETS`, `SG_NODES`, `SG_WORDS`, `SG_RULES`, `PORT_GROUPS`.
     pub sg: SgEntries,
+    /// `MCAST_GROUPS`: (VPC, group address) -> members.
+    pub mcast_groups: BTreeMap<vpc_common::mcast::McastKey, vpc_common::mcast::McastGroup>,
+    /// `MCAST_SENDERS`: (VPC, group address, port) of every sender.
+    pub mcast_senders: BTreeMap<vpc_common::mcast::McastSenderKey, u32>,
 }
 
 /// The compiled security groups.
@@ -158,6 +162,25 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 groups.flags |= vpc_common::flowlog::PORT_FLOW_LOG;
             }
             out.sg.port_groups.insert(ids.port(&eni.id), groups);
+        }
+        // Multicast: each group's members (those with an interface) and who may send to it.
+        for group in &vpc.multicast_groups {
+            use vpc_common::mcast::{McastGroup, McastKey, McastMember, McastSenderKey};
+            let addr = addr_raw(group.group.octets());
+            let mut value = McastGroup { counter: ids.mcast_groups[&group.id], ..Default::default() };
+            for name in &group.members {
+                let Some(eni) = vpc.eni(name) else { continue };
+                let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
+                let counter = ids.mcast_members[&crate::model::ids::mcast_member(&group.id, &eni.id)];
+                value.members[value.count as usize] = McastMember { port: ids.port(&eni.id), ifindex, counter };
+                value.count += 1;
+            }
+            out.mcast_groups.insert(McastKey { vpc: vpc_id, group: addr }, value);
+            for name in &group.senders {
+                if let Some(eni) = vpc.eni(name) {
+                    out.mcast_senders.insert(McastSenderKey { vpc: vpc_id, group: addr, port: ids.port(&eni.id) }, 1);
+                }
+            }
         }
         // Gateways: traffic entering from the remote network is routed by the system table; any
         // source address is allowed, only the remote router's MAC. No security groups.

@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 
 use anyhow::Context as _;
 use aya::programs::{
-    links::{FdLink, PinnedLink},
+    links::{FdLink, LinkOrder, PinnedLink},
+    tc::{SchedClassifierLink, TcAttachOptions},
     xdp::XdpLink,
-    Xdp, XdpMode,
+    SchedClassifier, TcAttachType, Xdp, XdpMode,
 };
 
 use super::bpffs::PinDirs;
@@ -54,11 +55,40 @@ fn replace(prog: &mut Xdp, path: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Attach the multicast TC program (TCX ingress) to every interface in `ifindexes`, replacing
+/// the program of existing links.
+pub fn attach_tc_all(prog: &mut SchedClassifier, pins: &PinDirs, ifindexes: &BTreeSet<u32>) -> anyhow::Result<()> {
+    std::fs::create_dir_all(pins.links())?;
+    for &ifindex in ifindexes {
+        let path = pins.tc_link(ifindex);
+        if path.exists() {
+            let replaced = (|| -> anyhow::Result<()> {
+                let link = SchedClassifierLink::try_from(FdLink::from(PinnedLink::from_pin(&path)?))?;
+                let id = prog.attach_to_link(link)?;
+                drop(prog.take_link(id)?);
+                Ok(())
+            })();
+            if replaced.is_ok() {
+                continue;
+            }
+            std::fs::remove_file(&path).with_context(|| format!("removing stale link {}", path.display()))?;
+        }
+        let name = super::ifname(ifindex);
+        let id = prog
+            .attach_with_options(&name, TcAttachType::Ingress, TcAttachOptions::TcxOrder(LinkOrder::default()))
+            .with_context(|| format!("attaching the multicast TC program to {name}"))?;
+        let link = FdLink::try_from(prog.take_link(id)?).context("TCX attach did not create a bpf_link")?;
+        link.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+    }
+    Ok(())
+}
+
 /// Remove the links of interfaces not in `keep`; their program detaches when the pin goes.
 pub fn detach_others(pins: &PinDirs, keep: &BTreeSet<u32>, changes: &mut AttachChanges) -> anyhow::Result<()> {
     for ifindex in pinned_links(pins)? {
         if !keep.contains(&ifindex) {
             std::fs::remove_file(pins.link(ifindex))?;
+            let _ = std::fs::remove_file(pins.tc_link(ifindex));
             changes.detached += 1;
         }
     }

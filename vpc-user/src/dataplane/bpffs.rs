@@ -66,6 +66,10 @@ impl PinDirs {
     pub fn link(&self, ifindex: u32) -> PathBuf {
         self.links().join(format!("xdp_{ifindex}"))
     }
+    /// The multicast TC link of an interface.
+    pub fn tc_link(&self, ifindex: u32) -> PathBuf {
+        self.links().join(format!("tc_{ifindex}"))
+    }
     /// The program currently attached, for inspection and TestRun against the live maps.
     pub fn program(&self) -> PathBuf {
         self.root.join("prog")

@@ -13,6 +13,7 @@ use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event, maps as names,
     flowlog::{FlCounters, FlKey},
+    mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
 };
@@ -35,6 +36,9 @@ pub struct Limits {
     pub max_sg_rules: u32,
     /// Flow-log records of one tick (per-CPU hash; a full table is counted as lost).
     pub max_flow_log: u32,
+    /// Multicast groups (and group counters); (group, sender) pairs and member counters.
+    pub max_mcast_groups: u32,
+    pub max_mcast_members: u32,
 }
 
 impl Default for Limits {
@@ -50,6 +54,8 @@ impl Default for Limits {
             max_sg_chunks: names::DEFAULT_MAX_SG_CHUNKS,
             max_sg_rules: names::DEFAULT_MAX_SG_RULES,
             max_flow_log: names::DEFAULT_MAX_FLOW_LOG,
+            max_mcast_groups: names::DEFAULT_MAX_MCAST_GROUPS,
+            max_mcast_members: names::DEFAULT_MAX_MCAST_MEMBERS,
         }
     }
 }
@@ -57,7 +63,7 @@ impl Default for Limits {
 impl Limits {
     /// The user-facing names of the sizes (`--map-size NAME=N`) with their fields and the map
     /// whose pinned size tells what an earlier run created.
-    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 10] {
+    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 12] {
         [
             ("enis", names::ENIS, &mut self.max_enis),
             ("routes", names::ROUTES, &mut self.max_routes),
@@ -69,6 +75,8 @@ impl Limits {
             ("sg-chunks", names::SG_WORDS, &mut self.max_sg_chunks),
             ("sg-rules", names::SG_RULES, &mut self.max_sg_rules),
             ("flow-log", names::FLOW_LOG, &mut self.max_flow_log),
+            ("mcast-groups", names::MCAST_GROUPS, &mut self.max_mcast_groups),
+            ("mcast-members", names::MCAST_SENDERS, &mut self.max_mcast_members),
         ]
     }
 
@@ -101,7 +109,7 @@ impl Limits {
 }
 
 /// (name, key size, value size, max entries) of every pinned map.
-fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 19] {
+fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 23] {
     use std::mem::size_of;
     [
         (names::GROUPS, size_of::<u32>(), size_of::<Group>(), limits.max_groups),
@@ -116,6 +124,10 @@ fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 19] {
         (names::EVENT_STATS, size_of::<u32>(), size_of::<u64>(), event::SLOTS),
         (names::FLOW_LOG, size_of::<FlKey>(), size_of::<FlCounters>(), limits.max_flow_log),
         (names::FLOW_LOG_LOST, size_of::<u32>(), size_of::<FlCounters>(), limits.max_enis),
+        (names::MCAST_GROUPS, size_of::<McastKey>(), size_of::<McastGroup>(), limits.max_mcast_groups),
+        (names::MCAST_SENDERS, size_of::<McastSenderKey>(), size_of::<u32>(), limits.max_mcast_members),
+        (names::MCAST_STATS, size_of::<u32>(), size_of::<McastCounters>(), limits.max_mcast_groups),
+        (names::MCAST_MEMBER_STATS, size_of::<u32>(), size_of::<McastCounters>(), limits.max_mcast_members),
         (names::ICMP_RATE, size_of::<u32>(), size_of::<RateLimit>(), 1),
         (names::ENIS, size_of::<u32>(), size_of::<Eni>(), limits.max_enis),
         (names::ENI_ADDRS, size_of::<AddrKey>(), size_of::<Port>(), limits.max_addrs),
@@ -167,14 +179,24 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::PORT_GROUPS, limits.max_enis)
         .map_max_entries(names::SG_RULE_STATS, limits.max_sg_rules)
         .map_max_entries(names::FLOW_LOG, limits.max_flow_log)
-        .map_max_entries(names::FLOW_LOG_LOST, limits.max_enis);
+        .map_max_entries(names::FLOW_LOG_LOST, limits.max_enis)
+        .map_max_entries(names::MCAST_GROUPS, limits.max_mcast_groups)
+        .map_max_entries(names::MCAST_SENDERS, limits.max_mcast_members)
+        .map_max_entries(names::MCAST_STATS, limits.max_mcast_groups)
+        .map_max_entries(names::MCAST_MEMBER_STATS, limits.max_mcast_members);
     let mut ebpf = loader.load(object::bytes()).context("loading the XDP object")?;
     program(&mut ebpf)?.load().context("the kernel verifier rejected the XDP program")?;
+    mcast_program(&mut ebpf)?.load().context("the kernel verifier rejected the multicast TC program")?;
     Ok(ebpf)
 }
 
 pub fn program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
     let prog = ebpf.program_mut(names::PROG_ENI_INGRESS).context("XDP program missing from the object")?;
+    Ok(prog.try_into()?)
+}
+
+pub fn mcast_program(ebpf: &mut Ebpf) -> anyhow::Result<&mut aya::programs::SchedClassifier> {
+    let prog = ebpf.program_mut(names::PROG_MCAST).context("TC program missing from the object")?;
     Ok(prog.try_into()?)
 }
 

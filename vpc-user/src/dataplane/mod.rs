@@ -102,6 +102,7 @@ impl Dataplane {
             (open(names::ENIS)?, open(names::ENI_ADDRS)?, open(names::ROUTES)?, open(names::TX_PORTS)?, open(names::GROUPS)?);
         let (mut sets, mut nodes, mut words, mut rules, mut port_groups) =
             (open(names::SG_SETS)?, open(names::SG_NODES)?, open(names::SG_WORDS)?, open(names::SG_RULES)?, open(names::PORT_GROUPS)?);
+        let (mut mcast_groups, mut mcast_senders) = (open(names::MCAST_GROUPS)?, open(names::MCAST_SENDERS)?);
         Ok(MapEntries {
             enis: sync::Enis::open(&mut enis)?.current()?,
             addrs: sync::Addrs::open(&mut addrs)?.current()?,
@@ -109,6 +110,8 @@ impl Dataplane {
             ports: sync::Ports::open(&mut ports)?.current()?,
             groups: sync::Groups::open(&mut groups)?.current()?,
             sg: sg_sync::SgMaps::open(&mut sets, &mut nodes, &mut words, &mut rules, &mut port_groups)?.current()?,
+            mcast_groups: sync::McastGroups::open(&mut mcast_groups)?.current()?,
+            mcast_senders: sync::McastSenders::open(&mut mcast_senders)?.current()?,
         })
     }
 
@@ -127,6 +130,8 @@ pub struct MapChanges {
     pub groups: sync::Changes,
     /// Security-group rule sets.
     pub security_groups: sync::Changes,
+    /// Multicast groups and senders.
+    pub multicast: sync::Changes,
 }
 
 /// Entries to delete once the new state is live (phase two of a sync).
@@ -137,6 +142,8 @@ pub struct PendingRemoval {
     ports: sync::Pending<u32>,
     groups: sync::Pending<u32>,
     sg: sg_sync::Pending,
+    mcast_groups: sync::Pending<vpc_common::mcast::McastKey>,
+    mcast_senders: sync::Pending<vpc_common::mcast::McastSenderKey>,
 }
 
 /// A program instance loaded over the pinned maps.
@@ -166,6 +173,7 @@ impl Loaded {
         let pinned: BTreeSet<u32> = attach::pinned_links(pins)?.into_iter().collect();
         let todo: BTreeSet<u32> = ifindexes.difference(&self.attached).copied().collect();
         attach::attach_all(self.program()?, pins, &todo, &mut report.links)?;
+        attach::attach_tc_all(loader::mcast_program(&mut self.ebpf)?, pins, &todo)?;
         let new_veths: Vec<u32> = todo.difference(&pinned).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
         for lost in veth::ensure_delivery(&new_veths)? {
             report.warnings.push(format!(
@@ -196,7 +204,7 @@ impl Loaded {
     /// starts with zeroed counters.
     pub fn upsert(&mut self, entries: &MapEntries) -> anyhow::Result<PendingRemoval> {
         use sync::ConfigMap as _;
-        let [enis, addrs, routes, ports, stats, rule_stats, groups, config, sets, nodes, words, rules, port_groups] = self.ebpf.maps_disjoint_mut([
+        let [enis, addrs, routes, ports, stats, rule_stats, groups, config, sets, nodes, words, rules, port_groups, mcast_groups, mcast_senders, mcast_member_stats] = self.ebpf.maps_disjoint_mut([
             names::ENIS,
             names::ENI_ADDRS,
             names::ROUTES,
@@ -210,6 +218,9 @@ impl Loaded {
             names::SG_WORDS,
             names::SG_RULES,
             names::PORT_GROUPS,
+            names::MCAST_GROUPS,
+            names::MCAST_SENDERS,
+            names::MCAST_MEMBER_STATS,
         ]);
         let known = self.known.take();
         // Security groups before anything that could make a port live: no port is ever
@@ -233,6 +244,14 @@ impl Loaded {
         // Groups, ports and addresses first, then routes that use them, then the senders that use
         // the routes: each step only refers to what is already there.
         let k = known.as_ref();
+        let mcast_groups = mcast_groups.ok_or_else(missing_map)?;
+        // A member counter handed to a new (group, member) starts from zero.
+        let old_counters = match k {
+            Some(k) => mcast_counters(&k.mcast_groups),
+            None => mcast_counters(&sync::McastGroups::open(mcast_groups)?.current()?),
+        };
+        let fresh: Vec<u32> = mcast_counters(&entries.mcast_groups).difference(&old_counters).copied().collect();
+        stats::reset::<vpc_common::mcast::McastCounters>(&mut PerCpuArray::try_from(mcast_member_stats.ok_or_else(missing_map)?)?, fresh)?;
         let pending = PendingRemoval {
             groups: sync::upsert(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &entries.groups, k.map(|k| &k.groups))?,
             ports: sync::upsert(&mut ports, &entries.ports, Some(&old_ports))?,
@@ -240,6 +259,8 @@ impl Loaded {
             routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes, k.map(|k| &k.routes))?,
             enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis, k.map(|k| &k.enis))?,
             sg,
+            mcast_groups: sync::upsert(&mut sync::McastGroups::open(mcast_groups)?, &entries.mcast_groups, k.map(|k| &k.mcast_groups))?,
+            mcast_senders: sync::upsert(&mut sync::McastSenders::open(mcast_senders.ok_or_else(missing_map)?)?, &entries.mcast_senders, k.map(|k| &k.mcast_senders))?,
         };
         // Cached flow decisions are taken again against the new entries.
         sync::bump_epoch(config.ok_or_else(missing_map)?)?;
@@ -248,7 +269,7 @@ impl Loaded {
 
     /// Phase two: delete what nobody wants any more.
     pub fn remove_stale(&mut self, pending: PendingRemoval) -> anyhow::Result<MapChanges> {
-        let [enis, addrs, routes, ports, groups, config, sets, nodes, words, rules, port_groups] = self.ebpf.maps_disjoint_mut([
+        let [enis, addrs, routes, ports, groups, config, sets, nodes, words, rules, port_groups, mcast_groups, mcast_senders] = self.ebpf.maps_disjoint_mut([
             names::ENIS,
             names::ENI_ADDRS,
             names::ROUTES,
@@ -260,7 +281,11 @@ impl Loaded {
             names::SG_WORDS,
             names::SG_RULES,
             names::PORT_GROUPS,
+            names::MCAST_GROUPS,
+            names::MCAST_SENDERS,
         ]);
+        sync::remove(&mut sync::McastSenders::open(mcast_senders.ok_or_else(missing_map)?)?, &pending.mcast_senders)?;
+        sync::remove(&mut sync::McastGroups::open(mcast_groups.ok_or_else(missing_map)?)?, &pending.mcast_groups)?;
         sync::remove(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &pending.enis)?;
         sync::remove(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &pending.routes)?;
         sync::remove(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &pending.addrs)?;
@@ -281,6 +306,7 @@ impl Loaded {
             ports: pending.ports.changes,
             groups: pending.groups.changes,
             security_groups: pending.sg.changes,
+            multicast: pending.mcast_groups.changes,
         };
         if changes.enis.removed + changes.addrs.removed + changes.routes.removed + changes.ports.removed + changes.groups.removed > 0 {
             sync::bump_epoch(config.ok_or_else(missing_map)?)?;
@@ -295,6 +321,11 @@ impl Loaded {
         self.known = Some(entries.clone());
         Ok(changes)
     }
+}
+
+/// Every member counter of `groups`.
+fn mcast_counters(groups: &std::collections::BTreeMap<vpc_common::mcast::McastKey, vpc_common::mcast::McastGroup>) -> BTreeSet<u32> {
+    groups.values().flat_map(|g| g.members[..g.count as usize].iter().map(|m| m.counter)).collect()
 }
 
 fn missing_map() -> anyhow::Error {

@@ -90,3 +90,17 @@ pub fn conntrack_entries(pins: &PinDirs) -> anyhow::Result<u64> {
     let table: aya::maps::HashMap<_, vpc_common::ct::CtKey, vpc_common::ct::CtEntry> = aya::maps::HashMap::try_from(open(pins, names::CONNTRACK)?)?;
     Ok(table.keys().filter(Result::is_ok).count() as u64)
 }
+
+/// Multicast counters at `counters` of map `name` (MCAST_STATS or MCAST_MEMBER_STATS), summed over CPUs.
+pub fn read_mcast(pins: &PinDirs, name: &str, counters: impl IntoIterator<Item = u32>) -> anyhow::Result<BTreeMap<u32, vpc_common::mcast::McastCounters>> {
+    let stats: PerCpuArray<_, vpc_common::mcast::McastCounters> = PerCpuArray::try_from(open(pins, name)?)?;
+    let mut out = BTreeMap::new();
+    for counter in counters {
+        let mut sum = vpc_common::mcast::McastCounters::default();
+        for cpu in stats.get(&counter, 0)?.iter() {
+            sum.add(cpu);
+        }
+        out.insert(counter, sum);
+    }
+    Ok(out)
+}

@@ -107,6 +107,8 @@ impl<K: Pod + Ord, V: Pod + PartialEq> ConfigMap for Hash<'_, K, V> {
 
 pub type Enis<'a> = Hash<'a, u32, Eni>;
 pub type Addrs<'a> = Hash<'a, AddrKey, Port>;
+pub type McastGroups<'a> = Hash<'a, vpc_common::mcast::McastKey, vpc_common::mcast::McastGroup>;
+pub type McastSenders<'a> = Hash<'a, vpc_common::mcast::McastSenderKey, u32>;
 
 /// The route LPM trie.
 pub struct Routes<'a>(pub LpmTrie<&'a mut MapData, RouteKey, Route>);

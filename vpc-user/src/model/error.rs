@@ -68,6 +68,10 @@ pub mod code {
     pub const SG_INTRA_POLICY: &str = "InvalidInnerAccessPolicy.Malformed";
     pub const QUOTA_SG: &str = "QuotaExceeded.SecurityGroup";
     pub const QUOTA_FLOW_LOG: &str = "QuotaExceeded.FlowLog";
+    pub const MCAST_GROUP_ADDRESS: &str = "InvalidGroupAddress.Malformed";
+    pub const MCAST_GROUP_DUPLICATE: &str = "InvalidMulticastGroup.Duplicate";
+    pub const MCAST_ENI_NOT_FOUND: &str = "InvalidMulticastMember.NotFound";
+    pub const MCAST_LIMIT: &str = "QuotaExceeded.Multicast";
     pub const FLOW_LOG_RESOURCE: &str = "InvalidFlowLog.Resource";
     pub const FLOW_LOG_RESOURCE_NOT_FOUND: &str = "InvalidResourceId.NotFound";
     pub const FLOW_LOG_TRAFFIC: &str = "InvalidTrafficType.Malformed";

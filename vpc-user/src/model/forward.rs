@@ -44,6 +44,9 @@ pub struct Outcome {
     /// Flow-log counts credited (key with tick 0, IP bytes): a packet of an ENI that a flow
     /// log captures, on each side it passed or was dropped at.
     pub flow_log: Vec<(vpc_common::flowlog::FlKey, u64)>,
+    /// A multicast packet's copies (member port, accepted by its ingress rules), made by the
+    /// TC program after XDP passed the packet.
+    pub copies: Vec<(u32, bool)>,
     /// Human-readable steps of the decision, for `vpc trace` and failing tests.
     pub steps: Vec<String>,
 }
@@ -119,6 +122,22 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The multicast copies of `pkt`: every member of `group` but the sender, with whether its
+    /// ingress rules accept the copy (no connection state: a copy is judged on its own).
+    fn copies(&self, sender: &Sender<'_>, group: &crate::model::multicast::McastGroup, pkt: &Packet) -> Vec<(u32, bool)> {
+        let ids = &self.binding.ids;
+        group
+            .members
+            .iter()
+            .filter_map(|name| sender.vpc.eni(name))
+            .filter(|e| self.binding.ifindex.contains_key(&e.id) && Some(e.name.as_str()) != sender.eni.map(|s| s.name.as_str()))
+            .map(|e| {
+                let (verdict, _) = super::conntrack::decide(sender.vpc, e, ids, super::security::Direction::Ingress, pkt.proto, pkt.saddr, pkt.dport);
+                (ids.port(&e.id), verdict.accept)
+            })
+            .collect()
+    }
+
     /// Credit `pkt` to the flow logs when a flow log captures `side`'s ENI: one count per
     /// (port, direction, 5-tuple, security-group action); ports only for TCP and UDP.
     fn log_flow(&self, side: Guarded<'_>, received: bool, pkt: &Packet, accepted: bool, out: &mut Outcome) {
@@ -153,6 +172,7 @@ impl<'a> Model<'a> {
             tx_port: None,
             rule_hits: Vec::new(),
             flow_log: Vec::new(),
+            copies: Vec::new(),
             steps: Vec::new(),
         };
         match self.decide(ifindex, &mut out) {
@@ -249,6 +269,24 @@ impl<'a> Model<'a> {
         let ids = &self.binding.ids;
         let mut checked = Checked::default();
         let guarded = Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)) };
+        // A multicast group: only its senders may send; the TC program copies to the members.
+        if dst.is_multicast() {
+            let Some(group) = sender.vpc.multicast_groups.iter().find(|g| g.group == dst) else {
+                return Err(DropReason::McastUnknownGroup);
+            };
+            if !sender.eni.is_some_and(|e| group.senders.contains(&e.name)) {
+                return Err(DropReason::McastNotSender);
+            }
+            let sent = self.conntrack().track(guarded, false, &pkt, ids, &mut checked);
+            self.log_flow(guarded, false, &pkt, sent.is_ok(), out);
+            out.rule_hits.append(&mut checked.rule_hits);
+            out.steps.append(&mut checked.steps);
+            sent?;
+            out.copies = self.copies(sender, group, &pkt);
+            let names: Vec<String> = out.copies.iter().map(|(p, ok)| format!("port {p}{}", if *ok { "" } else { " (refused)" })).collect();
+            out.steps.push(format!("multicast group {dst}: to the TC program, which copies it to {}", names.join(", ")));
+            return Ok(Action::Pass);
+        }
         let sent = self.conntrack().track(guarded, false, &pkt, ids, &mut checked);
         self.log_flow(guarded, false, &pkt, sent.is_ok(), out);
         out.rule_hits.append(&mut checked.rule_hits);

@@ -33,6 +33,17 @@ pub struct Ids {
     /// Where each rule set lies in the data path's arrays (placed by the agent).
     #[serde(default)]
     pub sg_places: BTreeMap<u16, SgPlace>,
+    /// Multicast group ID -> its counter (>= 0).
+    #[serde(default)]
+    pub mcast_groups: BTreeMap<String, u32>,
+    /// `mcast_member(group, ENI)` -> the member's counter (>= 0).
+    #[serde(default)]
+    pub mcast_members: BTreeMap<String, u32>,
+}
+
+/// The counter key of ENI `eni_id` as a member of group `group_id`.
+pub fn mcast_member(group_id: &str, eni_id: &str) -> String {
+    format!("{group_id}/{eni_id}")
 }
 
 /// The ranges a compiled security-group rule set occupies: trie nodes, bitmap chunks, rules.
@@ -82,6 +93,18 @@ impl Ids {
         let rules: Vec<&str> = sgs.iter().flat_map(|g| g.rules.iter().map(|r| r.id.as_str())).chain(intra.iter().map(String::as_str)).collect();
         reassign(&mut self.security_groups, &sg_ids, 1);
         reassign(&mut self.sg_rules, &rules, 0);
+        let mcast: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.multicast_groups.iter().map(|g| g.id.as_str())).collect();
+        let members: Vec<String> = topology
+            .vpcs
+            .iter()
+            .flat_map(|v| {
+                v.multicast_groups
+                    .iter()
+                    .flat_map(move |g| g.members.iter().filter_map(move |m| v.eni(m).map(|e| mcast_member(&g.id, &e.id))))
+            })
+            .collect();
+        reassign(&mut self.mcast_groups, &mcast, 0);
+        reassign(&mut self.mcast_members, &members.iter().map(String::as_str).collect::<Vec<_>>(), 0);
         let sets: BTreeSet<u16> = self.security_groups.values().flat_map(|&n| [set_of(n, 0), set_of(n, 1)]).collect();
         self.sg_places.retain(|set, _| sets.contains(set));
         Ok(())

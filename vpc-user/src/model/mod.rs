@@ -10,6 +10,7 @@ pub mod error;
 pub mod flowlog;
 pub mod forward;
 pub mod ids;
+pub mod multicast;
 pub mod names;
 pub mod normalize;
 pub mod security;

@@ -149,6 +149,7 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
     for vpc in &new.vpcs {
         taken.extend(vpc.id.clone());
         taken.extend(vpc.gateways.iter().filter_map(|g| g.id.clone()));
+        taken.extend(vpc.multicast_groups.iter().filter_map(|g| g.id.clone()));
         taken.extend(vpc.vswitches.iter().filter_map(|s| s.id.clone()));
         taken.extend(vpc.enis.iter().filter_map(|e| e.id.clone()));
         for g in &vpc.security_groups {
@@ -192,6 +193,10 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
         for gw in &mut vpc.gateways {
             let found = old_vpc.and_then(|v| v.gateways.iter().find(|g| g.name == gw.name)).and_then(|g| g.id.clone());
             keep_or_new(&mut gw.id, found, "gw");
+        }
+        for group in &mut vpc.multicast_groups {
+            let found = old_vpc.and_then(|v| v.multicast_groups.iter().find(|g| g.group == group.group)).and_then(|g| g.id.clone());
+            keep_or_new(&mut group.id, found, "mcg");
         }
         for group in &mut vpc.security_groups {
             let old_group = old_vpc.and_then(|v| v.security_groups.iter().find(|g| g.name == group.name));

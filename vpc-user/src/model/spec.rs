@@ -138,6 +138,24 @@ pub struct VpcSpec {
     pub security_groups: Vec<SecurityGroupSpec>,
     #[serde(default)]
     pub enis: Vec<EniSpec>,
+    /// Multicast groups: a group address, the ENIs that send to it, the ENIs that receive.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multicast_groups: Vec<McastGroupSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct McastGroupSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The group address, in 224.0.0.0/4.
+    pub group: String,
+    /// ENIs (names) that may send to the group.
+    #[serde(default)]
+    pub senders: Vec<String>,
+    /// ENIs (names) that receive what is sent to it (at most 128).
+    #[serde(default)]
+    pub members: Vec<String>,
 }
 
 /// A security group: rules deciding what may enter and leave its member ENIs.

@@ -148,6 +148,7 @@ pub struct Vpc {
     pub enis: Vec<Eni>,
     pub gateways: Vec<Gateway>,
     pub security_groups: Vec<SecurityGroup>,
+    pub multicast_groups: Vec<super::multicast::McastGroup>,
 }
 
 /// A port to a network outside the VPC.
@@ -555,6 +556,9 @@ fn check_ids<'a>(spec: &'a TopologySpec, seen: &mut std::collections::HashSet<&'
         for (j, g) in vpc.gateways.iter().enumerate() {
             check(&|| format!("vpcs[{i}].gateways[{j}].id"), &g.id, "gw");
         }
+        for (j, g) in vpc.multicast_groups.iter().enumerate() {
+            check(&|| format!("vpcs[{i}].multicast_groups[{j}].id"), &g.id, "mcg");
+        }
         for (j, g) in vpc.security_groups.iter().enumerate() {
             check(&|| format!("vpcs[{i}].security_groups[{j}].id"), &g.id, "sg");
             for (k, r) in g.rules.iter().enumerate() {
@@ -652,6 +656,7 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
     for (i, eni_spec) in spec.enis.iter().enumerate() {
         security::check_membership(&format!("{at}.enis[{i}]"), &eni_spec.security_groups, &security_groups, problems);
     }
+    let multicast_groups = super::multicast::groups(at, &spec.multicast_groups, &enis, problems);
     let scope = HopScope { vpc: &spec.name, all_vpcs, enis: &enis, gateways: &gateways };
     let route_tables = spec
         .route_tables
@@ -670,6 +675,7 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
         enis,
         gateways,
         security_groups,
+        multicast_groups,
     })
 }
 

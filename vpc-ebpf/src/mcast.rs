@@ -1,0 +1,136 @@
+//! Multicast: XDP admits a sender's packet to a group (see `vpc_common::mcast`), the TC program
+//! below clones it to every member whose ingress rules accept it.
+
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, TC_ACT_SHOT},
+    programs::TcContext,
+};
+use vpc_common::{
+    flowlog::PORT_FLOW_LOG,
+    mcast::{McastCounters, McastKey, McastSenderKey, MAX_MEMBERS},
+    sg::direction,
+    DropReason, Eni,
+};
+
+use crate::{
+    ct::{self, Packet},
+    maps::{ENIS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
+    sg,
+};
+
+#[inline(always)]
+fn count(map_counter: Option<*mut McastCounters>, bytes: u64, refused: bool) {
+    if let Some(c) = map_counter {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe {
+            if refused {
+                (*c).refused += 1;
+            } else {
+                (*c).packets += 1;
+                (*c).bytes += bytes;
+            }
+        }
+    }
+}
+
+/// XDP: may `eni` send `pkt` to its group? `Ok` passes it to the TC program.
+#[inline(always)]
+pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
+    let key = McastKey { vpc: eni.vpc_id, group: pkt.daddr };
+    // SAFETY: read once; the agent replaces groups whole.
+    let Some(group) = (unsafe { MCAST_GROUPS.get(&key) }) else { return Err(DropReason::McastUnknownGroup) };
+    let sender = McastSenderKey { vpc: eni.vpc_id, group: pkt.daddr, port: eni.port };
+    // SAFETY: as above.
+    if unsafe { MCAST_SENDERS.get(&sender) }.is_none() {
+        count(MCAST_STATS.get_ptr_mut(group.counter), 0, true);
+        return Err(DropReason::McastNotSender);
+    }
+    // The sender's egress rules apply as to any packet.
+    let mut tracked = core::ptr::null_mut();
+    let verdict = ct::track(eni.port, false, pkt, &mut tracked);
+    if verdict != ct::PASS {
+        return Err(DropReason::from_u32(verdict).unwrap_or(DropReason::SgEgress));
+    }
+    Ok(())
+}
+
+const ETH_HLEN: usize = 14;
+
+/// TC ingress on every ENI interface: a multicast packet XDP admitted is cloned to each member
+/// and not passed on; anything else goes on untouched.
+#[aya_ebpf::macros::classifier]
+pub fn vpc_mcast(ctx: TcContext) -> i32 {
+    replicate(&ctx).unwrap_or(TC_ACT_OK as i32)
+}
+
+#[inline(always)]
+fn replicate(ctx: &TcContext) -> Result<i32, ()> {
+    let ether_type: u16 = ctx.load(12).map_err(|_| ())?;
+    if u16::from_be(ether_type) != 0x0800 {
+        return Ok(TC_ACT_OK as i32);
+    }
+    let daddr: u32 = ctx.load(ETH_HLEN + 16).map_err(|_| ())?;
+    if !vpc_common::mcast::is_multicast(daddr) {
+        return Ok(TC_ACT_OK as i32);
+    }
+    // SAFETY: the context's skb pointer is valid for the program's run.
+    let ifindex = unsafe { (*ctx.skb.skb).ifindex };
+    // SAFETY: read once.
+    let Some(eni) = (unsafe { ENIS.get(&ifindex) }) else { return Ok(TC_ACT_OK as i32) };
+    let (vpc, sender_port) = (eni.vpc_id, eni.port);
+    // SAFETY: read once.
+    let Some(group) = (unsafe { MCAST_GROUPS.get(&McastKey { vpc, group: daddr }) }) else { return Ok(TC_ACT_SHOT as i32) };
+    // XDP admitted only senders; check again: the configuration may have changed in between.
+    // SAFETY: read once.
+    if unsafe { MCAST_SENDERS.get(&McastSenderKey { vpc, group: daddr, port: sender_port }) }.is_none() {
+        return Ok(TC_ACT_SHOT as i32);
+    }
+    let vihl: u8 = ctx.load(ETH_HLEN).map_err(|_| ())?;
+    let proto: u8 = ctx.load(ETH_HLEN + 9).map_err(|_| ())?;
+    let tot_len: u16 = ctx.load(ETH_HLEN + 2).map_err(|_| ())?;
+    let frag: u16 = ctx.load(ETH_HLEN + 6).map_err(|_| ())?;
+    let saddr: u32 = ctx.load(ETH_HLEN + 12).map_err(|_| ())?;
+    let l4 = ETH_HLEN + usize::from(vihl & 0x0f) * 4;
+    let first_fragment = u16::from_be(frag) & 0x1fff == 0;
+    let ports: u32 = if first_fragment && (proto == 6 || proto == 17) { u32::from_be(ctx.load(l4).map_err(|_| ())?) } else { 0 };
+    let dport = if ports != 0 { Some(ports as u16) } else { None };
+    let pkt = Packet {
+        saddr,
+        daddr,
+        ports,
+        proto: u32::from(proto),
+        dport,
+        tcp_flags: 0,
+        bytes: u64::from(u16::from_be(tot_len)),
+        quoted: None,
+        epoch: 0,
+        now: 0,
+    };
+    count(MCAST_STATS.get_ptr_mut(group.counter), pkt.bytes, false);
+    let members = group.count.min(MAX_MEMBERS as u32);
+    let mut i = 0u32;
+    while i < MAX_MEMBERS as u32 && i < members {
+        let member = group.members[i as usize & (MAX_MEMBERS - 1)];
+        i += 1;
+        if member.port == sender_port {
+            continue;
+        }
+        let groups = PORT_GROUPS.get(member.port);
+        let accepted = match groups {
+            Some(g) if g.count > 0 => sg::decide(g, direction::INGRESS, pkt.proto, saddr, dport).accept,
+            _ => true,
+        };
+        if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
+            crate::flowlog::count(member.port, 1, u32::from(accepted), &pkt);
+        }
+        let stats = MCAST_MEMBER_STATS.get_ptr_mut(member.counter);
+        if !accepted {
+            count(stats, 0, true);
+            continue;
+        }
+        if ctx.clone_redirect(member.ifindex, 0).is_ok() {
+            count(stats, pkt.bytes, false);
+        }
+    }
+    Ok(TC_ACT_SHOT as i32)
+}
