@@ -111,6 +111,8 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
         for (i, (id, name)) in ports.enumerate().filter(|(_, (_, name))| !detached.contains(name)) {
             let _ = name;
             ifindex.insert(id, crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
+            // Up, both ends: the multicast program's copies go out through them.
+            crate::lab::ip_batch(None, &[format!("link set e{i} up"), format!("link set g{i} up")])?;
         }
         let mut ids = Ids::default();
         ids.assign(&topology, limits.max_enis).map_err(anyhow::Error::msg)?;
@@ -227,6 +229,32 @@ impl Harness {
             out.insert(counter, (sum.packets, sum.bytes));
         }
         Ok(out)
+    }
+
+    /// Run `frame` through the multicast TC program as if it entered on `ifindex` (after XDP
+    /// passed it): its return code and, per member counter that moved, (copies, refused).
+    pub fn run_mcast(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<(i32, BTreeMap<u32, (u64, u64)>)> {
+        let read = || -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
+            let counters = crate::dataplane::stats::read_mcast(&self.dataplane.pins, names::MCAST_MEMBER_STATS, self.binding.ids.mcast_members.values().copied())?;
+            Ok(counters.into_iter().map(|(k, c)| (k, (c.packets, c.refused))).collect())
+        };
+        let before = read()?;
+        // struct __sk_buff: only `ifindex` (offset 40) is set; the kernel takes the device from it.
+        let mut ctx = [0u8; 44];
+        ctx[40..44].copy_from_slice(&ifindex.to_ne_bytes());
+        let prog: &aya::programs::SchedClassifier =
+            self.loaded.ebpf.program(names::PROG_MCAST).context("TC program missing")?.try_into()?;
+        let mut out = vec![0u8; frame.len() + 256];
+        let result = prog.test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&ctx), repeat: 1, ..Default::default() })?;
+        let after = read()?;
+        let moved = after
+            .into_iter()
+            .filter_map(|(k, (p, r))| {
+                let (p0, r0) = before.get(&k).copied().unwrap_or_default();
+                (p != p0 || r != r0).then_some((k, (p - p0, r - r0)))
+            })
+            .collect();
+        Ok((result.return_value as i32, moved))
     }
 
     /// Take every flow-log count out of the table, ticks summed: key (tick 0) -> (packets, bytes).

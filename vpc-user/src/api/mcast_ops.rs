@@ -93,7 +93,7 @@ fn eni_name(doc: &TopologySpec, i: usize, id: &str, field: &str) -> R<String> {
     doc.vpcs[i]
         .enis
         .iter()
-        .find(|e| e.id.as_deref() == Some(id) || e.name == id)
+        .find(|e| e.id.as_deref() == Some(id) || e.name == id || e.ip.as_deref() == Some(id))
         .map(|e| e.name.clone())
         .ok_or_else(|| ApiError::not_found(code::ENI_NOT_FOUND, field, id))
 }

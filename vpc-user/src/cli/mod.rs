@@ -5,6 +5,7 @@
 
 mod demo;
 mod get;
+pub mod multicast;
 mod output;
 mod trace;
 
@@ -198,6 +199,9 @@ pub enum Command {
     /// Flow-log records (written by the agent daemon).
     #[command(subcommand)]
     FlowLogs(FlowLogsCommand),
+    /// Multicast groups, as `multis_admin` / `multic_admin` users know them.
+    #[command(subcommand)]
+    Multicast(multicast::Command),
     /// Build the demo topology, send real traffic through it, show what happened, tear it down.
     Demo {
         /// Topology to use instead of the built-in one.
@@ -394,6 +398,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", api::openapi::pretty());
             Ok(())
         }
+        Command::Multicast(command) => multicast::run(&Conn::to(&opts), command),
         Command::FlowLogs(FlowLogsCommand::Tail { name, lines, no_follow }) => tail_flow_log(&Conn::to(&opts), &name, lines, !no_follow),
         Command::Lab(LabCommand::Up { file }) => {
             let spec = read_topology(&file)?;
