@@ -47,6 +47,9 @@ pub struct MapEntries {
     pub mcast_groups: BTreeMap<vpc_common::mcast::McastKey, vpc_common::mcast::McastGroup>,
     /// `MCAST_SENDERS`: (VPC, group address, port) of every sender.
     pub mcast_senders: BTreeMap<vpc_common::mcast::McastSenderKey, u32>,
+    /// Every member counter allocated (members that left keep theirs): a number not in the
+    /// previous set starts from zero.
+    pub mcast_member_counters: std::collections::BTreeSet<u32>,
 }
 
 /// The compiled security groups.
@@ -93,6 +96,7 @@ impl MapEntries {
 pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
     let ids = &binding.ids;
     let mut out = MapEntries::default();
+    out.mcast_member_counters = ids.mcast_members.values().copied().collect();
     for vpc in &topology.vpcs {
         let vpc_id = ids.vpc(&vpc.id);
         let system_table = ids.route_table(&vpc.system_table().id);

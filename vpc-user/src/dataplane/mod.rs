@@ -112,6 +112,8 @@ impl Dataplane {
             sg: sg_sync::SgMaps::open(&mut sets, &mut nodes, &mut words, &mut rules, &mut port_groups)?.current()?,
             mcast_groups: sync::McastGroups::open(&mut mcast_groups)?.current()?,
             mcast_senders: sync::McastSenders::open(&mut mcast_senders)?.current()?,
+            // Not in a map: the agent's allocation.
+            mcast_member_counters: Default::default(),
         })
     }
 
@@ -246,11 +248,11 @@ impl Loaded {
         let k = known.as_ref();
         let mcast_groups = mcast_groups.ok_or_else(missing_map)?;
         // A member counter handed to a new (group, member) starts from zero.
-        let old_counters = match k {
-            Some(k) => mcast_counters(&k.mcast_groups),
-            None => mcast_counters(&sync::McastGroups::open(mcast_groups)?.current()?),
+        // (After a restart the counters were allocated before it: none is fresh.)
+        let fresh: Vec<u32> = match k {
+            Some(k) => entries.mcast_member_counters.difference(&k.mcast_member_counters).copied().collect(),
+            None => Vec::new(),
         };
-        let fresh: Vec<u32> = mcast_counters(&entries.mcast_groups).difference(&old_counters).copied().collect();
         stats::reset::<vpc_common::mcast::McastCounters>(&mut PerCpuArray::try_from(mcast_member_stats.ok_or_else(missing_map)?)?, fresh)?;
         let pending = PendingRemoval {
             groups: sync::upsert(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &entries.groups, k.map(|k| &k.groups))?,
@@ -321,11 +323,6 @@ impl Loaded {
         self.known = Some(entries.clone());
         Ok(changes)
     }
-}
-
-/// Every member counter of `groups`.
-fn mcast_counters(groups: &std::collections::BTreeMap<vpc_common::mcast::McastKey, vpc_common::mcast::McastGroup>) -> BTreeSet<u32> {
-    groups.values().flat_map(|g| g.members[..g.count as usize].iter().map(|m| m.counter)).collect()
 }
 
 fn missing_map() -> anyhow::Error {

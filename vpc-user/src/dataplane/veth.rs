@@ -58,7 +58,12 @@ pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
         let todo = pending.clone();
         let done = match &netns {
             None => fix_peers(&todo)?,
-            Some(path) => in_netns(path, move || fix_peers(&todo))?,
+            // A namespace being created or removed by someone else cannot be entered (EINVAL):
+            // ours are complete before we look, so skip it.
+            Some(path) => match in_netns(path, move || fix_peers(&todo)) {
+                Ok(done) => done,
+                Err(_) => continue,
+            },
         };
         pending.retain(|p| !done.contains(&p.0));
     }

@@ -94,7 +94,7 @@ impl Ids {
         reassign(&mut self.security_groups, &sg_ids, 1);
         reassign(&mut self.sg_rules, &rules, 0);
         let mcast: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.multicast_groups.iter().map(|g| g.id.as_str())).collect();
-        let members: Vec<String> = topology
+        let mut members: Vec<String> = topology
             .vpcs
             .iter()
             .flat_map(|v| {
@@ -103,6 +103,15 @@ impl Ids {
                     .flat_map(move |g| g.members.iter().filter_map(move |m| v.eni(m).map(|e| mcast_member(&g.id, &e.id))))
             })
             .collect();
+        // A member that leaves and joins again keeps its counter while its group and ENI
+        // exist: its statistics go on where they stopped.
+        for key in self.mcast_members.keys() {
+            let Some((group, eni)) = key.split_once('/') else { continue };
+            let both = topology.vpcs.iter().any(|v| v.multicast_groups.iter().any(|g| g.id == group) && v.enis.iter().any(|e| e.id == eni));
+            if both && !members.contains(key) {
+                members.push(key.clone());
+            }
+        }
         reassign(&mut self.mcast_groups, &mcast, 0);
         reassign(&mut self.mcast_members, &members.iter().map(String::as_str).collect::<Vec<_>>(), 0);
         let sets: BTreeSet<u16> = self.security_groups.values().flat_map(|&n| [set_of(n, 0), set_of(n, 1)]).collect();
