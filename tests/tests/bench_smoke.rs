@@ -27,6 +27,8 @@ fn quick_bench_writes_results_and_summary() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("## Targets") && summary.contains("first packet"), "{summary}");
     assert!(summary.contains("security-group rules") && summary.contains("flow log overhead"), "{summary}");
+    let verifier = results["verifier"].as_array().unwrap();
+    assert!(verifier.len() == 2 && verifier.iter().all(|v| v[1].as_u64().unwrap() > 100), "{verifier:?}");
     let leftovers: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
         .unwrap()
         .flatten()

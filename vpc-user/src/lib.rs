@@ -7,6 +7,7 @@ pub mod cli;
 pub mod compile;
 pub mod dataplane;
 pub mod flowlog;
+pub mod fuzz;
 pub mod lab;
 pub mod metrics;
 pub mod model;

@@ -231,6 +231,33 @@ impl Harness {
         Ok(out)
     }
 
+    /// Instructions the verifier processed for each program of the object (its cost of
+    /// proving the program safe; growth shows up here).
+    pub fn verified_instructions(&self) -> anyhow::Result<Vec<(String, u32)>> {
+        let mut out = Vec::new();
+        for name in [names::PROG_ENI_INGRESS, names::PROG_MCAST] {
+            let program = self.loaded.ebpf.program(name).with_context(|| format!("{name} missing"))?;
+            let info = program.info()?;
+            out.push((name.to_string(), info.verified_instruction_count().unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    /// Forget every connection, in the program's table and in the model (to replay one frame
+    /// alone).
+    pub fn reset_conntrack(&mut self) {
+        if let Ok(pinned) = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::CONNTRACK))
+            && let Ok(mut table) = aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::LruHashMap(pinned))
+        {
+            let keys: Vec<vpc_common::CtKey> = table.keys().filter_map(Result::ok).collect();
+            for key in keys {
+                let _ = table.remove(&key);
+            }
+        }
+        let epoch = self.ct.epoch;
+        self.ct = Conntrack { epoch, ..Default::default() };
+    }
+
     /// Run `frame` through the multicast TC program as if it entered on `ifindex` (after XDP
     /// passed it): its return code and, per member counter that moved, (copies, refused).
     pub fn run_mcast(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<(i32, BTreeMap<u32, (u64, u64)>)> {

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | build | test | demo | bench`.
+//! Project tasks: `cargo xtask setup | build | test | demo | bench | fuzz`.
 //!
 //! `setup` is idempotent and quick on a ready machine: it installs only what is missing (Debian
 //! packages, rust-src for the eBPF toolchain, bpf-linker built against the LLVM that toolchain
@@ -40,6 +40,14 @@ enum Task {
         #[arg(long)]
         quick: bool,
     },
+    /// Setup, build, then a million random and malformed frames through the model and the
+    /// loaded program (a smaller fixed-seed run is part of `test`).
+    Fuzz {
+        #[arg(long, default_value_t = 1_000_000)]
+        frames: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 /// Debian packages the build, the tests and the demo use.
@@ -57,6 +65,11 @@ const PACKAGES: &[&str] = &[
     "bpftool",
     "traceroute",
     "nftables",
+    // real servers and clients in the security-group and flow-log tests; tshark decodes IPFIX
+    "curl",
+    "python3",
+    "openssl",
+    "tshark",
     // promtool checks the metrics; systemd-analyze checks the unit
     "prometheus",
     "systemd",
@@ -81,6 +94,11 @@ fn main() -> anyhow::Result<()> {
             setup()?;
             cargo(&["build", "--release"])?;
             run(Command::new(root().join("target/release/vpc")).arg("demo"))
+        }
+        Task::Fuzz { frames, seed } => {
+            setup()?;
+            cargo(&["build", "--release"])?;
+            run(Command::new(root().join("target/release/vpc")).args(["fuzz", "--frames", &frames.to_string(), "--seed", &seed.to_string()]))
         }
         Task::Bench { quick } => {
             setup()?;

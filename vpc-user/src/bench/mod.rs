@@ -57,6 +57,9 @@ pub struct Results {
     pub rounds: usize,
     pub packet: Vec<PacketResult>,
     pub control: Option<ControlResult>,
+    /// Instructions the verifier processed per program.
+    #[serde(default)]
+    pub verifier: Vec<(String, u32)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -97,10 +100,21 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
     } else {
         None
     };
-    let results = Results { machine, rounds: opts.rounds, packet, control };
+    let verifier = verifier_counts()?;
+    let results = Results { machine, rounds: opts.rounds, packet, control, verifier };
     std::fs::write(opts.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     std::fs::write(opts.out.join("summary.md"), report::summary(&results))?;
     Ok(results)
+}
+
+/// The verifier's instruction counts of the programs, loaded over a small topology.
+fn verifier_counts() -> anyhow::Result<Vec<(String, u32)>> {
+    let spec = crate::model::spec::TopologySpec::from_yaml(
+        "vpcs: [{name: vv, cidr: 10.0.0.0/16, vswitches: [{name: sw, cidr: 10.0.1.0/24, zone: a}], enis: [{name: e1, vswitch: sw}]}]",
+    )?;
+    let spec = crate::model::normalize::normalize(&Default::default(), spec);
+    let topology = crate::model::Topology::from_spec(&spec, &Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    crate::testrun::with_harness(topology, |h| h.verified_instructions())
 }
 
 /// The median of `values` (sorted in place); 0 when empty.

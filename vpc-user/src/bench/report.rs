@@ -110,6 +110,14 @@ pub fn summary(r: &Results) -> String {
         let _ = writeln!(out, "| `vpc apply -f` (YAML), all new | {:.3} |", c.cli_apply_s);
         let _ = writeln!(out, "| CreateRouteEntry into the full table, call to effect | {:.4} |", c.route_entry_ms / 1000.0);
     }
+    if !r.verifier.is_empty() {
+        let _ = writeln!(out, "\n## Verifier\n");
+        let _ = writeln!(out, "| program | instructions processed |");
+        let _ = writeln!(out, "|---|---:|");
+        for (program, n) in &r.verifier {
+            let _ = writeln!(out, "| {program} | {n} |");
+        }
+    }
     let _ = writeln!(
         out,
         "\nThe empty program is run exactly as the data path (same frames, one run per call, timed by the \

@@ -199,6 +199,18 @@ pub enum Command {
     /// Flow-log records (written by the agent daemon).
     #[command(subcommand)]
     FlowLogs(FlowLogsCommand),
+    /// Random topologies and random or malformed frames through the model and the loaded XDP
+    /// program; stops at the first disagreement with a shrunk reproducer.
+    Fuzz {
+        /// Frames in all.
+        #[arg(long, default_value_t = 1_000_000)]
+        frames: u64,
+        /// Frames per random topology.
+        #[arg(long, default_value_t = 10_000)]
+        per_topology: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Multicast groups, as `multis_admin` / `multic_admin` users know them.
     #[command(subcommand)]
     Multicast(multicast::Command),
@@ -399,6 +411,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Multicast(command) => multicast::run(&Conn::to(&opts), command),
+        Command::Fuzz { frames, per_topology, seed } => {
+            let started = std::time::Instant::now();
+            let report = crate::fuzz::run(frames, per_topology, seed)?;
+            println!(
+                "{} frames over {} topologies in {:.0} s: model and program agree on every one",
+                report.frames,
+                report.topologies,
+                started.elapsed().as_secs_f64()
+            );
+            for (outcome, n) in &report.outcomes {
+                println!("  {outcome:<22} {n}");
+            }
+            Ok(())
+        }
         Command::FlowLogs(FlowLogsCommand::Tail { name, lines, no_follow }) => tail_flow_log(&Conn::to(&opts), &name, lines, !no_follow),
         Command::Lab(LabCommand::Up { file }) => {
             let spec = read_topology(&file)?;

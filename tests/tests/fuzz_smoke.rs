@@ -1,0 +1,13 @@
+//! A fixed-seed fuzz run (the full one is `cargo xtask fuzz`): random topologies, random and
+//! malformed frames, the model and the loaded program agree on every frame.
+
+#[test]
+fn fixed_seed_fuzz_run_agrees() {
+    let report = vpc::fuzz::run(12_000, 4_000, 2026).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{report:?}");
+    assert_eq!(report.frames, 12_000);
+    // Rich enough: many outcomes occur, malformed ones included.
+    for outcome in ["delivered", "malformed", "sg_ingress", "ttl_exceeded", "mcast_unknown_group", "spoofed_mac"] {
+        assert!(report.outcomes.get(outcome).copied().unwrap_or(0) > 0, "no {outcome}: {:?}", report.outcomes);
+    }
+}

@@ -1,0 +1,267 @@
+//! `vpc fuzz` (what `cargo xtask fuzz` runs): random topologies, then random and malformed
+//! frames -- truncated at every length, bad IHL and total length, IP options, fragments, VLAN
+//! tags, other ethertypes, ARP variants, TTL 0 and 1, multicast, ICMP errors -- through the
+//! model and the loaded XDP program (`testrun::Harness::check`: verdict, redirect target,
+//! output bytes, counters, rule and flow-log counts). A disagreement is shrunk to a small frame
+//! and reported with the seed that reproduces it.
+//!
+//! Each topology runs a bounded number of frames: the model keeps no clock, so a harness must
+//! finish well inside the shortest idle timeout (10 s) of the program's connection table.
+
+use std::net::Ipv4Addr;
+
+use crate::{
+    model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
+    packet::{self, Ipv4},
+    testrun::{with_harness, Harness},
+};
+
+/// splitmix64: small, fast, reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub frames: u64,
+    pub topologies: u64,
+    /// Frames per outcome (drop reason, `delivered`, `host`).
+    pub outcomes: std::collections::BTreeMap<String, u64>,
+}
+
+const ENIS: [(&str, &str, &str); 6] = [
+    ("w1", "web", "10.1.0.10"),
+    ("w2", "web", "10.1.0.11"),
+    ("n1", "web", "10.1.0.12"),
+    ("a1", "app", "10.2.0.10"),
+    ("a2", "app", "10.2.0.11"),
+    ("p1", "pp", "172.16.1.10"),
+];
+
+/// A random topology: two VPCs with routes between them, a gateway, security groups with
+/// random rules, a flow log and a multicast group.
+fn topology(rng: &mut Rng) -> Topology {
+    let rule = |rng: &mut Rng| {
+        let dir = if rng.chance(70) { "ingress" } else { "egress" };
+        let policy = if rng.chance(75) { "accept" } else { "drop" };
+        let proto = *rng.pick(&["tcp", "udp", "icmp", "gre", "all"]);
+        let ports = if matches!(proto, "tcp" | "udp") && rng.chance(70) {
+            let lo = *rng.pick(&[1u16, 22, 53, 80, 443, 1000, 5000]);
+            format!("{lo}/{}", lo + *rng.pick(&[0u16, 0, 10, 1000]))
+        } else {
+            "-1/-1".into()
+        };
+        let peer = *rng.pick(&["0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/24", "10.2.0.10/32", "172.16.0.0/12", "{group: ga}"]);
+        format!("{{direction: {dir}, policy: {policy}, protocol: {proto}, ports: {ports}, peer: {peer}, priority: {}}}", 1 + rng.below(100))
+    };
+    let mut groups = String::new();
+    for g in ["ga", "gb"] {
+        let rules: Vec<String> = (0..rng.below(12)).map(|_| rule(rng)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        groups += &format!("      - {{name: {g}, intra_group: {}, rules: [{}]}}\n", if rng.chance(30) { "drop" } else { "accept" }, rules.join(", "));
+    }
+    let member = |rng: &mut Rng| *rng.pick(&["[ga]", "[gb]", "[ga, gb]", "[default]"]);
+    let mut enis = String::new();
+    for (name, vsw, ip) in ENIS.iter().filter(|e| e.2.starts_with("10.")) {
+        let sdc = if *name == "n1" { ", source_dest_check: false" } else { "" };
+        enis += &format!("      - {{name: {name}, vswitch: {vsw}, ip: {ip}, security_groups: {}{sdc}}}\n", member(rng));
+    }
+    let yaml = format!(
+        "vpcs:
+  - name: prod
+    cidr: 10.0.0.0/8
+    vswitches:
+      - {{name: web, cidr: 10.1.0.0/24, zone: a}}
+      - {{name: app, cidr: 10.2.0.0/24, zone: a}}
+    gateways: [{{name: g1, networks: [192.168.50.0/24]}}]
+    route_tables:
+      - name: system
+        routes:
+          - {{dst: 172.16.0.0/12, next_hop: {{type: vpc, vpc: peer}}}}
+          - {{dst: 192.168.50.0/24, next_hop: {{type: gateway, gateway: g1}}}}
+          - {{dst: 0.0.0.0/0, next_hop: {{type: eni, eni: n1}}}}
+          - {{dst: 10.9.0.0/16, next_hop: {{type: blackhole}}}}
+    security_groups:
+{groups}    enis:
+{enis}    multicast_groups:
+      - {{group: 239.1.1.1, senders: [w1, a1], members: [w2, a2, n1]}}
+  - name: peer
+    cidr: 172.16.0.0/12
+    vswitches: [{{name: pp, cidr: 172.16.1.0/24, zone: a}}]
+    route_tables: [{{name: system, routes: [{{dst: 10.0.0.0/8, next_hop: {{type: vpc, vpc: prod}}}}]}}]
+    enis:
+      - {{name: p1, vswitch: pp, ip: 172.16.1.10}}
+flow_logs:
+  - {{name: fl, resource: {{vpc: prod, vswitch: web}}}}
+"
+    );
+    let spec = normalize(&TopologySpec::default(), TopologySpec::from_yaml(&yaml).expect("fuzz topology parses"));
+    Topology::from_spec(&spec, &Quotas::unlimited()).unwrap_or_else(|e| panic!("fuzz topology is valid: {e}\n{yaml}"))
+}
+
+/// A random frame from ENI or gateway `from`, well formed or broken in one of many ways.
+fn frame(rng: &mut Rng, t: &Topology, from: &str) -> Vec<u8> {
+    let (src_mac, gw_mac, src_ip) = match t.eni(from) {
+        Some((_, vsw, eni)) => (eni.mac, vsw.gateway_mac, eni.ip),
+        None => {
+            let gw = t.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.name == from).expect("gateway");
+            (gw.mac, gw.local_mac, Ipv4Addr::new(192, 168, 50, 7))
+        }
+    };
+    let src = if rng.chance(90) { src_ip } else { Ipv4Addr::from(rng.next() as u32) };
+    let dst = match rng.below(10) {
+        0..=4 => rng.pick(&ENIS).2.parse().expect("address"),
+        5 => Ipv4Addr::new(239, 1, 1, 1),
+        6 => Ipv4Addr::new(224, 0, 0, 22),
+        7 => Ipv4Addr::new(10, 9, rng.below(256) as u8, 1),
+        8 => Ipv4Addr::new(192, 168, 50, 1 + rng.below(200) as u8),
+        _ => Ipv4Addr::from(rng.next() as u32),
+    };
+    let ports = (*rng.pick(&[1024u16, 22, 53, 80, 443, 5000, 40000]), *rng.pick(&[22u16, 53, 80, 443, 1000, 5000, 6000]));
+    let mut ip = match rng.below(7) {
+        0 | 1 => Ipv4::udp(src, dst, ports.0, ports.1, &vec![0x5a; rng.below(40) as usize]),
+        2 | 3 => Ipv4::tcp(src, dst, ports.0, ports.1, *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_RST, 0x11])),
+        4 => Ipv4::new(src, dst, 1, packet::icmp_echo(*rng.pick(&[0u8, 8]), rng.below(4) as u16, 1, b"fz")),
+        5 => {
+            // An ICMP error quoting some packet.
+            let quoted = Ipv4::udp(dst, src, ports.1, ports.0, b"q").bytes();
+            let mut icmp = vec![*rng.pick(&[3u8, 11, 12]), 0, 0, 0, 0, 0, 0, 0];
+            icmp.extend_from_slice(&quoted[..quoted.len().min(28)]);
+            Ipv4::new(src, dst, 1, icmp)
+        }
+        _ => Ipv4::new(src, dst, *rng.pick(&[47u8, 50, 132, 0]), vec![0x11; 8]),
+    };
+    ip.ttl = *rng.pick(&[64u8, 64, 64, 2, 1, 0]);
+    if rng.chance(5) {
+        ip.options = vec![1; 4 * (1 + rng.below(3) as usize)];
+    }
+    if rng.chance(5) {
+        ip.frag_off = *rng.pick(&[0x2000u16, 0x0010, 0x2010, 0x4000]);
+    }
+    let mut f = ip.frame(gw_mac, src_mac);
+    match rng.below(30) {
+        // BPF_PROG_TEST_RUN takes no frame shorter than an Ethernet header.
+        0 => f.truncate(14 + rng.below(f.len() as u64 - 14) as usize),
+        1 => f[14] = 0x40 | (rng.below(16) as u8),
+        2 => {
+            let bad = rng.below(2000) as u16;
+            f[16..18].copy_from_slice(&bad.to_be_bytes());
+        }
+        3 => f[14] = (rng.below(16) as u8) << 4 | 5,
+        4 => {
+            // An 802.1Q tag.
+            let mut tagged = f[..12].to_vec();
+            tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+            tagged.extend_from_slice(&f[12..]);
+            f = tagged;
+        }
+        5 => f[12..14].copy_from_slice(&[0x86, 0xdd]),
+        6 => f = packet::arp_request(src_mac, src, dst),
+        7 => {
+            let mut arp = packet::arp_request(src_mac, src, dst);
+            arp[21] = *rng.pick(&[2u8, 3, 0]);
+            f = arp;
+        }
+        8 => f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, rng.below(255) as u8]),
+        9 => {
+            let at = rng.below(f.len() as u64) as usize;
+            f[at] ^= 1 << rng.below(8);
+        }
+        _ => {}
+    }
+    f
+}
+
+/// Shrink a frame that makes the model and the program disagree: shorter, then with bytes
+/// past the headers zeroed, as long as they still disagree.
+fn shrink(h: &mut Harness, ifindex: u32, frame: &[u8]) -> Vec<u8> {
+    let mut best = frame.to_vec();
+    let disagrees = |h: &mut Harness, f: &[u8]| {
+        h.reset_conntrack();
+        h.check(ifindex, f).is_err()
+    };
+    let mut len = best.len();
+    while len > 15 {
+        len -= 1;
+        if disagrees(h, &best[..len]) {
+            best.truncate(len);
+        }
+    }
+    for at in 34..best.len() {
+        if best[at] != 0 {
+            let mut candidate = best.clone();
+            candidate[at] = 0;
+            if disagrees(h, &candidate) {
+                best = candidate;
+            }
+        }
+    }
+    best
+}
+
+/// Run `frames` frames over topologies of `per_topology` frames each, from `seed`.
+pub fn run(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let mut rng = Rng::new(seed);
+    while report.frames < frames {
+        let topology_seed = rng.next();
+        let count = per_topology.min(frames - report.frames);
+        let part = with_harness(topology(&mut Rng::new(topology_seed)), move |h| {
+            let mut rng = Rng::new(topology_seed ^ 0x5eed);
+            let mut part = Report { topologies: 1, ..Default::default() };
+            let senders: Vec<&str> = ENIS.iter().map(|e| e.0).chain(["g1"]).collect();
+            for i in 0..count {
+                let from = *rng.pick(&senders);
+                let t = h.topology.clone();
+                let f = frame(&mut rng, &t, from);
+                let ifindex = h.ifindex(from);
+                match h.check(ifindex, &f) {
+                    Ok(outcome) => {
+                        let kind = match outcome.action {
+                            crate::model::forward::Action::Drop(r) => r.name().to_string(),
+                            crate::model::forward::Action::Redirect { .. } => "delivered".into(),
+                            crate::model::forward::Action::Pass => "host".into(),
+                        };
+                        *part.outcomes.entry(kind).or_default() += 1;
+                    }
+                    Err(e) => {
+                        let small = shrink(h, ifindex, &f);
+                        anyhow::bail!(
+                            "disagreement on frame {i} of topology seed {topology_seed:#x} from {from}: {e:#}\n  \
+                             reproduce: the topology of that seed, then this frame alone (conntrack reset):\n  {}",
+                            small.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                        );
+                    }
+                }
+                part.frames += 1;
+            }
+            Ok(part)
+        })?;
+        report.frames += part.frames;
+        report.topologies += 1;
+        for (k, v) in part.outcomes {
+            *report.outcomes.entry(k).or_default() += v;
+        }
+    }
+    Ok(report)
+}
