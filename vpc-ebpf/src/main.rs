@@ -13,6 +13,7 @@
 #![feature(core_intrinsics)]
 
 mod arp;
+mod bench;
 mod ct;
 mod flowlog;
 mod deliver;

@@ -6,6 +6,7 @@
 mod control;
 mod per_packet;
 mod report;
+mod throughput;
 
 use std::path::PathBuf;
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 
 pub use control::ControlResult;
 pub use per_packet::PacketResult;
+pub use throughput::ThroughputResult;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -24,6 +26,8 @@ pub struct BenchOptions {
     pub rule_counts: Vec<usize>,
     /// Also measure one route with a flow log capturing both ENIs.
     pub flow_log: bool,
+    /// Rounds of the forwarding-throughput comparison on veth (0 skips it).
+    pub throughput_rounds: usize,
     /// Rounds per measurement (the median is reported).
     pub rounds: usize,
     /// Distinct flows for the many-flows and first-packet cases.
@@ -41,12 +45,13 @@ impl BenchOptions {
             route_counts: vec![1, 1_000, 100_000, 1_000_000],
             rule_counts: vec![1, 10, 100, 1_000, 4_000, 10_000],
             flow_log: true,
+            throughput_rounds: 5,
             rounds: 9, flows: 10_000, apply_routes: 100_000, vpc_bin }
     }
 
     /// A smoke run: small counts, one round (shows the pipeline works, proves no number).
     pub fn quick(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
-        BenchOptions { out, route_counts: vec![1, 1_000], rule_counts: vec![10, 1_000], flow_log: true, rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
+        BenchOptions { out, route_counts: vec![1, 1_000], rule_counts: vec![10, 1_000], flow_log: true, throughput_rounds: 0, rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
     }
 }
 
@@ -60,6 +65,9 @@ pub struct Results {
     /// Instructions the verifier processed per program.
     #[serde(default)]
     pub verifier: Vec<(String, u32)>,
+    /// Forwarding throughput on veth per variant.
+    #[serde(default)]
+    pub throughput: Vec<ThroughputResult>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,7 +109,8 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
         None
     };
     let verifier = verifier_counts()?;
-    let results = Results { machine, rounds: opts.rounds, packet, control, verifier };
+    let throughput = if opts.throughput_rounds > 0 { throughput::run(opts.throughput_rounds)? } else { Vec::new() };
+    let results = Results { machine, rounds: opts.rounds, packet, control, verifier, throughput };
     std::fs::write(opts.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     std::fs::write(opts.out.join("summary.md"), report::summary(&results))?;
     Ok(results)

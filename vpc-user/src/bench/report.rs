@@ -110,6 +110,28 @@ pub fn summary(r: &Results) -> String {
         let _ = writeln!(out, "| `vpc apply -f` (YAML), all new | {:.3} |", c.cli_apply_s);
         let _ = writeln!(out, "| CreateRouteEntry into the full table, call to effect | {:.4} |", c.route_entry_ms / 1000.0);
     }
+    if !r.throughput.is_empty() {
+        let _ = writeln!(out, "\n## Forwarding throughput on veth (64-byte UDP, XDP live-frames generator, medians)\n");
+        let _ = writeln!(out, "| variant | Mpps | rounds |");
+        let _ = writeln!(out, "|---|---:|---|");
+        for t in &r.throughput {
+            let rounds: Vec<String> = t.rounds.iter().map(|v| format!("{v:.2}")).collect();
+            let _ = writeln!(out, "| {} | {:.2} | {} |", t.variant, t.mpps, rounds.join(", "));
+        }
+        let get = |name: &str| r.throughput.iter().find(|t| t.variant == name).map(|t| t.mpps);
+        if let (Some(vpc), Some(ceiling), Some(sets), Some(linear), Some(logged)) =
+            (get("vpc"), get("xdp redirect"), get("linux + nft sets + conntrack"), get("linux + nft linear 1000"), get("vpc + flow log"))
+        {
+            let _ = writeln!(out, "\n| target | measured | |");
+            let _ = writeln!(out, "|---|---|---|");
+            let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+            let _ = writeln!(out, "| ≥ 80 % of the bare XDP redirect | {:.0} % | {} |", 100.0 * ratio(vpc, ceiling), verdict(ratio(vpc, ceiling) >= 0.8));
+            let _ = writeln!(out, "| ≥ 3× Linux + nftables sets + conntrack | {:.1}× | {} |", ratio(vpc, sets), verdict(ratio(vpc, sets) >= 3.0));
+            let _ = writeln!(out, "| ≥ 15× Linux + linear 1,000-rule chain | {:.1}× | {} |", ratio(vpc, linear), verdict(ratio(vpc, linear) >= 15.0));
+            let overhead = 1.0 - ratio(logged, vpc);
+            let _ = writeln!(out, "| flow logs cost ≤ 10 % of throughput | {:.1} % | {} |", 100.0 * overhead, verdict(overhead <= FLOW_LOG_OVERHEAD));
+        }
+    }
     if !r.verifier.is_empty() {
         let _ = writeln!(out, "\n## Verifier\n");
         let _ = writeln!(out, "| program | instructions processed |");

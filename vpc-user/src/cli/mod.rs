@@ -165,6 +165,9 @@ pub enum Command {
         /// Route counts for the per-packet cost (default 1,1000,100000,1000000).
         #[arg(long, value_delimiter = ',')]
         routes: Option<Vec<usize>>,
+        /// Rounds of the forwarding-throughput comparison on veth (default 5; 0 skips it).
+        #[arg(long)]
+        throughput_rounds: Option<usize>,
         /// Security-group rule counts for the per-packet cost (default 1,10,100,1000,4000,10000).
         #[arg(long, value_delimiter = ',')]
         sg_rules: Option<Vec<usize>>,
@@ -395,11 +398,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
-        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes } => {
+        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, throughput_rounds } => {
             let exe = std::env::current_exe()?;
             let mut opts = if quick { crate::bench::BenchOptions::quick(out, exe) } else { crate::bench::BenchOptions::full(out, exe) };
             opts.route_counts = routes.unwrap_or(opts.route_counts);
             opts.rule_counts = sg_rules.unwrap_or(opts.rule_counts);
+            opts.throughput_rounds = throughput_rounds.unwrap_or(opts.throughput_rounds);
             opts.rounds = rounds.unwrap_or(opts.rounds);
             opts.apply_routes = apply_routes.unwrap_or(opts.apply_routes);
             crate::bench::run(&opts)?;
