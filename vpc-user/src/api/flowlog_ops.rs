@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{
     error::{code, ApiError},
-    ops::{name_or, ok, transact, DRY_RUN, R, S},
+    ops::{p, name_or, ok, transact, DRY_RUN, R, S},
     Kind::Integer,
     Op, Param, Params,
 };
@@ -17,15 +17,6 @@ use crate::{
         spec::{FlowLogResourceSpec, FlowLogSinkSpec, FlowLogSpec, TopologySpec},
     },
 };
-
-macro_rules! p {
-    ($name:literal, $kind:expr, req, $doc:literal) => {
-        Param { name: $name, kind: $kind, required: true, doc: $doc }
-    };
-    ($name:literal, $kind:expr, opt, $doc:literal) => {
-        Param { name: $name, kind: $kind, required: false, doc: $doc }
-    };
-}
 
 pub static FLOW_LOG_OPS: &[Op] = &[
     Op {

@@ -5,22 +5,13 @@ use serde_json::{json, Value};
 
 use super::{
     error::{code, ApiError},
-    ops::{eni_index, ok, transact, vpc_index, DRY_RUN, R, S},
+    ops::{p, eni_index, ok, transact, vpc_index, DRY_RUN, R, S},
     Op, Param, Params,
 };
 use crate::{
     agent::Agent,
     model::{ids::mcast_member, normalize::new_id, spec::{McastGroupSpec, TopologySpec}},
 };
-
-macro_rules! p {
-    ($name:literal, $kind:expr, req, $doc:literal) => {
-        Param { name: $name, kind: $kind, required: true, doc: $doc }
-    };
-    ($name:literal, $kind:expr, opt, $doc:literal) => {
-        Param { name: $name, kind: $kind, required: false, doc: $doc }
-    };
-}
 
 pub static MCAST_OPS: &[Op] = &[
     Op {

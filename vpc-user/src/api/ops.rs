@@ -32,6 +32,7 @@ macro_rules! p {
         Param { name: $name, kind: $kind, required: false, doc: $doc }
     };
 }
+pub(super) use p;
 
 pub(super) const DRY_RUN: Param = p!("DryRun", Boolean, opt, "Check the request and report the changes without making them.");
 

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::{
     error::{code, ApiError},
-    ops::{eni_index, group_name, name_or, ok, transact, vpc_index, DRY_RUN, R, S},
+    ops::{p, eni_index, group_name, name_or, ok, transact, vpc_index, DRY_RUN, R, S},
     Kind::Integer,
     Op, Param, Params,
 };
@@ -18,15 +18,6 @@ use crate::{
         spec::{PeerSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec},
     },
 };
-
-macro_rules! p {
-    ($name:literal, $kind:expr, req, $doc:literal) => {
-        Param { name: $name, kind: $kind, required: true, doc: $doc }
-    };
-    ($name:literal, $kind:expr, opt, $doc:literal) => {
-        Param { name: $name, kind: $kind, required: false, doc: $doc }
-    };
-}
 
 pub static SG_OPS: &[Op] = &[
     Op {
@@ -173,7 +164,7 @@ pub static SG_OPS: &[Op] = &[
                 "Permissions",
                 "SecurityGroupRuleId, Direction, Policy, IpProtocol, PortRange, SourceCidrIp|SourceGroupId (ingress), DestCidrIp|DestGroupId (egress), Priority, Description, Packets, Bytes.",
             ),
-            ("InnerAccess", "Packets and Bytes the intra-group policy decided (first packets of connections)."),
+            ("InnerAccess", "Packets and Bytes of the connections the intra-group policy decided (every packet of either direction)."),
             ("StatisticsAvailable", "false when nothing is applied (the counters are then absent)."),
         ],
         mutates: false,
