@@ -27,6 +27,10 @@ fn quick_bench_writes_results_and_summary() {
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();
     assert!(summary.contains("## Targets") && summary.contains("first packet"), "{summary}");
     assert!(summary.contains("security-group rules") && summary.contains("flow log overhead"), "{summary}");
+    for plot in ["cost-over-routes.svg", "cost-over-rules.svg"] {
+        let svg = std::fs::read_to_string(out.join(plot)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{plot}");
+    }
     let verifier = results["verifier"].as_array().unwrap();
     assert!(verifier.len() == 2 && verifier.iter().all(|v| v[1].as_u64().unwrap() > 100), "{verifier:?}");
     let leftovers: Vec<String> = std::fs::read_dir("/sys/fs/bpf")

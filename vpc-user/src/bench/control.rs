@@ -24,7 +24,7 @@ use crate::{
     model::spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ControlResult {
     pub routes: usize,
     /// ApplyTopology with every route new, seconds (median).

@@ -5,6 +5,7 @@
 
 mod control;
 mod per_packet;
+mod plot;
 mod report;
 mod throughput;
 
@@ -56,7 +57,7 @@ impl BenchOptions {
 }
 
 /// Everything one run measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Results {
     pub machine: Machine,
     pub rounds: usize,
@@ -70,7 +71,7 @@ pub struct Results {
     pub throughput: Vec<ThroughputResult>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Machine {
     pub kernel: String,
     pub cpu: String,
@@ -113,6 +114,9 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
     let results = Results { machine, rounds: opts.rounds, packet, control, verifier, throughput };
     std::fs::write(opts.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     std::fs::write(opts.out.join("summary.md"), report::summary(&results))?;
+    for (name, svg) in plot::all(&results) {
+        std::fs::write(opts.out.join(name), svg)?;
+    }
     Ok(results)
 }
 
@@ -124,6 +128,16 @@ fn verifier_counts() -> anyhow::Result<Vec<(String, u32)>> {
     let spec = crate::model::normalize::normalize(&Default::default(), spec);
     let topology = crate::model::Topology::from_spec(&spec, &Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
     crate::testrun::with_harness(topology, |h| h.verified_instructions())
+}
+
+/// Write the summary and the plots again from `dir/results.json` (after a report change).
+pub fn report_again(dir: &std::path::Path) -> anyhow::Result<()> {
+    let results: Results = serde_json::from_slice(&std::fs::read(dir.join("results.json"))?)?;
+    std::fs::write(dir.join("summary.md"), report::summary(&results))?;
+    for (name, svg) in plot::all(&results) {
+        std::fs::write(dir.join(name), svg)?;
+    }
+    Ok(())
 }
 
 /// The median of `values` (sorted in place); 0 when empty.

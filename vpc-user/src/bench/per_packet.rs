@@ -37,7 +37,7 @@ const XDP_REDIRECT: u32 = 4;
 /// 14 Ethernet + 20 IPv4 + 8 UDP + 22 payload: a minimum-size frame without FCS.
 const PAYLOAD: &[u8] = &[0x5a; 22];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PacketResult {
     pub routes: usize,
     /// Ingress rules of the receiver's security group (0: the default group, intra-group accept).

@@ -132,6 +132,7 @@ pub fn summary(r: &Results) -> String {
             let _ = writeln!(out, "| flow logs cost ≤ 10 % of throughput | {:.1} % | {} |", 100.0 * overhead, verdict(overhead <= FLOW_LOG_OVERHEAD));
         }
     }
+    let _ = writeln!(out, "\nPlots: `cost-over-routes.svg`, `cost-over-rules.svg`, `throughput.svg` beside this file.");
     if !r.verifier.is_empty() {
         let _ = writeln!(out, "\n## Verifier\n");
         let _ = writeln!(out, "| program | instructions processed |");

@@ -26,7 +26,7 @@ use crate::{
     packet::Ipv4,
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ThroughputResult {
     pub variant: String,
     /// Median over rounds, million packets per second received.

@@ -165,6 +165,9 @@ pub enum Command {
         /// Route counts for the per-packet cost (default 1,1000,100000,1000000).
         #[arg(long, value_delimiter = ',')]
         routes: Option<Vec<usize>>,
+        /// Only write summary.md and the plots again from OUT/results.json.
+        #[arg(long)]
+        report_only: bool,
         /// Rounds of the forwarding-throughput comparison on veth (default 5; 0 skips it).
         #[arg(long)]
         throughput_rounds: Option<usize>,
@@ -398,7 +401,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
-        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, throughput_rounds } => {
+        Command::Bench { out, report_only: true, .. } => {
+            crate::bench::report_again(&out)?;
+            print!("{}", std::fs::read_to_string(out.join("summary.md"))?);
+            Ok(())
+        }
+        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, throughput_rounds, .. } => {
             let exe = std::env::current_exe()?;
             let mut opts = if quick { crate::bench::BenchOptions::quick(out, exe) } else { crate::bench::BenchOptions::full(out, exe) };
             opts.route_counts = routes.unwrap_or(opts.route_counts);
