@@ -404,7 +404,8 @@ fn metrics_pass_promtool_and_count_what_happened() {
     d.spawn(&["--metrics-addr", &format!("127.0.0.1:{port}")]);
     d.call("ApplyTopology", json!({"Topology": {"vpcs": [{"name": "prod", "cidr": "10.30.0.0/16",
         "vswitches": [{"name": "web", "cidr": "10.30.1.0/24", "zone": "z"}],
-        "enis": [{"name": "m1", "vswitch": "web", "interface": veth.0}]}]}}));
+        "enis": [{"name": "m1", "vswitch": "web", "interface": veth.0}],
+        "multicast_groups": [{"group": "239.3.3.3", "senders": ["m1"], "members": ["m1"]}]}]}}));
     let _ = d.conn().call("DeleteVpc", json!({"VpcId": "vpc-nothere"}));
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
@@ -417,6 +418,10 @@ fn metrics_pass_promtool_and_count_what_happened() {
         "vpc_events_total{event=\"flow_cache_hit\"}",
         "vpc_map_entries{map=\"ROUTES\"} 2",
         "vpc_map_capacity{map=\"ENIS\"}",
+        "vpc_map_entries{map=\"MCAST_GROUPS\"} 1",
+        "vpc_conntrack_entries ",
+        "vpc_mcast_packets_total{vpc=\"prod\",group=\"239.3.3.3\"} 0",
+        "vpc_mcast_member_packets_total{vpc=\"prod\",group=\"239.3.3.3\",member=\"m1\"} 0",
         "vpc_api_requests_total{action=\"ApplyTopology\",code=\"OK\"} 1",
         "vpc_api_requests_total{action=\"DeleteVpc\",code=\"InvalidVpcId.NotFound\"} 1",
     ] {

@@ -21,6 +21,42 @@ impl ApiCounters {
     }
 }
 
+/// Multicast groups' and members' packet counters.
+fn multicast(out: &mut String, agent: &Agent) {
+    let ids = &agent.stored().ids;
+    let pins = agent.dataplane().pins;
+    let Ok(groups) = crate::dataplane::stats::read_mcast(&pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()) else { return };
+    let Ok(members) = crate::dataplane::stats::read_mcast(&pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()) else { return };
+    let families = [
+        ("vpc_mcast_packets_total", "Packets the senders of a multicast group sent (each replicated to its members)."),
+        ("vpc_mcast_refused_total", "Packets to a multicast group from ENIs that are not its senders."),
+        ("vpc_mcast_member_packets_total", "Copies delivered to a multicast group member."),
+        ("vpc_mcast_member_refused_total", "Copies a member's security groups refused."),
+    ];
+    let mut lines: [Vec<String>; 4] = Default::default();
+    for vpc in &agent.topology().vpcs {
+        for g in &vpc.multicast_groups {
+            let c = ids.mcast_groups.get(&g.id).and_then(|n| groups.get(n)).copied().unwrap_or_default();
+            let l = format!("vpc=\"{}\",group=\"{}\"", label(&vpc.name), g.group);
+            lines[0].push(format!("{{{l}}} {}", c.packets));
+            lines[1].push(format!("{{{l}}} {}", c.refused));
+            for name in &g.members {
+                let Some(eni) = vpc.eni(name) else { continue };
+                let key = crate::model::ids::mcast_member(&g.id, &eni.id);
+                let m = ids.mcast_members.get(&key).and_then(|n| members.get(n)).copied().unwrap_or_default();
+                lines[2].push(format!("{{{l},member=\"{}\"}} {}", label(name), m.packets));
+                lines[3].push(format!("{{{l},member=\"{}\"}} {}", label(name), m.refused));
+            }
+        }
+    }
+    for ((name, help), lines) in families.iter().zip(lines) {
+        family(out, name, "counter", help);
+        for line in lines {
+            let _ = writeln!(out, "{name}{line}");
+        }
+    }
+}
+
 /// Escape a label value.
 fn label(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -70,6 +106,7 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             let _ = writeln!(out, "vpc_conntrack_capacity {}", ct.capacity);
             family(&mut out, "vpc_conntrack_evictions_total", "counter", "Connections evicted (LRU) to make room for new ones.");
             let _ = writeln!(out, "vpc_conntrack_evictions_total {}", ct.evicted);
+            multicast(&mut out, agent);
         }
         Err(_) => {
             family(&mut out, "vpc_dataplane_up", "gauge", "Whether the data path is applied.");
@@ -78,12 +115,14 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
     }
     let entries = agent.entries();
     let limits = agent.opts.limits;
+    let mcast_groups = entries.mcast_groups.len();
     family(&mut out, "vpc_map_entries", "gauge", "Entries in each config map.");
     let maps = [
         ("ENIS", entries.enis.len(), limits.max_enis),
         ("ENI_ADDRS", entries.addrs.len(), limits.max_addrs),
         ("ROUTES", entries.routes.len(), limits.max_routes),
         ("TX_PORTS", entries.ports.len(), limits.max_enis),
+        ("MCAST_GROUPS", mcast_groups, limits.max_mcast_groups),
     ];
     for (map, n, _) in maps {
         let _ = writeln!(out, "vpc_map_entries{{map=\"{map}\"}} {n}");
