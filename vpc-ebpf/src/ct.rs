@@ -80,8 +80,10 @@ pub const PASS: u32 = u32::MAX;
 /// pointer because the verifier refuses pointers copied inside enums.
 #[inline(never)]
 pub fn track(port: u32, received: bool, pkt: &Packet, tracked: &mut *mut CtEntry) -> u32 {
-    let result = track_inner(port, received, pkt);
-    if PORT_GROUPS.get(port).is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
+    // One lookup of the port's groups serves the rules and the flow-log flag.
+    let groups = PORT_GROUPS.get(port);
+    let result = track_inner(port, groups, received, pkt);
+    if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
         crate::flowlog::count(port, u32::from(received), u32::from(result.is_ok()), pkt);
     }
     match result {
@@ -95,9 +97,8 @@ pub fn track(port: u32, received: bool, pkt: &Packet, tracked: &mut *mut CtEntry
 }
 
 #[inline(always)]
-fn track_inner(port: u32, received: bool, pkt: &Packet) -> Result<Option<*mut CtEntry>, DropReason> {
+fn track_inner(port: u32, groups: Option<&PortGroups>, received: bool, pkt: &Packet) -> Result<Option<*mut CtEntry>, DropReason> {
     let (epoch, now) = (pkt.epoch, pkt.now);
-    let groups = PORT_GROUPS.get(port);
     let guarded = groups.is_some_and(|g| g.count > 0);
     if received && !guarded {
         return Ok(None);
