@@ -16,26 +16,30 @@ use crate::{
     testrun::{with_harness, Harness},
 };
 
-/// splitmix64: small, fast, reproducible.
+/// A small deterministic generator (xorshift64*), shared with the randomized tests.
 pub struct Rng(u64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
     }
+
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
+
+    /// Uniform in 0..n.
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+
     pub fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
+
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len() as u64) as usize]
     }

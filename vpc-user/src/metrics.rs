@@ -25,8 +25,8 @@ impl ApiCounters {
 fn multicast(out: &mut String, agent: &Agent) {
     let ids = &agent.stored().ids;
     let pins = agent.dataplane().pins;
-    let Ok(groups) = crate::dataplane::stats::read_mcast(&pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()) else { return };
-    let Ok(members) = crate::dataplane::stats::read_mcast(&pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()) else { return };
+    let Ok(groups) = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()) else { return };
+    let Ok(members) = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()) else { return };
     let families = [
         ("vpc_mcast_packets_total", "Packets the senders of a multicast group sent (each replicated to its members)."),
         ("vpc_mcast_refused_total", "Packets to a multicast group from ENIs that are not its senders."),

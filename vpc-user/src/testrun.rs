@@ -262,7 +262,7 @@ impl Harness {
     /// passed it): its return code and, per member counter that moved, (copies, refused).
     pub fn run_mcast(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<(i32, BTreeMap<u32, (u64, u64)>)> {
         let read = || -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
-            let counters = crate::dataplane::stats::read_mcast(&self.dataplane.pins, names::MCAST_MEMBER_STATS, self.binding.ids.mcast_members.values().copied())?;
+            let counters = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&self.dataplane.pins, names::MCAST_MEMBER_STATS, self.binding.ids.mcast_members.values().copied())?;
             Ok(counters.into_iter().map(|(k, c)| (k, (c.packets, c.refused))).collect())
         };
         let before = read()?;

@@ -313,8 +313,8 @@ impl Agent {
         let dataplane = self.dataplane();
         anyhow::ensure!(dataplane.is_up(), "nothing is applied under {}", self.opts.bpffs.display());
         let rules = &self.stored.ids.sg_rules;
-        let counts = crate::dataplane::stats::read_rules(&dataplane.pins, rules.values().copied())?;
-        Ok(rules.iter().map(|(key, n)| (key.clone(), counts.get(n).copied().unwrap_or_default())).collect())
+        let counts = crate::dataplane::stats::sums::<vpc_common::sg::RuleCounters>(&dataplane.pins, vpc_common::maps::SG_RULE_STATS, rules.values().copied())?;
+        Ok(rules.iter().map(|(key, n)| (key.clone(), counts.get(n).map_or((0, 0), |c| (c.packets, c.bytes)))).collect())
     }
 
     pub fn stats(&self) -> anyhow::Result<Stats> {

@@ -182,8 +182,8 @@ fn statistics(agent: &mut Agent, p: &Params) -> R<Value> {
     }
     let ids = &agent.stored().ids;
     let unavailable = |e: anyhow::Error| ApiError::new(503, code::UNAVAILABLE, format!("{e:#}"));
-    let groups = crate::dataplane::stats::read_mcast(&dataplane.pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()).map_err(unavailable)?;
-    let members = crate::dataplane::stats::read_mcast(&dataplane.pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()).map_err(unavailable)?;
+    let groups = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&dataplane.pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()).map_err(unavailable)?;
+    let members = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&dataplane.pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()).map_err(unavailable)?;
     let mut out = Vec::new();
     for vpc in &agent.topology().vpcs {
         for g in vpc.multicast_groups.iter().filter(|g| p.opt_str("GroupId").is_none_or(|id| g.id == id)) {

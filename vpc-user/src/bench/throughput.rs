@@ -13,7 +13,7 @@ use std::{path::PathBuf, process::Command, time::Instant};
 
 use anyhow::Context as _;
 use aya::{
-    maps::{Array, DevMap, Map, MapData, PerCpuArray},
+    maps::{Array, DevMap, MapData, PerCpuArray},
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
 };
 use serde::Serialize;
@@ -51,7 +51,7 @@ fn mac_of(ns: &str, dev: &str) -> anyhow::Result<[u8; 6]> {
     crate::model::addr::parse_mac(v[0]["address"].as_str().context("no MAC")?).context("bad MAC")
 }
 
-/// The bench programs, loaded once and pinned so other namespaces' threads can use them.
+/// The bench programs, loaded once over maps pinned in a directory of their own.
 struct Programs {
     pins: PathBuf,
     ebpf: aya::Ebpf,
@@ -66,10 +66,6 @@ impl Programs {
         for name in ["vpc_bench_gen", "vpc_bench_count", "vpc_bench_redirect"] {
             let prog: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
             prog.load()?;
-            prog.pin(pins.join(name))?;
-        }
-        for name in ["BENCH_COUNT", "BENCH_TARGET", "BENCH_FRAME"] {
-            ebpf.map_mut(name).with_context(|| format!("{name} missing"))?.pin(pins.join(name))?;
         }
         Ok(Programs { pins, ebpf })
     }
@@ -286,7 +282,7 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
             push("linux + nft sets + conntrack", measure(&p, GEN, "gen0")?);
             nft("")?;
             // The ceiling: a bare XDP redirect rtr0 -> rtr1.
-            set_target(&p)?;
+            set_target(&mut p)?;
             let link = p.attach("vpc_bench_redirect", RTR, "rtr0")?;
             push("xdp redirect", measure(&p, GEN, "gen0")?);
             p.detach("vpc_bench_redirect", link)?;
@@ -326,11 +322,10 @@ fn prime() -> anyhow::Result<()> {
 }
 
 /// Point the bare redirect at rtr1 (a DEVMAP entry resolves its ifindex in the router's namespace).
-fn set_target(p: &Programs) -> anyhow::Result<()> {
-    let path = p.pins.join("BENCH_TARGET");
-    netns::in_netns(&netns::path(RTR), move || {
+fn set_target(p: &mut Programs) -> anyhow::Result<()> {
+    let mut map: DevMap<&mut MapData> = DevMap::try_from(p.ebpf.map_mut("BENCH_TARGET").context("BENCH_TARGET")?)?;
+    in_ns(RTR, || {
         let ifindex = crate::dataplane::ifindex("rtr1").context("rtr1")?;
-        let mut map: DevMap<MapData> = DevMap::try_from(Map::DevMap(MapData::from_pin(&path)?))?;
         map.set(0, ifindex, None, 0)?;
         Ok(())
     })

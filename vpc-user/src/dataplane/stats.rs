@@ -27,7 +27,8 @@ impl Counters {
     }
 }
 
-fn open(pins: &PinDirs, name: &str) -> anyhow::Result<Map> {
+/// A pinned map of the data path, by name.
+pub fn open(pins: &PinDirs, name: &str) -> anyhow::Result<Map> {
     let path = pins.map(name);
     let data = MapData::from_pin(&path).with_context(|| format!("opening {} (is the dataplane applied?)", path.display()))?;
     Ok(Map::from_map_data(data)?)
@@ -71,16 +72,32 @@ pub fn reset<T: aya::Pod + Default>(stats: &mut PerCpuArray<&mut MapData, T>, ke
     Ok(())
 }
 
-/// Hit counters of security-group rules `counters`, summed over CPUs: counter -> (packets, bytes).
-pub fn read_rules(pins: &PinDirs, counters: impl IntoIterator<Item = u32>) -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
-    let stats: PerCpuArray<_, vpc_common::sg::RuleCounters> = PerCpuArray::try_from(open(pins, names::SG_RULE_STATS)?)?;
+/// Per-CPU counter values that add up.
+pub trait PerCpuSum: aya::Pod + Default {
+    fn add(&mut self, other: &Self);
+}
+
+macro_rules! per_cpu_sum {
+    ($($t:ty),+) => {$(
+        impl PerCpuSum for $t {
+            fn add(&mut self, other: &Self) {
+                <$t>::add(self, other)
+            }
+        }
+    )+};
+}
+per_cpu_sum!(vpc_common::sg::RuleCounters, vpc_common::mcast::McastCounters);
+
+/// The counters at `keys` of per-CPU array `name`, summed over CPUs.
+pub fn sums<T: PerCpuSum>(pins: &PinDirs, name: &str, keys: impl IntoIterator<Item = u32>) -> anyhow::Result<BTreeMap<u32, T>> {
+    let stats: PerCpuArray<_, T> = PerCpuArray::try_from(open(pins, name)?)?;
     let mut out = BTreeMap::new();
-    for counter in counters {
-        let mut sum = vpc_common::sg::RuleCounters::default();
-        for cpu in stats.get(&counter, 0)?.iter() {
+    for key in keys {
+        let mut sum = T::default();
+        for cpu in stats.get(&key, 0)?.iter() {
             sum.add(cpu);
         }
-        out.insert(counter, (sum.packets, sum.bytes));
+        out.insert(key, sum);
     }
     Ok(out)
 }
@@ -89,18 +106,4 @@ pub fn read_rules(pins: &PinDirs, counters: impl IntoIterator<Item = u32>) -> an
 pub fn conntrack_entries(pins: &PinDirs) -> anyhow::Result<u64> {
     let table: aya::maps::HashMap<_, vpc_common::ct::CtKey, vpc_common::ct::CtEntry> = aya::maps::HashMap::try_from(open(pins, names::CONNTRACK)?)?;
     Ok(table.keys().filter(Result::is_ok).count() as u64)
-}
-
-/// Multicast counters at `counters` of map `name` (MCAST_STATS or MCAST_MEMBER_STATS), summed over CPUs.
-pub fn read_mcast(pins: &PinDirs, name: &str, counters: impl IntoIterator<Item = u32>) -> anyhow::Result<BTreeMap<u32, vpc_common::mcast::McastCounters>> {
-    let stats: PerCpuArray<_, vpc_common::mcast::McastCounters> = PerCpuArray::try_from(open(pins, name)?)?;
-    let mut out = BTreeMap::new();
-    for counter in counters {
-        let mut sum = vpc_common::mcast::McastCounters::default();
-        for cpu in stats.get(&counter, 0)?.iter() {
-            sum.add(cpu);
-        }
-        out.insert(counter, sum);
-    }
-    Ok(out)
 }

@@ -22,7 +22,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use aya::maps::{Array, Map, MapData, PerCpuArray, PerCpuHashMap};
+use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap};
 use serde::{Deserialize, Serialize};
 use vpc_common::{
     flowlog::{action, direction, FlCounters, FlKey, CONFIG_FLOWLOG_TICK},
@@ -32,7 +32,7 @@ use vpc_common::{
 pub use record::{EniInfo, Record};
 
 use crate::{
-    dataplane::bpffs::PinDirs,
+    dataplane::{bpffs::PinDirs, stats::open},
     model::{
         flowlog::{FlowLog, Sink},
         ids::Ids,
@@ -163,11 +163,6 @@ fn unix_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
-fn open_map(pins: &PinDirs, name: &str) -> anyhow::Result<MapData> {
-    let path = pins.map(name);
-    MapData::from_pin(&path).with_context(|| format!("opening {}", path.display()))
-}
-
 impl Collector {
     /// The collector of an agent whose pins are `pins` and state lives in `state_dir`.
     pub fn open(pins: PinDirs, state_dir: &Path, account: &str) -> Collector {
@@ -209,7 +204,7 @@ impl Collector {
     /// One second's work: a new tick, drain what is settled, write finished windows.
     pub fn tick(&mut self) -> anyhow::Result<()> {
         let now = unix_ms();
-        let mut config: Array<MapData, u64> = Array::try_from(Map::Array(open_map(&self.pins, names::CONFIG)?))?;
+        let mut config: Array<MapData, u64> = Array::try_from(open(&self.pins, names::CONFIG)?)?;
         // The kernel's tick is the truth (a crash may have come between writing it and saving).
         let kernel_tick = config.get(&CONFIG_FLOWLOG_TICK, 0).unwrap_or(0) as u32;
         if kernel_tick > self.state.tick || !self.state.tick_start.contains_key(&self.state.tick) {
@@ -229,7 +224,7 @@ impl Collector {
 
         // Ticks before `ending` are settled: nothing has counted into them for a second.
         let settled = ending.saturating_sub(1);
-        let mut table: PerCpuHashMap<MapData, FlKey, FlCounters> = PerCpuHashMap::try_from(Map::PerCpuHashMap(open_map(&self.pins, names::FLOW_LOG)?))?;
+        let mut table: PerCpuHashMap<MapData, FlKey, FlCounters> = PerCpuHashMap::try_from(open(&self.pins, names::FLOW_LOG)?)?;
         let keys: Vec<FlKey> = table.keys().filter_map(Result::ok).filter(|k| k.tick <= settled).collect();
         let mut fresh = Vec::new();
         for key in &keys {
@@ -283,7 +278,7 @@ impl Collector {
 
     /// Deltas of `FLOW_LOG_LOST` since the last read, into the current windows.
     fn read_lost(&mut self, now_s: u64) -> anyhow::Result<()> {
-        let lost: PerCpuArray<MapData, FlCounters> = PerCpuArray::try_from(Map::PerCpuArray(open_map(&self.pins, names::FLOW_LOG_LOST)?))?;
+        let lost: PerCpuArray<MapData, FlCounters> = PerCpuArray::try_from(open(&self.pins, names::FLOW_LOG_LOST)?)?;
         let ports: Vec<u32> = self.scope.enis.keys().copied().collect();
         for port in ports {
             let Ok(values) = lost.get(&port, 0) else { continue };
