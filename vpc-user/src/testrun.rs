@@ -449,9 +449,12 @@ pub enum Timed {
 impl Harness {
     /// Load the empty baseline program from the same object.
     pub fn load_baseline(&mut self) -> anyhow::Result<()> {
-        let prog: &mut aya::programs::Xdp =
-            self.loaded.ebpf.program_mut(names::PROG_BENCH_EMPTY).context("baseline program missing")?.try_into()?;
-        prog.load().context("loading the baseline program")?;
+        crate::dataplane::loader::retrying(|| {
+            let prog: &mut aya::programs::Xdp =
+                self.loaded.ebpf.program_mut(names::PROG_BENCH_EMPTY).context("baseline program missing")?.try_into()?;
+            Ok(prog.load()?)
+        })
+        .context("loading the baseline program")?;
         Ok(())
     }
 

@@ -64,8 +64,10 @@ impl Programs {
         let limits = Limits { max_routes: 64, max_conntrack: 1024, max_flow_log: 1024, ..crate::testrun::TEST_LIMITS };
         let mut ebpf = crate::dataplane::loader::load(&dirs, &limits)?;
         for name in ["vpc_bench_gen", "vpc_bench_count", "vpc_bench_redirect"] {
-            let prog: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
-            prog.load()?;
+            crate::dataplane::loader::retrying(|| {
+                let prog: &mut Xdp = ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
+                Ok(prog.load()?)
+            })?;
         }
         Ok(Programs { pins, ebpf })
     }

@@ -22,6 +22,10 @@ pub fn is_bpffs(path: &Path) -> bool {
 /// Make `root` a directory on a BPF filesystem: mount bpffs on /sys/fs/bpf when the root is
 /// below it, or on the root itself otherwise.
 pub fn ensure(root: &Path) -> anyhow::Result<()> {
+    // Agents and tests starting at once on a fresh machine would each see no bpffs and mount
+    // one on top of the other's (hiding pin roots made in between): check and mount under a
+    // host-wide lock.
+    let _lock = MountLock::take()?;
     let sys = Path::new("/sys/fs/bpf");
     if root.starts_with(sys) && !is_bpffs(sys) {
         mount(sys)?;
@@ -31,6 +35,22 @@ pub fn ensure(root: &Path) -> anyhow::Result<()> {
         mount(root)?;
     }
     Ok(())
+}
+
+/// An exclusive `flock` on a file in /run, released on drop.
+struct MountLock(std::fs::File);
+
+impl MountLock {
+    fn take() -> anyhow::Result<MountLock> {
+        use std::os::fd::AsRawFd as _;
+        let path = Path::new("/run/vpc-bpffs.lock");
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: a valid descriptor; blocks until the lock is ours.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
+        }
+        Ok(MountLock(file))
+    }
 }
 
 fn mount(at: &Path) -> anyhow::Result<()> {

@@ -185,9 +185,29 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::MCAST_STATS, limits.max_mcast_groups)
         .map_max_entries(names::MCAST_MEMBER_STATS, limits.max_mcast_members);
     let mut ebpf = loader.load(object::bytes()).context("loading the XDP object")?;
-    program(&mut ebpf)?.load().context("the kernel verifier rejected the XDP program")?;
-    mcast_program(&mut ebpf)?.load().context("the kernel verifier rejected the multicast TC program")?;
+    retrying(|| program(&mut ebpf)?.load().map_err(Into::into)).context("the kernel verifier rejected the XDP program")?;
+    retrying(|| mcast_program(&mut ebpf)?.load().map_err(Into::into)).context("the kernel verifier rejected the multicast TC program")?;
     Ok(ebpf)
+}
+
+/// Run a program load again when the kernel gave up with EAGAIN: its verifier stops when a
+/// signal is pending for the loading thread (a child process exiting, a timer), and libbpf
+/// retries the same way.
+pub fn retrying(mut load: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut tries = 0;
+    loop {
+        match load() {
+            Err(e) if tries < 5 && interrupted(&e) => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+fn interrupted(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| match cause.downcast_ref::<aya::programs::ProgramError>() {
+        Some(aya::programs::ProgramError::LoadError { io_error, .. }) => io_error.raw_os_error() == Some(libc::EAGAIN),
+        _ => false,
+    })
 }
 
 pub fn program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
