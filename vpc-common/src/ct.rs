@@ -1,16 +1,25 @@
-//! Connection tracking: one entry per (port, connection), oriented from the port's side, so both
-//! directions of a connection through an ENI find the same entry. It holds the security-group
-//! verdict (and the config epoch it was taken in), the connection's state for idle timeouts, the
-//! cached route decision for what the port sends, and exact per-direction counters.
+//! Connection tracking, as the data path and the model both define it.
 //!
-//! The state machine and timeouts live here, shared by the data path and the model: they are part
-//! of the definition of what passes.
+//! One entry per (port, connection), oriented from the port's side: both directions of a
+//! connection through a port find the same entry. A connection between two ports has an entry at
+//! each; each holds its own port's security-group verdict on the connection, and the entry of the
+//! side that sends caches where its packets go and the other side's verdict, so an established
+//! packet costs one lookup. An entry is derived state: a port that has none for a packet is given
+//! one from the other side's entry if that one is live, else the packet opens a new connection
+//! judged by the current rules of both sides. A missing entry never means "allowed".
+//!
+//! Entries are charged to their port: a port may hold at most its limit, and a new connection
+//! beyond it is refused (`conntrack_limit`), never another port's entry evicted. The table is a
+//! plain hash: nothing is evicted; the agent's sweeper removes expired entries.
+//!
+//! The state machine, timeouts and the ICMP key are defined here, shared by the data path and
+//! the model: they are part of the definition of what passes.
 
 use crate::Port;
 
 /// Key of `CONNTRACK`, from the port's side: `local` is the address on the port's side (the
-/// source of what it sends), `remote` the other end. ICMP echo uses the identifier as both
-/// ports; other protocols and fragments have ports 0.
+/// source of what it sends), `remote` the other end. ICMP queries use [`icmp_ports`]; other
+/// protocols have ports 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct CtKey {
@@ -53,7 +62,7 @@ pub mod origin {
     pub const IN: u8 = 1;
 }
 
-/// Connection states (`CtEntry::state`).
+/// Connection states (`CtEntry::state`), the same in the entries of both sides.
 pub mod state {
     /// Only the origin side has been seen.
     pub const OPEN: u8 = 0;
@@ -65,12 +74,25 @@ pub mod state {
     pub const CLOSED: u8 = 3;
 }
 
-/// The cached route decision (`CtEntry::route_verdict`).
-pub mod route_verdict {
+/// Where the entry's port's packets go (`CtEntry::route`), cached with the other side's verdict.
+pub mod route {
+    /// Not cached (an entry made for the receiving side, or a new epoch).
     pub const NONE: u8 = 0;
+    /// To `CtEntry::hop`.
     pub const DELIVER: u8 = 1;
+    /// To the host's network stack.
     pub const HOST: u8 = 2;
-    pub const DROP: u8 = 3;
+}
+
+/// `CtEntry::flags`.
+pub mod flag {
+    /// The port's own groups accept the connection.
+    pub const ALLOWED: u8 = 1 << 0;
+    /// The receiving side's groups accept it (with a cached DELIVER route).
+    pub const PEER_ALLOWED: u8 = 1 << 1;
+    /// A flow log captures the port / the receiving side.
+    pub const LOG: u8 = 1 << 2;
+    pub const PEER_LOG: u8 = 1 << 3;
 }
 
 /// No rule decided (no security groups on the port, or the default verdict).
@@ -85,36 +107,46 @@ pub const PROTO_ICMP: u32 = 1;
 pub const PROTO_TCP: u32 = 6;
 pub const PROTO_UDP: u32 = 17;
 
-/// Value of `CONNTRACK`.
+/// Value of `CONNTRACK`: 64 bytes, so an element with its key and hash header fits two cache lines.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct CtEntry {
-    /// When the connection was opened and last seen (`bpf_ktime_get_ns`).
-    pub created_ns: u64,
-    pub last_seen_ns: u64,
-    /// Config epoch in which the security-group verdict was taken.
-    pub sg_epoch: u64,
-    /// Config epoch of the cached route decision.
-    pub route_epoch: u64,
-    /// What the port sent (`out`) and received (`in`) on this connection.
-    pub out_packets: u64,
-    pub out_bytes: u64,
-    pub in_packets: u64,
-    pub in_bytes: u64,
-    /// The cached route decision for what the port sends: where to (DELIVER).
-    pub route_port: Port,
-    /// The drop reason of a cached DROP.
-    pub route_reason: u32,
-    /// The rule that accepted (or denied) the connection: its counter, or [`NO_RULE`].
+    /// What the port sent on this connection.
+    pub packets: u64,
+    pub bytes: u64,
+    /// Clock ticks ([`TICK_SHIFT`]) of the port's last packet, and of the entry's creation.
+    pub last_seen: u32,
+    pub created: u32,
+    /// Config epoch (low 32 bits) of the port's own verdict.
+    pub verdict_epoch: u32,
+    /// Config epoch of the cached route and the other side's verdict.
+    pub route_epoch: u32,
+    /// Counter of the rule that decided the port's verdict / the other side's ([`NO_RULE`]).
     pub rule: u32,
-    /// One of [`route_verdict`].
-    pub route_verdict: u8,
+    pub peer_rule: u32,
+    /// The cached DELIVER target: the other side's port and how to reach it.
+    pub hop: Port,
+    /// One of [`route`].
+    pub route: u8,
     /// One of [`state`].
     pub state: u8,
     /// One of [`origin`].
     pub origin: u8,
-    /// The security-group verdict of the origin direction: 1 allowed, 0 denied.
-    pub allowed: u8,
+    /// [`flag`] bits.
+    pub flags: u8,
+}
+
+impl CtEntry {
+    #[inline(always)]
+    pub const fn allowed(&self) -> bool {
+        self.flags & flag::ALLOWED != 0
+    }
+}
+
+/// The key of the other side's entry: the same connection at port `peer`.
+#[inline(always)]
+pub const fn peer_key(key: &CtKey, peer: u32) -> CtKey {
+    CtKey { port: peer, local: key.remote, remote: key.local, ports: key.ports.rotate_left(16), proto: key.proto }
 }
 
 /// The state after a packet (`from_origin`: sent by the side that opened the connection).
@@ -137,19 +169,26 @@ pub const fn reopens(proto: u32, state: u8, tcp_flags: u8) -> bool {
     proto == PROTO_TCP && tcp_flags & (TCP_SYN | TCP_ACK) == TCP_SYN && state >= state::CLOSING
 }
 
-const SEC: u64 = 1_000_000_000;
+/// The connection clock: `bpf_ktime_get_coarse_ns() >> TICK_SHIFT`, ticks of about a second
+/// (1.07 s). Seconds are enough for idle timeouts, and a shift is cheaper than a division.
+pub const TICK_SHIFT: u32 = 30;
 
-/// How long an idle connection in `state` is kept.
+/// `secs` seconds in ticks, rounded up.
+pub const fn ticks(secs: u64) -> u32 {
+    ((secs * 1_000_000_000).div_ceil(1 << TICK_SHIFT)) as u32
+}
+
+/// How long an idle connection in `state` is kept, in ticks.
 #[inline(always)]
-pub const fn timeout_ns(proto: u32, state: u8) -> u64 {
+pub const fn timeout(proto: u32, state: u8) -> u32 {
     match (proto, state) {
-        (PROTO_TCP, state::OPEN) => 60 * SEC,
-        (PROTO_TCP, state::ESTABLISHED) => 3600 * SEC,
-        (PROTO_TCP, state::CLOSING) => 60 * SEC,
-        (PROTO_TCP, _) => 10 * SEC,
-        (PROTO_ICMP, _) => 30 * SEC,
-        (_, state::OPEN) => 30 * SEC,
-        _ => 180 * SEC,
+        (PROTO_TCP, state::OPEN) => ticks(60),
+        (PROTO_TCP, state::ESTABLISHED) => ticks(3600),
+        (PROTO_TCP, state::CLOSING) => ticks(60),
+        (PROTO_TCP, _) => ticks(10),
+        (PROTO_ICMP, _) => ticks(30),
+        (_, state::OPEN) => ticks(30),
+        _ => ticks(180),
     }
 }
 
@@ -158,6 +197,32 @@ pub const fn timeout_ns(proto: u32, state: u8) -> u64 {
 #[inline(always)]
 pub const fn is_icmp_error(kind: u8) -> bool {
     matches!(kind, 3 | 4 | 5 | 11 | 12)
+}
+
+/// The largest ICMP error (IP total length) a router sends (RFC 1812 4.3.2.3): anything longer
+/// is not an error but a payload in disguise.
+pub const ICMP_ERROR_MAX_LEN: usize = 576;
+
+/// ICMP as the connection table keys it: (ports, whether a packet without a connection may open
+/// one). A query and its reply share a connection: the request carries (identifier, tag) and the
+/// reply (tag, identifier), so the same request sent the other way is another connection, and
+/// only requests open connections. Other ICMP messages carry (0x200 | type, code): never the
+/// reverse of anything, so nothing answers them as a reply; they open nothing.
+#[inline(always)]
+pub const fn icmp_ports(kind: u8, code: u8, id: u16) -> (u32, bool) {
+    // The tag of a query is 0x100 | the request's type.
+    match kind {
+        8 | 13 | 15 | 17 => (((id as u32) << 16) | 0x100 | kind as u32, true),
+        0 => ((0x108 << 16) | id as u32, false),
+        14 | 16 | 18 => (((0x100 | (kind - 1) as u32) << 16) | id as u32, false),
+        _ => (((0x200 | kind as u32) << 16) | code as u32, false),
+    }
+}
+
+/// Whether ICMP `kind` is a query or its reply (the only ICMP an error may quote).
+#[inline(always)]
+pub const fn is_icmp_query(kind: u8) -> bool {
+    matches!(kind, 0 | 8 | 13 | 14 | 15 | 16 | 17 | 18)
 }
 
 #[cfg(test)]
@@ -184,7 +249,7 @@ mod tests {
     fn udp_is_established_by_a_reply() {
         assert_eq!(next_state(PROTO_UDP, state::OPEN, 0, true), state::OPEN);
         assert_eq!(next_state(PROTO_UDP, state::OPEN, 0, false), state::ESTABLISHED);
-        assert!(timeout_ns(PROTO_UDP, state::ESTABLISHED) > timeout_ns(PROTO_UDP, state::OPEN));
+        assert!(timeout(PROTO_UDP, state::ESTABLISHED) > timeout(PROTO_UDP, state::OPEN));
     }
 
     #[test]
@@ -195,5 +260,39 @@ mod tests {
         let reply = CtKey::received(7, b, a, (80u32 << 16) | 1234, PROTO_TCP);
         assert_eq!(out, reply);
         assert_eq!((out.local_port(), out.remote_port()), (1234, 80));
+        // The other side's entry of the same connection.
+        assert_eq!(peer_key(&out, 9), CtKey::received(9, a, b, ports, PROTO_TCP));
+    }
+
+    #[test]
+    fn an_echo_reply_matches_its_request_and_a_request_the_other_way_does_not() {
+        let (a, b) = (0x0a00_0001, 0x0a00_0002);
+        let (request, opens) = icmp_ports(8, 0, 777);
+        assert!(opens);
+        let (reply, reply_opens) = icmp_ports(0, 0, 777);
+        assert!(!reply_opens, "a reply never opens a connection");
+        let sent = CtKey::sent(1, a, b, request, PROTO_ICMP);
+        assert_eq!(CtKey::received(1, b, a, reply, PROTO_ICMP), sent, "the reply is the request's connection");
+        assert_ne!(CtKey::received(1, b, a, request, PROTO_ICMP), sent, "B's request with the same id is not");
+        // Timestamp, and every other type, never meet an echo (not even with id 0).
+        assert_ne!(icmp_ports(13, 0, 777).0, request);
+        assert_ne!(icmp_ports(8, 0, 0).0, icmp_ports(13, 0, 0).0);
+        for kind in [3u8, 9, 10, 11, 42] {
+            let (ports, opens) = icmp_ports(kind, 0, 0);
+            assert!(!opens);
+            for id in [0u16, 1, 0x108, 0x208, u16::MAX] {
+                for query in [0u8, 8, 13, 14] {
+                    let q = icmp_ports(query, 0, id).0;
+                    assert!(q != ports && q != ports.rotate_left(16), "type {kind} meets query {query} id {id}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ticks_round_up() {
+        assert_eq!(ticks(0), 0);
+        assert_eq!(ticks(1), 1);
+        assert!(ticks(3600) >= 3352 && ticks(3600) <= 3353);
     }
 }

@@ -43,7 +43,7 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// Truncated or inconsistent Ethernet, ARP or IPv4 header.
     Malformed = 0, "malformed";
-    /// Neither IPv4 nor ARP (IPv6, VLAN-tagged, other EtherTypes).
+    /// Neither IPv4 nor ARP (IPv6, other EtherTypes).
     NotIpv4 = 1, "not_ipv4";
     /// The frame arrived on an interface the agent has no ENI for.
     UnknownEni = 2, "unknown_eni";
@@ -75,4 +75,24 @@ drop_reasons! {
     McastNotSender = 15, "mcast_not_sender";
     /// To a multicast address that is no group of the sender's VPC (IGMP reports included).
     McastUnknownGroup = 16, "mcast_unknown_group";
+    /// A later IP fragment whose first fragment was not seen (or has expired).
+    FragNoFirst = 17, "frag_no_first";
+    /// A first IP fragment too short to hold its transport header (RFC 1858).
+    FragTiny = 18, "frag_tiny";
+    /// An IP fragment at offset 1, inside the transport header (RFC 1858).
+    FragOffsetOne = 19, "frag_offset_one";
+    /// An IP fragment overlapping the first fragment, or a second first fragment of a datagram.
+    FragOverlap = 20, "frag_overlap";
+    /// A new connection beyond the connection limit of the sending or the receiving ENI.
+    ConntrackLimit = 21, "conntrack_limit";
+    /// A new connection while the connection table is full.
+    ConntrackFull = 22, "conntrack_full";
+    /// An ICMP error that is not one: a quote that is unreadable or inconsistent (lengths,
+    /// protocol, an error about an error), longer than 576 bytes, with IP options, or fragmented.
+    IcmpInvalid = 23, "icmp_invalid";
+    /// An 802.1Q / 802.1ad VLAN tag, in the frame or in the packet's metadata.
+    VlanTagged = 24, "vlan_tagged";
+    /// Longer than the receiving ENI's MTU without DF (with DF the gateway answers
+    /// fragmentation needed, unless over the ICMP error rate).
+    TooBig = 25, "too_big";
 }

@@ -10,6 +10,7 @@ pub mod ct;
 pub mod drop;
 pub mod flow;
 pub mod flowlog;
+pub mod frag;
 pub mod maps;
 pub mod mcast;
 pub mod sg;
@@ -32,6 +33,9 @@ pub const fn addr_from_raw(raw: u32) -> [u8; 4] {
 
 /// The ENI may send and receive addresses that are not its own (a NAT or firewall instance).
 pub const ENI_F_NO_SRC_DST_CHECK: u32 = 1 << 0;
+
+/// The MTU of ENIs and gateways unless configured.
+pub const DEFAULT_MTU: u16 = 1500;
 
 /// What the data path knows about the ENI a frame arrived from. Map `ENIS`, keyed by the
 /// ingress ifindex of the ENI's host-side interface.
@@ -76,7 +80,9 @@ pub struct AddrKey {
 pub struct Port {
     /// Dense port number: index into `TX_PORTS` (the DEVMAP) and `ENI_STATS`.
     pub port: u32,
-    pub flags: u32,
+    /// The largest IP packet the port takes (its interface's MTU).
+    pub mtu: u16,
+    pub _pad: u16,
     /// Destination MAC: the ENI's own.
     pub mac: [u8; 6],
     /// Source MAC: the gateway of the destination ENI's VSwitch.
@@ -167,9 +173,14 @@ pub mod event {
     pub const SG_RECHECKED: u32 = 6;
     /// ICMP errors accepted as related to a tracked connection.
     pub const CT_RELATED: u32 = 7;
+    /// ICMP fragmentation needed sent by a gateway (a DF packet over the receiver's MTU).
+    pub const FRAG_NEEDED_SENT: u32 = 8;
+    /// Datagrams whose first fragment was tracked, and later fragments that followed it.
+    pub const FRAG_TRACKED: u32 = 9;
+    pub const FRAG_FOLLOWED: u32 = 10;
     /// Reserved slots.
     pub const SLOTS: u32 = 16;
-    pub const NAMES: [&str; 8] = [
+    pub const NAMES: [&str; 11] = [
         "icmp_time_exceeded_sent",
         "flow_cache_hit",
         "flow_cache_miss",
@@ -178,6 +189,9 @@ pub mod event {
         "sg_classified",
         "sg_rechecked",
         "conntrack_related",
+        "icmp_frag_needed_sent",
+        "fragments_tracked",
+        "fragments_followed",
     ];
 }
 
@@ -199,7 +213,8 @@ pub const ICMP_ERRORS_PER_SEC: u64 = 200;
 pub const ICMP_ERRORS_BURST: u64 = 50;
 
 /// Per-ENI counters in `ENI_STATS` (per CPU). `rx` is what the ENI sent into the data path, `tx`
-/// what the data path delivered to it.
+/// what the data path delivered to it; `ct_refused` the new connections refused because the
+/// port was at its connection limit (as sender or as receiver).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct EniCounters {
@@ -207,6 +222,7 @@ pub struct EniCounters {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub ct_refused: u64,
 }
 
 impl EniCounters {
@@ -215,6 +231,7 @@ impl EniCounters {
         self.rx_bytes += other.rx_bytes;
         self.tx_packets += other.tx_packets;
         self.tx_bytes += other.tx_bytes;
+        self.ct_refused += other.ct_refused;
     }
 }
 
@@ -235,6 +252,8 @@ mod pod {
     unsafe impl aya::Pod for super::sg::SgRule {}
     unsafe impl aya::Pod for super::sg::PortGroups {}
     unsafe impl aya::Pod for super::sg::RuleCounters {}
+    unsafe impl aya::Pod for super::frag::FragKey {}
+    unsafe impl aya::Pod for super::frag::FragEntry {}
     unsafe impl aya::Pod for super::flowlog::FlKey {}
     unsafe impl aya::Pod for super::flowlog::FlCounters {}
     unsafe impl aya::Pod for super::mcast::McastKey {}

@@ -19,9 +19,18 @@ pub const DROP_STATS: &str = "DROP_STATS";
 pub const GROUPS: &str = "GROUPS";
 /// Array [epoch]: the configuration epoch. Agent bumps it after every change; read per frame.
 pub const CONFIG: &str = "CONFIG";
-/// LRU hash `CtKey` -> `CtEntry`: connection tracking, security-group verdicts and the route
-/// decision cache. Data path writes and reads; the agent reads (occupancy, flow logs).
+/// Hash `CtKey` -> `CtEntry`: connection tracking, security-group verdicts and the route
+/// decision cache (see `vpc_common::ct`). Data path writes and reads; the agent's sweeper
+/// deletes expired entries.
 pub const CONNTRACK: &str = "CONNTRACK";
+/// Array port -> entries the data path created for the port (atomic adds). With `CT_CLOSED`,
+/// the port's live entries: the data path checks them against the port's limit.
+pub const CT_OPENED: &str = "CT_OPENED";
+/// Array port -> entries of the port the agent's sweeper deleted. Agent writes; data path reads.
+pub const CT_CLOSED: &str = "CT_CLOSED";
+/// LRU hash `FragKey` -> `FragEntry`: the first fragment's header of every datagram in flight
+/// (see `vpc_common::frag`). Data path only.
+pub const FRAGS: &str = "FRAGS";
 /// Array set -> `SgSet`: compiled security-group rule sets. Agent writes.
 pub const SG_SETS: &str = "SG_SETS";
 /// Array node -> 256 trie entries: the sets' address and port tries. Agent writes.
@@ -49,6 +58,9 @@ pub const MCAST_SENDERS: &str = "MCAST_SENDERS";
 pub const MCAST_STATS: &str = "MCAST_STATS";
 /// Per-CPU array member counter -> `McastCounters`. Data path writes.
 pub const MCAST_MEMBER_STATS: &str = "MCAST_MEMBER_STATS";
+/// Program array [0]: the data path, which every veth's VLAN gate tail-calls. The agent points
+/// it at the program it loads (one update switches every gate to a new program).
+pub const PROGS: &str = "PROGS";
 /// The TC program that replicates multicast packets.
 pub const PROG_MCAST: &str = "vpc_mcast";
 /// Per-CPU token bucket for ICMP errors. Data path only.
@@ -56,8 +68,14 @@ pub const ICMP_RATE: &str = "ICMP_RATE";
 
 /// Default number of ECMP / active-standby groups.
 pub const DEFAULT_MAX_GROUPS: u32 = 4096;
-/// Default size of the connection-tracking table.
+/// Default size of the connection-tracking table (two entries per connection between ports).
 pub const DEFAULT_MAX_CONNTRACK: u32 = 262_144;
+/// Default connection limit of an ENI (entries it may hold), unless its VPC or itself says
+/// otherwise: one guest (its own entries and those of its connections' other sides) can take
+/// at most a quarter of the default table.
+pub const DEFAULT_CT_LIMIT: u32 = 32_768;
+/// Default number of datagrams whose fragments are in flight.
+pub const DEFAULT_MAX_FRAGS: u32 = 16_384;
 /// Default size of the flow-log table (records of one or two seconds).
 pub const DEFAULT_MAX_FLOW_LOG: u32 = 65_536;
 /// Default number of multicast groups (and their counters) in all VPCs.

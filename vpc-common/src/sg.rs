@@ -123,7 +123,8 @@ pub struct SgRule {
     pub counter: u32,
 }
 
-/// The sets a port's packets are classified by (`PORT_GROUPS`): one per group and direction.
+/// What the data path needs of a port when it judges a new connection (`PORT_GROUPS`): the sets
+/// its packets are classified by (one per group and direction), its connection limit and flags.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Hash)]
 pub struct PortGroups {
@@ -133,6 +134,8 @@ pub struct PortGroups {
     pub count: u32,
     /// `flowlog::PORT_FLOW_LOG`.
     pub flags: u32,
+    /// Connection-table entries the port may hold; 0: no limit (a gateway, unless configured).
+    pub ct_limit: u32,
 }
 
 /// Per-rule hit counters (`SG_RULE_STATS`, per CPU).

@@ -13,7 +13,7 @@ const ARPOP_REPLY: u16 = 2;
 /// Answer an ARP request from `eni` in place and send it back to the same ENI; pass to the host
 /// stack the guest's replies to the host itself (its interface carries the gateway MAC), which
 /// the host needs to send to the guest on the cloud-services path.
-#[inline(always)]
+#[inline(never)]
 pub fn answer(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let arp = parse::arp(ctx)?;
     if u16::from_be(arp.htype) != ARPHRD_ETHER

@@ -5,7 +5,7 @@ use aya_ebpf::bindings::BPF_NOEXIST;
 use vpc_common::flowlog::{action, direction, FlCounters, FlKey, CONFIG_FLOWLOG_TICK};
 
 use crate::{
-    ct::Packet,
+    packet::Packet,
     maps::{CONFIG, FLOW_LOG, FLOW_LOG_LOST},
 };
 

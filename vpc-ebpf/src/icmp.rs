@@ -1,6 +1,7 @@
-//! ICMP time exceeded from the VSwitch gateway, so traceroute from a guest shows the path.
+//! ICMP errors from the VSwitch gateway: time exceeded, so traceroute from a guest shows the
+//! path, and fragmentation needed, so path-MTU discovery finds a receiver's smaller MTU.
 //!
-//! The expiring datagram is turned into the error in place: 28 bytes of room at the front for
+//! The datagram is turned into the error in place: 28 bytes of room at the front for
 //! a new IPv4 and ICMP header, the Ethernet header moved there, the tail cut after the original
 //! header and 8 bytes of its payload. Rate limited per CPU by a token bucket.
 
@@ -18,6 +19,8 @@ use crate::{
 };
 
 const ICMP_TIME_EXCEEDED: u8 = 11;
+const ICMP_UNREACHABLE: u8 = 3;
+const ICMP_FRAG_NEEDED: u8 = 4;
 /// Room for the new IPv4 (20) and ICMP (8) headers.
 const ROOM: usize = 28;
 /// The quote: the original header (20 bytes, no options) and 8 bytes of its payload.
@@ -30,6 +33,7 @@ fn allowed() -> bool {
     let Some(bucket) = ICMP_RATE.get_ptr_mut(0) else { return false };
     // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
     let bucket = unsafe { &mut *bucket };
+    // SAFETY: a helper without arguments.
     let now = unsafe { bpf_ktime_get_ns() };
     let credit = bucket.tokens + now.saturating_sub(bucket.last_ns) * ICMP_ERRORS_PER_SEC;
     bucket.last_ns = now;
@@ -66,21 +70,39 @@ fn fold(mut sum: u32) -> u16 {
 /// bytes, or over the rate -- are dropped as `TtlExceeded`.
 #[inline(always)]
 pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
+    error(ctx, eni, u32::from(ICMP_TIME_EXCEEDED) << 24).map_err(|_| DropReason::TtlExceeded)
+}
+
+/// Answer a datagram with DF set that is longer than `mtu`, the receiver's: fragmentation
+/// needed, with `mtu` as the next-hop MTU. Those that get no answer (as for `time_exceeded`)
+/// are dropped as `TooBig`.
+#[inline(always)]
+pub fn frag_needed(ctx: &XdpContext, eni: &Eni, mtu: u16) -> Result<u32, DropReason> {
+    error(ctx, eni, (u32::from(ICMP_UNREACHABLE) << 24) | (u32::from(ICMP_FRAG_NEEDED) << 16) | u32::from(mtu)).map_err(|_| DropReason::TooBig)
+}
+
+/// Turn the datagram into an ICMP error to its sender, from its VSwitch gateway: `what` is
+/// type << 24 | code << 16 | the next-hop MTU (fragmentation needed wants it in the header's
+/// last two bytes). One argument, not three: a BPF function takes at most five.
+#[inline(never)]
+fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Result<u32, DropReason> {
+    let (kind, code, mtu) = ((what >> 24) as u8, (what >> 16) as u8, what as u16);
+    let sent = if kind == ICMP_TIME_EXCEEDED { event::TIME_EXCEEDED_SENT } else { event::FRAG_NEEDED_SENT };
     let ip = parse::ipv4(ctx)?;
     let header_len = parse::ipv4_header_len(ip);
     let total_len = usize::from(u16::from_be(ip.tot_len));
     if eni.gw_ip == 0 || u16::from_be(ip.frag_off) & 0x1fff != 0 || header_len != 20 || total_len < header_len + 8 {
-        return Err(DropReason::TtlExceeded);
+        return Err(DropReason::Malformed);
     }
     if ip.protocol == IPPROTO_ICMP {
         // SAFETY: the ICMP type byte lies inside the total length checked above.
         let kind = unsafe { *parse::ptr_at::<u8>(ctx, ETH_HLEN + header_len)? };
         if !matches!(kind, 0 | 8 | 13 | 14) {
-            return Err(DropReason::TtlExceeded);
+            return Err(DropReason::Malformed);
         }
     }
     if !allowed() {
-        return Err(DropReason::TtlExceeded);
+        return Err(DropReason::Malformed);
     }
     let (requester, tos) = (ip.saddr, ip.tos);
     let quoted = QUOTED;
@@ -122,14 +144,14 @@ pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let icmp = parse::ptr_at::<[u8; 8 + QUOTED]>(ctx, ETH_HLEN + 20)?;
     // SAFETY: ptr_at checked the ICMP header and the quote.
     let icmp = unsafe { &mut *icmp };
-    icmp[0] = ICMP_TIME_EXCEEDED;
-    icmp[1] = 0;
+    icmp[0] = kind;
+    icmp[1] = code;
     icmp[2] = 0;
     icmp[3] = 0;
     icmp[4] = 0;
     icmp[5] = 0;
-    icmp[6] = 0;
-    icmp[7] = 0;
+    icmp[6] = (mtu >> 8) as u8;
+    icmp[7] = mtu as u8;
     let check = fold(sum16(icmp));
     icmp[2] = (check >> 8) as u8;
     icmp[3] = check as u8;
@@ -139,6 +161,6 @@ pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let eth = unsafe { &mut *eth };
     eth.dst = eni.mac;
     eth.src = eni.gw_mac;
-    stats::event(event::TIME_EXCEEDED_SENT);
+    stats::event(sent);
     deliver::to_port(ctx, eni.port)
 }

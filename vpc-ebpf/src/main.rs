@@ -1,26 +1,28 @@
 //! The VPC data path: one XDP program on the host side of every ENI and gateway interface.
 //!
-//! parse -> sender + anti-spoof -> ARP answer | sender's conntrack + security groups (egress)
-//! -> route (cached in the connection, else LPM per route table, VPC crossing, ECMP) -> decision
-//! (deliver | host stack | drop) -> TTL (ICMP time exceeded) -> receiver's conntrack + security
-//! groups (ingress) -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason
+//! parse -> sender + anti-spoof -> ARP answer | fragments follow their first fragment ->
+//! sender half: the sender's connection or egress security groups, then the route (cached in
+//! the connection, else LPM per route table, VPC crossing, ECMP) -> host stack | TTL (ICMP time
+//! exceeded) -> receiver half: the receiver's ingress security groups (cached in the sender's
+//! connection) -> MTU (fragmentation needed) -> commit (a new connection at both sides, within
+//! their limits) -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason
 //! (`stats::drop`). Multicast: `mcast::admit`, then the TC program `mcast::vpc_mcast` clones.
 #![no_std]
 #![no_main]
-// Atomic adds on shared conntrack counters: the BPF target has no compare-and-swap, so
-// `AtomicU64::fetch_add` is not offered; the intrinsic lowers to BPF's atomic add.
-#![allow(internal_features)]
-#![feature(core_intrinsics)]
+// Atomic fetch-and-add on the connection limits' counters is written in assembly (`ct::charge`).
+#![feature(asm_experimental_arch)]
 
 mod arp;
 mod bench;
 mod ct;
-mod flowlog;
 mod deliver;
+mod flowlog;
+mod frag;
 mod eni;
 mod icmp;
 mod maps;
 mod mcast;
+mod packet;
 mod parse;
 mod rewrite;
 mod route;
@@ -28,7 +30,7 @@ mod sg;
 mod stats;
 
 use aya_ebpf::{bindings::xdp_action::XDP_PASS, macros::xdp, programs::XdpContext};
-use vpc_common::{event, flow_hash, DropReason, Eni};
+use vpc_common::{DropReason, Eni};
 
 #[xdp]
 pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
@@ -54,64 +56,49 @@ fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
     match u16::from_be(eth.ether_type) {
         parse::ETH_P_IP => forward_ipv4(ctx, eni),
         parse::ETH_P_ARP => arp::answer(ctx, eni),
+        parse::ETH_P_8021Q | parse::ETH_P_8021AD => Err(DropReason::VlanTagged),
         _ => Err(DropReason::NotIpv4),
     }
 }
 
 #[inline(always)]
 fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
+    let s = ct::scratch()?;
     let ip = parse::ipv4(ctx)?;
     eni::check_source_ip(eni, ip.saddr)?;
-    let l4 = parse::l4(ctx, ip)?;
-    let pkt = ct::Packet {
-        saddr: ip.saddr,
-        daddr: ip.daddr,
-        ports: l4.ports,
-        proto: u32::from(ip.protocol),
-        dport: l4.dport,
-        tcp_flags: l4.tcp_flags,
-        bytes: u64::from(u16::from_be(ip.tot_len)),
-        quoted: if l4.icmp_error { parse::quoted(ctx, ip) } else { None },
-        epoch: ct::epoch(),
-        now: ct::now(),
-    };
-    let epoch = pkt.epoch;
+    let pkt = &mut s.pkt;
+    pkt.saddr = ip.saddr;
+    pkt.daddr = ip.daddr;
+    pkt.proto = u32::from(ip.protocol);
+    pkt.bytes = u64::from(u16::from_be(ip.tot_len));
+    pkt.ttl = ip.ttl;
+    pkt.epoch = ct::epoch();
+    pkt.now = ct::now();
+    frag::l4(ctx, ip, eni.port, pkt)?;
     // To a multicast group: admitted here, replicated to the members by the TC program.
-    if vpc_common::mcast::is_multicast(pkt.daddr) {
-        mcast::admit(eni, &pkt)?;
+    if vpc_common::mcast::is_multicast(s.pkt.daddr) {
+        mcast::admit(eni, &s.pkt)?;
         return Ok(XDP_PASS);
     }
-    // The sender's security groups (egress) and connection; its entry caches the route.
-    let mut sent = core::ptr::null_mut();
-    let verdict = ct::track(eni.port, false, &pkt, &mut sent);
-    if verdict != ct::PASS {
-        return Err(DropReason::from_u32(verdict).unwrap_or(DropReason::SgEgress));
+    let mut conn = ct::Conn::new();
+    match ct::send(eni.port, eni.route_table, &s.pkt, &mut conn)? {
+        vpc_common::ct::route::DELIVER => {}
+        vpc_common::ct::route::HOST => {
+            ct::commit(eni.port, None, s, &mut conn)?;
+            return Ok(XDP_PASS);
+        }
+        _ => return icmp::time_exceeded(ctx, eni),
     }
-    let decision = match ct::cached_route(sent, epoch) {
-        Some(cached) => {
-            stats::event(event::FLOW_CACHE_HIT);
-            cached
-        }
-        None => {
-            stats::event(event::FLOW_CACHE_MISS);
-            let decided = route::resolve(eni.route_table, pkt.daddr, || flow_hash(pkt.saddr, pkt.daddr, pkt.ports, pkt.proto));
-            ct::cache_route(sent, epoch, &decided);
-            decided
-        }
-    };
-    let port = match decision? {
-        route::Decision::Deliver(port) => port,
-        route::Decision::ToHost => return Ok(XDP_PASS),
-    };
+    let port = conn.hop;
+    // A connection's cached route skips `resolve`, which answers expiring datagrams.
     if ip.ttl <= 1 {
         return icmp::time_exceeded(ctx, eni);
     }
-    // The receiver's security groups (ingress) and connection.
-    let mut received = core::ptr::null_mut();
-    let verdict = ct::track(port.port, true, &pkt, &mut received);
-    if verdict != ct::PASS {
-        return Err(DropReason::from_u32(verdict).unwrap_or(DropReason::SgIngress));
+    ct::receive(eni.port, &port, &s.pkt, &mut conn)?;
+    if s.pkt.bytes > u64::from(port.mtu) {
+        return if parse::frag_off(ip) & parse::IP_DF != 0 { icmp::frag_needed(ctx, eni, port.mtu) } else { Err(DropReason::TooBig) };
     }
+    ct::commit(eni.port, Some(&port), s, &mut conn)?;
     rewrite::decrement_ttl(ip)?;
     rewrite::ethernet(parse::eth(ctx)?, &port);
     deliver::to_port(ctx, port.port)

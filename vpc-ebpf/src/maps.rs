@@ -8,16 +8,17 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap},
+    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray},
 };
 use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event,
     maps::{
-        DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
+        DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_FRAGS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
         DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS, DEFAULT_MAX_FLOW_LOG, DEFAULT_MAX_MCAST_GROUPS, DEFAULT_MAX_MCAST_MEMBERS,
     },
     flowlog::{FlCounters, FlKey},
+    frag::{FragEntry, FragKey},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
@@ -34,6 +35,11 @@ pub static ENI_ADDRS: HashMap<AddrKey, Port> = HashMap::pinned(DEFAULT_MAX_ADDRS
 /// (route table, prefix) -> route, longest prefix first. Agent writes; read per routed frame.
 #[map]
 pub static ROUTES: LpmTrie<RouteKey, Route> = LpmTrie::pinned(DEFAULT_MAX_ROUTES, 0);
+
+/// [0] -> the data path: what every veth's VLAN gate (`vpc-user/src/dataplane/vlan_gate.rs`)
+/// tail-calls. Agent writes.
+#[map]
+pub static PROGS: ProgramArray = ProgramArray::pinned(1, 0);
 
 /// port -> device. Agent writes; the redirect target of every forwarded frame.
 #[map]
@@ -55,10 +61,24 @@ pub static GROUPS: Array<Group> = Array::pinned(DEFAULT_MAX_GROUPS, 0);
 #[map]
 pub static CONFIG: Array<u64> = Array::pinned(4, 0);
 
-/// (port, connection) -> state, security-group verdict, cached route, counters. Data path reads
-/// and writes; least recently used entries are evicted when full.
+/// (port, connection) -> verdicts, cached route, state, counters (`vpc_common::ct`). Data path
+/// reads and writes; the agent's sweeper deletes expired entries. Nothing is evicted: a full
+/// table refuses new connections. Preallocated: no allocation on the packet path.
 #[map]
-pub static CONNTRACK: LruHashMap<CtKey, CtEntry> = LruHashMap::pinned(DEFAULT_MAX_CONNTRACK, 0);
+pub static CONNTRACK: HashMap<CtKey, CtEntry> = HashMap::pinned(DEFAULT_MAX_CONNTRACK, 0);
+
+/// port -> connection-table entries the data path made for it (atomic adds).
+#[map]
+pub static CT_OPENED: Array<u64> = Array::pinned(DEFAULT_MAX_ENIS, 0);
+
+/// port -> entries of the port the agent's sweeper deleted. Agent writes.
+#[map]
+pub static CT_CLOSED: Array<u64> = Array::pinned(DEFAULT_MAX_ENIS, 0);
+
+/// (sender, datagram) -> its first fragment's transport fields (`vpc_common::frag`). Data path
+/// only; the oldest datagram in flight is forgotten when full.
+#[map]
+pub static FRAGS: LruHashMap<FragKey, FragEntry> = LruHashMap::pinned(DEFAULT_MAX_FRAGS, 0);
 
 /// set -> compiled security-group rule set. Agent writes; read on first packets and re-checks.
 #[map]
@@ -101,9 +121,9 @@ pub static FLOW_LOG: PerCpuHashMap<FlKey, FlCounters> = PerCpuHashMap::pinned(DE
 #[map]
 pub static FLOW_LOG_LOST: PerCpuArray<FlCounters> = PerCpuArray::pinned(DEFAULT_MAX_ENIS, 0);
 
-/// Per-CPU scratch space for a new conntrack entry (too big for the BPF stack). Data path only.
+/// Per-CPU working state of the packet being processed (`ct::Scratch`). Data path only.
 #[map]
-pub static SCRATCH: PerCpuArray<CtEntry> = PerCpuArray::with_max_entries(1, 0);
+pub static SCRATCH: PerCpuArray<crate::ct::Scratch> = PerCpuArray::with_max_entries(1, 0);
 
 /// Multicast groups (see `vpc_common::mcast`).
 #[map]

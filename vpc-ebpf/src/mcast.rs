@@ -7,14 +7,16 @@ use aya_ebpf::{
 };
 use vpc_common::{
     flowlog::PORT_FLOW_LOG,
+    frag::FragKey,
     mcast::{McastCounters, McastKey, McastSenderKey, MAX_MEMBERS},
     sg::direction,
     DropReason, Eni,
 };
 
 use crate::{
-    ct::{self, Packet},
-    maps::{ENIS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
+    ct,
+    packet::Packet,
+    maps::{ENIS, FRAGS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
     sg,
 };
 
@@ -34,7 +36,7 @@ fn count(map_counter: Option<*mut McastCounters>, bytes: u64, refused: bool) {
 }
 
 /// XDP: may `eni` send `pkt` to its group? `Ok` passes it to the TC program.
-#[inline(always)]
+#[inline(never)]
 pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
     let key = McastKey { vpc: eni.vpc_id, group: pkt.daddr };
     // SAFETY: read once; the agent replaces groups whole.
@@ -45,13 +47,8 @@ pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
         count(MCAST_STATS.get_ptr_mut(group.counter), 0, true);
         return Err(DropReason::McastNotSender);
     }
-    // The sender's egress rules apply as to any packet.
-    let mut tracked = core::ptr::null_mut();
-    let verdict = ct::track(eni.port, false, pkt, &mut tracked);
-    if verdict != ct::PASS {
-        return Err(DropReason::from_u32(verdict).unwrap_or(DropReason::SgEgress));
-    }
-    Ok(())
+    // The sender's egress rules apply as to any packet; a group has no connections.
+    ct::send_stateless(eni.port, pkt)
 }
 
 const ETH_HLEN: usize = 14;
@@ -91,9 +88,21 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
     let frag: u16 = ctx.load(ETH_HLEN + 6).map_err(|_| ())?;
     let saddr: u32 = ctx.load(ETH_HLEN + 12).map_err(|_| ())?;
     let l4 = ETH_HLEN + usize::from(vihl & 0x0f) * 4;
-    let first_fragment = u16::from_be(frag) & 0x1fff == 0;
-    let ports: u32 = if first_fragment && (proto == 6 || proto == 17) { u32::from_be(ctx.load(l4).map_err(|_| ())?) } else { 0 };
-    let dport = if ports != 0 { Some(ports as u16) } else { None };
+    let has_ports = proto == 6 || proto == 17;
+    // A later fragment has the ports XDP found for its first fragment (it checked it has one).
+    let ports: u32 = if u16::from_be(frag) & 0x1fff != 0 {
+        let key = FragKey { port: sender_port, saddr, daddr, id: u16::from_be(ctx.load::<u16>(ETH_HLEN + 4).map_err(|_| ())?), proto, _pad: 0 };
+        // SAFETY: read at once.
+        match unsafe { FRAGS.get(&key) } {
+            Some(entry) => entry.ports,
+            None => return Ok(TC_ACT_SHOT as i32),
+        }
+    } else if has_ports {
+        u32::from_be(ctx.load(l4).map_err(|_| ())?)
+    } else {
+        0
+    };
+    let dport = if has_ports { Some(ports as u16) } else { None };
     let pkt = Packet {
         saddr,
         daddr,
@@ -101,8 +110,11 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
         proto: u32::from(proto),
         dport,
         tcp_flags: 0,
-        bytes: u64::from(u16::from_be(tot_len)),
+        opens: false,
+        icmp_error: false,
         quoted: None,
+        bytes: u64::from(u16::from_be(tot_len)),
+        ttl: 0,
         epoch: 0,
         now: 0,
     };

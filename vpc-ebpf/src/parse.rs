@@ -3,12 +3,18 @@
 use aya_ebpf::programs::XdpContext;
 use vpc_common::DropReason;
 
+use crate::packet::{Packet, Quoted};
+
 pub const ETH_HLEN: usize = 14;
 pub const IPPROTO_ICMP: u8 = 1;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_ARP: u16 = 0x0806;
+pub const ETH_P_8021Q: u16 = 0x8100;
+/// Don't fragment, in `frag_off`.
+pub const IP_DF: u16 = 0x4000;
+pub const ETH_P_8021AD: u16 = 0x88a8;
 
 #[repr(C)]
 pub struct EthHdr {
@@ -96,92 +102,96 @@ pub fn ipv4_header_len(ip: &Ipv4Hdr) -> usize {
     usize::from(ip.version_ihl & 0x0f) * 4
 }
 
-/// Whether the datagram is a fragment (more fragments follow, or not the first).
+/// The datagram's `frag_off` (host order).
 #[inline(always)]
-pub fn is_fragment(ip: &Ipv4Hdr) -> bool {
-    u16::from_be(ip.frag_off) & 0x3fff != 0
+pub fn frag_off(ip: &Ipv4Hdr) -> u16 {
+    u16::from_be(ip.frag_off)
 }
 
-/// What the data path needs from the transport header.
-#[derive(Clone, Copy)]
-pub struct L4 {
-    /// Source port in the high half, destination port in the low half: TCP and UDP ports; the
-    /// ICMP echo identifier in both halves (so a request and its reply share a connection); 0
-    /// for fragments and other protocols.
-    pub ports: u32,
-    /// The destination port security-group port ranges apply to: TCP and UDP, not fragments.
-    pub dport: Option<u16>,
-    pub tcp_flags: u8,
-    /// An ICMP error (it quotes the packet it is about).
-    pub icmp_error: bool,
+/// Payload bytes of the datagram (after `ipv4` checked the lengths).
+#[inline(always)]
+pub fn payload_len(ip: &Ipv4Hdr) -> usize {
+    usize::from(u16::from_be(ip.tot_len)) - ipv4_header_len(ip)
 }
 
-/// The destination port rules look at; none when both ports are 0 (as for fragments, which are
-/// tracked with ports 0).
+/// The destination port rules look at: TCP and UDP only.
 #[inline(always)]
-fn dport(ports: u32) -> Option<u16> {
-    if ports == 0 { None } else { Some(ports as u16) }
+pub fn dport(proto: u8, ports: u32) -> Option<u16> {
+    if proto == IPPROTO_TCP || proto == IPPROTO_UDP { Some(ports as u16) } else { None }
 }
 
-/// The transport fields of the datagram.
+/// Fill in the transport fields of a whole datagram or of a first fragment (whose transport
+/// header `frag` has checked is complete).
 #[inline(always)]
-pub fn l4(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<L4, DropReason> {
-    let none = L4 { ports: 0, dport: None, tcp_flags: 0, icmp_error: false };
-    if is_fragment(ip) {
-        return Ok(none);
-    }
+pub fn l4(ctx: &XdpContext, ip: &Ipv4Hdr, pkt: &mut Packet) -> Result<(), DropReason> {
+    pkt.ports = 0;
+    pkt.dport = None;
+    pkt.tcp_flags = 0;
+    pkt.opens = true;
+    pkt.icmp_error = false;
+    pkt.quoted = None;
     let l4 = ETH_HLEN + ipv4_header_len(ip);
     match ip.protocol {
         IPPROTO_TCP => {
             // SAFETY: ptr_at checked ports, sequence and acknowledgement numbers and the flags.
             let tcp = unsafe { *ptr_at::<[u8; 14]>(ctx, l4)? };
-            let ports = u32::from_be_bytes([tcp[0], tcp[1], tcp[2], tcp[3]]);
-            Ok(L4 { ports, dport: dport(ports), tcp_flags: tcp[13], icmp_error: false })
+            pkt.ports = u32::from_be_bytes([tcp[0], tcp[1], tcp[2], tcp[3]]);
+            pkt.dport = dport(ip.protocol, pkt.ports);
+            pkt.tcp_flags = tcp[13];
         }
         IPPROTO_UDP => {
             // SAFETY: ptr_at checked the two ports.
             let udp = unsafe { *ptr_at::<[u8; 4]>(ctx, l4)? };
-            let ports = u32::from_be_bytes(udp);
-            Ok(L4 { ports, dport: dport(ports), ..none })
+            pkt.ports = u32::from_be_bytes(udp);
+            pkt.dport = dport(ip.protocol, pkt.ports);
         }
         IPPROTO_ICMP => {
             // SAFETY: type, code, checksum, identifier: 6 bytes checked.
             let icmp = unsafe { *ptr_at::<[u8; 6]>(ctx, l4)? };
-            let ports = match icmp[0] {
-                0 | 8 => u32::from(u16::from_be_bytes([icmp[4], icmp[5]])) * 0x1_0001,
-                _ => 0,
-            };
-            Ok(L4 { ports, icmp_error: vpc_common::ct::is_icmp_error(icmp[0]), ..none })
+            let (ports, opens) = vpc_common::ct::icmp_ports(icmp[0], icmp[1], u16::from_be_bytes([icmp[4], icmp[5]]));
+            pkt.ports = ports;
+            pkt.opens = opens;
+            if vpc_common::ct::is_icmp_error(icmp[0]) {
+                pkt.icmp_error = true;
+                pkt.quoted = quoted(ctx, ip)?;
+            }
         }
-        _ => Ok(none),
+        _ => {}
     }
+    Ok(())
 }
 
-/// The packet an ICMP error quotes, as (saddr, daddr, ports, proto) with ports as `l4` gives
-/// them. Only for an error without IP options whose quote holds the header and 8 bytes.
+/// The packet an ICMP error quotes, after checking that the error is one: no IP options, not
+/// fragmented, at most 576 bytes, a quote of an IPv4 header and the 8 bytes after it, no longer
+/// than the quoted datagram was, of a TCP, UDP or other datagram or of an ICMP query (hosts do
+/// not send errors about errors). Anything else is `IcmpInvalid`. `None`: a quote of a later
+/// fragment, which no connection can be found for.
 #[inline(always)]
-pub fn quoted(ctx: &XdpContext, ip: &Ipv4Hdr) -> Option<(u32, u32, u32, u32)> {
-    if ipv4_header_len(ip) != 20 {
-        return None;
+pub fn quoted(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<Option<Quoted>, DropReason> {
+    let total = usize::from(u16::from_be(ip.tot_len));
+    if ipv4_header_len(ip) != 20 || frag_off(ip) & 0x3fff != 0 || total > vpc_common::ct::ICMP_ERROR_MAX_LEN {
+        return Err(DropReason::IcmpInvalid);
     }
     let inner_at = ETH_HLEN + 20 + 8;
+    let inner = ptr_at::<Ipv4Hdr>(ctx, inner_at).map_err(|_| DropReason::IcmpInvalid)?;
     // SAFETY: ptr_at checked the quoted header's fixed part.
-    let inner = unsafe { &*ptr_at::<Ipv4Hdr>(ctx, inner_at).ok()? };
+    let inner = unsafe { &*inner };
     let inner_len = usize::from(inner.version_ihl & 0x0f) * 4;
-    if inner.version_ihl >> 4 != 4 || inner_len < 20 {
-        return None;
+    let quote_len = total - 28;
+    if inner.version_ihl >> 4 != 4 || inner_len < 20 || quote_len < inner_len + 8 || quote_len > usize::from(u16::from_be(inner.tot_len)) {
+        return Err(DropReason::IcmpInvalid);
     }
+    if frag_off(inner) & 0x1fff != 0 {
+        return Ok(None);
+    }
+    // SAFETY: ptr_at checked the 8 quoted bytes after the quoted header.
+    let l4 = unsafe { *ptr_at::<[u8; 8]>(ctx, inner_at + (inner_len & 0x3c)).map_err(|_| DropReason::IcmpInvalid)? };
     let proto = inner.protocol;
-    let ports = if is_fragment(inner) {
-        0
-    } else {
-        // SAFETY: ptr_at checked the 8 quoted bytes after the quoted header.
-        let l4 = unsafe { *ptr_at::<[u8; 8]>(ctx, inner_at + (inner_len & 0x3c)).ok()? };
-        match proto {
-            IPPROTO_TCP | IPPROTO_UDP => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
-            IPPROTO_ICMP if l4[0] == 0 || l4[0] == 8 => u32::from(u16::from_be_bytes([l4[4], l4[5]])) * 0x1_0001,
-            _ => 0,
-        }
+    let ports = match proto {
+        IPPROTO_TCP | IPPROTO_UDP => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
+        IPPROTO_ICMP if vpc_common::ct::is_icmp_query(l4[0]) => vpc_common::ct::icmp_ports(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]])).0,
+        IPPROTO_ICMP => return Err(DropReason::IcmpInvalid),
+        _ => 0,
     };
-    Some((inner.saddr, inner.daddr, ports, u32::from(proto)))
+    Ok(Some(Quoted { saddr: inner.saddr, daddr: inner.daddr, ports, proto: u32::from(proto) }))
 }

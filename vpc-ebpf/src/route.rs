@@ -14,6 +14,9 @@ pub enum Decision {
     Deliver(Port),
     /// Hand to the host's network stack.
     ToHost,
+    /// The datagram's TTL runs out here: the gateway answers it, whatever the route would
+    /// have done with it next (whether its destination exists, what its groups say).
+    Expired,
 }
 
 /// The longest-prefix route for `daddr` in route table `table`.
@@ -23,15 +26,22 @@ fn lookup(table: u32, daddr: u32) -> Result<&'static Route, DropReason> {
     ROUTES.get(&key).ok_or(DropReason::NoRoute)
 }
 
-/// Where `daddr` goes from route table `table`. `hash` is computed only for group routes.
+/// Where `daddr` goes from route table `table` for a datagram with `ttl`. `hash` is computed
+/// only for group routes.
 #[inline(always)]
-pub fn resolve(table: u32, daddr: u32, hash: impl FnOnce() -> u32) -> Result<Decision, DropReason> {
+pub fn resolve(table: u32, daddr: u32, ttl: u8, hash: impl FnOnce() -> u32) -> Result<Decision, DropReason> {
     let mut route = lookup(table, daddr)?;
     if route.kind == route_kind::VPC {
         route = lookup(route.arg, daddr)?;
         if route.kind == route_kind::VPC {
             return Err(DropReason::VpcHopLimit);
         }
+    }
+    if route.kind == route_kind::HOST {
+        return Ok(Decision::ToHost);
+    }
+    if ttl <= 1 {
+        return Ok(Decision::Expired);
     }
     match route.kind {
         route_kind::LOCAL => {

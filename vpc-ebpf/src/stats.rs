@@ -29,6 +29,15 @@ pub fn tx(port: u32, bytes: u64) {
     }
 }
 
+/// Count a new connection refused because `port` was at its connection limit.
+#[inline(always)]
+pub fn ct_refused(port: u32) {
+    if let Some(counters) = ENI_STATS.get_ptr_mut(port) {
+        // SAFETY: as in `rx`.
+        unsafe { (*counters).ct_refused += 1 };
+    }
+}
+
 /// Count a drop by reason and return the XDP verdict for it.
 #[inline(always)]
 pub fn drop(reason: DropReason) -> u32 {

@@ -1,9 +1,12 @@
 //! `vpc fuzz` (what `cargo xtask fuzz` runs): random topologies, then random and malformed
-//! frames -- truncated at every length, bad IHL and total length, IP options, fragments, VLAN
-//! tags, other ethertypes, ARP variants, TTL 0 and 1, multicast, ICMP errors -- through the
-//! model and the loaded XDP program (`testrun::Harness::check`: verdict, redirect target,
-//! output bytes, counters, rule and flow-log counts). A disagreement is shrunk to a small frame
-//! and reported with the seed that reproduces it.
+//! frames -- truncated at every length, bad IHL and total length, IP options, VLAN tags, other
+//! ethertypes, ARP variants, TTL 0 and 1, multicast -- and what a hostile guest sends: replies
+//! to earlier packets, ICMP errors about them from their peer or from a third guest (honest or
+//! with a lying quote), datagrams cut into fragments sent in order, shuffled, duplicated or
+//! overlapping, and floods of new connections against connection limits. Every frame goes
+//! through the model and the loaded XDP program (`testrun::Harness::check`: verdict, redirect
+//! target, output bytes, counters, rule and flow-log counts, connections held per port). A
+//! disagreement is shrunk to a small frame and reported with the seed that reproduces it.
 //!
 //! Each topology runs a bounded number of frames: the model keeps no clock, so a harness must
 //! finish well inside the shortest idle timeout (10 s) of the program's connection table.
@@ -88,12 +91,16 @@ fn topology(rng: &mut Rng) -> Topology {
     let mut enis = String::new();
     for (name, vsw, ip) in ENIS.iter().filter(|e| e.2.starts_with("10.")) {
         let sdc = if *name == "n1" { ", source_dest_check: false" } else { "" };
-        enis += &format!("      - {{name: {name}, vswitch: {vsw}, ip: {ip}, security_groups: {}{sdc}}}\n", member(rng));
+        // Some ENIs with small connection limits, so floods meet them.
+        let limit = if rng.chance(25) { format!(", conntrack_limit: {}", *rng.pick(&[4u32, 25, 60])) } else { String::new() };
+        enis += &format!("      - {{name: {name}, vswitch: {vsw}, ip: {ip}, security_groups: {}{sdc}{limit}}}\n", member(rng));
     }
+    let vpc_limit = *rng.pick(&[100u32, 400, 32_768]);
     let yaml = format!(
         "vpcs:
   - name: prod
     cidr: 10.0.0.0/8
+    conntrack_limit: {vpc_limit}
     vswitches:
       - {{name: web, cidr: 10.1.0.0/24, zone: a}}
       - {{name: app, cidr: 10.2.0.0/24, zone: a}}
@@ -123,16 +130,28 @@ flow_logs:
     Topology::from_spec(&spec, &Quotas::unlimited()).unwrap_or_else(|e| panic!("fuzz topology is valid: {e}\n{yaml}"))
 }
 
-/// A random frame from ENI or gateway `from`, well formed or broken in one of many ways.
-fn frame(rng: &mut Rng, t: &Topology, from: &str) -> Vec<u8> {
-    let (src_mac, gw_mac, src_ip) = match t.eni(from) {
+/// Who a sender is: its MAC, its gateway's MAC (where its frames go), its address.
+fn sender(t: &Topology, from: &str) -> ([u8; 6], [u8; 6], Ipv4Addr) {
+    match t.eni(from) {
         Some((_, vsw, eni)) => (eni.mac, vsw.gateway_mac, eni.ip),
         None => {
             let gw = t.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.name == from).expect("gateway");
             (gw.mac, gw.local_mac, Ipv4Addr::new(192, 168, 50, 7))
         }
-    };
-    let src = if rng.chance(90) { src_ip } else { Ipv4Addr::from(rng.next() as u32) };
+    }
+}
+
+/// The sender that owns `addr` (the ENI with it, or the gateway for its network), if any.
+fn owner(addr: Ipv4Addr) -> Option<&'static str> {
+    if let Some(e) = ENIS.iter().find(|e| e.2.parse::<Ipv4Addr>().is_ok_and(|a| a == addr)) {
+        return Some(e.0);
+    }
+    (addr.octets()[..3] == [192, 168, 50]).then_some("g1")
+}
+
+/// A random packet from `from`, well formed.
+fn packet(rng: &mut Rng, from_ip: Ipv4Addr) -> Ipv4 {
+    let src = if rng.chance(90) { from_ip } else { Ipv4Addr::from(rng.next() as u32) };
     let dst = match rng.below(10) {
         0..=4 => rng.pick(&ENIS).2.parse().expect("address"),
         5 => Ipv4Addr::new(239, 1, 1, 1),
@@ -145,24 +164,26 @@ fn frame(rng: &mut Rng, t: &Topology, from: &str) -> Vec<u8> {
     let mut ip = match rng.below(7) {
         0 | 1 => Ipv4::udp(src, dst, ports.0, ports.1, &vec![0x5a; rng.below(40) as usize]),
         2 | 3 => Ipv4::tcp(src, dst, ports.0, ports.1, *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_RST, 0x11])),
-        4 => Ipv4::new(src, dst, 1, packet::icmp_echo(*rng.pick(&[0u8, 8]), rng.below(4) as u16, 1, b"fz")),
+        4 => Ipv4::new(src, dst, 1, packet::icmp_echo(*rng.pick(&[0u8, 8, 8, 13]), rng.below(4) as u16, 1, b"fz")),
         5 => {
             // An ICMP error quoting some packet.
             let quoted = Ipv4::udp(dst, src, ports.1, ports.0, b"q").bytes();
-            let mut icmp = vec![*rng.pick(&[3u8, 11, 12]), 0, 0, 0, 0, 0, 0, 0];
-            icmp.extend_from_slice(&quoted[..quoted.len().min(28)]);
-            Ipv4::new(src, dst, 1, icmp)
+            Ipv4::new(src, dst, 1, packet::icmp_error(*rng.pick(&[3u8, 11, 12]), 0, 0, &quoted))
         }
         _ => Ipv4::new(src, dst, *rng.pick(&[47u8, 50, 132, 0]), vec![0x11; 8]),
     };
     ip.ttl = *rng.pick(&[64u8, 64, 64, 2, 1, 0]);
-    if rng.chance(5) {
+    if rng.chance(3) {
         ip.options = vec![1; 4 * (1 + rng.below(3) as usize)];
     }
-    if rng.chance(5) {
-        ip.frag_off = *rng.pick(&[0x2000u16, 0x0010, 0x2010, 0x4000]);
+    if rng.chance(3) {
+        ip.frag_off = *rng.pick(&[0x2000u16, 0x0010, 0x2010, 0x4000, 0x0001]);
     }
-    let mut f = ip.frame(gw_mac, src_mac);
+    ip
+}
+
+/// Break a frame in one of many ways, or leave it alone (most of the time).
+fn mutate(rng: &mut Rng, mut f: Vec<u8>, src_mac: [u8; 6], src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
     match rng.below(30) {
         // BPF_PROG_TEST_RUN takes no frame shorter than an Ethernet header.
         0 => f.truncate(14 + rng.below(f.len() as u64 - 14) as usize),
@@ -194,6 +215,120 @@ fn frame(rng: &mut Rng, t: &Topology, from: &str) -> Vec<u8> {
         _ => {}
     }
     f
+}
+
+/// A well-formed packet sent earlier, remembered so later frames can answer it, quote it or
+/// follow it.
+#[derive(Clone)]
+struct Sent {
+    from: &'static str,
+    ip: Ipv4,
+}
+
+/// The reverse of `ip`: the reply its peer would send (swapped addresses and ports; an echo
+/// reply for an echo request).
+fn reverse(ip: &Ipv4) -> Ipv4 {
+    let mut r = Ipv4 { src: ip.dst, dst: ip.src, ttl: 64, options: Vec::new(), frag_off: 0x4000, ..ip.clone() };
+    match ip.protocol {
+        packet::PROTO_TCP | packet::PROTO_UDP if r.payload.len() >= 4 => {
+            let (s, d) = ([r.payload[0], r.payload[1]], [r.payload[2], r.payload[3]]);
+            r.payload[0..2].copy_from_slice(&d);
+            r.payload[2..4].copy_from_slice(&s);
+            if ip.protocol == packet::PROTO_TCP && r.payload.len() > 13 {
+                r.payload[13] = packet::TCP_SYN | packet::TCP_ACK;
+            }
+        }
+        packet::PROTO_ICMP if r.payload.first() == Some(&8) => r.payload[0] = 0,
+        _ => {}
+    }
+    r
+}
+
+/// The next frames, each with its sender: one random frame most of the time, or a reply, an
+/// ICMP error about an earlier packet, a fragmented datagram, or a flood.
+fn burst(rng: &mut Rng, t: &Topology, senders: &[&'static str], history: &mut Vec<Sent>) -> Vec<(&'static str, Vec<u8>)> {
+    let frame_of = |from: &'static str, ip: &Ipv4| {
+        let (mac, gw, _) = sender(t, from);
+        (from, ip.frame(gw, mac))
+    };
+    let earlier = (!history.is_empty()).then(|| history[rng.below(history.len() as u64) as usize].clone());
+    match (rng.below(100), earlier) {
+        (0..=11, Some(sent)) => {
+            // The peer's reply.
+            let Some(peer) = owner(sent.ip.dst) else { return Vec::new() };
+            vec![frame_of(peer, &reverse(&sent.ip))]
+        }
+        (12..=19, Some(sent)) => {
+            // An ICMP error about it: from its peer or from a third guest, honest or lying.
+            let from = match owner(sent.ip.dst) {
+                Some(peer) if rng.chance(60) => peer,
+                _ => *rng.pick(&senders.iter().copied().filter(|s| *s != sent.from).collect::<Vec<_>>()),
+            };
+            let (_, _, from_ip) = sender(t, from);
+            let mut quote = sent.ip.bytes();
+            match rng.below(8) {
+                0 => quote[2..4].copy_from_slice(&20u16.to_be_bytes()),
+                1 => quote[0] = 0x44,
+                2 => quote[9] = packet::PROTO_ICMP,
+                _ => {}
+            }
+            let mut icmp = packet::icmp_error(*rng.pick(&[3u8, 3, 11, 12]), *rng.pick(&[0u8, 3, 4]), 0, &quote);
+            if rng.chance(10) {
+                icmp.extend(std::iter::repeat_n(0xee, 600));
+            }
+            let src = if from == "g1" { Ipv4Addr::new(192, 168, 50, 9) } else { from_ip };
+            vec![frame_of(from, &Ipv4::new(src, sent.ip.src, packet::PROTO_ICMP, icmp))]
+        }
+        (20..=27, _) => {
+            // A datagram in fragments with its real transport header in the first.
+            let from = *rng.pick(senders);
+            let (_, _, from_ip) = sender(t, from);
+            let mut ip = packet(rng, from_ip);
+            ip.frag_off = 0;
+            ip.options.clear();
+            ip.payload.extend(std::iter::repeat_n(0x77, 16 + rng.below(3000) as usize));
+            if ip.protocol == packet::PROTO_ICMP && ip.payload.len() > 3 {
+                ip.payload[2..4].copy_from_slice(&[0, 0]);
+            }
+            let mut pieces = packet::fragments(&ip, *rng.pick(&[8usize, 16, 24, 64, 512, 1480]));
+            match rng.below(6) {
+                0 => pieces.reverse(),
+                1 if pieces.len() > 2 => pieces[1..].reverse(),
+                2 if pieces.len() > 1 => pieces.push(pieces[0].clone()),
+                3 if pieces.len() > 1 => {
+                    let mut over = pieces[1].clone();
+                    over.frag_off = (over.frag_off & 0x2000) | rng.below(3) as u16;
+                    pieces.insert(1, over);
+                }
+                4 if pieces.len() > 1 => {
+                    pieces.remove(0);
+                }
+                _ => {}
+            }
+            history.push(Sent { from, ip: ip.clone() });
+            pieces.iter().map(|p| frame_of(from, p)).collect()
+        }
+        (28..=31, _) => {
+            // A flood of new connections from one guest.
+            let from = *rng.pick(senders);
+            let (_, _, from_ip) = sender(t, from);
+            let dst: Ipv4Addr = rng.pick(&ENIS).2.parse().expect("address");
+            let base = 20_000 + rng.below(20_000) as u16;
+            (0..10 + rng.below(80) as u16).map(|i| frame_of(from, &Ipv4::udp(from_ip, dst, base + i, 5000, b"flood"))).collect()
+        }
+        _ => {
+            let from = *rng.pick(senders);
+            let (mac, gw, from_ip) = sender(t, from);
+            let ip = packet(rng, from_ip);
+            if ip.frag_off & 0x3fff == 0 && ip.options.is_empty() {
+                history.push(Sent { from, ip: ip.clone() });
+                if history.len() > 64 {
+                    history.remove(0);
+                }
+            }
+            vec![(from, mutate(rng, ip.frame(gw, mac), mac, ip.src, ip.dst))]
+        }
+    }
 }
 
 /// Shrink a frame that makes the model and the program disagree: shorter, then with bytes
@@ -233,11 +368,15 @@ pub fn run(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> 
         let part = with_harness(topology(&mut Rng::new(topology_seed)), move |h| {
             let mut rng = Rng::new(topology_seed ^ 0x5eed);
             let mut part = Report { topologies: 1, ..Default::default() };
-            let senders: Vec<&str> = ENIS.iter().map(|e| e.0).chain(["g1"]).collect();
+            let senders: Vec<&'static str> = ENIS.iter().map(|e| e.0).chain(["g1"]).collect();
+            let t = h.topology.clone();
+            let mut history = Vec::new();
+            let mut pending = std::collections::VecDeque::new();
             for i in 0..count {
-                let from = *rng.pick(&senders);
-                let t = h.topology.clone();
-                let f = frame(&mut rng, &t, from);
+                while pending.is_empty() {
+                    pending.extend(burst(&mut rng, &t, &senders, &mut history));
+                }
+                let (from, f) = pending.pop_front().expect("refilled above");
                 let ifindex = h.ifindex(from);
                 match h.check(ifindex, &f) {
                     Ok(outcome) => {

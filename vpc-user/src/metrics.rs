@@ -71,14 +71,17 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
     let mut out = String::new();
     match agent.stats() {
         Ok(stats) => {
-            let metrics: [(&str, &str, fn(&crate::agent::EniStats) -> u64); 4] = [
-                ("vpc_eni_rx_packets_total", "Frames the ENI sent into the data path.", |e| e.rx_packets),
-                ("vpc_eni_rx_bytes_total", "Bytes the ENI sent into the data path.", |e| e.rx_bytes),
-                ("vpc_eni_tx_packets_total", "Frames the data path delivered to the ENI.", |e| e.tx_packets),
-                ("vpc_eni_tx_bytes_total", "Bytes the data path delivered to the ENI.", |e| e.tx_bytes),
+            let metrics: [(&str, &str, &str, fn(&crate::agent::EniStats) -> u64); 7] = [
+                ("vpc_eni_rx_packets_total", "counter", "Frames the ENI sent into the data path.", |e| e.rx_packets),
+                ("vpc_eni_rx_bytes_total", "counter", "Bytes the ENI sent into the data path.", |e| e.rx_bytes),
+                ("vpc_eni_tx_packets_total", "counter", "Frames the data path delivered to the ENI.", |e| e.tx_packets),
+                ("vpc_eni_tx_bytes_total", "counter", "Bytes the data path delivered to the ENI.", |e| e.tx_bytes),
+                ("vpc_eni_connections", "gauge", "Connection-table entries the ENI holds.", |e| e.connections),
+                ("vpc_eni_connection_limit", "gauge", "Connection-table entries the ENI may hold.", |e| u64::from(e.connection_limit)),
+                ("vpc_eni_conntrack_refused_total", "counter", "New connections refused because the ENI was at its connection limit.", |e| e.conntrack_refused),
             ];
-            for (name, help, get) in metrics {
-                family(&mut out, name, "counter", help);
+            for (name, kind, help, get) in metrics {
+                family(&mut out, name, kind, help);
                 for e in &stats.enis {
                     let _ = writeln!(
                         out,
@@ -104,8 +107,11 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             let _ = writeln!(out, "vpc_conntrack_entries {}", ct.entries);
             family(&mut out, "vpc_conntrack_capacity", "gauge", "Size of the conntrack table (--map-size conntrack=N).");
             let _ = writeln!(out, "vpc_conntrack_capacity {}", ct.capacity);
-            family(&mut out, "vpc_conntrack_evictions_total", "counter", "Connections evicted (LRU) to make room for new ones.");
-            let _ = writeln!(out, "vpc_conntrack_evictions_total {}", ct.evicted);
+            family(&mut out, "vpc_conntrack_swept_total", "counter", "Connection-table entries the sweeper removed (expired).");
+            let _ = writeln!(out, "vpc_conntrack_swept_total {}", ct.swept);
+            family(&mut out, "vpc_conntrack_refused_total", "counter", "New connections refused, by cause (a port's limit, the table full).");
+            let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"limit\"}} {}", ct.refused);
+            let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"full\"}} {}", ct.full);
             multicast(&mut out, agent);
         }
         Err(_) => {

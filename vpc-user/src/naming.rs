@@ -60,6 +60,8 @@ mod tests {
             interface: interface.map(Into::into),
             source_dest_check: true,
             security_groups: vec![],
+            mtu: 1500,
+            conntrack_limit: 32768,
         }
     }
 

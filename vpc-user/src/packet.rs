@@ -84,6 +84,32 @@ impl Ipv4 {
         self
     }
 
+    /// The TCP or UDP checksum filled in (RFC 793 / 768 pseudo header), so a real receiver
+    /// takes the segment; call it before cutting fragments.
+    pub fn checksummed(mut self) -> Self {
+        let at = match self.protocol {
+            PROTO_TCP => 16,
+            PROTO_UDP => 6,
+            _ => return self,
+        };
+        if self.payload.len() < at + 2 {
+            return self;
+        }
+        self.payload[at..at + 2].copy_from_slice(&[0, 0]);
+        let mut pseudo = Vec::with_capacity(12 + self.payload.len());
+        pseudo.extend_from_slice(&self.src.octets());
+        pseudo.extend_from_slice(&self.dst.octets());
+        pseudo.extend_from_slice(&[0, self.protocol]);
+        pseudo.extend_from_slice(&(self.payload.len() as u16).to_be_bytes());
+        pseudo.extend_from_slice(&self.payload);
+        let sum = match checksum(&pseudo) {
+            0 if self.protocol == PROTO_UDP => 0xffff,
+            c => c,
+        };
+        self.payload[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+        self
+    }
+
     /// The packet bytes with a correct header checksum.
     pub fn bytes(&self) -> Vec<u8> {
         let mut options = self.options.clone();
@@ -157,6 +183,35 @@ pub fn icmp_echo(kind: u8, id: u16, seq: u16, data: &[u8]) -> Vec<u8> {
     i
 }
 
+/// An ICMP error (`kind`/`code`, `rest` in the header's last four bytes: the next-hop MTU for
+/// fragmentation needed) quoting the IP packet `about`: its header and the 8 bytes after it.
+pub fn icmp_error(kind: u8, code: u8, rest: u32, about: &[u8]) -> Vec<u8> {
+    let header_len = usize::from(about.first().copied().unwrap_or(0x45) & 0x0f) * 4;
+    let mut i = vec![kind, code, 0, 0];
+    i.extend_from_slice(&rest.to_be_bytes());
+    i.extend_from_slice(&about[..(header_len + 8).min(about.len())]);
+    let check = checksum(&i);
+    i[2..4].copy_from_slice(&check.to_be_bytes());
+    i
+}
+
+/// The IP fragments of `packet` (its payload cut at multiples of 8 bytes, at most `chunk`
+/// payload bytes each), in order; their header copies `packet`'s with MF and the offset set
+/// (and DF clear: a datagram cut into fragments had none).
+pub fn fragments(packet: &Ipv4, chunk: usize) -> Vec<Ipv4> {
+    let chunk = chunk.max(8) / 8 * 8;
+    let pieces: Vec<&[u8]> = packet.payload.chunks(chunk).collect();
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let more = if i + 1 < pieces.len() { 0x2000 } else { 0 };
+            let offset = (i * chunk / 8) as u16;
+            Ipv4 { frag_off: more | offset, payload: piece.to_vec(), ..packet.clone() }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,6 +230,15 @@ mod tests {
         let p = ip.bytes();
         assert_eq!(p[0], 0x46);
         assert_eq!(checksum(&p[..24]), 0);
+    }
+
+    #[test]
+    fn fragments_cover_the_payload_at_multiples_of_eight() {
+        let p = Ipv4::udp(Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2), 1, 2, &[7; 100]);
+        let f = fragments(&p, 50);
+        assert_eq!(f.len(), 3, "108 payload bytes in pieces of 48");
+        assert_eq!(f.iter().map(|f| f.payload.len()).sum::<usize>(), 108);
+        assert_eq!(f.iter().map(|f| f.frag_off).collect::<Vec<_>>(), vec![0x2000, 0x2006, 0x000c]);
     }
 
     #[test]

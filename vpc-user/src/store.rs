@@ -182,6 +182,7 @@ fn flatten(doc: &TopologySpec) -> Vec<(&str, Row<'_>)> {
             cidr: vpc.cidr.clone(),
             description: vpc.description.clone(),
             default: vpc.default,
+            conntrack_limit: vpc.conntrack_limit,
         };
         let parent = vpc.id.as_deref();
         put(&vpc.id, None, i, Body::Vpc(bare));

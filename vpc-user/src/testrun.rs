@@ -44,6 +44,8 @@ pub struct Observed {
     pub rule_hits: BTreeMap<u32, (u64, u64)>,
     /// Flow-log counts that moved: key (tick 0) -> (packets, bytes).
     pub flow_log: BTreeMap<vpc_common::flowlog::FlKey, (u64, u64)>,
+    /// The port whose connection limit refused the frame's new connection.
+    pub refused_port: Option<u32>,
 }
 
 pub struct Harness {
@@ -76,6 +78,7 @@ pub const TEST_LIMITS: Limits = Limits {
     max_addrs: 4096,
     max_groups: 256,
     max_conntrack: 65536,
+    max_frags: 1024,
     max_sg_sets: 256,
     max_sg_nodes: 1024,
     max_sg_chunks: 2048,
@@ -134,7 +137,8 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
             }
         };
         let ports = binding.ids.ports.values().copied().collect();
-        let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct: Conntrack::default(), entries };
+        let ct = Conntrack { capacity: limits.max_conntrack as usize, ..Default::default() };
+        let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct, entries };
         f(&mut harness)
     })
 }
@@ -247,15 +251,55 @@ impl Harness {
     /// alone).
     pub fn reset_conntrack(&mut self) {
         if let Ok(pinned) = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::CONNTRACK))
-            && let Ok(mut table) = aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::LruHashMap(pinned))
+            && let Ok(mut table) = aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::HashMap(pinned))
         {
             let keys: Vec<vpc_common::CtKey> = table.keys().filter_map(Result::ok).collect();
             for key in keys {
                 let _ = table.remove(&key);
             }
         }
-        let epoch = self.ct.epoch;
-        self.ct = Conntrack { epoch, ..Default::default() };
+        if let Ok(pinned) = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::FRAGS))
+            && let Ok(mut table) = aya::maps::HashMap::<_, vpc_common::frag::FragKey, vpc_common::frag::FragEntry>::try_from(aya::maps::Map::LruHashMap(pinned))
+        {
+            let keys: Vec<_> = table.keys().filter_map(Result::ok).collect();
+            for key in keys {
+                let _ = table.remove(&key);
+            }
+        }
+        // Nothing is held any more: the counts start again.
+        for name in [names::CT_OPENED, names::CT_CLOSED] {
+            if let Ok(map) = crate::dataplane::stats::open(&self.dataplane.pins, name)
+                && let Ok(mut counts) = aya::maps::Array::<_, u64>::try_from(map)
+            {
+                for port in self.ports.clone() {
+                    let _ = counts.set(port, 0, 0);
+                }
+            }
+        }
+        self.ct = Conntrack { epoch: self.ct.epoch, capacity: self.ct.capacity, ..Default::default() };
+    }
+
+    /// Delete every connection-table entry of `port`, in the program's table (as the sweeper
+    /// does, crediting the port) and in the model's: a side of connections that is lost.
+    pub fn forget_port(&mut self, port: u32) -> anyhow::Result<()> {
+        let released = std::collections::BTreeSet::from([port]);
+        crate::dataplane::conntrack::sweep(&self.dataplane.pins, &released, crate::dataplane::conntrack::now())?;
+        self.ct.entries.retain(|k, _| k.port != port);
+        Ok(())
+    }
+
+    /// Entries the program's connection table holds for each port (opened minus closed).
+    pub fn held(&self) -> anyhow::Result<BTreeMap<u32, u64>> {
+        let opened: aya::maps::Array<_, u64> = aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_OPENED)?)?;
+        let closed: aya::maps::Array<_, u64> = aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_CLOSED)?)?;
+        let mut out = BTreeMap::new();
+        for &port in &self.ports {
+            let n = opened.get(&port, 0)?.wrapping_sub(closed.get(&port, 0)?);
+            if n != 0 {
+                out.insert(port, n);
+            }
+        }
+        Ok(out)
     }
 
     /// Run `frame` through the multicast TC program as if it entered on `ifindex` (after XDP
@@ -376,6 +420,7 @@ impl Harness {
         };
         let rx_port = moved(|c| c.rx_packets)?;
         let tx_port = moved(|c| c.tx_packets)?;
+        let refused_port = moved(|c| c.ct_refused)?;
         let dropped: Vec<DropReason> = drops_after.iter().filter(|(r, n)| **n != drops_before[r]).map(|(r, _)| *r).collect();
         anyhow::ensure!(dropped.len() <= 1, "one frame counted drops {dropped:?}");
 
@@ -385,7 +430,7 @@ impl Harness {
             (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
             (code, reason) => anyhow::bail!("program returned XDP action {code} with drop counters {reason:?}"),
         };
-        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log })
+        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log, refused_port })
     }
 
     /// Run `frame` through both the model and the program -- twice through the program, so the
@@ -419,15 +464,28 @@ impl Harness {
             tx_port: expected.tx_port,
             rule_hits,
             flow_log,
+            refused_port: expected.refused_port,
         };
+        let held = self.held()?;
+        let mut expected_held: BTreeMap<u32, u64> = BTreeMap::new();
+        for key in self.ct.entries.keys() {
+            *expected_held.entry(key.port).or_default() += 1;
+        }
+        if held != expected_held {
+            anyhow::bail!(
+                "model and XDP program disagree on the connections each port holds after a frame from ifindex {ifindex}\n  frame: {}\n  model: {expected_held:?}\n  program: {held:?}\n  model steps: {}",
+                hex(frame),
+                expected.steps.join("; ")
+            );
+        }
         if observed != want {
             anyhow::bail!(
                 "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} rules {:?} -> {}\n  program:  {:?} rules {:?} -> {}\n  model steps: {}",
                 hex(frame),
-                (want.action, want.rx_port, want.tx_port),
+                (want.action, want.rx_port, want.tx_port, want.refused_port),
                 (&want.rule_hits, &want.flow_log),
                 hex(&want.frame),
-                (observed.action, observed.rx_port, observed.tx_port),
+                (observed.action, observed.rx_port, observed.tx_port, observed.refused_port),
                 (&observed.rule_hits, &observed.flow_log),
                 hex(&observed.frame),
                 expected.steps.join("; ")

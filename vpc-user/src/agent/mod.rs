@@ -272,12 +272,29 @@ impl Agent {
             return Err(self.restore(&previous, err.context("committing the state database")));
         }
         lap("committed");
+        // A port number handed to another ENI (or to none) must not keep its connections.
+        let released: BTreeSet<u32> =
+            self.stored.ids.ports.iter().filter(|(id, port)| stored.ids.ports.get(*id) != Some(*port)).map(|(_, port)| *port).collect();
         self.stored = stored;
         self.topology = topology;
         self.generation += 1;
         self.binding = binding;
         self.entries = entries;
+        if !released.is_empty()
+            && let Err(e) = self.sweep_conntrack(&released)
+        {
+            log::warn!("releasing the connections of ports {released:?}: {e:#}");
+        }
         Ok(Applied { changes, report })
+    }
+
+    /// Delete expired connection-table entries, and every entry of the ports in `released`.
+    pub fn sweep_conntrack(&self, released: &BTreeSet<u32>) -> anyhow::Result<dataplane::conntrack::Swept> {
+        let dataplane = self.dataplane();
+        if !dataplane.is_up() {
+            return Ok(Default::default());
+        }
+        dataplane::conntrack::sweep(&dataplane.pins, released, dataplane::conntrack::now())
     }
 
     /// Put `previous` back in the kernel after a failed transaction.
@@ -306,7 +323,6 @@ impl Agent {
         Ok(())
     }
 
-    /// Counters per ENI and drops by reason.
     /// Hit counters of every security-group rule: rule ID (or `ids::intra_rule(group)`) ->
     /// (packets, bytes) of the packets it decided.
     pub fn rule_hits(&self) -> anyhow::Result<BTreeMap<String, (u64, u64)>> {
@@ -322,11 +338,13 @@ impl Agent {
         anyhow::ensure!(dataplane.is_up(), "nothing is applied under {} (run `vpc apply` first)", self.opts.bpffs.display());
         let ids = &self.stored.ids;
         let counters = dataplane.counters(ids.ports.values().copied()).context("reading counters")?;
+        let held = crate::dataplane::conntrack::held(&dataplane.pins, ids.ports.values().copied()).context("reading CT_OPENED")?;
         let enis = self
             .topology
             .enis()
             .map(|(vpc, vsw, eni)| {
-                let c = counters.port(ids.port(&eni.id));
+                let port = ids.port(&eni.id);
+                let c = counters.port(port);
                 EniStats {
                     eni: eni.name.clone(),
                     id: eni.id.clone(),
@@ -338,6 +356,9 @@ impl Agent {
                     rx_bytes: c.rx_bytes,
                     tx_packets: c.tx_packets,
                     tx_bytes: c.tx_bytes,
+                    connections: held.get(&port).copied().unwrap_or(0),
+                    connection_limit: eni.conntrack_limit,
+                    conntrack_refused: c.ct_refused,
                 }
             })
             .collect();
@@ -347,15 +368,17 @@ impl Agent {
             .map(|(r, n)| DropStats { reason: r.name().into(), packets: *n, meaning: r.describe().trim().into() })
             .collect();
         let events = counters.events.iter().map(|(name, n)| EventStats { event: (*name).into(), count: *n }).collect();
-        let entries = crate::dataplane::stats::conntrack_entries(&dataplane.pins).context("reading CONNTRACK")?;
+        let entries = crate::dataplane::conntrack::entries(&dataplane.pins).context("reading CONNTRACK")?;
         let created = counters.events.get(vpc_common::event::NAMES[vpc_common::event::CT_CREATED as usize]).copied().unwrap_or(0);
         let conntrack = ConntrackStats {
             entries,
             capacity: u64::from(self.opts.limits.max_conntrack),
             created,
-            // Entries leave the table only when the LRU evicts them (expired ones are reused
-            // in place), so what was created and is not there was evicted.
-            evicted: created.saturating_sub(entries),
+            // Entries leave the table only through the sweeper (expired ones are also reused in
+            // place): what was created and is not there was swept.
+            swept: created.saturating_sub(entries),
+            refused: counters.drop(vpc_common::DropReason::ConntrackLimit),
+            full: counters.drop(vpc_common::DropReason::ConntrackFull),
         };
         Ok(Stats { enis, drops, events, conntrack })
     }
@@ -372,15 +395,22 @@ pub struct Stats {
     pub conntrack: ConntrackStats,
 }
 
-/// The connection table: occupancy against its size, and LRU evictions.
+/// The connection table: occupancy against its size. Nothing is evicted: a new connection
+/// beyond a port's limit is refused, and one that finds the table full too.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct ConntrackStats {
     pub entries: u64,
     pub capacity: u64,
-    /// Connections opened since the table was created.
+    /// Entries created since the table was (two per connection between ports).
     pub created: u64,
-    /// Connections the LRU pushed out to make room (their next packet is judged as a first one).
-    pub evicted: u64,
+    /// Entries the sweeper removed (expired, or of a port that is gone).
+    #[serde(default)]
+    pub swept: u64,
+    /// New connections refused: a port at its connection limit / the table full.
+    #[serde(default)]
+    pub refused: u64,
+    #[serde(default)]
+    pub full: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -396,6 +426,14 @@ pub struct EniStats {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    /// Connection-table entries the ENI holds, its limit, and the new connections its limit
+    /// refused (as sender or receiver).
+    #[serde(default)]
+    pub connections: u64,
+    #[serde(default)]
+    pub connection_limit: u32,
+    #[serde(default)]
+    pub conntrack_refused: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

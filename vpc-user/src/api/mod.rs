@@ -110,6 +110,12 @@ impl Params {
         self.opt_str(name).unwrap_or_default()
     }
 
+    /// An optional integer parameter (`parse` checked it is one); beyond u32 it saturates, so
+    /// range checks still refuse it.
+    pub fn opt_u32(&self, name: &str) -> Option<u32> {
+        self.values.get(name).and_then(Value::as_u64).map(|v| u32::try_from(v).unwrap_or(u32::MAX))
+    }
+
     pub fn opt_bool(&self, name: &str) -> Option<bool> {
         self.values.get(name).and_then(Value::as_bool)
     }

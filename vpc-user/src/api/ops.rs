@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{
     error::{code, ApiError},
-    Kind::{self, Boolean, Object},
+    Kind::{self, Boolean, Integer, Object},
     Op, Param, Params,
 };
 use crate::{
@@ -45,6 +45,7 @@ pub static OPS: &[Op] = &[
             p!("CidrBlock", S, req, "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or a subset of one; immutable."),
             p!("VpcName", S, opt, "2-128 characters, starts with a letter; the ID when omitted."),
             p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            p!("ConntrackLimit", Integer, opt, "Connections each ENI may track unless it says otherwise, 1-16777216 (default 32768)."),
             DRY_RUN,
         ],
         returns: &[("VpcId", "The new VPC."), ("VRouterId", "Its router."), ("RouteTableId", "Its system route table.")],
@@ -277,6 +278,8 @@ pub static OPS: &[Op] = &[
             p!("Interface", S, opt, "The host-side interface (veth or tap); the lab's name when omitted."),
             p!("SourceDestCheck", Boolean, opt, "false lets the ENI use addresses that are not its own (NAT, firewall)."),
             p!("SecurityGroupIds", S, opt, "1-5 security groups of the VPC (IDs or names, comma-separated); the VPC's default group when omitted."),
+            p!("Mtu", Integer, opt, "The largest IP packet delivered to the ENI, 576-3500 (default 1500)."),
+            p!("ConntrackLimit", Integer, opt, "Connections the ENI may track, 1-16777216 (default: its VPC's); new ones beyond are refused."),
             DRY_RUN,
         ],
         returns: &[
@@ -307,7 +310,7 @@ pub static OPS: &[Op] = &[
             p!("NetworkInterfaceName", S, opt, "Only the ENI with this name."),
         ],
         returns: &[
-            ("NetworkInterfaceSets", "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Status (InUse when its interface exists, else Available)."),
+            ("NetworkInterfaceSets", "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Mtu, ConntrackLimit, Status (InUse when its interface exists, else Available)."),
             ("TotalCount", "Number of ENIs listed."),
         ],
         mutates: false,
@@ -325,6 +328,8 @@ pub static OPS: &[Op] = &[
             p!("MacAddress", S, opt, "The far-side router's MAC; generated when omitted."),
             p!("Interface", S, opt, "The host interface; the lab's name when omitted."),
             p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            p!("Mtu", Integer, opt, "The largest IP packet the link takes, 576-3500 (default 1500)."),
+            p!("ConntrackLimit", Integer, opt, "Connections the gateway may track, 1-16777216 (default: no limit of its own)."),
             DRY_RUN,
         ],
         returns: &[("GatewayId", "The new gateway.")],
@@ -525,6 +530,7 @@ fn create_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
             name: name_or(p.opt_str("VpcName"), &id),
             cidr: p.str("CidrBlock").to_string(),
             description: p.opt_str("Description").map(Into::into),
+            conntrack_limit: p.opt_u32("ConntrackLimit"),
             ..Default::default()
         });
         Ok(())
@@ -1056,7 +1062,8 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
             Some(list) => list.split(',').map(|g| group_name(&doc.vpcs[i], g.trim(), "SecurityGroupIds")).collect::<R<Vec<_>>>()?,
             None => Vec::new(),
         };
-        doc.vpcs[i].enis.push(EniSpec { id: Some(id.clone()), name, vswitch, ip, mac, interface, source_dest_check, security_groups });
+        let (mtu, conntrack_limit) = (p.opt_u32("Mtu"), p.opt_u32("ConntrackLimit"));
+        doc.vpcs[i].enis.push(EniSpec { id: Some(id.clone()), name, vswitch, ip, mac, interface, source_dest_check, security_groups, mtu, conntrack_limit });
         Ok(())
     })?;
     let (vpc, vsw, eni) = agent
@@ -1102,6 +1109,7 @@ fn describe_enis(agent: &mut Agent, p: &Params) -> R<Value> {
                 "NetworkInterfaceId": eni.id, "NetworkInterfaceName": eni.name, "VpcId": vpc.id, "VSwitchId": vsw.id,
                 "ZoneId": vsw.zone, "PrivateIpAddress": eni.ip.to_string(), "MacAddress": addr::format_mac(&eni.mac),
                 "Interface": agent.opts.naming.host_ifname(eni), "SourceDestCheck": eni.source_dest_check,
+                "Mtu": eni.mtu, "ConntrackLimit": eni.conntrack_limit,
                 "SecurityGroupIds": eni.security_groups.iter().filter_map(|g| vpc.security_group(g).map(|g| g.id.clone())).collect::<Vec<_>>(),
                 "Status": if binding.ifindex.contains_key(&eni.id) { "InUse" } else { "Available" },
             })
@@ -1168,6 +1176,8 @@ fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
             ip: p.opt_str("IpAddress").map(Into::into),
             mac: p.opt_str("MacAddress").map(Into::into),
             interface: p.opt_str("Interface").map(Into::into),
+            mtu: p.opt_u32("Mtu"),
+            conntrack_limit: p.opt_u32("ConntrackLimit"),
         });
         Ok(())
     })?;

@@ -139,6 +139,21 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
         }
     });
 
+    // The connection table's sweeper: expired entries give their ports room back (nothing else
+    // does). It works on the pinned maps alone, so it never holds the agent's lock.
+    let sweep_pins = match shared.agent.lock() {
+        Ok(agent) => agent.dataplane(),
+        Err(_) => anyhow::bail!("the agent is poisoned"),
+    };
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if sweep_pins.is_up()
+            && let Err(e) = crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now())
+        {
+            log::warn!("sweeping the connection table: {e:#}");
+        }
+    });
+
     // Flow logs: a tick every second, on a thread of its own (it writes files and sockets).
     let flow_agent = shared.agent.clone();
     std::thread::spawn(move || {

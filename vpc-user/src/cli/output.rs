@@ -65,12 +65,12 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12}",
-        "ENI", "VPC", "VSWITCH", "IP", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES"
+        "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12} {:>15} {:>8}",
+        "ENI", "VPC", "VSWITCH", "IP", "RX PKTS", "RX BYTES", "TX PKTS", "TX BYTES", "CONNS/LIMIT", "REFUSED"
     );
     for e in &stats.enis {
         println!(
-            "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12}{}",
+            "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12} {:>15} {:>8}{}",
             e.eni,
             e.vpc,
             e.vswitch,
@@ -79,6 +79,8 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
             e.rx_bytes,
             e.tx_packets,
             e.tx_bytes,
+            format!("{}/{}", e.connections, e.connection_limit),
+            e.conntrack_refused,
             if e.attached { "" } else { "  (no interface)" }
         );
     }
@@ -99,7 +101,10 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
     }
     let ct = &stats.conntrack;
     println!();
-    println!("conntrack: {} of {} entries, {} opened, {} evicted", ct.entries, ct.capacity, ct.created, ct.evicted);
+    println!(
+        "conntrack: {} of {} entries, {} opened, {} swept, {} refused at a connection limit, {} refused with the table full",
+        ct.entries, ct.capacity, ct.created, ct.swept, ct.refused, ct.full
+    );
     Ok(())
 }
 

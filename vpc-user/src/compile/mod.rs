@@ -165,7 +165,12 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             if topology.flow_logs.iter().any(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)) {
                 groups.flags |= vpc_common::flowlog::PORT_FLOW_LOG;
             }
+            groups.ct_limit = eni.conntrack_limit;
             out.sg.port_groups.insert(ids.port(&eni.id), groups);
+        }
+        // Gateways have no groups; their entry carries their connection limit.
+        for gw in vpc.gateways.iter().filter(|g| g.conntrack_limit != 0) {
+            out.sg.port_groups.insert(ids.port(&gw.id), PortGroups { ct_limit: gw.conntrack_limit, ..Default::default() });
         }
         // Multicast: each group's members (those with an interface) and who may send to it.
         for group in &vpc.multicast_groups {
@@ -218,13 +223,13 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
 fn eni_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
     let eni = vpc.eni(name).expect("validated reference");
     let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-    Port { port: ids.port(&eni.id), flags: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac }
+    Port { port: ids.port(&eni.id), mtu: eni.mtu, _pad: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac }
 }
 
 /// Delivery to gateway `name` of `vpc`: to the remote router's MAC, from the link's VPC side.
 fn gateway_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
     let gw = vpc.gateway(name).expect("validated reference");
-    Port { port: ids.port(&gw.id), flags: 0, mac: gw.mac, gw_mac: gw.local_mac }
+    Port { port: ids.port(&gw.id), mtu: gw.mtu, _pad: 0, mac: gw.mac, gw_mac: gw.local_mac }
 }
 
 /// The group of route `route_id`: its hops and which slots go where, given which hops are up.

@@ -64,7 +64,7 @@ fn every_table_has_the_system_entries_and_its_custom_ones() {
     let local = |id| Route { kind: route_kind::LOCAL, arg: prod, id, hop: Port::default() };
     let host = Route { kind: route_kind::HOST, arg: 0, id: 1, hop: Port::default() };
     let (_, web, nat1) = t.eni("nat1").unwrap();
-    let nat1_port = Port { port: port(&t, &b, "nat1"), flags: 0, mac: nat1.mac, gw_mac: web.gateway_mac };
+    let nat1_port = Port { port: port(&t, &b, "nat1"), mtu: 1500, _pad: 0, mac: nat1.mac, gw_mac: web.gateway_mac };
     for table in [system, edge] {
         assert_eq!(entries.routes[&lpm_key(table, [100, 64, 0, 0], 10)], host, "100.64.0.0/10 goes to the host");
         assert_eq!(entries.routes[&lpm_key(table, [192, 168, 1, 0], 24)], local(2));
@@ -229,4 +229,45 @@ fn renumbering_entries_equals_compiling_with_renumbered_tables() {
     let expected = compile(&t, &Binding { ids: renumbered_ids, ..b.clone() });
     assert_ne!(expected, entries);
     assert_eq!(entries.renumber_tables(&renumbered), expected);
+}
+
+#[test]
+fn connection_limits_and_mtus_reach_every_port() {
+    let (t, b) = bound(
+        "
+vpcs:
+  - name: prod
+    cidr: 10.0.0.0/16
+    conntrack_limit: 500
+    vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}]
+    gateways:
+      - {name: idc, networks: [10.9.0.0/16], conntrack_limit: 100000, mtu: 1400}
+      - {name: vpn, networks: [10.8.0.0/16]}
+    route_tables:
+      - name: system
+        routes: [{dst: 10.9.0.0/16, next_hop: {type: gateway, gateway: idc}}]
+    enis:
+      - {name: e1, vswitch: web, ip: 10.0.1.10}
+      - {name: e2, vswitch: web, ip: 10.0.1.11, conntrack_limit: 7, mtu: 1200}
+  - name: dev
+    cidr: 172.16.0.0/16
+    vswitches: [{name: web, cidr: 172.16.1.0/24, zone: a}]
+    enis: [{name: e3, vswitch: web, ip: 172.16.1.10}]
+",
+    );
+    let entries = compile(&t, &b);
+    let port = |name: &str| match t.eni(name) {
+        Some((_, _, e)) => b.ids.port(&e.id),
+        None => b.ids.port(&t.vpcs[0].gateway(name).unwrap().id),
+    };
+    let groups = |name: &str| entries.sg.port_groups.get(&port(name)).copied();
+    assert_eq!(groups("e1").unwrap().ct_limit, 500, "the VPC's limit");
+    assert_eq!(groups("e2").unwrap().ct_limit, 7, "the ENI's own");
+    assert_eq!(groups("e3").unwrap().ct_limit, vpc_common::maps::DEFAULT_CT_LIMIT, "the default");
+    assert_eq!(groups("idc").map(|g| (g.ct_limit, g.count)), Some((100_000, 0)), "a gateway with a limit, and no groups");
+    assert_eq!(groups("vpn"), None, "a gateway without a limit has no entry: no limit");
+    let delivery = |name: &str| *entries.addrs.values().find(|p| p.port == port(name)).unwrap();
+    assert_eq!((delivery("e1").mtu, delivery("e2").mtu), (1500, 1200));
+    let to_idc = entries.routes.values().find(|r| r.kind == route_kind::PORT).unwrap();
+    assert_eq!((to_idc.hop.port, to_idc.hop.mtu), (port("idc"), 1400));
 }

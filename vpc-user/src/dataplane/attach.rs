@@ -23,27 +23,25 @@ pub struct AttachChanges {
     pub detached: usize,
 }
 
-/// Attach `prog` to every interface in `ifindexes`, replacing the program of existing links.
-pub fn attach_all(prog: &mut Xdp, pins: &PinDirs, ifindexes: &BTreeSet<u32>, changes: &mut AttachChanges) -> anyhow::Result<()> {
+/// Attach `prog` to interface `ifindex`, replacing the program of an existing link.
+pub fn attach(prog: &mut Xdp, pins: &PinDirs, ifindex: u32, changes: &mut AttachChanges) -> anyhow::Result<()> {
     std::fs::create_dir_all(pins.links())?;
-    for &ifindex in ifindexes {
-        let path = pins.link(ifindex);
-        if path.exists() {
-            if replace(prog, &path).is_ok() {
-                changes.replaced += 1;
-                continue;
-            }
-            // The interface behind the old link is gone (defunct link): start over.
-            std::fs::remove_file(&path).with_context(|| format!("removing stale link {}", path.display()))?;
+    let path = pins.link(ifindex);
+    if path.exists() {
+        if replace(prog, &path).is_ok() {
+            changes.replaced += 1;
+            return Ok(());
         }
-        let id = prog
-            .attach_to_if_index(ifindex, XdpMode::Driver)
-            .or_else(|_| prog.attach_to_if_index(ifindex, XdpMode::Default))
-            .with_context(|| format!("attaching XDP to ifindex {ifindex} (is another XDP program attached?)"))?;
-        let link = FdLink::try_from(prog.take_link(id)?).context("XDP attach did not create a bpf_link")?;
-        link.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
-        changes.attached += 1;
+        // The interface behind the old link is gone (defunct link): start over.
+        std::fs::remove_file(&path).with_context(|| format!("removing stale link {}", path.display()))?;
     }
+    let id = prog
+        .attach_to_if_index(ifindex, XdpMode::Driver)
+        .or_else(|_| prog.attach_to_if_index(ifindex, XdpMode::Default))
+        .with_context(|| format!("attaching XDP to ifindex {ifindex} (is another XDP program attached?)"))?;
+    let link = FdLink::try_from(prog.take_link(id)?).context("XDP attach did not create a bpf_link")?;
+    link.pin(&path).with_context(|| format!("pinning {}", path.display()))?;
+    changes.attached += 1;
     Ok(())
 }
 
@@ -89,6 +87,7 @@ pub fn detach_others(pins: &PinDirs, keep: &BTreeSet<u32>, changes: &mut AttachC
         if !keep.contains(&ifindex) {
             std::fs::remove_file(pins.link(ifindex))?;
             let _ = std::fs::remove_file(pins.tc_link(ifindex));
+            let _ = std::fs::remove_file(pins.gate(ifindex));
             changes.detached += 1;
         }
     }

@@ -38,7 +38,9 @@ pub fn ensure(root: &Path) -> anyhow::Result<()> {
 }
 
 /// An exclusive `flock` on a file in /run, released on drop.
-struct MountLock(std::fs::File);
+struct MountLock {
+    _file: std::fs::File,
+}
 
 impl MountLock {
     fn take() -> anyhow::Result<MountLock> {
@@ -49,7 +51,7 @@ impl MountLock {
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());
         }
-        Ok(MountLock(file))
+        Ok(MountLock { _file: file })
     }
 }
 
@@ -89,6 +91,13 @@ impl PinDirs {
     /// The multicast TC link of an interface.
     pub fn tc_link(&self, ifindex: u32) -> PathBuf {
         self.links().join(format!("tc_{ifindex}"))
+    }
+    /// The VLAN gates, one per veth (`vlan_gate`).
+    pub fn gates(&self) -> PathBuf {
+        self.root.join("gates")
+    }
+    pub fn gate(&self, ifindex: u32) -> PathBuf {
+        self.gates().join(format!("vlan_{ifindex}"))
     }
     /// The program currently attached, for inspection and TestRun against the live maps.
     pub fn program(&self) -> PathBuf {

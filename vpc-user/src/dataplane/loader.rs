@@ -13,6 +13,7 @@ use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event, maps as names,
     flowlog::{FlCounters, FlKey},
+    frag::{FragEntry, FragKey},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
@@ -27,8 +28,11 @@ pub struct Limits {
     pub max_routes: u32,
     pub max_addrs: u32,
     pub max_groups: u32,
-    /// Connection-tracking entries (least recently used ones are evicted when full).
+    /// Connection-tracking entries (two per connection between ports; a full table refuses
+    /// new connections).
     pub max_conntrack: u32,
+    /// Datagrams whose fragments are in flight (the oldest is forgotten when full).
+    pub max_frags: u32,
     /// Security-group rule sets (two per group), trie nodes, bitmap chunks, rules.
     pub max_sg_sets: u32,
     pub max_sg_nodes: u32,
@@ -49,6 +53,7 @@ impl Default for Limits {
             max_addrs: names::DEFAULT_MAX_ADDRS,
             max_groups: names::DEFAULT_MAX_GROUPS,
             max_conntrack: names::DEFAULT_MAX_CONNTRACK,
+            max_frags: names::DEFAULT_MAX_FRAGS,
             max_sg_sets: names::DEFAULT_MAX_SG_SETS,
             max_sg_nodes: names::DEFAULT_MAX_SG_NODES,
             max_sg_chunks: names::DEFAULT_MAX_SG_CHUNKS,
@@ -63,13 +68,14 @@ impl Default for Limits {
 impl Limits {
     /// The user-facing names of the sizes (`--map-size NAME=N`) with their fields and the map
     /// whose pinned size tells what an earlier run created.
-    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 12] {
+    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 13] {
         [
             ("enis", names::ENIS, &mut self.max_enis),
             ("routes", names::ROUTES, &mut self.max_routes),
             ("addrs", names::ENI_ADDRS, &mut self.max_addrs),
             ("groups", names::GROUPS, &mut self.max_groups),
             ("conntrack", names::CONNTRACK, &mut self.max_conntrack),
+            ("frags", names::FRAGS, &mut self.max_frags),
             ("sg-sets", names::SG_SETS, &mut self.max_sg_sets),
             ("sg-nodes", names::SG_NODES, &mut self.max_sg_nodes),
             ("sg-chunks", names::SG_WORDS, &mut self.max_sg_chunks),
@@ -109,12 +115,16 @@ impl Limits {
 }
 
 /// (name, key size, value size, max entries) of every pinned map.
-fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 23] {
+fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 27] {
     use std::mem::size_of;
     [
         (names::GROUPS, size_of::<u32>(), size_of::<Group>(), limits.max_groups),
         (names::CONFIG, size_of::<u32>(), size_of::<u64>(), 4),
         (names::CONNTRACK, size_of::<CtKey>(), size_of::<CtEntry>(), limits.max_conntrack),
+        (names::CT_OPENED, size_of::<u32>(), size_of::<u64>(), limits.max_enis),
+        (names::CT_CLOSED, size_of::<u32>(), size_of::<u64>(), limits.max_enis),
+        (names::FRAGS, size_of::<FragKey>(), size_of::<FragEntry>(), limits.max_frags),
+        (names::PROGS, size_of::<u32>(), size_of::<u32>(), 1),
         (names::SG_SETS, size_of::<u32>(), size_of::<SgSet>(), limits.max_sg_sets),
         (names::SG_NODES, size_of::<u32>(), 4 * NODE_FANOUT, limits.max_sg_nodes),
         (names::SG_WORDS, size_of::<u32>(), 8 * CHUNK_WORDS as usize, limits.max_sg_chunks),
@@ -138,6 +148,12 @@ fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 23] {
     ]
 }
 
+/// The map type a map must have when an earlier build made it another (CONNTRACK was an LRU
+/// hash, which evicts; it is a plain hash now).
+fn kind(name: &str) -> Option<aya::maps::MapType> {
+    (name == names::CONNTRACK).then_some(aya::maps::MapType::Hash)
+}
+
 /// Unpin maps whose shape differs from this build's, so the loader creates fresh ones. Programs
 /// still attached keep using the old map until their link is switched to the new program.
 pub fn retire_incompatible(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Vec<&'static str>> {
@@ -148,7 +164,10 @@ pub fn retire_incompatible(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ve
             continue;
         }
         let fits = MapInfo::from_pin(&path).is_ok_and(|info| {
-            info.key_size() as usize == key && info.value_size() as usize == value && info.max_entries() == max
+            info.key_size() as usize == key
+                && info.value_size() as usize == value
+                && info.max_entries() == max
+                && kind(name).is_none_or(|k| info.map_type().is_ok_and(|t| t == k))
         });
         if !fits {
             std::fs::remove_file(&path).with_context(|| format!("retiring {}", path.display()))?;
@@ -172,6 +191,9 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::ROUTES, limits.max_routes)
         .map_max_entries(names::GROUPS, limits.max_groups)
         .map_max_entries(names::CONNTRACK, limits.max_conntrack)
+        .map_max_entries(names::CT_OPENED, limits.max_enis)
+        .map_max_entries(names::CT_CLOSED, limits.max_enis)
+        .map_max_entries(names::FRAGS, limits.max_frags)
         .map_max_entries(names::SG_SETS, limits.max_sg_sets)
         .map_max_entries(names::SG_NODES, limits.max_sg_nodes)
         .map_max_entries(names::SG_WORDS, limits.max_sg_chunks)

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod bpffs;
+pub mod conntrack;
 pub mod iface;
 pub mod loader;
 pub mod netlink;
@@ -12,6 +13,7 @@ pub mod stats;
 pub mod sync;
 pub mod sys;
 pub mod veth;
+pub mod vlan_gate;
 
 use std::collections::BTreeSet;
 
@@ -66,7 +68,7 @@ impl Dataplane {
         if !root.exists() {
             return Ok(());
         }
-        for dir in [self.pins.links(), self.pins.maps()] {
+        for dir in [self.pins.links(), self.pins.gates(), self.pins.maps()] {
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 for entry in entries {
                     let path = entry?.path();
@@ -174,7 +176,20 @@ impl Loaded {
         }
         let pinned: BTreeSet<u32> = attach::pinned_links(pins)?.into_iter().collect();
         let todo: BTreeSet<u32> = ifindexes.difference(&self.attached).copied().collect();
-        attach::attach_all(self.program()?, pins, &todo, &mut report.links)?;
+        // Veths get the data path behind their VLAN gate: point the gates at this instance.
+        let gates = self.point_gates()?;
+        if gates.is_none() && todo.iter().any(|i| veth::is_veth(&ifname(*i))) {
+            report.warnings.push("this kernel cannot read VLAN tags from packet metadata: veth ENIs run without their VLAN gate".into());
+        }
+        for &ifindex in &todo {
+            match gates {
+                Some(kfunc) if veth::is_veth(&ifname(ifindex)) => {
+                    let mut gate = self.gate(pins, ifindex, kfunc)?;
+                    attach::attach(&mut gate, pins, ifindex, &mut report.links)?;
+                }
+                _ => attach::attach(self.program()?, pins, ifindex, &mut report.links)?,
+            }
+        }
         attach::attach_tc_all(loader::mcast_program(&mut self.ebpf)?, pins, &todo)?;
         let new_veths: Vec<u32> = todo.difference(&pinned).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
         for lost in veth::ensure_delivery(&new_veths)? {
@@ -194,6 +209,28 @@ impl Loaded {
 
     pub fn program(&mut self) -> anyhow::Result<&mut aya::programs::Xdp> {
         loader::program(&mut self.ebpf)
+    }
+
+    /// Make this instance the program every VLAN gate tail-calls (one atomic update for all of
+    /// them). `None` when the kernel has no metadata VLAN kfunc (gates cannot be loaded).
+    fn point_gates(&mut self) -> anyhow::Result<Option<u32>> {
+        let Ok(kfunc) = vlan_gate::kfunc_id() else { return Ok(None) };
+        let fd = self.program()?.fd()?.try_clone()?;
+        let mut progs = aya::maps::ProgramArray::try_from(self.ebpf.map_mut(names::PROGS).ok_or_else(missing_map)?)?;
+        progs.set(0, &fd, 0)?;
+        Ok(Some(kfunc))
+    }
+
+    /// A fresh VLAN gate bound to `ifindex`, loaded over this instance's `PROGS` and
+    /// `DROP_STATS`.
+    fn gate(&mut self, pins: &PinDirs, ifindex: u32, kfunc: u32) -> anyhow::Result<aya::programs::Xdp> {
+        use std::os::fd::AsFd as _;
+        std::fs::create_dir_all(pins.gates())?;
+        let path = pins.gate(ifindex);
+        let progs = aya::maps::MapData::from_pin(pins.map(names::PROGS))?;
+        let drops = aya::maps::MapData::from_pin(pins.map(names::DROP_STATS))?;
+        vlan_gate::load(ifindex, kfunc, progs.fd().as_fd(), drops.fd().as_fd(), &path)?;
+        Ok(aya::programs::Xdp::from_pin(&path, aya_obj::programs::XdpAttachType::Interface)?)
     }
 
     /// The program, for BPF_PROG_TEST_RUN (which needs no mutable access).

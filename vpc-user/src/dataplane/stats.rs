@@ -101,9 +101,3 @@ pub fn sums<T: PerCpuSum>(pins: &PinDirs, name: &str, keys: impl IntoIterator<It
     }
     Ok(out)
 }
-
-/// Connections in the conntrack table now (one syscall per entry: for stats, not hot paths).
-pub fn conntrack_entries(pins: &PinDirs) -> anyhow::Result<u64> {
-    let table: aya::maps::HashMap<_, vpc_common::ct::CtKey, vpc_common::ct::CtEntry> = aya::maps::HashMap::try_from(open(pins, names::CONNTRACK)?)?;
-    Ok(table.keys().filter(Result::is_ok).count() as u64)
-}

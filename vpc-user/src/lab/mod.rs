@@ -41,13 +41,15 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
             &[
                 format!("link set eth0 address {}", format_mac(&eni.mac)),
                 "addr flush dev eth0".into(),
+                format!("link set eth0 mtu {}", eni.mtu),
                 format!("addr add {}/{} dev eth0", eni.ip, vswitch.cidr.prefix_len()),
                 "link set lo up".into(),
                 "link set eth0 up".into(),
                 format!("route replace default via {} dev eth0", vswitch.gateway),
             ],
         )?;
-        ip(&["link", "set", &host, "up"])?;
+        // The host side takes what the guest may send (the data path checks the receiver's).
+        ip(&["link", "set", &host, "mtu", &crate::model::topology::MAX_MTU.to_string(), "up"])?;
     }
     // A gateway's namespace stands for the network behind it: an address in each of its
     // networks, and everything else sent to the VPC.
@@ -56,7 +58,7 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
             let ns = naming.netns(&gw.name);
             let host = naming.host_ifname_of(&gw.name, gw.interface.as_deref());
             guest(&ns, &host)?;
-            let mut lines = vec![format!("link set eth0 address {}", format_mac(&gw.mac)), "addr flush dev eth0".into()];
+            let mut lines = vec![format!("link set eth0 address {}", format_mac(&gw.mac)), "addr flush dev eth0".into(), format!("link set eth0 mtu {}", gw.mtu)];
             if let Some(ip) = gw.ip {
                 lines.push(format!("addr add {ip}/32 dev eth0"));
             }
@@ -67,7 +69,7 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
             let via = std::net::Ipv4Addr::from(u32::from(vpc.cidr.network()) + 1);
             lines.extend(["link set lo up".into(), "link set eth0 up".into(), format!("route replace default via {via} dev eth0 onlink")]);
             ip_batch(Some(&ns), &lines)?;
-            ip(&["link", "set", &host, "up"])?;
+            ip(&["link", "set", &host, "mtu", &crate::model::topology::MAX_MTU.to_string(), "up"])?;
         }
     }
     let synced = conn.call("SyncInterfaces", json!({}))?;

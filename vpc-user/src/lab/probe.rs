@@ -112,3 +112,76 @@ pub fn send_frames(ns: &str, ifname: &str, frames: Vec<Vec<u8>>) -> anyhow::Resu
         result
     })
 }
+
+/// Frames arriving at an interface of a lab namespace (AF_PACKET, incoming only), collected on
+/// a thread of their own from `start` to `stop`: what a guest really received.
+pub struct Capture {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Vec<Vec<u8>>>>,
+}
+
+impl Capture {
+    /// Start capturing on `ifname` in namespace `ns` (capturing has begun when this returns).
+    pub fn start(ns: &str, ifname: &str) -> anyhow::Result<Capture> {
+        let ifname = ifname.to_string();
+        let fd = netns::in_netns(&netns::path(ns), move || {
+            let ifindex = crate::dataplane::ifindex(&ifname).with_context(|| format!("no {ifname} in the namespace"))?;
+            let all = (libc::ETH_P_ALL as u16).to_be();
+            // SAFETY: socket(2); the fd is owned below.
+            let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, i32::from(all)) };
+            anyhow::ensure!(fd >= 0, "AF_PACKET socket: {}", std::io::Error::last_os_error());
+            // SAFETY: we own the new descriptor.
+            let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            addr.sll_family = libc::AF_PACKET as u16;
+            addr.sll_protocol = all;
+            addr.sll_ifindex = ifindex as i32;
+            let timeout = libc::timeval { tv_sec: 0, tv_usec: 20_000 };
+            use std::os::fd::AsRawFd as _;
+            // SAFETY: valid descriptor, address and option buffers.
+            unsafe {
+                anyhow::ensure!(
+                    libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) == 0,
+                    "binding the capture: {}",
+                    std::io::Error::last_os_error()
+                );
+                libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, (&timeout as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32);
+            }
+            Ok(fd)
+        })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            use std::os::fd::AsRawFd as _;
+            let mut frames = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            while !flag.load(Ordering::Relaxed) {
+                let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+                let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+                // SAFETY: valid buffers; the descriptor lives in this closure.
+                let n = unsafe { libc::recvfrom(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0, (&mut from as *mut libc::sockaddr_ll).cast(), &mut len) };
+                if n > 0 && from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
+                    frames.push(buf[..n as usize].to_vec());
+                }
+            }
+            frames
+        });
+        Ok(Capture { stop, thread: Some(thread) })
+    }
+
+    /// Stop, after letting frames in flight land, and return what arrived.
+    pub fn stop(mut self) -> Vec<Vec<u8>> {
+        std::thread::sleep(Duration::from_millis(150));
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -1,13 +1,17 @@
 //! Reference semantics of connection tracking and security groups, for the model: which packets
-//! pass a port's security groups, given the connections seen so far. The data path
-//! (`vpc-ebpf/src/ct.rs`, `sg.rs`) must agree packet for packet; the state machine and timeouts
-//! are shared (`vpc_common::ct`). The model keeps no clock: its connections never time out.
+//! pass a port's security groups, given the connections seen so far (`vpc_common::ct` says what
+//! an entry is). The data path (`vpc-ebpf/src/ct.rs`, `sg.rs`) must agree packet for packet; the
+//! state machine, timeouts and the ICMP key are shared (`vpc_common::ct`). The model keeps no
+//! clock: its connections never time out. What it does keep, as the data path does, is the
+//! receiving side's verdict cached in the sender's entry for the configuration epoch: it is
+//! part of what a packet sees (a side's entry made afresh later in the same epoch does not
+//! change what the sender's connection cached).
 
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use vpc_common::{
     addr_raw,
-    ct::{next_state, origin, reopens, state, PROTO_TCP, PROTO_UDP},
+    ct::{next_state, origin, peer_key, reopens, state, PROTO_TCP, PROTO_UDP},
     CtKey, DropReason,
 };
 
@@ -22,45 +26,67 @@ use super::{
 pub struct Packet {
     pub saddr: Ipv4Addr,
     pub daddr: Ipv4Addr,
+    /// What the connection table keys the datagram by (`vpc-ebpf/src/packet.rs`).
     pub ports: u32,
     pub proto: u8,
-    /// The destination port for port ranges: TCP and UDP with ports, none otherwise.
+    /// The destination port for port ranges: TCP and UDP, none otherwise.
     pub dport: Option<u16>,
     pub tcp_flags: u8,
+    /// Whether it may open a connection (not ICMP replies, errors or other ICMP messages).
+    pub opens: bool,
+    /// An ICMP error, and the packet it quotes when that can be tied to a connection.
+    pub icmp_error: bool,
+    pub quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u8)>,
     /// IP total length.
     pub bytes: u64,
-    /// For an ICMP error whose quote could be read: (saddr, daddr, ports, proto) of the quoted packet.
-    pub quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u8)>,
 }
 
-/// A port as conntrack sees it: its number, and its ENI (with the ENI's VPC) when it has
-/// security groups -- gateways have none.
+/// A port as conntrack sees it: its number, its ENI (with the ENI's VPC) when it has security
+/// groups -- gateways have none --, and its connection limit (0: none).
 #[derive(Clone, Copy)]
 pub struct Guarded<'a> {
     pub port: u32,
     pub eni: Option<(&'a Vpc, &'a Eni)>,
+    pub limit: u32,
 }
 
-/// One tracked connection of a port.
+/// The receiving side's verdict as the sender's entry caches it for an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    Host,
+    Deliver { accept: bool, rule: Option<u32> },
+}
+
+/// One side's entry of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub allowed: bool,
-    pub rule: Option<u32>,
-    pub sg_epoch: u64,
     pub state: u8,
     pub origin: u8,
-    pub out_packets: u64,
-    pub out_bytes: u64,
-    pub in_packets: u64,
-    pub in_bytes: u64,
+    /// The other side's port, whose entry shares the connection's state (the data path's
+    /// `hop.port`); none once the entry's packets go to the host stack.
+    pub hop: Option<u32>,
+    /// What the entry caches, and for which epoch.
+    pub cache: Option<(u64, Cache)>,
+    /// What the entry's port sent.
+    pub packets: u64,
+    pub bytes: u64,
 }
 
-/// The connections of every port and the configuration epoch (bumped on every change, as the
-/// agent does after each sync).
-#[derive(Debug, Clone, Default)]
+/// The connections of every port, the datagrams whose fragments are in flight, and the
+/// configuration epoch (bumped on every change, as the agent does after each sync).
+#[derive(Debug, Clone)]
 pub struct Conntrack {
     pub entries: BTreeMap<CtKey, Entry>,
+    pub frags: BTreeMap<vpc_common::frag::FragKey, vpc_common::frag::FragEntry>,
     pub epoch: u64,
+    /// Entries the table holds: a new one beyond is refused (`ConntrackFull`).
+    pub capacity: usize,
+}
+
+impl Default for Conntrack {
+    fn default() -> Self {
+        Conntrack { entries: BTreeMap::new(), frags: BTreeMap::new(), epoch: 0, capacity: usize::MAX }
+    }
 }
 
 /// What one side's check did, for `vpc trace` and the counters.
@@ -69,6 +95,25 @@ pub struct Checked {
     /// Rule counters credited with the packet (counter, bytes).
     pub rule_hits: Vec<(u32, u64)>,
     pub steps: Vec<String>,
+    /// The port whose connection limit refused a new connection.
+    pub refused: Option<u32>,
+}
+
+/// What the sender half decided, for the receiver half and the commit (the data path's `Conn`).
+#[derive(Debug, Clone, Default)]
+pub struct Conn {
+    /// The sender's live entry.
+    pub entry: Option<CtKey>,
+    /// The sender's entry exists but is re-opened (overwritten, not charged again).
+    pub stale: bool,
+    /// The sender's verdict when it had no live entry.
+    pub rule: Option<u32>,
+    /// An ICMP error whose quoted packet the sender had received.
+    pub related: bool,
+    /// The receiving side: its verdict, and whether its entry must be made.
+    pub peer: Option<Verdict>,
+    pub peer_new: bool,
+    pub peer_stale: bool,
 }
 
 fn raw(a: Ipv4Addr) -> u32 {
@@ -106,111 +151,230 @@ pub fn decide(vpc: &Vpc, eni: &Eni, ids: &Ids, direction: Direction, proto: u8, 
     }
 }
 
-impl Conntrack {
-    /// Pass `pkt` through `side`'s conntrack and security groups: the port sending it
-    /// (`received == false`) or receiving it. `Err` is the security-group drop.
-    pub fn track(&mut self, side: Guarded<'_>, received: bool, pkt: &Packet, ids: &Ids, checked: &mut Checked) -> Result<(), DropReason> {
-        let who = side.eni.map(|(_, e)| e.name.as_str()).unwrap_or("gateway");
-        if received && side.eni.is_none() {
-            return Ok(());
-        }
-        let (direction, denied) = if received { (Direction::Ingress, DropReason::SgIngress) } else { (Direction::Egress, DropReason::SgEgress) };
-        let verb = if received { "ingress" } else { "egress" };
-        let count = |rule: Option<u32>, checked: &mut Checked| {
-            if let Some(rule) = rule {
-                checked.rule_hits.push((rule, pkt.bytes));
-            }
-        };
-        if let Some((saddr, daddr, ports, proto)) = pkt.quoted {
-            let (saddr, daddr, proto) = (raw(saddr), raw(daddr), u32::from(proto));
-            let key = if received {
-                CtKey::sent(side.port, saddr, daddr, ports, proto)
-            } else {
-                CtKey::received(side.port, saddr, daddr, ports, proto)
-            };
-            if self.entries.get(&key).is_some_and(|e| e.allowed) {
-                checked.steps.push(format!("{who} ({verb}): ICMP error related to a tracked connection"));
-                return Ok(());
-            }
-            let verdict = self.judge(side, direction, pkt, received, ids, checked, who, verb);
-            count(verdict.rule, checked);
-            return if verdict.accept { Ok(()) } else { Err(denied) };
-        }
-        let (saddr, daddr, proto) = (raw(pkt.saddr), raw(pkt.daddr), u32::from(pkt.proto));
-        let key = if received {
-            CtKey::received(side.port, saddr, daddr, pkt.ports, proto)
-        } else {
-            CtKey::sent(side.port, saddr, daddr, pkt.ports, proto)
-        };
-        let epoch = self.epoch;
-        if let Some(entry) = self.entries.get(&key).cloned()
-            && !reopens(proto, entry.state, pkt.tcp_flags)
-        {
-            let mut entry = entry;
-            let from_origin = (entry.origin == origin::IN) == received;
-            if entry.sg_epoch != epoch {
-                let verdict = recheck(side, &entry, &key, ids);
-                checked.steps.push(format!("{who} ({verb}): configuration changed, connection re-checked: {}", if verdict.accept { "still allowed" } else { "now denied" }));
-                entry.allowed = verdict.accept;
-                entry.rule = verdict.rule;
-                entry.sg_epoch = epoch;
-            }
-            count(entry.rule, checked);
-            if !entry.allowed {
-                self.entries.insert(key, entry);
-                return Err(denied);
-            }
-            checked.steps.push(format!("{who} ({verb}): established connection"));
-            entry.state = next_state(proto, entry.state, pkt.tcp_flags, from_origin);
-            if received {
-                entry.in_packets += 1;
-                entry.in_bytes += pkt.bytes;
-            } else {
-                entry.out_packets += 1;
-                entry.out_bytes += pkt.bytes;
-            }
-            self.entries.insert(key, entry);
-            return Ok(());
-        }
-        let verdict = self.judge(side, direction, pkt, received, ids, checked, who, verb);
-        count(verdict.rule, checked);
-        if !verdict.accept {
-            return Err(denied);
-        }
-        let (out, inn) = if received { ((0, 0), (1, pkt.bytes)) } else { ((1, pkt.bytes), (0, 0)) };
-        self.entries.insert(
-            key,
-            Entry {
-                allowed: true,
-                rule: verdict.rule,
-                sg_epoch: epoch,
-                state: next_state(proto, state::OPEN, pkt.tcp_flags, true),
-                origin: if received { origin::IN } else { origin::OUT },
-                out_packets: out.0,
-                out_bytes: out.1,
-                in_packets: inn.0,
-                in_bytes: inn.1,
-            },
-        );
-        Ok(())
-    }
+fn who<'a>(side: &Guarded<'a>) -> &'a str {
+    side.eni.map(|(_, e)| e.name.as_str()).unwrap_or("gateway")
+}
 
-    #[allow(clippy::too_many_arguments)]
-    fn judge(&self, side: Guarded<'_>, direction: Direction, pkt: &Packet, received: bool, ids: &Ids, checked: &mut Checked, who: &str, verb: &str) -> Verdict {
-        let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
-        let peer = if received { pkt.saddr } else { pkt.daddr };
-        let (verdict, why) = decide(vpc, eni, ids, direction, pkt.proto, peer, pkt.dport);
-        checked.steps.push(format!("security groups of {who} ({verb}): {why}"));
-        verdict
+fn count(rule: Option<u32>, pkt: &Packet, checked: &mut Checked) {
+    if let Some(rule) = rule {
+        checked.rule_hits.push((rule, pkt.bytes));
     }
 }
 
-/// The rules' verdict on the first direction of an existing connection.
-fn recheck(side: Guarded<'_>, entry: &Entry, key: &CtKey, ids: &Ids) -> Verdict {
+/// The rules' verdict on `pkt` as a connection's first packet, at the side that sends it
+/// (`received == false`) or receives it.
+fn judge(side: Guarded<'_>, received: bool, pkt: &Packet, ids: &Ids, checked: &mut Checked) -> Verdict {
     let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
-    let (direction, dport) = if entry.origin == origin::OUT { (Direction::Egress, key.remote_port()) } else { (Direction::Ingress, key.local_port()) };
+    let (direction, peer, verb) = if received { (Direction::Ingress, pkt.saddr, "ingress") } else { (Direction::Egress, pkt.daddr, "egress") };
+    let (verdict, why) = decide(vpc, eni, ids, direction, pkt.proto, peer, pkt.dport);
+    checked.steps.push(format!("security groups of {} ({verb}): {why}", eni.name));
+    verdict
+}
+
+/// The rules' verdict on an existing connection, from its entry's side and orientation (the
+/// data path stores it and takes it again when the epoch changes: the same thing).
+fn recheck(side: Guarded<'_>, entry_origin: u8, key: &CtKey, ids: &Ids) -> Verdict {
+    let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
     let tcp_or_udp = key.proto == PROTO_TCP || key.proto == PROTO_UDP;
-    let dport = if tcp_or_udp && key.ports != 0 { Some(dport) } else { None };
+    let (direction, dport) = if entry_origin == origin::OUT { (Direction::Egress, key.remote_port()) } else { (Direction::Ingress, key.local_port()) };
     let peer = Ipv4Addr::from(vpc_common::addr_from_raw(key.remote));
-    decide(vpc, eni, ids, direction, key.proto as u8, peer, dport).0
+    decide(vpc, eni, ids, direction, key.proto as u8, peer, tcp_or_udp.then_some(dport)).0
+}
+
+impl Conntrack {
+    /// The sender half's verdict: `side`'s connection, or its egress rules. `Ok(true)` when
+    /// its entry caches that the packet goes to the host stack. (The route itself is the
+    /// caller's; the data path caches it, which changes no outcome.)
+    pub fn send(&mut self, side: Guarded<'_>, pkt: &Packet, ids: &Ids, checked: &mut Checked, conn: &mut Conn) -> Result<(), DropReason> {
+        let who = who(&side);
+        if pkt.icmp_error {
+            // An error passes the sender's side as related when the sender had received the
+            // packet it quotes; never opens or refreshes a connection.
+            let related = pkt.quoted.is_some_and(|(s, d, ports, proto)| {
+                let key = CtKey::received(side.port, raw(s), raw(d), ports, u32::from(proto));
+                self.holds(&key, side, ids)
+            });
+            if related {
+                checked.steps.push(format!("{who} (egress): ICMP error about a packet it received"));
+                conn.related = true;
+                return Ok(());
+            }
+            let verdict = judge(side, false, pkt, ids, checked);
+            count(verdict.rule, pkt, checked);
+            return if verdict.accept { Ok(()) } else { Err(DropReason::SgEgress) };
+        }
+        let key = CtKey::sent(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        if let Some(entry) = self.entries.get(&key) {
+            if !(pkt.opens && reopens(key.proto, entry.state, pkt.tcp_flags)) {
+                let verdict = recheck(side, entry.origin, &key, ids);
+                count(verdict.rule, pkt, checked);
+                if !verdict.accept {
+                    checked.steps.push(format!("{who} (egress): its connection is denied by the rules now"));
+                    return Err(DropReason::SgEgress);
+                }
+                checked.steps.push(format!("{who} (egress): established connection"));
+                let entry = self.entries.get_mut(&key).expect("just found");
+                entry.packets += 1;
+                entry.bytes += pkt.bytes;
+                let new = next_state(key.proto, entry.state, pkt.tcp_flags, entry.origin == origin::OUT);
+                if new != entry.state {
+                    // Both sides of a connection share its state.
+                    entry.state = new;
+                    if let Some(hop) = entry.hop
+                        && let Some(other) = self.entries.get_mut(&peer_key(&key, hop))
+                    {
+                        other.state = new;
+                    }
+                }
+                conn.entry = Some(key);
+                return Ok(());
+            }
+            conn.stale = true;
+        }
+        let verdict = judge(side, false, pkt, ids, checked);
+        count(verdict.rule, pkt, checked);
+        if !verdict.accept {
+            return Err(DropReason::SgEgress);
+        }
+        conn.rule = verdict.rule;
+        Ok(())
+    }
+
+    /// What the sender's live entry caches for this epoch, if anything.
+    pub fn cached(&self, conn: &Conn) -> Option<Cache> {
+        let entry = self.entries.get(conn.entry.as_ref()?)?;
+        entry.cache.filter(|(epoch, _)| *epoch == self.epoch).map(|(_, c)| c)
+    }
+
+    /// The sender's live entry learns that its packets go to the host stack.
+    pub fn cache_host(&mut self, conn: &Conn) {
+        let epoch = self.epoch;
+        if let Some(entry) = conn.entry.as_ref().and_then(|k| self.entries.get_mut(k)) {
+            entry.cache = Some((epoch, Cache::Host));
+            entry.hop = None;
+        }
+    }
+
+    fn cache_deliver(&mut self, key: &CtKey, to: u32, verdict: Verdict) {
+        let epoch = self.epoch;
+        if let Some(entry) = self.entries.get_mut(key) {
+            entry.cache = Some((epoch, Cache::Deliver { accept: verdict.accept, rule: verdict.rule }));
+            entry.hop = Some(to);
+        }
+    }
+
+    /// The receiver half: the verdict of the side the packet is delivered to.
+    pub fn receive(&mut self, side: Guarded<'_>, pkt: &Packet, ids: &Ids, checked: &mut Checked, conn: &mut Conn) -> Result<(), DropReason> {
+        let who = who(&side);
+        if let Some(Cache::Deliver { accept, rule }) = self.cached(conn) {
+            count(rule, pkt, checked);
+            checked.steps.push(format!("{who} (ingress): {} (cached for this connection)", if accept { "accepted" } else { "dropped" }));
+            return if accept { Ok(()) } else { Err(DropReason::SgIngress) };
+        }
+        let key = CtKey::received(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        if pkt.icmp_error {
+            let related = conn.related
+                && pkt.quoted.is_some_and(|(s, d, ports, proto)| {
+                    let key = CtKey::sent(side.port, raw(s), raw(d), ports, u32::from(proto));
+                    self.holds(&key, side, ids)
+                });
+            if related {
+                checked.steps.push(format!("{who} (ingress): ICMP error about its connection, from the connection's other side"));
+                return Ok(());
+            }
+        } else if let Some(sender) = conn.entry {
+            // A connection of the sender not cached for this side: this side's own entry says.
+            if let Some(entry) = self.entries.get(&key) {
+                let verdict = recheck(side, entry.origin, &key, ids);
+                count(verdict.rule, pkt, checked);
+                checked.steps.push(format!("{who} (ingress): its side of the connection is {}", if verdict.accept { "allowed" } else { "denied" }));
+                self.cache_deliver(&sender, side.port, verdict);
+                return if verdict.accept { Ok(()) } else { Err(DropReason::SgIngress) };
+            }
+            conn.peer_new = true;
+        } else if pkt.opens {
+            conn.peer_stale = self.entries.contains_key(&key);
+            conn.peer_new = true;
+        }
+        let verdict = judge(side, true, pkt, ids, checked);
+        count(verdict.rule, pkt, checked);
+        conn.peer = Some(verdict);
+        if let Some(sender) = conn.entry
+            && !pkt.icmp_error
+            && !verdict.accept
+        {
+            // A denial is cached at once; an acceptance once `commit` made the side's entry.
+            self.cache_deliver(&sender, side.port, verdict);
+        }
+        if verdict.accept { Ok(()) } else { Err(DropReason::SgIngress) }
+    }
+
+    /// A live allowed entry at `key` (always live: no clock).
+    fn holds(&self, key: &CtKey, side: Guarded<'_>, ids: &Ids) -> bool {
+        self.entries.get(key).is_some_and(|e| recheck(side, e.origin, key, ids).accept)
+    }
+
+    /// Entries charged to `port`.
+    fn held(&self, port: u32) -> usize {
+        self.entries.keys().filter(|k| k.port == port).count()
+    }
+
+    /// Write `key`'s entry: in place of a re-opened one (`stale`), or as a new entry within its
+    /// port's `limit` and the table's capacity.
+    fn put(&mut self, key: CtKey, entry: Entry, stale: bool, limit: u32, checked: &mut Checked) -> Result<(), DropReason> {
+        if stale && self.entries.contains_key(&key) {
+            self.entries.insert(key, entry);
+            return Ok(());
+        }
+        if limit != 0 && self.held(key.port) >= limit as usize {
+            checked.refused = Some(key.port);
+            return Err(DropReason::ConntrackLimit);
+        }
+        if self.entries.contains_key(&key) || self.entries.len() >= self.capacity {
+            return Err(DropReason::ConntrackFull);
+        }
+        self.entries.insert(key, entry);
+        Ok(())
+    }
+
+    /// Record a packet about to be delivered to `to` (`None`: the host stack): a new connection
+    /// gets an entry at both sides, a connection's new receiving side gets its own.
+    pub fn commit(&mut self, from: Guarded<'_>, to: Option<Guarded<'_>>, pkt: &Packet, checked: &mut Checked, conn: &Conn) -> Result<(), DropReason> {
+        if !pkt.opens || pkt.icmp_error {
+            return Ok(());
+        }
+        let key = CtKey::sent(from.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        let state = next_state(u32::from(pkt.proto), state::OPEN, pkt.tcp_flags, true);
+        let epoch = self.epoch;
+        let fresh = conn.entry.is_none();
+        if fresh {
+            let cache = match (to, conn.peer) {
+                (Some(_), Some(peer)) => Cache::Deliver { accept: true, rule: peer.rule },
+                _ => Cache::Host,
+            };
+            let entry = Entry { state, origin: origin::OUT, hop: to.map(|t| t.port), cache: Some((epoch, cache)), packets: 1, bytes: pkt.bytes };
+            self.put(key, entry, conn.stale, from.limit, checked)?;
+            checked.steps.push(format!("new connection at {}", who(&from)));
+        }
+        let Some(to) = to else { return Ok(()) };
+        if !conn.peer_new {
+            return Ok(());
+        }
+        let peer = CtKey::received(to.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        let entry = Entry { state, origin: origin::IN, hop: Some(from.port), cache: None, packets: 0, bytes: 0 };
+        if let Err(reason) = self.put(peer, entry, conn.peer_stale, to.limit, checked) {
+            if fresh {
+                // Both sides or neither.
+                self.entries.remove(&key);
+            }
+            return Err(reason);
+        }
+        checked.steps.push(format!("its side at {}", who(&to)));
+        if !fresh
+            && let Some(sender) = conn.entry
+        {
+            self.cache_deliver(&sender, to.port, conn.peer.unwrap_or(Verdict { accept: true, rule: None }));
+        }
+        Ok(())
+    }
 }

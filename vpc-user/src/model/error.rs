@@ -78,6 +78,8 @@ pub mod code {
     pub const FLOW_LOG_WINDOW: &str = "InvalidAggregationInterval.Malformed";
     pub const FLOW_LOG_SINK: &str = "InvalidFlowLog.Sink";
     pub const QUOTA_SG_RULE: &str = "QuotaExceeded.SecurityGroupRule";
+    pub const MTU_MALFORMED: &str = "InvalidMtu.ValueNotSupported";
+    pub const CONNTRACK_LIMIT_MALFORMED: &str = "InvalidConntrackLimit.ValueNotSupported";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]

@@ -12,7 +12,7 @@ use vpc_common::{addr_raw, flow::slot_of, flow_hash, DropReason, NO_HOP};
 use super::{
     addr::format_mac,
     binding::Binding,
-    conntrack::{Checked, Conntrack, Guarded, Packet},
+    conntrack::{Cache, Checked, Conn, Conntrack, Guarded, Packet},
     ecmp,
     topology::{HopTarget, NextHop, RouteTable, RouteView},
     Eni, Topology, Vpc,
@@ -47,6 +47,8 @@ pub struct Outcome {
     /// A multicast packet's copies (member port, accepted by its ingress rules), made by the
     /// TC program after XDP passed the packet.
     pub copies: Vec<(u32, bool)>,
+    /// The port whose connection limit refused the packet's new connection.
+    pub refused_port: Option<u32>,
     /// Human-readable steps of the decision, for `vpc trace` and failing tests.
     pub steps: Vec<String>,
 }
@@ -66,6 +68,8 @@ struct Sender<'a> {
     port: u32,
     /// The ENI (none for a gateway).
     eni: Option<&'a Eni>,
+    /// Its connection limit (0: none).
+    limit: u32,
 }
 
 /// Where a route delivers.
@@ -75,6 +79,10 @@ struct Target<'a> {
     port: u32,
     mac: [u8; 6],
     gw_mac: [u8; 6],
+    /// The largest IP packet it takes.
+    mtu: u16,
+    /// Its connection limit (0: none).
+    limit: u32,
     /// The receiving ENI and its VPC (none for a gateway).
     eni: Option<(&'a Vpc, &'a Eni)>,
 }
@@ -82,14 +90,17 @@ struct Target<'a> {
 enum Decision<'a> {
     Deliver(Target<'a>),
     ToHost,
+    /// The TTL runs out at the gateway: answered before the route goes any further.
+    Expired,
 }
 
-/// The flow fields that steer ECMP.
+/// The flow fields that steer ECMP, and the TTL.
 struct Flow {
     saddr: Ipv4Addr,
     daddr: Ipv4Addr,
     ports: u32,
     proto: u8,
+    ttl: u8,
 }
 
 pub struct Model<'a> {
@@ -173,6 +184,7 @@ impl<'a> Model<'a> {
             rule_hits: Vec::new(),
             flow_log: Vec::new(),
             copies: Vec::new(),
+            refused_port: None,
             steps: Vec::new(),
         };
         match self.decide(ifindex, &mut out) {
@@ -201,6 +213,7 @@ impl<'a> Model<'a> {
                 source_check: eni.source_dest_check,
                 port,
                 eni: Some(eni),
+                limit: eni.conntrack_limit,
             });
         }
         let (vpc, gw) = self.topology.vpcs.iter().find_map(|v| v.gateways.iter().find(|g| g.id == id).map(|g| (v, g)))?;
@@ -215,6 +228,7 @@ impl<'a> Model<'a> {
             source_check: false,
             port,
             eni: None,
+            limit: gw.conntrack_limit,
         })
     }
 
@@ -234,6 +248,7 @@ impl<'a> Model<'a> {
                 ArpVerdict::Answered => self.deliver(&sender.port, &self.own_id(&sender), out),
                 ArpVerdict::ToHost => Ok(Action::Pass),
             },
+            0x8100 | 0x88a8 => Err(DropReason::VlanTagged),
             _ => Err(DropReason::NotIpv4),
         }
     }
@@ -243,7 +258,7 @@ impl<'a> Model<'a> {
     }
 
     fn forward_ipv4(&mut self, sender: &Sender<'a>, out: &mut Outcome) -> Result<Action, DropReason> {
-        let frame = &out.frame;
+        let frame = &out.frame.clone();
         let ip = frame.get(ETH_HLEN..ETH_HLEN + 20).ok_or(DropReason::Malformed)?;
         let header_len = usize::from(ip[0] & 0x0f) * 4;
         let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
@@ -255,7 +270,7 @@ impl<'a> Model<'a> {
         if sender.source_check && Some(src) != sender.ip {
             return Err(DropReason::SpoofedIp);
         }
-        let l4 = l4(frame, header_len)?;
+        let l4 = self.fragment_l4(sender.port, frame, header_len, out)?;
         let pkt = Packet {
             saddr: src,
             daddr: dst,
@@ -263,12 +278,14 @@ impl<'a> Model<'a> {
             proto: ip[9],
             dport: l4.dport,
             tcp_flags: l4.tcp_flags,
+            opens: l4.opens,
+            icmp_error: l4.icmp_error,
+            quoted: l4.quoted,
             bytes: total_len as u64,
-            quoted: if l4.icmp_error { quoted(frame, header_len) } else { None },
         };
         let ids = &self.binding.ids;
         let mut checked = Checked::default();
-        let guarded = Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)) };
+        let from = Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)), limit: sender.limit };
         // A multicast group: only its senders may send; the TC program copies to the members.
         if dst.is_multicast() {
             let Some(group) = sender.vpc.multicast_groups.iter().find(|g| g.group == dst) else {
@@ -277,35 +294,66 @@ impl<'a> Model<'a> {
             if !sender.eni.is_some_and(|e| group.senders.contains(&e.name)) {
                 return Err(DropReason::McastNotSender);
             }
-            let sent = self.conntrack().track(guarded, false, &pkt, ids, &mut checked);
-            self.log_flow(guarded, false, &pkt, sent.is_ok(), out);
-            out.rule_hits.append(&mut checked.rule_hits);
-            out.steps.append(&mut checked.steps);
-            sent?;
+            // A group has no connections: every packet is judged by the sender's egress rules.
+            let sent = match from.eni {
+                Some((vpc, eni)) => {
+                    let (verdict, why) = super::conntrack::decide(vpc, eni, ids, super::security::Direction::Egress, pkt.proto, pkt.daddr, pkt.dport);
+                    checked.steps.push(format!("security groups of {} (egress): {why}", eni.name));
+                    if let Some(rule) = verdict.rule {
+                        checked.rule_hits.push((rule, pkt.bytes));
+                    }
+                    verdict.accept
+                }
+                None => true,
+            };
+            self.log_flow(from, false, &pkt, sent, out);
+            self.take(&mut checked, out);
+            if !sent {
+                return Err(DropReason::SgEgress);
+            }
             out.copies = self.copies(sender, group, &pkt);
             let names: Vec<String> = out.copies.iter().map(|(p, ok)| format!("port {p}{}", if *ok { "" } else { " (refused)" })).collect();
             out.steps.push(format!("multicast group {dst}: to the TC program, which copies it to {}", names.join(", ")));
             return Ok(Action::Pass);
         }
-        let sent = self.conntrack().track(guarded, false, &pkt, ids, &mut checked);
-        self.log_flow(guarded, false, &pkt, sent.is_ok(), out);
-        out.rule_hits.append(&mut checked.rule_hits);
-        out.steps.append(&mut checked.steps);
+        // The sender half: its connection or its egress rules, then the route.
+        let mut conn = Conn::default();
+        let sent = self.conntrack().send(from, &pkt, ids, &mut checked, &mut conn);
+        self.log_flow(from, false, &pkt, sent.is_ok(), out);
+        self.take(&mut checked, out);
         sent?;
-        let flow = Flow { saddr: src, daddr: dst, ports: pkt.ports, proto: pkt.proto };
+        let flow = Flow { saddr: src, daddr: dst, ports: pkt.ports, proto: pkt.proto, ttl: frame[ETH_HLEN + 8] };
         let target = match self.resolve(sender.vpc, sender.table, &flow, out)? {
             Decision::Deliver(target) => target,
-            Decision::ToHost => return Ok(Action::Pass),
+            Decision::Expired => return self.icmp_error(sender, header_len, IcmpError::TimeExceeded, out),
+            Decision::ToHost => {
+                let ct = self.conntrack();
+                ct.cache_host(&conn);
+                let committed = ct.commit(from, None, &pkt, &mut checked, &conn);
+                self.take(&mut checked, out);
+                committed?;
+                return Ok(Action::Pass);
+            }
         };
-        if out.frame[ETH_HLEN + 8] <= 1 {
-            return self.time_exceeded(sender, header_len, out);
+        // The receiver half: its ingress rules (or its side of the connection).
+        let to = Guarded { port: target.port, eni: target.eni, limit: target.limit };
+        if matches!(self.conntrack().cached(&conn), Some(Cache::Host)) {
+            // Cannot happen: a connection cached as to the host stack is routed there.
+            out.steps.push("cached as to the host stack".into());
         }
-        let guarded = Guarded { port: target.port, eni: target.eni };
-        let received = self.conntrack().track(guarded, true, &pkt, ids, &mut checked);
-        self.log_flow(guarded, true, &pkt, received.is_ok(), out);
-        out.rule_hits.append(&mut checked.rule_hits);
-        out.steps.append(&mut checked.steps);
+        let received = self.conntrack().receive(to, &pkt, ids, &mut checked, &mut conn);
+        self.log_flow(to, true, &pkt, received.is_ok(), out);
+        self.take(&mut checked, out);
         received?;
+        if total_len > usize::from(target.mtu) {
+            if u16::from_be_bytes([out.frame[ETH_HLEN + 6], out.frame[ETH_HLEN + 7]]) & 0x4000 != 0 {
+                return self.icmp_error(sender, header_len, IcmpError::FragNeeded(target.mtu), out);
+            }
+            return Err(DropReason::TooBig);
+        }
+        let committed = self.conntrack().commit(from, Some(to), &pkt, &mut checked, &conn);
+        self.take(&mut checked, out);
+        committed?;
         let frame = &mut out.frame;
         frame[ETH_HLEN + 8] -= 1;
         let check = u32::from(u16::from_be_bytes([frame[ETH_HLEN + 10], frame[ETH_HLEN + 11]])) + 0x0100;
@@ -315,6 +363,66 @@ impl<'a> Model<'a> {
         frame[6..12].copy_from_slice(&target.gw_mac);
         out.steps.push(format!("deliver to {} (port {})", target.name, target.port));
         self.deliver(&target.port, &target.id, out)
+    }
+
+    /// Move what a conntrack step recorded into the outcome.
+    fn take(&self, checked: &mut Checked, out: &mut Outcome) {
+        out.rule_hits.append(&mut checked.rule_hits);
+        out.steps.append(&mut checked.steps);
+        if let Some(port) = checked.refused.take() {
+            out.refused_port = Some(port);
+        }
+    }
+
+    /// The transport fields of the datagram from `port`: a whole datagram's or a first
+    /// fragment's own, a later fragment's from its first fragment (`vpc_common::frag`).
+    fn fragment_l4(&mut self, port: u32, frame: &[u8], header_len: usize, out: &mut Outcome) -> Result<L4, DropReason> {
+        use vpc_common::frag::{min_first_len, FragEntry, FragKey, Fragment};
+        let ip = &frame[ETH_HLEN..];
+        let payload = usize::from(u16::from_be_bytes([ip[2], ip[3]])) - header_len;
+        let key = FragKey {
+            port,
+            saddr: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
+            daddr: u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
+            id: u16::from_be_bytes([ip[4], ip[5]]),
+            proto: ip[9],
+            _pad: 0,
+        };
+        let frags = &mut self.conntrack().frags;
+        match Fragment::of(u16::from_be_bytes([ip[6], ip[7]])) {
+            Fragment::Whole => l4(frame, header_len),
+            Fragment::First => {
+                if payload < min_first_len(ip[9]) {
+                    return Err(DropReason::FragTiny);
+                }
+                let l4 = l4(frame, header_len)?;
+                if frags.get(&key).is_some_and(|f| !f.complete()) {
+                    return Err(DropReason::FragOverlap);
+                }
+                let first = payload as u32;
+                frags.insert(key, FragEntry { ports: l4.ports, received: first, total: 0, created: 0, first_len: first as u16, opens: u8::from(l4.opens), _pad: 0 });
+                out.steps.push(format!("first fragment of datagram {}: {payload} bytes, remembered", key.id));
+                Ok(l4)
+            }
+            Fragment::Later { offset, last } => {
+                if offset == 8 {
+                    return Err(DropReason::FragOffsetOne);
+                }
+                let entry = frags.get_mut(&key).filter(|f| !f.complete()).ok_or(DropReason::FragNoFirst)?;
+                if offset < u32::from(entry.first_len) {
+                    return Err(DropReason::FragOverlap);
+                }
+                entry.received += payload as u32;
+                if last {
+                    entry.total = offset + payload as u32;
+                }
+                let ports = entry.ports;
+                let opens = entry.opens != 0;
+                out.steps.push(format!("fragment at {offset} of datagram {}: the first fragment's header", key.id));
+                let has_ports = matches!(ip[9], 6 | 17);
+                Ok(L4 { ports, dport: has_ports.then_some(ports as u16), tcp_flags: 0, opens, icmp_error: false, quoted: None })
+            }
+        }
     }
 
     /// Longest-prefix match in `table` of `vpc`, then a second one in a peer VPC's system table
@@ -331,6 +439,15 @@ impl<'a> Model<'a> {
             if matches!(route.next_hop, NextHop::Vpc { .. }) {
                 return Err(DropReason::VpcHopLimit);
             }
+        }
+        if route.next_hop == NextHop::Host {
+            out.steps.push("to the host's network stack".into());
+            return Ok(Decision::ToHost);
+        }
+        // Whatever the destination is and whatever its groups say, an expiring datagram is
+        // answered here.
+        if flow.ttl <= 1 {
+            return Ok(Decision::Expired);
         }
         match &route.next_hop {
             NextHop::Local => {
@@ -380,12 +497,23 @@ impl<'a> Model<'a> {
                     port: self.binding.ids.port(&eni.id),
                     mac: eni.mac,
                     gw_mac: vswitch.gateway_mac,
+                    mtu: eni.mtu,
+                    limit: eni.conntrack_limit,
                     eni: Some((vpc, eni)),
                 }
             }
             HopTarget::Gateway(name) => {
                 let gw = vpc.gateway(name).expect("validated reference");
-                Target { id: gw.id.clone(), name: gw.name.clone(), port: self.binding.ids.port(&gw.id), mac: gw.mac, gw_mac: gw.local_mac, eni: None }
+                Target {
+                    id: gw.id.clone(),
+                    name: gw.name.clone(),
+                    port: self.binding.ids.port(&gw.id),
+                    mac: gw.mac,
+                    gw_mac: gw.local_mac,
+                    mtu: gw.mtu,
+                    limit: gw.conntrack_limit,
+                    eni: None,
+                }
             }
         }
     }
@@ -399,24 +527,29 @@ impl<'a> Model<'a> {
         Ok(Action::Redirect { port: *port })
     }
 
-    /// The VSwitch gateway answers an expiring datagram with ICMP time exceeded, quoting its
-    /// header and 8 bytes, unless it is a later fragment, an ICMP error, carries IP options, is too
-    /// short, or comes from a gateway. (The data path also rate-limits these; the model assumes
-    /// the bucket has room.)
-    fn time_exceeded(&self, sender: &Sender<'_>, header_len: usize, out: &mut Outcome) -> Result<Action, DropReason> {
+    /// The VSwitch gateway answers an expiring datagram with ICMP time exceeded, or one over
+    /// the receiver's MTU with DF set with fragmentation needed, quoting its header and 8 bytes,
+    /// unless it is a later fragment, an ICMP error, carries IP options, is too short, or comes
+    /// from a gateway: those are dropped (`TtlExceeded`, `TooBig`). (The data path also
+    /// rate-limits these; the model assumes the bucket has room.)
+    fn icmp_error(&self, sender: &Sender<'_>, header_len: usize, error: IcmpError, out: &mut Outcome) -> Result<Action, DropReason> {
+        let (kind, code, mtu, unanswered) = match error {
+            IcmpError::TimeExceeded => (11u8, 0u8, 0u16, DropReason::TtlExceeded),
+            IcmpError::FragNeeded(mtu) => (3, 4, mtu, DropReason::TooBig),
+        };
         let frame = &out.frame;
         let ip = &frame[ETH_HLEN..];
         let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
         let frag_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-        let Some(gw_ip) = sender.gw_ip else { return Err(DropReason::TtlExceeded) };
+        let Some(gw_ip) = sender.gw_ip else { return Err(unanswered) };
         if frag_offset != 0 || header_len != 20 || total_len < header_len + 8 {
-            return Err(DropReason::TtlExceeded);
+            return Err(unanswered);
         }
         if ip[9] == 1 && !matches!(ip.get(header_len), Some(0 | 8 | 13 | 14)) {
-            return Err(DropReason::TtlExceeded);
+            return Err(unanswered);
         }
         let quoted = &ip[..header_len + 8];
-        let mut icmp = vec![11, 0, 0, 0, 0, 0, 0, 0];
+        let mut icmp = vec![kind, code, 0, 0, 0, 0, (mtu >> 8) as u8, mtu as u8];
         icmp.extend_from_slice(quoted);
         let check = crate::packet::checksum(&icmp);
         icmp[2..4].copy_from_slice(&check.to_be_bytes());
@@ -434,9 +567,19 @@ impl<'a> Model<'a> {
         reply.extend_from_slice(&header);
         reply.extend_from_slice(&icmp);
         out.frame = reply;
-        out.steps.push(format!("TTL expired: ICMP time exceeded from {gw_ip}"));
+        out.steps.push(match error {
+            IcmpError::TimeExceeded => format!("TTL expired: ICMP time exceeded from {gw_ip}"),
+            IcmpError::FragNeeded(mtu) => format!("over the receiver's MTU {mtu} with DF: ICMP fragmentation needed from {gw_ip}"),
+        });
         self.deliver(&sender.port, &self.own_id(sender), out)
     }
+}
+
+/// The ICMP errors the VSwitch gateway sends.
+enum IcmpError {
+    TimeExceeded,
+    /// With the next-hop MTU.
+    FragNeeded(u16),
 }
 
 /// The longest prefix among `routes` containing `dst`.
@@ -464,61 +607,67 @@ struct L4 {
     ports: u32,
     dport: Option<u16>,
     tcp_flags: u8,
+    opens: bool,
     icmp_error: bool,
+    quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u8)>,
 }
 
 fn l4(frame: &[u8], header_len: usize) -> Result<L4, DropReason> {
-    let none = L4 { ports: 0, dport: None, tcp_flags: 0, icmp_error: false };
-    let ip = &frame[ETH_HLEN..];
-    if u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 {
-        return Ok(none);
-    }
+    let none = L4 { ports: 0, dport: None, tcp_flags: 0, opens: true, icmp_error: false, quoted: None };
     let at = ETH_HLEN + header_len;
-    let dport = |ports: u32| if ports == 0 { None } else { Some(ports as u16) };
-    match ip[9] {
+    let proto = frame[ETH_HLEN + 9];
+    match proto {
         6 => {
             let t = frame.get(at..at + 14).ok_or(DropReason::Malformed)?;
             let ports = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
-            Ok(L4 { ports, dport: dport(ports), tcp_flags: t[13], icmp_error: false })
+            Ok(L4 { ports, dport: Some(ports as u16), tcp_flags: t[13], ..none })
         }
         17 => {
             let u = frame.get(at..at + 4).ok_or(DropReason::Malformed)?;
             let ports = u32::from_be_bytes([u[0], u[1], u[2], u[3]]);
-            Ok(L4 { ports, dport: dport(ports), ..none })
+            Ok(L4 { ports, dport: Some(ports as u16), ..none })
         }
         1 => {
             let i = frame.get(at..at + 6).ok_or(DropReason::Malformed)?;
-            let ports = if matches!(i[0], 0 | 8) { u32::from(u16::from_be_bytes([i[4], i[5]])) * 0x1_0001 } else { 0 };
-            Ok(L4 { ports, icmp_error: vpc_common::ct::is_icmp_error(i[0]), ..none })
+            let (ports, opens) = vpc_common::ct::icmp_ports(i[0], i[1], u16::from_be_bytes([i[4], i[5]]));
+            if vpc_common::ct::is_icmp_error(i[0]) {
+                return Ok(L4 { ports, opens: false, icmp_error: true, quoted: quoted(frame, header_len)?, ..none });
+            }
+            Ok(L4 { ports, opens, ..none })
         }
         _ => Ok(none),
     }
 }
 
-/// The packet an ICMP error quotes (`vpc-ebpf/src/parse.rs::quoted`): only behind an outer
-/// header without options, with the quoted header and 8 bytes present.
-fn quoted(frame: &[u8], header_len: usize) -> Option<(Ipv4Addr, Ipv4Addr, u32, u8)> {
-    if header_len != 20 {
-        return None;
+/// The packet an ICMP error quotes, after checking the error is one (`vpc-ebpf/src/parse.rs::
+/// quoted`): no IP options, not fragmented, at most 576 bytes, a quote of an IPv4 header and 8
+/// bytes no longer than the quoted datagram was, not about an ICMP error. `None`: a quote of a
+/// later fragment.
+fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr, Ipv4Addr, u32, u8)>, DropReason> {
+    let ip = &frame[ETH_HLEN..];
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+    if header_len != 20 || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 || total > vpc_common::ct::ICMP_ERROR_MAX_LEN {
+        return Err(DropReason::IcmpInvalid);
     }
     let at = ETH_HLEN + 20 + 8;
-    let inner = frame.get(at..at + 20)?;
+    let inner = frame.get(at..at + 20).ok_or(DropReason::IcmpInvalid)?;
     let inner_len = usize::from(inner[0] & 0x0f) * 4;
-    if inner[0] >> 4 != 4 || inner_len < 20 {
-        return None;
+    let quote_len = total - 28;
+    if inner[0] >> 4 != 4 || inner_len < 20 || quote_len < inner_len + 8 || quote_len > usize::from(u16::from_be_bytes([inner[2], inner[3]])) {
+        return Err(DropReason::IcmpInvalid);
     }
+    if u16::from_be_bytes([inner[6], inner[7]]) & 0x1fff != 0 {
+        return Ok(None);
+    }
+    let l4 = frame.get(at + inner_len..at + inner_len + 8).ok_or(DropReason::IcmpInvalid)?;
     let proto = inner[9];
-    let ports = if u16::from_be_bytes([inner[6], inner[7]]) & 0x3fff != 0 {
-        0
-    } else {
-        let l4 = frame.get(at + inner_len..at + inner_len + 8)?;
-        match proto {
-            6 | 17 => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
-            1 if matches!(l4[0], 0 | 8) => u32::from(u16::from_be_bytes([l4[4], l4[5]])) * 0x1_0001,
-            _ => 0,
-        }
+    let ports = match proto {
+        6 | 17 => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
+        1 if vpc_common::ct::is_icmp_query(l4[0]) => vpc_common::ct::icmp_ports(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]])).0,
+        1 => return Err(DropReason::IcmpInvalid),
+        _ => 0,
     };
-    Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, proto))
+    Ok(Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, proto)))
 }
 
 enum ArpVerdict {

@@ -97,6 +97,8 @@ fn place_zonal_enis(doc: &mut TopologySpec) {
             interface: zonal.interface,
             source_dest_check: None,
             security_groups: Vec::new(),
+            mtu: None,
+            conntrack_limit: None,
         });
     }
 }

@@ -111,6 +111,13 @@ pub struct GatewaySpec {
     /// The host interface; the lab's name when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    /// The largest IP packet the link takes (576-3500; 1500 when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Connection-table entries the gateway may hold (none when omitted: its entries are the
+    /// other sides of connections the ENIs' limits already bound).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -141,6 +148,10 @@ pub struct VpcSpec {
     /// Multicast groups: a group address, the ENIs that send to it, the ENIs that receive.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub multicast_groups: Vec<McastGroupSpec>,
+    /// Connections each ENI of the VPC may track unless it says otherwise (32,768 when
+    /// omitted): a new connection beyond it is refused (`conntrack_limit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_limit: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
@@ -324,6 +335,12 @@ pub struct EniSpec {
     /// Names of 1-5 security groups of the VPC; the VPC's default group when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
+    /// The largest IP packet delivered to the ENI (576-3500; 1500 when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u32>,
+    /// Connection-table entries the ENI may hold (its VPC's `conntrack_limit` when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conntrack_limit: Option<u32>,
 }
 
 /// An ENI placed by zone (top-level `enis:`).

@@ -149,6 +149,8 @@ pub struct Vpc {
     pub gateways: Vec<Gateway>,
     pub security_groups: Vec<SecurityGroup>,
     pub multicast_groups: Vec<super::multicast::McastGroup>,
+    /// Connections each ENI may track unless it says otherwise.
+    pub conntrack_limit: u32,
 }
 
 /// A port to a network outside the VPC.
@@ -165,6 +167,10 @@ pub struct Gateway {
     /// The VPC side's MAC on the gateway link (answers ARP, sources delivered frames).
     pub local_mac: [u8; 6],
     pub interface: Option<String>,
+    /// The largest IP packet the link takes.
+    pub mtu: u16,
+    /// Connection-table entries it may hold; 0: no limit of its own.
+    pub conntrack_limit: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -310,6 +316,10 @@ pub struct Eni {
     pub source_dest_check: bool,
     /// Names of its security groups (1-5), in the order given.
     pub security_groups: Vec<String>,
+    /// The largest IP packet delivered to it.
+    pub mtu: u16,
+    /// Connection-table entries it may hold (its own or its VPC's limit).
+    pub conntrack_limit: u32,
 }
 
 impl Topology {
@@ -606,6 +616,7 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
     }
 
     let tables = route_table_names(at, spec, quotas, problems);
+    let conntrack_limit = check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(vpc_common::maps::DEFAULT_CT_LIMIT);
     let mut vswitches: Vec<VSwitch> = Vec::new();
     let mut names = BTreeSet::new();
     let mut default_zones = BTreeSet::new();
@@ -642,7 +653,10 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
     let declared: Vec<&str> = spec.vswitches.iter().map(|v| v.name.as_str()).collect();
     for (i, eni_spec) in spec.enis.iter().enumerate() {
         let at = format!("{at}.enis[{i}]");
-        let Some(eni) = eni(&at, &spec.name, &vswitches, &declared, eni_spec, problems) else { continue };
+        let Some(mut eni) = eni(&at, &spec.name, &vswitches, &declared, eni_spec, problems) else { continue };
+        if eni.conntrack_limit == 0 {
+            eni.conntrack_limit = conntrack_limit;
+        }
         if let Some(other) = used.insert(eni.ip, &eni_spec.name) {
             problems.add(code::IP_IN_USE, format!("{at}.ip"), format!("address {} is already ENI '{other}''s", eni.ip));
             continue;
@@ -676,7 +690,40 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
         gateways,
         security_groups,
         multicast_groups,
+        conntrack_limit,
     })
+}
+
+/// The largest MTU a link may have: an XDP program without multi-buffer support runs on a veth
+/// only while every frame fits one page beside the headroom (the kernel refuses to attach it
+/// to a veth whose peer has a larger MTU).
+pub const MAX_MTU: u32 = 3500;
+/// The smallest: what every IPv4 host must take whole (RFC 791).
+pub const MIN_MTU: u32 = 576;
+/// The largest connection limit of one port.
+pub const MAX_CONNTRACK_LIMIT: u32 = 1 << 24;
+
+/// An MTU from a file or a call (default when omitted).
+fn check_mtu(problems: &mut Problems, field: String, mtu: Option<u32>) -> u16 {
+    match mtu {
+        None => vpc_common::DEFAULT_MTU,
+        Some(m) if (MIN_MTU..=MAX_MTU).contains(&m) => m as u16,
+        Some(m) => {
+            problems.add(code::MTU_MALFORMED, field, format!("MTU {m} is not between {MIN_MTU} and {MAX_MTU}"));
+            vpc_common::DEFAULT_MTU
+        }
+    }
+}
+
+/// A connection limit from a file or a call (`None` when omitted).
+fn check_conntrack_limit(problems: &mut Problems, field: String, limit: Option<u32>) -> Option<u32> {
+    match limit {
+        Some(l) if !(1..=MAX_CONNTRACK_LIMIT).contains(&l) => {
+            problems.add(code::CONNTRACK_LIMIT_MALFORMED, field, format!("connection limit {l} is not between 1 and {MAX_CONNTRACK_LIMIT}"));
+            None
+        }
+        other => other,
+    }
 }
 
 /// The VPC's route table names after the table-level rules: names valid and unique, the system
@@ -883,6 +930,9 @@ fn eni(
         interface: spec.interface.clone(),
         source_dest_check: spec.source_dest_check.unwrap_or(true),
         security_groups: spec.security_groups.clone(),
+        mtu: check_mtu(problems, format!("{at}.mtu"), spec.mtu),
+        // 0 until the VPC's default applies.
+        conntrack_limit: check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(0),
     })
 }
 
@@ -1167,6 +1217,8 @@ fn gateway(at: &str, spec: &crate::model::spec::GatewaySpec, problems: &mut Prob
         ip,
         mac,
         interface: spec.interface.clone(),
+        mtu: check_mtu(problems, format!("{at}.mtu"), spec.mtu),
+        conntrack_limit: check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(0),
     })
 }
 

@@ -1,0 +1,39 @@
+//! The parsed-packet view every stage reads: the IPv4 and transport fields the connection
+//! table, the security groups, flow logs and routing look at. XDP fills it (`parse`, `frag`);
+//! the multicast TC program builds its own for each copy.
+
+/// The fields of a packet conntrack and the security groups look at.
+#[derive(Clone, Copy)]
+pub struct Packet {
+    pub saddr: u32,
+    pub daddr: u32,
+    /// What the connection table keys the datagram by: TCP and UDP ports (source in the high
+    /// half), `vpc_common::ct::icmp_ports` for ICMP, 0 for other protocols.
+    pub ports: u32,
+    pub proto: u32,
+    /// The destination port security-group port ranges apply to: TCP and UDP only.
+    pub dport: Option<u16>,
+    pub tcp_flags: u8,
+    /// Whether a packet without a connection may open one: not ICMP replies, errors or other
+    /// ICMP messages.
+    pub opens: bool,
+    /// An ICMP error, and the packet it quotes when that can be tied to a connection (not
+    /// when the quote is of a later fragment).
+    pub icmp_error: bool,
+    pub quoted: Option<Quoted>,
+    /// IP bytes (total length): what flow logs and rule counters count.
+    pub bytes: u64,
+    pub ttl: u8,
+    /// The configuration epoch (low 32 bits) and the connection clock, read once per packet.
+    pub epoch: u32,
+    pub now: u32,
+}
+
+/// The packet an ICMP error is about, as the connection table keys it.
+#[derive(Clone, Copy)]
+pub struct Quoted {
+    pub saddr: u32,
+    pub daddr: u32,
+    pub ports: u32,
+    pub proto: u32,
+}
