@@ -6,8 +6,21 @@ fn fixed_seed_fuzz_run_agrees() {
     let report = vpc::fuzz::run(12_000, 4_000, 2026).unwrap_or_else(|e| panic!("{e:#}"));
     eprintln!("{report:?}");
     assert_eq!(report.frames, 12_000);
-    // Rich enough: many outcomes occur, malformed ones included.
-    for outcome in ["delivered", "malformed", "sg_ingress", "ttl_exceeded", "mcast_unknown_group", "spoofed_mac"] {
+    // Rich enough: many outcomes occur, malformed ones and a hostile guest's included.
+    for outcome in [
+        "delivered",
+        "malformed",
+        "sg_ingress",
+        "ttl_exceeded",
+        "mcast_unknown_group",
+        "spoofed_mac",
+        "conntrack_limit",
+        "frag_no_first",
+        "frag_overlap",
+        "frag_tiny",
+        "icmp_invalid",
+        "vlan_tagged",
+    ] {
         assert!(report.outcomes.get(outcome).copied().unwrap_or(0) > 0, "no {outcome}: {:?}", report.outcomes);
     }
 }

@@ -517,6 +517,10 @@ pub fn commit(from: u32, to: Option<&Port>, s: &mut Scratch, conn: &mut Conn) ->
         return Ok(());
     }
     let peer = CtKey::received(to.port, pkt.saddr, pkt.daddr, pkt.ports, pkt.proto);
+    if peer == key {
+        // A port's packet to itself with symmetric ports: its one entry is both sides.
+        return Ok(());
+    }
     *e = CtEntry {
         packets: 0,
         bytes: 0,

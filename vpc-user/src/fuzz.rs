@@ -286,11 +286,13 @@ fn burst(rng: &mut Rng, t: &Topology, senders: &[&'static str], history: &mut Ve
             let mut ip = packet(rng, from_ip);
             ip.frag_off = 0;
             ip.options.clear();
-            ip.payload.extend(std::iter::repeat_n(0x77, 16 + rng.below(3000) as usize));
+            // A handful of pieces (a first piece too small for its header now and then).
+            let chunk = *rng.pick(&[8usize, 24, 24, 64, 512, 1480, 1480]);
+            ip.payload.extend(std::iter::repeat_n(0x77, 16 + rng.below((chunk * 6).min(3000) as u64) as usize));
             if ip.protocol == packet::PROTO_ICMP && ip.payload.len() > 3 {
                 ip.payload[2..4].copy_from_slice(&[0, 0]);
             }
-            let mut pieces = packet::fragments(&ip, *rng.pick(&[8usize, 16, 24, 64, 512, 1480]));
+            let mut pieces = packet::fragments(&ip, chunk);
             match rng.below(6) {
                 0 => pieces.reverse(),
                 1 if pieces.len() > 2 => pieces[1..].reverse(),

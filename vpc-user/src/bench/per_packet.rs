@@ -101,6 +101,8 @@ fn topology(scale: Scale) -> anyhow::Result<Topology> {
         "vpcs:
   - name: bench
     cidr: 192.168.0.0/16
+    # Every round opens its flows anew: no connection limit gets in the way.
+    conntrack_limit: 16777216
     vswitches: [{name: bench, cidr: 192.168.1.0/24, zone: zone-a}]
     enis:
       - {name: src, vswitch: bench, ip: 192.168.1.10}

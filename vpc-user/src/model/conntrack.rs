@@ -361,6 +361,10 @@ impl Conntrack {
             return Ok(());
         }
         let peer = CtKey::received(to.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        if peer == key {
+            // A port's packet to itself with symmetric ports: its one entry is both sides.
+            return Ok(());
+        }
         let entry = Entry { state, origin: origin::IN, hop: Some(from.port), cache: None, packets: 0, bytes: 0 };
         if let Err(reason) = self.put(peer, entry, conn.peer_stale, to.limit, checked) {
             if fresh {

@@ -1004,6 +1004,10 @@ vpcs:
             ("interface name too long", Box::new(|b| b.replace("ip: 192.168.2.10}", "ip: 192.168.2.10, interface: abcdefghijklmnop}")), code::INTERFACE_MALFORMED, "vpcs[0].enis[1].interface"),
             ("interface used twice", Box::new(|b| b.replace("ip: 192.168.2.10}", "ip: 192.168.2.10, interface: tap0}").replace("ip: 192.168.1.10}", "ip: 192.168.1.10, interface: tap0}")), code::INTERFACE_DUPLICATE, "vpcs[0].enis[1].interface"),
             ("VPC name twice", Box::new(|b| format!("{b}  - {{name: prod, cidr: 10.0.0.0/8}}\n")), code::NAME_DUPLICATE, "vpcs[1].name"),
+            ("MTU too big for XDP on a veth", Box::new(|b| b.replace("ip: 192.168.2.10}", "ip: 192.168.2.10, mtu: 9000}")), code::MTU_MALFORMED, "vpcs[0].enis[1].mtu"),
+            ("MTU below what IPv4 hosts take", Box::new(|b| b.replace("ip: 192.168.2.10}", "ip: 192.168.2.10, mtu: 500}")), code::MTU_MALFORMED, "vpcs[0].enis[1].mtu"),
+            ("a connection limit of 0", Box::new(|b| b.replace("ip: 192.168.2.10}", "ip: 192.168.2.10, conntrack_limit: 0}")), code::CONNTRACK_LIMIT_MALFORMED, "vpcs[0].enis[1].conntrack_limit"),
+            ("a VPC's connection limit beyond the maximum", Box::new(|b| b.replace("cidr: 192.168.0.0/16", "cidr: 192.168.0.0/16\n    conntrack_limit: 99999999")), code::CONNTRACK_LIMIT_MALFORMED, "vpcs[0].conntrack_limit"),
             ("unknown key", Box::new(|b| b.replace("zone: zone-a}", "zone: zone-a, colour: red}")), code::YAML_SYNTAX, ""),
         ];
         for (what, edit, want_code, want_field) in table {
