@@ -156,8 +156,14 @@ pub struct Daemon {
 impl Daemon {
     /// Start the agent with `extra` global arguments (e.g. quotas) and wait for its socket.
     pub fn start(tag: &str, extra: &[&str]) -> Daemon {
-        let opts = options(tag);
+        Daemon::start_with(options(tag), extra)
+    }
+
+    /// `start` with options of the test's own (made by `options(tag)`, then changed).
+    pub fn start_with(opts: HostOptions, extra: &[&str]) -> Daemon {
         let _ = std::fs::remove_dir_all(&opts.state_dir);
+        // What an aborted earlier run left under the pin root is no one's now.
+        let _ = vpc::dataplane::Dataplane::new(&opts.bpffs, Default::default()).down();
         let mut args = vec![
             "--bpffs".to_string(),
             opts.bpffs.display().to_string(),
@@ -260,8 +266,14 @@ pub struct DaemonLab {
 
 impl DaemonLab {
     pub fn up(tag: &str, yaml: &str, extra: &[&str]) -> DaemonLab {
-        let spec = parse_topology(tag, yaml).expect("test topology is valid");
-        let daemon = Daemon::start(tag, extra);
+        DaemonLab::up_with_opts(options(tag), yaml, extra)
+    }
+
+    /// `up` with options of the test's own; `extra` global arguments must say the same.
+    pub fn up_with_opts(opts: HostOptions, yaml: &str, extra: &[&str]) -> DaemonLab {
+        let tag = opts.naming.prefix.trim_start_matches("vt").trim_end_matches('-').to_string();
+        let spec = parse_topology(&tag, yaml).expect("test topology is valid");
+        let daemon = Daemon::start_with(opts, extra);
         lab::down(&daemon.conn(), &daemon.opts.naming, Some(&spec)).expect("clearing leftovers");
         lab::up(&daemon.conn(), &daemon.opts.naming, &spec).expect("lab up");
         DaemonLab { spec, daemon }

@@ -199,6 +199,10 @@ pub mod event {
 /// flow-cache entries of an older epoch are decided again.
 pub const CONFIG_EPOCH: u32 = 0;
 
+/// Slot of `CONFIG` holding the id of the state database whose agent wrote the data path (0:
+/// none recorded): an agent started with another database does not take it over unasked.
+pub const CONFIG_OWNER: u32 = 3;
+
 /// Per-CPU token bucket for ICMP errors (`ICMP_RATE`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

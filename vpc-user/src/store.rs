@@ -10,7 +10,7 @@
 use std::{
     borrow::Cow,
     collections::{BTreeMap, HashMap, HashSet},
-    path::Path,
+    path::{Path, PathBuf},
 };
 
 use anyhow::Context as _;
@@ -59,82 +59,205 @@ enum Body<'a> {
 }
 
 pub struct Store {
-    db: Database,
+    path: PathBuf,
+    /// `None` after a failed write: redb refuses every later transaction of a handle that saw
+    /// an I/O error ("Previous I/O error"), so the next commit opens the file again (a full disk
+    /// that has room again, say).
+    db: Option<Database>,
+    /// A random number given to this database when it was created: the data path records it, so
+    /// an agent started with another database (a mistyped state directory, a deleted file)
+    /// knows the data path is not its own.
+    id: u64,
 }
 
+/// The key in `meta` of the store's id.
+const STORE_ID: &str = "store-id";
+
 impl Store {
+    /// Open (or create) the database at `path`. A damaged file is an error naming it, never a
+    /// panic (redb may panic on some corruptions: caught here).
     pub fn open(path: &Path) -> anyhow::Result<Store> {
-        let db = Database::create(path).with_context(|| format!("opening the state database {}", path.display()))?;
-        let txn = db.begin_write()?;
-        {
-            let mut meta = txn.open_table(META)?;
-            let version = meta.get("schema")?.map(|v| v.value().to_vec());
-            match version.as_deref() {
-                None => {
-                    meta.insert("schema", SCHEMA_VERSION)?;
-                }
-                Some(SCHEMA_VERSION) => {}
-                Some(other) => anyhow::bail!(
-                    "{} has schema version {}, this build reads {}",
-                    path.display(),
-                    String::from_utf8_lossy(other),
-                    String::from_utf8_lossy(SCHEMA_VERSION)
-                ),
-            }
-            txn.open_table(RESOURCES)?;
+        let (db, id) = guarded(path, || open_db(path))?;
+        set_private(path);
+        Ok(Store { path: path.to_path_buf(), db: Some(db), id })
+    }
+
+    /// Create the database at `path` holding `stored` and `id` (rebuilt from a backup).
+    pub fn create_with(path: &Path, id: u64, stored: &Stored) -> anyhow::Result<Store> {
+        let mut store = Store::open(path)?;
+        guarded(path, || {
+            let txn = store.db.as_ref().expect("just opened").begin_write()?;
+            txn.open_table(META)?.insert(STORE_ID, id.to_string().as_bytes())?;
+            txn.commit()?;
+            Ok(())
+        })?;
+        store.id = id;
+        store.commit(&Stored::default(), stored)?;
+        Ok(store)
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&mut self) -> anyhow::Result<&Database> {
+        if self.db.is_none() {
+            let (db, _) = guarded(&self.path, || open_db(&self.path)).context("opening the state database again after an error")?;
+            log::info!("state database {} opened again", self.path.display());
+            self.db = Some(db);
         }
-        txn.commit()?;
-        Ok(Store { db })
+        Ok(self.db.as_ref().expect("opened above"))
     }
 
     /// Read the whole state.
-    pub fn load(&self) -> anyhow::Result<Stored> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(RESOURCES)?;
-        let mut rows = BTreeMap::new();
-        for entry in table.iter()? {
-            let (key, value) = entry?;
-            let row: Row<'static> = serde_json::from_slice(value.value()).with_context(|| format!("decoding row {}", key.value()))?;
-            rows.insert(key.value().to_string(), row);
-        }
-        let meta = txn.open_table(META)?;
-        let ids = match meta.get("ids")? {
-            Some(v) => serde_json::from_slice(v.value())?,
-            None => Ids::default(),
-        };
-        Ok(Stored { doc: unflatten(rows), ids })
+    pub fn load(&mut self) -> anyhow::Result<Stored> {
+        let path = self.path.clone();
+        let db = self.db()?;
+        guarded(&path, || load(db))
     }
 
-    /// Replace `old` by `new`: write changed rows, delete gone ones, in one transaction.
-    pub fn commit(&self, old: &Stored, new: &Stored) -> anyhow::Result<()> {
-        let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
-        let after = flatten(&new.doc);
-        let gone: Vec<&str> = {
-            let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
-            before.keys().copied().filter(|id| !kept.contains(id)).collect()
-        };
-        let mut changed: Vec<(&str, &Row<'_>)> =
-            after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
-        // Keys in order make redb's B-tree inserts append-like.
-        changed.sort_unstable_by_key(|(id, _)| *id);
-        let t = std::time::Instant::now();
-        let encoded = encode_rows(&changed)?;
-        let txn = self.db.begin_write()?;
-        {
-            let mut table = txn.open_table(RESOURCES)?;
-            for ((id, _), bytes) in changed.iter().zip(&encoded) {
-                table.insert(*id, bytes.as_slice())?;
-            }
-            for id in &gone {
-                table.remove(id)?;
-            }
-            if old.ids != new.ids {
-                txn.open_table(META)?.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
-            }
+    /// Replace `old` by `new`: write changed rows, delete gone ones, in one transaction. After a
+    /// failure nothing changed, and the next commit starts from a freshly opened file.
+    pub fn commit(&mut self, old: &Stored, new: &Stored) -> anyhow::Result<()> {
+        let path = self.path.clone();
+        let db = self.db()?;
+        let result = guarded(&path, || commit(db, old, new));
+        if result.is_err() {
+            self.db = None;
         }
-        txn.commit().context("committing the state database")?;
-        log::debug!("store: {} rows written, {} removed in {:?}", changed.len(), gone.len(), t.elapsed());
-        Ok(())
+        result
+    }
+}
+
+fn open_db(path: &Path) -> anyhow::Result<(Database, u64)> {
+    let db = Database::create(path).with_context(|| format!("opening the state database {}", path.display()))?;
+    // Read first: a database already set up is opened without writing (a full disk allows that).
+    let (version, id) = {
+        let txn = db.begin_read()?;
+        match txn.open_table(META) {
+            Ok(meta) => (meta.get("schema")?.map(|v| v.value().to_vec()), meta.get(STORE_ID)?.map(|v| v.value().to_vec())),
+            Err(redb::TableError::TableDoesNotExist(_)) => (None, None),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    match version.as_deref() {
+        None | Some(SCHEMA_VERSION) => {}
+        Some(other) => anyhow::bail!(
+            "{} has schema version {}, this build reads {}",
+            path.display(),
+            String::from_utf8_lossy(other),
+            String::from_utf8_lossy(SCHEMA_VERSION)
+        ),
+    }
+    let known = id.as_deref().and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
+    if let (Some(_), Some(id)) = (&version, known) {
+        return Ok((db, id));
+    }
+    let id = known.unwrap_or_else(random_id);
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(META)?;
+        meta.insert("schema", SCHEMA_VERSION)?;
+        meta.insert(STORE_ID, id.to_string().as_bytes())?;
+        txn.open_table(RESOURCES)?;
+    }
+    txn.commit()?;
+    Ok((db, id))
+}
+
+fn load(db: &Database) -> anyhow::Result<Stored> {
+    let txn = db.begin_read()?;
+    let table = txn.open_table(RESOURCES)?;
+    let mut rows = BTreeMap::new();
+    for entry in table.iter()? {
+        let (key, value) = entry?;
+        let row: Row<'static> = serde_json::from_slice(value.value()).with_context(|| format!("decoding row {}", key.value()))?;
+        rows.insert(key.value().to_string(), row);
+    }
+    let meta = txn.open_table(META)?;
+    let ids = match meta.get("ids")? {
+        Some(v) => serde_json::from_slice(v.value()).context("decoding the resource numbers")?,
+        None => Ids::default(),
+    };
+    Ok(Stored { doc: unflatten(rows), ids })
+}
+
+fn commit(db: &Database, old: &Stored, new: &Stored) -> anyhow::Result<()> {
+    let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
+    let after = flatten(&new.doc);
+    let gone: Vec<&str> = {
+        let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
+        before.keys().copied().filter(|id| !kept.contains(id)).collect()
+    };
+    let mut changed: Vec<(&str, &Row<'_>)> = after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
+    // Keys in order make redb's B-tree inserts append-like.
+    changed.sort_unstable_by_key(|(id, _)| *id);
+    let t = std::time::Instant::now();
+    let encoded = encode_rows(&changed)?;
+    let txn = db.begin_write()?;
+    {
+        let mut table = txn.open_table(RESOURCES)?;
+        for ((id, _), bytes) in changed.iter().zip(&encoded) {
+            table.insert(*id, bytes.as_slice())?;
+        }
+        for id in &gone {
+            table.remove(id)?;
+        }
+        if old.ids != new.ids {
+            txn.open_table(META)?.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
+        }
+    }
+    txn.commit().context("committing the state database")?;
+    log::debug!("store: {} rows written, {} removed in {:?}", changed.len(), gone.len(), t.elapsed());
+    Ok(())
+}
+
+/// A nonzero random number.
+fn random_id() -> u64 {
+    let mut bytes = [0u8; 8];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).is_err() {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        bytes = (now.as_nanos() as u64 ^ u64::from(std::process::id()) << 32).to_ne_bytes();
+    }
+    u64::from_ne_bytes(bytes).max(1)
+}
+
+/// Only the owner reads the state (it describes the whole network).
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+}
+
+thread_local! {
+    /// Set while this thread runs a store operation: its panics are the store's to report.
+    static IN_STORE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f`, turning a panic inside it (redb's, on a damaged file) into an error naming `path`.
+/// The panic's message goes into the error, not onto stderr.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_STORE.with(|s| s.get()) {
+                previous(info);
+            }
+        }));
+    });
+    IN_STORE.with(|s| s.set(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_STORE.with(|s| s.set(false));
+    match result {
+        Ok(result) => result,
+        Err(panic) => {
+            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            anyhow::bail!("the state database {} is damaged ({what})", path.display())
+        }
     }
 }
 
@@ -281,7 +404,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("vpc.redb");
         let _ = std::fs::remove_file(&path);
-        let store = Store::open(&path).unwrap();
+        let mut store = Store::open(&path).unwrap();
         assert_eq!(store.load().unwrap(), Stored::default());
 
         let yaml = "
@@ -306,8 +429,10 @@ cens: [{name: cen1, vpcs: [prod, third]}]
         ids.assign(&topology, 64).unwrap();
         let first = Stored { doc, ids };
         store.commit(&Stored::default(), &first).unwrap();
+        let id = store.id();
         drop(store);
-        let store = Store::open(&path).unwrap();
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.id(), id, "the store keeps its id");
         assert_eq!(store.load().unwrap(), first, "what was committed comes back, in order");
 
         assert_eq!(store.load().unwrap().doc.cens.len(), 1, "top-level resources are stored too");

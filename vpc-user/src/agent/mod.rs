@@ -4,6 +4,7 @@
 //! data path or the store fails, the previous configuration is put back in the kernel, so
 //! either both change or neither does.
 
+pub mod backup;
 pub mod health;
 pub mod state;
 
@@ -42,6 +43,24 @@ pub struct HostOptions {
     pub naming: Naming,
     pub limits: Limits,
     pub quotas: Quotas,
+    /// What to do with a live data path this state directory does not know.
+    pub takeover: Takeover,
+    /// Rebuild the state database from its last good backup before starting.
+    pub restore: bool,
+}
+
+/// A live data path under the pin root that another state database wrote (or that no state
+/// database claims while this one is empty): a mistyped `--state-dir` or a deleted database
+/// would otherwise reconcile it with "nothing" and stop every ENI.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Takeover {
+    /// Refuse to start, saying what was found and what to do.
+    #[default]
+    Refuse,
+    /// Keep forwarding on it as it is; the next change is written over it.
+    Adopt,
+    /// Remove it first (forwarding stops until something is applied).
+    Reset,
 }
 
 impl Default for HostOptions {
@@ -53,6 +72,8 @@ impl Default for HostOptions {
             naming: Naming::default(),
             limits: Limits::default(),
             quotas: Quotas::default(),
+            takeover: Takeover::default(),
+            restore: false,
         }
     }
 }
@@ -85,6 +106,8 @@ pub struct Agent {
     down: std::collections::BTreeSet<(String, usize)>,
     /// Bumped whenever the topology changes, so watchers (health checks) rescan only then.
     generation: u64,
+    /// Started with `Takeover::Adopt` over a data path it did not write: not reconciled.
+    adopted: bool,
 }
 
 impl Agent {
@@ -92,8 +115,25 @@ impl Agent {
     /// transaction or `reconcile`.
     pub fn open(opts: HostOptions) -> anyhow::Result<Agent> {
         let lock = state::StateLock::take(&opts.state_dir)?;
-        let store = Store::open(&lock.database())?;
-        let stored = store.load()?;
+        let opened = if opts.restore {
+            restore(&lock)
+        } else {
+            Store::open(&lock.database()).and_then(|mut store| store.load().map(|stored| (store, stored))).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e:#}. The state as of the last change is in {}: start the agent with --restore to rebuild the database \
+                     from it (the damaged file is kept beside it)",
+                    lock.backup().display()
+                )
+            })
+        };
+        let (store, stored) = opened?;
+        let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
+        let adopted = claim(&dataplane, &store, &stored, &opts)?;
+        // A copy of the state as it is now, for a database damaged later (best effort: a full
+        // disk must not stop the agent).
+        if let Err(e) = backup::write(&lock.backup(), store.id(), &stored) {
+            log::warn!("backing up the state: {e:#}");
+        }
         // The stored document was valid when committed; quotas may have shrunk since, which must
         // not make the agent unable to start.
         let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
@@ -110,6 +150,7 @@ impl Agent {
             loaded: None,
             down: Default::default(),
             generation: 0,
+            adopted,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -208,8 +249,18 @@ impl Agent {
         if self.loaded.is_none() {
             self.loaded = Some(self.dataplane().load()?);
         }
-        let pins = self.dataplane().pins;
-        self.loaded.as_mut().expect("loaded above").apply(&pins, entries)
+        let dataplane = self.dataplane();
+        let report = self.loaded.as_mut().expect("loaded above").apply(&dataplane.pins, entries)?;
+        // The data path is this database's now.
+        dataplane.set_owner(self.store.id())?;
+        self.adopted = false;
+        Ok(report)
+    }
+
+    /// Started over a data path it did not write, and told to keep it as it is: the daemon
+    /// skips its reconcile.
+    pub fn adopted(&self) -> bool {
+        self.adopted
     }
 
     /// Run `edit` on a copy of the stored document and make the result the new state: the
@@ -272,6 +323,9 @@ impl Agent {
             return Err(self.restore(&previous, err.context("committing the state database")));
         }
         lap("committed");
+        if let Err(e) = backup::write(&state::backup_of(&self.opts.state_dir), self.store.id(), &stored) {
+            log::warn!("backing up the state: {e:#}");
+        }
         // A port number handed to another ENI (or to none) must not keep its connections.
         let released: BTreeSet<u32> =
             self.stored.ids.ports.iter().filter(|(id, port)| stored.ids.ports.get(*id) != Some(*port)).map(|(_, port)| *port).collect();
@@ -381,6 +435,50 @@ impl Agent {
             full: counters.drop(vpc_common::DropReason::ConntrackFull),
         };
         Ok(Stats { enis, drops, events, conntrack })
+    }
+}
+
+/// Rebuild the state database from its backup, keeping the damaged (or current) file aside.
+fn restore(lock: &state::StateLock) -> anyhow::Result<(Store, Stored)> {
+    let (db, copy) = (lock.database(), lock.backup());
+    let (id, stored) = backup::read(&copy)?;
+    if db.exists() {
+        let aside = backup::damaged(&db);
+        std::fs::rename(&db, &aside).with_context(|| format!("moving {} aside", db.display()))?;
+        log::warn!("state database moved to {}; rebuilding it from {}", aside.display(), copy.display());
+    }
+    let store = Store::create_with(&db, id, &stored)?;
+    Ok((store, stored))
+}
+
+/// Whether this agent may take the data path under the pin root: it is its own, or nothing
+/// live is there, or the options say what to do with someone else's. `Ok(true)`: adopted.
+fn claim(dataplane: &Dataplane, store: &Store, stored: &Stored, opts: &HostOptions) -> anyhow::Result<bool> {
+    let attached = dataplane.attached();
+    let owner = dataplane.owner();
+    if owner == Some(store.id()) || attached == 0 {
+        return Ok(false);
+    }
+    match opts.takeover {
+        Takeover::Adopt => Ok(true),
+        Takeover::Reset => {
+            dataplane.down()?;
+            Ok(false)
+        }
+        // An older agent recorded no owner: its store, if it has anything, is taken as the owner.
+        Takeover::Refuse if owner.is_none() && !stored.doc.vpcs.is_empty() => Ok(false),
+        Takeover::Refuse => anyhow::bail!(
+            "{} holds a live data path ({attached} interfaces attached) that state directory {} does not know: {}. \
+             If the state directory is mistyped, start again with the right --state-dir. To keep forwarding on it and \
+             write over it with the next change, start the agent with --adopt; to remove it, --reset or `vpc down`.",
+            dataplane.pins.root.display(),
+            opts.state_dir.display(),
+            if stored.doc.vpcs.is_empty() {
+                format!("its database {} is new or empty, and the data path was written with another one", store.path().display())
+            } else {
+                format!("the data path was written with another state database than {}", store.path().display())
+            }
+        ),
     }
 }
 

@@ -29,4 +29,15 @@ impl StateLock {
     pub fn database(&self) -> PathBuf {
         self.dir.join("vpc.redb")
     }
+
+    /// The last good state (`backup`).
+    pub fn backup(&self) -> PathBuf {
+        backup_of(&self.dir)
+    }
+
+}
+
+/// The backup of the state kept in `dir`.
+pub fn backup_of(dir: &Path) -> PathBuf {
+    dir.join("vpc.backup.json")
 }

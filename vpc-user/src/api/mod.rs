@@ -164,7 +164,12 @@ impl Conn {
         match self {
             Conn::Remote(socket) => client::call(socket, action, &body.to_string()),
             Conn::Local(opts) => {
-                let mut agent = Agent::open(opts.clone()).map_err(ApiError::internal)?;
+                let mut opts = opts.clone();
+                if action == "Teardown" {
+                    // Removing everything needs no claim on what is there.
+                    opts.takeover = crate::agent::Takeover::Reset;
+                }
+                let mut agent = Agent::open(opts).map_err(ApiError::internal)?;
                 dispatch(&mut agent, action, body)
             }
         }

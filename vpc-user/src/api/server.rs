@@ -54,16 +54,20 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         anyhow::bail!("an agent already answers on {}", socket.display());
     }
     let mut agent = Agent::open(opts.host)?;
-    let report = agent.reconcile().context("reconciling the data path with the stored state")?;
-    log::info!(
-        "reconciled: {} links attached, {} replaced in place; maps +{} routes, +{} ENIs",
-        report.links.attached,
-        report.links.replaced,
-        report.changes.routes.added,
-        report.changes.enis.added
-    );
-    for w in &report.warnings {
-        log::warn!("{w}");
+    if agent.adopted() {
+        log::warn!("adopted the data path under {} as it is: the next change is written over it", agent.opts.bpffs.display());
+    } else {
+        let report = agent.reconcile().context("reconciling the data path with the stored state")?;
+        log::info!(
+            "reconciled: {} links attached, {} replaced in place; maps +{} routes, +{} ENIs",
+            report.links.attached,
+            report.links.replaced,
+            report.changes.routes.added,
+            report.changes.enis.added
+        );
+        for w in &report.warnings {
+            log::warn!("{w}");
+        }
     }
     let shared = Shared { agent: Arc::new(Mutex::new(agent)), api: Arc::default(), stop: Arc::new(Notify::new()) };
     tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval))

@@ -81,6 +81,8 @@ impl HostArgs {
             naming: Naming::new(&self.prefix),
             limits,
             quotas,
+            takeover: Default::default(),
+            restore: false,
         })
     }
 
@@ -151,6 +153,19 @@ pub enum Command {
         /// Permission bits of the API socket.
         #[arg(long, default_value = "0600", value_parser = parse_mode)]
         socket_mode: u32,
+        /// The pin root holds a live data path this state directory did not write: keep
+        /// forwarding on it as it is, and write over it with the next change (without this the
+        /// agent refuses to start).
+        #[arg(long, conflicts_with = "reset")]
+        adopt: bool,
+        /// The pin root holds a live data path this state directory did not write: remove it
+        /// first (forwarding stops until a configuration is applied).
+        #[arg(long)]
+        reset: bool,
+        /// Rebuild the state database from its last good backup (STATE_DIR/vpc.backup.json,
+        /// written after every change); the current file is kept as vpc.redb.damaged-TIME.
+        #[arg(long)]
+        restore: bool,
     },
     /// Print the API's OpenAPI document.
     Openapi,
@@ -396,8 +411,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
             output::stats(&serde_json::from_value(stats)?, output, all)
         }
-        Command::Daemon { metrics_addr, socket_mode } => {
+        Command::Daemon { metrics_addr, socket_mode, adopt, reset, restore } => {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+            let mut opts = opts;
+            opts.takeover = match (adopt, reset) {
+                (true, _) => crate::agent::Takeover::Adopt,
+                (_, true) => crate::agent::Takeover::Reset,
+                _ => crate::agent::Takeover::Refuse,
+            };
+            opts.restore = restore;
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),

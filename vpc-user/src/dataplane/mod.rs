@@ -93,6 +93,27 @@ impl Dataplane {
         self.pins.map(names::ENIS).exists()
     }
 
+    /// Interfaces the data path is attached to (a live data path: traffic depends on it).
+    pub fn attached(&self) -> usize {
+        attach::pinned_links(&self.pins).map_or(0, |l| l.len())
+    }
+
+    /// The id of the state database whose agent last wrote the data path, if one is recorded.
+    pub fn owner(&self) -> Option<u64> {
+        let map = stats::open(&self.pins, names::CONFIG).ok()?;
+        let config: aya::maps::Array<_, u64> = aya::maps::Array::try_from(map).ok()?;
+        config.get(&vpc_common::CONFIG_OWNER, 0).ok().filter(|id| *id != 0)
+    }
+
+    /// Record that the agent of state database `id` wrote the data path.
+    pub fn set_owner(&self, id: u64) -> anyhow::Result<()> {
+        let mut config: aya::maps::Array<_, u64> = aya::maps::Array::try_from(stats::open(&self.pins, names::CONFIG)?)?;
+        if config.get(&vpc_common::CONFIG_OWNER, 0)? != id {
+            config.set(vpc_common::CONFIG_OWNER, id, 0)?;
+        }
+        Ok(())
+    }
+
     /// What the pinned config maps hold right now (for checks that nothing changed).
     pub fn read_entries(&self) -> anyhow::Result<MapEntries> {
         use sync::ConfigMap as _;
