@@ -33,6 +33,7 @@ vpcs:
         intra_group: drop
         rules:
           - {direction: egress, policy: drop, protocol: tcp, ports: 2222/2222, peer: 0.0.0.0/0}
+      - name: relay
       - name: server
         rules:
           - {direction: ingress, policy: drop, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0, priority: 1}
@@ -44,6 +45,7 @@ vpcs:
       - {name: sv, vswitch: sw, ip: 10.60.1.20, security_groups: [server]}
       - {name: ev, vswitch: sw, ip: 10.60.1.30, security_groups: [client]}
       - {name: small, vswitch: sw, ip: 10.60.1.40, security_groups: [server], mtu: 1400}
+      - {name: relay, vswitch: sw, ip: 10.60.1.50, security_groups: [relay], source_dest_check: false}
 ";
 
 /// What the capture saw of an IPv4 frame.
@@ -285,6 +287,7 @@ vpcs:
     vswitches: [{name: sw, cidr: 10.63.1.0/24, zone: a}]
     security_groups:
       - {name: client, intra_group: drop}
+      - name: relay
       - name: server
         rules:
           - {direction: ingress, protocol: tcp, ports: 7000/7000, peer: {group: client}}
@@ -386,6 +389,20 @@ fn icmp_cannot_be_forged_into_a_reply_or_a_related_error() {
     let got = arriving(&lab, "cl", || send(&lab, "sv", &[echo(sv, cl, 8, 777), echo(sv, cl, 8, 0), timestamp]));
     assert!(!got.iter().any(|s| s.proto == packet::PROTO_ICMP), "{got:?}");
     assert_eq!(lab.drops("sg_ingress") - before, 3);
+    // Nor with an identifier that spells a query's tag (0x108: echo's).
+    send(&lab, "cl", &[echo(cl, sv, 8, 0x108)]);
+    let before = lab.drops("sg_ingress");
+    let got = arriving(&lab, "cl", || send(&lab, "sv", &[echo(sv, cl, 8, 0x108)]));
+    assert!(!got.iter().any(|s| s.proto == packet::PROTO_ICMP), "{got:?}");
+    assert_eq!(lab.drops("sg_ingress") - before, 1);
+    // A guest's redirect or source quench never reaches anyone.
+    let about = Ipv4::udp(sv, cl, 5201, 5000, b"hello").bytes();
+    let before = lab.drops("icmp_invalid");
+    let redirect = Ipv4::new(cl, sv, packet::PROTO_ICMP, packet::icmp_error(5, 1, u32::from(cl), &about));
+    let quench = Ipv4::new(cl, sv, packet::PROTO_ICMP, packet::icmp_error(4, 0, 0, &about));
+    let got = arriving(&lab, "sv", || send(&lab, "cl", &[redirect, quench]));
+    assert!(!got.iter().any(|s| s.proto == packet::PROTO_ICMP), "{got:?}");
+    assert_eq!(lab.drops("icmp_invalid") - before, 2);
     // A live connection of the client: UDP to the server's port 5201.
     let _server = udp_in(&lab, "sv", 5201);
     let client = udp_in(&lab, "cl", 5000);
@@ -412,6 +429,24 @@ fn icmp_cannot_be_forged_into_a_reply_or_a_related_error() {
     });
     assert!(!got.iter().any(|s| s.proto == packet::PROTO_ICMP), "{got:?}");
     assert_eq!(lab.drops("icmp_invalid") - before, 2);
+}
+
+#[test]
+fn a_member_address_sent_by_a_nat_instance_is_not_the_member() {
+    let lab = TestLab::up("h8", HOSTILE);
+    let (cl, sv, relay) = (lab.ip("cl"), lab.ip("sv"), lab.ip("relay"));
+    let server = udp_in(&lab, "sv", 5201);
+    let mut buf = [0u8; 64];
+    // The server lets UDP 5201 in from the client group. The client's datagram arrives.
+    send(&lab, "cl", &[Ipv4::udp(cl, sv, 5000, 5201, b"member").checksummed()]);
+    let (n, from) = server.recv_from(&mut buf).expect("the member's datagram");
+    assert_eq!((&buf[..n], from), (&b"member"[..], (cl, 5000).into()));
+    // The relay (source/destination check off: it may send others' addresses) with the
+    // client's address: not the member, so the group rule does not let it in.
+    let before = lab.drops("sg_ingress");
+    send(&lab, "relay", &[Ipv4::udp(cl, sv, 5001, 5201, b"spoofed").checksummed(), Ipv4::udp(relay, sv, 5002, 5201, b"own").checksummed()]);
+    assert!(server.recv_from(&mut buf).is_err(), "a datagram from the relay arrived: {:?}", &buf[..8]);
+    assert_eq!(lab.drops("sg_ingress") - before, 2);
 }
 
 #[test]

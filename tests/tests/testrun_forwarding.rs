@@ -320,6 +320,11 @@ fn icmp_errors_are_rate_limited() {
         );
         anyhow::ensure!(dropped > 0, "the rate limit never dropped");
         anyhow::ensure!(answered + dropped == 100);
+        // The budget is web1's own: another guest's probe is still answered.
+        let (_, web, web2) = h.topology.eni("web2").unwrap();
+        let other = Ipv4::udp(web2.ip, ip("192.168.2.10"), 33434, 33434, b"probe").ttl(1).frame(web.gateway_mac, web2.mac);
+        let got = h.run(h.ifindex("web2"), &other)?.action;
+        anyhow::ensure!(matches!(got, Action::Redirect { .. }), "web2's probe after web1's flood: {got:?}");
         Ok(())
     })
     .unwrap();

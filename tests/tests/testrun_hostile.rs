@@ -23,6 +23,7 @@ vpcs:
         intra_group: drop
         rules:
           - {direction: egress, policy: drop, protocol: tcp, ports: 2222/2222, peer: 0.0.0.0/0}
+      - name: relay
       - name: server
         rules:
           - {direction: ingress, policy: drop, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0, priority: 1}
@@ -34,6 +35,16 @@ vpcs:
       - {name: sv, vswitch: sw, ip: 10.60.1.20, security_groups: [server]}
       - {name: ev, vswitch: sw, ip: 10.60.1.30, security_groups: [client]}
       - {name: small, vswitch: sw, ip: 10.60.1.40, security_groups: [server], mtu: 1400}
+      - {name: relay, vswitch: sw, ip: 10.60.1.50, security_groups: [relay], source_dest_check: false}
+    route_tables: [{name: system, routes: [{dst: 10.62.0.0/16, next_hop: {type: vpc, vpc: peer}}]}]
+  - name: peer
+    cidr: 10.62.0.0/16
+    vswitches: [{name: sw, cidr: 10.62.1.0/24, zone: a}]
+    security_groups:
+      - name: open
+        rules: [{direction: ingress, protocol: all, ports: -1/-1, peer: 0.0.0.0/0}]
+    enis: [{name: pe, vswitch: sw, ip: 10.62.1.10, security_groups: [open]}]
+    route_tables: [{name: system, routes: [{dst: 10.60.0.0/16, next_hop: {type: vpc, vpc: prod}}]}]
   - name: limited
     cidr: 10.61.0.0/16
     conntrack_limit: 3
@@ -88,6 +99,58 @@ fn udp(src: &str, dst: &str, sport: u16, dport: u16, len: usize, id: u16) -> Ipv
     p.id = id;
     p.frag_off = 0;
     p
+}
+
+/// A datagram from the server to the client, for errors to quote.
+fn quoted_probe() -> Vec<u8> {
+    Ipv4::udp(ip("10.60.1.20"), ip("10.60.1.10"), 5201, 5000, b"hello").bytes()
+}
+
+#[test]
+fn group_rules_match_members_not_their_addresses() {
+    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+        let to_server = |src: &str| Ipv4::udp(ip(src), ip("10.60.1.20"), 5000, 5201, b"x");
+        case(h, "the client, a member of the group the server lets in", "cl", &to_server("10.60.1.10"), To("sv"))?;
+        // A NAT instance (source/destination check off) may send any source, but a group rule
+        // matches the group's members, not a member's address on someone else's packet.
+        case(h, "the relay with the client's address", "relay", &to_server("10.60.1.10"), Drop(DropReason::SgIngress))?;
+        case(h, "the relay with another member's address", "relay", &to_server("10.60.1.30"), Drop(DropReason::SgIngress))?;
+        let tcp = Ipv4::tcp(ip("10.60.1.10"), ip("10.60.1.20"), 40000, 8080, TCP_SYN);
+        case(h, "a TCP SYN from the relay with the client's address", "relay", &tcp, Drop(DropReason::SgIngress))?;
+        case(h, "the same SYN from the client", "cl", &tcp, To("sv"))?;
+        // The intra-group rule is a group rule too: ev and cl are in `client`, which drops
+        // between members; the relay with ev's address is no member, so the default decides.
+        case(h, "cl to ev (intra-group drop)", "cl", &Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.30"), 1, 2, b"x"), Drop(DropReason::SgIngress))?;
+        // A peer VPC takes the sender VPC's own addresses only: peering is no transit.
+        let to_peer = |src: &str| Ipv4::udp(ip(src), ip("10.62.1.10"), 5000, 53, b"x");
+        case(h, "the client to the peer VPC", "cl", &to_peer("10.60.1.10"), To("pe"))?;
+        case(h, "the relay with its own address to the peer VPC", "relay", &to_peer("10.60.1.50"), To("pe"))?;
+        case(h, "the relay with another VPC-internal address", "relay", &to_peer("10.60.7.7"), To("pe"))?;
+        case(h, "the relay forwarding a foreign source to the peer", "relay", &to_peer("192.0.2.1"), Drop(DropReason::VpcForeignSource))?;
+        case(h, "the relay forwarding a foreign source inside its VPC", "relay", &Ipv4::udp(ip("192.0.2.1"), ip("10.60.1.10"), 1, 2, b"x"), Drop(DropReason::SgIngress))?;
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_guest_with_many_datagrams_in_flight_evicts_only_its_own() {
+    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+        let cl = packet::fragments(&udp("10.60.1.10", "10.60.1.20", 5000, 5201, 3000, 7), 1480);
+        case(h, "the client's first fragment", "cl", &cl[0], To("sv"))?;
+        // ev floods first fragments of 200 datagrams (to an allowed port of the server).
+        for id in 0..200u16 {
+            let p = packet::fragments(&udp("10.60.1.30", "10.60.1.20", 6000, 5201, 3000, 1000 + id), 1480);
+            case(h, &format!("ev's first fragment {id}"), "ev", &p[0], To("sv"))?;
+        }
+        case(h, "the client's second fragment", "cl", &cl[1], To("sv"))?;
+        case(h, "the client's last fragment", "cl", &cl[2], To("sv"))?;
+        // ev's oldest datagrams lost their entries to its newer ones.
+        let first = packet::fragments(&udp("10.60.1.30", "10.60.1.20", 6000, 5201, 3000, 1000), 1480);
+        case(h, "ev's oldest datagram, continued", "ev", &first[1], Drop(DropReason::FragNoFirst))?;
+        Ok(())
+    })
+    .unwrap();
 }
 
 #[test]
@@ -161,6 +224,17 @@ fn icmp_is_no_reply_and_no_related_error_unless_it_is_one() {
         case(h, "the server's own request with id 777", "sv", &echo("10.60.1.20", "10.60.1.10", 8, 777), Drop(DropReason::SgIngress))?;
         case(h, "the client pings with id 0", "cl", &echo("10.60.1.10", "10.60.1.20", 8, 0), To("sv"))?;
         case(h, "the server's request with id 0", "sv", &echo("10.60.1.20", "10.60.1.10", 8, 0), Drop(DropReason::SgIngress))?;
+        // Identifiers that look like a query's tag in the other half of the ports.
+        for id in [0x100, 0x108, 0x10d, 0x200, 0x208, 0x0801] {
+            case(h, &format!("the client pings with id {id:#x}"), "cl", &echo("10.60.1.10", "10.60.1.20", 8, id), To("sv"))?;
+            case(h, &format!("the server's request with id {id:#x}"), "sv", &echo("10.60.1.20", "10.60.1.10", 8, id), Drop(DropReason::SgIngress))?;
+            case(h, &format!("the reply to id {id:#x}"), "sv", &echo("10.60.1.20", "10.60.1.10", 0, id), To("cl"))?;
+        }
+        // A guest never redirects or quenches another.
+        let redirect = Ipv4::new(ip("10.60.1.10"), ip("10.60.1.20"), packet::PROTO_ICMP, packet::icmp_error(5, 1, u32::from_be_bytes([10, 60, 1, 10]), &quoted_probe()));
+        case(h, "a redirect", "cl", &redirect, Drop(DropReason::IcmpInvalid))?;
+        let quench = Ipv4::new(ip("10.60.1.10"), ip("10.60.1.20"), packet::PROTO_ICMP, packet::icmp_error(4, 0, 0, &quoted_probe()));
+        case(h, "a source quench", "cl", &quench, Drop(DropReason::IcmpInvalid))?;
         let timestamp = Ipv4::new(ip("10.60.1.20"), ip("10.60.1.10"), packet::PROTO_ICMP, vec![13, 0, 0, 0, 0, 0, 0, 1]);
         case(h, "a timestamp request", "sv", &timestamp, Drop(DropReason::SgIngress))?;
         case(h, "an echo reply nobody asked for", "sv", &echo("10.60.1.20", "10.60.1.10", 0, 31), Drop(DropReason::SgIngress))?;

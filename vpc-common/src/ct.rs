@@ -18,8 +18,8 @@
 use crate::Port;
 
 /// Key of `CONNTRACK`, from the port's side: `local` is the address on the port's side (the
-/// source of what it sends), `remote` the other end. ICMP queries use [`icmp_ports`]; other
-/// protocols have ports 0.
+/// source of what it sends), `remote` the other end. ICMP uses [`icmp_key`]; other protocols
+/// than TCP and UDP have ports 0.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct CtKey {
@@ -29,11 +29,13 @@ pub struct CtKey {
     pub remote: u32,
     /// Local port in the high half, remote port in the low half (host order).
     pub ports: u32,
+    /// The IP protocol in the low byte; for ICMP queries and replies an [`icmp_tag`] above it.
     pub proto: u32,
 }
 
 impl CtKey {
-    /// The key of a packet the port sends (`saddr` is local).
+    /// The key of a packet the port sends (`saddr` is local). `proto` is the packet's
+    /// [`key_proto`].
     #[inline(always)]
     pub const fn sent(port: u32, saddr: u32, daddr: u32, ports: u32, proto: u32) -> CtKey {
         CtKey { port, local: saddr, remote: daddr, ports, proto }
@@ -42,7 +44,13 @@ impl CtKey {
     /// The key of a packet the port receives (`daddr` is local).
     #[inline(always)]
     pub const fn received(port: u32, saddr: u32, daddr: u32, ports: u32, proto: u32) -> CtKey {
-        CtKey { port, local: daddr, remote: saddr, ports: ports.rotate_left(16), proto }
+        CtKey { port, local: daddr, remote: saddr, ports: ports.rotate_left(16), proto: turned(proto) }
+    }
+
+    /// The IP protocol number.
+    #[inline(always)]
+    pub const fn ip_proto(&self) -> u32 {
+        self.proto & 0xff
     }
 
     pub const fn local_port(&self) -> u16 {
@@ -93,6 +101,9 @@ pub mod flag {
     /// A flow log captures the port / the receiving side.
     pub const LOG: u8 = 1 << 2;
     pub const PEER_LOG: u8 = 1 << 3;
+    /// The side that received the connection's first packet: its source was not vouched for
+    /// (the sender forwards for others), so rules naming a group did not and do not match it.
+    pub const UNVOUCHED: u8 = 1 << 4;
 }
 
 /// No rule decided (no security groups on the port, or the default verdict).
@@ -146,7 +157,7 @@ impl CtEntry {
 /// The key of the other side's entry: the same connection at port `peer`.
 #[inline(always)]
 pub const fn peer_key(key: &CtKey, peer: u32) -> CtKey {
-    CtKey { port: peer, local: key.remote, remote: key.local, ports: key.ports.rotate_left(16), proto: key.proto }
+    CtKey { port: peer, local: key.remote, remote: key.local, ports: key.ports.rotate_left(16), proto: turned(key.proto) }
 }
 
 /// The state after a packet (`from_origin`: sent by the side that opened the connection).
@@ -181,7 +192,7 @@ pub const fn ticks(secs: u64) -> u32 {
 /// How long an idle connection in `state` is kept, in ticks.
 #[inline(always)]
 pub const fn timeout(proto: u32, state: u8) -> u32 {
-    match (proto, state) {
+    match (proto & 0xff, state) {
         (PROTO_TCP, state::OPEN) => ticks(60),
         (PROTO_TCP, state::ESTABLISHED) => ticks(3600),
         (PROTO_TCP, state::CLOSING) => ticks(60),
@@ -199,24 +210,54 @@ pub const fn is_icmp_error(kind: u8) -> bool {
     matches!(kind, 3 | 4 | 5 | 11 | 12)
 }
 
+/// ICMP a guest may not send at all: source quench (deprecated, RFC 6633) and redirect (only
+/// the gateway routes; a guest's redirect would steer its peers' traffic). `icmp_invalid`.
+#[inline(always)]
+pub const fn is_icmp_forbidden(kind: u8) -> bool {
+    matches!(kind, 4 | 5)
+}
+
 /// The largest ICMP error (IP total length) a router sends (RFC 1812 4.3.2.3): anything longer
 /// is not an error but a payload in disguise.
 pub const ICMP_ERROR_MAX_LEN: usize = 576;
 
-/// ICMP as the connection table keys it: (ports, whether a packet without a connection may open
-/// one). A query and its reply share a connection: the request carries (identifier, tag) and the
-/// reply (tag, identifier), so the same request sent the other way is another connection, and
-/// only requests open connections. Other ICMP messages carry (0x200 | type, code): never the
-/// reverse of anything, so nothing answers them as a reply; they open nothing.
+/// ICMP as the connection table keys it: (ports, tag, whether a packet without a connection may
+/// open one). A query and its reply share a connection: both carry the identifier in both
+/// halves of the ports and a tag naming the query and which end asked: the request's source
+/// ([`tag::ASKED_BY_SOURCE`]) or the reply's destination. Seen from a port, the tag says
+/// whether the port or the other end asked, so a request sent the other way is another
+/// connection whatever its identifier; and only requests open connections. Other ICMP
+/// messages carry (0x200 | type, code) and no tag: never the key of a query; they open nothing.
 #[inline(always)]
-pub const fn icmp_ports(kind: u8, code: u8, id: u16) -> (u32, bool) {
-    // The tag of a query is 0x100 | the request's type.
+pub const fn icmp_key(kind: u8, code: u8, id: u16) -> (u32, u8, bool) {
+    let ports = id as u32 * 0x1_0001;
     match kind {
-        8 | 13 | 15 | 17 => (((id as u32) << 16) | 0x100 | kind as u32, true),
-        0 => ((0x108 << 16) | id as u32, false),
-        14 | 16 | 18 => (((0x100 | (kind - 1) as u32) << 16) | id as u32, false),
-        _ => (((0x200 | kind as u32) << 16) | code as u32, false),
+        8 => (ports, tag::ECHO | tag::ASKED_BY_SOURCE, true),
+        13 | 15 | 17 => (ports, ((kind - 11) << 1) | tag::ASKED_BY_SOURCE, true),
+        0 => (ports, tag::ECHO | tag::ASKED_BY_DESTINATION, false),
+        14 | 16 | 18 => (ports, ((kind - 12) << 1) | tag::ASKED_BY_DESTINATION, false),
+        _ => ((((0x200 | kind as u32) << 16) | code as u32), 0, false),
     }
+}
+
+/// The tag of an ICMP query's key ([`icmp_key`]): the query (bits 2-3) and who asked (bits 0-1).
+pub mod tag {
+    pub const ASKED_BY_SOURCE: u8 = 1;
+    pub const ASKED_BY_DESTINATION: u8 = 2;
+    /// Echo; timestamp, information and address mask are 4, 8, 12 ((request type - 11) << 1).
+    pub const ECHO: u8 = 0;
+}
+
+/// The protocol a packet of `proto` with ICMP tag `tag` is keyed by.
+#[inline(always)]
+pub const fn key_proto(proto: u32, tag: u8) -> u32 {
+    proto | (tag as u32) << 8
+}
+
+/// A key protocol seen from the other end: who asked turns around.
+#[inline(always)]
+pub const fn turned(proto: u32) -> u32 {
+    if proto & 0x300 != 0 { proto ^ 0x300 } else { proto }
 }
 
 /// Whether ICMP `kind` is a query or its reply (the only ICMP an error may quote).
@@ -267,26 +308,47 @@ mod tests {
     #[test]
     fn an_echo_reply_matches_its_request_and_a_request_the_other_way_does_not() {
         let (a, b) = (0x0a00_0001, 0x0a00_0002);
-        let (request, opens) = icmp_ports(8, 0, 777);
-        assert!(opens);
-        let (reply, reply_opens) = icmp_ports(0, 0, 777);
-        assert!(!reply_opens, "a reply never opens a connection");
-        let sent = CtKey::sent(1, a, b, request, PROTO_ICMP);
-        assert_eq!(CtKey::received(1, b, a, reply, PROTO_ICMP), sent, "the reply is the request's connection");
-        assert_ne!(CtKey::received(1, b, a, request, PROTO_ICMP), sent, "B's request with the same id is not");
-        // Timestamp, and every other type, never meet an echo (not even with id 0).
-        assert_ne!(icmp_ports(13, 0, 777).0, request);
-        assert_ne!(icmp_ports(8, 0, 0).0, icmp_ports(13, 0, 0).0);
-        for kind in [3u8, 9, 10, 11, 42] {
-            let (ports, opens) = icmp_ports(kind, 0, 0);
-            assert!(!opens);
-            for id in [0u16, 1, 0x108, 0x208, u16::MAX] {
+        let key = |kind: u8, id: u16| {
+            let (ports, tag, opens) = icmp_key(kind, 0, id);
+            (ports, key_proto(PROTO_ICMP, tag), opens)
+        };
+        // Every identifier, and every pair of query kinds.
+        for id in 0..=u16::MAX {
+            let (request, proto, opens) = key(8, id);
+            assert!(opens);
+            let (reply, reply_proto, reply_opens) = key(0, id);
+            assert!(!reply_opens, "a reply never opens a connection");
+            let sent = CtKey::sent(1, a, b, request, proto);
+            assert_eq!(CtKey::received(1, b, a, reply, reply_proto), sent, "the reply is the request's connection");
+            assert_eq!(peer_key(&sent, 2), CtKey::received(2, a, b, request, proto));
+            for other in [0u8, 8, 13, 14, 15, 16, 17, 18] {
+                for other_id in [id, id.rotate_left(8), 0x108, 0x100 | other as u16, 0x200 | other as u16] {
+                    let (ports, p, _) = key(other, other_id);
+                    if other != 0 || other_id != id {
+                        assert_ne!(CtKey::received(1, b, a, ports, p), sent, "B's {other} id {other_id} meets A's echo id {id}");
+                    }
+                }
+            }
+            // Timestamp requests never meet an echo's replies.
+            let (ts, ts_proto, _) = key(13, id);
+            assert_ne!(CtKey::sent(1, a, b, ts, ts_proto), sent);
+            assert_eq!(CtKey::received(1, b, a, key(14, id).0, key(14, id).1), CtKey::sent(1, a, b, ts, ts_proto));
+        }
+        for kind in [3u8, 4, 5, 9, 10, 11, 12, 42] {
+            for code in [0u8, 1, 8, 255] {
+                let (ports, tag, opens) = icmp_key(kind, code, 0);
+                assert!(!opens && tag == 0);
+                let sent = CtKey::sent(1, a, b, ports, PROTO_ICMP);
                 for query in [0u8, 8, 13, 14] {
-                    let q = icmp_ports(query, 0, id).0;
-                    assert!(q != ports && q != ports.rotate_left(16), "type {kind} meets query {query} id {id}");
+                    for id in [0u16, 1, 0x203, 0x2ff, u16::MAX] {
+                        let (q, p, _) = key(query, id);
+                        assert_ne!(CtKey::received(1, b, a, q, p), sent, "type {kind} meets query {query} id {id}");
+                        assert_ne!(CtKey::sent(1, a, b, q, p), sent);
+                    }
                 }
             }
         }
+        assert_eq!(timeout(key_proto(PROTO_ICMP, tag::ASKED_BY_SOURCE), state::OPEN), timeout(PROTO_ICMP, state::OPEN));
     }
 
     #[test]

@@ -88,11 +88,15 @@ drop_reasons! {
     /// A new connection while the connection table is full.
     ConntrackFull = 22, "conntrack_full";
     /// An ICMP error that is not one: a quote that is unreadable or inconsistent (lengths,
-    /// protocol, an error about an error), longer than 576 bytes, with IP options, or fragmented.
+    /// protocol, an error about an error), longer than 576 bytes, with IP options, or fragmented;
+    /// or a redirect or source quench, which a guest never sends.
     IcmpInvalid = 23, "icmp_invalid";
     /// An 802.1Q / 802.1ad VLAN tag, in the frame or in the packet's metadata.
     VlanTagged = 24, "vlan_tagged";
     /// Longer than the receiving ENI's MTU without DF (with DF the gateway answers
     /// fragmentation needed, unless over the ICMP error rate).
     TooBig = 25, "too_big";
+    /// To a peer VPC from a source outside the sender's VPC (an ENI without source/destination
+    /// check or a gateway forwarding for other networks: peering is not transit).
+    VpcForeignSource = 26, "vpc_foreign_source";
 }

@@ -258,6 +258,7 @@ mod pod {
     unsafe impl aya::Pod for super::sg::RuleCounters {}
     unsafe impl aya::Pod for super::frag::FragKey {}
     unsafe impl aya::Pod for super::frag::FragEntry {}
+    unsafe impl aya::Pod for super::frag::FragSlot {}
     unsafe impl aya::Pod for super::flowlog::FlKey {}
     unsafe impl aya::Pod for super::flowlog::FlCounters {}
     unsafe impl aya::Pod for super::mcast::McastKey {}

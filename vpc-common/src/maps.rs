@@ -74,8 +74,6 @@ pub const DEFAULT_MAX_CONNTRACK: u32 = 262_144;
 /// otherwise: one guest (its own entries and those of its connections' other sides) can take
 /// at most a quarter of the default table.
 pub const DEFAULT_CT_LIMIT: u32 = 32_768;
-/// Default number of datagrams whose fragments are in flight.
-pub const DEFAULT_MAX_FRAGS: u32 = 16_384;
 /// Default size of the flow-log table (records of one or two seconds).
 pub const DEFAULT_MAX_FLOW_LOG: u32 = 65_536;
 /// Default number of multicast groups (and their counters) in all VPCs.

@@ -36,6 +36,9 @@ pub struct McastMember {
     pub ifindex: u32,
     /// Index in `MCAST_MEMBER_STATS`.
     pub counter: u32,
+    /// The member's MTU: a longer packet is not copied to it (refused; a group has no one to
+    /// send fragmentation needed to).
+    pub mtu: u32,
 }
 
 /// Value of `MCAST_GROUPS`.
@@ -56,7 +59,8 @@ impl Default for McastGroup {
 
 /// Per group (`MCAST_STATS`) and per member (`MCAST_MEMBER_STATS`), per CPU. For a group:
 /// packets and bytes its senders sent and the data path replicated, and packets refused
-/// (a non-sender's); for a member: copies delivered, and copies its security groups refused.
+/// (a non-sender's); for a member: copies delivered, and copies its security groups refused or
+/// too long for its MTU.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct McastCounters {

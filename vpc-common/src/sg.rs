@@ -87,6 +87,9 @@ pub struct SgSet {
     pub no_ports: u32,
     /// Bitmap per protocol class.
     pub proto: [u32; proto_class::COUNT],
+    /// The same, of the rules that do not name a group: all that may match a packet whose source
+    /// is not vouched for (see [`UNVOUCHED`]).
+    pub proto_cidr: [u32; proto_class::COUNT],
     /// First node of the set in `SG_NODES`.
     pub nodes: u32,
     /// First word of the set's bitmaps in `SG_WORDS` (counted in u64 words).
@@ -130,13 +133,26 @@ pub struct SgRule {
 pub struct PortGroups {
     /// `sets[direction][i]` for the port's groups, `NO_SET` past `count`.
     pub sets: [[u16; MAX_ENI_GROUPS]; 2],
-    /// Number of groups; 0: the port has no security groups (a gateway).
+    /// Number of groups; 0: the port has no security groups: open if a gateway ([`PORT_OPEN`]),
+    /// else closed.
     pub count: u32,
-    /// `flowlog::PORT_FLOW_LOG`.
+    /// `flowlog::PORT_FLOW_LOG`, [`PORT_OPEN`].
     pub flags: u32,
     /// Connection-table entries the port may hold; 0: no limit (a gateway, unless configured).
     pub ct_limit: u32,
 }
+
+/// `PortGroups::flags`: a port without groups that every packet passes (a gateway). An ENI's
+/// port always has groups; a port without either denies (fail closed).
+pub const PORT_OPEN: u32 = 1 << 1;
+
+/// A classification's destination-port argument: it has a port (in the low half) ...
+pub const HAS_PORT: u32 = 1 << 16;
+/// ... and the packet's source is not vouched for (a sender forwarding for others: a gateway,
+/// an ENI without source/destination check using another address). Rules naming a security
+/// group match packets sent by the group's members, not packets that merely carry a member's
+/// address, so only the rules of `SgSet::proto_cidr` may match.
+pub const UNVOUCHED: u32 = 1 << 17;
 
 /// Per-rule hit counters (`SG_RULE_STATS`, per CPU).
 #[repr(C)]

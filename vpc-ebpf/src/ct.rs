@@ -9,7 +9,7 @@ use vpc_common::{
     ct::{flag, next_state, origin, peer_key, reopens, route, timeout, NO_RULE, PROTO_TCP, PROTO_UDP, TICK_SHIFT},
     event,
     flowlog::PORT_FLOW_LOG,
-    sg::{direction, PortGroups},
+    sg::{direction, PortGroups, PORT_OPEN},
     CtEntry, CtKey, DropReason, Port, CONFIG_EPOCH,
 };
 
@@ -134,15 +134,17 @@ fn log(flags: u8, port: u32, received: bool, accepted: bool, pkt: &Packet) {
     }
 }
 
-/// A side's verdict: accepted, and the deciding rule's counter.
+/// A side's verdict: accepted, and the deciding rule's counter. A port without groups is open
+/// only when it is a gateway: an ENI's missing entry (a configuration being written) denies.
 #[inline(always)]
-fn verdict_of(groups: Option<&PortGroups>, dir: usize, proto: u32, peer: u32, dport: Option<u16>) -> sg::Verdict {
+fn verdict_of(groups: Option<&PortGroups>, dir: usize, proto: u32, peer: u32, dport: Option<u16>, vouched: bool) -> sg::Verdict {
     match groups {
         Some(groups) if groups.count > 0 => {
             stats::event(event::SG_CLASSIFIED);
-            sg::decide(groups, dir, proto, peer, dport)
+            sg::decide(groups, dir, proto, peer, dport, vouched)
         }
-        _ => sg::Verdict { accept: true, rule: NO_RULE },
+        Some(groups) if groups.flags & PORT_OPEN != 0 => sg::Verdict { accept: true, rule: NO_RULE },
+        _ => sg::Verdict { accept: false, rule: NO_RULE },
     }
 }
 
@@ -151,21 +153,24 @@ fn verdict_of(groups: Option<&PortGroups>, dir: usize, proto: u32, peer: u32, dp
 #[inline(always)]
 fn judge(groups: Option<&PortGroups>, received: bool, pkt: &Packet) -> sg::Verdict {
     if received {
-        verdict_of(groups, direction::INGRESS, pkt.proto, pkt.saddr, pkt.dport)
+        verdict_of(groups, direction::INGRESS, pkt.proto, pkt.saddr, pkt.dport, pkt.vouched)
     } else {
-        verdict_of(groups, direction::EGRESS, pkt.proto, pkt.daddr, pkt.dport)
+        verdict_of(groups, direction::EGRESS, pkt.proto, pkt.daddr, pkt.dport, true)
     }
 }
 
-/// The rules' verdict on an existing connection, from its entry's side and orientation.
+/// The rules' verdict on an existing connection, from its entry's side and orientation (and
+/// whether the side that opened it was vouched for).
 #[inline(always)]
-fn recheck(groups: Option<&PortGroups>, origin: u8, key: &CtKey) -> sg::Verdict {
-    let tcp_or_udp = key.proto == PROTO_TCP || key.proto == PROTO_UDP;
+fn recheck(groups: Option<&PortGroups>, entry: &CtEntry, key: &CtKey) -> sg::Verdict {
+    let proto = key.ip_proto();
+    let tcp_or_udp = proto == PROTO_TCP || proto == PROTO_UDP;
     // The destination port of the first direction: the remote's for egress, ours for ingress.
-    if origin == origin::OUT {
-        verdict_of(groups, direction::EGRESS, key.proto, key.remote, if tcp_or_udp { Some(key.remote_port()) } else { None })
+    if entry.origin == origin::OUT {
+        verdict_of(groups, direction::EGRESS, proto, key.remote, if tcp_or_udp { Some(key.remote_port()) } else { None }, true)
     } else {
-        verdict_of(groups, direction::INGRESS, key.proto, key.remote, if tcp_or_udp { Some(key.local_port()) } else { None })
+        let vouched = entry.flags & flag::UNVOUCHED == 0;
+        verdict_of(groups, direction::INGRESS, proto, key.remote, if tcp_or_udp { Some(key.local_port()) } else { None }, vouched)
     }
 }
 
@@ -177,7 +182,7 @@ fn refresh(entry: &mut CtEntry, key: &CtKey, epoch: u32) {
     }
     stats::event(event::SG_RECHECKED);
     let groups = PORT_GROUPS.get(key.port);
-    let verdict = recheck(groups, entry.origin, key);
+    let verdict = recheck(groups, entry, key);
     entry.rule = verdict.rule;
     entry.flags = (entry.flags & !(flag::ALLOWED | flag::LOG)) | log_flag(groups) | if verdict.accept { flag::ALLOWED } else { 0 };
     entry.verdict_epoch = epoch;
@@ -223,7 +228,7 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
     if pkt.icmp_error {
         return send_error(port, table, pkt, conn);
     }
-    let key = CtKey::sent(port, pkt.saddr, pkt.daddr, pkt.ports, pkt.proto);
+    let key = CtKey::sent(port, pkt.saddr, pkt.daddr, pkt.ports, pkt.key_proto());
     if let Some(found) = CONNTRACK.get_ptr_mut(&key) {
         // SAFETY: a live element; racing CPUs only write small fields whose races are benign.
         let entry = unsafe { &mut *found };
@@ -251,7 +256,7 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
 /// The route of `pkt` as `send`'s code, the target in `conn.hop`.
 #[inline(always)]
 fn resolve(table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> {
-    match crate::route::resolve(table, pkt.daddr, pkt.ttl, || vpc_common::flow_hash(pkt.saddr, pkt.daddr, pkt.ports, pkt.proto))? {
+    match crate::route::resolve(table, pkt.daddr, pkt.ttl, pkt.in_vpc, || vpc_common::flow_hash(pkt.saddr, pkt.daddr, pkt.ports, pkt.proto))? {
         Decision::Deliver(port) => {
             conn.hop = port;
             Ok(route::DELIVER)
@@ -270,6 +275,16 @@ fn established(entry: &mut CtEntry, key: &CtKey, table: u32, pkt: &Packet, conn:
     if !entry.allowed() {
         return Err(DropReason::SgEgress);
     }
+    let cached = entry.route_epoch == pkt.epoch && entry.route != route::NONE;
+    if cached && entry.route == route::DELIVER && entry.flags & flag::PEER_ALLOWED == 0 {
+        // The other side denies the connection: its packets do not keep it alive.
+        conn.live = true;
+        conn.cached = true;
+        conn.cached_rule = entry.peer_rule;
+        conn.cached_flags = entry.flags;
+        conn.hop = entry.hop;
+        return Ok(route::DELIVER);
+    }
     entry.last_seen = pkt.now;
     entry.packets += 1;
     entry.bytes += pkt.bytes;
@@ -285,7 +300,7 @@ fn established(entry: &mut CtEntry, key: &CtKey, table: u32, pkt: &Packet, conn:
         }
     }
     conn.live = true;
-    if entry.route_epoch == pkt.epoch && entry.route != route::NONE {
+    if cached {
         stats::event(event::FLOW_CACHE_HIT);
         conn.cached = true;
         conn.cached_rule = entry.peer_rule;
@@ -348,7 +363,7 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
     }
     let groups = PORT_GROUPS.get(to.port);
     let flags = log_flag(groups);
-    let peer = CtKey::received(to.port, pkt.saddr, pkt.daddr, pkt.ports, pkt.proto);
+    let peer = CtKey::received(to.port, pkt.saddr, pkt.daddr, pkt.ports, pkt.key_proto());
     if pkt.icmp_error {
         // Related only when the receiver sent the quoted packet and the sender had received it.
         if conn.related
@@ -403,7 +418,7 @@ fn finish_receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result
 /// The key of the sender's entry for `pkt`.
 #[inline(always)]
 fn sender_key(from: u32, pkt: &Packet) -> CtKey {
-    CtKey::sent(from, pkt.saddr, pkt.daddr, pkt.ports, pkt.proto)
+    CtKey::sent(from, pkt.saddr, pkt.daddr, pkt.ports, pkt.key_proto())
 }
 
 #[inline(always)]
@@ -415,7 +430,7 @@ fn cache(key: &CtKey, to: &Port, rule: u32, flags: u8, epoch: u32) {
     entry.route = route::DELIVER;
     entry.peer_rule = rule;
     let peer = (if flags & flag::ALLOWED != 0 { flag::PEER_ALLOWED } else { 0 }) | (if flags & flag::LOG != 0 { flag::PEER_LOG } else { 0 });
-    entry.flags = (entry.flags & (flag::ALLOWED | flag::LOG)) | peer;
+    entry.flags = (entry.flags & !(flag::PEER_ALLOWED | flag::PEER_LOG)) | peer;
     entry.route_epoch = epoch;
 }
 
@@ -427,7 +442,7 @@ fn charge(port: u32, limit: u32) -> Result<(), DropReason> {
     let closed = CT_CLOSED.get(port).copied().unwrap_or(0);
     // SAFETY: a slot of an array map; other CPUs add to it atomically too.
     let before = unsafe { fetch_add(opened, 1) };
-    if limit != 0 && before.wrapping_sub(closed) >= u64::from(limit) {
+    if limit != 0 && before.saturating_sub(closed) >= u64::from(limit) {
         uncharge(port);
         stats::ct_refused(port);
         return Err(DropReason::ConntrackLimit);
@@ -486,7 +501,7 @@ pub fn commit(from: u32, to: Option<&Port>, s: &mut Scratch, conn: &mut Conn) ->
     if !pkt.opens || pkt.icmp_error {
         return Ok(());
     }
-    let key = CtKey::sent(from, pkt.saddr, pkt.daddr, pkt.ports, pkt.proto);
+    let key = CtKey::sent(from, pkt.saddr, pkt.daddr, pkt.ports, pkt.key_proto());
     let state = next_state(pkt.proto, vpc_common::ct::state::OPEN, pkt.tcp_flags, true);
     let fresh = !conn.live;
     if fresh {
@@ -516,7 +531,7 @@ pub fn commit(from: u32, to: Option<&Port>, s: &mut Scratch, conn: &mut Conn) ->
     if !conn.peer_new {
         return Ok(());
     }
-    let peer = CtKey::received(to.port, pkt.saddr, pkt.daddr, pkt.ports, pkt.proto);
+    let peer = CtKey::received(to.port, pkt.saddr, pkt.daddr, pkt.ports, pkt.key_proto());
     if peer == key {
         // A port's packet to itself with symmetric ports: its one entry is both sides.
         return Ok(());
@@ -535,7 +550,7 @@ pub fn commit(from: u32, to: Option<&Port>, s: &mut Scratch, conn: &mut Conn) ->
         route: route::NONE,
         state,
         origin: origin::IN,
-        flags: conn.peer_flags & (flag::ALLOWED | flag::LOG),
+        flags: (conn.peer_flags & (flag::ALLOWED | flag::LOG)) | if pkt.vouched { 0 } else { flag::UNVOUCHED },
     };
     if let Err(reason) = put(&peer, e, conn.peer_stale, conn.peer_limit) {
         // Both sides or neither.

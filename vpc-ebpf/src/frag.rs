@@ -1,12 +1,12 @@
 //! IP fragments follow their first fragment: see `vpc_common::frag` for the rules and the
 //! order supported. The first fragment is parsed like a whole datagram and its transport fields
-//! remembered in `FRAGS`; a later fragment gets those fields back, so everything after this
+//! remembered in the sender's slots of `FRAGS`; a later fragment gets those fields back, so everything after this
 //! module treats it as a packet of the same connection.
 
 use aya_ebpf::programs::XdpContext;
 use vpc_common::{
     event,
-    frag::{min_first_len, FragEntry, FragKey, Fragment, FRAG_TIMEOUT},
+    frag::{find, min_first_len, place, slots, FragEntry, FragKey, FragSlot, Fragment, FRAG_TIMEOUT, OPENS, USED},
     DropReason,
 };
 
@@ -32,6 +32,22 @@ fn key(ip: &Ipv4Hdr, port: u32) -> FragKey {
     FragKey { port, saddr: ip.saddr, daddr: ip.daddr, id: u16::from_be(ip.id), proto: ip.protocol, _pad: 0 }
 }
 
+/// The two slots a datagram of `key` may hold.
+#[inline(always)]
+fn held(key: &FragKey) -> Result<[*mut FragSlot; 2], DropReason> {
+    let [a, b] = slots(key);
+    Ok([FRAGS.get_ptr_mut(a).ok_or(DropReason::FragNoFirst)?, FRAGS.get_ptr_mut(b).ok_or(DropReason::FragNoFirst)?])
+}
+
+/// The slot holding the datagram of `key`, as the other programs read it (multicast copies).
+#[inline(always)]
+pub fn lookup(key: &FragKey) -> Option<&'static FragSlot> {
+    let [a, b] = held(key).ok()?;
+    // SAFETY: array slots live as long as the map.
+    let held = unsafe { [&*a, &*b] };
+    find(key, held).map(|i| held[i & 1])
+}
+
 /// A first fragment: its transport header must be whole; remembered for the later ones.
 #[inline(never)]
 fn first(ctx: &XdpContext, ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result<(), DropReason> {
@@ -42,25 +58,25 @@ fn first(ctx: &XdpContext, ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result<
     parse::l4(ctx, ip, pkt)?;
     let now = pkt.now;
     let key = key(ip, port);
-    // SAFETY: read at once; only this program writes the map.
-    if let Some(seen) = unsafe { FRAGS.get(&key) }
-        && !seen.complete()
-        && now.wrapping_sub(seen.created) <= FRAG_TIMEOUT
-    {
+    let [a, b] = held(&key)?;
+    // SAFETY: array slots live as long as the map; only the sender's packets write its slots.
+    let held = unsafe { [&mut *a, &mut *b] };
+    let at = place(&key, [&*held[0], &*held[1]]) & 1;
+    let slot = &mut *held[at];
+    if slot.key == key && slot.entry.flags & USED != 0 && !slot.entry.complete() && now.wrapping_sub(slot.entry.created) <= FRAG_TIMEOUT {
         // The datagram's first fragment again, while its other fragments are still coming.
         return Err(DropReason::FragOverlap);
     }
-    let entry = FragEntry {
+    slot.key = key;
+    slot.entry = FragEntry {
         ports: pkt.ports,
         received: payload as u32,
         total: 0,
         created: now,
         first_len: payload as u16,
-        opens: u8::from(pkt.opens),
-        _pad: 0,
+        flags: USED | if pkt.opens { OPENS } else { 0 },
+        tag: pkt.tag,
     };
-    // Full (LRU): the oldest datagram in flight loses its entry, and its later fragments drop.
-    let _ = FRAGS.insert(&key, &entry, 0);
     stats::event(event::FRAG_TRACKED);
     Ok(())
 }
@@ -74,9 +90,11 @@ fn later(ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result<(), DropReason> {
         return Err(DropReason::FragOffsetOne);
     }
     let key = key(ip, port);
-    let entry = FRAGS.get_ptr_mut(&key).ok_or(DropReason::FragNoFirst)?;
-    // SAFETY: a live element; fragments of one datagram come from one sender, one at a time.
-    let entry = unsafe { &mut *entry };
+    let [a, b] = held(&key)?;
+    // SAFETY: as in `first`.
+    let held = unsafe { [&mut *a, &mut *b] };
+    let at = find(&key, [&*held[0], &*held[1]]).ok_or(DropReason::FragNoFirst)? & 1;
+    let entry = &mut held[at].entry;
     if entry.complete() || now.wrapping_sub(entry.created) > FRAG_TIMEOUT {
         return Err(DropReason::FragNoFirst);
     }
@@ -90,9 +108,10 @@ fn later(ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result<(), DropReason> {
     }
     stats::event(event::FRAG_FOLLOWED);
     pkt.ports = entry.ports;
+    pkt.tag = entry.tag;
     pkt.dport = parse::dport(ip.protocol, entry.ports);
     pkt.tcp_flags = 0;
-    pkt.opens = entry.opens != 0;
+    pkt.opens = entry.flags & OPENS != 0;
     pkt.icmp_error = false;
     pkt.quoted = None;
     Ok(())

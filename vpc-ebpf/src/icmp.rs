@@ -27,10 +27,11 @@ const ROOM: usize = 28;
 const QUOTED: usize = 28;
 const NS: u64 = 1_000_000_000;
 
-/// Whether another ICMP error may go out now (token bucket, per CPU).
+/// Whether another ICMP error may go out now to `port` (token bucket per port and CPU: a guest
+/// that makes the gateway answer a flood only spends its own budget).
 #[inline(always)]
-fn allowed() -> bool {
-    let Some(bucket) = ICMP_RATE.get_ptr_mut(0) else { return false };
+fn allowed(port: u32) -> bool {
+    let Some(bucket) = ICMP_RATE.get_ptr_mut(port) else { return false };
     // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
     let bucket = unsafe { &mut *bucket };
     // SAFETY: a helper without arguments.
@@ -101,7 +102,7 @@ fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Result<u32, DropReason> {
             return Err(DropReason::Malformed);
         }
     }
-    if !allowed() {
+    if !allowed(eni.port) {
         return Err(DropReason::Malformed);
     }
     let (requester, tos) = (ip.saddr, ip.tos);

@@ -74,6 +74,8 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     pkt.ttl = ip.ttl;
     pkt.epoch = ct::epoch();
     pkt.now = ct::now();
+    pkt.vouched = ip.saddr == eni.ip;
+    pkt.in_vpc = ip.saddr & eni.vpc_mask == eni.vpc_net;
     frag::l4(ctx, ip, eni.port, pkt)?;
     // To a multicast group: admitted here, replicated to the members by the TC program.
     if vpc_common::mcast::is_multicast(s.pkt.daddr) {

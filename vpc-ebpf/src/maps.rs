@@ -8,17 +8,17 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, DevMap, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray},
+    maps::{Array, DevMap, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray},
 };
 use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event,
     maps::{
-        DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_FRAGS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
+        DEFAULT_MAX_ADDRS, DEFAULT_MAX_CONNTRACK, DEFAULT_MAX_ENIS, DEFAULT_MAX_GROUPS, DEFAULT_MAX_ROUTES, DEFAULT_MAX_SG_CHUNKS,
         DEFAULT_MAX_SG_NODES, DEFAULT_MAX_SG_RULES, DEFAULT_MAX_SG_SETS, DEFAULT_MAX_FLOW_LOG, DEFAULT_MAX_MCAST_GROUPS, DEFAULT_MAX_MCAST_MEMBERS,
     },
     flowlog::{FlCounters, FlKey},
-    frag::{FragEntry, FragKey},
+    frag::{FragSlot, FRAG_SLOTS},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
@@ -75,10 +75,10 @@ pub static CT_OPENED: Array<u64> = Array::pinned(DEFAULT_MAX_ENIS, 0);
 #[map]
 pub static CT_CLOSED: Array<u64> = Array::pinned(DEFAULT_MAX_ENIS, 0);
 
-/// (sender, datagram) -> its first fragment's transport fields (`vpc_common::frag`). Data path
-/// only; the oldest datagram in flight is forgotten when full.
+/// Per port, `FRAG_SLOTS` slots of (datagram, its first fragment's transport fields)
+/// (`vpc_common::frag`). Data path only; a port's new datagram overwrites its own oldest.
 #[map]
-pub static FRAGS: LruHashMap<FragKey, FragEntry> = LruHashMap::pinned(DEFAULT_MAX_FRAGS, 0);
+pub static FRAGS: Array<FragSlot> = Array::pinned(DEFAULT_MAX_ENIS * FRAG_SLOTS, 0);
 
 /// set -> compiled security-group rule set. Agent writes; read on first packets and re-checks.
 #[map]
@@ -108,9 +108,9 @@ pub static SG_RULE_STATS: PerCpuArray<RuleCounters> = PerCpuArray::pinned(DEFAUL
 #[map]
 pub static EVENT_STATS: PerCpuArray<u64> = PerCpuArray::pinned(event::SLOTS, 0);
 
-/// Per-CPU token bucket of ICMP errors. Data path only.
+/// port -> per-CPU token bucket of the ICMP errors the gateway sends it. Data path only.
 #[map]
-pub static ICMP_RATE: PerCpuArray<RateLimit> = PerCpuArray::pinned(1, 0);
+pub static ICMP_RATE: PerCpuArray<RateLimit> = PerCpuArray::pinned(DEFAULT_MAX_ENIS, 0);
 
 /// Flow-log counts (see `vpc_common::flowlog`). Preallocated: an insert then takes no allocation
 /// in the packet path (with BPF_F_NO_PREALLOC a per-CPU insert cost ~6 µs).

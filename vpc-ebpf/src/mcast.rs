@@ -16,7 +16,7 @@ use vpc_common::{
 use crate::{
     ct,
     packet::Packet,
-    maps::{ENIS, FRAGS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
+    maps::{ENIS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
     sg,
 };
 
@@ -92,9 +92,8 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
     // A later fragment has the ports XDP found for its first fragment (it checked it has one).
     let ports: u32 = if u16::from_be(frag) & 0x1fff != 0 {
         let key = FragKey { port: sender_port, saddr, daddr, id: u16::from_be(ctx.load::<u16>(ETH_HLEN + 4).map_err(|_| ())?), proto, _pad: 0 };
-        // SAFETY: read at once.
-        match unsafe { FRAGS.get(&key) } {
-            Some(entry) => entry.ports,
+        match crate::frag::lookup(&key) {
+            Some(slot) => slot.entry.ports,
             None => return Ok(TC_ACT_SHOT as i32),
         }
     } else if has_ports {
@@ -108,6 +107,7 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
         daddr,
         ports,
         proto: u32::from(proto),
+        tag: 0,
         dport,
         tcp_flags: 0,
         opens: false,
@@ -117,6 +117,8 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
         ttl: 0,
         epoch: 0,
         now: 0,
+        vouched: saddr == eni.ip,
+        in_vpc: true,
     };
     count(MCAST_STATS.get_ptr_mut(group.counter), pkt.bytes, false);
     let members = group.count.min(MAX_MEMBERS as u32);
@@ -129,14 +131,15 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
         }
         let groups = PORT_GROUPS.get(member.port);
         let accepted = match groups {
-            Some(g) if g.count > 0 => sg::decide(g, direction::INGRESS, pkt.proto, saddr, dport).accept,
-            _ => true,
+            Some(g) if g.count > 0 => sg::decide(g, direction::INGRESS, pkt.proto, saddr, dport, pkt.vouched).accept,
+            // Members are ENIs: without groups (a configuration being written) nothing passes.
+            _ => false,
         };
         if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
             crate::flowlog::count(member.port, 1, u32::from(accepted), &pkt);
         }
         let stats = MCAST_MEMBER_STATS.get_ptr_mut(member.counter);
-        if !accepted {
+        if !accepted || pkt.bytes > u64::from(member.mtu) {
             count(stats, 0, true);
             continue;
         }

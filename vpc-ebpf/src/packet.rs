@@ -8,9 +8,11 @@ pub struct Packet {
     pub saddr: u32,
     pub daddr: u32,
     /// What the connection table keys the datagram by: TCP and UDP ports (source in the high
-    /// half), `vpc_common::ct::icmp_ports` for ICMP, 0 for other protocols.
+    /// half), `vpc_common::ct::icmp_key` for ICMP, 0 for other protocols.
     pub ports: u32,
+    /// The IP protocol, and the ICMP tag of a query or reply (`vpc_common::ct::icmp_key`).
     pub proto: u32,
+    pub tag: u8,
     /// The destination port security-group port ranges apply to: TCP and UDP only.
     pub dport: Option<u16>,
     pub tcp_flags: u8,
@@ -27,9 +29,23 @@ pub struct Packet {
     /// The configuration epoch (low 32 bits) and the connection clock, read once per packet.
     pub epoch: u32,
     pub now: u32,
+    /// The source address is the sender's own (not one it forwards for: a gateway's, or an ENI's
+    /// without source/destination check): security-group rules naming a group may match it.
+    pub vouched: bool,
+    /// The source address is inside the sender's VPC: it may cross to a peer VPC.
+    pub in_vpc: bool,
 }
 
-/// The packet an ICMP error is about, as the connection table keys it.
+impl Packet {
+    /// The protocol the connection table keys the packet by.
+    #[inline(always)]
+    pub const fn key_proto(&self) -> u32 {
+        vpc_common::ct::key_proto(self.proto, self.tag)
+    }
+}
+
+/// The packet an ICMP error is about, as the connection table keys it (`proto`: its key
+/// protocol).
 #[derive(Clone, Copy)]
 pub struct Quoted {
     pub saddr: u32,

@@ -125,6 +125,7 @@ pub fn dport(proto: u8, ports: u32) -> Option<u16> {
 #[inline(always)]
 pub fn l4(ctx: &XdpContext, ip: &Ipv4Hdr, pkt: &mut Packet) -> Result<(), DropReason> {
     pkt.ports = 0;
+    pkt.tag = 0;
     pkt.dport = None;
     pkt.tcp_flags = 0;
     pkt.opens = true;
@@ -148,8 +149,12 @@ pub fn l4(ctx: &XdpContext, ip: &Ipv4Hdr, pkt: &mut Packet) -> Result<(), DropRe
         IPPROTO_ICMP => {
             // SAFETY: type, code, checksum, identifier: 6 bytes checked.
             let icmp = unsafe { *ptr_at::<[u8; 6]>(ctx, l4)? };
-            let (ports, opens) = vpc_common::ct::icmp_ports(icmp[0], icmp[1], u16::from_be_bytes([icmp[4], icmp[5]]));
+            if vpc_common::ct::is_icmp_forbidden(icmp[0]) {
+                return Err(DropReason::IcmpInvalid);
+            }
+            let (ports, tag, opens) = vpc_common::ct::icmp_key(icmp[0], icmp[1], u16::from_be_bytes([icmp[4], icmp[5]]));
             pkt.ports = ports;
+            pkt.tag = tag;
             pkt.opens = opens;
             if vpc_common::ct::is_icmp_error(icmp[0]) {
                 pkt.icmp_error = true;
@@ -187,11 +192,14 @@ pub fn quoted(ctx: &XdpContext, ip: &Ipv4Hdr) -> Result<Option<Quoted>, DropReas
     // SAFETY: ptr_at checked the 8 quoted bytes after the quoted header.
     let l4 = unsafe { *ptr_at::<[u8; 8]>(ctx, inner_at + (inner_len & 0x3c)).map_err(|_| DropReason::IcmpInvalid)? };
     let proto = inner.protocol;
-    let ports = match proto {
-        IPPROTO_TCP | IPPROTO_UDP => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
-        IPPROTO_ICMP if vpc_common::ct::is_icmp_query(l4[0]) => vpc_common::ct::icmp_ports(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]])).0,
+    let (ports, tag) = match proto {
+        IPPROTO_TCP | IPPROTO_UDP => (u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]), 0),
+        IPPROTO_ICMP if vpc_common::ct::is_icmp_query(l4[0]) => {
+            let (ports, tag, _) = vpc_common::ct::icmp_key(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]]));
+            (ports, tag)
+        }
         IPPROTO_ICMP => return Err(DropReason::IcmpInvalid),
-        _ => 0,
+        _ => (0, 0),
     };
-    Ok(Some(Quoted { saddr: inner.saddr, daddr: inner.daddr, ports, proto: u32::from(proto) }))
+    Ok(Some(Quoted { saddr: inner.saddr, daddr: inner.daddr, ports, proto: vpc_common::ct::key_proto(u32::from(proto), tag) }))
 }

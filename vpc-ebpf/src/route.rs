@@ -26,12 +26,16 @@ fn lookup(table: u32, daddr: u32) -> Result<&'static Route, DropReason> {
     ROUTES.get(&key).ok_or(DropReason::NoRoute)
 }
 
-/// Where `daddr` goes from route table `table` for a datagram with `ttl`. `hash` is computed
-/// only for group routes.
+/// Where `daddr` goes from route table `table` for a datagram with `ttl`; `in_vpc`: its source
+/// is inside the sender's VPC, the only datagrams that cross to a peer VPC (no transit: a peer
+/// is not a way to the networks behind the sender). `hash` is computed only for group routes.
 #[inline(always)]
-pub fn resolve(table: u32, daddr: u32, ttl: u8, hash: impl FnOnce() -> u32) -> Result<Decision, DropReason> {
+pub fn resolve(table: u32, daddr: u32, ttl: u8, in_vpc: bool, hash: impl FnOnce() -> u32) -> Result<Decision, DropReason> {
     let mut route = lookup(table, daddr)?;
     if route.kind == route_kind::VPC {
+        if !in_vpc {
+            return Err(DropReason::VpcForeignSource);
+        }
         route = lookup(route.arg, daddr)?;
         if route.kind == route_kind::VPC {
             return Err(DropReason::VpcHopLimit);

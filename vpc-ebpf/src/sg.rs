@@ -4,7 +4,7 @@
 
 use vpc_common::{
     ct::NO_RULE,
-    sg::{direction, policy, proto_class, PortGroups, SgSet, CHUNK_WORDS, LEAF, MAX_ENI_GROUPS, MAX_SUMMARY_WORDS},
+    sg::{direction, policy, proto_class, PortGroups, SgSet, CHUNK_WORDS, HAS_PORT, LEAF, MAX_ENI_GROUPS, MAX_SUMMARY_WORDS, UNVOUCHED},
 };
 
 use crate::maps::{SG_NODES, SG_RULES, SG_SETS, SG_WORDS};
@@ -90,27 +90,30 @@ pub extern "C" fn vpc_sg_classify(set_id: u32, proto: u32, peer: u32, dport: u32
     let Some(set) = SG_SETS.get(set_id) else { return NO_MATCH };
     let Some(a) = class(set, set.addr_root, peer.to_ne_bytes()) else { return NO_MATCH };
     let port = (dport as u16).to_be_bytes();
-    let p = match (proto_class::of(proto), dport >> 16) {
-        (proto_class::TCP, 1) => class(set, set.port_root[0], port),
-        (proto_class::UDP, 1) => class(set, set.port_root[1], port),
+    let has_port = dport & HAS_PORT != 0;
+    let p = match proto_class::of(proto) {
+        proto_class::TCP if has_port => class(set, set.port_root[0], port),
+        proto_class::UDP if has_port => class(set, set.port_root[1], port),
         _ => Some(set.no_ports),
     };
     let Some(p) = p else { return NO_MATCH };
-    let r = set.proto[proto_class::of(proto) % proto_class::COUNT];
+    let protos = if dport & UNVOUCHED != 0 { &set.proto_cidr } else { &set.proto };
+    let r = protos[proto_class::of(proto) % proto_class::COUNT];
     let Some(index) = first_common(set, a, p, r) else { return NO_MATCH };
     let Some(rule) = SG_RULES.get(set.rules + index) else { return NO_MATCH };
     (u64::from(rule.precedence) << 40) | (u64::from(rule.policy) << 32) | u64::from(rule.counter)
 }
 
 /// The verdict of the port's groups in `dir` (`direction::INGRESS` / `EGRESS`) for a packet of
-/// `proto` with `peer` as the other end and `dport` as destination port. Among the groups'
+/// `proto` with `peer` as the other end and `dport` as destination port, `vouched`: the peer
+/// is the sender whose own address it is (see `vpc_common::sg::UNVOUCHED`). Among the groups'
 /// winners the lowest precedence wins; on a tie, the group listed first.
 #[inline(always)]
-pub fn decide(groups: &PortGroups, dir: usize, proto: u32, peer: u32, dport: Option<u16>) -> Verdict {
+pub fn decide(groups: &PortGroups, dir: usize, proto: u32, peer: u32, dport: Option<u16>, vouched: bool) -> Verdict {
     let dport = match dport {
-        Some(port) => 0x1_0000 | u32::from(port),
+        Some(port) => HAS_PORT | u32::from(port),
         None => 0,
-    };
+    } | if vouched { 0 } else { UNVOUCHED };
     let mut best = NO_MATCH;
     let mut i = 0;
     while i < MAX_ENI_GROUPS && (i as u32) < groups.count {

@@ -151,7 +151,13 @@ fn owner(addr: Ipv4Addr) -> Option<&'static str> {
 
 /// A random packet from `from`, well formed.
 fn packet(rng: &mut Rng, from_ip: Ipv4Addr) -> Ipv4 {
-    let src = if rng.chance(90) { from_ip } else { Ipv4Addr::from(rng.next() as u32) };
+    // Mostly its own address; else another guest's (a NAT instance borrowing a group member's),
+    // or anything.
+    let src = match rng.below(20) {
+        0 => rng.pick(&ENIS).2.parse().expect("address"),
+        1 => Ipv4Addr::from(rng.next() as u32),
+        _ => from_ip,
+    };
     let dst = match rng.below(10) {
         0..=4 => rng.pick(&ENIS).2.parse().expect("address"),
         5 => Ipv4Addr::new(239, 1, 1, 1),
@@ -164,11 +170,11 @@ fn packet(rng: &mut Rng, from_ip: Ipv4Addr) -> Ipv4 {
     let mut ip = match rng.below(7) {
         0 | 1 => Ipv4::udp(src, dst, ports.0, ports.1, &vec![0x5a; rng.below(40) as usize]),
         2 | 3 => Ipv4::tcp(src, dst, ports.0, ports.1, *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_RST, 0x11])),
-        4 => Ipv4::new(src, dst, 1, packet::icmp_echo(*rng.pick(&[0u8, 8, 8, 13]), rng.below(4) as u16, 1, b"fz")),
+        4 => Ipv4::new(src, dst, 1, packet::icmp_echo(*rng.pick(&[0u8, 8, 8, 13, 14]), *rng.pick(&[0u16, 1, 2, 0x108, 0x10d]), 1, b"fz")),
         5 => {
             // An ICMP error quoting some packet.
             let quoted = Ipv4::udp(dst, src, ports.1, ports.0, b"q").bytes();
-            Ipv4::new(src, dst, 1, packet::icmp_error(*rng.pick(&[3u8, 11, 12]), 0, 0, &quoted))
+            Ipv4::new(src, dst, 1, packet::icmp_error(*rng.pick(&[3u8, 3, 11, 12, 4, 5]), 0, 0, &quoted))
         }
         _ => Ipv4::new(src, dst, *rng.pick(&[47u8, 50, 132, 0]), vec![0x11; 8]),
     };

@@ -78,7 +78,6 @@ pub const TEST_LIMITS: Limits = Limits {
     max_addrs: 4096,
     max_groups: 256,
     max_conntrack: 65536,
-    max_frags: 1024,
     max_sg_sets: 256,
     max_sg_nodes: 1024,
     max_sg_chunks: 2048,
@@ -259,11 +258,10 @@ impl Harness {
             }
         }
         if let Ok(pinned) = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::FRAGS))
-            && let Ok(mut table) = aya::maps::HashMap::<_, vpc_common::frag::FragKey, vpc_common::frag::FragEntry>::try_from(aya::maps::Map::LruHashMap(pinned))
+            && let Ok(mut slots) = aya::maps::Array::<_, vpc_common::frag::FragSlot>::try_from(aya::maps::Map::Array(pinned))
         {
-            let keys: Vec<_> = table.keys().filter_map(Result::ok).collect();
-            for key in keys {
-                let _ = table.remove(&key);
+            for &at in self.ct.frags.keys() {
+                let _ = slots.set(at, vpc_common::frag::FragSlot::default(), 0);
             }
         }
         // Nothing is held any more: the counts start again.
@@ -294,7 +292,7 @@ impl Harness {
         let closed: aya::maps::Array<_, u64> = aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_CLOSED)?)?;
         let mut out = BTreeMap::new();
         for &port in &self.ports {
-            let n = opened.get(&port, 0)?.wrapping_sub(closed.get(&port, 0)?);
+            let n = opened.get(&port, 0)?.saturating_sub(closed.get(&port, 0)?);
             if n != 0 {
                 out.insert(port, n);
             }
@@ -377,7 +375,9 @@ impl Harness {
         let mut bucket: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
         let full = vpc_common::RateLimit { last_ns: u64::MAX / 2, tokens: vpc_common::ICMP_ERRORS_BURST * 1_000_000_000 };
-        bucket.set(0, aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
+        for &port in &self.ports {
+            bucket.set(port, aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
+        }
         Ok(())
     }
 

@@ -168,9 +168,11 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             groups.ct_limit = eni.conntrack_limit;
             out.sg.port_groups.insert(ids.port(&eni.id), groups);
         }
-        // Gateways have no groups; their entry carries their connection limit.
-        for gw in vpc.gateways.iter().filter(|g| g.conntrack_limit != 0) {
-            out.sg.port_groups.insert(ids.port(&gw.id), PortGroups { ct_limit: gw.conntrack_limit, ..Default::default() });
+        // Gateways have no groups: open, with their connection limit. (A port without an entry
+        // denies.)
+        for gw in &vpc.gateways {
+            let groups = PortGroups { ct_limit: gw.conntrack_limit, flags: vpc_common::sg::PORT_OPEN, ..Default::default() };
+            out.sg.port_groups.insert(ids.port(&gw.id), groups);
         }
         // Multicast: each group's members (those with an interface) and who may send to it.
         for group in &vpc.multicast_groups {
@@ -181,7 +183,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 let Some(eni) = vpc.eni(name) else { continue };
                 let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
                 let counter = ids.mcast_members[&crate::model::ids::mcast_member(&group.id, &eni.id)];
-                value.members[value.count as usize] = McastMember { port: ids.port(&eni.id), ifindex, counter };
+                value.members[value.count as usize] = McastMember { port: ids.port(&eni.id), ifindex, counter, mtu: u32::from(eni.mtu) };
                 value.count += 1;
             }
             out.mcast_groups.insert(McastKey { vpc: vpc_id, group: addr }, value);

@@ -45,6 +45,8 @@ impl SgContent {
 /// What one rule asks of each field.
 struct Wants {
     peers: Vec<Ipv4Net>,
+    /// The peers are a group's members (a group rule or the intra-group rule).
+    group: bool,
     ports: Option<(u16, u16)>,
     protocol: Protocol,
 }
@@ -191,10 +193,11 @@ pub fn compile_set(vpc: &Vpc, group: &SecurityGroup, direction: Direction, ids: 
                     Peer::Cidr(net) => vec![*net],
                     Peer::Group(name) => members(name),
                 },
+                group: matches!(rule.peer, Peer::Group(_)),
                 ports: rule.ports,
                 protocol: rule.protocol,
             },
-            None => Wants { peers: members(&group.name), ports: None, protocol: Protocol::All },
+            None => Wants { peers: members(&group.name), group: true, ports: None, protocol: Protocol::All },
         })
         .collect();
     let rules: Vec<SgRule> = order
@@ -238,10 +241,12 @@ pub fn compile_set(vpc: &Vpc, group: &SecurityGroup, direction: Direction, ids: 
     let udp_root = b.port_entry(&ranges(Protocol::Udp), &all_ports);
     let no_ports = b.bitmap(&all_ports);
 
-    // Protocols.
+    // Protocols: of all rules, and of the rules that do not name a group.
     let mut proto = [0u32; proto_class::COUNT];
-    for (class, slot) in proto.iter_mut().enumerate() {
+    let mut proto_cidr = [0u32; proto_class::COUNT];
+    for class in 0..proto_class::COUNT {
         let mut bits = b.empty();
+        let mut cidr_bits = b.empty();
         for (i, w) in wants.iter().enumerate() {
             let matches = match w.protocol {
                 Protocol::All => true,
@@ -252,9 +257,13 @@ pub fn compile_set(vpc: &Vpc, group: &SecurityGroup, direction: Direction, ids: 
             };
             if matches {
                 set_bit(&mut bits, i);
+                if !w.group {
+                    set_bit(&mut cidr_bits, i);
+                }
             }
         }
-        *slot = b.bitmap(&bits);
+        proto[class] = b.bitmap(&bits);
+        proto_cidr[class] = b.bitmap(&cidr_bits);
     }
 
     let mut words: Vec<u64> = b.bitmaps.concat();
@@ -266,6 +275,7 @@ pub fn compile_set(vpc: &Vpc, group: &SecurityGroup, direction: Direction, ids: 
             port_root: [tcp_root, udp_root],
             no_ports,
             proto,
+            proto_cidr,
             nodes: 0,
             words: 0,
             rules: 0,
@@ -399,7 +409,7 @@ mod tests {
 
     /// Classify as the data path does: walk the tries, AND the three bitmaps, take the lowest
     /// rule. (policy, counter) of the deciding rule, or none.
-    fn classify(set: &SgContent, peer: Ipv4Addr, proto: u8, dport: Option<u16>) -> Option<(u8, u32)> {
+    fn classify(set: &SgContent, peer: Ipv4Addr, proto: u8, dport: Option<u16>, vouched: bool) -> Option<(u8, u32)> {
         let s = &set.set;
         let leaf = |mut entry: u32, bytes: &[u8]| -> u32 {
             for b in bytes {
@@ -427,7 +437,7 @@ mod tests {
             (proto_class::TCP | proto_class::UDP, Some(port)) => bitmap(leaf(s.port_root[class], &port.to_be_bytes())),
             _ => bitmap(s.no_ports),
         };
-        let protos = bitmap(s.proto[class]);
+        let protos = bitmap(if vouched { s.proto[class] } else { s.proto_cidr[class] });
         (0..s.rule_words as usize).find_map(|w| {
             let word = addr[w] & ports[w] & protos[w];
             (word != 0).then(|| {
@@ -460,15 +470,20 @@ mod tests {
             for peer in peers.map(|p| p.parse::<Ipv4Addr>().unwrap()) {
                 for proto in [6u8, 17, 1, 47, 132] {
                     for dport in [None, Some(25), Some(53), Some(80), Some(85), Some(90), Some(91), Some(65535)] {
-                        let want = order.iter().find(|c| match c.rule {
-                            Some(r) => r.matches(proto, dport, peer, &members),
-                            None => vpc.members(&group.name).contains(&peer),
-                        });
-                        let want = want.map(|c| {
-                            let key = c.rule.map(|r| r.id.clone()).unwrap_or_else(|| intra_rule(&group.id));
-                            (if c.accept { sg::policy::ACCEPT } else { sg::policy::DROP }, ids.sg_rule(&key))
-                        });
-                        assert_eq!(classify(&set, peer, proto, dport), want, "{direction:?} {peer} proto {proto} dport {dport:?}");
+                        // A packet whose sender forwards for others matches no rule naming a group.
+                        for vouched in [true, false] {
+                            let members = |name: &str| if vouched { members(name) } else { Vec::new() };
+                            let want = order.iter().find(|c| match c.rule {
+                                Some(r) => r.matches(proto, dport, peer, &members),
+                                None => members(&group.name).contains(&peer),
+                            });
+                            let want = want.map(|c| {
+                                let key = c.rule.map(|r| r.id.clone()).unwrap_or_else(|| intra_rule(&group.id));
+                                (if c.accept { sg::policy::ACCEPT } else { sg::policy::DROP }, ids.sg_rule(&key))
+                            });
+                            let got = classify(&set, peer, proto, dport, vouched);
+                            assert_eq!(got, want, "{direction:?} {peer} proto {proto} dport {dport:?} vouched {vouched}");
+                        }
                     }
                 }
             }

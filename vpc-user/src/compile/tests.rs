@@ -264,8 +264,13 @@ vpcs:
     assert_eq!(groups("e1").unwrap().ct_limit, 500, "the VPC's limit");
     assert_eq!(groups("e2").unwrap().ct_limit, 7, "the ENI's own");
     assert_eq!(groups("e3").unwrap().ct_limit, vpc_common::maps::DEFAULT_CT_LIMIT, "the default");
-    assert_eq!(groups("idc").map(|g| (g.ct_limit, g.count)), Some((100_000, 0)), "a gateway with a limit, and no groups");
-    assert_eq!(groups("vpn"), None, "a gateway without a limit has no entry: no limit");
+    let open = vpc_common::sg::PORT_OPEN;
+    assert_eq!(groups("idc").map(|g| (g.ct_limit, g.count, g.flags)), Some((100_000, 0, open)), "a gateway with a limit, open, no groups");
+    assert_eq!(groups("vpn").map(|g| (g.ct_limit, g.count, g.flags)), Some((0, 0, open)), "a gateway without a limit: open, no limit");
+    for eni in ["e1", "e2", "e3"] {
+        let g = groups(eni).unwrap();
+        assert!(g.count > 0 && g.flags & open == 0, "{eni}: an ENI is never open, it has groups");
+    }
     let delivery = |name: &str| *entries.addrs.values().find(|p| p.port == port(name)).unwrap();
     assert_eq!((delivery("e1").mtu, delivery("e2").mtu), (1500, 1200));
     let to_idc = entries.routes.values().find(|r| r.kind == route_kind::PORT).unwrap();

@@ -35,7 +35,7 @@ pub fn held(pins: &PinDirs, ports: impl IntoIterator<Item = u32>) -> anyhow::Res
     let closed: Array<_, u64> = Array::try_from(open(pins, names::CT_CLOSED)?)?;
     let mut out = BTreeMap::new();
     for port in ports {
-        out.insert(port, opened.get(&port, 0)?.wrapping_sub(closed.get(&port, 0)?));
+        out.insert(port, opened.get(&port, 0)?.saturating_sub(closed.get(&port, 0)?));
     }
     Ok(out)
 }

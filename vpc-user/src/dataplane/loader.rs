@@ -13,7 +13,7 @@ use vpc_common::{
     drop::DROP_REASON_SLOTS,
     event, maps as names,
     flowlog::{FlCounters, FlKey},
-    frag::{FragEntry, FragKey},
+    frag::{FragSlot, FRAG_SLOTS},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
@@ -31,8 +31,6 @@ pub struct Limits {
     /// Connection-tracking entries (two per connection between ports; a full table refuses
     /// new connections).
     pub max_conntrack: u32,
-    /// Datagrams whose fragments are in flight (the oldest is forgotten when full).
-    pub max_frags: u32,
     /// Security-group rule sets (two per group), trie nodes, bitmap chunks, rules.
     pub max_sg_sets: u32,
     pub max_sg_nodes: u32,
@@ -53,7 +51,6 @@ impl Default for Limits {
             max_addrs: names::DEFAULT_MAX_ADDRS,
             max_groups: names::DEFAULT_MAX_GROUPS,
             max_conntrack: names::DEFAULT_MAX_CONNTRACK,
-            max_frags: names::DEFAULT_MAX_FRAGS,
             max_sg_sets: names::DEFAULT_MAX_SG_SETS,
             max_sg_nodes: names::DEFAULT_MAX_SG_NODES,
             max_sg_chunks: names::DEFAULT_MAX_SG_CHUNKS,
@@ -66,16 +63,20 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// Slots of `FRAGS`: `FRAG_SLOTS` per port.
+    pub fn frag_slots(&self) -> u32 {
+        self.max_enis.saturating_mul(FRAG_SLOTS)
+    }
+
     /// The user-facing names of the sizes (`--map-size NAME=N`) with their fields and the map
     /// whose pinned size tells what an earlier run created.
-    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 13] {
+    fn fields(&mut self) -> [(&'static str, &'static str, &mut u32); 12] {
         [
             ("enis", names::ENIS, &mut self.max_enis),
             ("routes", names::ROUTES, &mut self.max_routes),
             ("addrs", names::ENI_ADDRS, &mut self.max_addrs),
             ("groups", names::GROUPS, &mut self.max_groups),
             ("conntrack", names::CONNTRACK, &mut self.max_conntrack),
-            ("frags", names::FRAGS, &mut self.max_frags),
             ("sg-sets", names::SG_SETS, &mut self.max_sg_sets),
             ("sg-nodes", names::SG_NODES, &mut self.max_sg_nodes),
             ("sg-chunks", names::SG_WORDS, &mut self.max_sg_chunks),
@@ -123,7 +124,7 @@ fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 27] {
         (names::CONNTRACK, size_of::<CtKey>(), size_of::<CtEntry>(), limits.max_conntrack),
         (names::CT_OPENED, size_of::<u32>(), size_of::<u64>(), limits.max_enis),
         (names::CT_CLOSED, size_of::<u32>(), size_of::<u64>(), limits.max_enis),
-        (names::FRAGS, size_of::<FragKey>(), size_of::<FragEntry>(), limits.max_frags),
+        (names::FRAGS, size_of::<u32>(), size_of::<FragSlot>(), limits.frag_slots()),
         (names::PROGS, size_of::<u32>(), size_of::<u32>(), 1),
         (names::SG_SETS, size_of::<u32>(), size_of::<SgSet>(), limits.max_sg_sets),
         (names::SG_NODES, size_of::<u32>(), 4 * NODE_FANOUT, limits.max_sg_nodes),
@@ -138,7 +139,7 @@ fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 27] {
         (names::MCAST_SENDERS, size_of::<McastSenderKey>(), size_of::<u32>(), limits.max_mcast_members),
         (names::MCAST_STATS, size_of::<u32>(), size_of::<McastCounters>(), limits.max_mcast_groups),
         (names::MCAST_MEMBER_STATS, size_of::<u32>(), size_of::<McastCounters>(), limits.max_mcast_members),
-        (names::ICMP_RATE, size_of::<u32>(), size_of::<RateLimit>(), 1),
+        (names::ICMP_RATE, size_of::<u32>(), size_of::<RateLimit>(), limits.max_enis),
         (names::ENIS, size_of::<u32>(), size_of::<Eni>(), limits.max_enis),
         (names::ENI_ADDRS, size_of::<AddrKey>(), size_of::<Port>(), limits.max_addrs),
         (names::ROUTES, 4 + size_of::<RouteKey>(), size_of::<Route>(), limits.max_routes),
@@ -151,8 +152,17 @@ fn shapes(limits: &Limits) -> [(&'static str, usize, usize, u32); 27] {
 /// The map type a map must have when an earlier build made it another (CONNTRACK was an LRU
 /// hash, which evicts; it is a plain hash now).
 fn kind(name: &str) -> Option<aya::maps::MapType> {
-    (name == names::CONNTRACK).then_some(aya::maps::MapType::Hash)
+    match name {
+        names::CONNTRACK => Some(aya::maps::MapType::Hash),
+        // An LRU hash before, which let one guest evict another's datagrams.
+        names::FRAGS => Some(aya::maps::MapType::Array),
+        _ => None,
+    }
 }
+
+/// Maps that only mean something together: the connection table and the counts of entries
+/// each port holds in it. One retired retires all.
+const RETIRED_TOGETHER: [&str; 3] = [names::CONNTRACK, names::CT_OPENED, names::CT_CLOSED];
 
 /// Unpin maps whose shape differs from this build's, so the loader creates fresh ones. Programs
 /// still attached keep using the old map until their link is switched to the new program.
@@ -174,6 +184,15 @@ pub fn retire_incompatible(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ve
             retired.push(name);
         }
     }
+    if retired.iter().any(|r| RETIRED_TOGETHER.contains(r)) {
+        for name in RETIRED_TOGETHER {
+            let path = pins.map(name);
+            if !retired.contains(&name) && path.exists() {
+                std::fs::remove_file(&path).with_context(|| format!("retiring {}", path.display()))?;
+                retired.push(name);
+            }
+        }
+    }
     Ok(retired)
 }
 
@@ -193,7 +212,8 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
         .map_max_entries(names::CONNTRACK, limits.max_conntrack)
         .map_max_entries(names::CT_OPENED, limits.max_enis)
         .map_max_entries(names::CT_CLOSED, limits.max_enis)
-        .map_max_entries(names::FRAGS, limits.max_frags)
+        .map_max_entries(names::FRAGS, limits.frag_slots())
+        .map_max_entries(names::ICMP_RATE, limits.max_enis)
         .map_max_entries(names::SG_SETS, limits.max_sg_sets)
         .map_max_entries(names::SG_NODES, limits.max_sg_nodes)
         .map_max_entries(names::SG_WORDS, limits.max_sg_chunks)

@@ -204,10 +204,15 @@ impl Loaded {
         }
         for &ifindex in &todo {
             match gates {
-                Some(kfunc) if veth::is_veth(&ifname(ifindex)) => {
-                    let mut gate = self.gate(pins, ifindex, kfunc)?;
-                    attach::attach(&mut gate, pins, ifindex, &mut report.links)?;
-                }
+                Some(kfunc) if veth::is_veth(&ifname(ifindex)) => match self.gate(pins, ifindex, kfunc) {
+                    Ok(mut gate) => attach::attach(&mut gate, pins, ifindex, &mut report.links)?,
+                    Err(e) => {
+                        // The interface still forwards, filtered as every other; only tags in
+                        // metadata are not seen.
+                        report.warnings.push(format!("{}: its VLAN gate did not load ({e:#}): it runs without", ifname(ifindex)));
+                        attach::attach(self.program()?, pins, ifindex, &mut report.links)?;
+                    }
+                },
                 _ => attach::attach(self.program()?, pins, ifindex, &mut report.links)?,
             }
         }

@@ -29,6 +29,11 @@ pub struct Packet {
     /// What the connection table keys the datagram by (`vpc-ebpf/src/packet.rs`).
     pub ports: u32,
     pub proto: u8,
+    /// The ICMP tag of a query or reply (`vpc_common::ct::icmp_key`).
+    pub tag: u8,
+    /// The source is the sender's own address: rules naming a group may match it
+    /// (`vpc_common::sg::UNVOUCHED`).
+    pub vouched: bool,
     /// The destination port for port ranges: TCP and UDP, none otherwise.
     pub dport: Option<u16>,
     pub tcp_flags: u8,
@@ -36,9 +41,17 @@ pub struct Packet {
     pub opens: bool,
     /// An ICMP error, and the packet it quotes when that can be tied to a connection.
     pub icmp_error: bool,
-    pub quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u8)>,
+    /// (source, destination, ports, key protocol).
+    pub quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u32)>,
     /// IP total length.
     pub bytes: u64,
+}
+
+impl Packet {
+    /// The protocol the connection table keys the packet by.
+    pub fn key_proto(&self) -> u32 {
+        vpc_common::ct::key_proto(u32::from(self.proto), self.tag)
+    }
 }
 
 /// A port as conntrack sees it: its number, its ENI (with the ENI's VPC) when it has security
@@ -70,6 +83,9 @@ pub struct Entry {
     /// What the entry's port sent.
     pub packets: u64,
     pub bytes: u64,
+    /// The connection's first packet came from a source vouched for (see `Packet::vouched`);
+    /// always for the side that sent it.
+    pub vouched: bool,
 }
 
 /// The connections of every port, the datagrams whose fragments are in flight, and the
@@ -77,7 +93,8 @@ pub struct Entry {
 #[derive(Debug, Clone)]
 pub struct Conntrack {
     pub entries: BTreeMap<CtKey, Entry>,
-    pub frags: BTreeMap<vpc_common::frag::FragKey, vpc_common::frag::FragEntry>,
+    /// `FRAGS`' slots that were written (the others are all zero).
+    pub frags: BTreeMap<u32, vpc_common::frag::FragSlot>,
     pub epoch: u64,
     /// Entries the table holds: a new one beyond is refused (`ConntrackFull`).
     pub capacity: usize,
@@ -122,9 +139,11 @@ fn raw(a: Ipv4Addr) -> u32 {
 
 /// The verdict of `eni`'s groups in `direction` for a packet of `proto` with `peer` as the other
 /// end: the first matching rule of each group (in the data path's order), the lowest precedence
-/// among groups, the earlier group on a tie; the default when none matches.
-pub fn decide(vpc: &Vpc, eni: &Eni, ids: &Ids, direction: Direction, proto: u8, peer: Ipv4Addr, dport: Option<u16>) -> (Verdict, String) {
-    let members = |group: &str| vpc.members(group);
+/// among groups, the earlier group on a tie; the default when none matches. Rules naming a group
+/// (and the intra-group rule) match only a peer that is `vouched` for: the member itself, not a
+/// packet carrying its address from a sender forwarding for others.
+pub fn decide(vpc: &Vpc, eni: &Eni, ids: &Ids, direction: Direction, proto: u8, peer: Ipv4Addr, dport: Option<u16>, vouched: bool) -> (Verdict, String) {
+    let members = |group: &str| if vouched { vpc.members(group) } else { Vec::new() };
     let mut best: Option<(u16, bool, u32, String)> = None;
     for name in &eni.security_groups {
         let Some(group) = vpc.security_group(name) else { continue };
@@ -166,19 +185,24 @@ fn count(rule: Option<u32>, pkt: &Packet, checked: &mut Checked) {
 fn judge(side: Guarded<'_>, received: bool, pkt: &Packet, ids: &Ids, checked: &mut Checked) -> Verdict {
     let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
     let (direction, peer, verb) = if received { (Direction::Ingress, pkt.saddr, "ingress") } else { (Direction::Egress, pkt.daddr, "egress") };
-    let (verdict, why) = decide(vpc, eni, ids, direction, pkt.proto, peer, pkt.dport);
+    let vouched = !received || pkt.vouched;
+    let (verdict, mut why) = decide(vpc, eni, ids, direction, pkt.proto, peer, pkt.dport, vouched);
+    if !vouched {
+        why.push_str(" (from a sender forwarding for others: rules naming a group do not apply)");
+    }
     checked.steps.push(format!("security groups of {} ({verb}): {why}", eni.name));
     verdict
 }
 
 /// The rules' verdict on an existing connection, from its entry's side and orientation (the
 /// data path stores it and takes it again when the epoch changes: the same thing).
-fn recheck(side: Guarded<'_>, entry_origin: u8, key: &CtKey, ids: &Ids) -> Verdict {
+fn recheck(side: Guarded<'_>, entry: &Entry, key: &CtKey, ids: &Ids) -> Verdict {
     let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
-    let tcp_or_udp = key.proto == PROTO_TCP || key.proto == PROTO_UDP;
-    let (direction, dport) = if entry_origin == origin::OUT { (Direction::Egress, key.remote_port()) } else { (Direction::Ingress, key.local_port()) };
+    let proto = key.ip_proto();
+    let tcp_or_udp = proto == PROTO_TCP || proto == PROTO_UDP;
+    let (direction, dport) = if entry.origin == origin::OUT { (Direction::Egress, key.remote_port()) } else { (Direction::Ingress, key.local_port()) };
     let peer = Ipv4Addr::from(vpc_common::addr_from_raw(key.remote));
-    decide(vpc, eni, ids, direction, key.proto as u8, peer, tcp_or_udp.then_some(dport)).0
+    decide(vpc, eni, ids, direction, proto as u8, peer, tcp_or_udp.then_some(dport), entry.vouched || entry.origin == origin::OUT).0
 }
 
 impl Conntrack {
@@ -191,7 +215,7 @@ impl Conntrack {
             // An error passes the sender's side as related when the sender had received the
             // packet it quotes; never opens or refreshes a connection.
             let related = pkt.quoted.is_some_and(|(s, d, ports, proto)| {
-                let key = CtKey::received(side.port, raw(s), raw(d), ports, u32::from(proto));
+                let key = CtKey::received(side.port, raw(s), raw(d), ports, proto);
                 self.holds(&key, side, ids)
             });
             if related {
@@ -203,16 +227,21 @@ impl Conntrack {
             count(verdict.rule, pkt, checked);
             return if verdict.accept { Ok(()) } else { Err(DropReason::SgEgress) };
         }
-        let key = CtKey::sent(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        let key = CtKey::sent(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, pkt.key_proto());
         if let Some(entry) = self.entries.get(&key) {
             if !(pkt.opens && reopens(key.proto, entry.state, pkt.tcp_flags)) {
-                let verdict = recheck(side, entry.origin, &key, ids);
+                let verdict = recheck(side, entry, &key, ids);
                 count(verdict.rule, pkt, checked);
                 if !verdict.accept {
                     checked.steps.push(format!("{who} (egress): its connection is denied by the rules now"));
                     return Err(DropReason::SgEgress);
                 }
                 checked.steps.push(format!("{who} (egress): established connection"));
+                conn.entry = Some(key);
+                if matches!(self.cached(conn), Some(Cache::Deliver { accept: false, .. })) {
+                    // The other side denies it: its packets neither count nor change its state.
+                    return Ok(());
+                }
                 let entry = self.entries.get_mut(&key).expect("just found");
                 entry.packets += 1;
                 entry.bytes += pkt.bytes;
@@ -271,11 +300,11 @@ impl Conntrack {
             checked.steps.push(format!("{who} (ingress): {} (cached for this connection)", if accept { "accepted" } else { "dropped" }));
             return if accept { Ok(()) } else { Err(DropReason::SgIngress) };
         }
-        let key = CtKey::received(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        let key = CtKey::received(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, pkt.key_proto());
         if pkt.icmp_error {
             let related = conn.related
                 && pkt.quoted.is_some_and(|(s, d, ports, proto)| {
-                    let key = CtKey::sent(side.port, raw(s), raw(d), ports, u32::from(proto));
+                    let key = CtKey::sent(side.port, raw(s), raw(d), ports, proto);
                     self.holds(&key, side, ids)
                 });
             if related {
@@ -285,7 +314,7 @@ impl Conntrack {
         } else if let Some(sender) = conn.entry {
             // A connection of the sender not cached for this side: this side's own entry says.
             if let Some(entry) = self.entries.get(&key) {
-                let verdict = recheck(side, entry.origin, &key, ids);
+                let verdict = recheck(side, entry, &key, ids);
                 count(verdict.rule, pkt, checked);
                 checked.steps.push(format!("{who} (ingress): its side of the connection is {}", if verdict.accept { "allowed" } else { "denied" }));
                 self.cache_deliver(&sender, side.port, verdict);
@@ -311,7 +340,7 @@ impl Conntrack {
 
     /// A live allowed entry at `key` (always live: no clock).
     fn holds(&self, key: &CtKey, side: Guarded<'_>, ids: &Ids) -> bool {
-        self.entries.get(key).is_some_and(|e| recheck(side, e.origin, key, ids).accept)
+        self.entries.get(key).is_some_and(|e| recheck(side, e, key, ids).accept)
     }
 
     /// Entries charged to `port`.
@@ -343,7 +372,7 @@ impl Conntrack {
         if !pkt.opens || pkt.icmp_error {
             return Ok(());
         }
-        let key = CtKey::sent(from.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        let key = CtKey::sent(from.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, pkt.key_proto());
         let state = next_state(u32::from(pkt.proto), state::OPEN, pkt.tcp_flags, true);
         let epoch = self.epoch;
         let fresh = conn.entry.is_none();
@@ -352,7 +381,7 @@ impl Conntrack {
                 (Some(_), Some(peer)) => Cache::Deliver { accept: true, rule: peer.rule },
                 _ => Cache::Host,
             };
-            let entry = Entry { state, origin: origin::OUT, hop: to.map(|t| t.port), cache: Some((epoch, cache)), packets: 1, bytes: pkt.bytes };
+            let entry = Entry { state, origin: origin::OUT, hop: to.map(|t| t.port), cache: Some((epoch, cache)), packets: 1, bytes: pkt.bytes, vouched: true };
             self.put(key, entry, conn.stale, from.limit, checked)?;
             checked.steps.push(format!("new connection at {}", who(&from)));
         }
@@ -360,12 +389,12 @@ impl Conntrack {
         if !conn.peer_new {
             return Ok(());
         }
-        let peer = CtKey::received(to.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, u32::from(pkt.proto));
+        let peer = CtKey::received(to.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, pkt.key_proto());
         if peer == key {
             // A port's packet to itself with symmetric ports: its one entry is both sides.
             return Ok(());
         }
-        let entry = Entry { state, origin: origin::IN, hop: Some(from.port), cache: None, packets: 0, bytes: 0 };
+        let entry = Entry { state, origin: origin::IN, hop: Some(from.port), cache: None, packets: 0, bytes: 0, vouched: pkt.vouched };
         if let Err(reason) = self.put(peer, entry, conn.peer_stale, to.limit, checked) {
             if fresh {
                 // Both sides or neither.

@@ -5,7 +5,7 @@
 //! route cache in the connections is not modelled: it must not change any outcome, which the
 //! tests check by sending every frame twice.
 
-use std::net::Ipv4Addr;
+use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use vpc_common::{addr_raw, flow::slot_of, flow_hash, DropReason, NO_HOP};
 
@@ -101,6 +101,8 @@ struct Flow {
     ports: u32,
     proto: u8,
     ttl: u8,
+    /// The source is inside the sender's VPC (the only datagrams that cross to a peer).
+    in_vpc: bool,
 }
 
 pub struct Model<'a> {
@@ -134,7 +136,8 @@ impl<'a> Model<'a> {
     }
 
     /// The multicast copies of `pkt`: every member of `group` but the sender, with whether its
-    /// ingress rules accept the copy (no connection state: a copy is judged on its own).
+    /// ingress rules accept the copy (no connection state: a copy is judged on its own) and
+    /// its MTU takes it.
     fn copies(&self, sender: &Sender<'_>, group: &crate::model::multicast::McastGroup, pkt: &Packet) -> Vec<(u32, bool)> {
         let ids = &self.binding.ids;
         group
@@ -143,8 +146,8 @@ impl<'a> Model<'a> {
             .filter_map(|name| sender.vpc.eni(name))
             .filter(|e| self.binding.ifindex.contains_key(&e.id) && Some(e.name.as_str()) != sender.eni.map(|s| s.name.as_str()))
             .map(|e| {
-                let (verdict, _) = super::conntrack::decide(sender.vpc, e, ids, super::security::Direction::Ingress, pkt.proto, pkt.saddr, pkt.dport);
-                (ids.port(&e.id), verdict.accept)
+                let (verdict, _) = super::conntrack::decide(sender.vpc, e, ids, super::security::Direction::Ingress, pkt.proto, pkt.saddr, pkt.dport, pkt.vouched);
+                (ids.port(&e.id), verdict.accept && pkt.bytes <= u64::from(e.mtu))
             })
             .collect()
     }
@@ -276,6 +279,8 @@ impl<'a> Model<'a> {
             daddr: dst,
             ports: l4.ports,
             proto: ip[9],
+            tag: l4.tag,
+            vouched: Some(src) == sender.ip,
             dport: l4.dport,
             tcp_flags: l4.tcp_flags,
             opens: l4.opens,
@@ -297,7 +302,7 @@ impl<'a> Model<'a> {
             // A group has no connections: every packet is judged by the sender's egress rules.
             let sent = match from.eni {
                 Some((vpc, eni)) => {
-                    let (verdict, why) = super::conntrack::decide(vpc, eni, ids, super::security::Direction::Egress, pkt.proto, pkt.daddr, pkt.dport);
+                    let (verdict, why) = super::conntrack::decide(vpc, eni, ids, super::security::Direction::Egress, pkt.proto, pkt.daddr, pkt.dport, true);
                     checked.steps.push(format!("security groups of {} (egress): {why}", eni.name));
                     if let Some(rule) = verdict.rule {
                         checked.rule_hits.push((rule, pkt.bytes));
@@ -322,7 +327,8 @@ impl<'a> Model<'a> {
         self.log_flow(from, false, &pkt, sent.is_ok(), out);
         self.take(&mut checked, out);
         sent?;
-        let flow = Flow { saddr: src, daddr: dst, ports: pkt.ports, proto: pkt.proto, ttl: frame[ETH_HLEN + 8] };
+        let in_vpc = sender.vpc.cidr.contains(&src);
+        let flow = Flow { saddr: src, daddr: dst, ports: pkt.ports, proto: pkt.proto, ttl: frame[ETH_HLEN + 8], in_vpc };
         let target = match self.resolve(sender.vpc, sender.table, &flow, out)? {
             Decision::Deliver(target) => target,
             Decision::Expired => return self.icmp_error(sender, header_len, IcmpError::TimeExceeded, out),
@@ -377,7 +383,7 @@ impl<'a> Model<'a> {
     /// The transport fields of the datagram from `port`: a whole datagram's or a first
     /// fragment's own, a later fragment's from its first fragment (`vpc_common::frag`).
     fn fragment_l4(&mut self, port: u32, frame: &[u8], header_len: usize, out: &mut Outcome) -> Result<L4, DropReason> {
-        use vpc_common::frag::{min_first_len, FragEntry, FragKey, Fragment};
+        use vpc_common::frag::{min_first_len, FragEntry, FragKey, FragSlot, Fragment, OPENS, USED};
         let ip = &frame[ETH_HLEN..];
         let payload = usize::from(u16::from_be_bytes([ip[2], ip[3]])) - header_len;
         let key = FragKey {
@@ -389,6 +395,8 @@ impl<'a> Model<'a> {
             _pad: 0,
         };
         let frags = &mut self.conntrack().frags;
+        let slots = vpc_common::frag::slots(&key);
+        let held = |frags: &BTreeMap<u32, FragSlot>| slots.map(|s| frags.get(&s).copied().unwrap_or_default());
         match Fragment::of(u16::from_be_bytes([ip[6], ip[7]])) {
             Fragment::Whole => l4(frame, header_len),
             Fragment::First => {
@@ -396,11 +404,15 @@ impl<'a> Model<'a> {
                     return Err(DropReason::FragTiny);
                 }
                 let l4 = l4(frame, header_len)?;
-                if frags.get(&key).is_some_and(|f| !f.complete()) {
+                let now = held(frags);
+                let at = vpc_common::frag::place(&key, [&now[0], &now[1]]);
+                if now[at].key == key && now[at].entry.flags & USED != 0 && !now[at].entry.complete() {
                     return Err(DropReason::FragOverlap);
                 }
                 let first = payload as u32;
-                frags.insert(key, FragEntry { ports: l4.ports, received: first, total: 0, created: 0, first_len: first as u16, opens: u8::from(l4.opens), _pad: 0 });
+                let flags = USED | if l4.opens { OPENS } else { 0 };
+                let entry = FragEntry { ports: l4.ports, received: first, total: 0, created: 0, first_len: first as u16, flags, tag: l4.tag };
+                frags.insert(slots[at], FragSlot { key, entry });
                 out.steps.push(format!("first fragment of datagram {}: {payload} bytes, remembered", key.id));
                 Ok(l4)
             }
@@ -408,7 +420,12 @@ impl<'a> Model<'a> {
                 if offset == 8 {
                     return Err(DropReason::FragOffsetOne);
                 }
-                let entry = frags.get_mut(&key).filter(|f| !f.complete()).ok_or(DropReason::FragNoFirst)?;
+                let now = held(frags);
+                let at = vpc_common::frag::find(&key, [&now[0], &now[1]]).ok_or(DropReason::FragNoFirst)?;
+                let entry = &mut frags.get_mut(&slots[at]).expect("found").entry;
+                if entry.complete() {
+                    return Err(DropReason::FragNoFirst);
+                }
                 if offset < u32::from(entry.first_len) {
                     return Err(DropReason::FragOverlap);
                 }
@@ -416,11 +433,11 @@ impl<'a> Model<'a> {
                 if last {
                     entry.total = offset + payload as u32;
                 }
-                let ports = entry.ports;
-                let opens = entry.opens != 0;
+                let (ports, tag) = (entry.ports, entry.tag);
+                let opens = entry.flags & OPENS != 0;
                 out.steps.push(format!("fragment at {offset} of datagram {}: the first fragment's header", key.id));
                 let has_ports = matches!(ip[9], 6 | 17);
-                Ok(L4 { ports, dport: has_ports.then_some(ports as u16), tcp_flags: 0, opens, icmp_error: false, quoted: None })
+                Ok(L4 { ports, tag, dport: has_ports.then_some(ports as u16), tcp_flags: 0, opens, icmp_error: false, quoted: None })
             }
         }
     }
@@ -432,6 +449,10 @@ impl<'a> Model<'a> {
         let mut route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
         out.steps.push(format!("route table {} of VPC {}: entry #{} {} -> {}", table.name, vpc.name, route.number, route.dst, hop_text(&route.next_hop)));
         if let NextHop::Vpc { vpc: peer } = &route.next_hop {
+            if !flow.in_vpc {
+                out.steps.push(format!("source {} is outside VPC {}: it does not cross to a peer", flow.saddr, vpc.name));
+                return Err(DropReason::VpcForeignSource);
+            }
             vpc = self.topology.vpc(peer).expect("validated reference");
             let table = vpc.system_table();
             route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
@@ -605,15 +626,17 @@ fn hop_text(hop: &NextHop) -> String {
 /// The transport fields as the data path reads them (`vpc-ebpf/src/parse.rs::l4`).
 struct L4 {
     ports: u32,
+    /// The ICMP tag of a query or reply (`vpc_common::ct::icmp_key`).
+    tag: u8,
     dport: Option<u16>,
     tcp_flags: u8,
     opens: bool,
     icmp_error: bool,
-    quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u8)>,
+    quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u32)>,
 }
 
 fn l4(frame: &[u8], header_len: usize) -> Result<L4, DropReason> {
-    let none = L4 { ports: 0, dport: None, tcp_flags: 0, opens: true, icmp_error: false, quoted: None };
+    let none = L4 { ports: 0, tag: 0, dport: None, tcp_flags: 0, opens: true, icmp_error: false, quoted: None };
     let at = ETH_HLEN + header_len;
     let proto = frame[ETH_HLEN + 9];
     match proto {
@@ -629,11 +652,14 @@ fn l4(frame: &[u8], header_len: usize) -> Result<L4, DropReason> {
         }
         1 => {
             let i = frame.get(at..at + 6).ok_or(DropReason::Malformed)?;
-            let (ports, opens) = vpc_common::ct::icmp_ports(i[0], i[1], u16::from_be_bytes([i[4], i[5]]));
+            if vpc_common::ct::is_icmp_forbidden(i[0]) {
+                return Err(DropReason::IcmpInvalid);
+            }
+            let (ports, tag, opens) = vpc_common::ct::icmp_key(i[0], i[1], u16::from_be_bytes([i[4], i[5]]));
             if vpc_common::ct::is_icmp_error(i[0]) {
                 return Ok(L4 { ports, opens: false, icmp_error: true, quoted: quoted(frame, header_len)?, ..none });
             }
-            Ok(L4 { ports, opens, ..none })
+            Ok(L4 { ports, tag, opens, ..none })
         }
         _ => Ok(none),
     }
@@ -643,7 +669,7 @@ fn l4(frame: &[u8], header_len: usize) -> Result<L4, DropReason> {
 /// quoted`): no IP options, not fragmented, at most 576 bytes, a quote of an IPv4 header and 8
 /// bytes no longer than the quoted datagram was, not about an ICMP error. `None`: a quote of a
 /// later fragment.
-fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr, Ipv4Addr, u32, u8)>, DropReason> {
+fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr, Ipv4Addr, u32, u32)>, DropReason> {
     let ip = &frame[ETH_HLEN..];
     let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
     if header_len != 20 || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 || total > vpc_common::ct::ICMP_ERROR_MAX_LEN {
@@ -661,13 +687,17 @@ fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr, Ipv4Addr,
     }
     let l4 = frame.get(at + inner_len..at + inner_len + 8).ok_or(DropReason::IcmpInvalid)?;
     let proto = inner[9];
-    let ports = match proto {
-        6 | 17 => u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]),
-        1 if vpc_common::ct::is_icmp_query(l4[0]) => vpc_common::ct::icmp_ports(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]])).0,
+    let (ports, tag) = match proto {
+        6 | 17 => (u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]), 0),
+        1 if vpc_common::ct::is_icmp_query(l4[0]) => {
+            let (ports, tag, _) = vpc_common::ct::icmp_key(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]]));
+            (ports, tag)
+        }
         1 => return Err(DropReason::IcmpInvalid),
-        _ => 0,
+        _ => (0, 0),
     };
-    Ok(Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, proto)))
+    let key_proto = vpc_common::ct::key_proto(u32::from(proto), tag);
+    Ok(Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, key_proto)))
 }
 
 enum ArpVerdict {
