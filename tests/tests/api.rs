@@ -566,6 +566,15 @@ fn security_groups_through_the_api_and_cli() {
         d.call("DeleteSecurityGroup", json!({"SecurityGroupId": g}));
     }
     assert_eq!(d.call("DescribeSecurityGroups", json!({"VpcId": vpc_id}))["TotalCount"], 2, "default and extra4");
+    // A VPC with a custom group left is not deleted with it: the group is the user's.
+    let lone = id(&d.call("CreateVpc", json!({"CidrBlock": "172.16.0.0/16", "VpcName": "lone"})), "VpcId");
+    let own = id(&d.call("CreateSecurityGroup", json!({"VpcId": lone, "SecurityGroupName": "own"})), "SecurityGroupId");
+    let err = d.conn().call("DeleteVpc", json!({"VpcId": lone})).unwrap_err();
+    assert_eq!(err.code, "DependencyViolation.SecurityGroup", "{}", err.message);
+    assert!(err.message.contains("own"), "the error names the group: {}", err.message);
+    assert_eq!(d.call("DescribeSecurityGroups", json!({"VpcId": lone}))["TotalCount"], 2, "nothing was deleted");
+    d.call("DeleteSecurityGroup", json!({"SecurityGroupId": own}));
+    d.call("DeleteVpc", json!({"VpcId": lone}));
 }
 
 #[test]

@@ -61,6 +61,11 @@ vpcs:
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.contains("10.0.0.0/24 -> ENI instb") && text.contains("AGREE"), "{text}");
     assert!(text.contains("live kernel maps: hold exactly this configuration"), "{text}");
+    // A dropped packet is exit status 3 (documented in `vpc trace --help`).
+    let out = lab.cli().args(["trace", "--from", "client", "--to", "224.0.0.5"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("drop: mcast_unknown_group") && text.contains("AGREE"), "{text}");
 }
 
 const NAT: &str = "

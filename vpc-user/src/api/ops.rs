@@ -561,6 +561,15 @@ fn delete_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
         if let Some(cen) = doc.cens.iter().find(|c| c.vpcs.contains(&vpc.name)) {
             return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("VPC {} is attached to CEN {}; detach it first", p.str("VpcId"), cen.name)));
         }
+        // Its own security groups are the user's resources, not the VPC's parts: never deleted
+        // behind their back (the default group goes with the VPC).
+        let custom: Vec<&str> = vpc.security_groups.iter().map(|g| g.name.as_str()).filter(|n| *n != crate::model::security::DEFAULT_GROUP).collect();
+        if !custom.is_empty() {
+            return Err(ApiError::conflict(
+                code::SG_IN_USE,
+                format!("VPC {} still has security group(s) {}; delete them first", p.str("VpcId"), custom.join(", ")),
+            ));
+        }
         let peers: Vec<String> = doc
             .vpcs
             .iter()

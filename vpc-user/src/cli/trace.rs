@@ -74,7 +74,7 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
         .map(|(name, _)| name)
         .collect();
     let from = req.from.clone();
-    let (model_steps, model_action, program, agree) = {
+    let (model_steps, model_action, program, agree, dropped) = {
         let down_ids = down.clone();
         let frame = frame.clone();
         testrun::with_harness_detached(topology.clone(), &detached, move |h| {
@@ -90,7 +90,8 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
             };
             let agree = observed.action == expected.action && observed.frame == expected.frame;
             let program = format!("{}{}", describe(observed.action), if observed.frame == expected.frame { "" } else { "; OUTPUT FRAME DIFFERS" });
-            Ok((expected.steps.clone(), describe(expected.action), program, agree))
+            let dropped = matches!(expected.action, Action::Drop(_));
+            Ok((expected.steps.clone(), describe(expected.action), program, agree, dropped))
         })?
     };
     println!("model:");
@@ -121,5 +122,15 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
             Err(e) => println!("live kernel maps: unreadable ({e:#})"),
         }
     }
-    if agree { Ok(()) } else { anyhow::bail!("model and program disagree") }
+    anyhow::ensure!(agree, "model and program disagree");
+    if dropped {
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        // Scripts tell a dropped packet from a delivered one by the exit status.
+        std::process::exit(TRACE_DROPPED);
+    }
+    Ok(())
 }
+
+/// `vpc trace`'s exit status for a dropped packet.
+pub const TRACE_DROPPED: i32 = 3;

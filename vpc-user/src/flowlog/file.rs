@@ -39,8 +39,18 @@ impl JsonLines {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let file = OpenOptions::new().create(true).append(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+        // Never through a symlink (a sink path is not a way to append to another file as root),
+        // only to a regular file, and new files readable by the owner's group only.
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .with_context(|| format!("opening {} (a flow log writes only to a regular file, never through a symlink)", path.display()))?;
         let meta = file.metadata()?;
+        anyhow::ensure!(meta.file_type().is_file(), "{} is not a regular file", path.display());
         let opened = meta.created().or_else(|_| meta.modified()).unwrap_or_else(|_| SystemTime::now());
         Ok(JsonLines { path: path.to_path_buf(), written: meta.len(), file, opened, rotation })
     }
@@ -97,6 +107,29 @@ impl RecordSink for JsonLines {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sink_is_never_a_symlink_and_new_files_are_not_world_readable() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("vpc-fl-safe-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let rotation = Rotation { max_bytes: 1 << 20, max_age: Duration::from_secs(3600), keep: 2 };
+        let target = dir.join("precious");
+        std::fs::write(&target, b"keep me").unwrap();
+        let link = dir.join("fl.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = JsonLines::open(&link, rotation).err().expect("a symlinked sink is refused");
+        assert!(format!("{err:#}").contains("symlink"), "{err:#}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+        let err = JsonLines::open(&dir, rotation).err().expect("a directory is no sink");
+        assert!(!format!("{err:#}").is_empty());
+        let fresh = dir.join("new.jsonl");
+        JsonLines::open(&fresh, rotation).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o137, 0, "owner rw, group r at most: {mode:o}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn files_rotate_by_size_and_keep_a_bounded_history() {
