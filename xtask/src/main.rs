@@ -68,6 +68,8 @@ const PACKAGES: &[&str] = &[
     // real servers and clients in the security-group and flow-log tests; tshark decodes IPFIX
     "curl",
     "python3",
+    // the OpenAPI test validates the document with openapi-spec-validator in a venv
+    "python3-venv",
     "openssl",
     "tshark",
     // promtool checks the metrics; systemd-analyze checks the unit

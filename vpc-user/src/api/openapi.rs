@@ -29,6 +29,12 @@ pub fn document() -> Value {
         for (field, doc) in op.returns {
             returns.insert((*field).into(), json!({"description": doc}));
         }
+        // OpenAPI 3.0 requires a non-empty `required` array: leave the key out when no
+        // parameter is required.
+        let mut body = json!({"type": "object", "additionalProperties": false, "properties": properties});
+        if !required.is_empty() {
+            body["required"] = json!(required);
+        }
         paths.insert(
             format!("/api/{}", op.name),
             json!({
@@ -38,10 +44,7 @@ pub fn document() -> Value {
                     "tags": [if op.mutates { "change" } else { "read" }],
                     "requestBody": {
                         "required": !required.is_empty(),
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "additionalProperties": false,
-                            "properties": properties, "required": required,
-                        }}}
+                        "content": {"application/json": {"schema": body}}
                     },
                     "responses": {
                         "200": {"description": "Done.", "content": {"application/json": {"schema": {"type": "object", "properties": returns}}}},

@@ -23,7 +23,37 @@ impl fmt::Display for Change {
     }
 }
 
-/// Changes that turn `old` into `new`.
+/// The top-level fields of two versions of a resource that differ (by their serialized form),
+/// but `skip` (fields reported on their own).
+fn changed_fields(old: &impl Serialize, new: &impl Serialize, skip: &[&str]) -> Vec<String> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+        return Vec::new();
+    };
+    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+    keys.into_iter().filter(|k| !skip.contains(&k.as_str()) && a.get(*k) != b.get(*k)).map(|k| format!("{k} changed")).collect()
+}
+
+/// Adds, removes and changes of resources named by `key`, of kind `kind`.
+fn by_name<T: Serialize>(out: &mut Vec<Change>, kind: &'static str, old: &[(String, &T)], new: &[(String, &T)]) {
+    for (name, now) in new {
+        match old.iter().find(|(n, _)| n == name) {
+            None => out.push(Change::Add { kind, name: name.clone() }),
+            Some((_, before)) => {
+                let what = changed_fields(*before, *now, &["id"]);
+                if !what.is_empty() {
+                    out.push(Change::Modify { kind, name: name.clone(), what: what.join(", ") });
+                }
+            }
+        }
+    }
+    for (name, _) in old {
+        if !new.iter().any(|(n, _)| n == name) {
+            out.push(Change::Remove { kind, name: name.clone() });
+        }
+    }
+}
+
+/// Changes that turn `old` into `new`: every change an apply makes is one of them.
 pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
     let mut out = Vec::new();
     for vpc in &new.vpcs {
@@ -50,10 +80,26 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
     for vpc in &new.vpcs {
         let old_vpc = old.vpc(&vpc.name);
         for gw in &vpc.gateways {
-            if old_vpc.and_then(|o| o.gateway(&gw.name)).is_none() {
-                out.push(Change::Add { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name) });
+            match old_vpc.and_then(|o| o.gateway(&gw.name)) {
+                None => out.push(Change::Add { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name) }),
+                Some(before) => {
+                    let what = changed_fields(before, gw, &["id"]);
+                    if !what.is_empty() {
+                        out.push(Change::Modify { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name), what: what.join(", ") });
+                    }
+                }
             }
         }
+        if let Some(before) = old_vpc {
+            let what = changed_fields(before, vpc, &["id", "cidr", "vswitches", "gateways", "route_tables", "security_groups", "enis", "multicast_groups"]);
+            if !what.is_empty() {
+                out.push(Change::Modify { kind: "vpc", name: vpc.name.clone(), what: what.join(", ") });
+            }
+        }
+        fn groups(v: Option<&super::Vpc>) -> Vec<(String, &super::multicast::McastGroup)> {
+            v.map(|v| v.multicast_groups.iter().map(|g| (format!("{}/{}", v.name, g.group), g)).collect()).unwrap_or_default()
+        }
+        by_name(&mut out, "multicast group", &groups(old_vpc), &groups(Some(vpc)));
         for table in &vpc.route_tables {
             let name = format!("{}/{}", vpc.name, table.name);
             match old_vpc.and_then(|o| o.route_table(&table.name)) {
@@ -133,6 +179,7 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
                 if o.security_groups != eni.security_groups {
                     what.push(format!("security groups {} -> {}", o.security_groups.join(","), eni.security_groups.join(",")));
                 }
+                what.extend(changed_fields(o, eni, &["id", "name", "vswitch", "ip", "mac", "interface", "security_groups"]));
                 if !what.is_empty() {
                     out.push(Change::Modify { kind: "eni", name: eni.name.clone(), what: what.join(", ") });
                 }
@@ -149,7 +196,15 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             out.push(Change::Remove { kind: "cen", name: cen.name.clone() });
         }
     }
+    let old_logs: Vec<(String, &super::flowlog::FlowLog)> = old.flow_logs.iter().map(|f| (f.name.clone(), f)).collect();
+    let new_logs: Vec<(String, &super::flowlog::FlowLog)> = new.flow_logs.iter().map(|f| (f.name.clone(), f)).collect();
+    by_name(&mut out, "flow log", &old_logs, &new_logs);
     for vpc in &old.vpcs {
+        if new.vpc(&vpc.name).is_none() {
+            for g in &vpc.multicast_groups {
+                out.push(Change::Remove { kind: "multicast group", name: format!("{}/{}", vpc.name, g.group) });
+            }
+        }
         for table in vpc.route_tables.iter().filter(|t| !t.is_system) {
             if new.vpc(&vpc.name).and_then(|n| n.route_table(&table.name)).is_none() {
                 out.push(Change::Remove { kind: "route table", name: format!("{}/{}", vpc.name, table.name) });
@@ -193,5 +248,26 @@ mod tests {
             vec!["~ eni web1: ip 10.0.1.5 -> 10.0.1.6", "+ eni web2", "- eni db1", "- vswitch prod/db"]
         );
         assert!(diff(&new, &new).is_empty());
+    }
+
+    #[test]
+    fn flow_logs_multicast_groups_and_every_field_show() {
+        use crate::model::{normalize::normalize, spec::TopologySpec, topology::Quotas};
+        let base = "vpcs:\n- name: prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: a}]\n  enis: [{name: web1, vswitch: web, ip: 10.0.1.5}, {name: web2, vswitch: web, ip: 10.0.1.6}]\n";
+        let with = format!(
+            "{base}  multicast_groups: [{{group: 239.1.1.1, senders: [web1], members: [web2]}}]\nflow_logs: [{{name: fl, resource: {{vpc: prod}}}}]\n"
+        );
+        let topology = |old: &TopologySpec, yaml: &str| {
+            let doc = normalize(old, TopologySpec::from_yaml(yaml).unwrap());
+            (Topology::from_spec(&doc, &Quotas::default()).unwrap(), doc)
+        };
+        let (plain, plain_doc) = topology(&TopologySpec::default(), base);
+        let (full, full_doc) = topology(&plain_doc, &with);
+        let show = |a: &Topology, b: &Topology| diff(a, b).iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(show(&plain, &full), vec!["+ multicast group prod/239.1.1.1", "+ flow log fl"]);
+        assert_eq!(show(&full, &plain), vec!["- multicast group prod/239.1.1.1", "- flow log fl"], "an apply without them says it removes them");
+        let changed = with.replace("members: [web2]", "members: [web1, web2]").replace("resource: {vpc: prod}", "resource: {vpc: prod}, window: 60s").replace("ip: 10.0.1.6}", "ip: 10.0.1.6, mtu: 1400}");
+        let (edited, _) = topology(&full_doc, &changed);
+        assert_eq!(show(&full, &edited), vec!["~ multicast group prod/239.1.1.1: members changed", "~ eni web2: mtu changed", "~ flow log fl: window_s changed"]);
     }
 }
