@@ -462,6 +462,20 @@ fn the_api_socket_is_private_and_the_openapi_document_is_served() {
     for op in ["CreateVpc", "DescribeVSwitches", "AssociateRouteTable", "CreateRouteEntry", "DescribeNetworkInterfaces"] {
         assert!(served["paths"][format!("/api/{op}")].is_object(), "{op}");
     }
+    // A body declared larger than the limit is refused before it is sent, in well under a
+    // second, and the agent goes on answering.
+    use std::io::{Read as _, Write as _};
+    let started = std::time::Instant::now();
+    let mut conn = std::os::unix::net::UnixStream::connect(d.opts.socket()).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    write!(conn, "POST /api/ApplyTopology HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nContent-Length: 1100000000\r\n\r\n").unwrap();
+    let mut reply = [0u8; 512];
+    let n = conn.read(&mut reply).unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused at once");
+    let (status, _) = vpc::api::client::request(&d.opts.socket(), "GET", "/healthz", "").unwrap();
+    assert_eq!(status, 200);
 }
 
 #[test]

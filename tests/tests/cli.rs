@@ -131,3 +131,25 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
     assert!(vpc("c2", &["lab", "down", "-f", path]).status.success());
     assert!(traces("c2").is_empty(), "{:?}", traces("c2"));
 }
+
+/// `vpc openapi | head -1`: the reader leaves after a few bytes; vpc ends quietly (killed by
+/// SIGPIPE, as a shell pipeline expects, or exit 0), never with a panic about a broken pipe.
+#[test]
+fn closed_stdout_pipe_ends_quietly() {
+    use std::{io::Read as _, os::unix::process::ExitStatusExt as _, process::Stdio};
+    let mut child = std::process::Command::new(vpc_bin())
+        .arg("openapi")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vpc binary (build it: cargo build --bin vpc)");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut head = [0u8; 8];
+    stdout.read_exact(&mut head).unwrap();
+    // The document is larger than a pipe's buffer, so vpc is still writing when the reader goes.
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success() || out.status.signal() == Some(13), "{:?}: {stderr}", out.status);
+}

@@ -32,7 +32,13 @@ pub struct DaemonOptions {
     pub socket_mode: u32,
     /// How often ENI interfaces are re-resolved.
     pub rebind_interval: Duration,
+    /// The largest request body taken (`--max-request-bytes`); a longer one is refused with
+    /// 413 as soon as its length is known, before it is read.
+    pub max_request_bytes: usize,
 }
+
+/// Room for ApplyTopology with a 100,000-route topology (about 9 MB as JSON), four times over.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 48 << 20;
 
 #[derive(Clone)]
 struct Shared {
@@ -70,18 +76,28 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
         }
     }
     let shared = Shared { agent: Arc::new(Mutex::new(agent)), api: Arc::default(), stop: Arc::new(Notify::new()) };
-    tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval))
+    tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval, opts.max_request_bytes))
 }
 
-async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>, mode: u32, rebind: Duration) -> anyhow::Result<()> {
+async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>, mode: u32, rebind: Duration, limit: usize) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/api/{action}", post(api))
         .route("/openapi.json", get(|| async { Json(super::openapi::document()) }))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/shutdown", post(shutdown))
-        // Whole topologies (ApplyTopology with 100,000 routes) are large requests.
-        .layer(axum::extract::DefaultBodyLimit::max(1 << 30))
+        // Whole topologies (ApplyTopology with 100,000 routes) are large requests, but bounded:
+        // a declared length over the limit is refused before a byte is read, and an undeclared
+        // one once the limit is passed.
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| async move {
+            let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if declared.is_some_and(|n| n > limit as u64) {
+                let message = format!("the request body is {} bytes; the agent takes at most {limit} (--max-request-bytes)", declared.unwrap_or(0));
+                return ApiError::new(413, "InvalidParameter.TooLarge", message).into_response();
+            }
+            next.run(req).await
+        }))
         .with_state(shared.clone());
 
     if let Some(dir) = socket.parent() {

@@ -153,6 +153,10 @@ pub enum Command {
         /// Permission bits of the API socket.
         #[arg(long, default_value = "0600", value_parser = parse_mode)]
         socket_mode: u32,
+        /// The largest API request body taken, in bytes (the default takes ApplyTopology with a
+        /// 100,000-route topology several times over); a longer one is refused with 413.
+        #[arg(long, default_value_t = server::DEFAULT_MAX_REQUEST_BYTES)]
+        max_request_bytes: usize,
         /// The pin root holds a live data path this state directory did not write: keep
         /// forwarding on it as it is, and write over it with the next change (without this the
         /// agent refuses to start).
@@ -197,7 +201,8 @@ pub enum Command {
         apply_routes: Option<usize>,
     },
     /// Explain what happens to a packet: route table, entry, next hop, verdict -- by the model
-    /// and by the XDP program (TestRun), which must agree.
+    /// and by the XDP program (TestRun), which must agree. Exit status: 0 delivered or passed to
+    /// the host stack, 3 dropped, 1 an error or a disagreement.
     Trace {
         /// The sending ENI or gateway.
         #[arg(long)]
@@ -362,6 +367,8 @@ fn with_operations(mut cmd: clap::Command) -> clap::Command {
             arg = match param.kind {
                 Kind::Boolean => arg.num_args(0..=1).default_missing_value("true").value_parser(clap::value_parser!(bool)),
                 Kind::Integer => arg.value_parser(clap::value_parser!(u64)),
+                // `-1/-1` (all ports) starts with a hyphen: take it as the value, not as a flag.
+                Kind::String if param.name.ends_with("PortRange") => arg.allow_hyphen_values(true),
                 Kind::String => arg,
                 Kind::Object => arg.value_name("JSON"),
             };
@@ -411,7 +418,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
             output::stats(&serde_json::from_value(stats)?, output, all)
         }
-        Command::Daemon { metrics_addr, socket_mode, adopt, reset, restore } => {
+        Command::Daemon { metrics_addr, socket_mode, max_request_bytes, adopt, reset, restore } => {
+            // main restored SIGPIPE's default for the one-shot commands; a server must instead
+            // see EPIPE when a client hangs up mid-reply, not die.
+            // SAFETY: before the daemon starts any thread; SIG_IGN is a valid action.
+            unsafe {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
             let mut opts = opts;
             opts.takeover = match (adopt, reset) {
@@ -420,7 +433,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => crate::agent::Takeover::Refuse,
             };
             opts.restore = restore;
-            server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1) })
+            server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1), max_request_bytes })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
         Command::Bench { out, report_only: true, .. } => {
@@ -497,6 +510,17 @@ mod tests {
         assert_eq!(kebab("DryRun"), "dry-run");
         // The generated CLI is well-formed (clap checks it).
         with_operations(Cli::command()).debug_assert();
+    }
+
+    #[test]
+    fn port_range_takes_all_ports_without_equals() {
+        for op in ["authorize-security-group", "authorize-security-group-egress", "revoke-security-group", "revoke-security-group-egress"] {
+            let m = with_operations(Cli::command())
+                .try_get_matches_from(["vpc", op, "--security-group-id", "sg-1", "--ip-protocol", "icmp", "--port-range", "-1/-1"])
+                .unwrap_or_else(|e| panic!("{op}: {e}"));
+            let (_, sub) = m.subcommand().unwrap();
+            assert_eq!(sub.get_one::<String>("PortRange").map(String::as_str), Some("-1/-1"), "{op}");
+        }
     }
 }
 
