@@ -250,3 +250,26 @@ fn a_full_disk_rolls_back_and_recovers_by_itself() {
     assert!(probe::ping(&lab.ns("p1"), p2, 2));
     std::fs::remove_file(&filler).unwrap();
 }
+
+#[test]
+fn a_command_given_the_wrong_socket_says_where_the_agent_is_within_a_second() {
+    let d = vpc_tests::Daemon::start("op4", &[]);
+    let real = d.opts.socket();
+    let wrong = std::env::temp_dir().join(format!("vpc-op4-wrong-{}.sock", std::process::id()));
+    let started = std::time::Instant::now();
+    let out = d.cli(&["--socket", wrong.to_str().unwrap(), "get", "vpcs"]);
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a command must not run beside the agent: {stderr}");
+    assert!(elapsed < std::time::Duration::from_secs(1), "answered in {elapsed:?}");
+    assert!(stderr.contains(&real.display().to_string()), "names the socket the agent answers on: {stderr}");
+    assert!(!wrong.exists(), "no file made at the wrong socket path");
+    // The right socket (the default here) works, and HOST:PORT is refused as no path.
+    assert!(d.cli(&["get", "vpcs"]).status.success());
+    for bad in ["127.0.0.1:8080", "localhost:9000"] {
+        let out = d.cli(&["--socket", bad, "get", "vpcs"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains("not a path"), "{bad}: {stderr}");
+        assert!(!Path::new(bad).exists());
+    }
+}

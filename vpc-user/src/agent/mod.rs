@@ -163,6 +163,16 @@ impl Agent {
         Ok(agent)
     }
 
+    /// Say in the state directory that this agent runs as the daemon answering on `socket`,
+    /// so a command given another socket is told where it is (`StateLock::take`).
+    pub fn announce(&self, socket: &std::path::Path) -> anyhow::Result<()> {
+        self._lock.record_agent(socket)
+    }
+
+    pub fn unannounce(&self) {
+        self._lock.forget_agent();
+    }
+
     /// Open an agent, run `f`, release the lock.
     pub fn with<T>(opts: HostOptions, f: impl FnOnce(&mut Agent) -> anyhow::Result<T>) -> anyhow::Result<T> {
         f(&mut Agent::open(opts)?)

@@ -75,8 +75,18 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
             log::warn!("{w}");
         }
     }
+    agent.announce(&socket)?;
     let shared = Shared { agent: Arc::new(Mutex::new(agent)), api: Arc::default(), stop: Arc::new(Notify::new()) };
-    tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval, opts.max_request_bytes))
+    let agent = shared.agent.clone();
+    let served = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .worker_threads(2)
+        .build()?
+        .block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval, opts.max_request_bytes));
+    if let Ok(agent) = agent.lock() {
+        agent.unannounce();
+    }
+    served
 }
 
 async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>, mode: u32, rebind: Duration, limit: usize) -> anyhow::Result<()> {

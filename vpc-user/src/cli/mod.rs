@@ -46,8 +46,8 @@ pub struct HostArgs {
     /// Where the agent keeps its state database.
     #[arg(long, global = true, env = "VPC_STATE_DIR", default_value = "/var/lib/vpc")]
     pub state_dir: PathBuf,
-    /// The agent's API socket [default: STATE_DIR/vpc.sock].
-    #[arg(long, global = true, env = "VPC_SOCKET")]
+    /// The agent's API socket, a path [default: STATE_DIR/vpc.sock].
+    #[arg(long, global = true, env = "VPC_SOCKET", value_parser = parse_socket)]
     pub socket: Option<PathBuf>,
     /// Prefix of lab namespace and host interface names.
     #[arg(long, global = true, env = "VPC_PREFIX", default_value = "")]
@@ -357,6 +357,18 @@ fn kebab(name: &str) -> String {
         }
     }
     out
+}
+
+/// `--socket`: the path of a unix socket. `HOST:PORT` is refused (the API is a local socket
+/// only), rather than becoming a file of that name.
+fn parse_socket(text: &str) -> Result<PathBuf, String> {
+    if text.parse::<SocketAddr>().is_ok() || (!text.contains('/') && text.contains(':')) {
+        return Err(format!("{text:?} is not a path: the agent's API is a unix socket (e.g. /var/lib/vpc/vpc.sock)"));
+    }
+    if text.is_empty() {
+        return Err("an empty path".into());
+    }
+    Ok(PathBuf::from(text))
 }
 
 fn with_operations(mut cmd: clap::Command) -> clap::Command {
