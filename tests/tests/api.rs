@@ -59,6 +59,18 @@ fn the_guides_console_walk_through_as_cli_commands() {
     let custom = tables["RouterTableList"].as_array().unwrap().iter().find(|t| t["RouteTableType"] == "Custom").unwrap();
     assert_eq!(custom["VSwitchIds"], json!([vsw_id]));
     assert!(text(&d.cli(&["get", "route-entries"])).contains("0.0.0.0/0"));
+    // Every kind lists, as a table and as JSON with the API's PascalCase keys.
+    let kinds = ["vpcs", "vswitches", "route-tables", "route-entries", "enis", "gateways", "cens", "security-groups", "flow-logs", "multicast-groups"];
+    for kind in kinds {
+        let table = d.cli(&["get", kind]);
+        assert!(table.status.success(), "get {kind}: {}", String::from_utf8_lossy(&table.stderr));
+        let rows = ok_json(d.cli(&["get", kind, "-o", "json"]));
+        for row in rows.as_array().unwrap_or_else(|| panic!("get {kind} -o json is a list: {rows}")) {
+            for key in row.as_object().unwrap().keys() {
+                assert!(key.chars().next().is_some_and(|c| c.is_ascii_uppercase()), "get {kind}: key {key} is not PascalCase");
+            }
+        }
+    }
 
     // Deleting in the wrong order is refused, each with its reason.
     let refused = |args: &[&str], code: &str| {

@@ -13,8 +13,11 @@ pub enum Kind {
     RouteTables,
     RouteEntries,
     Enis,
+    Gateways,
+    Cens,
     SecurityGroups,
     FlowLogs,
+    MulticastGroups,
 }
 
 pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, stats: bool, format: Format) -> anyhow::Result<()> {
@@ -108,6 +111,24 @@ pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, stats: bool, form
                 ],
             )
         }
+        Kind::Gateways => (
+            list(call("DescribeGateways", json!({}))?, "Gateways"),
+            &[
+                ("ID", "GatewayId"),
+                ("NAME", "GatewayName"),
+                ("VPC", "VpcId"),
+                ("NETWORKS", "Networks"),
+                ("IP", "IpAddress"),
+                ("MAC", "MacAddress"),
+                ("INTERFACE", "Interface"),
+                ("STATUS", "Status"),
+            ],
+        ),
+        Kind::Cens => (list(call("DescribeCens", json!({}))?, "Cens"), &[("ID", "CenId"), ("NAME", "CenName"), ("VPCS", "ChildInstanceIds")]),
+        Kind::MulticastGroups => (
+            list(call("DescribeMulticastGroups", json!({}))?, "Groups"),
+            &[("ID", "GroupId"), ("GROUP", "GroupAddress"), ("VPC", "VpcId"), ("SENDERS", "Senders"), ("MEMBERS", "Members")],
+        ),
         Kind::FlowLogs => (
             list(call("DescribeFlowLogs", json!({}))?, "FlowLogs"),
             &[
