@@ -144,21 +144,39 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .args(extra)
         .env("VPC_BIN", root().join("target/debug/vpc"))
         .current_dir(root());
+    clear_dead_testrun_pins();
+    let before = leftovers();
     run(&mut cmd)?;
-    leftovers()
-}
-
-/// Tests must clean up after themselves: no test namespace or pin may survive them.
-fn leftovers() -> anyhow::Result<()> {
-    let netns = output(Command::new("ip").args(["netns", "list"])).unwrap_or_default();
-    let stray: Vec<&str> = netns.lines().filter(|l| l.starts_with("vt")).collect();
-    let pins: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("vpc-t")).collect())
-        .unwrap_or_default();
+    let (netns, pins) = leftovers();
+    let stray: Vec<&String> = netns.iter().filter(|n| !before.0.contains(n)).collect();
+    let pins: Vec<&String> = pins.iter().filter(|p| !before.1.contains(p)).collect();
     if !stray.is_empty() || !pins.is_empty() {
         bail!("tests left things behind: namespaces {stray:?}, pins {pins:?}");
     }
     Ok(())
+}
+
+/// Test namespaces and pins present now. Tests must clean up after themselves: none may
+/// survive them (what was there before a run is not the run's).
+fn leftovers() -> (Vec<String>, Vec<String>) {
+    let netns = output(Command::new("ip").args(["netns", "list"])).unwrap_or_default();
+    let stray = netns.lines().filter(|l| l.starts_with("vt")).map(|l| l.split_whitespace().next().unwrap_or(l).to_string()).collect();
+    let pins = std::fs::read_dir("/sys/fs/bpf")
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("vpc-t")).collect())
+        .unwrap_or_default();
+    (stray, pins)
+}
+
+/// TestRun pin roots (`vpc-testrun-<pid>-<n>`) of processes that are gone: a killed run's.
+fn clear_dead_testrun_pins() {
+    let Ok(dir) = std::fs::read_dir("/sys/fs/bpf") else { return };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("vpc-testrun-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn setup() -> anyhow::Result<()> {
