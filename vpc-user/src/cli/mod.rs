@@ -29,13 +29,22 @@ use crate::{
 };
 
 #[derive(Parser, Debug)]
-#[command(name = "vpc", version, about = "A VPC data plane in XDP: VPCs, VSwitches, route tables and ENIs on Linux")]
+#[command(
+    name = "vpc",
+    version,
+    about = "A VPC data plane in XDP: VPCs, VSwitches, route tables and ENIs on Linux",
+    after_help = EXIT_STATUS
+)]
 pub struct Cli {
     #[command(flatten)]
     pub host: HostArgs,
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// What `vpc --help` says of exit statuses.
+pub const EXIT_STATUS: &str = "Exit status: 0 done; 1 refused or failed (the message says why; API errors carry their code, \
+e.g. InvalidVpcId.NotFound); 2 a usage error; 3 `vpc trace`: the packet is dropped; 141 the output pipe was closed.";
 
 /// Host-wide paths and names, settable so several agents, labs or tests run side by side.
 #[derive(Args, Debug, Clone)]
@@ -522,6 +531,13 @@ mod tests {
         assert_eq!(kebab("DryRun"), "dry-run");
         // The generated CLI is well-formed (clap checks it).
         with_operations(Cli::command()).debug_assert();
+    }
+
+    #[test]
+    fn help_documents_exit_statuses() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit status: 0 done") && help.contains("3 `vpc trace`"), "{help}");
+        assert_eq!(super::trace::TRACE_DROPPED, 3, "the help's number for a dropped trace");
     }
 
     #[test]
