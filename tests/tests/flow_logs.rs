@@ -335,3 +335,52 @@ fn ipfix_export_is_read_by_tshark_with_every_field_right() {
     let _ = std::fs::remove_dir_all(&dir);
     let _: PathBuf = file;
 }
+
+/// `vpc lab down` on drop, whatever the test did.
+struct LabDown(Vec<String>);
+
+impl Drop for LabDown {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(vpc_tests::vpc_bin()).args(&self.0).args(["lab", "down"]).output();
+    }
+}
+
+#[test]
+fn traffic_sent_as_lab_up_returns_is_recorded() {
+    // `vpc lab up` starts the agent and applies while its flow-log collector ticks: the ticks
+    // must not wait for the agent (that looked like an outage: SKIPDATA), nor drop counts of a
+    // flow log the collector has not seen yet.
+    let dir = std::env::temp_dir().join("vpc-t-f5-logs");
+    let state = std::env::temp_dir().join("vpc-t-f5-state");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&state);
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = format!(
+        "vpcs:
+  - name: p5
+    cidr: 10.75.0.0/16
+    vswitches: [{{name: sw, cidr: 10.75.1.0/24, zone: a}}]
+    enis:
+      - {{name: a5, vswitch: sw, ip: 10.75.1.10}}
+      - {{name: b5, vswitch: sw, ip: 10.75.1.11}}
+flow_logs:
+  - {{name: fl5, resource: {{vpc: p5}}, traffic: all, window: 1s, sink: {{file: {}}}}}
+",
+        dir.join("fl.jsonl").display()
+    );
+    let file = dir.join("topology.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let global: Vec<String> = ["--bpffs", "/sys/fs/bpf/vpc-t-f5", "--state-dir", state.to_str().unwrap(), "--prefix", "vt5-"].map(String::from).to_vec();
+    let _down = LabDown(global.clone());
+    let vpc = |args: &[&str]| std::process::Command::new(vpc_tests::vpc_bin()).args(&global).args(args).output().unwrap();
+    let up = vpc(&["lab", "up", "--file", file.to_str().unwrap()]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let ping = vpc(&["lab", "exec", "a5", "--", "ping", "-c", "3", "-i", "0.2", "-W", "1", "10.75.1.11"]);
+    assert!(ping.status.success(), "{}", String::from_utf8_lossy(&ping.stdout));
+    let sent = unix_now();
+    let records = wait_for_window_after(&dir.join("fl.jsonl"), sent + 1, &["a5", "b5"]);
+    assert!(!records.iter().any(|r| r.log_status == "SKIPDATA"), "no outage: {records:?}");
+    let t = totals(&records);
+    let echo: Vec<u64> = t.iter().filter(|(k, _)| k.6 == 1).map(|(_, v)| v.0).collect();
+    assert_eq!(echo, vec![3, 3, 3, 3], "3 requests and 3 replies, at each ENI: {t:?}");
+}

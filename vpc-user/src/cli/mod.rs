@@ -66,8 +66,9 @@ pub struct HostArgs {
     #[arg(long = "quota", global = true, env = "VPC_QUOTAS", value_delimiter = ',')]
     pub quotas: Vec<String>,
     /// Size a data-path map, fixed when it is created: enis, routes, addrs, groups, conntrack,
-    /// frags, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members
-    /// (e.g. --map-size conntrack=1000000). Without it a map keeps the size it was pinned with.
+    /// sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members (e.g.
+    /// --map-size conntrack=1000000; fragment slots follow enis, 8 each). Without it a map
+    /// keeps the size it was pinned with.
     #[arg(long = "map-size", global = true, env = "VPC_MAP_SIZES", value_delimiter = ',')]
     pub map_sizes: Vec<String>,
 }

@@ -42,6 +42,9 @@ use crate::{
 
 /// A tick longer than this means the agent was not running.
 const OUTAGE_MS: u64 = 3_000;
+/// Ticks the counts of a port no known flow log covers are kept for a scope that covers it.
+const UNKNOWN_PORT_TICKS: u32 = 30;
+
 /// Catching up after an outage writes at most this many windows one by one; the rest of the
 /// outage becomes one SKIPDATA record per ENI.
 const MAX_CATCH_UP_WINDOWS: u64 = 100;
@@ -141,6 +144,9 @@ pub struct Collector {
     default_dir: PathBuf,
     account: String,
     state: State,
+    /// Ticks an earlier run drained (saved in its state) whose table entries may have outlived
+    /// it: counted already, never again.
+    drained_before: u32,
     scope: Scope,
     sinks: BTreeMap<String, Box<dyn RecordSink>>,
 }
@@ -167,8 +173,9 @@ impl Collector {
     /// The collector of an agent whose pins are `pins` and state lives in `state_dir`.
     pub fn open(pins: PinDirs, state_dir: &Path, account: &str) -> Collector {
         let state_path = state_dir.join("flowlog-state.json");
-        let state = std::fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let state: State = std::fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         Collector {
+            drained_before: state.drained_through,
             pins,
             state_path,
             default_dir: state_dir.to_path_buf(),
@@ -225,10 +232,17 @@ impl Collector {
         // Ticks before `ending` are settled: nothing has counted into them for a second.
         let settled = ending.saturating_sub(1);
         let mut table: PerCpuHashMap<MapData, FlKey, FlCounters> = PerCpuHashMap::try_from(open(&self.pins, names::FLOW_LOG)?)?;
-        let keys: Vec<FlKey> = table.keys().filter_map(Result::ok).filter(|k| k.tick <= settled).collect();
+        // A port no flow log of the scope covers counted for a flow log the scope does not know
+        // yet (just created, the agent busy): its counts wait for the next scope, a while.
+        let known = |port: u32| self.scope.covered.values().any(|ports| ports.contains(&port));
+        let keys: Vec<FlKey> = table
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|k| k.tick <= settled && (known(k.port) || settled.saturating_sub(k.tick) > UNKNOWN_PORT_TICKS))
+            .collect();
         let mut fresh = Vec::new();
         for key in &keys {
-            if key.tick <= self.state.drained_through && self.state.drained_through > 0 {
+            if key.tick <= self.drained_before && self.drained_before > 0 {
                 continue; // counted before a restart; only its deletion was lost
             }
             let Ok(values) = table.get(key, 0) else { continue };
