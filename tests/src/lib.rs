@@ -301,3 +301,33 @@ impl Drop for DaemonLab {
         let _ = lab::down(&self.daemon.conn(), &self.daemon.opts.naming, Some(&self.spec));
     }
 }
+
+/// The VPC a hostile guest attacks (`lab_hostile`, `testrun_hostile`): a client group, a server
+/// group letting clients in by group rules, a guest with a small MTU and a relay without
+/// source/destination check; `extra` goes after it (more of the VPC, more VPCs).
+pub fn hostile(extra: &str) -> String {
+    format!("vpcs:\n{HOSTILE_PROD}{extra}")
+}
+
+const HOSTILE_PROD: &str = "  - name: prod
+    cidr: 10.60.0.0/16
+    vswitches: [{name: sw, cidr: 10.60.1.0/24, zone: a}]
+    security_groups:
+      - name: client
+        intra_group: drop
+        rules:
+          - {direction: egress, policy: drop, protocol: tcp, ports: 2222/2222, peer: 0.0.0.0/0}
+      - name: relay
+      - name: server
+        rules:
+          - {direction: ingress, policy: drop, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0, priority: 1}
+          - {direction: ingress, protocol: tcp, ports: -1/-1, peer: {group: client}, priority: 50}
+          - {direction: ingress, protocol: udp, ports: 5201/5201, peer: {group: client}}
+          - {direction: ingress, protocol: icmp, peer: {group: client}}
+    enis:
+      - {name: cl, vswitch: sw, ip: 10.60.1.10, security_groups: [client]}
+      - {name: sv, vswitch: sw, ip: 10.60.1.20, security_groups: [server]}
+      - {name: ev, vswitch: sw, ip: 10.60.1.30, security_groups: [client]}
+      - {name: small, vswitch: sw, ip: 10.60.1.40, security_groups: [server], mtu: 1400}
+      - {name: relay, vswitch: sw, ip: 10.60.1.50, security_groups: [relay], source_dest_check: false}
+";

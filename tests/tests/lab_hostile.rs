@@ -23,30 +23,6 @@ use vpc::{
 };
 use vpc_tests::TestLab;
 
-const HOSTILE: &str = "
-vpcs:
-  - name: prod
-    cidr: 10.60.0.0/16
-    vswitches: [{name: sw, cidr: 10.60.1.0/24, zone: a}]
-    security_groups:
-      - name: client
-        intra_group: drop
-        rules:
-          - {direction: egress, policy: drop, protocol: tcp, ports: 2222/2222, peer: 0.0.0.0/0}
-      - name: relay
-      - name: server
-        rules:
-          - {direction: ingress, policy: drop, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0, priority: 1}
-          - {direction: ingress, protocol: tcp, ports: -1/-1, peer: {group: client}, priority: 50}
-          - {direction: ingress, protocol: udp, ports: 5201/5201, peer: {group: client}}
-          - {direction: ingress, protocol: icmp, peer: {group: client}}
-    enis:
-      - {name: cl, vswitch: sw, ip: 10.60.1.10, security_groups: [client]}
-      - {name: sv, vswitch: sw, ip: 10.60.1.20, security_groups: [server]}
-      - {name: ev, vswitch: sw, ip: 10.60.1.30, security_groups: [client]}
-      - {name: small, vswitch: sw, ip: 10.60.1.40, security_groups: [server], mtu: 1400}
-      - {name: relay, vswitch: sw, ip: 10.60.1.50, security_groups: [relay], source_dest_check: false}
-";
 
 /// What the capture saw of an IPv4 frame.
 #[derive(Debug)]
@@ -117,7 +93,7 @@ fn arriving(lab: &TestLab, at: &str, send: impl FnOnce()) -> Vec<Seen> {
 
 #[test]
 fn fragments_follow_their_first_fragment() {
-    let lab = TestLab::up("h1", HOSTILE);
+    let lab = TestLab::up("h1", &vpc_tests::hostile(""));
     let (cl, sv) = (lab.ip("cl"), lab.ip("sv"));
 
     // A SYN cut into fragments, to the port the server's drop rule covers (an accept rule for
@@ -373,7 +349,7 @@ fn a_revoked_rule_stays_in_force_whatever_happens_to_the_table() {
 
 #[test]
 fn icmp_cannot_be_forged_into_a_reply_or_a_related_error() {
-    let lab = TestLab::up("h4", HOSTILE);
+    let lab = TestLab::up("h4", &vpc_tests::hostile(""));
     let (cl, sv, ev) = (lab.ip("cl"), lab.ip("sv"), lab.ip("ev"));
     let echo = |src, dst, kind, id: u16| Ipv4::new(src, dst, packet::PROTO_ICMP, packet::icmp_echo(kind, id, 1, b"abcdefgh"));
     // The client pings the server with identifier 777 (the server's groups allow ICMP from
@@ -433,7 +409,7 @@ fn icmp_cannot_be_forged_into_a_reply_or_a_related_error() {
 
 #[test]
 fn a_member_address_sent_by_a_nat_instance_is_not_the_member() {
-    let lab = TestLab::up("h8", HOSTILE);
+    let lab = TestLab::up("h8", &vpc_tests::hostile(""));
     let (cl, sv, relay) = (lab.ip("cl"), lab.ip("sv"), lab.ip("relay"));
     let server = udp_in(&lab, "sv", 5201);
     let mut buf = [0u8; 64];
@@ -451,7 +427,7 @@ fn a_member_address_sent_by_a_nat_instance_is_not_the_member() {
 
 #[test]
 fn an_expiring_probe_is_answered_whatever_is_behind_it() {
-    let lab = TestLab::up("h5", HOSTILE);
+    let lab = TestLab::up("h5", &vpc_tests::hostile(""));
     let (cl, sv) = (lab.ip("cl"), lab.ip("sv"));
     let gateway: Ipv4Addr = "10.60.1.253".parse().unwrap();
     // TTL 1 to a port the server allows, to one it drops, and to an address nobody has.
@@ -464,7 +440,7 @@ fn an_expiring_probe_is_answered_whatever_is_behind_it() {
 
 #[test]
 fn vlan_tags_are_dropped_however_they_travel() {
-    let lab = TestLab::up("h6", HOSTILE);
+    let lab = TestLab::up("h6", &vpc_tests::hostile(""));
     let t = lab.topology();
     let (_, vsw, e) = t.eni("cl").unwrap();
     let ns = lab.ns("cl");
@@ -511,7 +487,7 @@ fn vlan_tags_are_dropped_however_they_travel() {
 
 #[test]
 fn a_frame_over_the_receivers_mtu_is_answered_or_counted() {
-    let lab = TestLab::up("h7", HOSTILE);
+    let lab = TestLab::up("h7", &vpc_tests::hostile(""));
     let (cl, sv) = (lab.ip("cl"), lab.ip("small"));
     let gateway: Ipv4Addr = "10.60.1.253".parse().unwrap();
     // The receiver's MTU is 1400: a 1500-byte datagram with DF gets fragmentation needed naming it.

@@ -13,30 +13,9 @@ use vpc::{
 };
 use vpc_common::DropReason;
 
-const HOSTILE: &str = "
-vpcs:
-  - name: prod
-    cidr: 10.60.0.0/16
-    vswitches: [{name: sw, cidr: 10.60.1.0/24, zone: a}]
-    security_groups:
-      - name: client
-        intra_group: drop
-        rules:
-          - {direction: egress, policy: drop, protocol: tcp, ports: 2222/2222, peer: 0.0.0.0/0}
-      - name: relay
-      - name: server
-        rules:
-          - {direction: ingress, policy: drop, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0, priority: 1}
-          - {direction: ingress, protocol: tcp, ports: -1/-1, peer: {group: client}, priority: 50}
-          - {direction: ingress, protocol: udp, ports: 5201/5201, peer: {group: client}}
-          - {direction: ingress, protocol: icmp, peer: {group: client}}
-    enis:
-      - {name: cl, vswitch: sw, ip: 10.60.1.10, security_groups: [client]}
-      - {name: sv, vswitch: sw, ip: 10.60.1.20, security_groups: [server]}
-      - {name: ev, vswitch: sw, ip: 10.60.1.30, security_groups: [client]}
-      - {name: small, vswitch: sw, ip: 10.60.1.40, security_groups: [server], mtu: 1400}
-      - {name: relay, vswitch: sw, ip: 10.60.1.50, security_groups: [relay], source_dest_check: false}
-    route_tables: [{name: system, routes: [{dst: 10.62.0.0/16, next_hop: {type: vpc, vpc: peer}}]}]
+/// After the shared hostile VPC (`vpc_tests::hostile`): its crossing to a peer VPC, the peer, and
+/// a VPC with small connection limits.
+const EXTRA: &str = "    route_tables: [{name: system, routes: [{dst: 10.62.0.0/16, next_hop: {type: vpc, vpc: peer}}]}]
   - name: peer
     cidr: 10.62.0.0/16
     vswitches: [{name: sw, cidr: 10.62.1.0/24, zone: a}]
@@ -54,6 +33,10 @@ vpcs:
       - {name: f2, vswitch: sw, ip: 10.61.1.11}
       - {name: tg, vswitch: sw, ip: 10.61.1.20, conntrack_limit: 4}
 ";
+
+fn hostile() -> String {
+    vpc_tests::hostile(EXTRA)
+}
 
 fn ip(s: &str) -> Ipv4Addr {
     s.parse().unwrap()
@@ -108,7 +91,7 @@ fn quoted_probe() -> Vec<u8> {
 
 #[test]
 fn group_rules_match_members_not_their_addresses() {
-    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+    with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
         let to_server = |src: &str| Ipv4::udp(ip(src), ip("10.60.1.20"), 5000, 5201, b"x");
         case(h, "the client, a member of the group the server lets in", "cl", &to_server("10.60.1.10"), To("sv"))?;
         // A NAT instance (source/destination check off) may send any source, but a group rule
@@ -135,7 +118,7 @@ fn group_rules_match_members_not_their_addresses() {
 
 #[test]
 fn a_guest_with_many_datagrams_in_flight_evicts_only_its_own() {
-    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+    with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
         let cl = packet::fragments(&udp("10.60.1.10", "10.60.1.20", 5000, 5201, 3000, 7), 1480);
         case(h, "the client's first fragment", "cl", &cl[0], To("sv"))?;
         // ev floods first fragments of 200 datagrams (to an allowed port of the server).
@@ -155,7 +138,7 @@ fn a_guest_with_many_datagrams_in_flight_evicts_only_its_own() {
 
 #[test]
 fn fragments_follow_their_first_fragment() {
-    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+    with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
         // A SYN cut in three, to the port the server's drop rule covers: every piece dropped by it.
         let pieces = packet::fragments(&syn("10.60.1.10", "10.60.1.20", 40000, 22, 40, 101), 24);
         for (i, p) in pieces.iter().enumerate() {
@@ -217,7 +200,7 @@ fn fragments_follow_their_first_fragment() {
 
 #[test]
 fn icmp_is_no_reply_and_no_related_error_unless_it_is_one() {
-    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+    with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
         let echo = |src: &str, dst: &str, kind, id| Ipv4::new(ip(src), ip(dst), packet::PROTO_ICMP, packet::icmp_echo(kind, id, 1, b"abcdefgh"));
         case(h, "the client pings with id 777", "cl", &echo("10.60.1.10", "10.60.1.20", 8, 777), To("sv"))?;
         case(h, "the reply", "sv", &echo("10.60.1.20", "10.60.1.10", 0, 777), To("cl"))?;
@@ -263,7 +246,7 @@ fn icmp_is_no_reply_and_no_related_error_unless_it_is_one() {
 
 #[test]
 fn expiring_probes_and_big_frames_are_answered_alike() {
-    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+    with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
         let probe = |dst: &str, port| Ipv4::udp(ip("10.60.1.10"), ip(dst), 33434, port, b"probe").ttl(1);
         case(h, "TTL 1 to an allowed port", "cl", &probe("10.60.1.20", 5201), Back(11))?;
         case(h, "TTL 1 to a port the receiver drops", "cl", &probe("10.60.1.20", 22), Back(11))?;
@@ -288,7 +271,7 @@ fn expiring_probes_and_big_frames_are_answered_alike() {
 
 #[test]
 fn connection_limits_refuse_and_never_evict() {
-    with_harness(Topology::from_yaml(HOSTILE).unwrap(), |h| {
+    with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
         let flow = |from: &str, sport| Ipv4::udp(ip(from), ip("10.61.1.20"), sport, 9, b"x");
         // f1 may hold 3 entries: 3 connections, the 4th refused at f1.
         for sport in 1..=3 {
@@ -316,7 +299,7 @@ fn connection_limits_refuse_and_never_evict() {
 #[test]
 fn a_full_table_refuses_new_connections() {
     let limits = vpc::dataplane::Limits { max_conntrack: 8, ..TEST_LIMITS };
-    with_harness_sized(Topology::from_yaml(HOSTILE).unwrap(), &[] as &[&str], limits, |h| {
+    with_harness_sized(Topology::from_yaml(&hostile()).unwrap(), &[] as &[&str], limits, |h| {
         let flow = |sport| Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.20"), sport, 5201, b"x");
         for sport in 1..=4 {
             case(h, "a connection (two entries)", "cl", &flow(sport), To("sv"))?;
@@ -332,7 +315,7 @@ fn a_full_table_refuses_new_connections() {
 #[test]
 fn a_revoked_rule_holds_whatever_happens_to_the_table() {
     use vpc::model::{normalize::normalize, spec::TopologySpec, topology::Quotas};
-    let doc = normalize(&TopologySpec::default(), TopologySpec::from_yaml(HOSTILE).unwrap());
+    let doc = normalize(&TopologySpec::default(), TopologySpec::from_yaml(&hostile()).unwrap());
     let topology = |doc: &TopologySpec| Topology::from_spec(doc, &Quotas::unlimited()).unwrap();
     with_harness(topology(&doc), move |h| {
         let there = |flags| Ipv4::tcp(ip("10.60.1.10"), ip("10.60.1.20"), 40000, 8080, flags);
