@@ -144,12 +144,10 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
         .args(extra)
         .env("VPC_BIN", root().join("target/debug/vpc"))
         .current_dir(root());
+    // A killed earlier run's TestRun pins are not this run's; anything else left is blamed.
     clear_dead_testrun_pins();
-    let before = leftovers();
     run(&mut cmd)?;
-    let (netns, pins) = leftovers();
-    let stray: Vec<&String> = netns.iter().filter(|n| !before.0.contains(n)).collect();
-    let pins: Vec<&String> = pins.iter().filter(|p| !before.1.contains(p)).collect();
+    let (stray, pins) = leftovers();
     if !stray.is_empty() || !pins.is_empty() {
         bail!("tests left things behind: namespaces {stray:?}, pins {pins:?}");
     }
@@ -157,7 +155,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 }
 
 /// Test namespaces and pins present now. Tests must clean up after themselves: none may
-/// survive them (what was there before a run is not the run's).
+/// survive them.
 fn leftovers() -> (Vec<String>, Vec<String>) {
     let netns = output(Command::new("ip").args(["netns", "list"])).unwrap_or_default();
     let stray = netns.lines().filter(|l| l.starts_with("vt")).map(|l| l.split_whitespace().next().unwrap_or(l).to_string()).collect();

@@ -129,9 +129,13 @@ impl Agent {
         let (store, stored) = opened?;
         let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
         let adopted = claim(&dataplane, &store, &stored, &opts)?;
-        // A copy of the state as it is now, for a database damaged later (best effort: a full
-        // disk must not stop the agent).
-        if let Err(e) = backup::write(&lock.backup(), store.id(), &stored) {
+        // A copy of the state for a database damaged later, if there is none yet (a database
+        // from before backups); every commit writes it after that. Never at every open: a new
+        // or reset database must not write its nothing over a good copy. Best effort: a full
+        // disk must not stop the agent.
+        if !lock.backup().exists()
+            && let Err(e) = backup::write(&lock.backup(), store.id(), &stored)
+        {
             log::warn!("backing up the state: {e:#}");
         }
         // The stored document was valid when committed; quotas may have shrunk since, which must
@@ -333,7 +337,7 @@ impl Agent {
             return Err(self.restore(&previous, err.context("committing the state database")));
         }
         lap("committed");
-        if let Err(e) = backup::write(&state::backup_of(&self.opts.state_dir), self.store.id(), &stored) {
+        if let Err(e) = backup::write(&self._lock.backup(), self.store.id(), &stored) {
             log::warn!("backing up the state: {e:#}");
         }
         // A port number handed to another ENI (or to none) must not keep its connections.

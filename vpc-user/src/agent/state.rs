@@ -83,6 +83,6 @@ impl AgentRecord {
 }
 
 /// The backup of the state kept in `dir`.
-pub fn backup_of(dir: &Path) -> PathBuf {
+fn backup_of(dir: &Path) -> PathBuf {
     dir.join("vpc.backup.json")
 }

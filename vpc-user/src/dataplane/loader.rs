@@ -248,7 +248,7 @@ pub fn retrying(mut load: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<
 fn interrupted(e: &anyhow::Error) -> bool {
     e.chain().any(|cause| match cause.downcast_ref::<aya::programs::ProgramError>() {
         Some(aya::programs::ProgramError::LoadError { io_error, .. }) => io_error.raw_os_error() == Some(libc::EAGAIN),
-        _ => false,
+        _ => cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.raw_os_error() == Some(libc::EAGAIN)),
     })
 }
 

@@ -255,7 +255,7 @@ impl Loaded {
         let path = pins.gate(ifindex);
         let progs = aya::maps::MapData::from_pin(pins.map(names::PROGS))?;
         let drops = aya::maps::MapData::from_pin(pins.map(names::DROP_STATS))?;
-        vlan_gate::load(ifindex, kfunc, progs.fd().as_fd(), drops.fd().as_fd(), &path)?;
+        loader::retrying(|| vlan_gate::load(ifindex, kfunc, progs.fd().as_fd(), drops.fd().as_fd(), &path))?;
         Ok(aya::programs::Xdp::from_pin(&path, aya_obj::programs::XdpAttachType::Interface)?)
     }
 

@@ -118,20 +118,16 @@ pub fn load(ifindex: u32, kfunc: u32, progs: BorrowedFd<'_>, drops: BorrowedFd<'
     attr[48..56].copy_from_slice(b"vpc_vlan");
     put32(&mut attr, 64, ifindex);
     put32(&mut attr, 68, BPF_XDP);
-    let fd = loop {
-        // SAFETY: attr is a valid bpf_attr for BPF_PROG_LOAD; the buffers outlive the call.
-        let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_ptr(), attr.len()) };
-        if rc >= 0 {
-            // SAFETY: the kernel returned a new descriptor we own.
-            break unsafe { OwnedFd::from_raw_fd(rc as i32) };
-        }
+    // SAFETY: attr is a valid bpf_attr for BPF_PROG_LOAD; the buffers outlive the call.
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_ptr(), attr.len()) };
+    if rc < 0 {
+        // EAGAIN (a pending signal) is retried by the caller (`loader::retrying`).
         let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EAGAIN) {
-            continue;
-        }
         let text = String::from_utf8_lossy(&log[..log.iter().position(|b| *b == 0).unwrap_or(0)]).into_owned();
-        bail!("loading the VLAN gate for ifindex {ifindex}: {err}: {text}");
-    };
+        return Err(anyhow::Error::new(err).context(format!("loading the VLAN gate for ifindex {ifindex}: {text}")));
+    }
+    // SAFETY: the kernel returned a new descriptor we own.
+    let fd = unsafe { OwnedFd::from_raw_fd(rc as i32) };
     pin_fd(fd.as_fd(), pin)
 }
 
