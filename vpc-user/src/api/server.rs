@@ -192,16 +192,16 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
             Err(_) => return,
         };
         let account = std::env::var("VPC_ACCOUNT_ID").unwrap_or_else(|_| "local".into());
-        let mut collector = crate::flowlog::Collector::open(pins, &state_dir, &account);
+        let mut collector = crate::flowlog::Collector::open(pins.clone(), &state_dir, &account);
         let mut seen = None;
-        let mut up = false;
         loop {
             // On the second, so ticks and windows line up with wall-clock seconds.
             let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
             std::thread::sleep(Duration::from_millis(u64::from(1000 - into)));
             // The tick never waits for the agent: a long change (a lab coming up) holding it
-            // would look like an outage. Counts of ports the scope does not know yet wait in
-            // the table for the next scope (`Collector::tick`).
+            // would look like an outage, and traffic counted before a first tick has no time.
+            // Counts of ports the scope does not know yet wait in the table for the next scope
+            // (`Collector::tick`).
             match flow_agent.try_lock() {
                 Ok(agent) => {
                     let interfaces = agent.binding().ifindex.len();
@@ -209,12 +209,11 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
                         seen = Some((agent.generation(), interfaces));
                         collector.set_scope(crate::flowlog::Scope::of(agent.topology(), &agent.stored().ids, &agent.binding().ifindex));
                     }
-                    up = agent.dataplane().is_up();
                 }
                 Err(std::sync::TryLockError::WouldBlock) => {}
                 Err(std::sync::TryLockError::Poisoned(_)) => return,
             }
-            if up && let Err(e) = collector.tick() {
+            if pins.is_up() && let Err(e) = collector.tick() {
                 log::warn!("flow logs: {e:#}");
             }
         }

@@ -106,4 +106,8 @@ impl PinDirs {
     pub fn map(&self, name: &str) -> PathBuf {
         self.maps().join(name)
     }
+    /// Whether something is applied under this pin root.
+    pub fn is_up(&self) -> bool {
+        self.map(vpc_common::maps::ENIS).exists()
+    }
 }

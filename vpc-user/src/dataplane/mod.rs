@@ -90,7 +90,7 @@ impl Dataplane {
 
     /// Whether something is applied under this pin root.
     pub fn is_up(&self) -> bool {
-        self.pins.map(names::ENIS).exists()
+        self.pins.is_up()
     }
 
     /// Interfaces the data path is attached to (a live data path: traffic depends on it).
