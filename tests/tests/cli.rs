@@ -31,6 +31,7 @@ fn vpc(tag: &str, args: &[&str]) -> Output {
         .arg(&o.state_dir)
         .arg("--prefix")
         .arg(&o.naming.prefix)
+        .arg("--offline") // no agent: changes are made in process
         .args(args)
         .output()
         .expect("vpc binary (build it: cargo build --bin vpc)")

@@ -273,3 +273,40 @@ fn a_command_given_the_wrong_socket_says_where_the_agent_is_within_a_second() {
         assert!(!Path::new(bad).exists());
     }
 }
+
+#[test]
+fn a_change_without_an_agent_needs_offline_and_is_judged_by_the_agents_quotas() {
+    let mut d = vpc_tests::Daemon::start("op5", &[]);
+    d.kill9();
+    d.spawn(&["--quota", "vpcs=1"]);
+    let create = |d: &vpc_tests::Daemon, extra: &[&str], cidr: &str| {
+        let mut args = extra.to_vec();
+        args.extend(["create-vpc", "--cidr-block", cidr]);
+        d.cli(&args)
+    };
+    assert!(create(&d, &[], "10.1.0.0/16").status.success());
+    let refused = create(&d, &[], "10.2.0.0/16");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("QuotaExceeded.Vpc"), "the agent's quota: {refused:?}");
+    d.kill9();
+
+    // No agent: a change is refused at once, saying how to make it anyway; nothing changes.
+    let started = std::time::Instant::now();
+    let out = create(&d, &[], "10.2.0.0/16");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--offline") && stderr.contains("no agent answers"), "{stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    // Reads still work without an agent.
+    let vpcs = d.cli(&["describe-vpcs"]);
+    assert!(vpcs.status.success());
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&vpcs.stdout).unwrap()["TotalCount"], 1);
+    // Offline, the agent's quota still holds (the default would allow 10)...
+    let out = create(&d, &["--offline"], "10.2.0.0/16");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QuotaExceeded.Vpc"), "offline uses the agent's quotas: {out:?}");
+    // ...until an offline change raises it, which the next agent keeps.
+    assert!(create(&d, &["--offline", "--quota", "vpcs=2"], "10.2.0.0/16").status.success());
+    d.spawn(&[]);
+    let out = create(&d, &[], "10.3.0.0/16");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QuotaExceeded.Vpc"), "the recorded quota of 2: {out:?}");
+    let vpcs: serde_json::Value = serde_json::from_slice(&d.cli(&["describe-vpcs"]).stdout).unwrap();
+    assert_eq!(vpcs["TotalCount"], 2);
+}

@@ -47,6 +47,9 @@ pub struct HostOptions {
     pub takeover: Takeover,
     /// Rebuild the state database from its last good backup before starting.
     pub restore: bool,
+    /// Make `quotas` the state directory's recorded quotas (`state::recorded_quotas`): set for
+    /// the daemon and offline changes given --quota.
+    pub record_quotas: bool,
 }
 
 /// A live data path under the pin root that another state database wrote (or that no state
@@ -74,6 +77,7 @@ impl Default for HostOptions {
             quotas: Quotas::default(),
             takeover: Takeover::default(),
             restore: false,
+            record_quotas: false,
         }
     }
 }
@@ -115,6 +119,9 @@ impl Agent {
     /// transaction or `reconcile`.
     pub fn open(opts: HostOptions) -> anyhow::Result<Agent> {
         let lock = state::StateLock::take(&opts.state_dir)?;
+        if opts.record_quotas {
+            state::record_quotas(&opts.state_dir, &opts.quotas)?;
+        }
         let opened = if opts.restore {
             restore(&lock)
         } else {

@@ -82,6 +82,33 @@ impl AgentRecord {
     }
 }
 
+/// The quotas this state directory's document is judged by: recorded by whoever last ran with
+/// `--quota` (the daemon, or an `--offline` change), used by every later agent and offline
+/// change, so the two never judge the same document by different quotas.
+const QUOTAS_RECORD: &str = "quotas.json";
+
+pub fn recorded_quotas(dir: &Path) -> anyhow::Result<Option<crate::model::topology::Quotas>> {
+    let path = dir.join(QUOTAS_RECORD);
+    match fs::read(&path) {
+        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading the quotas recorded in {}", path.display()))?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn record_quotas(dir: &Path, quotas: &crate::model::topology::Quotas) -> anyhow::Result<()> {
+    fs::create_dir_all(dir).with_context(|| format!("creating state directory {}", dir.display()))?;
+    let path = dir.join(QUOTAS_RECORD);
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, serde_json::to_vec_pretty(quotas)?).with_context(|| format!("writing {}", tmp.display()))?;
+    fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The socket the running agent of `dir` answers on, if one runs.
+pub fn agent_socket(dir: &Path) -> Option<PathBuf> {
+    AgentRecord::read(dir).filter(AgentRecord::alive).map(|a| a.socket)
+}
+
 /// The backup of the state kept in `dir`.
 fn backup_of(dir: &Path) -> PathBuf {
     dir.join("vpc.backup.json")

@@ -1,5 +1,6 @@
-//! The `vpc` command line. Commands talk to the agent on its socket, or -- when no agent runs --
-//! open the state themselves for the length of the command (the same code path, in process).
+//! The `vpc` command line. Commands talk to the agent on its socket. Without one, reads open the
+//! state themselves for the length of the command (the same code path, in process); changes do
+//! so only when told (`--offline`), with the quotas recorded in the state directory.
 //! Besides the commands below, every API operation is a subcommand in kebab case with its
 //! parameters as flags: `vpc create-vpc --cidr-block 10.0.0.0/8 --vpc-name prod`.
 
@@ -20,7 +21,7 @@ use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, S
 use serde_json::{json, Map, Value};
 
 use crate::{
-    agent::HostOptions,
+    agent::{state, HostOptions},
     api::{self, server, Conn, Kind},
     dataplane::Limits,
     lab,
@@ -71,11 +72,16 @@ pub struct HostArgs {
     /// keeps the size it was pinned with.
     #[arg(long = "map-size", global = true, env = "VPC_MAP_SIZES", value_delimiter = ',')]
     pub map_sizes: Vec<String>,
+    /// Make changes in this process when no agent runs (by default a change needs the agent).
+    /// It uses the quotas recorded in the state directory, as the agent does.
+    #[arg(long, global = true, env = "VPC_OFFLINE")]
+    pub offline: bool,
 }
 
 impl HostArgs {
     pub fn options(&self) -> anyhow::Result<HostOptions> {
-        let mut quotas = Quotas::default();
+        // The state directory's recorded quotas, changed by --quota.
+        let mut quotas = state::recorded_quotas(&self.state_dir)?.unwrap_or_default();
         for q in &self.quotas {
             quotas.set(q).map_err(anyhow::Error::msg)?;
         }
@@ -93,7 +99,34 @@ impl HostArgs {
             quotas,
             takeover: Default::default(),
             restore: false,
+            record_quotas: false,
         })
+    }
+
+    /// Where a change goes: the agent if one answers; this process with --offline; else a clear
+    /// error at once, naming the socket this state directory's agent answers on if one runs.
+    pub fn changing(&self, opts: &HostOptions) -> anyhow::Result<Conn> {
+        let socket = opts.socket();
+        if api::client::is_running(&socket) {
+            return Ok(Conn::Remote(socket));
+        }
+        if let Some(other) = state::agent_socket(&opts.state_dir) {
+            anyhow::bail!(
+                "no agent answers on {}; the agent of state directory {} answers on {}: pass --socket {} (or VPC_SOCKET)",
+                socket.display(),
+                opts.state_dir.display(),
+                other.display(),
+                other.display()
+            );
+        }
+        if !self.offline {
+            anyhow::bail!(
+                "no agent answers on {}: start one (`vpc daemon`, or `vpc lab up`), or pass --offline to change {} in this process",
+                socket.display(),
+                opts.state_dir.display()
+            );
+        }
+        Ok(Conn::Local(HostOptions { record_quotas: !self.quotas.is_empty(), ..opts.clone() }))
     }
 
     /// The same options as command-line arguments (for the agent the lab starts).
@@ -401,6 +434,11 @@ fn with_operations(mut cmd: clap::Command) -> clap::Command {
     cmd
 }
 
+/// Whether a request only checks (`DryRun`).
+fn dry_run(body: &Map<String, Value>) -> bool {
+    body.get("DryRun").and_then(Value::as_bool).unwrap_or(false)
+}
+
 fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow::Result<()> {
     let mut body = Map::new();
     for param in op.params {
@@ -417,7 +455,8 @@ fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow:
             body.insert(param.name.into(), value);
         }
     }
-    let conn = Conn::to(&host.options()?);
+    let opts = host.options()?;
+    let conn = if op.mutates && !dry_run(&body) { host.changing(&opts)? } else { Conn::to(&opts) };
     let result = conn.call(op.name, Value::Object(body)).map_err(|e| api_error(op.name, e))?;
     println!("{}", serde_json::to_string_pretty(&result)?);
     Ok(())
@@ -429,7 +468,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apply { file, dry_run, output } => {
             let spec = read_topology(&file)?;
             let origin = file.display().to_string();
-            let result = Conn::to(&opts)
+            let conn = if dry_run { Conn::to(&opts) } else { cli.host.changing(&opts)? };
+            let result = conn
                 .call_with("ApplyTopology", &api::ApplyTopologyRequest { topology: &spec, dry_run })
                 .map_err(|e| api_error(&origin, e))?;
             output::applied(&result, dry_run, output)
@@ -455,6 +495,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => crate::agent::Takeover::Refuse,
             };
             opts.restore = restore;
+            // The daemon's --quota become the state directory's (recorded once it holds the lock).
+            opts.record_quotas = !cli.host.quotas.is_empty();
             server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1), max_request_bytes })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
@@ -479,7 +521,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", api::openapi::pretty());
             Ok(())
         }
-        Command::Multicast(command) => multicast::run(&Conn::to(&opts), command),
+        Command::Multicast(command) => {
+            let conn = if command.changes() { cli.host.changing(&opts)? } else { Conn::to(&opts) };
+            multicast::run(&conn, command)
+        }
         Command::Fuzz { frames, per_topology, seed } => {
             let started = std::time::Instant::now();
             let report = crate::fuzz::run(frames, per_topology, seed)?;

@@ -73,6 +73,13 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// Whether the command changes the configuration (and so needs the agent, or --offline).
+    pub fn changes(&self) -> bool {
+        !matches!(self, Command::Show { .. } | Command::List { .. } | Command::Stats { .. })
+    }
+}
+
 pub fn run(conn: &Conn, command: Command) -> anyhow::Result<()> {
     let call = |action: &str, body: Value| conn.call(action, body).map_err(|e| api_error(action, e));
     match command {
