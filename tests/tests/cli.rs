@@ -102,7 +102,13 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
     let syntax = file("vpc-cli-c2-syntax.yaml", "vpcs:\n  - name: prod\n    cidr: [oops\n");
     let out = vpc("c2", &["apply", "-f", syntax.to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(text(&out).contains("vpc-cli-c2-syntax.yaml") && text(&out).contains("line"), "{}", text(&out));
+    assert!(text(&out).contains("vpc-cli-c2-syntax.yaml") && text(&out).contains("line 3 column 11"), "{}", text(&out));
+    assert_eq!(text(&out).matches("line").count(), 1, "the location once: {}", text(&out));
+
+    // An API call's error names the parameter sent and the document field it became.
+    let out = vpc("c2", &["create-vpc", "--cidr-block", "8.8.0.0/16", "--vpc-name", "public"]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("CidrBlock (vpcs[1].cidr)") && text(&out).contains("InvalidVpcCidr.NotPrivate"), "{}", text(&out));
 
     let unknown = file("vpc-cli-c2-unknown.yaml", &TOPO.replace("zone: zone-a", "zone: zone-a, colour: red"));
     let out = vpc("c2", &["apply", "-f", unknown.to_str().unwrap()]);

@@ -86,7 +86,7 @@ impl ApiError {
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         let first = invalid.0.first().cloned();
-        let message = invalid.0.iter().map(|p| format!("{}: {}", p.field, p.message)).collect::<Vec<_>>().join("; ");
+        let message = invalid.0.iter().map(|p| format!("{}: {}", p.location(), p.message)).collect::<Vec<_>>().join("; ");
         ApiError {
             status: 400,
             code: first.as_ref().map(|p| p.code.to_string()).unwrap_or_else(|| code::INVALID_PARAMETER.into()),

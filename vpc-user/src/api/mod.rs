@@ -12,6 +12,7 @@ pub mod flowlog_ops;
 pub mod mcast_ops;
 pub mod openapi;
 pub mod ops;
+pub mod parameters;
 pub mod server;
 pub mod sg_ops;
 
@@ -133,7 +134,7 @@ pub fn find(action: &str) -> Option<&'static Op> {
 pub fn dispatch(agent: &mut Agent, action: &str, body: Value) -> Result<Value, ApiError> {
     let op = find(action).ok_or_else(|| ApiError::new(404, code::UNKNOWN_ACTION, format!("there is no action {action}")))?;
     let params = Params::parse(op, body)?;
-    (op.run)(agent, &params)
+    (op.run)(agent, &params).map_err(|e| parameters::name_parameters(e, |name| params.value(name).is_some()))
 }
 
 /// The body of ApplyTopology, for `Conn::call_with` (serialized without a JSON tree first).

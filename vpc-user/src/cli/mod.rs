@@ -343,10 +343,7 @@ pub fn read_topology(path: &Path) -> anyhow::Result<TopologySpec> {
 
 /// Parse a topology document, reporting syntax errors with their origin, line and column.
 pub fn parse_yaml(origin: &str, text: &str) -> anyhow::Result<TopologySpec> {
-    TopologySpec::from_yaml(text).map_err(|e| {
-        let at = e.location().map(|l| format!(" (line {}, column {})", l.line(), l.column())).unwrap_or_default();
-        anyhow::anyhow!("{origin}{at}: {e} [{}]", crate::model::error::code::YAML_SYNTAX)
-    })
+    TopologySpec::from_yaml(text).map_err(|e| anyhow::anyhow!("{origin}: {}", TopologySpec::syntax_problem(&e)))
 }
 
 /// Parse and check a topology document on its own (for tools without an agent).

@@ -88,11 +88,24 @@ pub struct Problem {
     /// Path of the offending field, e.g. `vpcs[0].vswitches[1].cidr`.
     pub field: String,
     pub message: String,
+    /// The API request parameter the field came from (`CidrBlock`), when an API call made it.
+    #[serde(rename = "Parameter", default, skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<String>,
+}
+
+impl Problem {
+    /// Where the problem is: the parameter and the document field when both are known.
+    pub fn location(&self) -> String {
+        match &self.parameter {
+            Some(param) => format!("{param} ({})", self.field),
+            None => self.field.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {} [{}]", self.field, self.message, self.code)
+        write!(f, "{}: {} [{}]", self.location(), self.message, self.code)
     }
 }
 
@@ -124,7 +137,7 @@ pub struct Problems(Vec<Problem>);
 
 impl Problems {
     pub fn add(&mut self, code: &'static str, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem { code: code.to_string(), field: field.into(), message: message.into() });
+        self.0.push(Problem { code: code.to_string(), field: field.into(), message: message.into(), parameter: None });
     }
 
     pub fn finish<T>(self, value: T) -> Result<T, Invalid> {

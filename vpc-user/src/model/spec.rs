@@ -363,6 +363,20 @@ impl TopologySpec {
         serde_yaml::from_str(text)
     }
 
+    /// A parse error as one syntax problem: its location once, as the field (`line 3 column
+    /// 11`), and the parser's message without the location it appends.
+    pub fn syntax_problem(e: &serde_yaml::Error) -> super::error::Problem {
+        let mut message = e.to_string();
+        let mut field = String::new();
+        if let Some(at) = e.location() {
+            field = format!("line {} column {}", at.line(), at.column());
+            if let Some(stripped) = message.strip_suffix(&format!(" at {field}")) {
+                message = stripped.to_string();
+            }
+        }
+        super::error::Problem { code: super::error::code::YAML_SYNTAX.into(), field, message, parameter: None }
+    }
+
     pub fn to_yaml(&self) -> String {
         serde_yaml::to_string(self).unwrap_or_default()
     }

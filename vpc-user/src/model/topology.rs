@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::{
     addr,
-    error::{code, Invalid, Problem, Problems},
+    error::{code, Invalid, Problems},
     ids::SYSTEM_TABLE,
     names,
     normalize::{normalize, DEFAULT_VPC_CIDR},
@@ -325,10 +325,7 @@ pub struct Eni {
 impl Topology {
     /// Parse, normalize (against nothing stored) and validate a topology file.
     pub fn from_yaml(text: &str) -> Result<Topology, Invalid> {
-        let spec = TopologySpec::from_yaml(text).map_err(|e| {
-            let field = e.location().map(|l| format!("line {} column {}", l.line(), l.column())).unwrap_or_default();
-            Invalid(vec![Problem { code: code::YAML_SYNTAX.into(), field, message: e.to_string() }])
-        })?;
+        let spec = TopologySpec::from_yaml(text).map_err(|e| Invalid(vec![TopologySpec::syntax_problem(&e)]))?;
         Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::default())
     }
 
