@@ -652,6 +652,10 @@ fn flow_logs_through_the_api_and_cli() {
         let err = d.conn().call("CreateFlowLog", body.clone()).expect_err(&format!("{body} must be refused"));
         assert_eq!(err.code, want, "{body}: {}", err.message);
     }
+    // A file outside the agent's flow-log directory is refused, naming the parameter.
+    let err = d.conn().call("CreateFlowLog", json!({"ResourceType": "VPC", "ResourceId": vpc_id, "LogFile": "/etc/cron.d/vpc-flows"})).unwrap_err();
+    assert_eq!((err.code.as_str(), err.field.as_deref()), ("InvalidFlowLog.Sink", Some("LogFile")), "{}", err.message);
+    assert!(err.message.contains("flow-log directory") && !std::path::Path::new("/etc/cron.d/vpc-flows").exists(), "{}", err.message);
     assert_eq!(d.call("ExportTopology", json!({}))["Topology"], before, "refusals change nothing");
     // The guide's limit: 10 flow logs in the region.
     for i in 2..=10 {

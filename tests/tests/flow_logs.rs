@@ -124,7 +124,7 @@ fn key(eni: &str, dir: &str, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u1
 fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
     let dir = std::env::temp_dir().join("vpc-t-f1-logs");
     let _ = std::fs::remove_dir_all(&dir);
-    let lab = DaemonLab::up("f1", &topology(&dir, "2s", ""), &[]);
+    let lab = DaemonLab::up("f1", &topology(&dir, "2s", ""), &["--flow-log-dir", dir.to_str().unwrap()]);
     let (w1, w2, d1) = (lab.ip("w1"), lab.ip("w2"), lab.ip("d1"));
     let server = netns::in_netns(&netns::path(&lab.ns("d1")), || Ok(UdpSocket::bind(("0.0.0.0", 9000))?)).unwrap();
     // Accepted UDP across at least one window boundary: 40 datagrams of 100 bytes over 3 s.
@@ -192,7 +192,7 @@ fn a_full_table_is_reported_as_skipdata_with_the_exact_loss() {
     let dir = std::env::temp_dir().join("vpc-t-f2-logs");
     let _ = std::fs::remove_dir_all(&dir);
     // Room for 16 records per tick: 60 distinct flows in one second cannot all fit.
-    let lab = DaemonLab::up("f2", &topology(&dir, "5s", ""), &["--map-size", "flow-log=16"]);
+    let lab = DaemonLab::up("f2", &topology(&dir, "5s", ""), &["--map-size", "flow-log=16", "--flow-log-dir", dir.to_str().unwrap()]);
     let d1 = lab.ip("d1");
     let sock = netns::in_netns(&netns::path(&lab.ns("w1")), || Ok(UdpSocket::bind(("0.0.0.0", 0))?)).unwrap();
     let started = unix_now();
@@ -215,7 +215,7 @@ fn a_full_table_is_reported_as_skipdata_with_the_exact_loss() {
 fn counts_stay_exact_across_an_agent_restart() {
     let dir = std::env::temp_dir().join("vpc-t-f3-logs");
     let _ = std::fs::remove_dir_all(&dir);
-    let mut lab = DaemonLab::up("f3", &topology(&dir, "3s", ""), &[]);
+    let mut lab = DaemonLab::up("f3", &topology(&dir, "3s", ""), &["--flow-log-dir", dir.to_str().unwrap()]);
     let d1 = lab.ip("d1");
     let _server = netns::in_netns(&netns::path(&lab.ns("d1")), || Ok(UdpSocket::bind(("0.0.0.0", 9000))?)).unwrap();
     udp_burst(&lab, "w1", 41000, d1, 9000, 20, 10, Duration::from_millis(600));
@@ -274,7 +274,7 @@ fn ipfix_export_is_read_by_tshark_with_every_field_right() {
     let dir = std::env::temp_dir().join("vpc-t-f4-logs");
     let _ = std::fs::remove_dir_all(&dir);
     let extra = format!("  - {{name: fl-ipfix, resource: {{eni: w1}}, traffic: all, window: 2s, sink: {{ipfix: 127.0.0.1:{port}}}}}\n");
-    let lab = DaemonLab::up("f4", &topology(&dir, "2s", &extra), &[]);
+    let lab = DaemonLab::up("f4", &topology(&dir, "2s", &extra), &["--flow-log-dir", dir.to_str().unwrap()]);
     let (w1, d1) = (lab.ip("w1"), lab.ip("d1"));
     let _server = netns::in_netns(&netns::path(&lab.ns("d1")), || Ok(UdpSocket::bind(("0.0.0.0", 9000))?)).unwrap();
     udp_burst(&lab, "w1", 42000, d1, 9000, 5, 72, Duration::from_millis(50));
@@ -370,7 +370,7 @@ flow_logs:
     );
     let file = dir.join("topology.yaml");
     std::fs::write(&file, yaml).unwrap();
-    let global: Vec<String> = ["--bpffs", "/sys/fs/bpf/vpc-t-f5", "--state-dir", state.to_str().unwrap(), "--prefix", "vt5-"].map(String::from).to_vec();
+    let global: Vec<String> = ["--bpffs", "/sys/fs/bpf/vpc-t-f5", "--state-dir", state.to_str().unwrap(), "--prefix", "vt5-", "--flow-log-dir", dir.to_str().unwrap()].map(String::from).to_vec();
     let _down = LabDown(global.clone());
     let vpc = |args: &[&str]| std::process::Command::new(vpc_tests::vpc_bin()).args(&global).args(args).output().unwrap();
     let up = vpc(&["lab", "up", "--file", file.to_str().unwrap()]);

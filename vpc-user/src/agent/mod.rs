@@ -40,6 +40,8 @@ pub struct HostOptions {
     pub state_dir: PathBuf,
     /// The API socket; `<state_dir>/vpc.sock` when unset.
     pub socket: Option<PathBuf>,
+    /// The only directory flow logs write files in; `<state_dir>/flowlogs` when unset.
+    pub flow_log_dir: Option<PathBuf>,
     pub naming: Naming,
     pub limits: Limits,
     pub quotas: Quotas,
@@ -72,6 +74,7 @@ impl Default for HostOptions {
             bpffs: PathBuf::from("/sys/fs/bpf/vpc"),
             state_dir: PathBuf::from("/var/lib/vpc"),
             socket: None,
+            flow_log_dir: None,
             naming: Naming::default(),
             limits: Limits::default(),
             quotas: Quotas::default(),
@@ -85,6 +88,10 @@ impl Default for HostOptions {
 impl HostOptions {
     pub fn socket(&self) -> PathBuf {
         self.socket.clone().unwrap_or_else(|| self.state_dir.join("vpc.sock"))
+    }
+
+    pub fn flow_log_dir(&self) -> PathBuf {
+        self.flow_log_dir.clone().unwrap_or_else(|| self.state_dir.join("flowlogs"))
     }
 }
 
@@ -303,6 +310,7 @@ impl Agent {
         let doc = normalize(&self.stored.doc, doc);
         lap("normalized");
         let topology = Topology::from_spec(&doc, &self.opts.quotas)?;
+        crate::flowlog::check_confined(&topology, &self.opts.flow_log_dir())?;
         Topology::check_transition(&self.topology, &topology)?;
         lap("validated");
         let mut ids = self.stored.ids.clone();

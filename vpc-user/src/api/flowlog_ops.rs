@@ -28,7 +28,7 @@ pub static FLOW_LOG_OPS: &[Op] = &[
             p!("ResourceId", S, req, "The ENI, VSwitch or VPC."),
             p!("TrafficType", S, opt, "All (the default), Allow (what security groups accepted) or Drop (what they dropped)."),
             p!("AggregationInterval", Integer, opt, "The capture window in seconds, 1 to 86400 (default 600)."),
-            p!("LogFile", S, opt, "Write JSON lines to this absolute path (default: a file per flow log under the state directory)."),
+            p!("LogFile", S, opt, "Write JSON lines to this absolute path inside the agent's flow-log directory (--flow-log-dir; default: a file per flow log there)."),
             p!("IpfixCollector", S, opt, "Export IPFIX over UDP to this collector (ADDRESS:PORT) instead of a file."),
             p!("Description", S, opt, "2-256 characters."),
             DRY_RUN,
@@ -217,7 +217,7 @@ fn describe(agent: &mut Agent, p: &Params) -> R<Value> {
                 });
                 match &log.sink {
                     Sink::Ipfix(addr) => v["IpfixCollector"] = json!(addr.to_string()),
-                    Sink::File(_) => v["LogFile"] = json!(crate::flowlog::file_path(&agent.opts.state_dir, log)),
+                    Sink::File(_) => v["LogFile"] = json!(crate::flowlog::file_path(&agent.opts.flow_log_dir(), log)),
                 }
                 v
             })

@@ -187,12 +187,12 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
     // Flow logs: a tick every second, on a thread of its own (it writes files and sockets).
     let flow_agent = shared.agent.clone();
     std::thread::spawn(move || {
-        let (pins, state_dir) = match flow_agent.lock() {
-            Ok(agent) => (agent.dataplane().pins, agent.opts.state_dir.clone()),
+        let (pins, state_dir, flow_log_dir) = match flow_agent.lock() {
+            Ok(agent) => (agent.dataplane().pins, agent.opts.state_dir.clone(), agent.opts.flow_log_dir()),
             Err(_) => return,
         };
         let account = std::env::var("VPC_ACCOUNT_ID").unwrap_or_else(|_| "local".into());
-        let mut collector = crate::flowlog::Collector::open(pins.clone(), &state_dir, &account);
+        let mut collector = crate::flowlog::Collector::open(pins.clone(), &state_dir, &flow_log_dir, &account);
         let mut seen = None;
         loop {
             // On the second, so ticks and windows line up with wall-clock seconds.

@@ -59,6 +59,9 @@ pub struct HostArgs {
     /// The agent's API socket, a path [default: STATE_DIR/vpc.sock].
     #[arg(long, global = true, env = "VPC_SOCKET", value_parser = parse_socket)]
     pub socket: Option<PathBuf>,
+    /// The only directory flow logs may write files in [default: STATE_DIR/flowlogs].
+    #[arg(long, global = true, env = "VPC_FLOW_LOG_DIR")]
+    pub flow_log_dir: Option<PathBuf>,
     /// Prefix of lab namespace and host interface names.
     #[arg(long, global = true, env = "VPC_PREFIX", default_value = "")]
     pub prefix: String,
@@ -94,6 +97,7 @@ impl HostArgs {
             bpffs: self.bpffs.clone(),
             state_dir: self.state_dir.clone(),
             socket: self.socket.clone(),
+            flow_log_dir: self.flow_log_dir.clone(),
             naming: Naming::new(&self.prefix),
             limits,
             quotas,
@@ -134,6 +138,9 @@ impl HostArgs {
         let mut args = vec!["--bpffs".into(), self.bpffs.display().to_string(), "--state-dir".into(), self.state_dir.display().to_string()];
         if let Some(socket) = &self.socket {
             args.extend(["--socket".into(), socket.display().to_string()]);
+        }
+        if let Some(dir) = &self.flow_log_dir {
+            args.extend(["--flow-log-dir".into(), dir.display().to_string()]);
         }
         args.extend(["--prefix".into(), self.prefix.clone()]);
         for q in &self.quotas {

@@ -35,6 +35,30 @@ pub struct JsonLines {
 }
 
 impl JsonLines {
+    /// `open` a file that must lie in `root`, also once every symlink on the way is resolved
+    /// (checked before any directory is made, and again after).
+    pub fn open_in(root: &Path, path: &Path, rotation: Rotation) -> anyhow::Result<JsonLines> {
+        std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let real_root = root.canonicalize()?;
+        let dir = path.parent().with_context(|| format!("{} has no directory", path.display()))?;
+        let inside = |at: &Path| -> anyhow::Result<()> {
+            let real = at.canonicalize()?;
+            anyhow::ensure!(
+                real.starts_with(&real_root),
+                "{} resolves to {}, outside the flow-log directory {}: not written",
+                at.display(),
+                real.display(),
+                real_root.display()
+            );
+            Ok(())
+        };
+        let existing = dir.ancestors().find(|a| a.exists()).unwrap_or(Path::new("/"));
+        inside(existing)?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        inside(dir)?;
+        JsonLines::open(path, rotation)
+    }
+
     pub fn open(path: &Path, rotation: Rotation) -> anyhow::Result<JsonLines> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -129,6 +153,24 @@ mod tests {
         let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode & 0o137, 0, "owner rw, group r at most: {mode:o}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_sink_stays_inside_its_directory_through_symlinked_directories() {
+        let base = std::env::temp_dir().join(format!("vpc-fl-root-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (root, outside) = (base.join("flowlogs"), base.join("etc"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("escape")).unwrap();
+        let rotation = Rotation { max_bytes: 1 << 20, max_age: Duration::from_secs(3600), keep: 2 };
+        for path in [root.join("escape/fl.jsonl"), root.join("escape/new/dir/fl.jsonl")] {
+            let err = JsonLines::open_in(&root, &path, rotation).err().expect("a sink through a symlink out of the directory is refused");
+            assert!(format!("{err:#}").contains("outside the flow-log directory"), "{err:#}");
+        }
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing made outside, not even a directory");
+        JsonLines::open_in(&root, &root.join("a/b/fl.jsonl"), rotation).expect("a file in a new subdirectory is fine");
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod record;
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::Ipv4Addr,
-    path::{Path, PathBuf},
+    path::{Component, Path, PathBuf},
 };
 
 use anyhow::Context as _;
@@ -34,6 +34,8 @@ pub use record::{EniInfo, Record};
 use crate::{
     dataplane::{bpffs::PinDirs, stats::open},
     model::{
+        error::{code, Problems},
+        Invalid,
         flowlog::{FlowLog, Sink},
         ids::Ids,
         Topology,
@@ -140,8 +142,8 @@ impl Scope {
 pub struct Collector {
     pins: PinDirs,
     state_path: PathBuf,
-    /// Where file sinks without a path write.
-    default_dir: PathBuf,
+    /// The only directory file sinks write in (those without a path write `NAME.jsonl`).
+    flow_log_dir: PathBuf,
     account: String,
     state: State,
     /// Ticks an earlier run drained (saved in its state) whose table entries may have outlived
@@ -157,12 +159,30 @@ pub trait RecordSink: Send {
 }
 
 /// The file a flow log with a file sink writes to.
-pub fn file_path(state_dir: &Path, log: &FlowLog) -> Option<PathBuf> {
+pub fn file_path(flow_log_dir: &Path, log: &FlowLog) -> Option<PathBuf> {
     match &log.sink {
         Sink::File(Some(path)) => Some(path.clone()),
-        Sink::File(None) => Some(state_dir.join("flowlogs").join(format!("{}.jsonl", log.name))),
+        Sink::File(None) => Some(flow_log_dir.join(format!("{}.jsonl", log.name))),
         Sink::Ipfix(_) => None,
     }
+}
+
+/// Every file sink of `topology` writes inside `flow_log_dir`: named by an absolute path under it,
+/// with no `.` or `..` in the way (a flow log is not a way to write anywhere as root).
+pub fn check_confined(topology: &Topology, flow_log_dir: &Path) -> Result<(), Invalid> {
+    let mut problems = Problems::default();
+    for (i, log) in topology.flow_logs.iter().enumerate() {
+        let Sink::File(Some(path)) = &log.sink else { continue };
+        let plain = path.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+        if !plain || !path.starts_with(flow_log_dir) || path == flow_log_dir {
+            problems.add(
+                code::FLOW_LOG_SINK,
+                format!("flow_logs[{i}].sink.file"),
+                format!("'{}' is not a file inside the flow-log directory {} (the agent's --flow-log-dir)", path.display(), flow_log_dir.display()),
+            );
+        }
+    }
+    problems.finish(())
 }
 
 fn unix_ms() -> u64 {
@@ -170,15 +190,16 @@ fn unix_ms() -> u64 {
 }
 
 impl Collector {
-    /// The collector of an agent whose pins are `pins` and state lives in `state_dir`.
-    pub fn open(pins: PinDirs, state_dir: &Path, account: &str) -> Collector {
+    /// The collector of an agent whose pins are `pins`, state lives in `state_dir` and flow
+    /// logs write in `flow_log_dir`.
+    pub fn open(pins: PinDirs, state_dir: &Path, flow_log_dir: &Path, account: &str) -> Collector {
         let state_path = state_dir.join("flowlog-state.json");
         let state: State = std::fs::read(&state_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         Collector {
             drained_before: state.drained_through,
             pins,
             state_path,
-            default_dir: state_dir.to_path_buf(),
+            flow_log_dir: flow_log_dir.to_path_buf(),
             account: account.to_string(),
             state,
             scope: Scope::default(),
@@ -411,8 +432,8 @@ impl Collector {
             let sink: anyhow::Result<Box<dyn RecordSink>> = match &log.sink {
                 Sink::Ipfix(addr) => ipfix::Exporter::open(*addr).map(|e| Box::new(e) as Box<dyn RecordSink>),
                 Sink::File(_) => {
-                    let path = file_path(&self.default_dir, log).expect("file sink");
-                    file::JsonLines::open(&path, file::Rotation::default()).map(|f| Box::new(f) as Box<dyn RecordSink>)
+                    let path = file_path(&self.flow_log_dir, log).expect("file sink");
+                    file::JsonLines::open_in(&self.flow_log_dir, &path, file::Rotation::default()).map(|f| Box::new(f) as Box<dyn RecordSink>)
                 }
             };
             match sink {
@@ -465,5 +486,28 @@ mod pairs {
 
     pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<K, V>, D::Error> {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_sink(file: &str) -> Topology {
+        Topology::from_yaml(&format!(
+            "vpcs:\n  - {{name: prod, cidr: 10.0.0.0/16}}\nflow_logs:\n  - {{name: fl-a, resource: {{vpc: prod}}, traffic: all, sink: {{file: {file}}}}}\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn file_sinks_are_confined_to_the_flow_log_directory() {
+        let dir = Path::new("/var/lib/vpc/flowlogs");
+        assert!(check_confined(&with_sink("/var/lib/vpc/flowlogs/a.jsonl"), dir).is_ok());
+        assert!(check_confined(&with_sink("/var/lib/vpc/flowlogs/web/a.jsonl"), dir).is_ok());
+        for outside in ["/etc/cron.d/x", "/var/lib/vpc/flowlogs/../vpc.redb", "/var/lib/vpc/flowlogs", "/var/lib/vpc/flowlogsX/a"] {
+            let err = check_confined(&with_sink(outside), dir).expect_err(outside);
+            assert_eq!((err.0[0].code.as_str(), err.0[0].field.as_str()), (code::FLOW_LOG_SINK, "flow_logs[0].sink.file"), "{outside}");
+        }
     }
 }
