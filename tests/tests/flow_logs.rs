@@ -184,6 +184,15 @@ fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
     assert!(web.iter().all(|r| r.log_status != "NODATA" || r.packets.is_none()));
     let ids = lab.call("DescribeFlowLogs", json!({}));
     assert_eq!(ids["TotalCount"], 3);
+    // `vpc trace` says in words what the flow logs make of a packet.
+    let d1s = d1.to_string();
+    let trace = |dport: &str| {
+        let out = lab.daemon.cli(&["trace", "--from", "w1", "--to", &d1s, "--proto", "udp", "--sport", "40001", "--dport", dport]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let dropped = trace("9500");
+    assert!(dropped.contains("flow log: fl-web, fl-vpc counts this sent packet") && dropped.contains("at w1 as accepted by its security groups"), "{dropped}");
+    assert!(dropped.contains("flow log: fl-d1 counts this received packet") && dropped.contains("at d1 as rejected by its security groups (record action REJECT)"), "{dropped}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -157,9 +157,12 @@ impl<'a> Model<'a> {
     fn log_flow(&self, side: Guarded<'_>, received: bool, pkt: &Packet, accepted: bool, out: &mut Outcome) {
         use vpc_common::flowlog::{action, direction, FlKey};
         let Some((vpc, eni)) = side.eni else { return };
-        if !self.topology.flow_logs.iter().any(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)) {
+        let covering: Vec<_> = self.topology.flow_logs.iter().filter(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)).collect();
+        if covering.is_empty() {
             return;
         }
+        // Counted for every covering log; written by those whose traffic type keeps it.
+        let keeping: Vec<&str> = covering.iter().filter(|f| f.traffic.keeps(accepted)).map(|f| f.name.as_str()).collect();
         let ports = if pkt.proto == 6 || pkt.proto == 17 { pkt.ports } else { 0 };
         let key = FlKey {
             port: side.port,
@@ -173,7 +176,15 @@ impl<'a> Model<'a> {
             _pad: 0,
             tick: 0,
         };
-        out.steps.push(format!("flow log: {} {} {}", if received { "in" } else { "out" }, if accepted { "ACCEPT" } else { "REJECT" }, pkt.bytes));
+        out.steps.push(format!(
+            "flow log: {} this {} packet ({} bytes) at {} as {} (record action {})",
+            if keeping.is_empty() { "no flow log keeps (by its traffic type)".to_string() } else { format!("{} counts", keeping.join(", ")) },
+            if received { "received" } else { "sent" },
+            pkt.bytes,
+            eni.name,
+            if accepted { "accepted by its security groups" } else { "rejected by its security groups" },
+            if accepted { "ACCEPT" } else { "REJECT" },
+        ));
         out.flow_log.push((key, pkt.bytes));
     }
 
