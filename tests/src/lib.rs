@@ -294,6 +294,14 @@ impl DaemonLab {
     pub fn call(&self, action: &str, body: Value) -> Value {
         self.daemon.call(action, body)
     }
+
+    /// Apply a new topology (a superset of the first: namespaces for new ENIs are made, and
+    /// removed at the end with the rest).
+    pub fn reapply(&mut self, yaml: &str) -> Value {
+        let tag = self.daemon.opts.naming.prefix.trim_start_matches("vt").trim_end_matches('-').to_string();
+        self.spec = parse_topology(&tag, yaml).expect("test topology is valid");
+        lab::up(&self.daemon.conn(), &self.daemon.opts.naming, &self.spec).expect("re-apply")
+    }
 }
 
 impl Drop for DaemonLab {

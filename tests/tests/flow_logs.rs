@@ -393,3 +393,50 @@ flow_logs:
     let echo: Vec<u64> = t.iter().filter(|(k, _)| k.6 == 1).map(|(_, v)| v.0).collect();
     assert_eq!(echo, vec![3, 3, 3, 3], "3 requests and 3 replies, at each ENI: {t:?}");
 }
+
+#[test]
+fn traffic_sent_as_a_flow_log_is_activated_or_an_eni_joins_it_is_recorded() {
+    let dir = std::env::temp_dir().join("vpc-t-f6-logs");
+    let _ = std::fs::remove_dir_all(&dir);
+    let yaml = |extra_eni: &str, active: bool| {
+        format!(
+            "vpcs:
+  - name: p6
+    cidr: 10.76.0.0/16
+    vswitches: [{{name: sw, cidr: 10.76.1.0/24, zone: a}}]
+    enis:
+      - {{name: a6, vswitch: sw, ip: 10.76.1.10}}
+      - {{name: b6, vswitch: sw, ip: 10.76.1.11}}
+{extra_eni}flow_logs:
+  - {{name: fl6, resource: {{vpc: p6, vswitch: sw}}, traffic: all, window: 1s, active: {active}, sink: {{file: {}}}}}
+",
+            dir.join("fl.jsonl").display()
+        )
+    };
+    let mut lab = DaemonLab::up("f6", &yaml("", false), &["--flow-log-dir", dir.to_str().unwrap()]);
+    let (a, b) = (lab.ip("a6"), lab.ip("b6"));
+    let id = lab.call("DescribeFlowLogs", json!({}))["FlowLogs"][0]["FlowLogId"].as_str().unwrap().to_string();
+    // Activation: traffic the moment the call returns.
+    lab.call("ActiveFlowLog", json!({"FlowLogId": id}));
+    assert!(probe::ping(&lab.ns("a6"), b, 3));
+    // An ENI joining the VSwitch the flow log covers: traffic the moment the apply returns.
+    lab.reapply(&yaml("      - {name: c6, vswitch: sw, ip: 10.76.1.12}\n", true));
+    let c = lab.ip("c6");
+    assert!(probe::ping(&lab.ns("c6"), a, 3));
+    let sent = unix_now();
+    let records = wait_for_window_after(&dir.join("fl.jsonl"), sent + 1, &["a6", "b6", "c6"]);
+    assert!(!records.iter().any(|r| r.log_status == "SKIPDATA"), "nothing unrecorded: {records:?}");
+    let t = totals(&records);
+    let pings = |eni: &str, dir: &str, from, to| t.get(&key(eni, dir, from, 0, to, 0, 1, "ACCEPT")).map(|c| c.0);
+    assert_eq!(
+        [pings("a6", "out", a, b), pings("b6", "in", a, b), pings("b6", "out", b, a), pings("a6", "in", b, a)],
+        [Some(3); 4],
+        "activated: every echo and reply at both ENIs: {t:?}"
+    );
+    assert_eq!(
+        [pings("c6", "out", c, a), pings("a6", "in", c, a), pings("a6", "out", a, c), pings("c6", "in", a, c)],
+        [Some(3); 4],
+        "joined: every echo and reply at both ENIs: {t:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
