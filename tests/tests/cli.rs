@@ -67,8 +67,8 @@ fn lab_up_exec_stats_down_leaves_nothing_behind() {
     let stats = vpc("c1", &["stats", "-o", "json"]);
     assert!(stats.status.success(), "{}", text(&stats));
     let json: serde_json::Value = serde_json::from_slice(&stats.stdout).unwrap();
-    let db1 = json["enis"].as_array().unwrap().iter().find(|e| e["eni"] == "db1").unwrap();
-    assert!(db1["tx_packets"].as_u64().unwrap() >= 2, "{json}");
+    let db1 = json["Enis"].as_array().unwrap().iter().find(|e| e["NetworkInterfaceName"] == "db1").unwrap();
+    assert!(db1["TxPackets"].as_u64().unwrap() >= 2, "{json}");
     let table = vpc("c1", &["stats"]);
     assert!(text(&table).contains("DROP REASON"));
     // Exit status of the command run inside the namespace comes back.
@@ -109,7 +109,7 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
 
     // Nothing of the refused files was applied.
     let after = vpc("c2", &["stats", "-o", "json"]);
-    let enis = |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["enis"].clone();
+    let enis = |o: &Output| serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["Enis"].clone();
     assert_eq!(enis(&before), enis(&after));
     let dry = vpc("c2", &["apply", "--dry-run", "-f", path]);
     assert!(dry.status.success() && text(&dry).contains("no resource changes"), "{}", text(&dry));
@@ -125,7 +125,7 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
     assert_eq!((status("web9"), status("web1")), (serde_json::json!("Available"), serde_json::json!("InUse")));
     assert!(!vpc("c2", &["lab", "exec", "web1", "--", "ping", "-c", "1", "-W", "1", "10.10.1.99"]).status.success());
     let stats: serde_json::Value = serde_json::from_slice(&vpc("c2", &["stats", "-o", "json"]).stdout).unwrap();
-    let port_down = stats["drops"].as_array().unwrap().iter().find(|d| d["reason"] == "port_down").unwrap()["packets"].as_u64().unwrap();
+    let port_down = stats["Drops"].as_array().unwrap().iter().find(|d| d["Reason"] == "port_down").unwrap()["Packets"].as_u64().unwrap();
     assert!(port_down >= 1, "{stats}");
     assert!(vpc("c2", &["lab", "exec", "web1", "--", "ping", "-c", "1", "-W", "1", "10.10.2.10"]).status.success());
     assert!(vpc("c2", &["lab", "down", "-f", path]).status.success());
