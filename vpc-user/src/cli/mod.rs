@@ -6,7 +6,9 @@
 mod demo;
 mod get;
 pub mod multicast;
+mod names;
 mod output;
+mod table;
 mod trace;
 
 use std::{
@@ -132,7 +134,8 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
-    /// List resources: vpcs, vswitches, route-tables, route-entries, enis.
+    /// List resources of a kind: as a table (references by name and ID), or as JSON, the
+    /// objects of the kind's Describe operation.
     Get {
         #[arg(value_enum)]
         kind: get::Kind,
