@@ -438,8 +438,9 @@ fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow:
             body.insert(param.name.into(), value);
         }
     }
-    // What the operation acted on: its required parameters (the IDs), for `done: ACTION ID`.
-    let subject: Vec<&str> = op.params.iter().filter(|p| p.required).filter_map(|p| body.get(p.name).and_then(Value::as_str)).collect();
+    // What the operation acted on, for `done: ACTION ID`: its required parameters and the IDs given.
+    let subject: Vec<&str> =
+        op.params.iter().filter(|p| p.required || p.name.ends_with("Id")).filter_map(|p| body.get(p.name).and_then(Value::as_str)).collect();
     let subject = subject.join(" ");
     let conn = Conn::to(&host.options()?);
     let result = conn.call(op.name, Value::Object(body)).map_err(|e| api_error(op.name, e))?;

@@ -1,6 +1,7 @@
 //! `vpc multicast`: the guide's `multis_admin` (add, delete, clear, show, list, stats) and
 //! `multic_admin` (join, quit) as subcommands over the multicast API. ENIs are named by name,
-//! ID or address; a group by its address (with `--vpc` when several VPCs use it).
+//! ID or address; a group by its address (with `--vpc` when several VPCs use it). With `-o json`
+//! each prints the API's objects; changes that return nothing say `done: ACTION ID` (or `{}`).
 
 use clap::Subcommand;
 use serde_json::{json, Value};
@@ -115,10 +116,11 @@ pub fn run(conn: &Conn, command: Command) -> anyhow::Result<()> {
         }
         Command::Show { group, vpc, output } => {
             let id = group_id(conn, &group, vpc.as_deref())?;
-            let shown: Vec<Value> = groups(conn)?.into_iter().filter(|g| g["GroupId"] == id.as_str()).collect();
-            match output {
-                Format::Json => output::json(&shown[0]),
-                Format::Table => get::print(conn, get::Kind::MulticastGroups, &shown),
+            let shown = call("DescribeMulticastGroups", json!({"GroupId": id}))?["Groups"].as_array().cloned().unwrap_or_default();
+            match (output, shown.first()) {
+                (Format::Json, Some(group)) => output::json(group),
+                (Format::Json, None) => anyhow::bail!("no multicast group '{group}'"),
+                (Format::Table, _) => get::print(conn, get::Kind::MulticastGroups, &shown),
             }
         }
         Command::List { output } => get::run(conn, get::Kind::MulticastGroups, None, false, output),
