@@ -511,7 +511,10 @@ fn claim(dataplane: &Dataplane, store: &Store, stored: &Stored, opts: &HostOptio
     }
 }
 
+/// DescribeStatistics' response, with the API's PascalCase keys (an ENI's facts under the keys
+/// DescribeNetworkInterfaces gives them).
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Stats {
     pub enis: Vec<EniStats>,
     pub drops: Vec<DropStats>,
@@ -525,6 +528,7 @@ pub struct Stats {
 /// The connection table: occupancy against its size. Nothing is evicted: a new connection
 /// beyond a port's limit is refused, and one that finds the table full too.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ConntrackStats {
     pub entries: u64,
     pub capacity: u64,
@@ -541,11 +545,17 @@ pub struct ConntrackStats {
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct EniStats {
+    #[serde(rename = "NetworkInterfaceName")]
     pub eni: String,
+    #[serde(rename = "NetworkInterfaceId")]
     pub id: String,
+    #[serde(rename = "VpcName")]
     pub vpc: String,
+    #[serde(rename = "VSwitchName")]
     pub vswitch: String,
+    #[serde(rename = "PrivateIpAddress")]
     pub ip: String,
     /// Whether the ENI's interface exists (the ENI is in the data path).
     pub attached: bool,
@@ -557,19 +567,21 @@ pub struct EniStats {
     /// refused (as sender or receiver).
     #[serde(default)]
     pub connections: u64,
-    #[serde(default)]
+    #[serde(default, rename = "ConntrackLimit")]
     pub connection_limit: u32,
     #[serde(default)]
     pub conntrack_refused: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct EventStats {
     pub event: String,
     pub count: u64,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DropStats {
     pub reason: String,
     pub packets: u64,

@@ -434,7 +434,12 @@ pub static OPS: &[Op] = &[
         name: "DescribeStatistics",
         summary: "Per-ENI packet and byte counters and drops by reason, from the data path.",
         params: &[],
-        returns: &[("enis", "Per ENI: rx/tx packets and bytes, attached."), ("drops", "Per drop reason: packets and meaning.")],
+        returns: &[
+            ("Enis", "Per ENI: NetworkInterfaceName, NetworkInterfaceId, VpcName, VSwitchName, PrivateIpAddress, Attached, RxPackets, RxBytes, TxPackets, TxBytes, Connections, ConntrackLimit, ConntrackRefused."),
+            ("Drops", "Per drop reason: Reason, Packets, Meaning."),
+            ("Events", "Per event: Event, Count."),
+            ("Conntrack", "The connection table: Entries, Capacity, Created, Swept, Refused, Full."),
+        ],
         mutates: false,
         run: describe_statistics,
     },

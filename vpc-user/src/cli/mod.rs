@@ -7,7 +7,9 @@
 mod demo;
 mod get;
 pub mod multicast;
+mod names;
 mod output;
+mod table;
 mod trace;
 
 use std::{
@@ -172,7 +174,8 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
-    /// List resources: vpcs, vswitches, route-tables, route-entries, enis.
+    /// List resources of a kind: as a table (references by name and ID), or as JSON, the
+    /// objects of the kind's Describe operation.
     Get {
         #[arg(value_enum)]
         kind: get::Kind,
@@ -186,7 +189,10 @@ pub enum Command {
         output: Format,
     },
     /// Detach from every interface, remove every pin and delete the configuration.
-    Down,
+    Down {
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
     /// Per-ENI packet and byte counters, and drops by reason.
     Stats {
         #[arg(short, long, value_enum, default_value_t)]
@@ -322,12 +328,16 @@ pub enum LabCommand {
     Up {
         #[arg(short, long)]
         file: PathBuf,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Remove the configuration, the data path, every namespace and veth of the lab, and the
     /// agent `lab up` started.
     Down {
         #[arg(short, long)]
         file: Option<PathBuf>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Run a command inside an ENI's namespace: `vpc lab exec web1 -- ping 192.168.2.10`.
     Exec {
@@ -420,7 +430,15 @@ fn parse_socket(text: &str) -> Result<PathBuf, String> {
 
 fn with_operations(mut cmd: clap::Command) -> clap::Command {
     for op in api::ops::all() {
-        let mut sub = clap::Command::new(kebab(op.name)).about(op.summary).next_help_heading("Parameters");
+        // The API's mirror: JSON unless told otherwise.
+        let output = clap::Arg::new(OUTPUT)
+            .short('o')
+            .long(OUTPUT)
+            .value_name("OUTPUT")
+            .value_parser(clap::value_parser!(Format))
+            .default_value("json")
+            .help("json: the API's response; table: its keys and values, or `done: ACTION ID` when it returns nothing");
+        let mut sub = clap::Command::new(kebab(op.name)).about(op.summary).arg(output).next_help_heading("Parameters");
         for param in op.params {
             let mut arg = clap::Arg::new(param.name).long(kebab(param.name)).help(param.doc).required(param.required);
             arg = match param.kind {
@@ -443,6 +461,9 @@ fn dry_run(body: &Map<String, Value>) -> bool {
     body.get("DryRun").and_then(Value::as_bool).unwrap_or(false)
 }
 
+/// The output option of the operation subcommands (no operation has a parameter of that name).
+const OUTPUT: &str = "output";
+
 fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow::Result<()> {
     let mut body = Map::new();
     for param in op.params {
@@ -459,11 +480,21 @@ fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow:
             body.insert(param.name.into(), value);
         }
     }
+    // What the operation acted on, for `done: ACTION ID`: its required parameters and the IDs given.
+    let subject: Vec<&str> =
+        op.params.iter().filter(|p| p.required || p.name.ends_with("Id")).filter_map(|p| body.get(p.name).and_then(Value::as_str)).collect();
+    let subject = subject.join(" ");
     let opts = host.options()?;
     let conn = if op.mutates && !dry_run(&body) { host.changing(&opts)? } else { Conn::to(&opts) };
     let result = conn.call(op.name, Value::Object(body)).map_err(|e| api_error(op.name, e))?;
-    println!("{}", serde_json::to_string_pretty(&result)?);
-    Ok(())
+    let format = matches.get_one::<Format>(OUTPUT).copied().unwrap_or(Format::Json);
+    // A kind's Describe operation as a table is that kind's `vpc get` table.
+    if format == Format::Table
+        && let Some((kind, list)) = get::described_by(op.name)
+    {
+        return get::print(&conn, kind, result[list].as_array().map(Vec::as_slice).unwrap_or_default());
+    }
+    output::result(op.name, &subject, &result, format)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -479,7 +510,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             output::applied(&result, dry_run, output)
         }
         Command::Get { kind, route_table_id, stats, output } => get::run(&Conn::to(&opts), kind, route_table_id.as_deref(), stats, output),
-        Command::Down => Conn::to(&opts).call("Teardown", json!({})).map(drop).map_err(|e| api_error("down", e)),
+        Command::Down { output } => {
+            let response = Conn::to(&opts).call("Teardown", json!({})).map_err(|e| api_error("down", e))?;
+            output::result("Teardown", "", &response, output)
+        }
         Command::Stats { output, all } => {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
             output::stats(&serde_json::from_value(stats)?, output, all)
@@ -544,19 +578,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::FlowLogs(FlowLogsCommand::Tail { name, lines, no_follow }) => tail_flow_log(&Conn::to(&opts), &name, lines, !no_follow),
-        Command::Lab(LabCommand::Up { file }) => {
+        Command::Lab(LabCommand::Up { file, output }) => {
             let spec = read_topology(&file)?;
             let conn = lab::agent::ensure(&opts, &std::env::current_exe()?, &cli.host.to_args())?;
             let result = lab::up(&conn, &opts.naming, &spec).map_err(|e| match e.downcast::<api::ApiError>() {
                 Ok(api) => api_error(&file.display().to_string(), api),
                 Err(e) => e,
             })?;
-            output::applied(&result, false, Format::Table)
+            output::applied(&result, false, output)
         }
-        Command::Lab(LabCommand::Down { file }) => {
+        Command::Lab(LabCommand::Down { file, output }) => {
             let spec = file.as_deref().map(read_topology).transpose()?;
             lab::down(&Conn::to(&opts), &opts.naming, spec.as_ref())?;
-            lab::agent::stop(&opts)
+            lab::agent::stop(&opts)?;
+            output::result("lab down", "", &json!({}), output)
         }
         Command::Lab(LabCommand::Exec { eni, cmd }) => lab::exec(&opts.naming, &eni, &cmd),
         Command::Demo { file, keep } => {

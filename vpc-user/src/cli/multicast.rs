@@ -1,11 +1,18 @@
 //! `vpc multicast`: the guide's `multis_admin` (add, delete, clear, show, list, stats) and
 //! `multic_admin` (join, quit) as subcommands over the multicast API. ENIs are named by name,
-//! ID or address; a group by its address (with `--vpc` when several VPCs use it).
+//! ID or address; a group by its address (with `--vpc` when several VPCs use it). With `-o json`
+//! each prints the API's objects; changes that return nothing say `done: ACTION ID` (or `{}`).
 
 use clap::Subcommand;
 use serde_json::{json, Value};
 
-use super::{api_error, output, Format};
+use super::{
+    api_error, get,
+    names::Names,
+    output,
+    table::{self, Col::*},
+    Format,
+};
 use crate::api::Conn;
 
 #[derive(Subcommand, Debug)]
@@ -21,23 +28,31 @@ pub enum Command {
         /// Receiving ENIs, comma separated.
         #[arg(long, value_delimiter = ',')]
         members: Vec<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Delete a group.
     Delete {
         group: String,
         #[arg(long)]
         vpc: Option<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Delete every group (of one VPC with --vpc).
     Clear {
         #[arg(long)]
         vpc: Option<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// A group's senders and members.
     Show {
         group: String,
         #[arg(long)]
         vpc: Option<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Every group.
     List {
@@ -61,6 +76,8 @@ pub enum Command {
         /// Join as a sender instead.
         #[arg(long)]
         sender: bool,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
     /// Take an ENI out of a group (`multic_admin` quit).
     Quit {
@@ -70,6 +87,8 @@ pub enum Command {
         vpc: Option<String>,
         #[arg(long)]
         sender: bool,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
     },
 }
 
@@ -83,65 +102,76 @@ impl Command {
 pub fn run(conn: &Conn, command: Command) -> anyhow::Result<()> {
     let call = |action: &str, body: Value| conn.call(action, body).map_err(|e| api_error(action, e));
     match command {
-        Command::Add { group, vpc, senders, members } => {
+        Command::Add { group, vpc, senders, members, output } => {
             let vpc_id = vpc_id(conn, &vpc)?;
-            let out = call(
-                "CreateMulticastGroup",
-                json!({"VpcId": vpc_id, "GroupAddress": group, "SenderIds": senders.join(","), "MemberIds": members.join(",")}),
-            )?;
-            println!("{}", out["GroupId"].as_str().unwrap_or_default());
+            let body = json!({"VpcId": vpc_id, "GroupAddress": group, "SenderIds": senders.join(","), "MemberIds": members.join(",")});
+            output::result("CreateMulticastGroup", "", &call("CreateMulticastGroup", body)?, output)
         }
-        Command::Delete { group, vpc } => {
-            call("DeleteMulticastGroup", json!({"GroupId": group_id(conn, &group, vpc.as_deref())?}))?;
+        Command::Delete { group, vpc, output } => {
+            let id = group_id(conn, &group, vpc.as_deref())?;
+            output::result("DeleteMulticastGroup", &id, &call("DeleteMulticastGroup", json!({"GroupId": id}))?, output)
         }
-        Command::Clear { vpc } => {
+        Command::Clear { vpc, output } => {
             let vpc_id = vpc.map(|v| vpc_id(conn, &v)).transpose()?;
+            let mut deleted = Vec::new();
             for g in groups(conn)?.iter().filter(|g| vpc_id.as_ref().is_none_or(|id| g["VpcId"] == *id)) {
                 call("DeleteMulticastGroup", json!({"GroupId": g["GroupId"]}))?;
+                deleted.push(g["GroupId"].as_str().unwrap_or_default().to_string());
             }
+            let subject = if deleted.is_empty() { "(no groups)".to_string() } else { deleted.join(" ") };
+            output::result("DeleteMulticastGroup", &subject, &json!({}), output)
         }
-        Command::Show { group, vpc } => {
+        Command::Show { group, vpc, output } => {
             let id = group_id(conn, &group, vpc.as_deref())?;
-            let g = call("DescribeMulticastGroups", json!({"GroupId": id}))?;
-            println!("{}", serde_json::to_string_pretty(&g["Groups"][0])?);
-        }
-        Command::List { output } => {
-            let rows = groups(conn)?;
-            if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                output::table(&rows, &[("ID", "GroupId"), ("GROUP", "GroupAddress"), ("VPC", "VpcId"), ("SENDERS", "Senders"), ("MEMBERS", "Members")]);
+            let shown = call("DescribeMulticastGroups", json!({"GroupId": id}))?["Groups"].as_array().cloned().unwrap_or_default();
+            match (output, shown.first()) {
+                (Format::Json, Some(group)) => output::json(group),
+                (Format::Json, None) => anyhow::bail!("no multicast group '{group}'"),
+                (Format::Table, _) => get::print(conn, get::Kind::MulticastGroups, &shown),
             }
         }
+        Command::List { output } => get::run(conn, get::Kind::MulticastGroups, None, false, output),
         Command::Stats { group, vpc, output } => {
             let body = match group {
                 Some(g) => json!({"GroupId": group_id(conn, &g, vpc.as_deref())?}),
                 None => json!({}),
             };
-            let stats = call("DescribeMulticastGroupStatistics", body)?;
+            let groups = call("DescribeMulticastGroupStatistics", body)?["Groups"].as_array().cloned().unwrap_or_default();
             if output == Format::Json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-                return Ok(());
+                return output::json(&groups);
             }
             let mut rows = Vec::new();
-            for g in stats["Groups"].as_array().into_iter().flatten() {
-                rows.push(json!({"Group": g["GroupAddress"], "VPC": g["VpcName"], "Who": "(sent)", "Packets": g["Packets"], "Bytes": g["Bytes"], "Refused": g["Refused"]}));
+            for g in &groups {
+                rows.push(json!({"GroupAddress": g["GroupAddress"], "VpcId": g["VpcId"], "Member": "(sent)", "Packets": g["Packets"], "Bytes": g["Bytes"], "Refused": g["Refused"]}));
                 for m in g["Members"].as_array().into_iter().flatten() {
-                    rows.push(json!({"Group": g["GroupAddress"], "VPC": g["VpcName"], "Who": m["Member"], "Packets": m["Packets"], "Bytes": m["Bytes"], "Refused": m["Refused"]}));
+                    let mut row = m.clone();
+                    row["GroupAddress"] = g["GroupAddress"].clone();
+                    row["VpcId"] = g["VpcId"].clone();
+                    rows.push(row);
                 }
             }
-            output::table(&rows, &[("GROUP", "Group"), ("VPC", "VPC"), ("MEMBER", "Who"), ("PACKETS", "Packets"), ("BYTES", "Bytes"), ("REFUSED", "Refused")]);
+            let columns = [
+                ("GROUP", Key("GroupAddress")),
+                ("VPC", Named("VpcId")),
+                ("MEMBER", EniNames("Member")),
+                ("PACKETS", Key("Packets")),
+                ("BYTES", Key("Bytes")),
+                ("REFUSED", Key("Refused")),
+            ];
+            table::print(&rows, &columns, &Names::of(conn)?);
+            Ok(())
         }
-        Command::Join { group, eni, vpc, sender } => {
-            let role = if sender { "Sender" } else { "Member" };
-            call("JoinMulticastGroup", json!({"GroupId": group_id(conn, &group, vpc.as_deref())?, "NetworkInterfaceId": eni, "Role": role}))?;
-        }
-        Command::Quit { group, eni, vpc, sender } => {
-            let role = if sender { "Sender" } else { "Member" };
-            call("LeaveMulticastGroup", json!({"GroupId": group_id(conn, &group, vpc.as_deref())?, "NetworkInterfaceId": eni, "Role": role}))?;
-        }
+        Command::Join { group, eni, vpc, sender, output } => membership(conn, "JoinMulticastGroup", &group, &eni, vpc.as_deref(), sender, output),
+        Command::Quit { group, eni, vpc, sender, output } => membership(conn, "LeaveMulticastGroup", &group, &eni, vpc.as_deref(), sender, output),
     }
-    Ok(())
+}
+
+/// Join or leave a group as a member or a sender.
+fn membership(conn: &Conn, action: &str, group: &str, eni: &str, vpc: Option<&str>, sender: bool, format: Format) -> anyhow::Result<()> {
+    let id = group_id(conn, group, vpc)?;
+    let body = json!({"GroupId": id, "NetworkInterfaceId": eni, "Role": if sender { "Sender" } else { "Member" }});
+    let response = conn.call(action, body).map_err(|e| api_error(action, e))?;
+    output::result(action, &format!("{id} {eni}"), &response, format)
 }
 
 fn groups(conn: &Conn) -> anyhow::Result<Vec<Value>> {

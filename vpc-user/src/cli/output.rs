@@ -8,8 +8,7 @@ use crate::agent::Stats;
 /// Print an ApplyTopology result: the resource changes and what changed in the data path.
 pub fn applied(result: &Value, dry_run: bool, format: Format) -> anyhow::Result<()> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(result)?);
-        return Ok(());
+        return json(result);
     }
     let changes = result["Changes"].as_array().cloned().unwrap_or_default();
     if changes.is_empty() {
@@ -61,8 +60,7 @@ pub fn applied(result: &Value, dry_run: bool, format: Format) -> anyhow::Result<
 
 pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(stats)?);
-        return Ok(());
+        return json(stats);
     }
     println!(
         "{:<12} {:<8} {:<8} {:<15} {:>10} {:>12} {:>10} {:>12} {:>15} {:>8}",
@@ -108,27 +106,19 @@ pub fn stats(stats: &Stats, format: Format, all: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A simple aligned table of JSON objects: `columns` are (header, key).
-pub fn table(rows: &[Value], columns: &[(&str, &str)]) {
-    let cell = |row: &Value, key: &str| -> String {
-        match &row[key] {
-            Value::Null => "-".into(),
-            Value::String(s) => s.clone(),
-            Value::Array(items) => {
-                let parts: Vec<String> = items.iter().map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())).collect();
-                if parts.is_empty() { "-".into() } else { parts.join(",") }
-            }
-            other => other.to_string(),
-        }
-    };
-    let widths: Vec<usize> =
-        columns.iter().map(|(h, k)| rows.iter().map(|r| cell(r, k).len()).chain([h.len()]).max().unwrap_or(0)).collect();
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
-    };
-    line(columns.iter().map(|(h, _)| h.to_string()).collect());
-    for row in rows {
-        line(columns.iter().map(|(_, k)| cell(row, k)).collect());
+/// Pretty JSON.
+pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// What an operation returned: the API's object as JSON, or as `Key  value` lines; an operation
+/// that returns nothing says `done: ACTION SUBJECT` (or `{}` as JSON).
+pub fn result(action: &str, subject: &str, response: &Value, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => json(response)?,
+        Format::Table if response.as_object().is_some_and(|m| m.is_empty()) => println!("{}", format!("done: {action} {subject}").trim_end()),
+        Format::Table => super::table::key_values(response),
     }
+    Ok(())
 }
