@@ -15,6 +15,15 @@ use vpc::{
     naming::Naming,
 };
 
+/// `response`, once it is seen to be what the OpenAPI document declares for `action` (every
+/// response a test gets through `call` is checked: the document cannot drift from the API).
+pub fn checked(action: &str, response: Value) -> Value {
+    if let Err(e) = vpc::api::openapi::check_response(action, &response) {
+        panic!("the response breaks the OpenAPI document: {e}");
+    }
+    response
+}
+
 /// Host options private to one test: names start with `vt<tag>-`.
 pub fn options(tag: &str) -> HostOptions {
     HostOptions {
@@ -72,7 +81,7 @@ impl TestLab {
 
     /// Call an API operation; panics on error.
     pub fn call(&self, action: &str, body: Value) -> Value {
-        self.conn.call(action, body).unwrap_or_else(|e| panic!("{action}: {e}"))
+        checked(action, self.conn.call(action, body).unwrap_or_else(|e| panic!("{action}: {e}")))
     }
 
     pub fn ip(&self, eni: &str) -> Ipv4Addr {
@@ -126,6 +135,7 @@ impl TestLab {
         cmd.arg("--bpffs").arg(&self.opts.bpffs);
         cmd.arg("--state-dir").arg(&self.opts.state_dir);
         cmd.arg("--prefix").arg(&self.opts.naming.prefix);
+        cmd.arg("--offline"); // the lab runs no agent: its changes are made in process
         cmd
     }
 }
@@ -216,7 +226,7 @@ impl Daemon {
     }
 
     pub fn call(&self, action: &str, body: Value) -> Value {
-        self.conn().call(action, body).unwrap_or_else(|e| panic!("{action}: {e}"))
+        checked(action, self.conn().call(action, body).unwrap_or_else(|e| panic!("{action}: {e}")))
     }
 
     /// The `vpc` CLI pointed at this agent.

@@ -173,18 +173,18 @@ fn reapply_with_an_added_eni_keeps_an_open_tcp_connection() {
     let applied = lab.reapply(&grown);
     let report = &applied["Report"];
     assert_eq!(applied["Changes"], serde_json::json!(["+ eni web3"]));
-    assert_eq!(report["changes"]["enis"]["changed"], 0, "existing ENI entries are untouched: {report}");
-    assert_eq!(report["changes"]["routes"], serde_json::json!({"added": 0, "changed": 0, "removed": 0}));
-    assert_eq!(report["links"]["detached"], 0);
+    assert_eq!(report["Changes"]["Enis"]["Changed"], 0, "existing ENI entries are untouched: {report}");
+    assert_eq!(report["Changes"]["Routes"], serde_json::json!({"Added": 0, "Changed": 0, "Removed": 0}));
+    assert_eq!(report["Links"]["Detached"], 0);
     echo(&mut client, b"two!");
     let _w = Whoami::start(&lab.ns("web3"), "web3", PORT + 1).unwrap();
     assert_eq!(probe::whoami(&lab.ns("web1"), lab.ip("web3"), PORT + 1, T).unwrap(), "web3");
     // Applying the same file again changes nothing at all.
     let again = lab.reapply(&grown);
     assert_eq!(again["Changes"], serde_json::json!([]));
-    let zero = serde_json::json!({"added": 0, "changed": 0, "removed": 0});
-    for map in ["enis", "addrs", "routes", "ports"] {
-        assert_eq!(again["Report"]["changes"][map], zero, "{map}");
+    let zero = serde_json::json!({"Added": 0, "Changed": 0, "Removed": 0});
+    for map in ["Enis", "Addrs", "Routes", "Ports"] {
+        assert_eq!(again["Report"]["Changes"][map], zero, "{map}");
     }
     echo(&mut client, b"3ree");
     drop(client);

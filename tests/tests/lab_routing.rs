@@ -381,7 +381,7 @@ vpcs:
     for round in 1..=3 {
         let started = std::time::Instant::now();
         let applied = lab.reapply(&table(round));
-        eprintln!("churn round {round}: 10,000 entries replaced in {:?}: {}", started.elapsed(), applied["Report"]["changes"]["routes"]);
+        eprintln!("churn round {round}: 10,000 entries replaced in {:?}: {}", started.elapsed(), applied["Report"]["Changes"]["Routes"]);
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let sent = sender.join().unwrap();

@@ -16,7 +16,9 @@ pub mod parameters;
 pub mod server;
 pub mod sg_ops;
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::{value::RawValue, Map, Value};
 
 pub use error::ApiError;
 use error::code;
@@ -55,18 +57,32 @@ pub struct Op {
 /// The checked parameters of one request.
 pub struct Params {
     values: Map<String, Value>,
+    /// Object and list parameters as their JSON text, read into their type only when used: a
+    /// 100,000-route Topology is never a JSON tree beside its typed document.
+    objects: BTreeMap<String, Box<RawValue>>,
 }
 
 impl Params {
     /// Check `body` against `op`'s parameter table: an object, no unknown names, every required
     /// one present, every type right.
     pub fn parse(op: &Op, body: Value) -> Result<Params, ApiError> {
-        let values = match body {
-            Value::Object(map) => map,
-            Value::Null => Map::new(),
-            other => return Err(ApiError::bad(code::INVALID_PARAMETER, "", format!("the request body must be a JSON object, not {other}"))),
+        let text = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.into()))?;
+        Params::parse_text(op, &text)
+    }
+
+    /// `parse` from the request's JSON text, without building a tree of the large parameters.
+    pub fn parse_text(op: &Op, body: &[u8]) -> Result<Params, ApiError> {
+        let bad = |message: String| ApiError::bad(code::INVALID_PARAMETER, "", message);
+        let fields: BTreeMap<String, Box<RawValue>> = match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => BTreeMap::new(),
+            Some(b'{') => serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?,
+            Some(_) => match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Null) => BTreeMap::new(),
+                Ok(other) => return Err(bad(format!("the request body must be a JSON object, not {other}"))),
+                Err(e) => return Err(bad(format!("the body is not JSON: {e}"))),
+            },
         };
-        for name in values.keys() {
+        for name in fields.keys() {
             if !op.params.iter().any(|p| p.name == name) {
                 let known: Vec<&str> = op.params.iter().map(|p| p.name).collect();
                 return Err(ApiError::bad(
@@ -76,30 +92,46 @@ impl Params {
                 ));
             }
         }
+        let (mut values, mut objects) = (Map::new(), BTreeMap::new());
         for param in op.params {
-            match values.get(param.name) {
-                None | Some(Value::Null) if param.required => {
+            let raw = fields.get(param.name).filter(|raw| raw.get().trim() != "null");
+            let Some(raw) = raw else {
+                if param.required {
                     return Err(ApiError::bad(code::MISSING_PARAMETER, param.name, format!("{} requires {}", op.name, param.name)));
                 }
-                None | Some(Value::Null) => {}
-                Some(value) => {
-                    let ok = match param.kind {
-                        Kind::String => value.is_string(),
-                        Kind::Integer => value.is_u64(),
-                        Kind::Boolean => value.is_boolean(),
-                        Kind::Object => value.is_object() || value.is_array(),
-                    };
-                    if !ok {
-                        return Err(ApiError::bad(
-                            code::INVALID_PARAMETER,
-                            param.name,
-                            format!("{} must be a {:?}, not {value}", param.name, param.kind),
-                        ));
-                    }
+                continue;
+            };
+            let wrong = |shown: &str| ApiError::bad(code::INVALID_PARAMETER, param.name, format!("{} must be a {:?}, not {shown}", param.name, param.kind));
+            if param.kind == Kind::Object {
+                if !raw.get().trim_start().starts_with(['{', '[']) {
+                    return Err(wrong(raw.get()));
                 }
+                objects.insert(param.name.to_string(), raw.clone());
+                continue;
             }
+            let value: Value = serde_json::from_str(raw.get()).map_err(|e| wrong(&e.to_string()))?;
+            let ok = match param.kind {
+                Kind::String => value.is_string(),
+                Kind::Integer => value.is_u64(),
+                Kind::Boolean => value.is_boolean(),
+                Kind::Object => unreachable!("kept as text above"),
+            };
+            if !ok {
+                return Err(wrong(&value.to_string()));
+            }
+            values.insert(param.name.to_string(), value);
         }
-        Ok(Params { values })
+        Ok(Params { values, objects })
+    }
+
+    /// An object or list parameter read into `T`; None when not given.
+    pub fn object<T: serde::de::DeserializeOwned>(&self, name: &str) -> Option<serde_json::Result<T>> {
+        self.objects.get(name).map(|raw| serde_json::from_str(raw.get()))
+    }
+
+    /// Whether the request gave `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name) || self.objects.contains_key(name)
     }
 
     pub fn opt_str(&self, name: &str) -> Option<&str> {
@@ -121,8 +153,9 @@ impl Params {
         self.values.get(name).and_then(Value::as_bool)
     }
 
+    /// A string, integer or boolean parameter as JSON.
     pub fn value(&self, name: &str) -> Option<&Value> {
-        self.values.get(name).filter(|v| !v.is_null())
+        self.values.get(name)
     }
 }
 
@@ -132,9 +165,16 @@ pub fn find(action: &str) -> Option<&'static Op> {
 
 /// Run one API request against `agent`.
 pub fn dispatch(agent: &mut Agent, action: &str, body: Value) -> Result<Value, ApiError> {
+    let text = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.into()))?;
+    dispatch_text(agent, action, text)
+}
+
+/// `dispatch` of a request's JSON text, which is dropped once its parameters are read.
+pub fn dispatch_text(agent: &mut Agent, action: &str, body: impl AsRef<[u8]>) -> Result<Value, ApiError> {
     let op = find(action).ok_or_else(|| ApiError::new(404, code::UNKNOWN_ACTION, format!("there is no action {action}")))?;
-    let params = Params::parse(op, body)?;
-    (op.run)(agent, &params).map_err(|e| parameters::name_parameters(e, |name| params.value(name).is_some()))
+    let params = Params::parse_text(op, body.as_ref())?;
+    drop(body);
+    (op.run)(agent, &params).map_err(|e| parameters::name_parameters(e, |name| params.has(name)))
 }
 
 /// The body of ApplyTopology, for `Conn::call_with` (serialized without a JSON tree first).

@@ -27,7 +27,9 @@ pub fn document() -> Value {
         }
         let mut returns = Map::new();
         for (field, doc) in op.returns {
-            returns.insert((*field).into(), json!({"description": doc}));
+            let mut schema = response_type(field).unwrap_or_else(|| panic!("{}'s response field {field} has no type (openapi::response_type)", op.name));
+            schema["description"] = json!(doc);
+            returns.insert((*field).into(), schema);
         }
         // OpenAPI 3.0 requires a non-empty `required` array: leave the key out when no
         // parameter is required.
@@ -77,7 +79,76 @@ pub fn document() -> Value {
     })
 }
 
+/// The schema of a response field. The API gives one name one shape in every response (an `*Id`
+/// is always a string, a list of resources always an array of objects), so the type follows
+/// from the name; a test checks every declared field has one, and the test helpers check every
+/// response a test sees against it. Any field may be null (absent).
+pub fn response_type(field: &str) -> Option<Value> {
+    let schema = match field {
+        "TotalCount" | "Attached" | "Detached" => json!({"type": "integer", "minimum": 0}),
+        "StatisticsAvailable" => json!({"type": "boolean"}),
+        "Changes" | "Down" => json!({"type": "array", "items": {}}),
+        "Ids" | "InnerAccess" | "Report" | "Topology" | "Conntrack" => json!({"type": "object"}),
+        "MacAddress" | "PrivateIpAddress" | "InnerAccessPolicy" | "SecurityGroupName" | "Description" => json!({"type": "string"}),
+        f if f.ends_with("Id") => json!({"type": "string"}),
+        "Vpcs" | "VSwitches" | "RouterTableList" | "RouteEntrys" | "NetworkInterfaceSets" | "Gateways" | "Cens" | "SecurityGroups"
+        | "Permissions" | "FlowLogs" | "Groups" | "Enis" | "Drops" | "Events" => json!({"type": "array", "items": {"type": "object"}}),
+        _ => return None,
+    };
+    let mut schema = schema;
+    schema["nullable"] = json!(true);
+    Some(schema)
+}
+
 /// The document as committed to the repository.
 pub fn pretty() -> String {
     serde_json::to_string_pretty(&document()).expect("JSON") + "\n"
+}
+
+/// Whether `response` of `action` has only the fields the document declares, each of its type.
+pub fn check_response(action: &str, response: &Value) -> Result<(), String> {
+    let op = super::find(action).ok_or_else(|| format!("no action {action}"))?;
+    let Value::Object(fields) = response else { return Err(format!("{action} answered {response}, not an object")) };
+    for (name, value) in fields {
+        if !op.returns.iter().any(|(f, _)| f == name) {
+            return Err(format!("{action} answered {name}, which its document does not declare"));
+        }
+        let schema = response_type(name).ok_or_else(|| format!("{action}'s {name} has no type"))?;
+        let ok = value.is_null() || match schema["type"].as_str() {
+            Some("integer") => value.is_u64(),
+            Some("boolean") => value.is_boolean(),
+            Some("string") => value.is_string(),
+            Some("object") => value.is_object(),
+            Some("array") if schema["items"]["type"] == "object" => value.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
+            Some("array") => value.is_array(),
+            _ => false,
+        };
+        if !ok {
+            return Err(format!("{action}'s {name} is {value}, not the {schema} its document declares"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_response_is_checked_against_its_declared_fields_and_types() {
+        assert!(check_response("CreateVpc", &json!({"VpcId": "vpc-1", "VRouterId": "vrt-1", "RouteTableId": "vtb-1"})).is_ok());
+        assert!(check_response("DescribeVpcs", &json!({"Vpcs": [{"VpcId": "vpc-1"}], "TotalCount": 1})).is_ok());
+        assert!(check_response("DescribeVpcs", &json!({"Vpcs": [], "TotalCount": "1"})).unwrap_err().contains("TotalCount"));
+        assert!(check_response("DescribeVpcs", &json!({"Vpcs": [1], "TotalCount": 1})).unwrap_err().contains("Vpcs"));
+        assert!(check_response("CreateVpc", &json!({"VpcId": "vpc-1", "Extra": 1})).unwrap_err().contains("does not declare"));
+    }
+
+    #[test]
+    fn every_declared_response_field_has_a_type() {
+        for op in ops::all() {
+            for (field, _) in op.returns {
+                assert!(response_type(field).is_some(), "{}: {field}", op.name);
+            }
+        }
+    }
 }

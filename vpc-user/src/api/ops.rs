@@ -883,9 +883,8 @@ fn describe_route_tables(agent: &mut Agent, p: &Params) -> R<Value> {
 
 /// The next hop of a CreateRouteEntry request, by the cloud API's names or as a document object.
 fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
-    if let Some(object) = p.value("NextHop") {
-        return serde_json::from_value(object.clone())
-            .map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
+    if let Some(hop) = p.object("NextHop") {
+        return hop.map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
     }
     let target = || p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"));
     let missing = |what: &str, id: &str| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no {what} {id} in the route table's VPC"));
@@ -1136,8 +1135,9 @@ fn describe_enis(agent: &mut Agent, p: &Params) -> R<Value> {
 // Whole configuration
 
 fn apply_topology(agent: &mut Agent, p: &Params) -> R<Value> {
-    let document = p.value("Topology").unwrap_or(&Value::Null);
-    let spec = <TopologySpec as serde::Deserialize>::deserialize(document)
+    let spec: TopologySpec = p
+        .object("Topology")
+        .unwrap_or_else(|| serde_json::from_str("null"))
         .map_err(|e| ApiError::bad(crate::model::error::code::YAML_SYNTAX, "Topology", format!("not a topology document: {e}")))?;
     let applied = agent.apply_spec(spec, p.opt_bool("DryRun").unwrap_or(false))?;
     Ok(json!({"Changes": applied.changes.iter().map(ToString::to_string).collect::<Vec<_>>(), "Report": applied.report}))

@@ -19,7 +19,6 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use serde_json::Value;
 use tokio::sync::Notify;
 
 use super::{client, error::ApiError};
@@ -235,20 +234,9 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
 }
 
 async fn api(State(shared): State<Shared>, Path(action): Path<String>, body: axum::body::Bytes) -> Response {
-    let body: Value = if body.is_empty() {
-        Value::Null
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => v,
-            Err(e) => {
-                shared.api.count(&action, super::error::code::INVALID_PARAMETER);
-                return ApiError::bad(super::error::code::INVALID_PARAMETER, "", format!("the body is not JSON: {e}")).into_response();
-            }
-        }
-    };
     let (agent, counted) = (shared.agent.clone(), action.clone());
     let result = tokio::task::spawn_blocking(move || match agent.lock() {
-        Ok(mut agent) => super::dispatch(&mut agent, &action, body),
+        Ok(mut agent) => super::dispatch_text(&mut agent, &action, body),
         Err(_) => Err(ApiError::new(500, super::error::code::INTERNAL, "the agent is poisoned by an earlier panic")),
     })
     .await

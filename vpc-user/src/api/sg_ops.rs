@@ -159,6 +159,7 @@ pub static SG_OPS: &[Op] = &[
             ("SecurityGroupId", "The group."),
             ("SecurityGroupName", "Its name."),
             ("VpcId", "Its VPC."),
+            ("Description", "Its description."),
             ("InnerAccessPolicy", "Accept or Drop."),
             (
                 "Permissions",

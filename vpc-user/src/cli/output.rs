@@ -22,37 +22,37 @@ pub fn applied(result: &Value, dry_run: bool, format: Format) -> anyhow::Result<
         return Ok(());
     }
     let r = &result["Report"];
-    let c = |map: &str, what: &str| r["changes"][map][what].as_u64().unwrap_or(0);
+    let c = |map: &str, what: &str| r["Changes"][map][what].as_u64().unwrap_or(0);
     println!(
         "maps: enis +{}/~{}/-{}  addresses +{}/~{}/-{}  routes +{}/~{}/-{}  ports +{}/~{}/-{}",
-        c("enis", "added"),
-        c("enis", "changed"),
-        c("enis", "removed"),
-        c("addrs", "added"),
-        c("addrs", "changed"),
-        c("addrs", "removed"),
-        c("routes", "added"),
-        c("routes", "changed"),
-        c("routes", "removed"),
-        c("ports", "added"),
-        c("ports", "changed"),
-        c("ports", "removed"),
+        c("Enis", "Added"),
+        c("Enis", "Changed"),
+        c("Enis", "Removed"),
+        c("Addrs", "Added"),
+        c("Addrs", "Changed"),
+        c("Addrs", "Removed"),
+        c("Routes", "Added"),
+        c("Routes", "Changed"),
+        c("Routes", "Removed"),
+        c("Ports", "Added"),
+        c("Ports", "Changed"),
+        c("Ports", "Removed"),
     );
     println!(
         "security groups: rule sets +{}/~{}/-{}",
-        c("security_groups", "added"),
-        c("security_groups", "changed"),
-        c("security_groups", "removed")
+        c("SecurityGroups", "Added"),
+        c("SecurityGroups", "Changed"),
+        c("SecurityGroups", "Removed")
     );
-    let l = |what: &str| r["links"][what].as_u64().unwrap_or(0);
-    println!("links: {} attached, {} replaced in place, {} detached", l("attached"), l("replaced"), l("detached"));
+    let l = |what: &str| r["Links"][what].as_u64().unwrap_or(0);
+    println!("links: {} attached, {} replaced in place, {} detached", l("Attached"), l("Replaced"), l("Detached"));
     if let Some(n) = result["Attached"].as_u64() {
         println!("interfaces: {n} ENIs attached to their guests' veths");
     }
-    for map in r["retired_maps"].as_array().into_iter().flatten() {
+    for map in r["RetiredMaps"].as_array().into_iter().flatten() {
         println!("note: map {} was recreated (its layout changed in this build)", map.as_str().unwrap_or_default());
     }
-    for warning in r["warnings"].as_array().into_iter().flatten() {
+    for warning in r["Warnings"].as_array().into_iter().flatten() {
         eprintln!("warning: {}", warning.as_str().unwrap_or_default());
     }
     Ok(())

@@ -14,6 +14,7 @@ use aya::programs::{
 use super::bpffs::PinDirs;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct AttachChanges {
     /// Interfaces that got the program for the first time.
     pub attached: usize,

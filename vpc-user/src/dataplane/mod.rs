@@ -36,6 +36,7 @@ pub struct Dataplane {
 
 /// What an apply changed.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ApplyReport {
     pub changes: MapChanges,
     pub links: attach::AttachChanges,
@@ -147,6 +148,7 @@ impl Dataplane {
 
 /// Per config map, what a sync changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct MapChanges {
     pub enis: sync::Changes,
     pub addrs: sync::Changes,

@@ -17,6 +17,7 @@ use crate::compile::LpmKey;
 
 /// What one sync changed in one map.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Changes {
     pub added: usize,
     pub changed: usize,
