@@ -142,7 +142,8 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     let mut cmd = Command::new(env!("CARGO"));
     cmd.args(["test", "--workspace", "--exclude", "vpc-ebpf"])
         .args(extra)
-        .env("VPC_BIN", root().join("target/debug/vpc"))
+        // The binary just built, wherever the target directory is (CARGO_TARGET_DIR).
+        .env("VPC_BIN", std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), std::path::PathBuf::from).join("debug/vpc"))
         .current_dir(root());
     // A killed earlier run's TestRun pins are not this run's; anything else left is blamed.
     clear_dead_testrun_pins();
