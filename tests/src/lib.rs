@@ -10,7 +10,7 @@ use vpc::{
     agent::{HostOptions, Stats},
     api::Conn,
     cli::parse_topology,
-    lab,
+    tools::lab,
     model::{spec::TopologySpec, Topology},
     naming::Naming,
 };

@@ -1,3 +1,3 @@
 //! The deterministic generator of the randomized tests: the one the fuzzer uses.
 
-pub use vpc::fuzz::Rng;
+pub use vpc::tools::fuzz::Rng;

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, io::Write as _, net::Ipv4Addr, process::Command
 
 use vpc::{
     model::{forward::lpm, Topology},
-    testrun::with_harness,
+    tools::testrun::with_harness,
 };
 use vpc_tests::rng::Rng;
 

@@ -12,7 +12,7 @@ use std::{
 use serde_json::{json, Value};
 use vpc::{
     flowlog::Record,
-    lab::probe::{self, Whoami},
+    tools::lab::probe::{self, Whoami},
     netns,
 };
 use vpc_tests::DaemonLab;

@@ -3,7 +3,7 @@
 
 #[test]
 fn fixed_seed_fuzz_run_agrees() {
-    let report = vpc::fuzz::run(12_000, 4_000, 2026).unwrap_or_else(|e| panic!("{e:#}"));
+    let report = vpc::tools::fuzz::run(12_000, 4_000, 2026).unwrap_or_else(|e| panic!("{e:#}"));
     eprintln!("{report:?}");
     assert_eq!(report.frames, 12_000);
     // Rich enough: many outcomes occur, malformed ones and a hostile guest's included.

@@ -8,7 +8,7 @@ use std::{
 };
 
 use vpc::{
-    lab::probe::{self, Whoami},
+    tools::lab::probe::{self, Whoami},
     netns,
     packet::{self, Ipv4},
 };
@@ -202,8 +202,8 @@ fn cloud_services_range_reaches_the_host_stack() {
     let mac = vpc::dataplane::iface::mac(&host).unwrap();
     assert_eq!(mac, web.gateway_mac);
     // A service of the host in 100.64.0.0/10, with a way back to the guest.
-    vpc::lab::ip(&["addr", "add", "100.64.6.1/32", "dev", &host]).unwrap();
-    vpc::lab::ip(&["route", "add", &format!("{}/32", web1.ip), "dev", &host]).unwrap();
+    vpc::tools::lab::ip(&["addr", "add", "100.64.6.1/32", "dev", &host]).unwrap();
+    vpc::tools::lab::ip(&["route", "add", &format!("{}/32", web1.ip), "dev", &host]).unwrap();
     let before = lab.counters("web1").0;
     assert!(probe::ping(&lab.ns("web1"), "100.64.6.1".parse().unwrap(), 3), "the host answers from 100.64.6.1");
     assert!(lab.counters("web1").0 >= before + 3, "the requests crossed the XDP program");

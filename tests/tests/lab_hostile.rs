@@ -17,7 +17,7 @@ use std::{
 
 use serde_json::json;
 use vpc::{
-    lab::probe::{self, Capture, Whoami},
+    tools::lab::probe::{self, Capture, Whoami},
     netns,
     packet::{self, Ipv4, TCP_ACK, TCP_SYN},
 };

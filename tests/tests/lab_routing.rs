@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use vpc::{
-    lab::probe::{self, Whoami},
+    tools::lab::probe::{self, Whoami},
     packet::Ipv4,
 };
 use vpc_tests::TestLab;
@@ -171,7 +171,7 @@ fn ecmp_spreads_flows_and_keeps_them_unless_their_hop_goes() {
     assert_eq!(again, first);
     // h2's interface goes away: only h2's flows move, spread over the others.
     let host = lab.opts.naming.host_ifname(lab.topology().eni("h2").unwrap().2);
-    vpc::lab::ip(&["link", "del", &host]).unwrap();
+    vpc::tools::lab::ip(&["link", "del", &host]).unwrap();
     lab.call("SyncInterfaces", json!({}));
     let after = received(&lab, || probe::send_frames(&lab.ns("app1"), "eth0", frames.clone()).unwrap());
     assert_eq!(after[1], 0);
@@ -226,7 +226,7 @@ fn active_standby_fails_over_within_a_second_and_back() {
     let naming = d.opts.naming.clone();
     let spec = vpc::cli::parse_topology("b4", HA).unwrap();
     let lab = TestLab { opts: d.opts.clone(), conn: d.conn(), specs: vec![spec.clone()], tag: "b4".into() };
-    vpc::lab::up(&d.conn(), &naming, &spec).unwrap();
+    vpc::tools::lab::up(&d.conn(), &naming, &spec).unwrap();
     make_router(&lab, "r1", false);
     make_router(&lab, "r2", false);
     let table = lab.topology().vpc("prod").unwrap().route_table("ha").unwrap().id.clone();

@@ -15,7 +15,7 @@ use std::{
 
 use serde_json::{json, Value};
 use vpc::{
-    lab::probe::{self, Whoami},
+    tools::lab::probe::{self, Whoami},
     netns,
 };
 use vpc_tests::TestLab;

@@ -9,7 +9,7 @@ use std::{
 };
 
 use serde_json::json;
-use vpc::lab::probe;
+use vpc::tools::lab::probe;
 use vpc_tests::{vpc_bin, DaemonLab};
 
 const PAIR: &str = "

@@ -4,7 +4,7 @@
 //! with a stable code and a field.
 
 use serde_json::{json, Map, Value};
-use vpc::{api, fuzz::Rng};
+use vpc::{api, tools::fuzz::Rng};
 
 const VALID: &str = "vpcs:
   - name: prod

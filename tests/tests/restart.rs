@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use serde_json::json;
-use vpc::{cli::parse_topology, lab};
+use vpc::{cli::parse_topology, tools::lab};
 use vpc_tests::Daemon;
 
 const TOPO: &str = "
@@ -71,7 +71,7 @@ fn kill_9_and_restart_lose_no_packets() {
     // A change after the restart takes effect.
     let grown = parse_topology("r1", &(TOPO.to_string() + "      - {name: web3, vswitch: web, ip: 10.40.1.30}\n")).unwrap();
     lab::up(&d.conn(), &naming, &grown).unwrap();
-    assert!(vpc::lab::probe::ping(&naming.netns("web1"), "10.40.1.30".parse().unwrap(), 2));
+    assert!(vpc::tools::lab::probe::ping(&naming.netns("web1"), "10.40.1.30".parse().unwrap(), 2));
     lab::down(&d.conn(), &naming, Some(&grown)).unwrap();
     drop(teardown);
 }

@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use vpc::{
     model::{forward::Action, Topology},
     packet::{self, Ipv4},
-    testrun::{with_harness, with_harness_detached, Harness},
+    tools::testrun::{with_harness, with_harness_detached, Harness},
 };
 use vpc_common::DropReason;
 

@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 use vpc::{
     model::{forward::Action, Topology},
     packet::{self, Ipv4, TCP_ACK, TCP_SYN},
-    testrun::{with_harness, with_harness_sized, Harness, TEST_LIMITS},
+    tools::testrun::{with_harness, with_harness_sized, Harness, TEST_LIMITS},
 };
 use vpc_common::DropReason;
 

@@ -7,7 +7,7 @@ use std::{collections::BTreeMap, net::Ipv4Addr};
 use vpc::{
     model::{forward::Action, normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
     packet::Ipv4,
-    testrun::with_harness,
+    tools::testrun::with_harness,
 };
 use vpc_tests::rng::Rng;
 

@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, net::Ipv4Addr};
 use vpc::{
     model::Topology,
     packet::{self, Ipv4},
-    testrun::with_harness_detached,
+    tools::testrun::with_harness_detached,
 };
 use vpc_tests::rng::Rng;
 

@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use vpc::{
     model::{forward::Action, normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
     packet::{self, Ipv4},
-    testrun::with_harness,
+    tools::testrun::with_harness,
 };
 use vpc_tests::rng::Rng;
 

@@ -2,17 +2,14 @@
 
 pub mod agent;
 pub mod api;
-pub mod bench;
 pub mod cli;
 pub mod compile;
 pub mod dataplane;
 pub mod flowlog;
-pub mod fuzz;
-pub mod lab;
 pub mod metrics;
 pub mod model;
 pub mod naming;
 pub mod netns;
 pub mod packet;
 pub mod store;
-pub mod testrun;
+pub mod tools;

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use super::{output, parse_topology, read_topology, Format};
 use crate::{
     api::Conn,
-    lab::{self, probe},
+    tools::lab::{self, probe},
     model::Topology,
     naming::Naming,
     netns,

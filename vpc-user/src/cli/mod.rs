@@ -26,7 +26,7 @@ use crate::{
     agent::{state, HostOptions},
     api::{self, server, Conn, Kind},
     dataplane::Limits,
-    lab,
+    tools::lab,
     model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Invalid, Topology},
     naming::Naming,
 };
@@ -539,19 +539,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
         Command::Bench { out, report_only: true, .. } => {
-            crate::bench::report_again(&out)?;
+            crate::tools::bench::report_again(&out)?;
             print!("{}", std::fs::read_to_string(out.join("summary.md"))?);
             Ok(())
         }
         Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, throughput_rounds, .. } => {
             let exe = std::env::current_exe()?;
-            let mut opts = if quick { crate::bench::BenchOptions::quick(out, exe) } else { crate::bench::BenchOptions::full(out, exe) };
+            let mut opts = if quick { crate::tools::bench::BenchOptions::quick(out, exe) } else { crate::tools::bench::BenchOptions::full(out, exe) };
             opts.route_counts = routes.unwrap_or(opts.route_counts);
             opts.rule_counts = sg_rules.unwrap_or(opts.rule_counts);
             opts.throughput_rounds = throughput_rounds.unwrap_or(opts.throughput_rounds);
             opts.rounds = rounds.unwrap_or(opts.rounds);
             opts.apply_routes = apply_routes.unwrap_or(opts.apply_routes);
-            crate::bench::run(&opts)?;
+            crate::tools::bench::run(&opts)?;
             print!("{}", std::fs::read_to_string(opts.out.join("summary.md"))?);
             Ok(())
         }
@@ -565,7 +565,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Fuzz { frames, per_topology, seed } => {
             let started = std::time::Instant::now();
-            let report = crate::fuzz::run(frames, per_topology, seed)?;
+            let report = crate::tools::fuzz::run(frames, per_topology, seed)?;
             println!(
                 "{} frames over {} topologies in {:.0} s: model and program agree on every one",
                 report.frames,

@@ -15,7 +15,7 @@ use crate::{
     dataplane::Dataplane,
     model::{binding::Binding, forward::Action, ids::Ids, spec::TopologySpec, topology::Quotas, Topology},
     packet::{self, Ipv4},
-    testrun,
+    tools::testrun,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -127,7 +127,7 @@ fn verifier_counts() -> anyhow::Result<Vec<(String, u32)>> {
     )?;
     let spec = crate::model::normalize::normalize(&Default::default(), spec);
     let topology = crate::model::Topology::from_spec(&spec, &Default::default()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    crate::testrun::with_harness(topology, |h| h.verified_instructions())
+    crate::tools::testrun::with_harness(topology, |h| h.verified_instructions())
 }
 
 /// Write the summary and the plots again from `dir/results.json` (after a report change).

@@ -29,7 +29,7 @@ use crate::{
         Topology,
     },
     packet::Ipv4,
-    testrun::{with_harness_sized, Harness, Timed},
+    tools::testrun::{with_harness_sized, Harness, Timed},
 };
 
 const XDP_PASS: u32 = 2;
@@ -212,7 +212,7 @@ impl Worker {
             max_sg_chunks: (3 * scale.sg_rules * (scale.sg_rules / 64 + 2) / 64 + 2048) as u32,
             max_sg_nodes: 4096,
             max_flow_log: (2 * (rounds + 2) * flows + 1024) as u32,
-            ..crate::testrun::TEST_LIMITS
+            ..crate::tools::testrun::TEST_LIMITS
         };
         let (ask, asked) = std::sync::mpsc::channel::<()>();
         let (answer, answers) = std::sync::mpsc::channel();

@@ -114,7 +114,7 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
             let _ = name;
             ifindex.insert(id, crate::dataplane::netlink::add_veth(&format!("e{i}"), &format!("g{i}"))?);
             // Up, both ends: the multicast program's copies go out through them.
-            crate::lab::ip_batch(None, &[format!("link set e{i} up"), format!("link set g{i} up")])?;
+            crate::tools::lab::ip_batch(None, &[format!("link set e{i} up"), format!("link set g{i} up")])?;
         }
         let mut ids = Ids::default();
         ids.assign(&topology, limits.max_enis).map_err(anyhow::Error::msg)?;

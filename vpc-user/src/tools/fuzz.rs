@@ -16,7 +16,7 @@ use std::net::Ipv4Addr;
 use crate::{
     model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
     packet::{self, Ipv4},
-    testrun::{with_harness, Harness},
+    tools::testrun::{with_harness, Harness},
 };
 
 /// A small deterministic generator (xorshift64*), shared with the randomized tests.

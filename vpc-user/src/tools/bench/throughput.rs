@@ -22,7 +22,7 @@ use crate::{
     agent::HostOptions,
     api::Conn,
     dataplane::{bpffs::PinDirs, Limits},
-    lab, netns,
+    netns, tools::lab,
     packet::Ipv4,
 };
 
@@ -61,7 +61,7 @@ impl Programs {
     fn load() -> anyhow::Result<Programs> {
         let pins = PathBuf::from(format!("/sys/fs/bpf/vpc-bench-tp-{}", std::process::id()));
         let dirs = PinDirs::new(&pins);
-        let limits = Limits { max_routes: 64, max_conntrack: 1024, max_flow_log: 1024, ..crate::testrun::TEST_LIMITS };
+        let limits = Limits { max_routes: 64, max_conntrack: 1024, max_flow_log: 1024, ..crate::tools::testrun::TEST_LIMITS };
         let mut ebpf = crate::dataplane::loader::load(&dirs, &limits)?;
         for name in ["vpc_bench_gen", "vpc_bench_count", "vpc_bench_redirect"] {
             crate::dataplane::loader::retrying(|| {
