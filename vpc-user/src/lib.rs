@@ -4,6 +4,7 @@ pub mod agent;
 pub mod api;
 pub mod cli;
 pub mod compile;
+pub mod daemon;
 pub mod dataplane;
 pub mod flowlog;
 pub mod metrics;

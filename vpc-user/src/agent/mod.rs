@@ -5,6 +5,7 @@
 //! either both change or neither does.
 
 pub mod backup;
+pub mod error;
 pub mod health;
 pub mod state;
 
@@ -16,8 +17,9 @@ use std::{
 use anyhow::Context as _;
 use serde::Serialize;
 
+pub use error::ChangeError;
+
 use crate::{
-    api::error::ApiError,
     compile::{self, MapEntries},
     dataplane::{self, ApplyReport, Dataplane, Limits, Loaded},
     model::{
@@ -293,18 +295,18 @@ impl Agent {
 
     /// Run `edit` on a copy of the stored document and make the result the new state: the
     /// transaction every API call and every file apply goes through.
-    pub fn transact<T>(
+    pub fn transact<T, E: From<ChangeError>>(
         &mut self,
         dry_run: bool,
-        edit: impl FnOnce(&mut TopologySpec, &Topology) -> Result<T, ApiError>,
-    ) -> Result<(T, Applied), ApiError> {
+        edit: impl FnOnce(&mut TopologySpec, &Topology) -> Result<T, E>,
+    ) -> Result<(T, Applied), E> {
         let mut doc = self.stored.doc.clone();
         let out = edit(&mut doc, &self.topology)?;
-        self.commit_document(doc, dry_run).map(|applied| (out, applied))
+        self.commit_document(doc, dry_run).map(|applied| (out, applied)).map_err(E::from)
     }
 
     /// Make `doc` (edited from the stored document, or a whole new one) the new state.
-    fn commit_document(&mut self, doc: TopologySpec, dry_run: bool) -> Result<Applied, ApiError> {
+    fn commit_document(&mut self, doc: TopologySpec, dry_run: bool) -> Result<Applied, ChangeError> {
         let clock = std::time::Instant::now();
         let lap = |what: &str| log::debug!("transaction: {what} after {:?}", clock.elapsed());
         let doc = normalize(&self.stored.doc, doc);
@@ -314,7 +316,7 @@ impl Agent {
         Topology::check_transition(&self.topology, &topology)?;
         lap("validated");
         let mut ids = self.stored.ids.clone();
-        ids.assign(&topology, self.opts.limits.max_enis).map_err(|m| ApiError::bad(crate::model::error::code::QUOTA_ENI, "enis", m))?;
+        ids.assign(&topology, self.opts.limits.max_enis).map_err(|m| ChangeError::rule(crate::model::error::code::QUOTA_ENI, "enis", m))?;
         let changes = diff(&self.topology, &topology);
         lap("diffed");
         if dry_run {
@@ -338,7 +340,7 @@ impl Agent {
         }
         // Changed security-group sets go to free space beside the old ones (switched per set).
         compile::sg::place_sets(&mut entries, &self.entries.sg.sets, &mut binding.ids, self.opts.limits.sg_capacity())
-            .map_err(|m| ApiError::bad(crate::model::error::code::QUOTA_SG_RULE, "security_groups", m))?;
+            .map_err(|m| ChangeError::rule(crate::model::error::code::QUOTA_SG_RULE, "security_groups", m))?;
         let ids = binding.ids.clone();
         let previous = self.entries.clone();
         lap("compiled");
@@ -381,15 +383,15 @@ impl Agent {
     }
 
     /// Put `previous` back in the kernel after a failed transaction.
-    fn restore(&mut self, previous: &MapEntries, err: anyhow::Error) -> ApiError {
+    fn restore(&mut self, previous: &MapEntries, err: anyhow::Error) -> ChangeError {
         match self.write_dataplane(previous) {
-            Ok(_) => ApiError::internal(err.context("the previous configuration was restored")),
-            Err(e) => ApiError::internal(err.context(format!("restoring the previous configuration failed too: {e:#}"))),
+            Ok(_) => ChangeError::Failed(err.context("the previous configuration was restored")),
+            Err(e) => ChangeError::Failed(err.context(format!("restoring the previous configuration failed too: {e:#}"))),
         }
     }
 
     /// Make the stored state equal to `spec` (a topology file). With `dry_run`, only report.
-    pub fn apply_spec(&mut self, spec: TopologySpec, dry_run: bool) -> Result<Applied, ApiError> {
+    pub fn apply_spec(&mut self, spec: TopologySpec, dry_run: bool) -> Result<Applied, ChangeError> {
         self.commit_document(spec, dry_run)
     }
 

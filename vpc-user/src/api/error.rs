@@ -83,6 +83,15 @@ impl ApiError {
     }
 }
 
+impl From<crate::agent::error::ChangeError> for ApiError {
+    fn from(err: crate::agent::error::ChangeError) -> Self {
+        match err {
+            crate::agent::error::ChangeError::Invalid(invalid) => invalid.into(),
+            crate::agent::error::ChangeError::Failed(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         let first = invalid.0.first().cloned();

@@ -1,14 +1,12 @@
-//! `vpc daemon`: the agent serving its API on a Unix socket (mode 0600 by default) and its
-//! metrics over TCP. It owns the state lock for its whole life, reconciles the pinned maps with
-//! the store when it starts, and keeps ENI interfaces bound as they come and go. Stopping it --
-//! even with `kill -9` -- does not stop forwarding: programs, links and maps stay pinned.
+//! The agent's listeners: the API on a Unix socket (mode 0600 by default), its OpenAPI document,
+//! health and metrics, and metrics over TCP. The daemon module owns the agent and its
+//! background work; this module only routes requests to it.
 
 use std::{
     net::SocketAddr,
     os::unix::fs::PermissionsExt as _,
     path::PathBuf,
     sync::{Arc, Mutex},
-    time::Duration,
 };
 
 use anyhow::Context as _;
@@ -21,20 +19,8 @@ use axum::{
 };
 use tokio::sync::Notify;
 
-use super::{client, error::ApiError};
-use crate::{agent::{Agent, HostOptions}, metrics};
-
-pub struct DaemonOptions {
-    pub host: HostOptions,
-    pub metrics_addr: Option<SocketAddr>,
-    /// Permission bits of the API socket.
-    pub socket_mode: u32,
-    /// How often ENI interfaces are re-resolved.
-    pub rebind_interval: Duration,
-    /// The largest request body taken (`--max-request-bytes`); a longer one is refused with
-    /// 413 as soon as its length is known, before it is read.
-    pub max_request_bytes: usize,
-}
+use super::error::ApiError;
+use crate::{agent::Agent, metrics};
 
 /// Room for ApplyTopology with a 100,000-route topology (about 9 MB as JSON), four times over.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 48 << 20;
@@ -53,42 +39,19 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
-    let socket = opts.host.socket();
-    if client::is_running(&socket) {
-        anyhow::bail!("an agent already answers on {}", socket.display());
-    }
-    let mut agent = Agent::open(opts.host)?;
-    if agent.adopted() {
-        log::warn!("adopted the data path under {} as it is: the next change is written over it", agent.opts.bpffs.display());
-    } else {
-        let report = agent.reconcile().context("reconciling the data path with the stored state")?;
-        log::info!(
-            "reconciled: {} links attached, {} replaced in place; maps +{} routes, +{} ENIs",
-            report.links.attached,
-            report.links.replaced,
-            report.changes.routes.added,
-            report.changes.enis.added
-        );
-        for w in &report.warnings {
-            log::warn!("{w}");
-        }
-    }
-    agent.announce(&socket)?;
-    let shared = Shared { agent: Arc::new(Mutex::new(agent)), api: Arc::default(), stop: Arc::new(Notify::new()) };
-    let agent = shared.agent.clone();
-    let served = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .worker_threads(2)
-        .build()?
-        .block_on(serve(shared, socket, opts.metrics_addr, opts.socket_mode, opts.rebind_interval, opts.max_request_bytes));
-    if let Ok(agent) = agent.lock() {
-        agent.unannounce();
-    }
-    served
+/// Where and how the API listens.
+pub struct Listen {
+    pub socket: PathBuf,
+    pub metrics_addr: Option<SocketAddr>,
+    /// Permission bits of the API socket.
+    pub socket_mode: u32,
+    pub max_request_bytes: usize,
 }
 
-async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>, mode: u32, rebind: Duration, limit: usize) -> anyhow::Result<()> {
+/// Serve `agent`'s API until SIGTERM, Ctrl-C or POST /shutdown.
+pub async fn serve(agent: Arc<Mutex<Agent>>, listen: Listen) -> anyhow::Result<()> {
+    let Listen { socket, metrics_addr, socket_mode: mode, max_request_bytes: limit } = listen;
+    let shared = Shared { agent, api: Arc::default(), stop: Arc::new(Notify::new()) };
     let app = Router::new()
         .route("/api/{action}", post(api))
         .route("/openapi.json", get(|| async { Json(super::openapi::document()) }))
@@ -123,100 +86,6 @@ async fn serve(shared: Shared, socket: PathBuf, metrics_addr: Option<SocketAddr>
         log::info!("metrics on http://{addr}/metrics");
         tokio::spawn(async move { axum::serve(tcp, metrics_app).await });
     }
-
-    let rebinder = shared.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(rebind);
-        loop {
-            tick.tick().await;
-            let agent = rebinder.agent.clone();
-            let _ = tokio::task::spawn_blocking(move || {
-                if let Ok(mut agent) = agent.lock()
-                    && let Err(e) = agent.rebind()
-                {
-                    log::warn!("rebinding ENI interfaces: {e:#}");
-                }
-            })
-            .await;
-        }
-    });
-
-    // Health checks of active/standby hops, on their own thread (they block on sockets briefly).
-    let checker_agent = shared.agent.clone();
-    std::thread::spawn(move || {
-        let mut checker = crate::agent::health::Checker::default();
-        let mut seen = None;
-        loop {
-            // Rescan the routes for active/standby hops only when the topology changed.
-            match checker_agent.lock() {
-                Ok(agent) if seen != Some(agent.generation()) => {
-                    seen = Some(agent.generation());
-                    checker.update(crate::agent::health::probes(agent.topology(), &agent.opts.naming));
-                }
-                Ok(_) => {}
-                Err(_) => return,
-            }
-            for ((route, hop), down) in checker.tick() {
-                log::warn!("route {route}: hop {hop} is {}", if down { "down" } else { "up again" });
-                if let Ok(mut agent) = checker_agent.lock()
-                    && let Err(e) = agent.set_hop_down(&route, hop, down)
-                {
-                    log::error!("moving traffic off a failed hop: {e:#}");
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    });
-
-    // The connection table's sweeper: expired entries give their ports room back (nothing else
-    // does). It works on the pinned maps alone, so it never holds the agent's lock.
-    let sweep_pins = match shared.agent.lock() {
-        Ok(agent) => agent.dataplane(),
-        Err(_) => anyhow::bail!("the agent is poisoned"),
-    };
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(1));
-        if sweep_pins.is_up()
-            && let Err(e) = crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now())
-        {
-            log::warn!("sweeping the connection table: {e:#}");
-        }
-    });
-
-    // Flow logs: a tick every second, on a thread of its own (it writes files and sockets).
-    let flow_agent = shared.agent.clone();
-    std::thread::spawn(move || {
-        let (pins, state_dir, flow_log_dir) = match flow_agent.lock() {
-            Ok(agent) => (agent.dataplane().pins, agent.opts.state_dir.clone(), agent.opts.flow_log_dir()),
-            Err(_) => return,
-        };
-        let account = std::env::var("VPC_ACCOUNT_ID").unwrap_or_else(|_| "local".into());
-        let mut collector = crate::flowlog::Collector::open(pins.clone(), &state_dir, &flow_log_dir, &account);
-        let mut seen = None;
-        loop {
-            // On the second, so ticks and windows line up with wall-clock seconds.
-            let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
-            std::thread::sleep(Duration::from_millis(u64::from(1000 - into)));
-            // The tick never waits for the agent: a long change (a lab coming up) holding it
-            // would look like an outage, and traffic counted before a first tick has no time.
-            // Counts of ports the scope does not know yet wait in the table for the next scope
-            // (`Collector::tick`).
-            match flow_agent.try_lock() {
-                Ok(agent) => {
-                    let interfaces = agent.binding().ifindex.len();
-                    if seen != Some((agent.generation(), interfaces)) {
-                        seen = Some((agent.generation(), interfaces));
-                        collector.set_scope(crate::flowlog::Scope::of(agent.topology(), &agent.stored().ids, &agent.binding().ifindex));
-                    }
-                }
-                Err(std::sync::TryLockError::WouldBlock) => {}
-                Err(std::sync::TryLockError::Poisoned(_)) => return,
-            }
-            if pins.is_up() && let Err(e) = collector.tick() {
-                log::warn!("flow logs: {e:#}");
-            }
-        }
-    });
 
     let stop = shared.stop.clone();
     let signals = async move {

@@ -535,7 +535,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             opts.restore = restore;
             // The daemon's --quota become the state directory's (recorded once it holds the lock).
             opts.record_quotas = !cli.host.quotas.is_empty();
-            server::run(server::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1), max_request_bytes })
+            crate::daemon::run(crate::daemon::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1), max_request_bytes })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
         Command::Bench { out, report_only: true, .. } => {

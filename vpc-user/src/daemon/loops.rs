@@ -1,0 +1,100 @@
+//! The daemon's background work, each on a thread of its own: rebinding ENI interfaces, health
+//! checks of active/standby hops, sweeping the connection table, and the flow-log collector.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use crate::agent::{health, Agent};
+
+pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> {
+    // ENI interfaces come and go: re-resolve them.
+    let rebinder = agent.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(rebind);
+        if let Ok(mut agent) = rebinder.lock()
+            && let Err(e) = agent.rebind()
+        {
+            log::warn!("rebinding ENI interfaces: {e:#}");
+        }
+    });
+
+    // Health checks of active/standby hops, on their own thread (they block on sockets briefly).
+    let checker_agent = agent.clone();
+    std::thread::spawn(move || {
+        let mut checker = health::Checker::default();
+        let mut seen = None;
+        loop {
+            // Rescan the routes for active/standby hops only when the topology changed.
+            match checker_agent.lock() {
+                Ok(agent) if seen != Some(agent.generation()) => {
+                    seen = Some(agent.generation());
+                    checker.update(health::probes(agent.topology(), &agent.opts.naming));
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+            for ((route, hop), down) in checker.tick() {
+                log::warn!("route {route}: hop {hop} is {}", if down { "down" } else { "up again" });
+                if let Ok(mut agent) = checker_agent.lock()
+                    && let Err(e) = agent.set_hop_down(&route, hop, down)
+                {
+                    log::error!("moving traffic off a failed hop: {e:#}");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+
+    // The connection table's sweeper: expired entries give their ports room back (nothing else
+    // does). It works on the pinned maps alone, so it never holds the agent's lock.
+    let sweep_pins = match agent.lock() {
+        Ok(agent) => agent.dataplane(),
+        Err(_) => anyhow::bail!("the agent is poisoned"),
+    };
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if sweep_pins.is_up()
+            && let Err(e) = crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now())
+        {
+            log::warn!("sweeping the connection table: {e:#}");
+        }
+    });
+
+    // Flow logs: a tick every second, on a thread of its own (it writes files and sockets).
+    let flow_agent = agent.clone();
+    std::thread::spawn(move || {
+        let (pins, state_dir, flow_log_dir) = match flow_agent.lock() {
+            Ok(agent) => (agent.dataplane().pins, agent.opts.state_dir.clone(), agent.opts.flow_log_dir()),
+            Err(_) => return,
+        };
+        let account = std::env::var("VPC_ACCOUNT_ID").unwrap_or_else(|_| "local".into());
+        let mut collector = crate::flowlog::Collector::open(pins.clone(), &state_dir, &flow_log_dir, &account);
+        let mut seen = None;
+        loop {
+            // On the second, so ticks and windows line up with wall-clock seconds.
+            let into = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+            std::thread::sleep(Duration::from_millis(u64::from(1000 - into)));
+            // The tick never waits for the agent: a long change (a lab coming up) holding it
+            // would look like an outage, and traffic counted before a first tick has no time.
+            // Counts of ports the scope does not know yet wait in the table for the next scope
+            // (`Collector::tick`).
+            match flow_agent.try_lock() {
+                Ok(agent) => {
+                    let interfaces = agent.binding().ifindex.len();
+                    if seen != Some((agent.generation(), interfaces)) {
+                        seen = Some((agent.generation(), interfaces));
+                        collector.set_scope(crate::flowlog::Scope::of(agent.topology(), &agent.stored().ids, &agent.binding().ifindex));
+                    }
+                }
+                Err(std::sync::TryLockError::WouldBlock) => {}
+                Err(std::sync::TryLockError::Poisoned(_)) => return,
+            }
+            if pins.is_up() && let Err(e) = collector.tick() {
+                log::warn!("flow logs: {e:#}");
+            }
+        }
+    });
+    Ok(())
+}
