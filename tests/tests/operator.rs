@@ -149,11 +149,12 @@ fn a_damaged_database_is_an_error_never_a_panic() {
         std::fs::write(&path, corrupt(&good, &mut rng)).unwrap();
         // Open, read, and write a change, as the agent does.
         let result = std::panic::catch_unwind(|| {
-            let mut store = vpc::store::Store::open(&path)?;
-            let stored = store.load()?;
+            use vpc::store::Store as _;
+            let mut store = vpc::store::RedbStore::open(&path)?;
+            let (stored, at) = store.load()?;
             let mut changed = stored.clone();
             changed.doc.vpcs.retain(|v| v.name != "more");
-            store.commit(&stored, &changed)?;
+            store.commit(at, &stored, &changed)?;
             store.load()
         });
         match result {

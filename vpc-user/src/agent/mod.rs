@@ -31,7 +31,7 @@ use crate::{
         Topology,
     },
     naming::Naming,
-    store::{Store, Stored},
+    store::{RedbStore, Revision, Store, Stored},
 };
 
 /// Everything host-wide the agent touches, settable so several instances can run side by side.
@@ -107,7 +107,9 @@ pub struct Applied {
 pub struct Agent {
     pub opts: HostOptions,
     _lock: state::StateLock,
-    store: Store,
+    store: Box<dyn Store>,
+    /// The store's revision `stored` is at: the next commit is made from it.
+    revision: Revision,
     stored: Stored,
     topology: Topology,
     binding: Binding,
@@ -134,7 +136,7 @@ impl Agent {
         let opened = if opts.restore {
             restore(&lock)
         } else {
-            Store::open(&lock.database()).and_then(|mut store| store.load().map(|stored| (store, stored))).map_err(|e| {
+            RedbStore::open(&lock.database()).and_then(|mut store| store.load().map(|loaded| (store, loaded))).map_err(|e| {
                 anyhow::anyhow!(
                     "{e:#}. The state as of the last change is in {}: start the agent with --restore to rebuild the database \
                      from it (the damaged file is kept beside it)",
@@ -142,9 +144,10 @@ impl Agent {
                 )
             })
         };
-        let (store, stored) = opened?;
+        let (store, (stored, revision)) = opened?;
+        let store: Box<dyn Store> = Box::new(store);
         let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
-        let adopted = claim(&dataplane, &store, &stored, &opts)?;
+        let adopted = claim(&dataplane, store.as_ref(), &stored, &opts)?;
         // A copy of the state for a database damaged later, if there is none yet (a database
         // from before backups); every commit writes it after that. Never at every open: a new
         // or reset database must not write its nothing over a good copy. Best effort: a full
@@ -164,6 +167,7 @@ impl Agent {
             _lock: lock,
             store,
             stored,
+            revision,
             topology,
             binding,
             entries: MapEntries::default(),
@@ -350,8 +354,9 @@ impl Agent {
         };
         lap("data path written");
         let stored = Stored { doc, ids };
-        if let Err(err) = self.store.commit(&self.stored, &stored) {
-            return Err(self.restore(&previous, err.context("committing the state database")));
+        match self.store.commit(self.revision, &self.stored, &stored) {
+            Ok(revision) => self.revision = revision,
+            Err(err) => return Err(self.restore(&previous, err.context(format!("committing to {}", self.store.describe())))),
         }
         lap("committed");
         if let Err(e) = backup::write(&self._lock.backup(), self.store.id(), &stored) {
@@ -399,7 +404,7 @@ impl Agent {
     pub fn down(&mut self) -> anyhow::Result<()> {
         self.loaded = None;
         self.dataplane().down()?;
-        self.store.commit(&self.stored, &Stored::default())?;
+        self.revision = self.store.commit(self.revision, &self.stored, &Stored::default())?;
         self.stored = Stored::default();
         self.topology = Topology { vpcs: Vec::new(), cens: Vec::new(), flow_logs: Vec::new() };
         self.generation += 1;
@@ -470,7 +475,7 @@ impl Agent {
 }
 
 /// Rebuild the state database from its backup, keeping the damaged (or current) file aside.
-fn restore(lock: &state::StateLock) -> anyhow::Result<(Store, Stored)> {
+fn restore(lock: &state::StateLock) -> anyhow::Result<(RedbStore, (Stored, Revision))> {
     let (db, copy) = (lock.database(), lock.backup());
     let (id, stored) = backup::read(&copy)?;
     if db.exists() {
@@ -478,13 +483,14 @@ fn restore(lock: &state::StateLock) -> anyhow::Result<(Store, Stored)> {
         std::fs::rename(&db, &aside).with_context(|| format!("moving {} aside", db.display()))?;
         log::warn!("state database moved to {}; rebuilding it from {}", aside.display(), copy.display());
     }
-    let store = Store::create_with(&db, id, &stored)?;
-    Ok((store, stored))
+    let mut store = RedbStore::create_with(&db, id, &stored)?;
+    let loaded = store.load()?;
+    Ok((store, loaded))
 }
 
 /// Whether this agent may take the data path under the pin root: it is its own, or nothing
 /// live is there, or the options say what to do with someone else's. `Ok(true)`: adopted.
-fn claim(dataplane: &Dataplane, store: &Store, stored: &Stored, opts: &HostOptions) -> anyhow::Result<bool> {
+fn claim(dataplane: &Dataplane, store: &dyn Store, stored: &Stored, opts: &HostOptions) -> anyhow::Result<bool> {
     let attached = dataplane.attached();
     let owner = dataplane.owner();
     if owner == Some(store.id()) || attached == 0 {
@@ -505,9 +511,9 @@ fn claim(dataplane: &Dataplane, store: &Store, stored: &Stored, opts: &HostOptio
             dataplane.pins.root.display(),
             opts.state_dir.display(),
             if stored.doc.vpcs.is_empty() {
-                format!("its database {} is new or empty, and the data path was written with another one", store.path().display())
+                format!("{} is new or empty, and the data path was written with another one", store.describe())
             } else {
-                format!("the data path was written with another state database than {}", store.path().display())
+                format!("the data path was written with another state than {}'s", store.describe())
             }
         ),
     }

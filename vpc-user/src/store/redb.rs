@@ -1,11 +1,11 @@
-//! The agent's persistent state in redb, an embedded transactional key-value store: pure Rust
+//! The store of one host: redb, an embedded transactional key-value store: pure Rust
 //! (no C library to build), ACID with crash-safe commits, one file. We look resources up by ID
 //! only and keep the model in memory, so SQL would buy nothing.
 //!
 //! Each resource is one row keyed by its ID (`vpc-…`, `vsw-…`, …) holding the resource without its
 //! children plus its parent and position, so a change to one route entry writes one row, not the
-//! whole VPC. The numbers the data path uses live in the `meta` table. A commit writes only the
-//! rows that differ from the previous state, in one write transaction.
+//! whole VPC. The numbers the data path uses and the revision live in the `meta` table. A commit
+//! writes only the rows that differ from the previous state, in one write transaction.
 
 use std::{
     borrow::Cow,
@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use super::{Conflict, Revision, Store, Stored};
 use crate::model::{
     ids::Ids,
     spec::{CenSpec, EniSpec, FlowLogSpec, GatewaySpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VSwitchSpec, VpcSpec},
@@ -25,13 +26,6 @@ use crate::model::{
 const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("resources");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const SCHEMA_VERSION: &[u8] = b"1";
-
-/// The stored document and the numbers bound to its resources.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Stored {
-    pub doc: TopologySpec,
-    pub ids: Ids,
-}
 
 /// One row of the resources table (`Cow`: rows are built borrowing the document, read owned).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,7 +52,7 @@ enum Body<'a> {
     SgRule(Cow<'a, SgRuleSpec>),
 }
 
-pub struct Store {
+pub struct RedbStore {
     path: PathBuf,
     /// `None` after a failed write: redb refuses every later transaction of a handle that saw
     /// an I/O error ("Previous I/O error"), so the next commit opens the file again (a full disk
@@ -72,19 +66,21 @@ pub struct Store {
 
 /// The key in `meta` of the store's id.
 const STORE_ID: &str = "store-id";
+/// The key in `meta` of the revision: commits since the database was made.
+const REVISION: &str = "revision";
 
-impl Store {
+impl RedbStore {
     /// Open (or create) the database at `path`. A damaged file is an error naming it, never a
     /// panic (redb may panic on some corruptions: caught here).
-    pub fn open(path: &Path) -> anyhow::Result<Store> {
+    pub fn open(path: &Path) -> anyhow::Result<RedbStore> {
         let (db, id) = guarded(path, || open_db(path))?;
         set_private(path);
-        Ok(Store { path: path.to_path_buf(), db: Some(db), id })
+        Ok(RedbStore { path: path.to_path_buf(), db: Some(db), id })
     }
 
     /// Create the database at `path` holding `stored` and `id` (rebuilt from a backup).
-    pub fn create_with(path: &Path, id: u64, stored: &Stored) -> anyhow::Result<Store> {
-        let mut store = Store::open(path)?;
+    pub fn create_with(path: &Path, id: u64, stored: &Stored) -> anyhow::Result<RedbStore> {
+        let mut store = RedbStore::open(path)?;
         guarded(path, || {
             let txn = store.db.as_ref().expect("just opened").begin_write()?;
             txn.open_table(META)?.insert(STORE_ID, id.to_string().as_bytes())?;
@@ -92,12 +88,9 @@ impl Store {
             Ok(())
         })?;
         store.id = id;
-        store.commit(&Stored::default(), stored)?;
+        let (_, at) = store.load()?;
+        store.commit(at, &Stored::default(), stored)?;
         Ok(store)
-    }
-
-    pub fn id(&self) -> u64 {
-        self.id
     }
 
     pub fn path(&self) -> &Path {
@@ -113,24 +106,50 @@ impl Store {
         Ok(self.db.as_ref().expect("opened above"))
     }
 
-    /// Read the whole state.
-    pub fn load(&mut self) -> anyhow::Result<Stored> {
+}
+
+impl Store for RedbStore {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn describe(&self) -> String {
+        format!("the state database {}", self.path.display())
+    }
+
+    fn load(&mut self) -> anyhow::Result<(Stored, Revision)> {
         let path = self.path.clone();
         let db = self.db()?;
         guarded(&path, || load(db))
     }
 
-    /// Replace `old` by `new`: write changed rows, delete gone ones, in one transaction. After a
-    /// failure nothing changed, and the next commit starts from a freshly opened file.
-    pub fn commit(&mut self, old: &Stored, new: &Stored) -> anyhow::Result<()> {
+    /// Changed rows written, gone ones deleted, in one transaction. After a failure nothing
+    /// changed, and the next commit starts from a freshly opened file.
+    fn commit(&mut self, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision> {
         let path = self.path.clone();
         let db = self.db()?;
-        let result = guarded(&path, || commit(db, old, new));
-        if result.is_err() {
+        let result = guarded(&path, || commit(db, at, old, new));
+        if result.as_ref().is_err_and(|e| e.downcast_ref::<Conflict>().is_none()) {
             self.db = None;
         }
         result
     }
+
+    /// One agent holds the database (the state lock), so only it commits: a revision past
+    /// `after` means someone wrote the file behind the lock's back; it is read again.
+    fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>> {
+        let path = self.path.clone();
+        let db = self.db()?;
+        let now = guarded(&path, || revision(&db.begin_read()?))?;
+        if now == after { Ok(None) } else { self.load().map(Some) }
+    }
+}
+
+/// The revision the database is at.
+fn revision(txn: &redb::ReadTransaction) -> anyhow::Result<Revision> {
+    let meta = txn.open_table(META)?;
+    let value = meta.get(REVISION)?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
+    Ok(value.map(|v| v.parse()).transpose().context("decoding the revision")?.unwrap_or(0))
 }
 
 fn open_db(path: &Path) -> anyhow::Result<(Database, u64)> {
@@ -169,8 +188,9 @@ fn open_db(path: &Path) -> anyhow::Result<(Database, u64)> {
     Ok((db, id))
 }
 
-fn load(db: &Database) -> anyhow::Result<Stored> {
+fn load(db: &Database) -> anyhow::Result<(Stored, Revision)> {
     let txn = db.begin_read()?;
+    let at = revision(&txn)?;
     let table = txn.open_table(RESOURCES)?;
     let mut rows = BTreeMap::new();
     for entry in table.iter()? {
@@ -183,10 +203,10 @@ fn load(db: &Database) -> anyhow::Result<Stored> {
         Some(v) => serde_json::from_slice(v.value()).context("decoding the resource numbers")?,
         None => Ids::default(),
     };
-    Ok(Stored { doc: unflatten(rows), ids })
+    Ok((Stored { doc: unflatten(rows), ids }, at))
 }
 
-fn commit(db: &Database, old: &Stored, new: &Stored) -> anyhow::Result<()> {
+fn commit(db: &Database, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision> {
     let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
     let after = flatten(&new.doc);
     let gone: Vec<&str> = {
@@ -199,6 +219,14 @@ fn commit(db: &Database, old: &Stored, new: &Stored) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let encoded = encode_rows(&changed)?;
     let txn = db.begin_write()?;
+    let now = {
+        let meta = txn.open_table(META)?;
+        let value = meta.get(REVISION)?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
+        value.map(|v| v.parse::<Revision>()).transpose().context("decoding the revision")?.unwrap_or(0)
+    };
+    if now != at {
+        return Err(Conflict { at, now }.into());
+    }
     {
         let mut table = txn.open_table(RESOURCES)?;
         for ((id, _), bytes) in changed.iter().zip(&encoded) {
@@ -207,13 +235,15 @@ fn commit(db: &Database, old: &Stored, new: &Stored) -> anyhow::Result<()> {
         for id in &gone {
             table.remove(id)?;
         }
+        let mut meta = txn.open_table(META)?;
         if old.ids != new.ids {
-            txn.open_table(META)?.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
+            meta.insert("ids", serde_json::to_vec(&new.ids)?.as_slice())?;
         }
+        meta.insert(REVISION, (at + 1).to_string().as_bytes())?;
     }
     txn.commit().context("committing the state database")?;
     log::debug!("store: {} rows written, {} removed in {:?}", changed.len(), gone.len(), t.elapsed());
-    Ok(())
+    Ok(at + 1)
 }
 
 /// A nonzero random number.
@@ -404,8 +434,8 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("vpc.redb");
         let _ = std::fs::remove_file(&path);
-        let mut store = Store::open(&path).unwrap();
-        assert_eq!(store.load().unwrap(), Stored::default());
+        let mut store = RedbStore::open(&path).unwrap();
+        assert_eq!(store.load().unwrap(), (Stored::default(), 0));
 
         let yaml = "
 vpcs:
@@ -428,19 +458,25 @@ cens: [{name: cen1, vpcs: [prod, third]}]
         let mut ids = Ids::default();
         ids.assign(&topology, 64).unwrap();
         let first = Stored { doc, ids };
-        store.commit(&Stored::default(), &first).unwrap();
+        assert_eq!(store.commit(0, &Stored::default(), &first).unwrap(), 1);
         let id = store.id();
         drop(store);
-        let mut store = Store::open(&path).unwrap();
+        let mut store = RedbStore::open(&path).unwrap();
         assert_eq!(store.id(), id, "the store keeps its id");
-        assert_eq!(store.load().unwrap(), first, "what was committed comes back, in order");
+        assert_eq!(store.load().unwrap(), (first.clone(), 1), "what was committed comes back, in order");
 
-        assert_eq!(store.load().unwrap().doc.cens.len(), 1, "top-level resources are stored too");
+        assert_eq!(store.load().unwrap().0.doc.cens.len(), 1, "top-level resources are stored too");
         let mut second = first.clone();
         second.doc.vpcs[0].route_tables[1].routes.remove(0);
         second.doc.vpcs.remove(1);
-        store.commit(&first, &second).unwrap();
-        assert_eq!(store.load().unwrap(), second);
+        // A commit at a revision the store has moved past changes nothing.
+        let err = store.commit(0, &first, &second).unwrap_err();
+        assert_eq!(err.downcast_ref::<Conflict>(), Some(&Conflict { at: 0, now: 1 }));
+        assert_eq!(store.load().unwrap(), (first.clone(), 1));
+        assert!(store.changed_since(1).unwrap().is_none(), "nothing new since the revision loaded");
+        assert_eq!(store.commit(1, &first, &second).unwrap(), 2);
+        assert_eq!(store.load().unwrap(), (second.clone(), 2));
+        assert_eq!(store.changed_since(1).unwrap(), Some((second.clone(), 2)), "a follower at 1 gets the state at 2");
         // One route entry, and the dev VPC with its system route table and its default
         // security group's row and three rule rows.
         assert_eq!(flatten(&second.doc).len(), flatten(&first.doc).len() - 7);

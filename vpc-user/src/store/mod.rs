@@ -1,0 +1,41 @@
+//! Where the agent's desired state lives. The agent only loads it, commits a change at the
+//! revision it loaded, and follows what others committed since: one host's database
+//! (`RedbStore`) today, a cluster's shared store later, behind the same trait.
+
+mod redb;
+
+pub use redb::RedbStore;
+
+use crate::model::{ids::Ids, spec::TopologySpec};
+
+/// The stored document and the numbers bound to its resources.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stored {
+    pub doc: TopologySpec,
+    pub ids: Ids,
+}
+
+/// How many commits a store has taken; a commit names the revision its change was made from.
+pub type Revision = u64;
+
+/// A commit made from a revision the store has moved past: nothing was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the state moved on to revision {now} since revision {at}, which this change was made from")]
+pub struct Conflict {
+    pub at: Revision,
+    pub now: Revision,
+}
+
+pub trait Store: Send {
+    /// A number given to this store's state when it was made: the data path records its owner.
+    fn id(&self) -> u64;
+    /// What and where it is, for messages.
+    fn describe(&self) -> String;
+    /// The whole state and the revision it is at.
+    fn load(&mut self) -> anyhow::Result<(Stored, Revision)>;
+    /// Replace `old` by `new` in one transaction if the store is still at `at` (else `Conflict`);
+    /// the new revision.
+    fn commit(&mut self, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision>;
+    /// The state, when someone else committed after `after`.
+    fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>>;
+}
