@@ -14,6 +14,7 @@ use crate::{
     agent::Agent,
     model::{
         addr,
+        dependencies::{self, CenInUse, NextHopInUse, RouteTableInUse, VSwitchInUse, VpcInUse},
         ids::SYSTEM_TABLE,
         normalize::{ensure_default_vswitch, new_id, DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME},
         spec::{CenSpec, EniSpec, GatewaySpec, NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
@@ -556,39 +557,27 @@ fn create_default_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
 fn delete_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let i = vpc_index(doc, p.str("VpcId"))?;
-        let vpc = &doc.vpcs[i];
-        if !vpc.vswitches.is_empty() {
-            return Err(ApiError::conflict(
-                code::VPC_HAS_VSWITCHES,
-                format!("VPC {} still has {} VSwitch(es); delete them first", p.str("VpcId"), vpc.vswitches.len()),
-            ));
-        }
-        if let Some(cen) = doc.cens.iter().find(|c| c.vpcs.contains(&vpc.name)) {
-            return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("VPC {} is attached to CEN {}; detach it first", p.str("VpcId"), cen.name)));
-        }
-        // Its own security groups are the user's resources, not the VPC's parts: never deleted
-        // behind their back (the default group goes with the VPC).
-        let custom: Vec<&str> = vpc.security_groups.iter().map(|g| g.name.as_str()).filter(|n| *n != crate::model::security::DEFAULT_GROUP).collect();
-        if !custom.is_empty() {
-            return Err(ApiError::conflict(
-                code::SG_IN_USE,
-                format!("VPC {} still has security group(s) {}; delete them first", p.str("VpcId"), custom.join(", ")),
-            ));
-        }
-        let peers: Vec<String> = doc
-            .vpcs
-            .iter()
-            .flat_map(|v| v.route_tables.iter().flat_map(|t| &t.routes).map(move |r| (v, r)))
-            .filter(|(_, r)| matches!(&r.next_hop, NextHopSpec::Vpc { vpc: peer } if *peer == vpc.name))
-            .map(|(v, r)| format!("{} in VPC {}", r.dst, v.name))
-            .collect();
-        if !peers.is_empty() {
-            return Err(ApiError::conflict(code::ENI_IS_NEXT_HOP, format!("route entries lead to VPC {}: {}; delete them first", p.str("VpcId"), peers.join(", "))));
+        if let Some(reason) = dependencies::vpc_in_use(doc, &doc.vpcs[i]) {
+            return Err(vpc_in_use_error(p.str("VpcId"), reason));
         }
         doc.vpcs.remove(i);
         Ok(())
     })?;
     ok()
+}
+
+fn vpc_in_use_error(id: &str, reason: VpcInUse) -> ApiError {
+    match reason {
+        VpcInUse::VSwitches(count) => ApiError::conflict(code::VPC_HAS_VSWITCHES, format!("VPC {id} still has {count} VSwitch(es); delete them first")),
+        VpcInUse::CenMember(cen) => ApiError::conflict(code::CEN_HAS_VPCS, format!("VPC {id} is attached to CEN {cen}; detach it first")),
+        VpcInUse::SecurityGroups(groups) => {
+            ApiError::conflict(code::SG_IN_USE, format!("VPC {id} still has security group(s) {}; delete them first", groups.join(", ")))
+        }
+        VpcInUse::RoutesToIt(routes) => {
+            let routes: Vec<String> = routes.iter().map(|r| format!("{} in VPC {}", r.destination, r.vpc)).collect();
+            ApiError::conflict(code::ENI_IS_NEXT_HOP, format!("route entries lead to VPC {id}: {}; delete them first", routes.join(", ")))
+        }
+    }
 }
 
 fn describe_vpcs(agent: &mut Agent, p: &Params) -> R<Value> {
@@ -683,9 +672,7 @@ fn create_default_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
 fn delete_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let (i, j) = vswitch_index(doc, p.str("VSwitchId"))?;
-        let name = doc.vpcs[i].vswitches[j].name.clone();
-        let enis = doc.vpcs[i].enis.iter().filter(|e| e.vswitch == name).count();
-        if enis > 0 {
+        if let Some(VSwitchInUse { enis }) = dependencies::vswitch_in_use(&doc.vpcs[i], &doc.vpcs[i].vswitches[j].name) {
             return Err(ApiError::conflict(
                 code::VSWITCH_HAS_ENIS,
                 format!("VSwitch {} still has {enis} ENI(s); delete them first", p.str("VSwitchId")),
@@ -780,11 +767,10 @@ fn delete_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
         if name == SYSTEM_TABLE {
             return Err(system_table_denied("deleted"));
         }
-        let bound: Vec<String> = vpc.vswitches.iter().filter(|s| s.route_table.as_deref() == Some(name.as_str())).filter_map(|s| s.id.clone()).collect();
-        if !bound.is_empty() {
+        if let Some(RouteTableInUse { vswitch_ids }) = dependencies::route_table_in_use(vpc, &name) {
             return Err(ApiError::conflict(
                 code::ROUTE_TABLE_HAS_VSWITCHES,
-                format!("route table {} is associated with {}; unbind them first", p.str("RouteTableId"), bound.join(", ")),
+                format!("route table {} is associated with {}; unbind them first", p.str("RouteTableId"), vswitch_ids.join(", ")),
             ));
         }
         vpc.route_tables.remove(j);
@@ -1093,11 +1079,10 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
 fn delete_eni(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
-        let used = routes_using(&doc.vpcs[i], &doc.vpcs[i].enis[j].name);
-        if !used.is_empty() {
+        if let Some(NextHopInUse { destinations }) = dependencies::next_hop_in_use(&doc.vpcs[i], &doc.vpcs[i].enis[j].name) {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,
-                format!("ENI {} is the next hop of route entries for {}; delete them first", p.str("NetworkInterfaceId"), used.join(", ")),
+                format!("ENI {} is the next hop of route entries for {}; delete them first", p.str("NetworkInterfaceId"), destinations.join(", ")),
             ));
         }
         doc.vpcs[i].enis.remove(j);
@@ -1198,31 +1183,13 @@ fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
     Ok(json!({"GatewayId": id}))
 }
 
-/// Names of route entries in VPC `vpc` whose next hop involves `name` (an ENI or a gateway).
-fn routes_using(vpc: &VpcSpec, name: &str) -> Vec<String> {
-    vpc.route_tables
-        .iter()
-        .flat_map(|t| &t.routes)
-        .filter(|r| match &r.next_hop {
-            NextHopSpec::Eni { eni } => eni == name,
-            NextHopSpec::Gateway { gateway } => gateway == name,
-            NextHopSpec::Ecmp { hops } | NextHopSpec::ActiveStandby { hops, .. } => {
-                hops.iter().any(|h| h.eni.as_deref() == Some(name) || h.gateway.as_deref() == Some(name))
-            }
-            _ => false,
-        })
-        .map(|r| r.dst.clone())
-        .collect()
-}
-
 fn delete_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let (i, j) = gateway_index(doc, p.str("GatewayId"))?;
-        let used = routes_using(&doc.vpcs[i], &doc.vpcs[i].gateways[j].name);
-        if !used.is_empty() {
+        if let Some(NextHopInUse { destinations }) = dependencies::next_hop_in_use(&doc.vpcs[i], &doc.vpcs[i].gateways[j].name) {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,
-                format!("gateway {} is a next hop of route entries for {}; delete them first", p.str("GatewayId"), used.join(", ")),
+                format!("gateway {} is a next hop of route entries for {}; delete them first", p.str("GatewayId"), destinations.join(", ")),
             ));
         }
         doc.vpcs[i].gateways.remove(j);
@@ -1270,8 +1237,8 @@ fn create_cen(agent: &mut Agent, p: &Params) -> R<Value> {
 fn delete_cen(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let i = cen_index(doc, p.str("CenId"))?;
-        if !doc.cens[i].vpcs.is_empty() {
-            return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("CEN {} still has VPCs {}; detach them first", p.str("CenId"), doc.cens[i].vpcs.join(", "))));
+        if let Some(CenInUse { vpcs }) = dependencies::cen_in_use(&doc.cens[i]) {
+            return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("CEN {} still has VPCs {}; detach them first", p.str("CenId"), vpcs.join(", "))));
         }
         doc.cens.remove(i);
         Ok(())

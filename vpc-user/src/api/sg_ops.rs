@@ -12,6 +12,7 @@ use super::{
 use crate::{
     agent::Agent,
     model::{
+        dependencies::{self, SecurityGroupInUse},
         ids::intra_rule,
         normalize::new_id,
         security::{rule_key, Peer, SecurityGroup, SgRule, DEFAULT_GROUP},
@@ -233,18 +234,14 @@ fn delete_group(agent: &mut Agent, p: &Params) -> R<Value> {
         if name == DEFAULT_GROUP {
             return Err(ApiError::conflict(code::SG_DEFAULT, "the VPC's default security group is deleted with the VPC"));
         }
-        let members: Vec<&str> = vpc.enis.iter().filter(|e| e.security_groups.contains(&name)).map(|e| e.name.as_str()).collect();
-        if !members.is_empty() {
-            return Err(ApiError::conflict(code::SG_IN_USE, format!("ENIs {} are in security group {name}; move them out first", members.join(", "))));
-        }
-        let naming: Vec<&str> = vpc
-            .security_groups
-            .iter()
-            .filter(|g| g.name != name && g.rules.iter().any(|r| r.peer == PeerSpec::Group { group: name.clone() }))
-            .map(|g| g.name.as_str())
-            .collect();
-        if !naming.is_empty() {
-            return Err(ApiError::conflict(code::SG_IN_USE, format!("rules of security groups {} name group {name}; revoke them first", naming.join(", "))));
+        match dependencies::security_group_in_use(vpc, &name) {
+            Some(SecurityGroupInUse::Members(enis)) => {
+                return Err(ApiError::conflict(code::SG_IN_USE, format!("ENIs {} are in security group {name}; move them out first", enis.join(", "))));
+            }
+            Some(SecurityGroupInUse::NamedByRules(groups)) => {
+                return Err(ApiError::conflict(code::SG_IN_USE, format!("rules of security groups {} name group {name}; revoke them first", groups.join(", "))));
+            }
+            None => {}
         }
         doc.vpcs[i].security_groups.remove(j);
         Ok(())
