@@ -7,8 +7,7 @@ use serde_json::{json, Value};
 
 use super::{
     error::{code, ApiError},
-    Kind::{self, Boolean, Integer, Object},
-    Op, Param, Params,
+    Params,
 };
 use crate::{
     agent::Agent,
@@ -22,6 +21,40 @@ use crate::{
         Topology,
     },
 };
+
+/// The JSON type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Boolean,
+    /// Any JSON object or array (a next hop, a whole topology).
+    Object,
+}
+
+/// One parameter of an operation: the request parser, the CLI flags and the OpenAPI schema are
+/// all read from it.
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// One API operation: its name, parameters and response fields, and the handler that runs it.
+pub struct Op {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub params: &'static [Param],
+    /// Fields of the response object, with their meaning.
+    pub returns: &'static [(&'static str, &'static str)],
+    /// Whether the operation changes the configuration.
+    pub mutates: bool,
+    pub run: fn(&mut Agent, &Params) -> Result<Value, ApiError>,
+}
+
+use Kind::{Boolean, Integer, Object};
 
 pub(super) const S: Kind = Kind::String;
 
