@@ -8,13 +8,10 @@
 
 pub mod client;
 pub mod error;
-pub mod flowlog_ops;
-pub mod mcast_ops;
 pub mod openapi;
 pub mod ops;
 pub mod parameters;
 pub mod server;
-pub mod sg_ops;
 
 use std::collections::BTreeMap;
 

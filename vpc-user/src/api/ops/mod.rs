@@ -2,6 +2,10 @@
 //! mutating operation is one `Agent::transact`: the edit here, then normalization, every rule of
 //! the guide, the data path and the store, all or nothing.
 
+mod flow_log;
+mod multicast;
+mod security_group;
+
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
@@ -479,10 +483,9 @@ pub static OPS: &[Op] = &[
     },
 ];
 
-/// Every operation: the table above, the security groups' (`sg_ops`) and the flow logs'
-/// (`flowlog_ops`).
+/// Every operation: the table above, then the security groups', the flow logs' and multicast's.
 pub fn all() -> impl Iterator<Item = &'static Op> {
-    OPS.iter().chain(super::sg_ops::SG_OPS).chain(super::flowlog_ops::FLOW_LOG_OPS).chain(super::mcast_ops::MCAST_OPS)
+    OPS.iter().chain(security_group::OPS).chain(flow_log::OPS).chain(multicast::OPS)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,16 +1,15 @@
 //! Security-group operations: groups, their rules, ENI membership, and rule hit counters.
-//! Every edit is a document transaction like the other operations (see `ops`).
+//! Every edit is a document transaction like the other operations (see `super::transact`).
 
 use serde_json::{json, Value};
 
-use super::{
-    error::{code, ApiError},
-    ops::{p, eni_index, group_name, name_or, ok, transact, vpc_index, DRY_RUN, R, S},
-    Kind::Integer,
-    Op, Param, Params,
-};
+use super::{eni_index, group_name, name_or, ok, p, transact, vpc_index, Kind::Integer, Op, Param, DRY_RUN, R, S};
 use crate::{
     agent::Agent,
+    api::{
+        error::{code, ApiError},
+        Params,
+    },
     model::{
         dependencies::{self, SecurityGroupInUse},
         ids::intra_rule,
@@ -20,7 +19,7 @@ use crate::{
     },
 };
 
-pub static SG_OPS: &[Op] = &[
+pub static OPS: &[Op] = &[
     Op {
         name: "CreateSecurityGroup",
         summary: "Create a security group in a VPC (at most 100 per VPC). Members reach each other unless InnerAccessPolicy is Drop.",

@@ -3,17 +3,17 @@
 
 use serde_json::{json, Value};
 
-use super::{
-    error::{code, ApiError},
-    ops::{p, eni_index, ok, transact, vpc_index, DRY_RUN, R, S},
-    Op, Param, Params,
-};
+use super::{eni_index, ok, p, transact, vpc_index, Op, Param, DRY_RUN, R, S};
 use crate::{
     agent::Agent,
+    api::{
+        error::{code, ApiError},
+        Params,
+    },
     model::{ids::mcast_member, normalize::new_id, spec::{McastGroupSpec, TopologySpec}},
 };
 
-pub static MCAST_OPS: &[Op] = &[
+pub static OPS: &[Op] = &[
     Op {
         name: "CreateMulticastGroup",
         summary: "Create a multicast group in a VPC: a group address, its senders and members (ENIs of the VPC).",
