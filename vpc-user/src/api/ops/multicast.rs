@@ -3,7 +3,10 @@
 
 use serde_json::{json, Value};
 
-use super::{eni_index, ok, p, transact, vpc_index, Op, Param, DRY_RUN, R, S};
+use super::{
+    lookup::{eni_index, vpc_index},
+    ok, p, transact, Op, Param, DRY_RUN, R, S,
+};
 use crate::{
     agent::Agent,
     api::{

@@ -3,7 +3,12 @@
 
 use serde_json::{json, Value};
 
-use super::{eni_index, group_name, name_or, ok, p, transact, vpc_index, Kind::Integer, Op, Param, DRY_RUN, R, S};
+use super::{
+    lookup::{eni_index, group_name, vpc_index},
+    name_or, ok, p, transact,
+    Kind::Integer,
+    Op, Param, DRY_RUN, R, S,
+};
 use crate::{
     agent::Agent,
     api::{
