@@ -8,13 +8,10 @@
 
 pub mod client;
 pub mod error;
-pub mod flowlog_ops;
-pub mod mcast_ops;
 pub mod openapi;
 pub mod ops;
 pub mod parameters;
 pub mod server;
-pub mod sg_ops;
 
 use std::collections::BTreeMap;
 
@@ -22,37 +19,9 @@ use serde_json::{value::RawValue, Map, Value};
 
 pub use error::ApiError;
 use error::code;
+pub use ops::{Kind, Op, Param};
 
 use crate::agent::Agent;
-
-/// The JSON type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    String,
-    Integer,
-    Boolean,
-    /// Any JSON object or array (a next hop, a whole topology).
-    Object,
-}
-
-#[derive(Debug)]
-pub struct Param {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub required: bool,
-    pub doc: &'static str,
-}
-
-pub struct Op {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub params: &'static [Param],
-    /// Fields of the response object, with their meaning.
-    pub returns: &'static [(&'static str, &'static str)],
-    /// Whether the operation changes the configuration.
-    pub mutates: bool,
-    pub run: fn(&mut Agent, &Params) -> Result<Value, ApiError>,
-}
 
 /// The checked parameters of one request.
 pub struct Params {

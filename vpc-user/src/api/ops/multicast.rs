@@ -4,16 +4,19 @@
 use serde_json::{json, Value};
 
 use super::{
-    error::{code, ApiError},
-    ops::{p, eni_index, ok, transact, vpc_index, DRY_RUN, R, S},
-    Op, Param, Params,
+    lookup::{eni_index, vpc_index},
+    ok, p, transact, Op, Param, DRY_RUN, R, S,
 };
 use crate::{
     agent::Agent,
+    api::{
+        error::{code, ApiError},
+        Params,
+    },
     model::{ids::mcast_member, normalize::new_id, spec::{McastGroupSpec, TopologySpec}},
 };
 
-pub static MCAST_OPS: &[Op] = &[
+pub static OPS: &[Op] = &[
     Op {
         name: "CreateMulticastGroup",
         summary: "Create a multicast group in a VPC: a group address, its senders and members (ENIs of the VPC).",

@@ -3,14 +3,13 @@
 
 use serde_json::{json, Value};
 
-use super::{
-    error::{code, ApiError},
-    ops::{p, name_or, ok, transact, DRY_RUN, R, S},
-    Kind::Integer,
-    Op, Param, Params,
-};
+use super::{name_or, ok, p, transact, Kind::Integer, Op, Param, DRY_RUN, R, S};
 use crate::{
     agent::Agent,
+    api::{
+        error::{code, ApiError},
+        Params,
+    },
     model::{
         flowlog::{FlowLog, Resource, Sink},
         normalize::new_id,
@@ -18,7 +17,7 @@ use crate::{
     },
 };
 
-pub static FLOW_LOG_OPS: &[Op] = &[
+pub static OPS: &[Op] = &[
     Op {
         name: "CreateFlowLog",
         summary: "Capture the traffic of an ENI, of every ENI of a VSwitch or of a VPC (ENIs added later included) as flow-log records (at most 10 flow logs).",

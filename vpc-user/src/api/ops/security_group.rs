@@ -1,17 +1,22 @@
 //! Security-group operations: groups, their rules, ENI membership, and rule hit counters.
-//! Every edit is a document transaction like the other operations (see `ops`).
+//! Every edit is a document transaction like the other operations (see `super::transact`).
 
 use serde_json::{json, Value};
 
 use super::{
-    error::{code, ApiError},
-    ops::{p, eni_index, group_name, name_or, ok, transact, vpc_index, DRY_RUN, R, S},
+    lookup::{eni_index, group_name, vpc_index},
+    name_or, ok, p, transact,
     Kind::Integer,
-    Op, Param, Params,
+    Op, Param, DRY_RUN, R, S,
 };
 use crate::{
     agent::Agent,
+    api::{
+        error::{code, ApiError},
+        Params,
+    },
     model::{
+        dependencies::{self, SecurityGroupInUse},
         ids::intra_rule,
         normalize::new_id,
         security::{rule_key, Peer, SecurityGroup, SgRule, DEFAULT_GROUP},
@@ -19,7 +24,7 @@ use crate::{
     },
 };
 
-pub static SG_OPS: &[Op] = &[
+pub static OPS: &[Op] = &[
     Op {
         name: "CreateSecurityGroup",
         summary: "Create a security group in a VPC (at most 100 per VPC). Members reach each other unless InnerAccessPolicy is Drop.",
@@ -233,18 +238,14 @@ fn delete_group(agent: &mut Agent, p: &Params) -> R<Value> {
         if name == DEFAULT_GROUP {
             return Err(ApiError::conflict(code::SG_DEFAULT, "the VPC's default security group is deleted with the VPC"));
         }
-        let members: Vec<&str> = vpc.enis.iter().filter(|e| e.security_groups.contains(&name)).map(|e| e.name.as_str()).collect();
-        if !members.is_empty() {
-            return Err(ApiError::conflict(code::SG_IN_USE, format!("ENIs {} are in security group {name}; move them out first", members.join(", "))));
-        }
-        let naming: Vec<&str> = vpc
-            .security_groups
-            .iter()
-            .filter(|g| g.name != name && g.rules.iter().any(|r| r.peer == PeerSpec::Group { group: name.clone() }))
-            .map(|g| g.name.as_str())
-            .collect();
-        if !naming.is_empty() {
-            return Err(ApiError::conflict(code::SG_IN_USE, format!("rules of security groups {} name group {name}; revoke them first", naming.join(", "))));
+        match dependencies::security_group_in_use(vpc, &name) {
+            Some(SecurityGroupInUse::Members(enis)) => {
+                return Err(ApiError::conflict(code::SG_IN_USE, format!("ENIs {} are in security group {name}; move them out first", enis.join(", "))));
+            }
+            Some(SecurityGroupInUse::NamedByRules(groups)) => {
+                return Err(ApiError::conflict(code::SG_IN_USE, format!("rules of security groups {} name group {name}; revoke them first", groups.join(", "))));
+            }
+            None => {}
         }
         doc.vpcs[i].security_groups.remove(j);
         Ok(())

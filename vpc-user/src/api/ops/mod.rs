@@ -1,0 +1,111 @@
+//! Every API operation, one file per resource kind: each kind's table of operations (name,
+//! parameters, response fields) beside the handlers that run them, and `all()` strings the tables
+//! together. Each mutating operation is one `Agent::transact`: the edit in its handler, then
+//! normalization, every rule of the guide, the data path and the store, all or nothing.
+//!
+//! To add an operation, add its `Op` to its kind's `OPS` and its handler next to it.
+
+mod cen;
+mod eni;
+mod flow_log;
+mod gateway;
+mod lookup;
+mod multicast;
+mod route_entry;
+mod route_table;
+mod security_group;
+mod topology;
+mod vpc;
+mod vswitch;
+
+use serde_json::{json, Value};
+
+use super::{error::ApiError, Params};
+use crate::{
+    agent::Agent,
+    model::{spec::TopologySpec, Topology},
+};
+
+/// The JSON type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Boolean,
+    /// Any JSON object or array (a next hop, a whole topology).
+    Object,
+}
+
+/// One parameter of an operation: the request parser, the CLI flags and the OpenAPI schema are
+/// all read from it.
+#[derive(Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub required: bool,
+    pub doc: &'static str,
+}
+
+/// One API operation: its name, parameters and response fields, and the handler that runs it.
+pub struct Op {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub params: &'static [Param],
+    /// Fields of the response object, with their meaning.
+    pub returns: &'static [(&'static str, &'static str)],
+    /// Whether the operation changes the configuration.
+    pub mutates: bool,
+    pub run: fn(&mut Agent, &Params) -> Result<Value, ApiError>,
+}
+
+/// Every operation, kind by kind, in the order the OpenAPI document and the CLI list them.
+pub fn all() -> impl Iterator<Item = &'static Op> {
+    [
+        vpc::OPS,
+        vswitch::OPS,
+        route_table::OPS,
+        route_entry::OPS,
+        eni::OPS,
+        gateway::OPS,
+        cen::OPS,
+        topology::OPS,
+        security_group::OPS,
+        flow_log::OPS,
+        multicast::OPS,
+    ]
+    .into_iter()
+    .flatten()
+}
+
+// What every kind's table and handlers are written with.
+
+/// `Kind::String`, the kind of most parameters, short for the tables.
+const S: Kind = Kind::String;
+
+/// One row of a parameter table: `p!("Name", Kind, req|opt, "What it means.")`.
+macro_rules! p {
+    ($name:literal, $kind:expr, req, $doc:literal) => {
+        Param { name: $name, kind: $kind, required: true, doc: $doc }
+    };
+    ($name:literal, $kind:expr, opt, $doc:literal) => {
+        Param { name: $name, kind: $kind, required: false, doc: $doc }
+    };
+}
+use p;
+
+const DRY_RUN: Param = p!("DryRun", Kind::Boolean, opt, "Check the request and report the changes without making them.");
+
+type R<T> = Result<T, ApiError>;
+
+/// Run a mutating edit; `DryRun` only reports.
+fn transact<T>(agent: &mut Agent, p: &Params, edit: impl FnOnce(&mut TopologySpec, &Topology) -> R<T>) -> R<T> {
+    agent.transact(p.opt_bool("DryRun").unwrap_or(false), edit).map(|(out, _)| out)
+}
+
+fn name_or(name: Option<&str>, id: &str) -> String {
+    name.map(str::to_string).unwrap_or_else(|| id.to_string())
+}
+
+fn ok() -> R<Value> {
+    Ok(json!({}))
+}

@@ -1,0 +1,232 @@
+//! Route-entry operations: custom entries by the cloud API's next-hop names or as a document
+//! object, and the list of a table's entries (system, CEN and custom) with each hop's state.
+
+use ipnet::Ipv4Net;
+use serde_json::{json, Value};
+
+use super::{lookup::table_index, ok, p, transact, Kind::Object, Op, Param, DRY_RUN, R, S};
+use crate::{
+    agent::Agent,
+    api::{
+        error::{code, ApiError},
+        Params,
+    },
+    model::{
+        normalize::new_id,
+        spec::{NextHopSpec, RouteSpec, TopologySpec},
+        topology::{HopTarget, NextHop, Origin},
+        Topology,
+    },
+};
+
+pub static OPS: &[Op] = &[
+    Op {
+        name: "CreateRouteEntry",
+        summary: "Add a custom route entry. Its destination may not equal a system entry's; a more specific one overrides it.",
+        params: &[
+            p!("RouteTableId", S, req, "The route table."),
+            p!("DestinationCidrBlock", S, req, "The destination, e.g. 0.0.0.0/0."),
+            p!("NextHopType", S, opt, "Instance or NetworkInterface (an ENI), Gateway (VpnGateway, RouterInterface to a VBR), Vpc (RouterInterface to a VPC), or Blackhole."),
+            p!("NextHopId", S, opt, "The ENI, gateway or VPC (ID or name)."),
+            p!("NextHop", Object, opt, "The next hop as in a topology file, e.g. {\"type\": \"ecmp\", \"hops\": [{\"eni\": \"n1\"}, {\"eni\": \"n2\"}]}."),
+            p!("RouteEntryName", S, opt, "2-128 characters, starts with a letter."),
+            p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
+            DRY_RUN,
+        ],
+        returns: &[("RouteEntryId", "The new entry.")],
+        mutates: true,
+        run: create_route_entry,
+    },
+    Op {
+        name: "DeleteRouteEntry",
+        summary: "Delete a custom route entry (system entries cannot be deleted).",
+        params: &[
+            p!("RouteEntryId", S, opt, "The entry; or give RouteTableId and DestinationCidrBlock."),
+            p!("RouteTableId", S, opt, "The route table."),
+            p!("DestinationCidrBlock", S, opt, "The entry's destination."),
+            DRY_RUN,
+        ],
+        returns: &[],
+        mutates: true,
+        run: delete_route_entry,
+    },
+    Op {
+        name: "DescribeRouteEntryList",
+        summary: "List the entries of a route table, system and custom.",
+        params: &[
+            p!("RouteTableId", S, req, "The route table."),
+            p!("RouteEntryType", S, opt, "System or Custom."),
+            p!("DestinationCidrBlock", S, opt, "Only the entry for this destination."),
+        ],
+        returns: &[("RouteEntrys", "RouteEntryId, RouteTableId, DestinationCidrBlock, Type (System|Custom), NextHopType, NextHopId, Status."), ("TotalCount", "Number of entries listed.")],
+        mutates: false,
+        run: describe_route_entries,
+    },
+];
+
+/// The next hop of a CreateRouteEntry request, by the cloud API's names or as a document object.
+fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
+    if let Some(hop) = p.object("NextHop") {
+        return hop.map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
+    }
+    let target = || p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"));
+    let missing = |what: &str, id: &str| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no {what} {id} in the route table's VPC"));
+    match p.opt_str("NextHopType") {
+        Some("Instance" | "NetworkInterface") => {
+            let id = target()?;
+            let eni = doc.vpcs[vpc].enis.iter().find(|e| e.id.as_deref() == Some(id) || e.name == id).ok_or_else(|| missing("ENI", id))?;
+            Ok(NextHopSpec::Eni { eni: eni.name.clone() })
+        }
+        Some("Gateway" | "VpnGateway" | "RouterInterface") if !target()?.starts_with("vpc-") => {
+            let id = target()?;
+            let gw = doc.vpcs[vpc].gateways.iter().find(|g| g.id.as_deref() == Some(id) || g.name == id).ok_or_else(|| missing("gateway", id))?;
+            Ok(NextHopSpec::Gateway { gateway: gw.name.clone() })
+        }
+        Some("Vpc" | "RouterInterface") => {
+            let id = target()?;
+            let peer = doc.vpcs.iter().find(|v| v.id.as_deref() == Some(id) || v.name == id);
+            let peer = peer.ok_or_else(|| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no VPC {id}")))?;
+            Ok(NextHopSpec::Vpc { vpc: peer.name.clone() })
+        }
+        Some("Blackhole") => Ok(NextHopSpec::Blackhole),
+        Some(other) => Err(ApiError::bad(
+            code::INVALID_PARAMETER,
+            "NextHopType",
+            format!("unknown NextHopType '{other}' (Instance, NetworkInterface, Gateway, Vpc, Blackhole; or give NextHop)"),
+        )),
+        None => Err(ApiError::bad(code::MISSING_PARAMETER, "NextHopType", "give NextHopType (and NextHopId) or NextHop")),
+    }
+}
+
+fn create_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
+    let id = new_id("rte");
+    transact(agent, p, |doc, _| {
+        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+        let next_hop = next_hop(doc, i, p)?;
+        doc.vpcs[i].route_tables[j].routes.push(RouteSpec {
+            id: Some(id.clone()),
+            dst: p.str("DestinationCidrBlock").into(),
+            next_hop,
+            name: p.opt_str("RouteEntryName").map(Into::into),
+            description: p.opt_str("Description").map(Into::into),
+        });
+        Ok(())
+    })?;
+    Ok(json!({"RouteEntryId": id}))
+}
+
+fn delete_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
+    transact(agent, p, |doc, topology| {
+        if let Some(id) = p.opt_str("RouteEntryId") {
+            for vpc in &mut doc.vpcs {
+                for table in &mut vpc.route_tables {
+                    if let Some(k) = table.routes.iter().position(|r| r.id.as_deref() == Some(id)) {
+                        table.routes.remove(k);
+                        return Ok(());
+                    }
+                }
+            }
+            return Err(ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId", id));
+        }
+        let (Some(table_id), Some(dst)) = (p.opt_str("RouteTableId"), p.opt_str("DestinationCidrBlock")) else {
+            return Err(ApiError::bad(code::MISSING_PARAMETER, "RouteEntryId", "give RouteEntryId, or RouteTableId and DestinationCidrBlock"));
+        };
+        let (i, j) = table_index(doc, table_id)?;
+        let parsed: Option<Ipv4Net> = dst.parse().ok();
+        let vpc = topology.vpcs.iter().find(|v| Some(&v.id) == doc.vpcs[i].id.as_ref());
+        if let (Some(vpc), Some(net)) = (vpc, parsed)
+            && vpc.system_routes().iter().any(|(d, _)| *d == net)
+        {
+            return Err(ApiError::bad(code::SYSTEM_ROUTE_ENTRY, "DestinationCidrBlock", format!("{net} is a system route entry; it cannot be deleted")));
+        }
+        let routes = &mut doc.vpcs[i].route_tables[j].routes;
+        let k = routes
+            .iter()
+            .position(|r| r.dst == dst || r.dst.parse::<Ipv4Net>().ok() == parsed && parsed.is_some())
+            .ok_or_else(|| ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "DestinationCidrBlock", dst))?;
+        routes.remove(k);
+        Ok(())
+    })?;
+    ok()
+}
+
+fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {
+    let table_id = p.str("RouteTableId");
+    let topology = agent.topology();
+    let (vpc, table) = topology
+        .vpcs
+        .iter()
+        .find_map(|v| v.route_tables.iter().find(|t| t.id == table_id).map(|t| (v, t)))
+        .ok_or_else(|| ApiError::not_found(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId", table_id))?;
+    let binding = agent.binding();
+    let mut list = Vec::new();
+    for view in topology.routes(vpc, table) {
+        let kind = match view.origin {
+            Origin::System => "System",
+            Origin::Cen => "CEN",
+            Origin::Custom => "Custom",
+        };
+        let custom = view.id.as_ref().and_then(|id| table.routes.iter().find(|r| &r.id == id));
+        let mut entry = json!({
+            "RouteEntryId": view.id, "RouteTableId": table.id, "DestinationCidrBlock": view.dst.to_string(), "Type": kind,
+            "NextHopType": hop_type(&view.next_hop), "NextHopId": hop_id(topology, vpc, &view.next_hop),
+            "RouteEntryName": custom.and_then(|r| r.name.clone()), "Description": custom.and_then(|r| r.description.clone()),
+            "Status": "Available",
+        });
+        if let (NextHop::Group(group), Some(id)) = (&view.next_hop, &view.id) {
+            let weights: Vec<u8> = group.hops.iter().map(|h| h.weight).collect();
+            let live: Vec<bool> = group
+                .hops
+                .iter()
+                .enumerate()
+                .map(|(i, h)| hop_target_id(vpc, &h.target).is_some_and(|t| binding.ifindex.contains_key(&t)) && !binding.down.contains(&(id.clone(), i)))
+                .collect();
+            let slots = crate::model::ecmp::slots(&weights, &live);
+            let hops: Vec<Value> = group
+                .hops
+                .iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let share = slots.iter().filter(|s| usize::from(**s) == i).count();
+                    let status = if !live[i] { "Down" } else if share > 0 { "Active" } else { "Standby" };
+                    json!({"NextHopId": hop_target_id(vpc, &h.target), "Name": h.target.name(), "Weight": h.weight,
+                           "Status": status, "Share": format!("{:.1}%", share as f64 * 100.0 / slots.len() as f64)})
+                })
+                .collect();
+            entry["NextHops"] = json!(hops);
+        }
+        list.push(entry);
+    }
+    list.retain(|e| p.opt_str("RouteEntryType").is_none_or(|t| e["Type"] == t));
+    list.retain(|e| p.opt_str("DestinationCidrBlock").is_none_or(|d| e["DestinationCidrBlock"] == d));
+    Ok(json!({"RouteEntrys": list, "TotalCount": list.len()}))
+}
+
+fn hop_target_id(vpc: &crate::model::Vpc, target: &HopTarget) -> Option<String> {
+    match target {
+        HopTarget::Eni(n) => vpc.eni(n).map(|e| e.id.clone()),
+        HopTarget::Gateway(n) => vpc.gateway(n).map(|g| g.id.clone()),
+    }
+}
+
+fn hop_type(hop: &NextHop) -> &'static str {
+    match hop {
+        NextHop::Local => "Local",
+        NextHop::Host => "Service",
+        NextHop::Eni { .. } => "NetworkInterface",
+        NextHop::Gateway { .. } => "Gateway",
+        NextHop::Vpc { .. } => "RouterInterface",
+        NextHop::Group(g) if g.active_standby => "ActiveStandby",
+        NextHop::Group(_) => "Ecmp",
+        NextHop::Blackhole => "Blackhole",
+    }
+}
+
+fn hop_id(topology: &Topology, vpc: &crate::model::Vpc, hop: &NextHop) -> Option<String> {
+    match hop {
+        NextHop::Eni { eni } => vpc.eni(eni).map(|e| e.id.clone()),
+        NextHop::Gateway { gateway } => vpc.gateway(gateway).map(|g| g.id.clone()),
+        NextHop::Vpc { vpc } => topology.vpc(vpc).map(|v| v.id.clone()),
+        _ => None,
+    }
+}
