@@ -46,18 +46,18 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_enis: names::DEFAULT_MAX_ENIS,
-            max_routes: names::DEFAULT_MAX_ROUTES,
-            max_addrs: names::DEFAULT_MAX_ADDRS,
-            max_groups: names::DEFAULT_MAX_GROUPS,
-            max_conntrack: names::DEFAULT_MAX_CONNTRACK,
-            max_sg_sets: names::DEFAULT_MAX_SG_SETS,
-            max_sg_nodes: names::DEFAULT_MAX_SG_NODES,
-            max_sg_chunks: names::DEFAULT_MAX_SG_CHUNKS,
-            max_sg_rules: names::DEFAULT_MAX_SG_RULES,
-            max_flow_log: names::DEFAULT_MAX_FLOW_LOG,
-            max_mcast_groups: names::DEFAULT_MAX_MCAST_GROUPS,
-            max_mcast_members: names::DEFAULT_MAX_MCAST_MEMBERS,
+            max_enis: names::Size::Enis.default_entries(),
+            max_routes: names::Size::Routes.default_entries(),
+            max_addrs: names::Size::Addrs.default_entries(),
+            max_groups: names::Size::Groups.default_entries(),
+            max_conntrack: names::Size::Conntrack.default_entries(),
+            max_sg_sets: names::Size::SgSets.default_entries(),
+            max_sg_nodes: names::Size::SgNodes.default_entries(),
+            max_sg_chunks: names::Size::SgChunks.default_entries(),
+            max_sg_rules: names::Size::SgRules.default_entries(),
+            max_flow_log: names::Size::FlowLog.default_entries(),
+            max_mcast_groups: names::Size::McastGroups.default_entries(),
+            max_mcast_members: names::Size::McastMembers.default_entries(),
         }
     }
 }
