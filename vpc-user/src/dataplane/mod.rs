@@ -5,6 +5,7 @@ pub mod attach;
 pub mod bpffs;
 pub mod conntrack;
 pub mod iface;
+pub mod limits;
 pub mod loader;
 pub mod netlink;
 pub mod object;
@@ -23,7 +24,7 @@ use serde::Serialize;
 use vpc_common::maps as names;
 
 pub use bpffs::PinDirs;
-pub use loader::Limits;
+pub use limits::Limits;
 
 use crate::compile::MapEntries;
 
