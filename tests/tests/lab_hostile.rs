@@ -197,7 +197,7 @@ fn a_flood_from_one_guest_hurts_nobody_else() {
     const FLOWS: u16 = 30_000;
     let mut opts = vpc_tests::options("h2");
     // A table a quarter of the flood: without limits it would be full in a moment.
-    opts.limits.max_conntrack = 8192;
+    opts.limits[vpc_common::maps::Size::Conntrack] = 8192;
     let lab = TestLab::up_with(opts, TENANTS);
     let (flooder, target, bsv) = (lab.ip("flooder"), lab.ip("target"), lab.ip("bsv"));
     // Another tenant's slow request/response stream, established before the flood.

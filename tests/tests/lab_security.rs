@@ -389,7 +389,7 @@ fn a_full_conntrack_table_refuses_new_connections_and_never_accepts_by_mistake()
     const CAPACITY: u32 = 64;
     const FLOWS: u16 = 400;
     let mut opts = vpc_tests::options("s7");
-    opts.limits.max_conntrack = CAPACITY;
+    opts.limits[vpc_common::maps::Size::Conntrack] = CAPACITY;
     let lab = TestLab::up_with(opts, PAIR);
     let (cl, sv) = (lab.ip("cl"), lab.ip("sv"));
     let server = udp_in(&lab, "sv", 7001);

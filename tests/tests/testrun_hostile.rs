@@ -11,7 +11,7 @@ use vpc::{
     packet::{self, Ipv4, TCP_ACK, TCP_SYN},
     tools::testrun::{with_harness, with_harness_sized, Harness, TEST_LIMITS},
 };
-use vpc_common::DropReason;
+use vpc_common::{maps::Size, DropReason};
 
 /// After the shared hostile VPC (`vpc_tests::hostile`): its crossing to a peer VPC, the peer, and
 /// a VPC with small connection limits.
@@ -298,7 +298,7 @@ fn connection_limits_refuse_and_never_evict() {
 
 #[test]
 fn a_full_table_refuses_new_connections() {
-    let limits = vpc::dataplane::Limits { max_conntrack: 8, ..TEST_LIMITS };
+    let limits = TEST_LIMITS.with(Size::Conntrack, 8);
     with_harness_sized(Topology::from_yaml(&hostile()).unwrap(), &[] as &[&str], limits, |h| {
         let flow = |sport| Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.20"), sport, 5201, b"x");
         for sport in 1..=4 {

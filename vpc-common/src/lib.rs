@@ -11,6 +11,7 @@ pub mod drop;
 pub mod flow;
 pub mod flowlog;
 pub mod frag;
+mod map_decl;
 pub mod maps;
 pub mod mcast;
 pub mod sg;

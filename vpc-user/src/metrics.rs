@@ -7,6 +7,8 @@ use std::{
     sync::Mutex,
 };
 
+use vpc_common::maps::decl;
+
 use crate::agent::Agent;
 
 /// API requests by (action, result code).
@@ -124,18 +126,18 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
     let mcast_groups = entries.mcast_groups.len();
     family(&mut out, "vpc_map_entries", "gauge", "Entries in each config map.");
     let maps = [
-        ("ENIS", entries.enis.len(), limits.max_enis),
-        ("ENI_ADDRS", entries.addrs.len(), limits.max_addrs),
-        ("ROUTES", entries.routes.len(), limits.max_routes),
-        ("TX_PORTS", entries.ports.len(), limits.max_enis),
-        ("MCAST_GROUPS", mcast_groups, limits.max_mcast_groups),
+        (decl::ENIS, entries.enis.len()),
+        (decl::ENI_ADDRS, entries.addrs.len()),
+        (decl::ROUTES, entries.routes.len()),
+        (decl::TX_PORTS, entries.ports.len()),
+        (decl::MCAST_GROUPS, mcast_groups),
     ];
-    for (map, n, _) in maps {
-        let _ = writeln!(out, "vpc_map_entries{{map=\"{map}\"}} {n}");
+    for (map, n) in &maps {
+        let _ = writeln!(out, "vpc_map_entries{{map=\"{}\"}} {n}", map.name);
     }
     family(&mut out, "vpc_map_capacity", "gauge", "Maximum entries of each config map.");
-    for (map, _, max) in maps {
-        let _ = writeln!(out, "vpc_map_capacity{{map=\"{map}\"}} {max}");
+    for (map, _) in &maps {
+        let _ = writeln!(out, "vpc_map_capacity{{map=\"{}\"}} {}", map.name, limits.entries(map));
     }
     family(&mut out, "vpc_api_requests_total", "counter", "API requests by action and result code.");
     if let Ok(map) = api.0.lock() {

@@ -320,7 +320,7 @@ impl Agent {
         Topology::check_transition(&self.topology, &topology)?;
         lap("validated");
         let mut ids = self.stored.ids.clone();
-        ids.assign(&topology, self.opts.limits.max_enis).map_err(|m| ChangeError::rule(crate::model::error::code::QUOTA_ENI, "enis", m))?;
+        ids.assign(&topology, self.opts.limits[vpc_common::maps::Size::Enis]).map_err(|m| ChangeError::rule(crate::model::error::code::QUOTA_ENI, "enis", m))?;
         let changes = diff(&self.topology, &topology);
         lap("diffed");
         if dry_run {
@@ -462,7 +462,7 @@ impl Agent {
         let created = counters.events.get(vpc_common::event::NAMES[vpc_common::event::CT_CREATED as usize]).copied().unwrap_or(0);
         let conntrack = ConntrackStats {
             entries,
-            capacity: u64::from(self.opts.limits.max_conntrack),
+            capacity: u64::from(self.opts.limits[vpc_common::maps::Size::Conntrack]),
             created,
             // Entries leave the table only through the sweeper (expired ones are also reused in
             // place): what was created and is not there was swept.

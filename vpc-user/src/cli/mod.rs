@@ -625,6 +625,16 @@ mod tests {
         assert_eq!(super::trace::TRACE_DROPPED, 3, "the help's number for a dropped trace");
     }
 
+    /// The help is written out; the options are `vpc_common::maps::Size`.
+    #[test]
+    fn map_size_help_names_every_size() {
+        let command = Cli::command();
+        let arg = command.get_arguments().find(|a| a.get_long() == Some("map-size")).expect("--map-size");
+        let help = arg.get_help().expect("help").to_string().replace('\n', " ");
+        let sizes: Vec<&str> = vpc_common::maps::Size::ALL.iter().map(|s| s.option()).collect();
+        assert!(help.contains(&format!("created: {} (e.g.", sizes.join(", "))), "{help}");
+    }
+
     #[test]
     fn port_range_takes_all_ports_without_equals() {
         for op in ["authorize-security-group", "authorize-security-group-egress", "revoke-security-group", "revoke-security-group-egress"] {

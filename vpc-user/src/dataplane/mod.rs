@@ -5,12 +5,14 @@ pub mod attach;
 pub mod bpffs;
 pub mod conntrack;
 pub mod iface;
+pub mod limits;
 pub mod loader;
 pub mod netlink;
 pub mod object;
 pub mod sg_sync;
 pub mod stats;
 pub mod sync;
+pub mod sync_order;
 pub mod sys;
 pub mod veth;
 pub mod vlan_gate;
@@ -18,12 +20,12 @@ pub mod vlan_gate;
 use std::collections::BTreeSet;
 
 use anyhow::Context as _;
-use aya::maps::PerCpuArray;
 use serde::Serialize;
 use vpc_common::maps as names;
 
 pub use bpffs::PinDirs;
-pub use loader::Limits;
+pub use limits::Limits;
+pub use sync_order::PendingRemoval;
 
 use crate::compile::MapEntries;
 
@@ -117,28 +119,7 @@ impl Dataplane {
 
     /// What the pinned config maps hold right now (for checks that nothing changed).
     pub fn read_entries(&self) -> anyhow::Result<MapEntries> {
-        use sync::ConfigMap as _;
-        let open = |name: &str| -> anyhow::Result<aya::maps::Map> {
-            let data = aya::maps::MapData::from_pin(self.pins.map(name)).with_context(|| format!("opening pinned {name}"))?;
-            Ok(aya::maps::Map::from_map_data(data)?)
-        };
-        let (mut enis, mut addrs, mut routes, mut ports, mut groups) =
-            (open(names::ENIS)?, open(names::ENI_ADDRS)?, open(names::ROUTES)?, open(names::TX_PORTS)?, open(names::GROUPS)?);
-        let (mut sets, mut nodes, mut words, mut rules, mut port_groups) =
-            (open(names::SG_SETS)?, open(names::SG_NODES)?, open(names::SG_WORDS)?, open(names::SG_RULES)?, open(names::PORT_GROUPS)?);
-        let (mut mcast_groups, mut mcast_senders) = (open(names::MCAST_GROUPS)?, open(names::MCAST_SENDERS)?);
-        Ok(MapEntries {
-            enis: sync::Enis::open(&mut enis)?.current()?,
-            addrs: sync::Addrs::open(&mut addrs)?.current()?,
-            routes: sync::Routes::open(&mut routes)?.current()?,
-            ports: sync::Ports::open(&mut ports)?.current()?,
-            groups: sync::Groups::open(&mut groups)?.current()?,
-            sg: sg_sync::SgMaps::open(&mut sets, &mut nodes, &mut words, &mut rules, &mut port_groups)?.current()?,
-            mcast_groups: sync::McastGroups::open(&mut mcast_groups)?.current()?,
-            mcast_senders: sync::McastSenders::open(&mut mcast_senders)?.current()?,
-            // Not in a map: the agent's allocation.
-            mcast_member_counters: Default::default(),
-        })
+        sync_order::read(&mut sync::Pinned::new(&self.pins))
     }
 
     pub fn counters(&self, ports: impl IntoIterator<Item = u32>) -> anyhow::Result<stats::Counters> {
@@ -159,18 +140,6 @@ pub struct MapChanges {
     pub security_groups: sync::Changes,
     /// Multicast groups and senders.
     pub multicast: sync::Changes,
-}
-
-/// Entries to delete once the new state is live (phase two of a sync).
-pub struct PendingRemoval {
-    enis: sync::Pending<u32>,
-    addrs: sync::Pending<vpc_common::AddrKey>,
-    routes: sync::Pending<crate::compile::LpmKey>,
-    ports: sync::Pending<u32>,
-    groups: sync::Pending<u32>,
-    sg: sg_sync::Pending,
-    mcast_groups: sync::Pending<vpc_common::mcast::McastKey>,
-    mcast_senders: sync::Pending<vpc_common::mcast::McastSenderKey>,
 }
 
 /// A program instance loaded over the pinned maps.
@@ -244,7 +213,7 @@ impl Loaded {
     fn point_gates(&mut self) -> anyhow::Result<Option<u32>> {
         let Ok(kfunc) = vlan_gate::kfunc_id() else { return Ok(None) };
         let fd = self.program()?.fd()?.try_clone()?;
-        let mut progs = aya::maps::ProgramArray::try_from(self.ebpf.map_mut(names::PROGS).ok_or_else(missing_map)?)?;
+        let mut progs = aya::maps::ProgramArray::try_from(sync::MapSource::map(&mut self.ebpf, names::PROGS)?)?;
         progs.set(0, &fd, 0)?;
         Ok(Some(kfunc))
     }
@@ -267,118 +236,16 @@ impl Loaded {
         Ok(prog.try_into()?)
     }
 
-    /// Phase one of a sync: write every new and changed entry. A port handed to a new ENI
-    /// starts with zeroed counters.
+    /// Phase one of a sync: write every new and changed entry (`sync_order`). A port handed to
+    /// a new ENI starts with zeroed counters.
     pub fn upsert(&mut self, entries: &MapEntries) -> anyhow::Result<PendingRemoval> {
-        use sync::ConfigMap as _;
-        let [enis, addrs, routes, ports, stats, rule_stats, groups, config, sets, nodes, words, rules, port_groups, mcast_groups, mcast_senders, mcast_member_stats] = self.ebpf.maps_disjoint_mut([
-            names::ENIS,
-            names::ENI_ADDRS,
-            names::ROUTES,
-            names::TX_PORTS,
-            names::ENI_STATS,
-            names::SG_RULE_STATS,
-            names::GROUPS,
-            names::CONFIG,
-            names::SG_SETS,
-            names::SG_NODES,
-            names::SG_WORDS,
-            names::SG_RULES,
-            names::PORT_GROUPS,
-            names::MCAST_GROUPS,
-            names::MCAST_SENDERS,
-            names::MCAST_MEMBER_STATS,
-        ]);
         let known = self.known.take();
-        // Security groups before anything that could make a port live: no port is ever
-        // reachable without its groups.
-        let mut sg_maps = sg_sync::SgMaps::open(
-            sets.ok_or_else(missing_map)?,
-            nodes.ok_or_else(missing_map)?,
-            words.ok_or_else(missing_map)?,
-            rules.ok_or_else(missing_map)?,
-            port_groups.ok_or_else(missing_map)?,
-        )?;
-        let sg = sg_sync::upsert(&mut sg_maps, &entries.sg, known.as_ref().map(|k| &k.sg))?;
-        stats::reset::<vpc_common::sg::RuleCounters>(&mut PerCpuArray::try_from(rule_stats.ok_or_else(missing_map)?)?, sg.fresh_counters.iter().copied())?;
-        let mut ports = sync::Ports::open(ports.ok_or_else(missing_map)?)?;
-        let mut stats: PerCpuArray<_, vpc_common::EniCounters> = PerCpuArray::try_from(stats.ok_or_else(missing_map)?)?;
-        let old_ports = match &known {
-            Some(known) => known.ports.clone(),
-            None => ports.current()?,
-        };
-        stats::reset(&mut stats, entries.ports.keys().copied().filter(|p| !old_ports.contains_key(p)))?;
-        // Groups, ports and addresses first, then routes that use them, then the senders that use
-        // the routes: each step only refers to what is already there.
-        let k = known.as_ref();
-        let mcast_groups = mcast_groups.ok_or_else(missing_map)?;
-        // A member counter handed to a new (group, member) starts from zero.
-        // (After a restart the counters were allocated before it: none is fresh.)
-        let fresh: Vec<u32> = match k {
-            Some(k) => entries.mcast_member_counters.difference(&k.mcast_member_counters).copied().collect(),
-            None => Vec::new(),
-        };
-        stats::reset::<vpc_common::mcast::McastCounters>(&mut PerCpuArray::try_from(mcast_member_stats.ok_or_else(missing_map)?)?, fresh)?;
-        let pending = PendingRemoval {
-            groups: sync::upsert(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &entries.groups, k.map(|k| &k.groups))?,
-            ports: sync::upsert(&mut ports, &entries.ports, Some(&old_ports))?,
-            addrs: sync::upsert(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &entries.addrs, k.map(|k| &k.addrs))?,
-            routes: sync::upsert(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &entries.routes, k.map(|k| &k.routes))?,
-            enis: sync::upsert(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &entries.enis, k.map(|k| &k.enis))?,
-            sg,
-            mcast_groups: sync::upsert(&mut sync::McastGroups::open(mcast_groups)?, &entries.mcast_groups, k.map(|k| &k.mcast_groups))?,
-            mcast_senders: sync::upsert(&mut sync::McastSenders::open(mcast_senders.ok_or_else(missing_map)?)?, &entries.mcast_senders, k.map(|k| &k.mcast_senders))?,
-        };
-        // Cached flow decisions are taken again against the new entries.
-        sync::bump_epoch(config.ok_or_else(missing_map)?)?;
-        Ok(pending)
+        sync_order::upsert(&mut self.ebpf, entries, known.as_ref())
     }
 
     /// Phase two: delete what nobody wants any more.
     pub fn remove_stale(&mut self, pending: PendingRemoval) -> anyhow::Result<MapChanges> {
-        let [enis, addrs, routes, ports, groups, config, sets, nodes, words, rules, port_groups, mcast_groups, mcast_senders] = self.ebpf.maps_disjoint_mut([
-            names::ENIS,
-            names::ENI_ADDRS,
-            names::ROUTES,
-            names::TX_PORTS,
-            names::GROUPS,
-            names::CONFIG,
-            names::SG_SETS,
-            names::SG_NODES,
-            names::SG_WORDS,
-            names::SG_RULES,
-            names::PORT_GROUPS,
-            names::MCAST_GROUPS,
-            names::MCAST_SENDERS,
-        ]);
-        sync::remove(&mut sync::McastSenders::open(mcast_senders.ok_or_else(missing_map)?)?, &pending.mcast_senders)?;
-        sync::remove(&mut sync::McastGroups::open(mcast_groups.ok_or_else(missing_map)?)?, &pending.mcast_groups)?;
-        sync::remove(&mut sync::Enis::open(enis.ok_or_else(missing_map)?)?, &pending.enis)?;
-        sync::remove(&mut sync::Routes::open(routes.ok_or_else(missing_map)?)?, &pending.routes)?;
-        sync::remove(&mut sync::Addrs::open(addrs.ok_or_else(missing_map)?)?, &pending.addrs)?;
-        sync::remove(&mut sync::Ports::open(ports.ok_or_else(missing_map)?)?, &pending.ports)?;
-        sync::remove(&mut sync::Groups::open(groups.ok_or_else(missing_map)?)?, &pending.groups)?;
-        let mut sg_maps = sg_sync::SgMaps::open(
-            sets.ok_or_else(missing_map)?,
-            nodes.ok_or_else(missing_map)?,
-            words.ok_or_else(missing_map)?,
-            rules.ok_or_else(missing_map)?,
-            port_groups.ok_or_else(missing_map)?,
-        )?;
-        sg_sync::remove(&mut sg_maps, &pending.sg)?;
-        let changes = MapChanges {
-            enis: pending.enis.changes,
-            addrs: pending.addrs.changes,
-            routes: pending.routes.changes,
-            ports: pending.ports.changes,
-            groups: pending.groups.changes,
-            security_groups: pending.sg.changes,
-            multicast: pending.mcast_groups.changes,
-        };
-        if changes.enis.removed + changes.addrs.removed + changes.routes.removed + changes.ports.removed + changes.groups.removed > 0 {
-            sync::bump_epoch(config.ok_or_else(missing_map)?)?;
-        }
-        Ok(changes)
+        sync_order::remove_stale(&mut self.ebpf, pending)
     }
 
     /// Both phases at once (nothing is attached to this instance yet).
@@ -388,10 +255,6 @@ impl Loaded {
         self.known = Some(entries.clone());
         Ok(changes)
     }
-}
-
-fn missing_map() -> anyhow::Error {
-    anyhow::anyhow!("map missing from the XDP object")
 }
 
 fn is_mount_point(path: &std::path::Path) -> bool {

@@ -6,10 +6,13 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use aya::maps::{Array, Map, MapData};
-use vpc_common::sg::{PortGroups, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT};
+use aya::maps::{Array, MapData};
+use vpc_common::{
+    maps as names,
+    sg::{PortGroups, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
+};
 
-use super::sync::Changes;
+use super::sync::{Changes, MapSource};
 use crate::{
     compile::{sg::SgContent, SgEntries},
     model::ids::SgPlace,
@@ -17,7 +20,7 @@ use crate::{
 
 type Chunk = [u64; CHUNK_WORDS as usize];
 
-/// The five arrays, opened from an object's maps.
+/// The five arrays, opened from an object's or the pinned maps.
 pub struct SgMaps<'a> {
     pub sets: Array<&'a mut MapData, SgSet>,
     pub nodes: Array<&'a mut MapData, [u32; NODE_FANOUT]>,
@@ -27,7 +30,8 @@ pub struct SgMaps<'a> {
 }
 
 impl<'a> SgMaps<'a> {
-    pub fn open(sets: &'a mut Map, nodes: &'a mut Map, words: &'a mut Map, rules: &'a mut Map, ports: &'a mut Map) -> anyhow::Result<Self> {
+    pub fn open(maps: &'a mut impl MapSource) -> anyhow::Result<Self> {
+        let [sets, nodes, words, rules, ports] = maps.maps([names::SG_SETS, names::SG_NODES, names::SG_WORDS, names::SG_RULES, names::PORT_GROUPS])?;
         Ok(SgMaps {
             sets: Array::try_from(sets)?,
             nodes: Array::try_from(nodes)?,

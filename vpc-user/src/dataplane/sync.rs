@@ -8,11 +8,11 @@ use std::{collections::BTreeMap, os::fd::AsFd as _};
 use anyhow::Context as _;
 use aya::{
     maps::{lpm_trie::Key, Array, DevMap, HashMap, LpmTrie, Map, MapData},
-    Pod,
+    Ebpf, Pod,
 };
 use vpc_common::{AddrKey, Eni, Group, Port, Route, RouteKey, CONFIG_EPOCH};
 
-use super::sys;
+use super::{bpffs::PinDirs, sys};
 use crate::compile::LpmKey;
 
 /// What one sync changed in one map.
@@ -43,6 +43,61 @@ pub trait ConfigMap {
 pub struct Pending<K> {
     stale: Vec<K>,
     pub changes: Changes,
+}
+
+/// Nothing to delete.
+impl<K> Default for Pending<K> {
+    fn default() -> Self {
+        Pending { stale: Vec::new(), changes: Changes::default() }
+    }
+}
+
+/// Where a sync finds its maps by name: a loaded instance, or the pinned maps (`Pinned`).
+pub trait MapSource {
+    fn maps<const N: usize>(&mut self, names: [&'static str; N]) -> anyhow::Result<[&mut Map; N]>;
+
+    fn map(&mut self, name: &'static str) -> anyhow::Result<&mut Map> {
+        let [map] = self.maps([name])?;
+        Ok(map)
+    }
+}
+
+impl MapSource for Ebpf {
+    fn maps<const N: usize>(&mut self, names: [&'static str; N]) -> anyhow::Result<[&mut Map; N]> {
+        every(names, self.maps_disjoint_mut(names), "missing from the XDP object")
+    }
+}
+
+/// The maps pinned under a pin root, opened when first asked for.
+pub struct Pinned<'p> {
+    pins: &'p PinDirs,
+    open: std::collections::HashMap<&'static str, Map>,
+}
+
+impl<'p> Pinned<'p> {
+    pub fn new(pins: &'p PinDirs) -> Self {
+        Pinned { pins, open: Default::default() }
+    }
+}
+
+impl MapSource for Pinned<'_> {
+    fn maps<const N: usize>(&mut self, names: [&'static str; N]) -> anyhow::Result<[&mut Map; N]> {
+        for name in names {
+            if !self.open.contains_key(name) {
+                let data = MapData::from_pin(self.pins.map(name)).with_context(|| format!("opening pinned {name}"))?;
+                self.open.insert(name, Map::from_map_data(data)?);
+            }
+        }
+        every(names, self.open.get_disjoint_mut(names), "not pinned")
+    }
+}
+
+/// All of `found`, or an error naming the first map missing.
+fn every<T, const N: usize>(names: [&str; N], found: [Option<T>; N], missing: &str) -> anyhow::Result<[T; N]> {
+    if let Some(i) = found.iter().position(Option::is_none) {
+        anyhow::bail!("map {} {missing}", names[i]);
+    }
+    Ok(found.map(|map| map.expect("checked above")))
 }
 
 /// Phase one: write new and changed entries. `known` is what the map holds when the caller

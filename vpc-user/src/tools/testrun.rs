@@ -14,7 +14,10 @@ use aya::{
     maps::PerCpuArray,
     programs::{TestRun as _, TestRunOptions},
 };
-use vpc_common::{maps as names, DropReason, EniCounters};
+use vpc_common::{
+    maps::{self as names, Size},
+    DropReason, EniCounters,
+};
 
 use crate::{
     compile,
@@ -72,20 +75,19 @@ pub fn with_harness<T: Send + 'static>(
 }
 
 /// Map sizes of a test harness: small, so many harnesses run at once.
-pub const TEST_LIMITS: Limits = Limits {
-    max_enis: 1024,
-    max_routes: 4096,
-    max_addrs: 4096,
-    max_groups: 256,
-    max_conntrack: 65536,
-    max_sg_sets: 256,
-    max_sg_nodes: 1024,
-    max_sg_chunks: 2048,
-    max_sg_rules: 4096,
-    max_flow_log: 4096,
-    max_mcast_groups: 64,
-    max_mcast_members: 1024,
-};
+pub const TEST_LIMITS: Limits = Limits::DEFAULT
+    .with(Size::Enis, 1024)
+    .with(Size::Routes, 4096)
+    .with(Size::Addrs, 4096)
+    .with(Size::Groups, 256)
+    .with(Size::Conntrack, 65536)
+    .with(Size::SgSets, 256)
+    .with(Size::SgNodes, 1024)
+    .with(Size::SgChunks, 2048)
+    .with(Size::SgRules, 4096)
+    .with(Size::FlowLog, 4096)
+    .with(Size::McastGroups, 64)
+    .with(Size::McastMembers, 1024);
 
 /// As `with_harness`, leaving the ENIs named in `detached` without an interface.
 pub fn with_harness_detached<S: AsRef<str>, T: Send + 'static>(
@@ -117,7 +119,7 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
             crate::tools::lab::ip_batch(None, &[format!("link set e{i} up"), format!("link set g{i} up")])?;
         }
         let mut ids = Ids::default();
-        ids.assign(&topology, limits.max_enis).map_err(anyhow::Error::msg)?;
+        ids.assign(&topology, limits[Size::Enis]).map_err(anyhow::Error::msg)?;
         let binding = Binding { ids, ifindex, down: Default::default() };
         let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dataplane = Dataplane::new(root, limits);
@@ -136,7 +138,7 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
             }
         };
         let ports = binding.ids.ports.values().copied().collect();
-        let ct = Conntrack { capacity: limits.max_conntrack as usize, ..Default::default() };
+        let ct = Conntrack { capacity: limits[Size::Conntrack] as usize, ..Default::default() };
         let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct, entries };
         f(&mut harness)
     })
@@ -188,7 +190,7 @@ impl Harness {
     /// Change the configuration as the agent would: the same ENIs and gateways (by ID), other
     /// routes or security groups. Established connections are re-checked against it.
     pub fn apply(&mut self, topology: Topology) -> anyhow::Result<()> {
-        self.binding.ids.assign(&topology, TEST_LIMITS.max_enis).map_err(anyhow::Error::msg)?;
+        self.binding.ids.assign(&topology, TEST_LIMITS[Size::Enis]).map_err(anyhow::Error::msg)?;
         self.topology = topology;
         self.resync()
     }

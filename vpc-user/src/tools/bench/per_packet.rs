@@ -20,8 +20,9 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{median, pin_to_last_cpu};
+use vpc_common::maps::Size;
+
 use crate::{
-    dataplane::Limits,
     model::{
         normalize::normalize,
         spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
@@ -200,20 +201,18 @@ impl Worker {
         let topology = topology(scale)?;
         let (_, vswitch, src) = topology.eni("src").context("src ENI")?;
         let mut next_flow = Flows { src: src.ip, macs: (vswitch.gateway_mac, src.mac), routes, next: 0, state: 0x5eed };
-        let limits = Limits {
-            max_enis: 16,
-            max_routes: (routes + 64) as u32,
-            max_addrs: 64,
-            max_groups: 16,
+        let limits = crate::tools::testrun::TEST_LIMITS
+            .with(Size::Enis, 16)
+            .with(Size::Routes, (routes + 64) as u32)
+            .with(Size::Addrs, 64)
+            .with(Size::Groups, 16)
             // Two entries per flow: the sender's and the receiver's side.
-            max_conntrack: (2 * (rounds + 2) * flows + 1024) as u32,
-            max_sg_rules: (scale.sg_rules + 1024) as u32,
+            .with(Size::Conntrack, (2 * (rounds + 2) * flows + 1024) as u32)
+            .with(Size::SgRules, (scale.sg_rules + 1024) as u32)
             // A bitmap per class of each field (up to ~3 per rule here), each as long as the set.
-            max_sg_chunks: (3 * scale.sg_rules * (scale.sg_rules / 64 + 2) / 64 + 2048) as u32,
-            max_sg_nodes: 4096,
-            max_flow_log: (2 * (rounds + 2) * flows + 1024) as u32,
-            ..crate::tools::testrun::TEST_LIMITS
-        };
+            .with(Size::SgChunks, (3 * scale.sg_rules * (scale.sg_rules / 64 + 2) / 64 + 2048) as u32)
+            .with(Size::SgNodes, 4096)
+            .with(Size::FlowLog, (2 * (rounds + 2) * flows + 1024) as u32);
         let (ask, asked) = std::sync::mpsc::channel::<()>();
         let (answer, answers) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {

@@ -17,11 +17,12 @@ use aya::{
     programs::{TestRun, TestRunAttrs, TestRunOptions, Xdp},
 };
 use serde::Serialize;
+use vpc_common::maps::Size;
 
 use crate::{
     agent::HostOptions,
     api::Conn,
-    dataplane::{bpffs::PinDirs, Limits},
+    dataplane::bpffs::PinDirs,
     netns, tools::lab,
     packet::Ipv4,
 };
@@ -61,7 +62,7 @@ impl Programs {
     fn load() -> anyhow::Result<Programs> {
         let pins = PathBuf::from(format!("/sys/fs/bpf/vpc-bench-tp-{}", std::process::id()));
         let dirs = PinDirs::new(&pins);
-        let limits = Limits { max_routes: 64, max_conntrack: 1024, max_flow_log: 1024, ..crate::tools::testrun::TEST_LIMITS };
+        let limits = crate::tools::testrun::TEST_LIMITS.with(Size::Routes, 64).with(Size::Conntrack, 1024).with(Size::FlowLog, 1024);
         let mut ebpf = crate::dataplane::loader::load(&dirs, &limits)?;
         for name in ["vpc_bench_gen", "vpc_bench_count", "vpc_bench_redirect"] {
             crate::dataplane::loader::retrying(|| {
