@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod binding;
 pub mod conntrack;
+pub mod constants;
 pub mod diff;
 pub mod ecmp;
 pub mod error;

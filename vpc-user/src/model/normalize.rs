@@ -8,16 +8,14 @@ use std::{collections::BTreeSet, net::Ipv4Addr};
 
 use ipnet::Ipv4Net;
 
+// Kept at their old path for callers that import them from here.
+pub use super::constants::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME};
 use super::{
     addr,
-    ids::SYSTEM_TABLE,
-    security::{self, DEFAULT_GROUP},
+    constants::{DEFAULT_GROUP, DEFAULT_VSWITCH_PREFIX, RESERVED_AT_END, SYSTEM_TABLE},
+    security,
     spec::{EniSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
-
-/// The default VPC's CIDR (the guide's 172.31.0.0/16).
-pub const DEFAULT_VPC_CIDR: &str = "172.31.0.0/16";
-pub const DEFAULT_VPC_NAME: &str = "default";
 
 /// A fresh resource ID: `prefix-` and 20 random lowercase letters and digits, like the cloud's.
 /// (A per-thread generator seeded once from the kernel: bulk applies create many IDs.)
@@ -122,7 +120,7 @@ pub fn ensure_default_vswitch(doc: &mut TopologySpec, zone: &str) -> (usize, Str
         return (vpc_index, s.name.clone());
     }
     let name = default_vswitch_name(vpc, zone);
-    let cidr = free_slash20(vpc).map(|c| c.to_string()).unwrap_or_else(|| "no-free-/20".into());
+    let cidr = free_default_cidr(vpc).map(|c| c.to_string()).unwrap_or_else(|| format!("no-free-/{DEFAULT_VSWITCH_PREFIX}"));
     vpc.vswitches.push(VSwitchSpec { name: name.clone(), cidr, zone: zone.into(), default: true, ..Default::default() });
     (vpc_index, name)
 }
@@ -137,10 +135,10 @@ fn default_vswitch_name(vpc: &VpcSpec, zone: &str) -> String {
 }
 
 /// The first /20 of the VPC that no VSwitch overlaps.
-fn free_slash20(vpc: &VpcSpec) -> Option<Ipv4Net> {
+fn free_default_cidr(vpc: &VpcSpec) -> Option<Ipv4Net> {
     let cidr: Ipv4Net = vpc.cidr.parse().ok()?;
     let taken: Vec<Ipv4Net> = vpc.vswitches.iter().filter_map(|s| s.cidr.parse().ok()).collect();
-    cidr.subnets(20).ok()?.find(|candidate| !taken.iter().any(|t| t.contains(candidate) || candidate.contains(t)))
+    cidr.subnets(DEFAULT_VSWITCH_PREFIX).ok()?.find(|candidate| !taken.iter().any(|t| t.contains(candidate) || candidate.contains(t)))
 }
 
 fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
@@ -282,7 +280,7 @@ fn fill_eni_addresses(old: &TopologySpec, doc: &mut TopologySpec) {
 /// The lowest address of `cidr` an ENI may take that is not in `used`.
 pub fn next_free(cidr: Ipv4Net, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
     let first = u32::from(cidr.network()) + 1;
-    let last = u32::from(cidr.broadcast()).checked_sub(3)?;
+    let last = u32::from(cidr.broadcast()).checked_sub(RESERVED_AT_END)?;
     (first..=last).map(Ipv4Addr::from).find(|a| !used.contains(a))
 }
 

@@ -10,21 +10,17 @@ use std::{
 use ipnet::Ipv4Net;
 use serde::Serialize;
 
+// Kept at their old path for callers that import them from here.
+pub use super::constants::{CLOUD_SERVICES, MAX_CONNTRACK_LIMIT, MAX_MTU, MIN_MTU, PRIVATE_RANGES};
 use super::{
     addr,
+    constants::{DEFAULT_VPC_CIDR, DEFAULT_VSWITCH_PREFIX, MAX_VSWITCH_PREFIX, MIN_VSWITCH_PREFIX, SYSTEM_TABLE},
     error::{code, Invalid, Problems},
-    ids::SYSTEM_TABLE,
     names,
-    normalize::{normalize, DEFAULT_VPC_CIDR},
+    normalize::normalize,
     security::{self, SecurityGroup},
     spec::{EniSpec, NextHopSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
-
-/// The private ranges a VPC CIDR must equal or lie inside.
-pub const PRIVATE_RANGES: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
-
-/// The system route entry every table has for the cloud-services range.
-pub const CLOUD_SERVICES: &str = "100.64.0.0/10";
 
 /// Resource quotas. The guide gives the route-table limit (10 per VPC); the others follow the
 /// cloud's published defaults and are meant to be raised with `--quota`.
@@ -605,7 +601,7 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
         problems.add(
             code::VPC_CIDR_NOT_PRIVATE,
             format!("{at}.cidr"),
-            format!("VPC CIDR {cidr} must be 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 or a subset of one of them"),
+            format!("VPC CIDR {cidr} must be {} or a subset of one of them", PRIVATE_RANGES.join(", ")),
         );
     }
     if spec.default && spec.cidr != DEFAULT_VPC_CIDR {
@@ -690,15 +686,6 @@ fn vpc(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quotas, problems: &
         conntrack_limit,
     })
 }
-
-/// The largest MTU a link may have: an XDP program without multi-buffer support runs on a veth
-/// only while every frame fits one page beside the headroom (the kernel refuses to attach it
-/// to a veth whose peer has a larger MTU).
-pub const MAX_MTU: u32 = 3500;
-/// The smallest: what every IPv4 host must take whole (RFC 791).
-pub const MIN_MTU: u32 = 576;
-/// The largest connection limit of one port.
-pub const MAX_CONNTRACK_LIMIT: u32 = 1 << 24;
 
 /// An MTU from a file or a call (default when omitted).
 fn check_mtu(problems: &mut Problems, field: String, mtu: Option<u32>) -> u16 {
@@ -835,8 +822,12 @@ fn vswitch(
         problems.add(code::ROUTE_TABLE_NOT_FOUND, format!("{at}.route_table"), format!("VPC '{}' has no route table '{route_table}'", vpc.name));
     }
     let cidr = parse_cidr(problems, format!("{at}.cidr"), &spec.cidr)?;
-    if !(16..=29).contains(&cidr.prefix_len()) {
-        problems.add(code::VSWITCH_CIDR_MASK, format!("{at}.cidr"), format!("VSwitch mask /{} is outside /16 to /29", cidr.prefix_len()));
+    if !(MIN_VSWITCH_PREFIX..=MAX_VSWITCH_PREFIX).contains(&cidr.prefix_len()) {
+        problems.add(
+            code::VSWITCH_CIDR_MASK,
+            format!("{at}.cidr"),
+            format!("VSwitch mask /{} is outside /{MIN_VSWITCH_PREFIX} to /{MAX_VSWITCH_PREFIX}", cidr.prefix_len()),
+        );
         return None;
     }
     if !vpc_cidr.contains(&cidr) {
@@ -846,8 +837,12 @@ fn vswitch(
     if spec.default && !vpc.default {
         problems.add(code::DEFAULT_VSWITCH_NOT_IN_DEFAULT_VPC, format!("{at}.default"), "a default VSwitch belongs to the default VPC");
     }
-    if spec.default && cidr.prefix_len() != 20 {
-        problems.add(code::DEFAULT_VSWITCH_CIDR, format!("{at}.cidr"), format!("a default VSwitch is a /20, not /{}", cidr.prefix_len()));
+    if spec.default && cidr.prefix_len() != DEFAULT_VSWITCH_PREFIX {
+        problems.add(
+            code::DEFAULT_VSWITCH_CIDR,
+            format!("{at}.cidr"),
+            format!("a default VSwitch is a /{DEFAULT_VSWITCH_PREFIX}, not /{}", cidr.prefix_len()),
+        );
     }
     let id = spec.id.clone().unwrap_or_default();
     Some(VSwitch {
