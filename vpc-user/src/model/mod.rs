@@ -14,6 +14,7 @@ pub mod ids;
 pub mod multicast;
 pub mod names;
 pub mod normalize;
+pub mod quotas;
 pub mod security;
 pub mod spec;
 pub mod topology;
