@@ -15,9 +15,12 @@ pub mod multicast;
 pub mod names;
 pub mod normalize;
 pub mod quotas;
+pub mod route;
 pub mod security;
 pub mod spec;
 pub mod topology;
+pub mod validate;
+pub mod vpc;
 
 pub use error::{Invalid, Problem};
 pub use topology::{Eni, Topology, VSwitch, Vpc};
