@@ -8,7 +8,9 @@
 mod cen;
 mod eni;
 mod fields;
+mod flow_log;
 mod gateway;
+mod multicast;
 mod next_hop;
 mod resource_ids;
 mod route_table;
@@ -104,7 +106,7 @@ impl Topology {
             problems.add(code::VSWITCH_NOT_FOUND, "enis", "zone-placed ENIs were not normalized into a default VSwitch");
         }
         let cens = cen::validate_all(spec, &vpcs, &mut problems);
-        let flow_logs = super::flowlog::flow_logs(spec, &vpcs, quotas.flow_logs, &mut problems);
+        let flow_logs = flow_log::validate_all(spec, &vpcs, quotas.flow_logs, &mut problems);
         problems.finish(Topology { vpcs, cens, flow_logs })
     }
 }

@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 use super::{
     eni,
     fields::{check_conntrack_limit, check_description, check_name, parse_cidr},
-    gateway,
+    gateway, multicast,
     next_hop::HopScope,
     route_table, vswitch,
 };
@@ -97,7 +97,7 @@ pub(super) fn validate(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quo
     for (i, eni_spec) in spec.enis.iter().enumerate() {
         security::check_membership(&format!("{at}.enis[{i}]"), &eni_spec.security_groups, &security_groups, problems);
     }
-    let multicast_groups = crate::model::multicast::groups(at, &spec.multicast_groups, &enis, problems);
+    let multicast_groups = multicast::validate_groups(at, &spec.multicast_groups, &enis, problems);
     let scope = HopScope { vpc: &spec.name, all_vpcs, enis: &enis, gateways: &gateways };
     let route_tables = spec
         .route_tables
