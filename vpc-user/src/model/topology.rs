@@ -3,7 +3,7 @@
 //! `from_yaml` normalizes a file on its own, for tools and tests that have no stored state.
 //! Here: the region-wide types (the topology, its CENs) and the queries across VPCs.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use ipnet::Ipv4Net;
 use serde::Serialize;
@@ -83,5 +83,25 @@ impl Topology {
 
     pub fn eni(&self, name: &str) -> Option<(&Vpc, &VSwitch, &Eni)> {
         self.enis().find(|(_, _, e)| e.name == name)
+    }
+
+    /// Every ENI by name, for a caller that looks up many: `eni` scans every ENI each time.
+    pub fn enis_by_name(&self) -> EnisByName<'_> {
+        let mut by_name = HashMap::new();
+        // The first ENI of a name wins, as `eni` finds it.
+        for (vpc, vswitch, eni) in self.enis() {
+            by_name.entry(eni.name.as_str()).or_insert((vpc, vswitch, eni));
+        }
+        EnisByName(by_name)
+    }
+}
+
+/// A topology's ENIs by name, with their VPC and VSwitch (`Topology::enis_by_name`).
+pub struct EnisByName<'a>(HashMap<&'a str, (&'a Vpc, &'a VSwitch, &'a Eni)>);
+
+impl<'a> EnisByName<'a> {
+    /// The same answer as `Topology::eni`.
+    pub fn get(&self, name: &str) -> Option<(&'a Vpc, &'a VSwitch, &'a Eni)> {
+        self.0.get(name).copied()
     }
 }

@@ -13,6 +13,7 @@ use crate::model::{
 /// Validate a VPC's groups against its ENIs (`at` is the VPC's field path).
 pub(super) fn validate_groups(at: &str, specs: &[McastGroupSpec], enis: &[Eni], problems: &mut Problems) -> Vec<McastGroup> {
     let mut out: Vec<McastGroup> = Vec::new();
+    let eni_names: BTreeSet<&str> = enis.iter().map(|e| e.name.as_str()).collect();
     for (i, spec) in specs.iter().enumerate() {
         let at = format!("{at}.multicast_groups[{i}]");
         let group = match spec.group.parse::<Ipv4Addr>() {
@@ -33,7 +34,7 @@ pub(super) fn validate_groups(at: &str, specs: &[McastGroupSpec], enis: &[Eni], 
         for (list, what) in [(&spec.senders, "senders"), (&spec.members, "members")] {
             let mut seen = BTreeSet::new();
             for (k, name) in list.iter().enumerate() {
-                if !enis.iter().any(|e| &e.name == name) {
+                if !eni_names.contains(name.as_str()) {
                     problems.add(code::MCAST_ENI_NOT_FOUND, format!("{at}.{what}[{k}]"), format!("the VPC has no ENI '{name}' (a group never reaches another VPC)"));
                 }
                 if !seen.insert(name) {

@@ -1,31 +1,45 @@
 //! Next hops of route entries: what they name exists in the VPC (or is another VPC), groups
 //! have the right number of hops and weights, health checks are well-formed.
 
+use std::collections::HashSet;
+
 use crate::model::{
     error::{code, Problems},
     spec::{HealthCheckSpec, HopSpec, NextHopSpec},
     topology::{Eni, Gateway, HealthCheck, HealthMethod, Hop, HopGroup, HopTarget, NextHop},
 };
 
-/// What next hops of a VPC's routes may refer to.
+/// What next hops of a VPC's routes may refer to. The ENI and gateway names are a set, built
+/// once per VPC: every entry of a table (up to 100,000) looks its next hop up.
 pub(super) struct HopScope<'a> {
-    pub(super) vpc: &'a str,
-    pub(super) all_vpcs: &'a [&'a str],
-    pub(super) enis: &'a [Eni],
-    pub(super) gateways: &'a [Gateway],
+    vpc: &'a str,
+    all_vpcs: &'a [&'a str],
+    eni_names: HashSet<&'a str>,
+    gateway_names: HashSet<&'a str>,
+}
+
+impl<'a> HopScope<'a> {
+    pub(super) fn new(vpc: &'a str, all_vpcs: &'a [&'a str], enis: &'a [Eni], gateways: &'a [Gateway]) -> HopScope<'a> {
+        HopScope {
+            vpc,
+            all_vpcs,
+            eni_names: enis.iter().map(|e| e.name.as_str()).collect(),
+            gateway_names: gateways.iter().map(|g| g.name.as_str()).collect(),
+        }
+    }
 }
 
 /// Validate next hop `spec` at field path `at`.
 pub(super) fn validate(at: &str, spec: &NextHopSpec, scope: &HopScope<'_>, problems: &mut Problems) -> Option<NextHop> {
     let eni = |name: &str, field: String, problems: &mut Problems| {
-        let found = scope.enis.iter().any(|e| e.name == name);
+        let found = scope.eni_names.contains(name);
         if !found {
             problems.add(code::NEXT_HOP_NOT_FOUND, field, format!("no ENI '{name}' in VPC '{}'", scope.vpc));
         }
         found
     };
     let gateway = |name: &str, field: String, problems: &mut Problems| {
-        let found = scope.gateways.iter().any(|g| g.name == name);
+        let found = scope.gateway_names.contains(name);
         if !found {
             problems.add(code::NEXT_HOP_NOT_FOUND, field, format!("no gateway '{name}' in VPC '{}'", scope.vpc));
         }

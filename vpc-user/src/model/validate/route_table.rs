@@ -1,7 +1,7 @@
 //! Route tables: the table-level rules (names, the system table first, the quota) and each
 //! table's custom entries (canonical destinations, none a system entry's, none twice, the quota).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use ipnet::Ipv4Net;
 
@@ -24,7 +24,7 @@ pub(super) fn validate_names(at: &str, spec: &VpcSpec, quotas: &Quotas, problems
     for (i, table) in spec.route_tables.iter().enumerate() {
         let field = format!("{at}.route_tables[{i}]");
         if table.name == SYSTEM_TABLE && i != 0 {
-            problems.add(code::ROUTE_TABLE_RESERVED_NAME, format!("{field}.name"), "'system' names the VPC's one system route table");
+            problems.add(code::ROUTE_TABLE_RESERVED_NAME, format!("{field}.name"), format!("'{SYSTEM_TABLE}' names the VPC's one system route table"));
         } else if table.name != SYSTEM_TABLE {
             check_name(problems, format!("{field}.name"), &table.name);
         }
@@ -52,7 +52,8 @@ pub(super) fn validate(
     quotas: &Quotas,
     problems: &mut Problems,
 ) -> RouteTable {
-    let system: Vec<Ipv4Net> =
+    // A set: every entry (up to 100,000) is checked against it.
+    let system: HashSet<Ipv4Net> =
         std::iter::once(CLOUD_SERVICES.parse().expect("constant CIDR")).chain(vswitches.iter().map(|v| v.cidr)).collect();
     let mut dsts = BTreeSet::new();
     let mut routes = Vec::new();

@@ -98,7 +98,7 @@ pub(super) fn validate(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quo
         security::check_membership(&format!("{at}.enis[{i}]"), &eni_spec.security_groups, &security_groups, problems);
     }
     let multicast_groups = multicast::validate_groups(at, &spec.multicast_groups, &enis, problems);
-    let scope = HopScope { vpc: &spec.name, all_vpcs, enis: &enis, gateways: &gateways };
+    let scope = HopScope::new(&spec.name, all_vpcs, &enis, &gateways);
     let route_tables = spec
         .route_tables
         .iter()
