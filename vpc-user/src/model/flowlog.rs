@@ -1,6 +1,7 @@
 //! Flow logs (the guide's chapter 4): what to capture -- one ENI, every ENI of a VSwitch or of a
 //! VPC, including ENIs added later --, which traffic (all, what the security groups allowed, or
-//! what they dropped), the capture window, and where records go.
+//! what they dropped), the capture window, and where records go. Validated in
+//! `validate::flow_log`.
 
 use std::{net::SocketAddrV4, path::PathBuf};
 

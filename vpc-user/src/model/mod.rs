@@ -1,5 +1,12 @@
 //! The VPC resource model: what the user asked for, validated against every rule of the guide,
 //! and the reference semantics the data path must match (`forward`).
+//!
+//! Each layer imports only from the layers before it:
+//! - `constants`, `error`, `names`, `addr`, `quotas`, `spec` (the document as written);
+//! - the validated types: `route`, `security`, `multicast`, `flowlog`, `vpc`, `topology` (which
+//!   re-exports the others' types at the paths callers use);
+//! - `normalize` (fills in a document) and `validate` (turns it into a `Topology`);
+//! - what works on a topology: `ids`, `binding`, `conntrack`, `ecmp`, `forward`, `diff`.
 
 pub mod addr;
 pub mod binding;

@@ -1,5 +1,6 @@
 //! Multicast groups of a VPC (the guide's section 1.4, its `multis_admin` / `multic_admin`): a
 //! group address, the ENIs that may send to it, and the member ENIs that receive a copy.
+//! Validated in `validate::multicast`.
 
 use std::net::Ipv4Addr;
 

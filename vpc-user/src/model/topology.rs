@@ -15,12 +15,13 @@ pub use super::{
     route::{HealthCheck, HealthMethod, Hop, HopGroup, HopTarget, NextHop, Origin, Route, RouteTable, RouteView},
     vpc::{Eni, Gateway, VSwitch, Vpc},
 };
+use super::flowlog::FlowLog;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Topology {
     pub vpcs: Vec<Vpc>,
     pub cens: Vec<Cen>,
-    pub flow_logs: Vec<super::flowlog::FlowLog>,
+    pub flow_logs: Vec<FlowLog>,
 }
 
 /// A named group of VPCs that learn each other's VSwitch CIDRs.

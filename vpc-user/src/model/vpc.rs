@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{
     constants::CLOUD_SERVICES,
+    multicast::McastGroup,
     route::{NextHop, RouteTable},
     security::SecurityGroup,
 };
@@ -25,7 +26,7 @@ pub struct Vpc {
     pub enis: Vec<Eni>,
     pub gateways: Vec<Gateway>,
     pub security_groups: Vec<SecurityGroup>,
-    pub multicast_groups: Vec<super::multicast::McastGroup>,
+    pub multicast_groups: Vec<McastGroup>,
     /// Connections each ENI may track unless it says otherwise.
     pub conntrack_limit: u32,
 }
