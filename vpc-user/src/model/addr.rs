@@ -4,21 +4,24 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::constants::RESERVED_AT_END;
+
 /// The gateway of a VSwitch: the third-from-last address of its CIDR (192.168.1.253 for
 /// 192.168.1.0/24). The guide reserves the first address and the last three.
 pub fn gateway(cidr: Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(cidr.broadcast()) - 2)
+    // The first of the reserved addresses at the end.
+    Ipv4Addr::from(u32::from(cidr.broadcast()) - (RESERVED_AT_END - 1))
 }
 
 /// Whether an ENI may not use `ip` in `cidr`: the network address and the last three.
 pub fn is_reserved(cidr: Ipv4Net, ip: Ipv4Addr) -> bool {
     let ip = u32::from(ip);
-    ip == u32::from(cidr.network()) || ip + 3 > u32::from(cidr.broadcast())
+    ip == u32::from(cidr.network()) || ip + RESERVED_AT_END > u32::from(cidr.broadcast())
 }
 
 /// Addresses an ENI can use in `cidr`: its size minus the four reserved ones.
 pub fn available(cidr: Ipv4Net) -> u64 {
-    (1u64 << (32 - cidr.prefix_len())) - 4
+    (1u64 << (32 - cidr.prefix_len())) - 1 - u64::from(RESERVED_AT_END)
 }
 
 /// A MAC derived from a stable hash, with the given first octet (locally administered unicast).

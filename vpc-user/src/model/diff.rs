@@ -159,8 +159,10 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             Some(_) => {}
         }
     }
+    // Built once: a look-up per ENI of the other topology would scan all of its ENIs.
+    let (old_enis, new_enis) = (old.enis_by_name(), new.enis_by_name());
     for (vpc, _, eni) in new.enis() {
-        match old.eni(&eni.name) {
+        match old_enis.get(&eni.name) {
             None => out.push(Change::Add { kind: "eni", name: eni.name.clone() }),
             Some((ovpc, _, o)) => {
                 let mut what = Vec::new();
@@ -187,7 +189,7 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
         }
     }
     for (_, _, eni) in old.enis() {
-        if new.eni(&eni.name).is_none() {
+        if new_enis.get(&eni.name).is_none() {
             out.push(Change::Remove { kind: "eni", name: eni.name.clone() });
         }
     }

@@ -6,10 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+// Kept at its old path for callers that import it from here.
+pub use super::constants::SYSTEM_TABLE;
 use super::Topology;
-
-/// Name of the VPC's system route table.
-pub const SYSTEM_TABLE: &str = "system";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ids {

@@ -1,9 +1,17 @@
 //! The VPC resource model: what the user asked for, validated against every rule of the guide,
 //! and the reference semantics the data path must match (`forward`).
+//!
+//! Each layer imports only from the layers before it:
+//! - `constants`, `error`, `names`, `addr`, `quotas`, `spec` (the document as written);
+//! - the validated types: `route`, `security`, `multicast`, `flowlog`, `vpc`, `topology` (which
+//!   re-exports the others' types at the paths callers use);
+//! - `normalize` (fills in a document) and `validate` (turns it into a `Topology`);
+//! - what works on a topology: `ids`, `binding`, `conntrack`, `ecmp`, `forward`, `diff`.
 
 pub mod addr;
 pub mod binding;
 pub mod conntrack;
+pub mod constants;
 pub mod dependencies;
 pub mod diff;
 pub mod ecmp;
@@ -14,9 +22,13 @@ pub mod ids;
 pub mod multicast;
 pub mod names;
 pub mod normalize;
+pub mod quotas;
+pub mod route;
 pub mod security;
 pub mod spec;
 pub mod topology;
+pub mod validate;
+pub mod vpc;
 
 pub use error::{Invalid, Problem};
 pub use topology::{Eni, Topology, VSwitch, Vpc};

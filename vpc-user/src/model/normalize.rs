@@ -4,20 +4,21 @@
 //! ENIs need, and the default security group of a VPC whose ENIs are listed without groups.
 //! Applying the same file twice yields the same document.
 
-use std::{collections::BTreeSet, net::Ipv4Addr};
+use std::{
+    collections::{BTreeSet, HashMap},
+    net::Ipv4Addr,
+};
 
 use ipnet::Ipv4Net;
 
+// Kept at their old path for callers that import them from here.
+pub use super::constants::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME};
 use super::{
     addr,
-    ids::SYSTEM_TABLE,
-    security::{self, DEFAULT_GROUP},
+    constants::{DEFAULT_GROUP, DEFAULT_VSWITCH_PREFIX, RESERVED_AT_END, SYSTEM_TABLE},
+    security,
     spec::{EniSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
-
-/// The default VPC's CIDR (the guide's 172.31.0.0/16).
-pub const DEFAULT_VPC_CIDR: &str = "172.31.0.0/16";
-pub const DEFAULT_VPC_NAME: &str = "default";
 
 /// A fresh resource ID: `prefix-` and 20 random lowercase letters and digits, like the cloud's.
 /// (A per-thread generator seeded once from the kernel: bulk applies create many IDs.)
@@ -54,10 +55,30 @@ pub fn normalize(old: &TopologySpec, mut new: TopologySpec) -> TopologySpec {
         ensure_system_table(vpc);
         ensure_default_group(vpc);
     }
-    assign_ids(old, &mut new);
-    fill_eni_addresses(old, &mut new);
+    let stored_enis = StoredEnis::of(old);
+    assign_ids(old, &stored_enis, &mut new);
+    fill_eni_addresses(&stored_enis, &mut new);
     fill_gateway_macs(old, &mut new);
     new
+}
+
+/// The stored document's ENIs by name and by ID, built once: normalizing looks up every ENI of
+/// the new document, and a scan of the stored ENIs for each is quadratic in a large region.
+struct StoredEnis<'a> {
+    by_name: HashMap<&'a str, &'a EniSpec>,
+    by_id: HashMap<Option<&'a str>, &'a EniSpec>,
+}
+
+impl<'a> StoredEnis<'a> {
+    fn of(doc: &'a TopologySpec) -> StoredEnis<'a> {
+        let mut index = StoredEnis { by_name: HashMap::new(), by_id: HashMap::new() };
+        // The first ENI of a name or ID wins, as a scan in document order finds it.
+        for eni in doc.vpcs.iter().flat_map(|v| &v.enis) {
+            index.by_name.entry(eni.name.as_str()).or_insert(eni);
+            index.by_id.entry(eni.id.as_deref()).or_insert(eni);
+        }
+        index
+    }
 }
 
 fn ensure_system_table(vpc: &mut VpcSpec) {
@@ -122,7 +143,7 @@ pub fn ensure_default_vswitch(doc: &mut TopologySpec, zone: &str) -> (usize, Str
         return (vpc_index, s.name.clone());
     }
     let name = default_vswitch_name(vpc, zone);
-    let cidr = free_slash20(vpc).map(|c| c.to_string()).unwrap_or_else(|| "no-free-/20".into());
+    let cidr = free_default_cidr(vpc).map(|c| c.to_string()).unwrap_or_else(|| format!("no-free-/{DEFAULT_VSWITCH_PREFIX}"));
     vpc.vswitches.push(VSwitchSpec { name: name.clone(), cidr, zone: zone.into(), default: true, ..Default::default() });
     (vpc_index, name)
 }
@@ -137,13 +158,13 @@ fn default_vswitch_name(vpc: &VpcSpec, zone: &str) -> String {
 }
 
 /// The first /20 of the VPC that no VSwitch overlaps.
-fn free_slash20(vpc: &VpcSpec) -> Option<Ipv4Net> {
+fn free_default_cidr(vpc: &VpcSpec) -> Option<Ipv4Net> {
     let cidr: Ipv4Net = vpc.cidr.parse().ok()?;
     let taken: Vec<Ipv4Net> = vpc.vswitches.iter().filter_map(|s| s.cidr.parse().ok()).collect();
-    cidr.subnets(20).ok()?.find(|candidate| !taken.iter().any(|t| t.contains(candidate) || candidate.contains(t)))
+    cidr.subnets(DEFAULT_VSWITCH_PREFIX).ok()?.find(|candidate| !taken.iter().any(|t| t.contains(candidate) || candidate.contains(t)))
 }
 
-fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
+fn assign_ids(old: &TopologySpec, stored_enis: &StoredEnis<'_>, new: &mut TopologySpec) {
     // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
     taken.extend(new.cens.iter().filter_map(|c| c.id.clone()));
@@ -189,7 +210,7 @@ fn assign_ids(old: &TopologySpec, new: &mut TopologySpec) {
             }
         }
         for eni in &mut vpc.enis {
-            let found = old.vpcs.iter().flat_map(|v| &v.enis).find(|e| e.name == eni.name).and_then(|e| e.id.clone());
+            let found = stored_enis.by_name.get(eni.name.as_str()).and_then(|e| e.id.clone());
             keep_or_new(&mut eni.id, found, "eni");
         }
         for gw in &mut vpc.gateways {
@@ -236,14 +257,13 @@ fn fill_gateway_macs(old: &TopologySpec, doc: &mut TopologySpec) {
 /// ENIs without an address keep the one they had (same VSwitch) or get the lowest free one;
 /// ENIs without a MAC keep theirs or get one derived from their ID. Kept addresses are claimed
 /// before new ones are handed out, so adding an ENI never takes an existing ENI's address.
-fn fill_eni_addresses(old: &TopologySpec, doc: &mut TopologySpec) {
-    let previous = |id: &Option<String>| old.vpcs.iter().flat_map(|v| &v.enis).find(|e| e.id == *id).cloned();
+fn fill_eni_addresses(stored_enis: &StoredEnis<'_>, doc: &mut TopologySpec) {
     let mut macs: BTreeSet<String> = doc.vpcs.iter().flat_map(|v| &v.enis).filter_map(|e| e.mac.clone()).collect();
     for vpc in &mut doc.vpcs {
         let mut used: BTreeSet<Ipv4Addr> = vpc.enis.iter().filter_map(|e| e.ip.as_deref()?.parse().ok()).collect();
         // First pass: keep previous addresses and MACs.
         for eni in &mut vpc.enis {
-            let Some(prev) = previous(&eni.id) else { continue };
+            let Some(prev) = stored_enis.by_id.get(&eni.id.as_deref()) else { continue };
             if eni.ip.is_none() && prev.vswitch == eni.vswitch
                 && let Some(ip) = prev.ip.as_deref().and_then(|t| t.parse::<Ipv4Addr>().ok())
                 && used.insert(ip)
@@ -251,18 +271,22 @@ fn fill_eni_addresses(old: &TopologySpec, doc: &mut TopologySpec) {
                 eni.ip = Some(ip.to_string());
             }
             if eni.mac.is_none()
-                && let Some(mac) = prev.mac.filter(|m| !macs.contains(m))
+                && let Some(mac) = prev.mac.clone().filter(|m| !macs.contains(m))
             {
                 macs.insert(mac.clone());
                 eni.mac = Some(mac);
             }
         }
-        // Second pass: the lowest free address and a derived MAC for the rest.
+        // Second pass: the lowest free address and a derived MAC for the rest. Addresses are only
+        // taken here, so a CIDR's search resumes after the address it last gave (all below are
+        // taken) instead of rescanning from its start for every ENI.
+        let mut resume: HashMap<Ipv4Net, u32> = HashMap::new();
         for i in 0..vpc.enis.len() {
             if vpc.enis[i].ip.is_none() {
                 let cidr: Option<Ipv4Net> = vpc.vswitches.iter().find(|s| s.name == vpc.enis[i].vswitch).and_then(|s| s.cidr.parse().ok());
-                if let Some(ip) = cidr.and_then(|c| next_free(c, &used)) {
+                if let Some((cidr, ip)) = cidr.and_then(|c| Some((c, next_free_from(c, &used, resume.get(&c).copied().unwrap_or(0))?))) {
                     used.insert(ip);
+                    resume.insert(cidr, u32::from(ip) + 1);
                     vpc.enis[i].ip = Some(ip.to_string());
                 }
             }
@@ -281,8 +305,13 @@ fn fill_eni_addresses(old: &TopologySpec, doc: &mut TopologySpec) {
 
 /// The lowest address of `cidr` an ENI may take that is not in `used`.
 pub fn next_free(cidr: Ipv4Net, used: &BTreeSet<Ipv4Addr>) -> Option<Ipv4Addr> {
-    let first = u32::from(cidr.network()) + 1;
-    let last = u32::from(cidr.broadcast()).checked_sub(3)?;
+    next_free_from(cidr, used, 0)
+}
+
+/// `next_free`, searching from address `from` on: every address of `cidr` below it is in `used`.
+fn next_free_from(cidr: Ipv4Net, used: &BTreeSet<Ipv4Addr>, from: u32) -> Option<Ipv4Addr> {
+    let first = (u32::from(cidr.network()) + 1).max(from);
+    let last = u32::from(cidr.broadcast()).checked_sub(RESERVED_AT_END)?;
     (first..=last).map(Ipv4Addr::from).find(|a| !used.contains(a))
 }
 

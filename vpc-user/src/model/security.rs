@@ -18,8 +18,8 @@ use super::{
     spec::{PeerSpec, SecurityGroupSpec, SgRuleSpec},
 };
 
-/// The name of the VPC's default group (ENIs listed without groups are in it).
-pub const DEFAULT_GROUP: &str = "default";
+// Kept at its old path for callers that import it from here.
+pub use super::constants::DEFAULT_GROUP;
 /// Groups an ENI may belong to.
 pub const MAX_GROUPS_PER_ENI: usize = vpc_common::sg::MAX_ENI_GROUPS;
 /// Rules a group may hold, whatever the quota: what the data path's bitmaps have room for

@@ -58,7 +58,7 @@ fn document(routes: usize, blackhole: bool) -> TopologySpec {
             description: None,
         })
         .collect();
-    spec.vpcs[0].route_tables.push(RouteTableSpec { name: "system".into(), routes, ..Default::default() });
+    spec.vpcs[0].route_tables.push(RouteTableSpec { name: crate::model::constants::SYSTEM_TABLE.into(), routes, ..Default::default() });
     spec
 }
 

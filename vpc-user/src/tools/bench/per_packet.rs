@@ -118,7 +118,7 @@ fn topology(scale: Scale) -> anyhow::Result<Topology> {
             description: None,
         })
         .collect();
-    spec.vpcs[0].route_tables.push(RouteTableSpec { name: "system".into(), routes, ..Default::default() });
+    spec.vpcs[0].route_tables.push(RouteTableSpec { name: crate::model::constants::SYSTEM_TABLE.into(), routes, ..Default::default() });
     if scale.sg_rules > 0 {
         spec.vpcs[0].security_groups.push(crate::model::spec::SecurityGroupSpec {
             name: "big".into(),
