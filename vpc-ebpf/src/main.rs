@@ -1,9 +1,9 @@
 //! The VPC data path: one XDP program on the host side of every ENI and gateway interface.
 //!
 //! parse -> sender + anti-spoof -> ARP answer | fragments follow their first fragment ->
-//! sender half: the sender's connection or egress security groups, then the route (cached in
+//! `sender_half`: the sender's connection or egress security groups, then the route (cached in
 //! the connection, else LPM per route table, VPC crossing, ECMP) -> host stack | TTL (ICMP time
-//! exceeded) -> receiver half: the receiver's ingress security groups (cached in the sender's
+//! exceeded) -> `receiver_half`: the receiver's ingress security groups (cached in the sender's
 //! connection) -> MTU (fragmentation needed) -> commit (a new connection at both sides, within
 //! their limits) -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason
 //! (`stats::drop`). Multicast: `mcast::admit`, then the TC program `mcast::vpc_mcast` clones.
@@ -83,24 +83,42 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
         return Ok(XDP_PASS);
     }
     let mut conn = ct::Conn::new();
-    match ct::send(eni.port, eni.route_table, &s.pkt, &mut conn)? {
+    if let Some(verdict) = sender_half(ctx, eni, ip, s, &mut conn)? {
+        return Ok(verdict);
+    }
+    receiver_half(ctx, eni, ip, s, &mut conn)
+}
+
+/// The sender's side: its connection or its egress security groups, then the route (cached in
+/// the connection, else `route::resolve`) and the TTL. `None`: on to `conn.hop`'s receiver.
+#[inline(always)]
+fn sender_half(ctx: &XdpContext, eni: &Eni, ip: &parse::Ipv4Hdr, s: &mut ct::Scratch, conn: &mut ct::Conn) -> Result<Option<u32>, DropReason> {
+    match ct::send(eni.port, eni.route_table, &s.pkt, conn)? {
         vpc_common::ct::route::DELIVER => {}
         vpc_common::ct::route::HOST => {
-            ct::commit(eni.port, None, s, &mut conn)?;
-            return Ok(XDP_PASS);
+            ct::commit(eni.port, None, s, conn)?;
+            return Ok(Some(XDP_PASS));
         }
-        _ => return icmp::time_exceeded(ctx, eni),
+        _ => return icmp::time_exceeded(ctx, eni).map(Some),
     }
-    let port = conn.hop;
     // A connection's cached route skips `resolve`, which answers expiring datagrams.
     if ip.ttl <= 1 {
-        return icmp::time_exceeded(ctx, eni);
+        return icmp::time_exceeded(ctx, eni).map(Some);
     }
-    ct::receive(eni.port, &port, &s.pkt, &mut conn)?;
+    Ok(None)
+}
+
+/// The receiver's side, for a packet on its way to `conn.hop`: the receiver's ingress security
+/// groups (cached in the sender's connection), its MTU, the connection recorded at both sides,
+/// then rewrite and deliver. A tunnel's ingress program will call only this half.
+#[inline(always)]
+fn receiver_half(ctx: &XdpContext, eni: &Eni, ip: &mut parse::Ipv4Hdr, s: &mut ct::Scratch, conn: &mut ct::Conn) -> Result<u32, DropReason> {
+    let port = conn.hop;
+    ct::receive(eni.port, &port, &s.pkt, conn)?;
     if s.pkt.bytes > u64::from(port.mtu) {
         return if parse::frag_off(ip) & parse::IP_DF != 0 { icmp::frag_needed(ctx, eni, port.mtu) } else { Err(DropReason::TooBig) };
     }
-    ct::commit(eni.port, Some(&port), s, &mut conn)?;
+    ct::commit(eni.port, Some(&port), s, conn)?;
     rewrite::decrement_ttl(ip)?;
     rewrite::ethernet(parse::eth(ctx)?, &port);
     deliver::to_port(ctx, port.port)

@@ -16,6 +16,7 @@ use vpc_common::{
 use crate::{
     ct,
     packet::Packet,
+    parse::{frag_off, ipv4_header_len, EthHdr, Ipv4Hdr, ETH_HLEN, ETH_P_IP, IPPROTO_TCP, IPPROTO_UDP},
     maps::{ENIS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
     sg,
 };
@@ -51,8 +52,6 @@ pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
     ct::send_stateless(eni.port, pkt)
 }
 
-const ETH_HLEN: usize = 14;
-
 /// TC ingress on every ENI interface: a multicast packet XDP admitted is cloned to each member
 /// and not passed on; anything else goes on untouched.
 #[aya_ebpf::macros::classifier]
@@ -62,11 +61,13 @@ pub fn vpc_mcast(ctx: TcContext) -> i32 {
 
 #[inline(always)]
 fn replicate(ctx: &TcContext) -> Result<i32, ()> {
-    let ether_type: u16 = ctx.load(12).map_err(|_| ())?;
-    if u16::from_be(ether_type) != 0x0800 {
+    // TC reads the frame through a helper: the headers are copied, then read as XDP reads them.
+    let eth: EthHdr = ctx.load(0).map_err(|_| ())?;
+    if u16::from_be(eth.ether_type) != ETH_P_IP {
         return Ok(TC_ACT_OK as i32);
     }
-    let daddr: u32 = ctx.load(ETH_HLEN + 16).map_err(|_| ())?;
+    let ip: Ipv4Hdr = ctx.load(ETH_HLEN).map_err(|_| ())?;
+    let (saddr, daddr, proto) = (ip.saddr, ip.daddr, ip.protocol);
     if !vpc_common::mcast::is_multicast(daddr) {
         return Ok(TC_ACT_OK as i32);
     }
@@ -82,44 +83,20 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
     if unsafe { MCAST_SENDERS.get(&McastSenderKey { vpc, group: daddr, port: sender_port }) }.is_none() {
         return Ok(TC_ACT_SHOT as i32);
     }
-    let vihl: u8 = ctx.load(ETH_HLEN).map_err(|_| ())?;
-    let proto: u8 = ctx.load(ETH_HLEN + 9).map_err(|_| ())?;
-    let tot_len: u16 = ctx.load(ETH_HLEN + 2).map_err(|_| ())?;
-    let frag: u16 = ctx.load(ETH_HLEN + 6).map_err(|_| ())?;
-    let saddr: u32 = ctx.load(ETH_HLEN + 12).map_err(|_| ())?;
-    let l4 = ETH_HLEN + usize::from(vihl & 0x0f) * 4;
-    let has_ports = proto == 6 || proto == 17;
     // A later fragment has the ports XDP found for its first fragment (it checked it has one).
-    let ports: u32 = if u16::from_be(frag) & 0x1fff != 0 {
-        let key = FragKey { port: sender_port, saddr, daddr, id: u16::from_be(ctx.load::<u16>(ETH_HLEN + 4).map_err(|_| ())?), proto, _pad: 0 };
+    let ports: u32 = if frag_off(&ip) & 0x1fff != 0 {
+        let key = FragKey { port: sender_port, saddr, daddr, id: u16::from_be(ip.id), proto, _pad: 0 };
         match crate::frag::lookup(&key) {
             Some(slot) => slot.entry.ports,
             None => return Ok(TC_ACT_SHOT as i32),
         }
-    } else if has_ports {
-        u32::from_be(ctx.load(l4).map_err(|_| ())?)
+    } else if proto == IPPROTO_TCP || proto == IPPROTO_UDP {
+        u32::from_be(ctx.load(ETH_HLEN + ipv4_header_len(&ip)).map_err(|_| ())?)
     } else {
         0
     };
-    let dport = if has_ports { Some(ports as u16) } else { None };
-    let pkt = Packet {
-        saddr,
-        daddr,
-        ports,
-        proto: u32::from(proto),
-        tag: 0,
-        dport,
-        tcp_flags: 0,
-        opens: false,
-        icmp_error: false,
-        quoted: None,
-        bytes: u64::from(u16::from_be(tot_len)),
-        ttl: 0,
-        epoch: 0,
-        now: 0,
-        vouched: saddr == eni.ip,
-        in_vpc: true,
-    };
+    let pkt = Packet::copy(&ip, ports, saddr == eni.ip);
+    let dport = pkt.dport;
     count(MCAST_STATS.get_ptr_mut(group.counter), pkt.bytes, false);
     let members = group.count.min(MAX_MEMBERS as u32);
     let mut i = 0u32;

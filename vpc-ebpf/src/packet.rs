@@ -1,6 +1,6 @@
 //! The parsed-packet view every stage reads: the IPv4 and transport fields the connection
 //! table, the security groups, flow logs and routing look at. XDP fills it (`parse`, `frag`);
-//! the multicast TC program builds its own for each copy.
+//! the multicast TC program builds one from the same header (`Packet::copy`).
 
 /// The fields of a packet conntrack and the security groups look at.
 #[derive(Clone, Copy)]
@@ -37,6 +37,30 @@ pub struct Packet {
 }
 
 impl Packet {
+    /// A multicast datagram as the TC program judges each copy: addresses, ports (`ports`, as
+    /// `parse::l4` finds them), length; no connection state (a group has no connections).
+    #[inline(always)]
+    pub fn copy(ip: &crate::parse::Ipv4Hdr, ports: u32, vouched: bool) -> Packet {
+        Packet {
+            saddr: ip.saddr,
+            daddr: ip.daddr,
+            ports,
+            proto: u32::from(ip.protocol),
+            tag: 0,
+            dport: crate::parse::dport(ip.protocol, ports),
+            tcp_flags: 0,
+            opens: false,
+            icmp_error: false,
+            quoted: None,
+            bytes: u64::from(u16::from_be(ip.tot_len)),
+            ttl: 0,
+            epoch: 0,
+            now: 0,
+            vouched,
+            in_vpc: true,
+        }
+    }
+
     /// The protocol the connection table keys the packet by.
     #[inline(always)]
     pub const fn key_proto(&self) -> u32 {
