@@ -14,11 +14,18 @@ use super::{
     binding::Binding,
     conntrack::{Cache, Checked, Conn, Conntrack, Guarded, Packet},
     ecmp,
-    topology::{HopTarget, NextHop, RouteTable, RouteView},
+    topology::{HopTarget, NextHop, RouteTable},
     Eni, Topology, Vpc,
 };
 
-const ETH_HLEN: usize = 14;
+mod arp;
+mod frame;
+mod routes;
+
+use arp::{answer_arp, ArpVerdict};
+use frame::{l4, L4, ETH_HLEN};
+pub use routes::lpm;
+use routes::hop_text;
 
 /// What the data path does with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -612,155 +619,4 @@ enum IcmpError {
     TimeExceeded,
     /// With the next-hop MTU.
     FragNeeded(u16),
-}
-
-/// The longest prefix among `routes` containing `dst`.
-pub fn lpm(routes: &[RouteView], dst: Ipv4Addr) -> Option<RouteView> {
-    routes.iter().filter(|r| r.dst.contains(&dst)).max_by_key(|r| r.dst.prefix_len()).cloned()
-}
-
-fn hop_text(hop: &NextHop) -> String {
-    match hop {
-        NextHop::Local => "local (the ENI with that address)".into(),
-        NextHop::Host => "host network stack".into(),
-        NextHop::Eni { eni } => format!("ENI {eni}"),
-        NextHop::Gateway { gateway } => format!("gateway {gateway}"),
-        NextHop::Vpc { vpc } => format!("VPC {vpc}"),
-        NextHop::Group(g) => {
-            let hops: Vec<String> = g.hops.iter().map(|h| format!("{}({})", h.target.name(), h.weight)).collect();
-            format!("{} {}", if g.active_standby { "active/standby" } else { "ECMP" }, hops.join(", "))
-        }
-        NextHop::Blackhole => "blackhole".into(),
-    }
-}
-
-/// The transport fields as the data path reads them (`vpc-ebpf/src/parse.rs::l4`).
-struct L4 {
-    ports: u32,
-    /// The ICMP tag of a query or reply (`vpc_common::ct::icmp_key`).
-    tag: u8,
-    dport: Option<u16>,
-    tcp_flags: u8,
-    opens: bool,
-    icmp_error: bool,
-    quoted: Option<(Ipv4Addr, Ipv4Addr, u32, u32)>,
-}
-
-fn l4(frame: &[u8], header_len: usize) -> Result<L4, DropReason> {
-    let none = L4 { ports: 0, tag: 0, dport: None, tcp_flags: 0, opens: true, icmp_error: false, quoted: None };
-    let at = ETH_HLEN + header_len;
-    let proto = frame[ETH_HLEN + 9];
-    match proto {
-        6 => {
-            let t = frame.get(at..at + 14).ok_or(DropReason::Malformed)?;
-            let ports = u32::from_be_bytes([t[0], t[1], t[2], t[3]]);
-            Ok(L4 { ports, dport: Some(ports as u16), tcp_flags: t[13], ..none })
-        }
-        17 => {
-            let u = frame.get(at..at + 4).ok_or(DropReason::Malformed)?;
-            let ports = u32::from_be_bytes([u[0], u[1], u[2], u[3]]);
-            Ok(L4 { ports, dport: Some(ports as u16), ..none })
-        }
-        1 => {
-            let i = frame.get(at..at + 6).ok_or(DropReason::Malformed)?;
-            if vpc_common::ct::is_icmp_forbidden(i[0]) {
-                return Err(DropReason::IcmpInvalid);
-            }
-            let (ports, tag, opens) = vpc_common::ct::icmp_key(i[0], i[1], u16::from_be_bytes([i[4], i[5]]));
-            if vpc_common::ct::is_icmp_error(i[0]) {
-                return Ok(L4 { ports, opens: false, icmp_error: true, quoted: quoted(frame, header_len)?, ..none });
-            }
-            Ok(L4 { ports, tag, opens, ..none })
-        }
-        _ => Ok(none),
-    }
-}
-
-/// The packet an ICMP error quotes, after checking the error is one (`vpc-ebpf/src/parse.rs::
-/// quoted`): no IP options, not fragmented, at most 576 bytes, a quote of an IPv4 header and 8
-/// bytes no longer than the quoted datagram was, not about an ICMP error. `None`: a quote of a
-/// later fragment.
-fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr, Ipv4Addr, u32, u32)>, DropReason> {
-    let ip = &frame[ETH_HLEN..];
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-    if header_len != 20 || u16::from_be_bytes([ip[6], ip[7]]) & 0x3fff != 0 || total > vpc_common::ct::ICMP_ERROR_MAX_LEN {
-        return Err(DropReason::IcmpInvalid);
-    }
-    let at = ETH_HLEN + 20 + 8;
-    let inner = frame.get(at..at + 20).ok_or(DropReason::IcmpInvalid)?;
-    let inner_len = usize::from(inner[0] & 0x0f) * 4;
-    let quote_len = total - 28;
-    if inner[0] >> 4 != 4 || inner_len < 20 || quote_len < inner_len + 8 || quote_len > usize::from(u16::from_be_bytes([inner[2], inner[3]])) {
-        return Err(DropReason::IcmpInvalid);
-    }
-    if u16::from_be_bytes([inner[6], inner[7]]) & 0x1fff != 0 {
-        return Ok(None);
-    }
-    let l4 = frame.get(at + inner_len..at + inner_len + 8).ok_or(DropReason::IcmpInvalid)?;
-    let proto = inner[9];
-    let (ports, tag) = match proto {
-        6 | 17 => (u32::from_be_bytes([l4[0], l4[1], l4[2], l4[3]]), 0),
-        1 if vpc_common::ct::is_icmp_query(l4[0]) => {
-            let (ports, tag, _) = vpc_common::ct::icmp_key(l4[0], l4[1], u16::from_be_bytes([l4[4], l4[5]]));
-            (ports, tag)
-        }
-        1 => return Err(DropReason::IcmpInvalid),
-        _ => (0, 0),
-    };
-    let key_proto = vpc_common::ct::key_proto(u32::from(proto), tag);
-    Ok(Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, key_proto)))
-}
-
-enum ArpVerdict {
-    /// A reply was built in place, for the asker.
-    Answered,
-    /// A guest's reply to the host itself: for the host stack.
-    ToHost,
-}
-
-/// The gateway answers ARP requests for any address of the VPC but the sender's own; the reply
-/// is built in place and goes back to the asker. A guest's replies to the gateway MAC (the host
-/// interface's own) go to the host stack.
-fn answer_arp(sender: &Sender<'_>, out: &mut Outcome) -> Result<ArpVerdict, DropReason> {
-    let frame = &mut out.frame;
-    let arp = frame.get(ETH_HLEN..ETH_HLEN + 28).ok_or(DropReason::Malformed)?;
-    let (htype, ptype, hlen, plen) = (u16::from_be_bytes([arp[0], arp[1]]), u16::from_be_bytes([arp[2], arp[3]]), arp[4], arp[5]);
-    if htype != 1 || ptype != 0x0800 || hlen != 6 || plen != 4 {
-        return Err(DropReason::Malformed);
-    }
-    let oper = u16::from_be_bytes([arp[6], arp[7]]);
-    if oper != 1 && oper != 2 {
-        return Err(DropReason::ArpIgnored);
-    }
-    if arp[8..14] != sender.mac {
-        return Err(DropReason::SpoofedMac);
-    }
-    let sender_ip = Ipv4Addr::new(arp[14], arp[15], arp[16], arp[17]);
-    let target_ip = Ipv4Addr::new(arp[24], arp[25], arp[26], arp[27]);
-    let own = sender.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
-    if oper == 2 {
-        if sender.source_check && sender_ip != own {
-            return Err(DropReason::SpoofedIp);
-        }
-        return if arp[18..24] == sender.gw_mac { Ok(ArpVerdict::ToHost) } else { Err(DropReason::ArpIgnored) };
-    }
-    if sender_ip.is_unspecified() {
-        return Err(DropReason::ArpIgnored);
-    }
-    if sender.source_check && sender_ip != own {
-        return Err(DropReason::SpoofedIp);
-    }
-    if !sender.vpc.cidr.contains(&target_ip) || target_ip == own {
-        return Err(DropReason::ArpIgnored);
-    }
-    out.steps.push(format!("ARP: {target_ip} is-at {} (gateway)", format_mac(&sender.gw_mac)));
-    let a = ETH_HLEN;
-    frame[a + 7] = 2; // reply
-    let requester_mac: [u8; 6] = frame[a + 8..a + 14].try_into().expect("6 bytes");
-    frame.copy_within(a + 8..a + 18, a + 18); // tha/tpa = sha/spa
-    frame[a + 8..a + 14].copy_from_slice(&sender.gw_mac);
-    frame[a + 14..a + 18].copy_from_slice(&target_ip.octets());
-    frame[0..6].copy_from_slice(&requester_mac);
-    frame[6..12].copy_from_slice(&sender.gw_mac);
-    Ok(ArpVerdict::Answered)
 }
