@@ -6,11 +6,16 @@
 
 mod demo;
 mod get;
+mod host;
 pub mod multicast;
 mod names;
+mod operations;
 mod output;
 mod table;
 mod trace;
+
+pub use host::HostArgs;
+use operations::{kebab, run_operation, with_operations};
 
 use std::{
     net::SocketAddr,
@@ -19,16 +24,13 @@ use std::{
 };
 
 use anyhow::Context as _;
-use clap::{ArgMatches, Args, CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
-use serde_json::{json, Map, Value};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEnum};
+use serde_json::json;
 
 use crate::{
-    agent::{state, HostOptions},
-    api::{self, server, Conn, Kind},
-    dataplane::Limits,
-    tools::lab,
+    api::{self, server, Conn},
     model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Invalid, Topology},
-    naming::Naming,
+    tools::lab,
 };
 
 #[derive(Parser, Debug)]
@@ -48,112 +50,6 @@ pub struct Cli {
 /// What `vpc --help` says of exit statuses.
 pub const EXIT_STATUS: &str = "Exit status: 0 done; 1 refused or failed (the message says why; API errors carry their code, \
 e.g. InvalidVpcId.NotFound); 2 a usage error; 3 `vpc trace`: the packet is dropped; 141 the output pipe was closed.";
-
-/// Host-wide paths and names, settable so several agents, labs or tests run side by side.
-#[derive(Args, Debug, Clone)]
-pub struct HostArgs {
-    /// Pin root on a BPF filesystem (mounted if needed).
-    #[arg(long, global = true, env = "VPC_BPFFS", default_value = "/sys/fs/bpf/vpc")]
-    pub bpffs: PathBuf,
-    /// Where the agent keeps its state database.
-    #[arg(long, global = true, env = "VPC_STATE_DIR", default_value = "/var/lib/vpc")]
-    pub state_dir: PathBuf,
-    /// The agent's API socket, a path [default: STATE_DIR/vpc.sock].
-    #[arg(long, global = true, env = "VPC_SOCKET", value_parser = parse_socket)]
-    pub socket: Option<PathBuf>,
-    /// The only directory flow logs may write files in [default: STATE_DIR/flowlogs].
-    #[arg(long, global = true, env = "VPC_FLOW_LOG_DIR")]
-    pub flow_log_dir: Option<PathBuf>,
-    /// Prefix of lab namespace and host interface names.
-    #[arg(long, global = true, env = "VPC_PREFIX", default_value = "")]
-    pub prefix: String,
-    /// Raise or lower a quota: vpcs, vswitches-per-vpc, route-tables-per-vpc,
-    /// route-entries-per-table, enis (e.g. --quota route-entries-per-table=200000).
-    #[arg(long = "quota", global = true, env = "VPC_QUOTAS", value_delimiter = ',')]
-    pub quotas: Vec<String>,
-    /// Size a data-path map, fixed when it is created: enis, routes, addrs, groups, conntrack,
-    /// sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members (e.g.
-    /// --map-size conntrack=1000000; fragment slots follow enis, 8 each). Without it a map
-    /// keeps the size it was pinned with.
-    #[arg(long = "map-size", global = true, env = "VPC_MAP_SIZES", value_delimiter = ',')]
-    pub map_sizes: Vec<String>,
-    /// Make changes in this process when no agent runs (by default a change needs the agent).
-    /// It uses the quotas recorded in the state directory, as the agent does.
-    #[arg(long, global = true, env = "VPC_OFFLINE")]
-    pub offline: bool,
-}
-
-impl HostArgs {
-    pub fn options(&self) -> anyhow::Result<HostOptions> {
-        // The state directory's recorded quotas, changed by --quota.
-        let mut quotas = state::recorded_quotas(&self.state_dir)?.unwrap_or_default();
-        for q in &self.quotas {
-            quotas.set(q).map_err(anyhow::Error::msg)?;
-        }
-        let mut limits = Limits::default();
-        limits.adopt_pinned(&crate::dataplane::bpffs::PinDirs::new(&self.bpffs));
-        for size in &self.map_sizes {
-            limits.set(size).map_err(anyhow::Error::msg)?;
-        }
-        Ok(HostOptions {
-            bpffs: self.bpffs.clone(),
-            state_dir: self.state_dir.clone(),
-            socket: self.socket.clone(),
-            flow_log_dir: self.flow_log_dir.clone(),
-            naming: Naming::new(&self.prefix),
-            limits,
-            quotas,
-            takeover: Default::default(),
-            restore: false,
-            record_quotas: false,
-        })
-    }
-
-    /// Where a change goes: the agent if one answers; this process with --offline; else a clear
-    /// error at once, naming the socket this state directory's agent answers on if one runs.
-    pub fn changing(&self, opts: &HostOptions) -> anyhow::Result<Conn> {
-        let socket = opts.socket();
-        if api::client::is_running(&socket) {
-            return Ok(Conn::Remote(socket));
-        }
-        if let Some(other) = state::agent_socket(&opts.state_dir) {
-            anyhow::bail!(
-                "no agent answers on {}; the agent of state directory {} answers on {}: pass --socket {} (or VPC_SOCKET)",
-                socket.display(),
-                opts.state_dir.display(),
-                other.display(),
-                other.display()
-            );
-        }
-        if !self.offline {
-            anyhow::bail!(
-                "no agent answers on {}: start one (`vpc daemon`, or `vpc lab up`), or pass --offline to change {} in this process",
-                socket.display(),
-                opts.state_dir.display()
-            );
-        }
-        Ok(Conn::Local(HostOptions { record_quotas: !self.quotas.is_empty(), ..opts.clone() }))
-    }
-
-    /// The same options as command-line arguments (for the agent the lab starts).
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = vec!["--bpffs".into(), self.bpffs.display().to_string(), "--state-dir".into(), self.state_dir.display().to_string()];
-        if let Some(socket) = &self.socket {
-            args.extend(["--socket".into(), socket.display().to_string()]);
-        }
-        if let Some(dir) = &self.flow_log_dir {
-            args.extend(["--flow-log-dir".into(), dir.display().to_string()]);
-        }
-        args.extend(["--prefix".into(), self.prefix.clone()]);
-        for q in &self.quotas {
-            args.extend(["--quota".into(), q.clone()]);
-        }
-        for size in &self.map_sizes {
-            args.extend(["--map-size".into(), size.clone()]);
-        }
-        args
-    }
-}
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -394,107 +290,6 @@ pub fn main() -> anyhow::Result<()> {
         return run_operation(&host, op, sub);
     }
     run(Cli::from_arg_matches(&matches)?)
-}
-
-/// `CreateVpc` -> `create-vpc`.
-fn kebab(name: &str) -> String {
-    // The guide writes these as one word: create-vswitch, not create-v-switch.
-    let name = &name.replace("VSwitch", "Vswitch").replace("VRouter", "Vrouter");
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            let prev_upper = name.chars().nth(i.wrapping_sub(1)).is_some_and(|p| p.is_ascii_uppercase());
-            let next_lower = name.chars().nth(i + 1).is_some_and(|n| n.is_ascii_lowercase());
-            if i > 0 && (!prev_upper || next_lower) {
-                out.push('-');
-            }
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `--socket`: the path of a unix socket. `HOST:PORT` is refused (the API is a local socket
-/// only), rather than becoming a file of that name.
-fn parse_socket(text: &str) -> Result<PathBuf, String> {
-    if text.parse::<SocketAddr>().is_ok() || (!text.contains('/') && text.contains(':')) {
-        return Err(format!("{text:?} is not a path: the agent's API is a unix socket (e.g. /var/lib/vpc/vpc.sock)"));
-    }
-    if text.is_empty() {
-        return Err("an empty path".into());
-    }
-    Ok(PathBuf::from(text))
-}
-
-fn with_operations(mut cmd: clap::Command) -> clap::Command {
-    for op in api::ops::all() {
-        // The API's mirror: JSON unless told otherwise.
-        let output = clap::Arg::new(OUTPUT)
-            .short('o')
-            .long(OUTPUT)
-            .value_name("OUTPUT")
-            .value_parser(clap::value_parser!(Format))
-            .default_value("json")
-            .help("json: the API's response; table: its keys and values, or `done: ACTION ID` when it returns nothing");
-        let mut sub = clap::Command::new(kebab(op.name)).about(op.summary).arg(output).next_help_heading("Parameters");
-        for param in op.params {
-            let mut arg = clap::Arg::new(param.name).long(kebab(param.name)).help(param.doc).required(param.required);
-            arg = match param.kind {
-                Kind::Boolean => arg.num_args(0..=1).default_missing_value("true").value_parser(clap::value_parser!(bool)),
-                Kind::Integer => arg.value_parser(clap::value_parser!(u64)),
-                // `-1/-1` (all ports) starts with a hyphen: take it as the value, not as a flag.
-                Kind::String if param.name.ends_with("PortRange") => arg.allow_hyphen_values(true),
-                Kind::String => arg,
-                Kind::Object => arg.value_name("JSON"),
-            };
-            sub = sub.arg(arg);
-        }
-        cmd = cmd.subcommand(sub);
-    }
-    cmd
-}
-
-/// Whether a request only checks (`DryRun`).
-fn dry_run(body: &Map<String, Value>) -> bool {
-    body.get("DryRun").and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// The output option of the operation subcommands (no operation has a parameter of that name).
-const OUTPUT: &str = "output";
-
-fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches) -> anyhow::Result<()> {
-    let mut body = Map::new();
-    for param in op.params {
-        let value = match param.kind {
-            Kind::Boolean => matches.get_one::<bool>(param.name).map(|b| json!(b)),
-            Kind::Integer => matches.get_one::<u64>(param.name).map(|n| json!(n)),
-            Kind::String => matches.get_one::<String>(param.name).map(|s| json!(s)),
-            Kind::Object => matches
-                .get_one::<String>(param.name)
-                .map(|s| serde_json::from_str(s).with_context(|| format!("--{} is not JSON", kebab(param.name))))
-                .transpose()?,
-        };
-        if let Some(value) = value {
-            body.insert(param.name.into(), value);
-        }
-    }
-    // What the operation acted on, for `done: ACTION ID`: its required parameters and the IDs given.
-    let subject: Vec<&str> =
-        op.params.iter().filter(|p| p.required || p.name.ends_with("Id")).filter_map(|p| body.get(p.name).and_then(Value::as_str)).collect();
-    let subject = subject.join(" ");
-    let opts = host.options()?;
-    let conn = if op.mutates && !dry_run(&body) { host.changing(&opts)? } else { Conn::to(&opts) };
-    let result = conn.call(op.name, Value::Object(body)).map_err(|e| api_error(op.name, e))?;
-    let format = matches.get_one::<Format>(OUTPUT).copied().unwrap_or(Format::Json);
-    // A kind's Describe operation as a table is that kind's `vpc get` table.
-    if format == Format::Table
-        && let Some((kind, list)) = get::described_by(op.name)
-    {
-        return get::print(&conn, kind, result[list].as_array().map(Vec::as_slice).unwrap_or_default());
-    }
-    output::result(op.name, &subject, &result, format)
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
