@@ -484,10 +484,27 @@ fn the_api_socket_is_private_and_the_openapi_document_is_served() {
     let mut reply = [0u8; 512];
     let n = conn.read(&mut reply).unwrap();
     let reply = String::from_utf8_lossy(&reply[..n]);
-    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+    assert!(reply.starts_with("HTTP/1.1 413") && reply.contains("InvalidParameter.TooLarge"), "{reply}");
     assert!(started.elapsed() < std::time::Duration::from_secs(2), "refused at once");
     let (status, _) = vpc::api::client::request(&d.opts.socket(), "GET", "/healthz", "").unwrap();
     assert_eq!(status, 200);
+    // A body of no declared length (chunked) is refused the same way once it passes the limit.
+    let mut d = d;
+    d.kill9();
+    d.spawn(&["--max-request-bytes", "100000"]);
+    let mut conn = std::os::unix::net::UnixStream::connect(d.opts.socket()).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+    write!(conn, "POST /api/ApplyTopology HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    let chunk = vec![b' '; 50_000];
+    for _ in 0..4 {
+        if write!(conn, "{:x}\r\n", chunk.len()).and_then(|()| conn.write_all(&chunk)).and_then(|()| conn.write_all(b"\r\n")).is_err() {
+            break; // the agent may close as soon as it refuses
+        }
+    }
+    let _ = conn.write_all(b"0\r\n\r\n");
+    let mut reply = String::new();
+    let _ = conn.read_to_string(&mut reply);
+    assert!(reply.starts_with("HTTP/1.1 413") && reply.contains("InvalidParameter.TooLarge"), "{reply}");
 }
 
 #[test]

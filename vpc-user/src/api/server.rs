@@ -30,6 +30,16 @@ struct Shared {
     agent: Arc<Mutex<Agent>>,
     api: Arc<metrics::ApiCounters>,
     stop: Arc<Notify>,
+    /// `--max-request-bytes`.
+    limit: usize,
+}
+
+/// A body over `limit`: refused before it is read when its length is declared, once the limit
+/// is passed when it is not (chunked), with the same answer.
+fn too_large(limit: usize, declared: Option<u64>) -> Response {
+    let size = declared.map_or_else(|| "over the limit".to_string(), |n| format!("{n} bytes"));
+    let message = format!("the request body is {size}; the agent takes at most {limit} (--max-request-bytes)");
+    ApiError::new(413, "InvalidParameter.TooLarge", message).into_response()
 }
 
 impl IntoResponse for ApiError {
@@ -51,7 +61,7 @@ pub struct Listen {
 /// Serve `agent`'s API until SIGTERM, Ctrl-C or POST /shutdown.
 pub async fn serve(agent: Arc<Mutex<Agent>>, listen: Listen) -> anyhow::Result<()> {
     let Listen { socket, metrics_addr, socket_mode: mode, max_request_bytes: limit } = listen;
-    let shared = Shared { agent, api: Arc::default(), stop: Arc::new(Notify::new()) };
+    let shared = Shared { agent, api: Arc::default(), stop: Arc::new(Notify::new()), limit };
     let app = Router::new()
         .route("/api/{action}", post(api))
         .route("/openapi.json", get(|| async { Json(super::openapi::document()) }))
@@ -65,8 +75,7 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, listen: Listen) -> anyhow::Result<(
         .layer(axum::middleware::from_fn(move |req: axum::extract::Request, next: axum::middleware::Next| async move {
             let declared = req.headers().get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             if declared.is_some_and(|n| n > limit as u64) {
-                let message = format!("the request body is {} bytes; the agent takes at most {limit} (--max-request-bytes)", declared.unwrap_or(0));
-                return ApiError::new(413, "InvalidParameter.TooLarge", message).into_response();
+                return too_large(limit, declared);
             }
             next.run(req).await
         }))
@@ -102,7 +111,15 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, listen: Listen) -> anyhow::Result<(
     Ok(())
 }
 
-async fn api(State(shared): State<Shared>, Path(action): Path<String>, body: axum::body::Bytes) -> Response {
+async fn api(State(shared): State<Shared>, Path(action): Path<String>, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            shared.api.count(&action, "InvalidParameter.TooLarge");
+            return too_large(shared.limit, None);
+        }
+        Err(rejection) => return ApiError::bad(super::error::code::INVALID_PARAMETER, "", format!("reading the request: {rejection}")).into_response(),
+    };
     let (agent, counted) = (shared.agent.clone(), action.clone());
     let result = tokio::task::spawn_blocking(move || match agent.lock() {
         Ok(mut agent) => super::dispatch_text(&mut agent, &action, body),
