@@ -40,10 +40,15 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The top-level modules `text` names through `crate::`, grouped `use crate::{a, b::c}` included.
 fn imports(text: &str) -> BTreeSet<String> {
+    names_after(text, "crate::")
+}
+
+/// The first path segments after each `prefix` (`crate::`, `super::`) in `text`.
+fn names_after(text: &str, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = text;
-    while let Some(at) = rest.find("crate::") {
-        rest = &rest[at + "crate::".len()..];
+    while let Some(at) = rest.find(prefix) {
+        rest = &rest[at + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             // Names at depth one of the braces.
             let (mut depth, mut name, mut top) = (1, String::new(), true);
@@ -107,6 +112,35 @@ fn imports_point_down_and_top_level_modules_form_no_circle() {
         .map(|((from, to), file)| format!("{from} -> {to} ({})", file.display()))
         .collect();
     assert!(upward.is_empty(), "imports that point up or sideways:\n{}", upward.join("\n"));
+}
+
+/// The sibling files a file (not a `mod.rs`) names through `super::`.
+fn siblings(text: &str, names: &BTreeSet<String>) -> BTreeSet<String> {
+    names_after(text, "super::").into_iter().filter(|n| names.contains(n)).collect()
+}
+
+#[test]
+fn files_of_one_module_import_each_other_without_a_circle() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vpc-user/src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut dirs: BTreeMap<PathBuf, Vec<PathBuf>> = BTreeMap::new();
+    for file in files.into_iter().filter(|f| !f.ends_with("mod.rs") && !f.ends_with("lib.rs") && !f.ends_with("main.rs")) {
+        dirs.entry(file.parent().unwrap().to_path_buf()).or_default().push(file);
+    }
+    for (dir, files) in dirs {
+        let name = |f: &PathBuf| f.file_stem().unwrap().to_string_lossy().into_owned();
+        let names: BTreeSet<String> = files.iter().map(name).collect();
+        let edges: BTreeMap<String, BTreeSet<String>> =
+            files.iter().map(|f| (name(f), siblings(&std::fs::read_to_string(f).unwrap(), &names))).collect();
+        // Depth-first search for a path back to where it started.
+        fn reaches(from: &str, to: &str, edges: &BTreeMap<String, BTreeSet<String>>, seen: &mut BTreeSet<String>) -> bool {
+            edges.get(from).into_iter().flatten().any(|next| next == to || (seen.insert(next.clone()) && reaches(next, to, edges, seen)))
+        }
+        for file in &names {
+            assert!(!reaches(file, file, &edges, &mut BTreeSet::new()), "{} imports itself through its siblings in {}: {edges:?}", file, dir.display());
+        }
+    }
 }
 
 #[test]

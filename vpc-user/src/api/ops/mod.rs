@@ -20,43 +20,13 @@ mod vswitch;
 
 use serde_json::{json, Value};
 
-use super::{error::ApiError, Params};
+use super::{error::ApiError, op::Params};
 use crate::{
     agent::Agent,
     model::{spec::TopologySpec, Topology},
 };
 
-/// The JSON type of a parameter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    String,
-    Integer,
-    Boolean,
-    /// Any JSON object or array (a next hop, a whole topology).
-    Object,
-}
-
-/// One parameter of an operation: the request parser, the CLI flags and the OpenAPI schema are
-/// all read from it.
-#[derive(Debug)]
-pub struct Param {
-    pub name: &'static str,
-    pub kind: Kind,
-    pub required: bool,
-    pub doc: &'static str,
-}
-
-/// One API operation: its name, parameters and response fields, and the handler that runs it.
-pub struct Op {
-    pub name: &'static str,
-    pub summary: &'static str,
-    pub params: &'static [Param],
-    /// Fields of the response object, with their meaning.
-    pub returns: &'static [(&'static str, &'static str)],
-    /// Whether the operation changes the configuration.
-    pub mutates: bool,
-    pub run: fn(&mut Agent, &Params) -> Result<Value, ApiError>,
-}
+pub use super::op::{Kind, Op, Param};
 
 /// Every operation, kind by kind, in the order the OpenAPI document and the CLI list them.
 pub fn all() -> impl Iterator<Item = &'static Op> {
