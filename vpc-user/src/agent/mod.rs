@@ -164,9 +164,15 @@ impl Agent {
             log::warn!("backing up the state: {e:#}");
         }
         // The stored document was valid when committed; quotas may have shrunk since, which must
-        // not make the agent unable to start.
-        let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
-            .map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?;
+        // not make the agent unable to start (only its incremental path waits for a document
+        // valid under them).
+        let (topology, quotas_checked) = match Topology::from_spec(&stored.doc, &opts.quotas) {
+            Ok(topology) => (topology, true),
+            Err(_) => (
+                Topology::from_spec(&stored.doc, &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?,
+                false,
+            ),
+        };
         let binding = Binding { ids: stored.ids.clone(), ..Default::default() };
         let mut agent = Agent {
             opts,
@@ -181,7 +187,7 @@ impl Agent {
             down: Default::default(),
             generation: 0,
             adopted,
-            quotas_checked: false,
+            quotas_checked,
             backup_due: false,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
