@@ -1,5 +1,6 @@
-//! The last good state, exported after every change: a JSON copy of the stored document and
-//! its numbers, beside the database. When the database is damaged the agent refuses to start
+//! The last good state, exported after every whole-document change and at most a second after
+//! an incremental one (`Agent::flush_backup`): a JSON copy of the stored document and its
+//! numbers, beside the database. When the database is damaged the agent refuses to start
 //! and says so; `--restore` rebuilds the database from this copy (the damaged file is kept).
 
 use std::path::{Path, PathBuf};

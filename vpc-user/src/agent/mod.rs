@@ -7,6 +7,7 @@
 pub mod backup;
 pub mod error;
 pub mod health;
+pub mod incremental;
 pub mod state;
 
 use std::{
@@ -123,6 +124,11 @@ pub struct Agent {
     generation: u64,
     /// Started with `Takeover::Adopt` over a data path it did not write: not reconciled.
     adopted: bool,
+    /// The document was validated under `opts.quotas` (not only the unlimited ones it is
+    /// opened with): a change that validates only what it touches may rely on the rest.
+    quotas_checked: bool,
+    /// The state changed since the backup was written (`flush_backup` writes it).
+    backup_due: bool,
 }
 
 impl Agent {
@@ -158,9 +164,15 @@ impl Agent {
             log::warn!("backing up the state: {e:#}");
         }
         // The stored document was valid when committed; quotas may have shrunk since, which must
-        // not make the agent unable to start.
-        let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
-            .map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?;
+        // not make the agent unable to start (only its incremental path waits for a document
+        // valid under them).
+        let (topology, quotas_checked) = match Topology::from_spec(&stored.doc, &opts.quotas) {
+            Ok(topology) => (topology, true),
+            Err(_) => (
+                Topology::from_spec(&stored.doc, &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?,
+                false,
+            ),
+        };
         let binding = Binding { ids: stored.ids.clone(), ..Default::default() };
         let mut agent = Agent {
             opts,
@@ -175,6 +187,8 @@ impl Agent {
             down: Default::default(),
             generation: 0,
             adopted,
+            quotas_checked,
+            backup_due: false,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -362,6 +376,8 @@ impl Agent {
         if let Err(e) = backup::write(&self._lock.backup(), self.store.id(), &stored) {
             log::warn!("backing up the state: {e:#}");
         }
+        self.backup_due = false;
+        self.quotas_checked = true;
         // A port number handed to another ENI (or to none) must not keep its connections.
         let released: BTreeSet<u32> =
             self.stored.ids.ports.iter().filter(|(id, port)| stored.ids.ports.get(*id) != Some(*port)).map(|(_, port)| *port).collect();
@@ -376,6 +392,18 @@ impl Agent {
             log::warn!("releasing the connections of ports {released:?}: {e:#}");
         }
         Ok(Applied { changes, report })
+    }
+
+    /// Write the backup if a change since the last one did not (the incremental path leaves it
+    /// to this, called each second by the daemon and when the agent closes).
+    pub fn flush_backup(&mut self) {
+        if !self.backup_due {
+            return;
+        }
+        match backup::write(&self._lock.backup(), self.store.id(), &self.stored) {
+            Ok(()) => self.backup_due = false,
+            Err(e) => log::warn!("backing up the state: {e:#}"),
+        }
     }
 
     /// Delete expired connection-table entries, and every entry of the ports in `released`.
@@ -402,6 +430,8 @@ impl Agent {
 
     /// Detach everything, remove every pin, forget the state.
     pub fn down(&mut self) -> anyhow::Result<()> {
+        // The backup keeps the state from before (as a full commit leaves it).
+        self.flush_backup();
         self.loaded = None;
         self.dataplane().down()?;
         self.revision = self.store.commit(self.revision, &self.stored, &Stored::default())?;
@@ -471,6 +501,13 @@ impl Agent {
             full: counters.drop(vpc_common::DropReason::ConntrackFull),
         };
         Ok(Stats { enis, drops, events, conntrack })
+    }
+}
+
+impl Drop for Agent {
+    /// A change the backup does not have yet goes into it before the lock is released.
+    fn drop(&mut self) {
+        self.flush_backup();
     }
 }
 

@@ -119,7 +119,8 @@ pub enum Command {
         #[arg(long)]
         reset: bool,
         /// Rebuild the state database from its last good backup (STATE_DIR/vpc.backup.json,
-        /// written after every change); the current file is kept as vpc.redb.damaged-TIME.
+        /// written after every whole-document change and within a second of a single route
+        /// entry's); the current file is kept as vpc.redb.damaged-TIME.
         #[arg(long)]
         restore: bool,
     },

@@ -103,25 +103,8 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
         for table in &vpc.route_tables {
             let table_id = ids.route_table(&table.id);
             for view in topology.routes(vpc, table) {
-                let mut route = Route { kind: route_kind::BLACKHOLE, arg: 0, id: view.number, hop: Port::default() };
-                match &view.next_hop {
-                    NextHop::Local => (route.kind, route.arg) = (route_kind::LOCAL, vpc_id),
-                    NextHop::Host => route.kind = route_kind::HOST,
-                    NextHop::Blackhole => {}
-                    NextHop::Eni { eni } => (route.kind, route.hop) = (route_kind::PORT, eni_port(vpc, eni, ids)),
-                    NextHop::Gateway { gateway } => (route.kind, route.hop) = (route_kind::PORT, gateway_port(vpc, gateway, ids)),
-                    NextHop::Vpc { vpc: peer } => {
-                        let peer = topology.vpc(peer).expect("validated reference");
-                        (route.kind, route.arg) = (route_kind::VPC, ids.route_table(&peer.system_table().id));
-                    }
-                    NextHop::Group(group) => {
-                        let id = view.id.clone().expect("group routes are custom");
-                        let number = ids.group(&id);
-                        out.groups.insert(number, hop_group(vpc, &id, group, binding));
-                        (route.kind, route.arg) = (route_kind::GROUP, number);
-                    }
-                }
-                out.routes.insert(lpm_key(table_id, view.dst.network().octets(), view.dst.prefix_len()), route);
+                let (key, route) = route_entry(topology, vpc, table_id, &view, binding, &mut out.groups);
+                out.routes.insert(key, route);
             }
         }
         for eni in &vpc.enis {
@@ -222,6 +205,31 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
 }
 
 /// Delivery to ENI `name` of `vpc`: its port, its MAC, from its VSwitch gateway's MAC.
+/// The `ROUTES` entry of `view` in table number `table`; an ECMP / active-standby hop adds its
+/// group to `groups`. Shared by the full compile and the incremental path (`agent::incremental`).
+pub fn route_entry(topology: &Topology, vpc: &model::Vpc, table: u32, view: &model::route::RouteView, binding: &Binding, groups: &mut BTreeMap<u32, Group>) -> (LpmKey, Route) {
+    let ids = &binding.ids;
+    let mut route = Route { kind: route_kind::BLACKHOLE, arg: 0, id: view.number, hop: Port::default() };
+    match &view.next_hop {
+        NextHop::Local => (route.kind, route.arg) = (route_kind::LOCAL, ids.vpc(&vpc.id)),
+        NextHop::Host => route.kind = route_kind::HOST,
+        NextHop::Blackhole => {}
+        NextHop::Eni { eni } => (route.kind, route.hop) = (route_kind::PORT, eni_port(vpc, eni, ids)),
+        NextHop::Gateway { gateway } => (route.kind, route.hop) = (route_kind::PORT, gateway_port(vpc, gateway, ids)),
+        NextHop::Vpc { vpc: peer } => {
+            let peer = topology.vpc(peer).expect("validated reference");
+            (route.kind, route.arg) = (route_kind::VPC, ids.route_table(&peer.system_table().id));
+        }
+        NextHop::Group(group) => {
+            let id = view.id.clone().expect("group routes are custom");
+            let number = ids.group(&id);
+            groups.insert(number, hop_group(vpc, &id, group, binding));
+            (route.kind, route.arg) = (route_kind::GROUP, number);
+        }
+    }
+    (lpm_key(table, view.dst.network().octets(), view.dst.prefix_len()), route)
+}
+
 fn eni_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
     let eni = vpc.eni(name).expect("validated reference");
     let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");

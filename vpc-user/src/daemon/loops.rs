@@ -1,5 +1,6 @@
 //! The daemon's background work, each on a thread of its own: rebinding ENI interfaces, health
-//! checks of active/standby hops, sweeping the connection table, and the flow-log collector.
+//! checks of active/standby hops, writing the state's backup, sweeping the connection table, and
+//! the flow-log collector.
 
 use std::{
     sync::{Arc, Mutex},
@@ -44,6 +45,17 @@ pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> 
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+
+    // The backup of the state: a change on the incremental path leaves it to this, so a copy at
+    // most a second old exists without writing the whole document on every change.
+    let backer = agent.clone();
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_secs(1));
+        match backer.lock() {
+            Ok(mut agent) => agent.flush_backup(),
+            Err(_) => return,
         }
     });
 

@@ -204,6 +204,24 @@ impl Loaded {
         Ok(report)
     }
 
+    /// Whether this instance wrote the config maps last and knows what they hold, so a change
+    /// of a few entries can be written alone (`apply_routes`).
+    pub fn knows_entries(&self) -> bool {
+        self.known.is_some()
+    }
+
+    /// Write a few `ROUTES` entries computed against what this instance wrote last (the
+    /// incremental change path): no interface changes, nothing else compared. After a failure
+    /// the maps are read again by the next sync.
+    pub fn apply_routes(&mut self, put: &[(crate::compile::LpmKey, vpc_common::Route)], delete: &[crate::compile::LpmKey]) -> anyhow::Result<ApplyReport> {
+        let known = self.known.as_mut().ok_or_else(|| anyhow::anyhow!("the config maps are not known: a full sync is needed"))?;
+        let result = sync_order::patch_routes(&mut self.ebpf, known, put, delete);
+        if result.is_err() {
+            self.known = None;
+        }
+        Ok(ApplyReport { changes: result?, ..Default::default() })
+    }
+
     pub fn program(&mut self) -> anyhow::Result<&mut aya::programs::Xdp> {
         loader::program(&mut self.ebpf)
     }

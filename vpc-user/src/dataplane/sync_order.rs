@@ -123,6 +123,36 @@ pub fn remove_stale(maps: &mut impl MapSource, pending: PendingRemoval) -> anyho
     Ok(changes)
 }
 
+/// A change to `ROUTES` alone, made against `known` (what the maps hold, kept up to date here):
+/// new and changed entries, the epoch, then deletions and the epoch again -- the order a full
+/// sync gives the same change. Nothing else is read or compared.
+pub fn patch_routes(maps: &mut impl MapSource, known: &mut MapEntries, put: &[(LpmKey, vpc_common::Route)], delete: &[LpmKey]) -> anyhow::Result<MapChanges> {
+    let mut changes = sync::Changes::default();
+    let mut routes = sync::Routes::open(maps.map(names::ROUTES)?)?;
+    for (key, value) in put {
+        match known.routes.get(key) {
+            Some(existing) if existing == value => continue,
+            Some(_) => changes.changed += 1,
+            None => changes.added += 1,
+        }
+        routes.put(key, value)?;
+        known.routes.insert(*key, *value);
+    }
+    sync::bump_epoch(maps.map(names::CONFIG)?)?;
+    let mut routes = sync::Routes::open(maps.map(names::ROUTES)?)?;
+    for key in delete {
+        if known.routes.contains_key(key) {
+            routes.delete(key)?;
+            known.routes.remove(key);
+            changes.removed += 1;
+        }
+    }
+    if changes.removed > 0 {
+        sync::bump_epoch(maps.map(names::CONFIG)?)?;
+    }
+    Ok(MapChanges { routes: changes, ..Default::default() })
+}
+
 impl Step {
     fn read(self, maps: &mut impl MapSource, out: &mut MapEntries) -> anyhow::Result<()> {
         match self {

@@ -6,13 +6,26 @@ mod redb;
 
 pub use redb::RedbStore;
 
-use crate::model::{ids::Ids, spec::TopologySpec};
+use crate::model::{
+    ids::Ids,
+    spec::{RouteSpec, TopologySpec},
+};
 
 /// The stored document and the numbers bound to its resources.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Stored {
     pub doc: TopologySpec,
     pub ids: Ids,
+}
+
+/// A row a change writes or removes, for a commit that names its rows instead of comparing two
+/// whole documents (`Store::commit_rows`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RowChange<'a> {
+    /// Route entry `route` at position `pos` of route table `table` (an ID), new or replaced.
+    PutRoute { table: &'a str, pos: usize, route: &'a RouteSpec },
+    /// The resource of this ID is gone.
+    Remove(&'a str),
 }
 
 /// How many commits a store has taken; a commit names the revision its change was made from.
@@ -36,6 +49,10 @@ pub trait Store: Send {
     /// Replace `old` by `new` in one transaction if the store is still at `at` (else `Conflict`);
     /// the new revision.
     fn commit(&mut self, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision>;
+    /// Write and remove `rows` in one transaction if the store is still at `at` (else
+    /// `Conflict`), the resource numbers left as they are; the new revision. The result equals a
+    /// `commit` of the documents before and after.
+    fn commit_rows(&mut self, at: Revision, rows: &[RowChange<'_>]) -> anyhow::Result<Revision>;
     /// The state, when someone else committed after `after`.
     fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>>;
 }

@@ -135,6 +135,16 @@ impl Store for RedbStore {
         result
     }
 
+    fn commit_rows(&mut self, at: Revision, rows: &[super::RowChange<'_>]) -> anyhow::Result<Revision> {
+        let path = self.path.clone();
+        let db = self.db()?;
+        let result = guarded(&path, || commit_rows(db, at, rows));
+        if result.as_ref().is_err_and(|e| e.downcast_ref::<Conflict>().is_none()) {
+            self.db = None;
+        }
+        result
+    }
+
     /// One agent holds the database (the state lock), so only it commits: a revision past
     /// `after` means someone wrote the file behind the lock's back; it is read again.
     fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>> {
@@ -218,15 +228,7 @@ fn commit(db: &Database, at: Revision, old: &Stored, new: &Stored) -> anyhow::Re
     changed.sort_unstable_by_key(|(id, _)| *id);
     let t = std::time::Instant::now();
     let encoded = encode_rows(&changed)?;
-    let txn = db.begin_write()?;
-    let now = {
-        let meta = txn.open_table(META)?;
-        let value = meta.get(REVISION)?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
-        value.map(|v| v.parse::<Revision>()).transpose().context("decoding the revision")?.unwrap_or(0)
-    };
-    if now != at {
-        return Err(Conflict { at, now }.into());
-    }
+    let txn = begin_at(db, at)?;
     {
         let mut table = txn.open_table(RESOURCES)?;
         for ((id, _), bytes) in changed.iter().zip(&encoded) {
@@ -243,6 +245,45 @@ fn commit(db: &Database, at: Revision, old: &Stored, new: &Stored) -> anyhow::Re
     }
     txn.commit().context("committing the state database")?;
     log::debug!("store: {} rows written, {} removed in {:?}", changed.len(), gone.len(), t.elapsed());
+    Ok(at + 1)
+}
+
+/// A write transaction, if the database is still at revision `at`.
+fn begin_at(db: &Database, at: Revision) -> anyhow::Result<redb::WriteTransaction> {
+    let txn = db.begin_write()?;
+    let now = {
+        let meta = txn.open_table(META)?;
+        let value = meta.get(REVISION)?.map(|v| String::from_utf8_lossy(v.value()).into_owned());
+        value.map(|v| v.parse::<Revision>()).transpose().context("decoding the revision")?.unwrap_or(0)
+    };
+    if now != at {
+        return Err(Conflict { at, now }.into());
+    }
+    Ok(txn)
+}
+
+/// The rows a change names, written as `commit` would write them (same row encoding).
+fn commit_rows(db: &Database, at: Revision, rows: &[super::RowChange<'_>]) -> anyhow::Result<Revision> {
+    use super::RowChange;
+    let txn = begin_at(db, at)?;
+    {
+        let mut table = txn.open_table(RESOURCES)?;
+        for row in rows {
+            match *row {
+                RowChange::PutRoute { table: parent, pos, route } => {
+                    let Some(id) = route.id.as_deref() else { continue };
+                    let row = Row { parent: Cow::Borrowed(parent), pos, body: Body::Route(Cow::Borrowed(route)) };
+                    table.insert(id, serde_json::to_vec(&row)?.as_slice())?;
+                }
+                RowChange::Remove(id) => {
+                    table.remove(id)?;
+                }
+            }
+        }
+        let mut meta = txn.open_table(META)?;
+        meta.insert(REVISION, (at + 1).to_string().as_bytes())?;
+    }
+    txn.commit().context("committing the state database")?;
     Ok(at + 1)
 }
 
@@ -480,6 +521,21 @@ cens: [{name: cen1, vpcs: [prod, third]}]
         // One route entry, and the dev VPC with its system route table and its default
         // security group's row and three rule rows.
         assert_eq!(flatten(&second.doc).len(), flatten(&first.doc).len() - 7);
+
+        // Rows named by a change: the same state as a commit of the whole documents.
+        let mut third = second.clone();
+        let table = &mut third.doc.vpcs[0].route_tables[1];
+        let added = RouteSpec { id: Some("rte-added".into()), dst: "10.7.0.0/16".into(), next_hop: crate::model::spec::NextHopSpec::Blackhole, name: None, description: None };
+        table.routes.push(added.clone());
+        let (table_id, pos) = (table.id.clone().unwrap(), table.routes.len() - 1);
+        let put = [super::super::RowChange::PutRoute { table: &table_id, pos, route: &added }];
+        let err = store.commit_rows(1, &put).unwrap_err();
+        assert_eq!(err.downcast_ref::<Conflict>(), Some(&Conflict { at: 1, now: 2 }), "the revision is checked");
+        assert_eq!(store.commit_rows(2, &put).unwrap(), 3);
+        assert_eq!(store.load().unwrap(), (third.clone(), 3));
+        let removed = third.doc.vpcs[0].route_tables[1].routes.remove(0);
+        assert_eq!(store.commit_rows(3, &[super::super::RowChange::Remove(removed.id.as_deref().unwrap())]).unwrap(), 4);
+        assert_eq!(store.load().unwrap(), (third, 4));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -72,6 +72,11 @@ fn transact<T>(agent: &mut Agent, p: &Params, edit: impl FnOnce(&mut TopologySpe
     agent.transact(p.opt_bool("DryRun").unwrap_or(false), edit).map(|(out, _)| out)
 }
 
+/// Make an edit that says what it touches (the agent's incremental path when it can).
+fn change(agent: &mut Agent, p: &Params, edit: crate::agent::incremental::Edit) -> R<()> {
+    agent.change(p.opt_bool("DryRun").unwrap_or(false), edit).map(drop).map_err(ApiError::from)
+}
+
 fn name_or(name: Option<&str>, id: &str) -> String {
     name.map(str::to_string).unwrap_or_else(|| id.to_string())
 }

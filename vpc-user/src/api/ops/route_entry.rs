@@ -4,9 +4,9 @@
 use ipnet::Ipv4Net;
 use serde_json::{json, Value};
 
-use super::{lookup::table_index, ok, p, transact, Kind::Object, Op, Param, DRY_RUN, R, S};
+use super::{change, lookup::table_index, ok, p, Kind::Object, Op, Param, DRY_RUN, R, S};
 use crate::{
-    agent::Agent,
+    agent::{incremental::Edit, Agent},
     api::{
         error::{code, ApiError},
         Params,
@@ -99,55 +99,55 @@ fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
 }
 
 fn create_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("rte");
-    transact(agent, p, |doc, _| {
-        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
-        let next_hop = next_hop(doc, i, p)?;
-        doc.vpcs[i].route_tables[j].routes.push(RouteSpec {
-            id: Some(id.clone()),
-            dst: p.str("DestinationCidrBlock").into(),
-            next_hop,
-            name: p.opt_str("RouteEntryName").map(Into::into),
-            description: p.opt_str("Description").map(Into::into),
-        });
-        Ok(())
-    })?;
+    let doc = &agent.stored().doc;
+    let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+    let route = RouteSpec {
+        id: Some(new_id("rte")),
+        dst: p.str("DestinationCidrBlock").into(),
+        next_hop: next_hop(doc, i, p)?,
+        name: p.opt_str("RouteEntryName").map(Into::into),
+        description: p.opt_str("Description").map(Into::into),
+    };
+    let id = route.id.clone();
+    change(agent, p, Edit::AddRoute { vpc: i, table: j, route })?;
     Ok(json!({"RouteEntryId": id}))
 }
 
 fn delete_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
-    transact(agent, p, |doc, topology| {
-        if let Some(id) = p.opt_str("RouteEntryId") {
-            for vpc in &mut doc.vpcs {
-                for table in &mut vpc.route_tables {
-                    if let Some(k) = table.routes.iter().position(|r| r.id.as_deref() == Some(id)) {
-                        table.routes.remove(k);
-                        return Ok(());
-                    }
+    let (vpc, table, route) = find_entry(&agent.stored().doc, agent.topology(), p)?;
+    change(agent, p, Edit::RemoveRoute { vpc, table, route })?;
+    ok()
+}
+
+/// The custom entry a DeleteRouteEntry names: (VPC, table, entry) positions in `doc`.
+fn find_entry(doc: &TopologySpec, topology: &Topology, p: &Params) -> R<(usize, usize, usize)> {
+    if let Some(id) = p.opt_str("RouteEntryId") {
+        for (i, vpc) in doc.vpcs.iter().enumerate() {
+            for (j, table) in vpc.route_tables.iter().enumerate() {
+                if let Some(k) = table.routes.iter().position(|r| r.id.as_deref() == Some(id)) {
+                    return Ok((i, j, k));
                 }
             }
-            return Err(ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId", id));
         }
-        let (Some(table_id), Some(dst)) = (p.opt_str("RouteTableId"), p.opt_str("DestinationCidrBlock")) else {
-            return Err(ApiError::bad(code::MISSING_PARAMETER, "RouteEntryId", "give RouteEntryId, or RouteTableId and DestinationCidrBlock"));
-        };
-        let (i, j) = table_index(doc, table_id)?;
-        let parsed: Option<Ipv4Net> = dst.parse().ok();
-        let vpc = topology.vpcs.iter().find(|v| Some(&v.id) == doc.vpcs[i].id.as_ref());
-        if let (Some(vpc), Some(net)) = (vpc, parsed)
-            && vpc.system_routes().iter().any(|(d, _)| *d == net)
-        {
-            return Err(ApiError::bad(code::SYSTEM_ROUTE_ENTRY, "DestinationCidrBlock", format!("{net} is a system route entry; it cannot be deleted")));
-        }
-        let routes = &mut doc.vpcs[i].route_tables[j].routes;
-        let k = routes
-            .iter()
-            .position(|r| r.dst == dst || r.dst.parse::<Ipv4Net>().ok() == parsed && parsed.is_some())
-            .ok_or_else(|| ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "DestinationCidrBlock", dst))?;
-        routes.remove(k);
-        Ok(())
-    })?;
-    ok()
+        return Err(ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId", id));
+    }
+    let (Some(table_id), Some(dst)) = (p.opt_str("RouteTableId"), p.opt_str("DestinationCidrBlock")) else {
+        return Err(ApiError::bad(code::MISSING_PARAMETER, "RouteEntryId", "give RouteEntryId, or RouteTableId and DestinationCidrBlock"));
+    };
+    let (i, j) = table_index(doc, table_id)?;
+    let parsed: Option<Ipv4Net> = dst.parse().ok();
+    let vpc = topology.vpcs.iter().find(|v| Some(&v.id) == doc.vpcs[i].id.as_ref());
+    if let (Some(vpc), Some(net)) = (vpc, parsed)
+        && vpc.system_routes().iter().any(|(d, _)| *d == net)
+    {
+        return Err(ApiError::bad(code::SYSTEM_ROUTE_ENTRY, "DestinationCidrBlock", format!("{net} is a system route entry; it cannot be deleted")));
+    }
+    let k = doc.vpcs[i].route_tables[j]
+        .routes
+        .iter()
+        .position(|r| r.dst == dst || r.dst.parse::<Ipv4Net>().ok() == parsed && parsed.is_some())
+        .ok_or_else(|| ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "DestinationCidrBlock", dst))?;
+    Ok((i, j, k))
 }
 
 fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {

@@ -14,6 +14,7 @@ mod multicast;
 mod next_hop;
 mod resource_ids;
 mod route_table;
+pub use route_table::validate_appended;
 #[cfg(test)]
 mod tests;
 mod transition;

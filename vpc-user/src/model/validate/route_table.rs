@@ -13,8 +13,9 @@ use crate::model::{
     constants::{CLOUD_SERVICES, SYSTEM_TABLE},
     error::{code, Problems},
     quotas::Quotas,
-    spec::{RouteTableSpec, VpcSpec},
-    topology::{Route, RouteTable, VSwitch},
+    spec::{RouteSpec, RouteTableSpec, TopologySpec, VpcSpec},
+    topology::{Route, RouteTable, VSwitch, Vpc},
+    Invalid,
 };
 
 /// The VPC's route table names after the table-level rules: names valid and unique, the system
@@ -52,50 +53,13 @@ pub(super) fn validate(
     quotas: &Quotas,
     problems: &mut Problems,
 ) -> RouteTable {
-    // A set: every entry (up to 100,000) is checked against it.
-    let system: HashSet<Ipv4Net> =
-        std::iter::once(CLOUD_SERVICES.parse().expect("constant CIDR")).chain(vswitches.iter().map(|v| v.cidr)).collect();
+    let system = system_destinations(vswitches);
     let mut dsts = BTreeSet::new();
     let mut routes = Vec::new();
     for (i, r) in spec.routes.iter().enumerate() {
-        // Formatting field paths for 100,000 entries costs; only entries with a problem get one.
-        let at = || format!("{at}.routes[{i}]");
-        if r.description.is_some() {
-            check_description(problems, format!("{}.description", at()), &r.description);
-        }
-        if let Some(name) = &r.name {
-            check_name(problems, format!("{}.name", at()), name);
-        }
-        let dst = match r.dst.parse::<Ipv4Net>() {
-            Ok(net) if net.trunc() == net => net,
-            _ => {
-                parse_cidr(problems, format!("{}.dst", at()), &r.dst);
-                continue;
-            }
-        };
-        let at = at();
-        if system.contains(&dst) {
-            problems.add(
-                code::ROUTE_CONFLICTS_WITH_SYSTEM,
-                format!("{at}.dst"),
-                format!("{dst} is a system route entry's destination; use a more specific prefix to override it"),
-            );
-            continue;
-        }
-        if !dsts.insert(dst) {
-            problems.add(code::ROUTE_DUPLICATE, format!("{at}.dst"), format!("route table '{}' already has an entry for {dst}", spec.name));
-            continue;
-        }
-        let Some(next_hop) = next_hop::validate(&format!("{at}.next_hop"), &r.next_hop, scope, problems) else { continue };
-        routes.push(Route { id: r.id.clone().unwrap_or_default(), dst, next_hop, name: r.name.clone(), description: r.description.clone() });
+        routes.extend(validate_entry(at, i, r, &system, |dst| !dsts.insert(dst), &spec.name, scope, problems));
     }
-    if spec.routes.len() > quotas.route_entries_per_table as usize {
-        problems.add(
-            code::QUOTA_ROUTE_ENTRY,
-            format!("{at}.routes"),
-            format!("{} custom entries exceed the quota of {} per route table", spec.routes.len(), quotas.route_entries_per_table),
-        );
-    }
+    check_entry_quota(at, spec.routes.len(), quotas, problems);
     RouteTable {
         id: spec.id.clone().unwrap_or_default(),
         name: spec.name.clone(),
@@ -103,4 +67,82 @@ pub(super) fn validate(
         is_system: spec.name == SYSTEM_TABLE,
         routes,
     }
+}
+
+/// The destinations a custom entry may not have: the system entries'. A set: every entry (up to
+/// 100,000) is checked against it.
+fn system_destinations(vswitches: &[VSwitch]) -> HashSet<Ipv4Net> {
+    std::iter::once(CLOUD_SERVICES.parse().expect("constant CIDR")).chain(vswitches.iter().map(|v| v.cidr)).collect()
+}
+
+/// Custom entry `i` of table `table` at `at`; `taken(dst)` says whether an entry before it has
+/// that destination already.
+#[allow(clippy::too_many_arguments)]
+fn validate_entry(
+    at: &str,
+    i: usize,
+    r: &RouteSpec,
+    system: &HashSet<Ipv4Net>,
+    taken: impl FnOnce(Ipv4Net) -> bool,
+    table: &str,
+    scope: &HopScope<'_>,
+    problems: &mut Problems,
+) -> Option<Route> {
+    // Formatting field paths for 100,000 entries costs; only entries with a problem get one.
+    let at = || format!("{at}.routes[{i}]");
+    if r.description.is_some() {
+        check_description(problems, format!("{}.description", at()), &r.description);
+    }
+    if let Some(name) = &r.name {
+        check_name(problems, format!("{}.name", at()), name);
+    }
+    let dst = match r.dst.parse::<Ipv4Net>() {
+        Ok(net) if net.trunc() == net => net,
+        _ => {
+            parse_cidr(problems, format!("{}.dst", at()), &r.dst);
+            return None;
+        }
+    };
+    let at = at();
+    if system.contains(&dst) {
+        problems.add(
+            code::ROUTE_CONFLICTS_WITH_SYSTEM,
+            format!("{at}.dst"),
+            format!("{dst} is a system route entry's destination; use a more specific prefix to override it"),
+        );
+        return None;
+    }
+    if taken(dst) {
+        problems.add(code::ROUTE_DUPLICATE, format!("{at}.dst"), format!("route table '{table}' already has an entry for {dst}"));
+        return None;
+    }
+    let next_hop = next_hop::validate(&format!("{at}.next_hop"), &r.next_hop, scope, problems)?;
+    Some(Route { id: r.id.clone().unwrap_or_default(), dst, next_hop, name: r.name.clone(), description: r.description.clone() })
+}
+
+fn check_entry_quota(at: &str, entries: usize, quotas: &Quotas, problems: &mut Problems) {
+    if entries > quotas.route_entries_per_table as usize {
+        problems.add(
+            code::QUOTA_ROUTE_ENTRY,
+            format!("{at}.routes"),
+            format!("{entries} custom entries exceed the quota of {} per route table", quotas.route_entries_per_table),
+        );
+    }
+}
+
+/// One custom entry appended to table `table` of VPC `vpc` (both at their index in the valid
+/// document `doc`), checked by the same rules and giving the same problems as validating the
+/// whole document with it would: the rest of the document is valid, so only the entry and
+/// the table's quota can break.
+pub fn validate_appended(doc: &TopologySpec, vpc: &Vpc, (i, j): (usize, usize), table: &RouteTable, route: &RouteSpec, quotas: &Quotas) -> Result<Route, Invalid> {
+    let mut problems = Problems::default();
+    let at = format!("vpcs[{i}].route_tables[{j}]");
+    let all_vpcs: Vec<&str> = doc.vpcs.iter().map(|v| v.name.as_str()).collect();
+    let scope = HopScope::new(&vpc.name, &all_vpcs, &vpc.enis, &vpc.gateways);
+    let count = doc.vpcs[i].route_tables[j].routes.len();
+    let taken = |dst: Ipv4Net| table.routes.iter().any(|r| r.dst == dst);
+    let entry = validate_entry(&at, count, route, &system_destinations(&vpc.vswitches), taken, &table.name, &scope, &mut problems);
+    check_entry_quota(&at, count + 1, quotas, &mut problems);
+    problems.finish(())?;
+    Ok(entry.expect("no problems: the entry validated"))
 }
