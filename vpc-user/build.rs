@@ -46,33 +46,35 @@ fn main() -> anyhow::Result<()> {
 /// A cargo status line: right-aligned verb, then what it is doing.
 fn is_progress(line: &str) -> bool {
     const VERBS: &[&str] = &[
-        "Compiling", "Finished", "Fresh", "Blocking", "Updating", "Downloading", "Downloaded", "Locking", "Adding",
-        "Checking", "Building", "Packaging", "Removing", "Running",
+        "Compiling",
+        "Finished",
+        "Fresh",
+        "Blocking",
+        "Updating",
+        "Downloading",
+        "Downloaded",
+        "Locking",
+        "Adding",
+        "Checking",
+        "Building",
+        "Packaging",
+        "Removing",
+        "Running",
     ];
     let t = line.trim_start();
     line.len() > t.len() && VERBS.iter().any(|v| t.strip_prefix(v).is_some_and(|rest| rest.starts_with(' ')))
 }
 
 fn build_ebpf() -> anyhow::Result<()> {
-    let metadata = cargo_metadata::MetadataCommand::new()
-        .no_deps()
-        .exec()
-        .context("cargo metadata")?;
+    let metadata = cargo_metadata::MetadataCommand::new().no_deps().exec().context("cargo metadata")?;
     let ebpf = metadata
         .packages
         .iter()
         .find(|p| p.name.as_str() == "vpc-ebpf")
         .ok_or_else(|| anyhow!("vpc-ebpf package not found in the workspace"))?;
-    let root_dir = ebpf
-        .manifest_path
-        .parent()
-        .ok_or_else(|| anyhow!("vpc-ebpf manifest has no directory"))?;
+    let root_dir = ebpf.manifest_path.parent().ok_or_else(|| anyhow!("vpc-ebpf manifest has no directory"))?;
     aya_build::build_ebpf(
-        [aya_build::Package {
-            name: ebpf.name.as_str(),
-            root_dir: root_dir.as_str(),
-            ..Default::default()
-        }],
+        [aya_build::Package { name: ebpf.name.as_str(), root_dir: root_dir.as_str(), ..Default::default() }],
         aya_build::Toolchain::Nightly,
     )
 }

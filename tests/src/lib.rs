@@ -5,14 +5,14 @@ pub mod rng;
 
 use std::{net::Ipv4Addr, path::PathBuf, process::Command};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use vpc::{
     agent::{HostOptions, Stats},
     api::Conn,
     cli::parse_topology,
-    tools::lab,
-    model::{spec::TopologySpec, Topology},
+    model::{Topology, spec::TopologySpec},
     naming::Naming,
+    tools::lab,
 };
 
 /// `response`, once it is seen to be what the OpenAPI document declares for `action` (every
@@ -97,7 +97,13 @@ impl TestLab {
         let ifindex = topology
             .enis()
             .map(|(_, _, e)| (e.id.clone(), naming.host_ifname(e)))
-            .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref()))))
+            .chain(
+                topology
+                    .vpcs
+                    .iter()
+                    .flat_map(|v| &v.gateways)
+                    .map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref()))),
+            )
             .filter_map(|(id, name)| Some((id, vpc::dataplane::ifindex(&name)?)))
             .collect();
         vpc::model::binding::Binding {
@@ -151,9 +157,7 @@ impl Drop for TestLab {
 
 /// The CLI binary: `VPC_BIN` (set by `cargo xtask test`) or target/debug/vpc.
 pub fn vpc_bin() -> PathBuf {
-    std::env::var_os("VPC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vpc"))
+    std::env::var_os("VPC_BIN").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/vpc"))
 }
 
 /// A `vpc daemon` process with the options of `tag`, for API, restart and concurrency tests.

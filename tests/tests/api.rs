@@ -4,7 +4,7 @@
 
 use std::{io::Write as _, process::Output};
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use vpc::dataplane::Dataplane;
 use vpc_tests::{Daemon, HostVeth};
 
@@ -27,7 +27,17 @@ fn the_guides_console_walk_through_as_cli_commands() {
     let vpc = ok_json(d.cli(&["create-vpc", "--cidr-block", "192.168.0.0/16", "--vpc-name", "prod", "--description", "my first VPC"]));
     let vpc_id = id(&vpc, "VpcId");
     assert!(vpc_id.starts_with("vpc-") && id(&vpc, "RouteTableId").starts_with("vtb-") && id(&vpc, "VRouterId").starts_with("vrt-"));
-    let vsw = ok_json(d.cli(&["create-vswitch", "--vpc-id", &vpc_id, "--cidr-block", "192.168.1.0/24", "--zone-id", "zone-a", "--vswitch-name", "web"]));
+    let vsw = ok_json(d.cli(&[
+        "create-vswitch",
+        "--vpc-id",
+        &vpc_id,
+        "--cidr-block",
+        "192.168.1.0/24",
+        "--zone-id",
+        "zone-a",
+        "--vswitch-name",
+        "web",
+    ]));
     let vsw_id = id(&vsw, "VSwitchId");
     let listed = ok_json(d.cli(&["describe-vswitches", "--vpc-id", &vpc_id]));
     assert_eq!(listed["VSwitches"][0]["AvailableIpAddressCount"], 252, "size - 4");
@@ -36,12 +46,27 @@ fn the_guides_console_walk_through_as_cli_commands() {
     // Custom route table: create, associate, add an entry.
     let table_id = id(&ok_json(d.cli(&["create-route-table", "--vpc-id", &vpc_id, "--route-table-name", "table1"])), "RouteTableId");
     ok_json(d.cli(&["associate-route-table", "--route-table-id", &table_id, "--vswitch-id", &vsw_id]));
-    let eni = ok_json(d.cli(&["create-network-interface", "--vswitch-id", &vsw_id, "--network-interface-name", "ecs01", "--source-dest-check", "false"]));
+    let eni = ok_json(d.cli(&[
+        "create-network-interface",
+        "--vswitch-id",
+        &vsw_id,
+        "--network-interface-name",
+        "ecs01",
+        "--source-dest-check",
+        "false",
+    ]));
     let eni_id = id(&eni, "NetworkInterfaceId");
     assert_eq!(eni["PrivateIpAddress"], "192.168.1.1", "the next free address");
     let entry = ok_json(d.cli(&[
-        "create-route-entry", "--route-table-id", &table_id, "--destination-cidr-block", "0.0.0.0/0",
-        "--next-hop-type", "Instance", "--next-hop-id", &eni_id,
+        "create-route-entry",
+        "--route-table-id",
+        &table_id,
+        "--destination-cidr-block",
+        "0.0.0.0/0",
+        "--next-hop-type",
+        "Instance",
+        "--next-hop-id",
+        &eni_id,
     ]));
     let entry_id = id(&entry, "RouteEntryId");
     let entries = ok_json(d.cli(&["describe-route-entry-list", "--route-table-id", &table_id]));
@@ -60,7 +85,18 @@ fn the_guides_console_walk_through_as_cli_commands() {
     assert_eq!(custom["VSwitchIds"], json!([vsw_id]));
     assert!(text(&d.cli(&["get", "route-entries"])).contains("0.0.0.0/0"));
     // Every kind lists, as a table and as JSON with the API's PascalCase keys.
-    let kinds = ["vpcs", "vswitches", "route-tables", "route-entries", "enis", "gateways", "cens", "security-groups", "flow-logs", "multicast-groups"];
+    let kinds = [
+        "vpcs",
+        "vswitches",
+        "route-tables",
+        "route-entries",
+        "enis",
+        "gateways",
+        "cens",
+        "security-groups",
+        "flow-logs",
+        "multicast-groups",
+    ];
     for kind in kinds {
         let table = d.cli(&["get", kind]);
         assert!(table.status.success(), "get {kind}: {}", String::from_utf8_lossy(&table.stderr));
@@ -83,7 +119,10 @@ fn the_guides_console_walk_through_as_cli_commands() {
     refused(&["delete-network-interface", "--network-interface-id", &eni_id], "DependencyViolation.RouteEntryNextHop");
     let system = id(&vpc, "RouteTableId");
     refused(&["delete-route-table", "--route-table-id", &system], "OperationDenied.SystemRouteTable");
-    refused(&["delete-route-entry", "--route-table-id", &table_id, "--destination-cidr-block", "192.168.1.0/24"], "OperationDenied.SystemRouteEntry");
+    refused(
+        &["delete-route-entry", "--route-table-id", &table_id, "--destination-cidr-block", "192.168.1.0/24"],
+        "OperationDenied.SystemRouteEntry",
+    );
 
     // The right order works; unbinding returns the VSwitch to the system table.
     ok_json(d.cli(&["delete-route-entry", "--route-entry-id", &entry_id]));
@@ -213,7 +252,11 @@ fn every_rule_refuses_with_its_code_and_changes_nothing() {
         ("CreateVSwitch", json!({"VpcId": vpc, "CidrBlock": "10.1.0.0/24", "ZoneId": "z"}), "InvalidVSwitchCidr.NotInVpc"),
         ("CreateVSwitch", json!({"VpcId": vpc, "CidrBlock": "192.168.1.128/25", "ZoneId": "z"}), "InvalidVSwitchCidr.Overlapped"),
         ("CreateVSwitch", json!({"VpcId": vpc, "CidrBlock": "192.168.0.0/16", "ZoneId": "z"}), "InvalidVSwitchCidr.Overlapped"),
-        ("CreateVSwitch", json!({"VpcId": vpc, "CidrBlock": "192.168.3.0/24", "ZoneId": "z", "VSwitchName": "web"}), "InvalidName.Duplicate"),
+        (
+            "CreateVSwitch",
+            json!({"VpcId": vpc, "CidrBlock": "192.168.3.0/24", "ZoneId": "z", "VSwitchName": "web"}),
+            "InvalidName.Duplicate",
+        ),
         ("CreateVSwitch", json!({"VpcId": vpc, "CidrBlock": "192.168.3.1/24", "ZoneId": "z"}), "InvalidCidrBlock.Malformed"),
         ("DeleteVSwitch", json!({"VSwitchId": web}), "DependencyViolation.NetworkInterface"),
         ("DeleteVSwitch", json!({"VSwitchId": "vsw-nothere"}), "InvalidVSwitchId.NotFound"),
@@ -233,16 +276,52 @@ fn every_rule_refuses_with_its_code_and_changes_nothing() {
         ("AssociateRouteTable", json!({"RouteTableId": edge, "VSwitchId": default_vsw}), "OperationDenied.DifferentVpc"),
         ("UnassociateRouteTable", json!({"RouteTableId": edge, "VSwitchId": web}), "OperationDenied.RouteTableNotAssociated"),
         // Route entries
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "192.168.1.0/24", "NextHopType": "Blackhole"}), "InvalidRouteEntry.ConflictWithSystemEntry"),
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "100.64.0.0/10", "NextHopType": "Blackhole"}), "InvalidRouteEntry.ConflictWithSystemEntry"),
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Instance", "NextHopId": "eni-nothere"}), "InvalidNextHop.NotFound"),
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Teleporter"}), "InvalidParameter"),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "192.168.1.0/24", "NextHopType": "Blackhole"}),
+            "InvalidRouteEntry.ConflictWithSystemEntry",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "100.64.0.0/10", "NextHopType": "Blackhole"}),
+            "InvalidRouteEntry.ConflictWithSystemEntry",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Instance", "NextHopId": "eni-nothere"}),
+            "InvalidNextHop.NotFound",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Teleporter"}),
+            "InvalidParameter",
+        ),
         ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8"}), "MissingParameter"),
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Instance"}), "MissingParameter"),
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.300/8", "NextHopType": "Blackhole"}), "InvalidCidrBlock.Malformed"),
-        ("CreateRouteEntry", json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHop": {"type": "wormhole"}}), "InvalidParameter"),
-        ("CreateRouteEntry", json!({"RouteTableId": edge, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Blackhole"}), "QuotaExceeded.RouteEntry"),
-        ("CreateRouteEntry", json!({"RouteTableId": "vtb-nothere", "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Blackhole"}), "InvalidRouteTableId.NotFound"),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Instance"}),
+            "MissingParameter",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.300/8", "NextHopType": "Blackhole"}),
+            "InvalidCidrBlock.Malformed",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": system, "DestinationCidrBlock": "10.0.0.0/8", "NextHop": {"type": "wormhole"}}),
+            "InvalidParameter",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": edge, "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Blackhole"}),
+            "QuotaExceeded.RouteEntry",
+        ),
+        (
+            "CreateRouteEntry",
+            json!({"RouteTableId": "vtb-nothere", "DestinationCidrBlock": "10.0.0.0/8", "NextHopType": "Blackhole"}),
+            "InvalidRouteTableId.NotFound",
+        ),
         ("DeleteRouteEntry", json!({"RouteTableId": edge, "DestinationCidrBlock": "100.64.0.0/10"}), "OperationDenied.SystemRouteEntry"),
         ("DeleteRouteEntry", json!({"RouteEntryId": "rte-nothere"}), "InvalidRouteEntryId.NotFound"),
         ("DeleteRouteEntry", json!({"RouteTableId": edge, "DestinationCidrBlock": "10.9.0.0/16"}), "InvalidRouteEntryId.NotFound"),
@@ -265,7 +344,11 @@ fn every_rule_refuses_with_its_code_and_changes_nothing() {
         ("CreateNetworkInterface", json!({"VSwitchId": web, "Mtu": "big"}), "InvalidParameter"),
         ("CreateNetworkInterface", json!({"VSwitchId": web, "ConntrackLimit": 0}), "InvalidConntrackLimit.ValueNotSupported"),
         ("CreateNetworkInterface", json!({"VSwitchId": web, "ConntrackLimit": 20_000_000}), "InvalidConntrackLimit.ValueNotSupported"),
-        ("CreateNetworkInterface", json!({"VSwitchId": web, "ConntrackLimit": 5_000_000_000u64}), "InvalidConntrackLimit.ValueNotSupported"),
+        (
+            "CreateNetworkInterface",
+            json!({"VSwitchId": web, "ConntrackLimit": 5_000_000_000u64}),
+            "InvalidConntrackLimit.ValueNotSupported",
+        ),
         ("CreateNetworkInterface", json!({}), "MissingParameter"),
         ("CreateNetworkInterface", json!({"VSwitchId": "vsw-nothere"}), "InvalidVSwitchId.NotFound"),
         ("DeleteNetworkInterface", json!({"NetworkInterfaceId": nat1}), "DependencyViolation.RouteEntryNextHop"),
@@ -281,40 +364,73 @@ fn every_rule_refuses_with_its_code_and_changes_nothing() {
         ("ApplyTopology", topo(&|t| t["vpcs"][1]["cidr"] = json!("172.31.0.0/20")), "InvalidDefaultVpc.Cidr"),
         ("ApplyTopology", topo(&|t| t["vpcs"][0]["vswitches"][0]["default"] = json!(true)), "InvalidDefaultVSwitch.NotInDefaultVpc"),
         ("ApplyTopology", topo(&|t| t["vpcs"][1]["vswitches"][0]["cidr"] = json!("172.31.0.0/24")), "InvalidDefaultVSwitch.Cidr"),
-        ("ApplyTopology", topo(&|t| {
-            let extra = json!({"name": "default-again", "cidr": "172.31.16.0/20", "zone": "zone-a", "default": true});
-            t["vpcs"][1]["vswitches"].as_array_mut().unwrap().push(extra);
-        }), "InvalidDefaultVSwitch.Exists"),
-        ("ApplyTopology", topo(&|t| {
-            let vpcs = t["vpcs"].as_array_mut().unwrap();
-            vpcs.push(json!({"name": "two", "cidr": "10.2.0.0/16"}));
-            vpcs.push(json!({"name": "three", "cidr": "10.3.0.0/16"}));
-        }), "QuotaExceeded.Vpc"),
-        ("ApplyTopology", topo(&|t| {
-            let vsws = t["vpcs"][0]["vswitches"].as_array_mut().unwrap();
-            vsws.push(json!({"name": "s3", "cidr": "192.168.3.0/24", "zone": "z"}));
-            vsws.push(json!({"name": "s4", "cidr": "192.168.4.0/24", "zone": "z"}));
-        }), "QuotaExceeded.VSwitch"),
-        ("ApplyTopology", topo(&|t| {
-            let tables = t["vpcs"][0]["route_tables"].as_array_mut().unwrap();
-            for i in 0..10 {
-                tables.push(json!({"name": format!("extra{i}")}));
-            }
-        }), "QuotaExceeded.RouteTable"),
-        ("ApplyTopology", topo(&|t| {
-            let enis = t["vpcs"][0]["enis"].as_array_mut().unwrap();
-            for i in 0..3 {
-                enis.push(json!({"name": format!("more{i}"), "vswitch": "web"}));
-            }
-        }), "QuotaExceeded.NetworkInterface"),
-        ("ApplyTopology", topo(&|t| {
-            t["vpcs"][0]["vswitches"].as_array_mut().unwrap().push(json!({"name": "tiny", "cidr": "192.168.9.0/29", "zone": "z"}));
-            // A /29 has four usable addresses.
-            t["vpcs"][0]["enis"] = json!((1..=5).map(|i| json!({"name": format!("t{i}"), "vswitch": "tiny"})).collect::<Vec<_>>());
-            t["vpcs"][0]["route_tables"][0]["routes"] = json!([]);
-        }), "InvalidIpAddress.NoFreeAddress"),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                let extra = json!({"name": "default-again", "cidr": "172.31.16.0/20", "zone": "zone-a", "default": true});
+                t["vpcs"][1]["vswitches"].as_array_mut().unwrap().push(extra);
+            }),
+            "InvalidDefaultVSwitch.Exists",
+        ),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                let vpcs = t["vpcs"].as_array_mut().unwrap();
+                vpcs.push(json!({"name": "two", "cidr": "10.2.0.0/16"}));
+                vpcs.push(json!({"name": "three", "cidr": "10.3.0.0/16"}));
+            }),
+            "QuotaExceeded.Vpc",
+        ),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                let vsws = t["vpcs"][0]["vswitches"].as_array_mut().unwrap();
+                vsws.push(json!({"name": "s3", "cidr": "192.168.3.0/24", "zone": "z"}));
+                vsws.push(json!({"name": "s4", "cidr": "192.168.4.0/24", "zone": "z"}));
+            }),
+            "QuotaExceeded.VSwitch",
+        ),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                let tables = t["vpcs"][0]["route_tables"].as_array_mut().unwrap();
+                for i in 0..10 {
+                    tables.push(json!({"name": format!("extra{i}")}));
+                }
+            }),
+            "QuotaExceeded.RouteTable",
+        ),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                let enis = t["vpcs"][0]["enis"].as_array_mut().unwrap();
+                for i in 0..3 {
+                    enis.push(json!({"name": format!("more{i}"), "vswitch": "web"}));
+                }
+            }),
+            "QuotaExceeded.NetworkInterface",
+        ),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                t["vpcs"][0]["vswitches"].as_array_mut().unwrap().push(json!({"name": "tiny", "cidr": "192.168.9.0/29", "zone": "z"}));
+                // A /29 has four usable addresses.
+                t["vpcs"][0]["enis"] = json!((1..=5).map(|i| json!({"name": format!("t{i}"), "vswitch": "tiny"})).collect::<Vec<_>>());
+                t["vpcs"][0]["route_tables"][0]["routes"] = json!([]);
+            }),
+            "InvalidIpAddress.NoFreeAddress",
+        ),
         ("ApplyTopology", topo(&|t| t["vpcs"][0]["vswitches"][1]["route_table"] = json!("nowhere")), "InvalidRouteTable.NotFound"),
-        ("ApplyTopology", topo(&|t| t["vpcs"][0]["route_tables"][0]["routes"].as_array_mut().unwrap().push(json!({"dst": "0.0.0.0/0", "next_hop": {"type": "blackhole"}}))), "InvalidRouteEntry.Duplicate"),
+        (
+            "ApplyTopology",
+            topo(&|t| {
+                t["vpcs"][0]["route_tables"][0]["routes"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"dst": "0.0.0.0/0", "next_hop": {"type": "blackhole"}}))
+            }),
+            "InvalidRouteEntry.Duplicate",
+        ),
         ("ApplyTopology", topo(&|t| t["vpcs"][0]["id"] = json!("VPC_1")), "InvalidId.Malformed"),
         ("ApplyTopology", topo(&|t| t["vpcs"][0]["enis"][1]["vswitch"] = json!("nowhere")), "InvalidVSwitch.NotFound"),
     ];
@@ -360,11 +476,19 @@ vpcs:
         ("vswitch cidr change", good.replace("10.20.1.0/24", "10.20.1.0/25"), "OperationDenied.CidrImmutable"),
         ("syntax", "vpcs: [\n".into(), "InvalidTopology.Syntax"),
         ("unknown key", good.replace("zone: a", "zone: a, colour: red"), "InvalidTopology.Syntax"),
-        ("reserved address", good.replace("{name: w1, vswitch: web}", "{name: w1, vswitch: web, ip: 10.20.1.254}"), "InvalidIpAddress.Reserved"),
+        (
+            "reserved address",
+            good.replace("{name: w1, vswitch: web}", "{name: w1, vswitch: web, ip: 10.20.1.254}"),
+            "InvalidIpAddress.Reserved",
+        ),
         ("route over a system entry", good.replace("10.99.0.0/16", "10.20.1.0/24"), "InvalidRouteEntry.ConflictWithSystemEntry"),
         ("next hop missing", good.replace("{type: blackhole}", "{type: eni, eni: ghost}"), "InvalidNextHop.NotFound"),
         ("not private", good.replace("10.20.0.0/16", "11.20.0.0/16").replace("10.20.1.0/24", "11.20.1.0/24"), "InvalidVpcCidr.NotPrivate"),
-        ("route table twice", good.replace("route_tables: [{name: edge,", "route_tables: [{name: edge}, {name: edge,"), "InvalidName.Duplicate"),
+        (
+            "route table twice",
+            good.replace("route_tables: [{name: edge,", "route_tables: [{name: edge}, {name: edge,"),
+            "InvalidName.Duplicate",
+        ),
     ];
     for (what, yaml, code) in cases {
         let file = write(&format!("vpc-k2-{}.yaml", what.replace(' ', "-")), &yaml);
@@ -380,11 +504,8 @@ vpcs:
 fn concurrent_clients_end_in_one_consistent_state() {
     let d = Daemon::start("k3", &[]);
     let doc = |cidr: &str, names: &[&str]| {
-        let vswitches: Vec<Value> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| json!({"name": n, "cidr": format!("{cidr}.{}.0/24", i + 1), "zone": "z"}))
-            .collect();
+        let vswitches: Vec<Value> =
+            names.iter().enumerate().map(|(i, n)| json!({"name": n, "cidr": format!("{cidr}.{}.0/24", i + 1), "zone": "z"})).collect();
         json!({"vpcs": [{"name": "prod", "cidr": format!("{cidr}.0.0/16"), "vswitches": vswitches}]})
     };
     // Conflicting wishes: the same VPC name with different CIDRs (and a CIDR cannot change),
@@ -421,10 +542,13 @@ fn metrics_pass_promtool_and_count_what_happened() {
     let mut d = Daemon::start("m1", &[]);
     d.kill9();
     d.spawn(&["--metrics-addr", &format!("127.0.0.1:{port}")]);
-    d.call("ApplyTopology", json!({"Topology": {"vpcs": [{"name": "prod", "cidr": "10.30.0.0/16",
+    d.call(
+        "ApplyTopology",
+        json!({"Topology": {"vpcs": [{"name": "prod", "cidr": "10.30.0.0/16",
         "vswitches": [{"name": "web", "cidr": "10.30.1.0/24", "zone": "z"}],
         "enis": [{"name": "m1", "vswitch": "web", "interface": veth.0}],
-        "multicast_groups": [{"group": "239.3.3.3", "senders": ["m1"], "members": ["m1"]}]}]}}));
+        "multicast_groups": [{"group": "239.3.3.3", "senders": ["m1"], "members": ["m1"]}]}]}}),
+    );
     let _ = d.conn().call("DeleteVpc", json!({"VpcId": "vpc-nothere"}));
     let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
@@ -480,7 +604,8 @@ fn the_api_socket_is_private_and_the_openapi_document_is_served() {
     let started = std::time::Instant::now();
     let mut conn = std::os::unix::net::UnixStream::connect(d.opts.socket()).unwrap();
     conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    write!(conn, "POST /api/ApplyTopology HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nContent-Length: 1100000000\r\n\r\n").unwrap();
+    write!(conn, "POST /api/ApplyTopology HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nContent-Length: 1100000000\r\n\r\n")
+        .unwrap();
     let mut reply = [0u8; 512];
     let n = conn.read(&mut reply).unwrap();
     let reply = String::from_utf8_lossy(&reply[..n]);
@@ -494,7 +619,8 @@ fn the_api_socket_is_private_and_the_openapi_document_is_served() {
     d.spawn(&["--max-request-bytes", "100000"]);
     let mut conn = std::os::unix::net::UnixStream::connect(d.opts.socket()).unwrap();
     conn.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
-    write!(conn, "POST /api/ApplyTopology HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n").unwrap();
+    write!(conn, "POST /api/ApplyTopology HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+        .unwrap();
     let chunk = vec![b' '; 50_000];
     for _ in 0..4 {
         if write!(conn, "{:x}\r\n", chunk.len()).and_then(|()| conn.write_all(&chunk)).and_then(|()| conn.write_all(b"\r\n")).is_err() {
@@ -511,7 +637,10 @@ fn the_api_socket_is_private_and_the_openapi_document_is_served() {
 fn security_groups_through_the_api_and_cli() {
     let d = Daemon::start("g1", &[]);
     let vpc_id = id(&d.call("CreateVpc", json!({"CidrBlock": "10.50.0.0/16", "VpcName": "prod"})), "VpcId");
-    let vsw_id = id(&d.call("CreateVSwitch", json!({"VpcId": vpc_id, "CidrBlock": "10.50.1.0/24", "ZoneId": "a", "VSwitchName": "web"})), "VSwitchId");
+    let vsw_id = id(
+        &d.call("CreateVSwitch", json!({"VpcId": vpc_id, "CidrBlock": "10.50.1.0/24", "ZoneId": "a", "VSwitchName": "web"})),
+        "VSwitchId",
+    );
     let eni_id = id(&d.call("CreateNetworkInterface", json!({"VSwitchId": vsw_id, "NetworkInterfaceName": "w1"})), "NetworkInterfaceId");
     // Every VPC has its default group; an ENI created without groups is in it.
     let groups = d.call("DescribeSecurityGroups", json!({"VpcId": vpc_id}));
@@ -524,12 +653,34 @@ fn security_groups_through_the_api_and_cli() {
     assert_eq!(enis["NetworkInterfaceSets"][0]["SecurityGroupIds"], json!([default_id]));
 
     // A group and its rules, through the CLI.
-    let web = id(&ok_json(d.cli(&["create-security-group", "--vpc-id", &vpc_id, "--security-group-name", "web-sg", "--inner-access-policy", "Drop"])), "SecurityGroupId");
+    let web = id(
+        &ok_json(d.cli(&[
+            "create-security-group",
+            "--vpc-id",
+            &vpc_id,
+            "--security-group-name",
+            "web-sg",
+            "--inner-access-policy",
+            "Drop",
+        ])),
+        "SecurityGroupId",
+    );
     let http = ok_json(d.cli(&[
-        "authorize-security-group", "--security-group-id", &web, "--ip-protocol", "tcp", "--port-range", "80/80", "--source-cidr-ip", "0.0.0.0/0",
+        "authorize-security-group",
+        "--security-group-id",
+        &web,
+        "--ip-protocol",
+        "tcp",
+        "--port-range",
+        "80/80",
+        "--source-cidr-ip",
+        "0.0.0.0/0",
     ]));
     let http_id = id(&http, "SecurityGroupRuleId");
-    let again = d.call("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "80/80", "SourceCidrIp": "0.0.0.0/0"}));
+    let again = d.call(
+        "AuthorizeSecurityGroup",
+        json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "80/80", "SourceCidrIp": "0.0.0.0/0"}),
+    );
     assert_eq!(id(&again, "SecurityGroupRuleId"), http_id, "authorizing an existing rule is idempotent");
     let admin = d.call(
         "AuthorizeSecurityGroup",
@@ -552,19 +703,51 @@ fn security_groups_through_the_api_and_cli() {
 
     // Every rule of the guide as a refusal, nothing applied.
     let refused = [
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "icmp", "PortRange": "1/2", "SourceCidrIp": "0.0.0.0/0"}), "InvalidPortRange.Malformed"),
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "90/80", "SourceCidrIp": "0.0.0.0/0"}), "InvalidPortRange.Malformed"),
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "10.0.0.1/8"}), "InvalidPeer.Malformed"),
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0", "Priority": 101}), "InvalidPriority.ValueNotSupported"),
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "sctp", "SourceCidrIp": "0.0.0.0/0"}), "InvalidIpProtocol.Malformed"),
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0", "SourceGroupId": web}), "InvalidParameter"),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": web, "IpProtocol": "icmp", "PortRange": "1/2", "SourceCidrIp": "0.0.0.0/0"}),
+            "InvalidPortRange.Malformed",
+        ),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "90/80", "SourceCidrIp": "0.0.0.0/0"}),
+            "InvalidPortRange.Malformed",
+        ),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "10.0.0.1/8"}),
+            "InvalidPeer.Malformed",
+        ),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0", "Priority": 101}),
+            "InvalidPriority.ValueNotSupported",
+        ),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": web, "IpProtocol": "sctp", "SourceCidrIp": "0.0.0.0/0"}),
+            "InvalidIpProtocol.Malformed",
+        ),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": web, "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0", "SourceGroupId": web}),
+            "InvalidParameter",
+        ),
         ("AuthorizeSecurityGroup", json!({"SecurityGroupId": web, "IpProtocol": "tcp"}), "MissingParameter"),
-        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": "sg-nothere", "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0"}), "InvalidSecurityGroupId.NotFound"),
+        (
+            "AuthorizeSecurityGroup",
+            json!({"SecurityGroupId": "sg-nothere", "IpProtocol": "tcp", "SourceCidrIp": "0.0.0.0/0"}),
+            "InvalidSecurityGroupId.NotFound",
+        ),
         ("DeleteSecurityGroup", json!({"SecurityGroupId": default_id}), "OperationDenied.DefaultSecurityGroup"),
         ("RevokeSecurityGroup", json!({"SecurityGroupId": web, "SecurityGroupRuleId": "sgr-nothere"}), "InvalidPermission.NotFound"),
         ("RevokeSecurityGroupEgress", json!({"SecurityGroupId": web, "SecurityGroupRuleId": http_id}), "InvalidParameter"),
         ("LeaveSecurityGroup", json!({"SecurityGroupId": default_id, "NetworkInterfaceId": eni_id}), "OperationDenied.LastSecurityGroup"),
-        ("LeaveSecurityGroup", json!({"SecurityGroupId": web, "NetworkInterfaceId": eni_id}), "InvalidNetworkInterfaceId.NotInSecurityGroup"),
+        (
+            "LeaveSecurityGroup",
+            json!({"SecurityGroupId": web, "NetworkInterfaceId": eni_id}),
+            "InvalidNetworkInterfaceId.NotInSecurityGroup",
+        ),
         ("ModifySecurityGroupPolicy", json!({"SecurityGroupId": web, "InnerAccessPolicy": "Maybe"}), "InvalidParameter"),
     ];
     let before = d.call("ExportTopology", json!({}))["Topology"].clone();
@@ -580,8 +763,9 @@ fn security_groups_through_the_api_and_cli() {
     assert_eq!(err.code, "InvalidNetworkInterfaceId.AlreadyInSecurityGroup");
     let err = d.conn().call("DeleteSecurityGroup", json!({"SecurityGroupId": web})).unwrap_err();
     assert_eq!(err.code, "DependencyViolation.SecurityGroup", "{}", err.message);
-    let more: Vec<String> =
-        (1..=4).map(|i| id(&d.call("CreateSecurityGroup", json!({"VpcId": vpc_id, "SecurityGroupName": format!("extra{i}")})), "SecurityGroupId")).collect();
+    let more: Vec<String> = (1..=4)
+        .map(|i| id(&d.call("CreateSecurityGroup", json!({"VpcId": vpc_id, "SecurityGroupName": format!("extra{i}")})), "SecurityGroupId"))
+        .collect();
     for g in &more[..3] {
         d.call("JoinSecurityGroup", json!({"SecurityGroupId": g, "NetworkInterfaceId": eni_id}));
     }
@@ -593,7 +777,10 @@ fn security_groups_through_the_api_and_cli() {
 
     // Revoke by ID and by parameters; the policy and the name change.
     d.call("RevokeSecurityGroup", json!({"SecurityGroupId": web, "SecurityGroupRuleId": id(&admin, "SecurityGroupRuleId")}));
-    d.call("RevokeSecurityGroupEgress", json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "25/25", "DestCidrIp": "0.0.0.0/0", "Policy": "drop"}));
+    d.call(
+        "RevokeSecurityGroupEgress",
+        json!({"SecurityGroupId": web, "IpProtocol": "tcp", "PortRange": "25/25", "DestCidrIp": "0.0.0.0/0", "Policy": "drop"}),
+    );
     let _ = egress;
     d.call("ModifySecurityGroupPolicy", json!({"SecurityGroupId": web, "InnerAccessPolicy": "Accept"}));
     d.call("ModifySecurityGroupAttribute", json!({"SecurityGroupId": web, "SecurityGroupName": "web-tier"}));
@@ -624,17 +811,31 @@ fn security_groups_through_the_api_and_cli() {
 fn flow_logs_through_the_api_and_cli() {
     let d = Daemon::start("g2", &[]);
     let vpc_id = id(&d.call("CreateVpc", json!({"CidrBlock": "10.51.0.0/16", "VpcName": "prod"})), "VpcId");
-    let vsw_id = id(&d.call("CreateVSwitch", json!({"VpcId": vpc_id, "CidrBlock": "10.51.1.0/24", "ZoneId": "a", "VSwitchName": "web"})), "VSwitchId");
+    let vsw_id = id(
+        &d.call("CreateVSwitch", json!({"VpcId": vpc_id, "CidrBlock": "10.51.1.0/24", "ZoneId": "a", "VSwitchName": "web"})),
+        "VSwitchId",
+    );
     let eni_id = id(&d.call("CreateNetworkInterface", json!({"VSwitchId": vsw_id, "NetworkInterfaceName": "w1"})), "NetworkInterfaceId");
     // Through the CLI: a VSwitch flow log with a 1 s window, records in the default file.
     let created = ok_json(d.cli(&[
-        "create-flow-log", "--flow-log-name", "fl-web", "--resource-type", "VSwitch", "--resource-id", &vsw_id, "--aggregation-interval", "1",
+        "create-flow-log",
+        "--flow-log-name",
+        "fl-web",
+        "--resource-type",
+        "VSwitch",
+        "--resource-id",
+        &vsw_id,
+        "--aggregation-interval",
+        "1",
     ]));
     let fl = id(&created, "FlowLogId");
     assert!(fl.starts_with("fl-"));
     let listed = d.call("DescribeFlowLogs", json!({"ResourceId": vsw_id}));
     let log = &listed["FlowLogs"][0];
-    assert_eq!((log["Status"].as_str(), log["TrafficType"].as_str(), log["AggregationInterval"].as_u64()), (Some("Active"), Some("all"), Some(1)));
+    assert_eq!(
+        (log["Status"].as_str(), log["TrafficType"].as_str(), log["AggregationInterval"].as_u64()),
+        (Some("Active"), Some("all"), Some(1))
+    );
     let file = std::path::PathBuf::from(log["LogFile"].as_str().unwrap());
     // An ENI without traffic: a NODATA record per window, read back with `vpc flow-logs tail`.
     let started = std::time::Instant::now();
@@ -670,7 +871,10 @@ fn flow_logs_through_the_api_and_cli() {
         assert_eq!(err.code, want, "{body}: {}", err.message);
     }
     // A file outside the agent's flow-log directory is refused, naming the parameter.
-    let err = d.conn().call("CreateFlowLog", json!({"ResourceType": "VPC", "ResourceId": vpc_id, "LogFile": "/etc/cron.d/vpc-flows"})).unwrap_err();
+    let err = d
+        .conn()
+        .call("CreateFlowLog", json!({"ResourceType": "VPC", "ResourceId": vpc_id, "LogFile": "/etc/cron.d/vpc-flows"}))
+        .unwrap_err();
     assert_eq!((err.code.as_str(), err.field.as_deref()), ("InvalidFlowLog.Sink", Some("LogFile")), "{}", err.message);
     assert!(err.message.contains("flow-log directory") && !std::path::Path::new("/etc/cron.d/vpc-flows").exists(), "{}", err.message);
     assert_eq!(d.call("ExportTopology", json!({}))["Topology"], before, "refusals change nothing");

@@ -90,7 +90,9 @@ fn invalid_file_names_file_field_and_rule_and_changes_nothing() {
     assert!(vpc("c2", &["lab", "up", "-f", path]).status.success());
     let before = vpc("c2", &["stats", "-o", "json"]);
 
-    let bad = TOPO.replace("10.10.2.0/24", "10.10.1.128/25").replace("{name: db1, vswitch: db, ip: 10.10.2.10}", "{name: db1, vswitch: web, ip: 10.10.1.255}");
+    let bad = TOPO
+        .replace("10.10.2.0/24", "10.10.1.128/25")
+        .replace("{name: db1, vswitch: db, ip: 10.10.2.10}", "{name: db1, vswitch: web, ip: 10.10.1.255}");
     let bad_path = file("vpc-cli-c2-bad.yaml", &bad);
     let out = vpc("c2", &["apply", "-f", bad_path.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -277,7 +279,10 @@ fn every_kind_has_one_json_shape_and_a_table_of_names_and_ids() {
     for (kind, op, list, id_key, name_key) in KINDS {
         let api = json(&[op])[list].as_array().unwrap().clone();
         for object in &api {
-            named.insert(object[id_key].as_str().unwrap().to_string(), format!("{} ({})", object[name_key].as_str().unwrap(), object[id_key].as_str().unwrap()));
+            named.insert(
+                object[id_key].as_str().unwrap().to_string(),
+                format!("{} ({})", object[name_key].as_str().unwrap(), object[id_key].as_str().unwrap()),
+            );
         }
         api_of.insert(*kind, api);
     }
@@ -345,7 +350,12 @@ fn every_kind_has_one_json_shape_and_a_table_of_names_and_ids() {
             let line = lines[at + k];
             let who = format!("{} ({})", hop["Name"].as_str().unwrap(), hop["NextHopId"].as_str().unwrap());
             assert_eq!(named[hop["NextHopId"].as_str().unwrap()], who);
-            for part in [who.clone(), format!("weight {}", hop["Weight"]), hop["Status"].as_str().unwrap().into(), hop["Share"].as_str().unwrap().into()] {
+            for part in [
+                who.clone(),
+                format!("weight {}", hop["Weight"]),
+                hop["Status"].as_str().unwrap().into(),
+                hop["Share"].as_str().unwrap().into(),
+            ] {
                 assert!(line.contains(&part), "hop {k} of {next_hop_type} entry {id}: {part} missing:\n{shown}");
             }
         }
@@ -360,11 +370,18 @@ fn every_kind_has_one_json_shape_and_a_table_of_names_and_ids() {
 
     // Security groups with their rules: each group's DescribeSecurityGroupAttribute.
     let rules = json(&["get", "security-groups", "--stats"]);
-    let groups = api_of["security-groups"].iter().map(|g| json(&["describe-security-group-attribute", "--security-group-id", g["SecurityGroupId"].as_str().unwrap()]));
+    let groups = api_of["security-groups"]
+        .iter()
+        .map(|g| json(&["describe-security-group-attribute", "--security-group-id", g["SecurityGroupId"].as_str().unwrap()]));
     assert_eq!(rules.as_array().unwrap().iter().map(shape).collect::<Vec<_>>(), groups.map(|g| shape(&g)).collect::<Vec<_>>());
     let web_sg = api_of["security-groups"].iter().find(|g| g["SecurityGroupName"] == "web-sg").unwrap();
     let shown = table(&["get", "security-groups", "--stats"]);
-    assert!(shown.lines().any(|l| l.contains("53/53") && l.matches(&named[web_sg["SecurityGroupId"].as_str().unwrap()]).count() == 2 && l.contains(&vpc_of(web_sg))), "{shown}");
+    assert!(
+        shown.lines().any(|l| l.contains("53/53")
+            && l.matches(&named[web_sg["SecurityGroupId"].as_str().unwrap()]).count() == 2
+            && l.contains(&vpc_of(web_sg))),
+        "{shown}"
+    );
 
     // Multicast: list, show and stats in the API's shapes; members by name and ID.
     let group = &api_of["multicast-groups"][0];

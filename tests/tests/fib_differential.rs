@@ -6,7 +6,7 @@
 use std::{collections::BTreeMap, io::Write as _, net::Ipv4Addr, process::Command};
 
 use vpc::{
-    model::{forward::lpm, Topology},
+    model::{Topology, forward::lpm},
     tools::testrun::with_harness,
 };
 use vpc_tests::rng::Rng;
@@ -49,7 +49,9 @@ fn topology(rng: &mut Rng) -> String {
 fn linux_answers(ns: &str, routes: &[(ipnet::Ipv4Net, u32)], destinations: &[Ipv4Addr]) -> BTreeMap<Ipv4Addr, Option<u32>> {
     let via = |n: u32| Ipv4Addr::new(198, 18, (n >> 8) as u8, n as u8);
     // The scratch namespace's main table: the entries, and a route to their next-hop addresses.
-    let mut batch = String::from("link del fib0\nlink add fib0 type veth peer name fib1\nlink set fib0 up\nlink set fib1 up\nroute add 198.18.0.0/15 dev fib0\n");
+    let mut batch = String::from(
+        "link del fib0\nlink add fib0 type veth peer name fib1\nlink set fib0 up\nlink set fib1 up\nroute add 198.18.0.0/15 dev fib0\n",
+    );
     for (dst, number) in routes {
         batch += &format!("route add {dst} via {} dev fib0\n", via(*number));
     }

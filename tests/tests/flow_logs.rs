@@ -9,11 +9,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use vpc::{
     flowlog::Record,
-    tools::lab::probe::{self, Whoami},
     netns,
+    tools::lab::probe::{self, Whoami},
 };
 use vpc_tests::DaemonLab;
 
@@ -116,7 +116,16 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn key(eni: &str, dir: &str, src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, proto: u8, action: &str) -> (String, String, Ipv4Addr, u16, Ipv4Addr, u16, u8, String) {
+fn key(
+    eni: &str,
+    dir: &str,
+    src: Ipv4Addr,
+    sport: u16,
+    dst: Ipv4Addr,
+    dport: u16,
+    proto: u8,
+    action: &str,
+) -> (String, String, Ipv4Addr, u16, Ipv4Addr, u16, u8, String) {
     (eni.into(), dir.into(), src, sport, dst, dport, proto, action.into())
 }
 
@@ -145,8 +154,24 @@ fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
 
     // Exactly the guide's fields, in every record.
     let guide = [
-        "version", "vswitch-id", "vm-id", "vpc-id", "account-id", "eni-id", "srcaddr", "srcport", "dstaddr", "dstport", "protocol",
-        "direction", "packets", "bytes", "start", "end", "log-status", "action",
+        "version",
+        "vswitch-id",
+        "vm-id",
+        "vpc-id",
+        "account-id",
+        "eni-id",
+        "srcaddr",
+        "srcport",
+        "dstaddr",
+        "dstport",
+        "protocol",
+        "direction",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "log-status",
+        "action",
     ];
     for keys in keys_of(&dir.join("web.jsonl")) {
         let mut want: Vec<String> = guide.iter().map(|s| s.to_string()).collect();
@@ -191,8 +216,16 @@ fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let dropped = trace("9500");
-    assert!(dropped.contains("flow log: fl-web, fl-vpc counts this sent packet") && dropped.contains("at w1 as accepted by its security groups"), "{dropped}");
-    assert!(dropped.contains("flow log: fl-d1 counts this received packet") && dropped.contains("at d1 as rejected by its security groups (record action REJECT)"), "{dropped}");
+    assert!(
+        dropped.contains("flow log: fl-web, fl-vpc counts this sent packet")
+            && dropped.contains("at w1 as accepted by its security groups"),
+        "{dropped}"
+    );
+    assert!(
+        dropped.contains("flow log: fl-d1 counts this received packet")
+            && dropped.contains("at d1 as rejected by its security groups (record action REJECT)"),
+        "{dropped}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -239,7 +272,10 @@ fn counts_stay_exact_across_an_agent_restart() {
     let t = totals(&web);
     let w1 = lab.ip("w1");
     assert_eq!(t[&key("w1", "out", w1, 41000, d1, 9000, 17, "ACCEPT")], (45, 45 * 38), "before, during and after the outage, once each");
-    assert!(web.iter().any(|r| r.log_status == "SKIPDATA" && r.skipped_reason.as_deref().is_some_and(|s| s.contains("not running"))), "the outage is said");
+    assert!(
+        web.iter().any(|r| r.log_status == "SKIPDATA" && r.skipped_reason.as_deref().is_some_and(|s| s.contains("not running"))),
+        "the outage is said"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -304,11 +340,34 @@ fn ipfix_export_is_read_by_tshark_with_every_field_right() {
     std::fs::create_dir_all(&dir).unwrap();
     pcap(&datagrams, port, &file);
     let fields = [
-        "cflow.srcaddr", "cflow.dstaddr", "cflow.srcport", "cflow.dstport", "cflow.protocol", "cflow.packets", "cflow.octets", "cflow.direction",
-        "cflow.inputint", "cflow.outputint", "cflow.abstimestart", "cflow.firewall_event",
+        "cflow.srcaddr",
+        "cflow.dstaddr",
+        "cflow.srcport",
+        "cflow.dstport",
+        "cflow.protocol",
+        "cflow.packets",
+        "cflow.octets",
+        "cflow.direction",
+        "cflow.inputint",
+        "cflow.outputint",
+        "cflow.abstimestart",
+        "cflow.firewall_event",
     ];
     let mut cmd = std::process::Command::new("tshark");
-    cmd.args(["-r", &file.display().to_string(), "-d", &format!("udp.port=={port},cflow"), "-T", "fields", "-E", "separator=|", "-E", "occurrence=a", "-E", "aggregator=,"]);
+    cmd.args([
+        "-r",
+        &file.display().to_string(),
+        "-d",
+        &format!("udp.port=={port},cflow"),
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+    ]);
     for f in fields {
         cmd.args(["-e", f]);
     }
@@ -379,7 +438,18 @@ flow_logs:
     );
     let file = dir.join("topology.yaml");
     std::fs::write(&file, yaml).unwrap();
-    let global: Vec<String> = ["--bpffs", "/sys/fs/bpf/vpc-t-f5", "--state-dir", state.to_str().unwrap(), "--prefix", "vt5-", "--flow-log-dir", dir.to_str().unwrap()].map(String::from).to_vec();
+    let global: Vec<String> = [
+        "--bpffs",
+        "/sys/fs/bpf/vpc-t-f5",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--prefix",
+        "vt5-",
+        "--flow-log-dir",
+        dir.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
     let _down = LabDown(global.clone());
     let vpc = |args: &[&str]| std::process::Command::new(vpc_tests::vpc_bin()).args(&global).args(args).output().unwrap();
     let up = vpc(&["lab", "up", "--file", file.to_str().unwrap()]);

@@ -8,9 +8,9 @@ use std::{
 };
 
 use vpc::{
-    tools::lab::probe::{self, Whoami},
     netns,
     packet::{self, Ipv4},
+    tools::lab::probe::{self, Whoami},
 };
 use vpc_tests::TestLab;
 
@@ -91,8 +91,7 @@ fn spoofed_sources_are_dropped_and_counted_exactly() {
     let db1 = lab.ip("db1");
     let db1_tx = lab.counters("db1").2;
     let (ip_before, mac_before) = (lab.drops("spoofed_ip"), lab.drops("spoofed_mac"));
-    let spoof_ip: Vec<Vec<u8>> =
-        (0..7).map(|i| Ipv4::udp(web2.ip, db1, 1000 + i, 53, b"spoof").frame(web.gateway_mac, web1.mac)).collect();
+    let spoof_ip: Vec<Vec<u8>> = (0..7).map(|i| Ipv4::udp(web2.ip, db1, 1000 + i, 53, b"spoof").frame(web.gateway_mac, web1.mac)).collect();
     let spoof_mac: Vec<Vec<u8>> =
         (0..5).map(|i| Ipv4::udp(web1.ip, db1, 2000 + i, 53, b"spoof").frame(web.gateway_mac, web2.mac)).collect();
     probe::send_frames(&lab.ns("web1"), "eth0", spoof_ip).unwrap();

@@ -9,20 +9,19 @@ use std::{
     io::{Read as _, Write as _},
     net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
 use serde_json::json;
 use vpc::{
-    tools::lab::probe::{self, Capture, Whoami},
     netns,
     packet::{self, Ipv4, TCP_ACK, TCP_SYN},
+    tools::lab::probe::{self, Capture, Whoami},
 };
 use vpc_tests::TestLab;
-
 
 /// What the capture saw of an IPv4 frame.
 #[derive(Debug)]
@@ -102,7 +101,10 @@ fn fragments_follow_their_first_fragment() {
     let pieces = packet::fragments(&syn(cl, sv, 40000, 22, 40, 101), 24);
     assert_eq!(pieces.len(), 3);
     let got = arriving(&lab, "sv", || send(&lab, "cl", &pieces));
-    assert!(!got.iter().any(|s| s.proto == packet::PROTO_TCP && s.id == 101), "a fragment of the SYN to port 22 reached the server: {got:?}");
+    assert!(
+        !got.iter().any(|s| s.proto == packet::PROTO_TCP && s.id == 101),
+        "a fragment of the SYN to port 22 reached the server: {got:?}"
+    );
     assert_eq!(lab.drops("sg_ingress") - before, 3, "every fragment is dropped by the rule that drops its first fragment");
     // The same through the sender's egress drop rule (port 2222).
     let before = lab.drops("sg_egress");
@@ -202,7 +204,9 @@ fn a_flood_from_one_guest_hurts_nobody_else() {
     let (flooder, target, bsv) = (lab.ip("flooder"), lab.ip("target"), lab.ip("bsv"));
     // Another tenant's slow request/response stream, established before the flood.
     echo_server(&lab.ns("bsv"), 7000);
-    let mut stream = netns::in_netns(&netns::path(&lab.ns("bcl")), move || Ok(TcpStream::connect_timeout(&(bsv, 7000).into(), Duration::from_secs(2))?)).unwrap();
+    let mut stream =
+        netns::in_netns(&netns::path(&lab.ns("bcl")), move || Ok(TcpStream::connect_timeout(&(bsv, 7000).into(), Duration::from_secs(2))?))
+            .unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let (failures, rounds, slowest) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -234,7 +238,10 @@ fn a_flood_from_one_guest_hurts_nobody_else() {
     let stats = lab.stats();
     let eni = |name: &str| stats.enis.iter().find(|e| e.eni == name).unwrap().clone();
     let (f, t) = (eni("flooder"), eni("target"));
-    eprintln!("flooder {}/{} refused {}; target {}/{}; {:?}", f.connections, f.connection_limit, f.conntrack_refused, t.connections, t.connection_limit, stats.conntrack);
+    eprintln!(
+        "flooder {}/{} refused {}; target {}/{}; {:?}",
+        f.connections, f.connection_limit, f.conntrack_refused, t.connections, t.connection_limit, stats.conntrack
+    );
     assert_eq!((f.connections, f.connection_limit), (1000, 1000), "the flooder holds exactly its limit");
     assert_eq!(t.connections, 1000, "the other side of each of its connections");
     assert_eq!(f.conntrack_refused, u64::from(FLOWS) - 1000, "every connection beyond the limit is refused and counted at the flooder");
@@ -247,7 +254,8 @@ fn a_flood_from_one_guest_hurts_nobody_else() {
     assert_eq!(failures.load(Ordering::Relaxed), 0, "no request or reply of the other tenant was lost");
     assert!(slowest.load(Ordering::Relaxed) < 500, "slowest round trip {} ms", slowest.load(Ordering::Relaxed));
     // And it can still open new connections.
-    let fresh = netns::in_netns(&netns::path(&lab.ns("bcl")), move || Ok(TcpStream::connect_timeout(&(bsv, 7000).into(), Duration::from_secs(2))?));
+    let fresh =
+        netns::in_netns(&netns::path(&lab.ns("bcl")), move || Ok(TcpStream::connect_timeout(&(bsv, 7000).into(), Duration::from_secs(2))?));
     assert!(fresh.is_ok(), "a new connection in the other tenant: {fresh:?}");
     // `vpc stats` shows the refusals and the table.
     let out = lab.cli().arg("stats").output().unwrap();
@@ -305,7 +313,9 @@ fn a_revoked_rule_stays_in_force_whatever_happens_to_the_table() {
             }
         }
     });
-    let mut client = netns::in_netns(&netns::path(&lab.ns("cl")), move || Ok(TcpStream::connect_timeout(&(sv, 7000).into(), Duration::from_secs(2))?)).unwrap();
+    let mut client =
+        netns::in_netns(&netns::path(&lab.ns("cl")), move || Ok(TcpStream::connect_timeout(&(sv, 7000).into(), Duration::from_secs(2))?))
+            .unwrap();
     client.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     let to_client = Arc::new(AtomicU64::new(0));
     let (flag, counted) = (stop.clone(), to_client.clone());
@@ -325,7 +335,10 @@ fn a_revoked_rule_stays_in_force_whatever_happens_to_the_table() {
     let groups = lab.call("DescribeSecurityGroups", json!({"SecurityGroupName": "server"}));
     let sg = groups["SecurityGroups"][0]["SecurityGroupId"].as_str().unwrap().to_string();
     let attr = lab.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": sg}));
-    let rule = attr["Permissions"].as_array().unwrap().iter().find(|r| r["PortRange"] == "7000/7000").unwrap()["SecurityGroupRuleId"].as_str().unwrap().to_string();
+    let rule = attr["Permissions"].as_array().unwrap().iter().find(|r| r["PortRange"] == "7000/7000").unwrap()["SecurityGroupRuleId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     lab.call("RevokeSecurityGroup", json!({"SecurityGroupId": sg, "SecurityGroupRuleId": rule}));
     std::thread::sleep(Duration::from_millis(500));
     let cut = (to_server.load(Ordering::Relaxed), to_client.load(Ordering::Relaxed));
@@ -401,7 +414,11 @@ fn icmp_cannot_be_forged_into_a_reply_or_a_related_error() {
     lying[2..4].copy_from_slice(&20u16.to_be_bytes()); // the quote is longer than the datagram was
     let before = lab.drops("icmp_invalid");
     let got = arriving(&lab, "cl", || {
-        send(&lab, "sv", &[Ipv4::new(sv, cl, packet::PROTO_ICMP, padded), Ipv4::new(sv, cl, packet::PROTO_ICMP, packet::icmp_error(3, 3, 0, &lying))])
+        send(
+            &lab,
+            "sv",
+            &[Ipv4::new(sv, cl, packet::PROTO_ICMP, padded), Ipv4::new(sv, cl, packet::PROTO_ICMP, packet::icmp_error(3, 3, 0, &lying))],
+        )
     });
     assert!(!got.iter().any(|s| s.proto == packet::PROTO_ICMP), "{got:?}");
     assert_eq!(lab.drops("icmp_invalid") - before, 2);
@@ -431,8 +448,10 @@ fn an_expiring_probe_is_answered_whatever_is_behind_it() {
     let (cl, sv) = (lab.ip("cl"), lab.ip("sv"));
     let gateway: Ipv4Addr = "10.60.1.253".parse().unwrap();
     // TTL 1 to a port the server allows, to one it drops, and to an address nobody has.
-    let probes: Vec<Ipv4> =
-        [(sv, 80), (sv, 22), ("10.60.1.99".parse().unwrap(), 80)].iter().map(|(dst, port)| Ipv4::udp(cl, *dst, 33434, *port, b"probe").ttl(1)).collect();
+    let probes: Vec<Ipv4> = [(sv, 80), (sv, 22), ("10.60.1.99".parse().unwrap(), 80)]
+        .iter()
+        .map(|(dst, port)| Ipv4::udp(cl, *dst, 33434, *port, b"probe").ttl(1))
+        .collect();
     let got = arriving(&lab, "cl", || send(&lab, "cl", &probes));
     let answers: Vec<&Seen> = got.iter().filter(|s| s.proto == packet::PROTO_ICMP && s.src == gateway && s.l4[0] == 11).collect();
     assert_eq!(answers.len(), 3, "every probe is answered the same way: {got:?}");

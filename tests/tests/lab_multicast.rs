@@ -85,7 +85,11 @@ fn exactly_the_members_receive_every_datagram() {
     }
     std::thread::sleep(Duration::from_millis(200));
     let got: Vec<usize> = socks.iter().map(|s| drain(s).len()).collect();
-    assert_eq!(got, vec![N, N, N, 0, 0, 0], "m1 m2 m3 get all; the non-member, the member whose rules refuse port 5000, and another VPC's member none");
+    assert_eq!(
+        got,
+        vec![N, N, N, 0, 0, 0],
+        "m1 m2 m3 get all; the non-member, the member whose rules refuse port 5000, and another VPC's member none"
+    );
     // A non-sender's datagram is refused and counted.
     let rogue = sender(&lab, "m1");
     rogue.send_to(b"not a sender", (GROUP, PORT)).unwrap();
@@ -128,7 +132,9 @@ fn exactly_the_members_receive_every_datagram() {
 
 #[test]
 fn a_group_of_128_members_all_receive_and_the_129th_is_refused() {
-    let mut yaml = String::from("vpcs:\n  - name: big\n    cidr: 10.92.0.0/16\n    vswitches: [{name: sw, cidr: 10.92.0.0/23, zone: a}]\n    enis:\n      - {name: s0, vswitch: sw, ip: 10.92.0.5}\n");
+    let mut yaml = String::from(
+        "vpcs:\n  - name: big\n    cidr: 10.92.0.0/16\n    vswitches: [{name: sw, cidr: 10.92.0.0/23, zone: a}]\n    enis:\n      - {name: s0, vswitch: sw, ip: 10.92.0.5}\n",
+    );
     for i in 0..129 {
         yaml += &format!("      - {{name: m{i}, vswitch: sw, ip: 10.92.1.{}}}\n", i + 1);
     }
@@ -167,37 +173,44 @@ fn a_group_of_128_members_all_receive_and_the_129th_is_refused() {
 #[test]
 fn membership_changes_under_traffic_count_exactly_and_survive_an_agent_restart() {
     use std::sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     };
     let mut lab = vpc_tests::DaemonLab::up("c3", LAB, &[]);
-    let rx: Vec<(String, UdpSocket)> = ["m1", "m2", "m3"].iter().map(|n| {
-        let ip = lab.ip(n);
-        let s = netns::in_netns(&netns::path(&lab.ns(n)), move || {
-            let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, PORT))?;
-            s.join_multicast_v4(&GROUP, &ip)?;
-            s.set_read_timeout(Some(Duration::from_millis(50)))?;
-            Ok(s)
-        }).unwrap();
-        (n.to_string(), s)
-    }).collect();
+    let rx: Vec<(String, UdpSocket)> = ["m1", "m2", "m3"]
+        .iter()
+        .map(|n| {
+            let ip = lab.ip(n);
+            let s = netns::in_netns(&netns::path(&lab.ns(n)), move || {
+                let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, PORT))?;
+                s.join_multicast_v4(&GROUP, &ip)?;
+                s.set_read_timeout(Some(Duration::from_millis(50)))?;
+                Ok(s)
+            })
+            .unwrap();
+            (n.to_string(), s)
+        })
+        .collect();
     // Receivers read as the datagrams come (a socket buffer holds only a few hundred).
     let done = Arc::new(AtomicBool::new(false));
     let readers: Vec<(String, std::thread::JoinHandle<u64>)> = rx
         .into_iter()
         .map(|(n, s)| {
             let done = done.clone();
-            (n, std::thread::spawn(move || {
-                let mut buf = [0u8; 2048];
-                let mut count = 0;
-                loop {
-                    match s.recv_from(&mut buf) {
-                        Ok(_) => count += 1,
-                        Err(_) if done.load(Ordering::Relaxed) => return count,
-                        Err(_) => {}
+            (
+                n,
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 2048];
+                    let mut count = 0;
+                    loop {
+                        match s.recv_from(&mut buf) {
+                            Ok(_) => count += 1,
+                            Err(_) if done.load(Ordering::Relaxed) => return count,
+                            Err(_) => {}
+                        }
                     }
-                }
-            }))
+                }),
+            )
         })
         .collect();
     let m0 = lab.ip("m0");

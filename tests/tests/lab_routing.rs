@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde_json::json;
 use vpc::{
-    tools::lab::probe::{self, Whoami},
     packet::Ipv4,
+    tools::lab::probe::{self, Whoami},
 };
 use vpc_tests::TestLab;
 
@@ -128,7 +128,10 @@ fn flows(lab: &TestLab) -> Vec<Vec<u8>> {
     let t = lab.topology();
     let (_, vsw, app1) = t.eni("app1").unwrap();
     (0..10_000u32)
-        .map(|i| Ipv4::udp(app1.ip, "198.51.100.7".parse().unwrap(), 10_000 + (i % 50_000) as u16, 5000 + (i / 5000) as u16, b"e").frame(vsw.gateway_mac, app1.mac))
+        .map(|i| {
+            Ipv4::udp(app1.ip, "198.51.100.7".parse().unwrap(), 10_000 + (i % 50_000) as u16, 5000 + (i / 5000) as u16, b"e")
+                .frame(vsw.gateway_mac, app1.mac)
+        })
         .collect()
 }
 
@@ -180,7 +183,8 @@ fn ecmp_spreads_flows_and_keeps_them_unless_their_hop_goes() {
     }
     assert_eq!(after.iter().sum::<u64>(), 10_000);
     assert_eq!(after, expected(&lab, &frames));
-    let entries = lab.call("DescribeRouteEntryList", json!({"RouteTableId": lab.topology().vpc("prod").unwrap().route_table("spread").unwrap().id}));
+    let entries =
+        lab.call("DescribeRouteEntryList", json!({"RouteTableId": lab.topology().vpc("prod").unwrap().route_table("spread").unwrap().id}));
     let hops = &entries["RouteEntrys"].as_array().unwrap().iter().find(|e| e["Type"] == "Custom").unwrap()["NextHops"];
     assert_eq!(hops[1]["Status"], "Down", "{hops}");
 }

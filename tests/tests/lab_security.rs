@@ -7,16 +7,16 @@ use std::{
     net::{TcpListener, TcpStream, UdpSocket},
     process::{Child, Command, Stdio},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
         Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
 };
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use vpc::{
-    tools::lab::probe::{self, Whoami},
     netns,
+    tools::lab::probe::{self, Whoami},
 };
 use vpc_tests::TestLab;
 
@@ -253,9 +253,12 @@ vpcs:
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "hello from web1\n").unwrap();
     let openssl = |args: &[&str]| assert!(Command::new("openssl").args(args).current_dir(&dir).output().unwrap().status.success());
-    openssl(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=web1"]);
+    openssl(&[
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem", "-days", "1", "-subj", "/CN=web1",
+    ]);
     let _http = spawn_in(&lab, "web1", &["python3", "-m", "http.server", "80", "--bind", "0.0.0.0"], &dir);
-    let _https = spawn_in(&lab, "web1", &["openssl", "s_server", "-accept", "443", "-cert", "cert.pem", "-key", "key.pem", "-www", "-quiet"], &dir);
+    let _https =
+        spawn_in(&lab, "web1", &["openssl", "s_server", "-accept", "443", "-cert", "cert.pem", "-key", "key.pem", "-www", "-quiet"], &dir);
     let _other = Whoami::start(&lab.ns("web1"), "web1", 8080).unwrap();
     // The servers take a moment to listen: ask from inside first.
     let started = Instant::now();

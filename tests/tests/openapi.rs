@@ -35,10 +35,7 @@ fn validate(validator: &Path, document: &Path) -> std::process::Output {
 
 #[test]
 fn the_openapi_document_passes_openapi_spec_validator() {
-    let out = Command::new(vpc_tests::vpc_bin())
-        .arg("openapi")
-        .output()
-        .expect("vpc binary (build it: cargo build --bin vpc)");
+    let out = Command::new(vpc_tests::vpc_bin()).arg("openapi").output().expect("vpc binary (build it: cargo build --bin vpc)");
     assert!(out.status.success(), "vpc openapi:\n{}", text(&out));
     let path = std::env::temp_dir().join(format!("vpc-openapi-{}.json", std::process::id()));
     std::fs::write(&path, &out.stdout).unwrap();

@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::json;
 use vpc::tools::lab::probe;
-use vpc_tests::{vpc_bin, DaemonLab};
+use vpc_tests::{DaemonLab, vpc_bin};
 
 const PAIR: &str = "
 vpcs:
@@ -135,7 +135,8 @@ fn corrupt(db: &[u8], rng: &mut vpc_tests::rng::Rng) -> Vec<u8> {
 fn a_damaged_database_is_an_error_never_a_panic() {
     // A database with a real configuration in it, large enough for B-trees of several levels.
     let dir = scratch("vpc-t-o2-db");
-    let routes: Vec<String> = (0..800).map(|i| format!("          - {{dst: 10.{}.{}.0/24, next_hop: {{type: blackhole}}}}", 100 + i / 256, i % 256)).collect();
+    let routes: Vec<String> =
+        (0..800).map(|i| format!("          - {{dst: 10.{}.{}.0/24, next_hop: {{type: blackhole}}}}", 100 + i / 256, i % 256)).collect();
     let yaml = format!("{PAIR}    route_tables:\n      - name: big\n        routes:\n{}\n", routes.join("\n"));
     let lab = DaemonLab::up("o2", &yaml, &["--quota", "route-entries-per-table=1000"]);
     lab.call("CreateVpc", json!({"CidrBlock": "10.71.0.0/16", "VpcName": "more"}));
@@ -169,7 +170,10 @@ fn a_damaged_database_is_an_error_never_a_panic() {
             Err(_) => panic!("copy {i} made the store panic"),
         }
     }
-    eprintln!("1000 damaged copies of {} bytes: {opened} still readable, {refused} refused with an error ({caught} of them panics of redb's)", good.len());
+    eprintln!(
+        "1000 damaged copies of {} bytes: {opened} still readable, {refused} refused with an error ({caught} of them panics of redb's)",
+        good.len()
+    );
     assert!(refused > 0, "some damage reached what matters");
     // The agent itself on damaged copies: a clean error naming the file and --restore, never
     // exit code 101 (a panic).
@@ -187,7 +191,8 @@ fn a_damaged_database_is_an_error_never_a_panic() {
         if code == Some(1) {
             assert!(out.contains("vpc.redb") || out.contains("decoding"), "{out}");
         }
-        let _ = Command::new(vpc_bin()).arg("--bpffs").arg(&bpffs).arg("--state-dir").arg(&tries).args(["--prefix", &prefix, "down"]).output();
+        let _ =
+            Command::new(vpc_bin()).arg("--bpffs").arg(&bpffs).arg("--state-dir").arg(&tries).args(["--prefix", &prefix, "down"]).output();
         let _ = std::fs::remove_dir_all(&tries);
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -209,7 +214,8 @@ impl SmallDisk {
     /// Fill it up.
     fn fill(&self) -> PathBuf {
         let filler = self.0.join("filler");
-        let _ = Command::new("dd").arg("if=/dev/zero").arg(format!("of={}", filler.display())).args(["bs=64k"]).stderr(Stdio::null()).status();
+        let _ =
+            Command::new("dd").arg("if=/dev/zero").arg(format!("of={}", filler.display())).args(["bs=64k"]).stderr(Stdio::null()).status();
         filler
     }
 }

@@ -59,10 +59,26 @@ fn the_committed_openapi_document_is_current() {
     let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
     // Every operation of the guide that this issue names is in it.
     for op in [
-        "CreateVpc", "DeleteVpc", "DescribeVpcs", "ModifyVpcAttribute", "CreateVSwitch", "DeleteVSwitch", "DescribeVSwitches",
-        "ModifyVSwitchAttribute", "CreateRouteTable", "DeleteRouteTable", "ModifyRouteTableAttributes", "AssociateRouteTable",
-        "UnassociateRouteTable", "DescribeRouteTableList", "CreateRouteEntry", "DeleteRouteEntry", "DescribeRouteEntryList",
-        "CreateNetworkInterface", "DeleteNetworkInterface", "DescribeNetworkInterfaces",
+        "CreateVpc",
+        "DeleteVpc",
+        "DescribeVpcs",
+        "ModifyVpcAttribute",
+        "CreateVSwitch",
+        "DeleteVSwitch",
+        "DescribeVSwitches",
+        "ModifyVSwitchAttribute",
+        "CreateRouteTable",
+        "DeleteRouteTable",
+        "ModifyRouteTableAttributes",
+        "AssociateRouteTable",
+        "UnassociateRouteTable",
+        "DescribeRouteTableList",
+        "CreateRouteEntry",
+        "DeleteRouteEntry",
+        "DescribeRouteEntryList",
+        "CreateNetworkInterface",
+        "DeleteNetworkInterface",
+        "DescribeNetworkInterfaces",
     ] {
         assert!(doc["paths"][format!("/api/{op}")]["post"].is_object(), "{op} missing");
     }

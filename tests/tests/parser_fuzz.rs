@@ -3,7 +3,7 @@
 //! API operation (random JSON of every type). Nothing panics; every rejection is a clear error
 //! with a stable code and a field.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use vpc::{api, tools::fuzz::Rng};
 
 const VALID: &str = "vpcs:
@@ -38,9 +38,40 @@ cens: [{name: c1, vpcs: [prod]}]
 ";
 
 const TOKENS: &[&str] = &[
-    "", "-1", "0", "4294967296", "99999999999999999999", "1.5", "null", "~", "[]", "{}", "\"\"", "'", "a", "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "10.0.0.0/33",
-    "300.1.1.1", "0.0.0.0/0", "255.255.255.255/32", "224.0.0.1", "-1/-1", "65535/1", "tcp", "all", "accept", "drop", "ingress", "🙂", "\\u0000",
-    "{eni: nowhere}", "[1, 2", "&anchor", "*alias", "!!binary x", "1e309",
+    "",
+    "-1",
+    "0",
+    "4294967296",
+    "99999999999999999999",
+    "1.5",
+    "null",
+    "~",
+    "[]",
+    "{}",
+    "\"\"",
+    "'",
+    "a",
+    "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    "10.0.0.0/33",
+    "300.1.1.1",
+    "0.0.0.0/0",
+    "255.255.255.255/32",
+    "224.0.0.1",
+    "-1/-1",
+    "65535/1",
+    "tcp",
+    "all",
+    "accept",
+    "drop",
+    "ingress",
+    "🙂",
+    "\\u0000",
+    "{eni: nowhere}",
+    "[1, 2",
+    "&anchor",
+    "*alias",
+    "!!binary x",
+    "1e309",
 ];
 
 fn mutate(rng: &mut Rng, text: &str) -> String {

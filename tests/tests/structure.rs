@@ -139,7 +139,12 @@ fn files_of_one_module_import_each_other_without_a_circle() {
             edges.get(from).into_iter().flatten().any(|next| next == to || (seen.insert(next.clone()) && reaches(next, to, edges, seen)))
         }
         for file in &names {
-            assert!(!reaches(file, file, &edges, &mut BTreeSet::new()), "{} imports itself through its siblings in {}: {edges:?}", file, dir.display());
+            assert!(
+                !reaches(file, file, &edges, &mut BTreeSet::new()),
+                "{} imports itself through its siblings in {}: {edges:?}",
+                file,
+                dir.display()
+            );
         }
     }
 }
@@ -149,4 +154,18 @@ fn the_import_reader_sees_grouped_and_nested_imports() {
     let text = "use crate::{agent::{Agent, HostOptions}, api::Conn, model};\nlet x = crate::tools::lab::up();";
     let got: Vec<String> = imports(text).into_iter().collect();
     assert_eq!(got, ["agent", "api", "model", "tools"]);
+}
+
+/// `rustfmt.toml`'s width holds everywhere: the code is as `cargo fmt` leaves it.
+#[test]
+fn the_code_is_formatted() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out =
+        std::process::Command::new(env!("CARGO")).args(["fmt", "--all", "--", "--check"]).current_dir(&root).output().expect("cargo fmt");
+    assert!(
+        out.status.success(),
+        "run `cargo fmt --all` (rustup component add rustfmt if it is missing):\n{}{}",
+        String::from_utf8_lossy(&out.stdout).lines().take(40).collect::<Vec<_>>().join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

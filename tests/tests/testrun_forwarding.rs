@@ -5,9 +5,9 @@
 use std::net::Ipv4Addr;
 
 use vpc::{
-    model::{forward::Action, Topology},
+    model::{Topology, forward::Action},
     packet::{self, Ipv4},
-    tools::testrun::{with_harness, with_harness_detached, Harness},
+    tools::testrun::{Harness, with_harness, with_harness_detached},
 };
 use vpc_common::DropReason;
 
@@ -96,52 +96,283 @@ fn cases(h: &Harness) -> Vec<Case> {
 
     use Expect::*;
     vec![
-        Case { what: "UDP across VSwitches", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").frame(gw("web1"), web1), expect: RedirectTo("db1") },
-        Case { what: "UDP within a VSwitch", from: "web1", frame: udp("192.168.1.10", "192.168.1.11").frame(gw("web1"), web1), expect: RedirectTo("web2") },
-        Case { what: "reply direction", from: "db1", frame: udp("192.168.2.10", "192.168.1.10").frame(gw("db1"), mac("db1")), expect: RedirectTo("web1") },
-        Case { what: "TCP SYN", from: "web1", frame: Ipv4::tcp(ip("192.168.1.10"), ip("192.168.2.10"), 40000, 22, packet::TCP_SYN).frame(gw("web1"), web1), expect: RedirectTo("db1") },
-        Case { what: "ICMP echo", from: "web1", frame: Ipv4::icmp_echo(ip("192.168.1.10"), ip("192.168.2.10"), 7, 1).frame(gw("web1"), web1), expect: RedirectTo("db1") },
-        Case { what: "dst MAC does not matter", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").frame(packet::BROADCAST, web1), expect: RedirectTo("db1") },
+        Case {
+            what: "UDP across VSwitches",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.10").frame(gw("web1"), web1),
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "UDP within a VSwitch",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.1.11").frame(gw("web1"), web1),
+            expect: RedirectTo("web2"),
+        },
+        Case {
+            what: "reply direction",
+            from: "db1",
+            frame: udp("192.168.2.10", "192.168.1.10").frame(gw("db1"), mac("db1")),
+            expect: RedirectTo("web1"),
+        },
+        Case {
+            what: "TCP SYN",
+            from: "web1",
+            frame: Ipv4::tcp(ip("192.168.1.10"), ip("192.168.2.10"), 40000, 22, packet::TCP_SYN).frame(gw("web1"), web1),
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "ICMP echo",
+            from: "web1",
+            frame: Ipv4::icmp_echo(ip("192.168.1.10"), ip("192.168.2.10"), 7, 1).frame(gw("web1"), web1),
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "dst MAC does not matter",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.10").frame(packet::BROADCAST, web1),
+            expect: RedirectTo("db1"),
+        },
         Case { what: "IP options kept", from: "web1", frame: with_options.frame(gw("web1"), web1), expect: RedirectTo("db1") },
         Case { what: "Ethernet padding allowed", from: "web1", frame: padded, expect: RedirectTo("db1") },
-        Case { what: "checksum carry edge", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &checksum_ffff), expect: RedirectTo("db1") },
-        Case { what: "same address, other VPC", from: "oweb2", frame: udp("192.168.1.20", "192.168.1.10").frame(gw("oweb2"), mac("oweb2")), expect: RedirectTo("oweb1") },
-        Case { what: "TTL 2 forwarded", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(2).frame(gw("web1"), web1), expect: RedirectTo("db1") },
-        Case { what: "TTL 1 expires: time exceeded back", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(1).frame(gw("web1"), web1), expect: IcmpBack },
-        Case { what: "TTL 0 expires: time exceeded back", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").ttl(0).frame(gw("web1"), web1), expect: IcmpBack },
-        Case { what: "expired ping: time exceeded back", from: "web1", frame: Ipv4::icmp_echo(ip("192.168.1.10"), ip("192.168.2.10"), 9, 1).ttl(1).frame(gw("web1"), web1), expect: IcmpBack },
-        Case { what: "expired ICMP error: silence", from: "web1", frame: Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_ICMP, packet::icmp_error(3, 3, 0, &udp("192.168.2.10", "192.168.1.10").bytes())).ttl(1).frame(gw("web1"), web1), expect: Drop(DropReason::TtlExceeded) },
-        Case { what: "ICMP error with an unreadable quote", from: "web1", frame: Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_ICMP, packet::icmp_echo(3, 0, 0, b"quoted..")).frame(gw("web1"), web1), expect: Drop(DropReason::IcmpInvalid) },
-        Case { what: "expired with IP options: silence", from: "web1", frame: { let mut o = udp("192.168.1.10", "192.168.2.10").ttl(1); o.options = vec![1, 1, 1, 1]; o.frame(gw("web1"), web1) }, expect: Drop(DropReason::TtlExceeded) },
-        Case { what: "first fragment", from: "web1", frame: { let mut f = udp("192.168.1.10", "192.168.2.10"); f.id = 77; f.frag_off = 0x2000; f.frame(gw("web1"), web1) }, expect: RedirectTo("db1") },
-        Case { what: "expired later fragment: silence", from: "web1", frame: { let mut f = udp("192.168.1.10", "192.168.2.10").ttl(1); f.id = 77; f.frag_off = 0x0010; f.frame(gw("web1"), web1) }, expect: Drop(DropReason::TtlExceeded) },
-        Case { what: "expiring into the host stack: passed", from: "web1", frame: udp("192.168.1.10", "100.64.0.9").ttl(1).frame(gw("web1"), web1), expect: ToHost },
-        Case { what: "first fragment of UDP", from: "web1", frame: { let mut f = udp("192.168.1.10", "192.168.2.10"); f.frag_off = 0x2000; f.frame(gw("web1"), web1) }, expect: RedirectTo("db1") },
-        Case { what: "UDP header cut off", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_UDP, vec![0, 1]).bytes()), expect: Drop(DropReason::Malformed) },
-        Case { what: "spoofed source MAC", from: "web1", frame: udp("192.168.1.10", "192.168.2.10").frame(gw("web1"), mac("web2")), expect: Drop(DropReason::SpoofedMac) },
-        Case { what: "spoofed source IP", from: "web1", frame: udp("192.168.1.11", "192.168.2.10").frame(gw("web1"), web1), expect: Drop(DropReason::SpoofedIp) },
-        Case { what: "no ENI at that address", from: "web1", frame: udp("192.168.1.10", "192.168.2.99").frame(gw("web1"), web1), expect: Drop(DropReason::UnknownDestination) },
-        Case { what: "gateway address has no ENI", from: "web1", frame: udp("192.168.1.10", "192.168.1.253").frame(gw("web1"), web1), expect: Drop(DropReason::UnknownDestination) },
-        Case { what: "VPC address in no VSwitch", from: "web1", frame: udp("192.168.1.10", "192.168.9.1").frame(gw("web1"), web1), expect: Drop(DropReason::NoRoute) },
-        Case { what: "outside the VPC", from: "web1", frame: udp("192.168.1.10", "8.8.8.8").frame(gw("web1"), web1), expect: Drop(DropReason::NoRoute) },
-        Case { what: "other VPC's ENI is unreachable", from: "oweb2", frame: udp("192.168.1.20", "192.168.2.10").frame(gw("oweb2"), mac("oweb2")), expect: Drop(DropReason::NoRoute) },
-        Case { what: "IPv6", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IPV6, &[0x60; 40]), expect: Drop(DropReason::NotIpv4) },
-        Case { what: "VLAN tag", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_8021Q, &[0, 1, 8, 0, 0x45]), expect: Drop(DropReason::VlanTagged) },
-        Case { what: "802.1ad tag", from: "web1", frame: packet::ethernet(gw("web1"), web1, 0x88a8, &[0, 1, 0x81, 0, 0, 2, 8, 0, 0x45]), expect: Drop(DropReason::VlanTagged) },
+        Case {
+            what: "checksum carry edge",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &checksum_ffff),
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "same address, other VPC",
+            from: "oweb2",
+            frame: udp("192.168.1.20", "192.168.1.10").frame(gw("oweb2"), mac("oweb2")),
+            expect: RedirectTo("oweb1"),
+        },
+        Case {
+            what: "TTL 2 forwarded",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.10").ttl(2).frame(gw("web1"), web1),
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "TTL 1 expires: time exceeded back",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.10").ttl(1).frame(gw("web1"), web1),
+            expect: IcmpBack,
+        },
+        Case {
+            what: "TTL 0 expires: time exceeded back",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.10").ttl(0).frame(gw("web1"), web1),
+            expect: IcmpBack,
+        },
+        Case {
+            what: "expired ping: time exceeded back",
+            from: "web1",
+            frame: Ipv4::icmp_echo(ip("192.168.1.10"), ip("192.168.2.10"), 9, 1).ttl(1).frame(gw("web1"), web1),
+            expect: IcmpBack,
+        },
+        Case {
+            what: "expired ICMP error: silence",
+            from: "web1",
+            frame: Ipv4::new(
+                ip("192.168.1.10"),
+                ip("192.168.2.10"),
+                packet::PROTO_ICMP,
+                packet::icmp_error(3, 3, 0, &udp("192.168.2.10", "192.168.1.10").bytes()),
+            )
+            .ttl(1)
+            .frame(gw("web1"), web1),
+            expect: Drop(DropReason::TtlExceeded),
+        },
+        Case {
+            what: "ICMP error with an unreadable quote",
+            from: "web1",
+            frame: Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_ICMP, packet::icmp_echo(3, 0, 0, b"quoted.."))
+                .frame(gw("web1"), web1),
+            expect: Drop(DropReason::IcmpInvalid),
+        },
+        Case {
+            what: "expired with IP options: silence",
+            from: "web1",
+            frame: {
+                let mut o = udp("192.168.1.10", "192.168.2.10").ttl(1);
+                o.options = vec![1, 1, 1, 1];
+                o.frame(gw("web1"), web1)
+            },
+            expect: Drop(DropReason::TtlExceeded),
+        },
+        Case {
+            what: "first fragment",
+            from: "web1",
+            frame: {
+                let mut f = udp("192.168.1.10", "192.168.2.10");
+                f.id = 77;
+                f.frag_off = 0x2000;
+                f.frame(gw("web1"), web1)
+            },
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "expired later fragment: silence",
+            from: "web1",
+            frame: {
+                let mut f = udp("192.168.1.10", "192.168.2.10").ttl(1);
+                f.id = 77;
+                f.frag_off = 0x0010;
+                f.frame(gw("web1"), web1)
+            },
+            expect: Drop(DropReason::TtlExceeded),
+        },
+        Case {
+            what: "expiring into the host stack: passed",
+            from: "web1",
+            frame: udp("192.168.1.10", "100.64.0.9").ttl(1).frame(gw("web1"), web1),
+            expect: ToHost,
+        },
+        Case {
+            what: "first fragment of UDP",
+            from: "web1",
+            frame: {
+                let mut f = udp("192.168.1.10", "192.168.2.10");
+                f.frag_off = 0x2000;
+                f.frame(gw("web1"), web1)
+            },
+            expect: RedirectTo("db1"),
+        },
+        Case {
+            what: "UDP header cut off",
+            from: "web1",
+            frame: packet::ethernet(
+                gw("web1"),
+                web1,
+                packet::ETH_P_IP,
+                &Ipv4::new(ip("192.168.1.10"), ip("192.168.2.10"), packet::PROTO_UDP, vec![0, 1]).bytes(),
+            ),
+            expect: Drop(DropReason::Malformed),
+        },
+        Case {
+            what: "spoofed source MAC",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.10").frame(gw("web1"), mac("web2")),
+            expect: Drop(DropReason::SpoofedMac),
+        },
+        Case {
+            what: "spoofed source IP",
+            from: "web1",
+            frame: udp("192.168.1.11", "192.168.2.10").frame(gw("web1"), web1),
+            expect: Drop(DropReason::SpoofedIp),
+        },
+        Case {
+            what: "no ENI at that address",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.2.99").frame(gw("web1"), web1),
+            expect: Drop(DropReason::UnknownDestination),
+        },
+        Case {
+            what: "gateway address has no ENI",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.1.253").frame(gw("web1"), web1),
+            expect: Drop(DropReason::UnknownDestination),
+        },
+        Case {
+            what: "VPC address in no VSwitch",
+            from: "web1",
+            frame: udp("192.168.1.10", "192.168.9.1").frame(gw("web1"), web1),
+            expect: Drop(DropReason::NoRoute),
+        },
+        Case {
+            what: "outside the VPC",
+            from: "web1",
+            frame: udp("192.168.1.10", "8.8.8.8").frame(gw("web1"), web1),
+            expect: Drop(DropReason::NoRoute),
+        },
+        Case {
+            what: "other VPC's ENI is unreachable",
+            from: "oweb2",
+            frame: udp("192.168.1.20", "192.168.2.10").frame(gw("oweb2"), mac("oweb2")),
+            expect: Drop(DropReason::NoRoute),
+        },
+        Case {
+            what: "IPv6",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IPV6, &[0x60; 40]),
+            expect: Drop(DropReason::NotIpv4),
+        },
+        Case {
+            what: "VLAN tag",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_8021Q, &[0, 1, 8, 0, 0x45]),
+            expect: Drop(DropReason::VlanTagged),
+        },
+        Case {
+            what: "802.1ad tag",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, 0x88a8, &[0, 1, 0x81, 0, 0, 2, 8, 0, 0x45]),
+            expect: Drop(DropReason::VlanTagged),
+        },
         Case { what: "truncated IPv4 header", from: "web1", frame: truncated_ip, expect: Drop(DropReason::Malformed) },
-        Case { what: "total length beyond frame", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &bad_len), expect: Drop(DropReason::Malformed) },
-        Case { what: "IHL beyond total length", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &bad_ihl), expect: Drop(DropReason::Malformed) },
-        Case { what: "version 6 in an IPv4 frame", from: "web1", frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &v6_in_v4), expect: Drop(DropReason::Malformed) },
-        Case { what: "ARP for a neighbour", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.11")), expect: ArpReply },
-        Case { what: "ARP for the gateway", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.253")), expect: ArpReply },
-        Case { what: "ARP for another VSwitch's address", from: "db1", frame: packet::arp_request(mac("db1"), ip("192.168.2.10"), ip("192.168.1.10")), expect: ArpReply },
-        Case { what: "ARP for own address", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.10")), expect: Drop(DropReason::ArpIgnored) },
-        Case { what: "ARP probe", from: "web1", frame: packet::arp_request(web1, ip("0.0.0.0"), ip("192.168.1.77")), expect: Drop(DropReason::ArpIgnored) },
-        Case { what: "ARP outside the VPC", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.10"), ip("10.0.0.1")), expect: Drop(DropReason::ArpIgnored) },
+        Case {
+            what: "total length beyond frame",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &bad_len),
+            expect: Drop(DropReason::Malformed),
+        },
+        Case {
+            what: "IHL beyond total length",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &bad_ihl),
+            expect: Drop(DropReason::Malformed),
+        },
+        Case {
+            what: "version 6 in an IPv4 frame",
+            from: "web1",
+            frame: packet::ethernet(gw("web1"), web1, packet::ETH_P_IP, &v6_in_v4),
+            expect: Drop(DropReason::Malformed),
+        },
+        Case {
+            what: "ARP for a neighbour",
+            from: "web1",
+            frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.11")),
+            expect: ArpReply,
+        },
+        Case {
+            what: "ARP for the gateway",
+            from: "web1",
+            frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.253")),
+            expect: ArpReply,
+        },
+        Case {
+            what: "ARP for another VSwitch's address",
+            from: "db1",
+            frame: packet::arp_request(mac("db1"), ip("192.168.2.10"), ip("192.168.1.10")),
+            expect: ArpReply,
+        },
+        Case {
+            what: "ARP for own address",
+            from: "web1",
+            frame: packet::arp_request(web1, ip("192.168.1.10"), ip("192.168.1.10")),
+            expect: Drop(DropReason::ArpIgnored),
+        },
+        Case {
+            what: "ARP probe",
+            from: "web1",
+            frame: packet::arp_request(web1, ip("0.0.0.0"), ip("192.168.1.77")),
+            expect: Drop(DropReason::ArpIgnored),
+        },
+        Case {
+            what: "ARP outside the VPC",
+            from: "web1",
+            frame: packet::arp_request(web1, ip("192.168.1.10"), ip("10.0.0.1")),
+            expect: Drop(DropReason::ArpIgnored),
+        },
         Case { what: "ARP reply to another guest", from: "web1", frame: arp_reply, expect: Drop(DropReason::ArpIgnored) },
         Case { what: "ARP reply to the host", from: "web1", frame: arp_reply_to_host, expect: ToHost },
         Case { what: "ARP reply with a spoofed sender", from: "web1", frame: arp_reply_spoofed, expect: Drop(DropReason::SpoofedIp) },
-        Case { what: "ARP with spoofed sender IP", from: "web1", frame: packet::arp_request(web1, ip("192.168.1.11"), ip("192.168.1.253")), expect: Drop(DropReason::SpoofedIp) },
+        Case {
+            what: "ARP with spoofed sender IP",
+            from: "web1",
+            frame: packet::arp_request(web1, ip("192.168.1.11"), ip("192.168.1.253")),
+            expect: Drop(DropReason::SpoofedIp),
+        },
         Case { what: "ARP with bad hardware length", from: "web1", frame: arp_bad_hlen, expect: Drop(DropReason::Malformed) },
         Case { what: "truncated ARP", from: "web1", frame: arp_short, expect: Drop(DropReason::Malformed) },
     ]
@@ -159,7 +390,9 @@ fn model_and_program_agree_on_every_case() {
                 (Expect::RedirectTo(eni), Action::Redirect { port }) => h.port(eni) == port,
                 (Expect::ArpReply, Action::Redirect { port }) => h.port(case.from) == port,
                 (Expect::ToHost, Action::Pass) => true,
-                (Expect::IcmpBack, Action::Redirect { port }) => h.port(case.from) == port && outcome.frame[23] == 1 && outcome.frame[34] == 11,
+                (Expect::IcmpBack, Action::Redirect { port }) => {
+                    h.port(case.from) == port && outcome.frame[23] == 1 && outcome.frame[34] == 11
+                }
                 _ => false,
             };
             anyhow::ensure!(ok, "{}: expected {:?}, both said {:?}", case.what, case.expect, outcome.action);
@@ -259,7 +492,12 @@ fn route_tables_custom_entries_and_next_hops() {
             ("a more specific custom entry wins", "app1", frame("app1", "10.0.2.10", "10.0.0.5"), To("fw")),
             ("system VSwitch entry beats 0.0.0.0/0", "app1", frame("app1", "10.0.2.10", "10.0.1.10"), To("web1")),
             ("a /32 blackhole beats the VSwitch entry", "app1", frame("app1", "10.0.2.10", "10.0.1.200"), Drop(DropReason::Blackhole)),
-            ("custom /25 in the system table overrides its /24", "web1", frame("web1", "10.0.1.10", "10.0.1.200"), Drop(DropReason::Blackhole)),
+            (
+                "custom /25 in the system table overrides its /24",
+                "web1",
+                frame("web1", "10.0.1.10", "10.0.1.200"),
+                Drop(DropReason::Blackhole),
+            ),
             ("the system table's own /24 still holds below .128", "web1", frame("web1", "10.0.1.10", "10.0.1.6"), To("fw")),
             ("no default route in the system table", "web1", frame("web1", "10.0.1.10", "8.8.8.8"), Drop(DropReason::NoRoute)),
             ("cloud services range goes to the host", "web1", frame("web1", "10.0.1.10", "100.64.1.1"), Host),

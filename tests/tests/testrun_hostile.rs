@@ -7,11 +7,11 @@
 use std::net::Ipv4Addr;
 
 use vpc::{
-    model::{forward::Action, Topology},
+    model::{Topology, forward::Action},
     packet::{self, Ipv4, TCP_ACK, TCP_SYN},
-    tools::testrun::{with_harness, with_harness_sized, Harness, TEST_LIMITS},
+    tools::testrun::{Harness, TEST_LIMITS, with_harness, with_harness_sized},
 };
-use vpc_common::{maps::Size, DropReason};
+use vpc_common::{DropReason, maps::Size};
 
 /// After the shared hostile VPC (`vpc_tests::hostile`): its crossing to a peer VPC, the peer, and
 /// a VPC with small connection limits.
@@ -103,14 +103,26 @@ fn group_rules_match_members_not_their_addresses() {
         case(h, "the same SYN from the client", "cl", &tcp, To("sv"))?;
         // The intra-group rule is a group rule too: ev and cl are in `client`, which drops
         // between members; the relay with ev's address is no member, so the default decides.
-        case(h, "cl to ev (intra-group drop)", "cl", &Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.30"), 1, 2, b"x"), Drop(DropReason::SgIngress))?;
+        case(
+            h,
+            "cl to ev (intra-group drop)",
+            "cl",
+            &Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.30"), 1, 2, b"x"),
+            Drop(DropReason::SgIngress),
+        )?;
         // A peer VPC takes the sender VPC's own addresses only: peering is no transit.
         let to_peer = |src: &str| Ipv4::udp(ip(src), ip("10.62.1.10"), 5000, 53, b"x");
         case(h, "the client to the peer VPC", "cl", &to_peer("10.60.1.10"), To("pe"))?;
         case(h, "the relay with its own address to the peer VPC", "relay", &to_peer("10.60.1.50"), To("pe"))?;
         case(h, "the relay with another VPC-internal address", "relay", &to_peer("10.60.7.7"), To("pe"))?;
         case(h, "the relay forwarding a foreign source to the peer", "relay", &to_peer("192.0.2.1"), Drop(DropReason::VpcForeignSource))?;
-        case(h, "the relay forwarding a foreign source inside its VPC", "relay", &Ipv4::udp(ip("192.0.2.1"), ip("10.60.1.10"), 1, 2, b"x"), Drop(DropReason::SgIngress))?;
+        case(
+            h,
+            "the relay forwarding a foreign source inside its VPC",
+            "relay",
+            &Ipv4::udp(ip("192.0.2.1"), ip("10.60.1.10"), 1, 2, b"x"),
+            Drop(DropReason::SgIngress),
+        )?;
         Ok(())
     })
     .unwrap();
@@ -173,19 +185,45 @@ fn fragments_follow_their_first_fragment() {
             case(h, "its reply", "sv", &p, To("cl"))?;
         }
         // RFC 1858 and overlaps.
-        let orphan = { let mut p = udp("10.60.1.10", "10.60.1.20", 5000, 5201, 100, 107); p.frag_off = 0x0010; p };
+        let orphan = {
+            let mut p = udp("10.60.1.10", "10.60.1.20", 5000, 5201, 100, 107);
+            p.frag_off = 0x0010;
+            p
+        };
         case(h, "a later fragment whose first was never seen", "cl", &orphan, Drop(DropReason::FragNoFirst))?;
-        let tiny = { let mut p = syn("10.60.1.10", "10.60.1.20", 40001, 80, 0, 108); p.payload.truncate(16); p.frag_off = 0x2000; p };
+        let tiny = {
+            let mut p = syn("10.60.1.10", "10.60.1.20", 40001, 80, 0, 108);
+            p.payload.truncate(16);
+            p.frag_off = 0x2000;
+            p
+        };
         case(h, "a first fragment without the whole TCP header", "cl", &tiny, Drop(DropReason::FragTiny))?;
-        let tiny_udp = { let mut p = udp("10.60.1.10", "10.60.1.20", 5000, 5201, 0, 109); p.payload.truncate(4); p.frag_off = 0x2000; p };
+        let tiny_udp = {
+            let mut p = udp("10.60.1.10", "10.60.1.20", 5000, 5201, 0, 109);
+            p.payload.truncate(4);
+            p.frag_off = 0x2000;
+            p
+        };
         case(h, "a first fragment without the whole UDP header", "cl", &tiny_udp, Drop(DropReason::FragTiny))?;
-        let one = { let mut p = syn("10.60.1.10", "10.60.1.20", 40001, 80, 0, 110); p.frag_off = 0x0001; p };
+        let one = {
+            let mut p = syn("10.60.1.10", "10.60.1.20", 40001, 80, 0, 110);
+            p.frag_off = 0x0001;
+            p
+        };
         case(h, "a fragment at offset 1", "cl", &one, Drop(DropReason::FragOffsetOne))?;
         let first = packet::fragments(&syn("10.60.1.10", "10.60.1.20", 40002, 80, 40, 111), 24);
         case(h, "an honest first fragment", "cl", &first[0], To("sv"))?;
-        let over = { let mut p = first[1].clone(); p.frag_off = 0x2002; p };
+        let over = {
+            let mut p = first[1].clone();
+            p.frag_off = 0x2002;
+            p
+        };
         case(h, "a fragment over its TCP header", "cl", &over, Drop(DropReason::FragOverlap))?;
-        let again = { let mut p = first[0].clone(); p.payload[2..4].copy_from_slice(&22u16.to_be_bytes()); p };
+        let again = {
+            let mut p = first[0].clone();
+            p.payload[2..4].copy_from_slice(&22u16.to_be_bytes());
+            p
+        };
         case(h, "a second first fragment, to another port", "cl", &again, Drop(DropReason::FragOverlap))?;
         case(h, "the honest rest", "cl", &first[1], To("sv"))?;
         // An ICMP error never comes in fragments.
@@ -201,7 +239,8 @@ fn fragments_follow_their_first_fragment() {
 #[test]
 fn icmp_is_no_reply_and_no_related_error_unless_it_is_one() {
     with_harness(Topology::from_yaml(&hostile()).unwrap(), |h| {
-        let echo = |src: &str, dst: &str, kind, id| Ipv4::new(ip(src), ip(dst), packet::PROTO_ICMP, packet::icmp_echo(kind, id, 1, b"abcdefgh"));
+        let echo =
+            |src: &str, dst: &str, kind, id| Ipv4::new(ip(src), ip(dst), packet::PROTO_ICMP, packet::icmp_echo(kind, id, 1, b"abcdefgh"));
         case(h, "the client pings with id 777", "cl", &echo("10.60.1.10", "10.60.1.20", 8, 777), To("sv"))?;
         case(h, "the reply", "sv", &echo("10.60.1.20", "10.60.1.10", 0, 777), To("cl"))?;
         case(h, "the server's own request with id 777", "sv", &echo("10.60.1.20", "10.60.1.10", 8, 777), Drop(DropReason::SgIngress))?;
@@ -210,11 +249,22 @@ fn icmp_is_no_reply_and_no_related_error_unless_it_is_one() {
         // Identifiers that look like a query's tag in the other half of the ports.
         for id in [0x100, 0x108, 0x10d, 0x200, 0x208, 0x0801] {
             case(h, &format!("the client pings with id {id:#x}"), "cl", &echo("10.60.1.10", "10.60.1.20", 8, id), To("sv"))?;
-            case(h, &format!("the server's request with id {id:#x}"), "sv", &echo("10.60.1.20", "10.60.1.10", 8, id), Drop(DropReason::SgIngress))?;
+            case(
+                h,
+                &format!("the server's request with id {id:#x}"),
+                "sv",
+                &echo("10.60.1.20", "10.60.1.10", 8, id),
+                Drop(DropReason::SgIngress),
+            )?;
             case(h, &format!("the reply to id {id:#x}"), "sv", &echo("10.60.1.20", "10.60.1.10", 0, id), To("cl"))?;
         }
         // A guest never redirects or quenches another.
-        let redirect = Ipv4::new(ip("10.60.1.10"), ip("10.60.1.20"), packet::PROTO_ICMP, packet::icmp_error(5, 1, u32::from_be_bytes([10, 60, 1, 10]), &quoted_probe()));
+        let redirect = Ipv4::new(
+            ip("10.60.1.10"),
+            ip("10.60.1.20"),
+            packet::PROTO_ICMP,
+            packet::icmp_error(5, 1, u32::from_be_bytes([10, 60, 1, 10]), &quoted_probe()),
+        );
         case(h, "a redirect", "cl", &redirect, Drop(DropReason::IcmpInvalid))?;
         let quench = Ipv4::new(ip("10.60.1.10"), ip("10.60.1.20"), packet::PROTO_ICMP, packet::icmp_error(4, 0, 0, &quoted_probe()));
         case(h, "a source quench", "cl", &quench, Drop(DropReason::IcmpInvalid))?;
@@ -226,12 +276,19 @@ fn icmp_is_no_reply_and_no_related_error_unless_it_is_one() {
         // A live connection of the client, and errors about it.
         case(h, "the client's UDP to 5201", "cl", &Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.20"), 5000, 5201, b"hello"), To("sv"))?;
         let quoted = Ipv4::udp(ip("10.60.1.10"), ip("10.60.1.20"), 5000, 5201, b"hello").bytes();
-        let unreachable = |from: &str, quote: &[u8]| Ipv4::new(ip(from), ip("10.60.1.10"), packet::PROTO_ICMP, packet::icmp_error(3, 3, 0, quote));
+        let unreachable =
+            |from: &str, quote: &[u8]| Ipv4::new(ip(from), ip("10.60.1.10"), packet::PROTO_ICMP, packet::icmp_error(3, 3, 0, quote));
         case(h, "a third guest's error about it", "ev", &unreachable("10.60.1.30", &quoted), Drop(DropReason::SgIngress))?;
         case(h, "the other side's error about it", "sv", &unreachable("10.60.1.20", &quoted), To("cl"))?;
         let mut padded = packet::icmp_error(3, 3, 0, &quoted);
         padded.extend(std::iter::repeat_n(0xaa, 880));
-        case(h, "with 880 bytes more", "sv", &Ipv4::new(ip("10.60.1.20"), ip("10.60.1.10"), packet::PROTO_ICMP, padded), Drop(DropReason::IcmpInvalid))?;
+        case(
+            h,
+            "with 880 bytes more",
+            "sv",
+            &Ipv4::new(ip("10.60.1.20"), ip("10.60.1.10"), packet::PROTO_ICMP, padded),
+            Drop(DropReason::IcmpInvalid),
+        )?;
         let mut lying = quoted.clone();
         lying[2..4].copy_from_slice(&20u16.to_be_bytes());
         case(h, "a quote longer than its datagram", "sv", &unreachable("10.60.1.20", &lying), Drop(DropReason::IcmpInvalid))?;
@@ -325,7 +382,13 @@ fn a_revoked_rule_holds_whatever_happens_to_the_table() {
         case(h, "ACK", "cl", &there(TCP_ACK), To("sv"))?;
         // Revoke the server's rule for TCP from the client group.
         let mut revoked = doc.clone();
-        revoked.vpcs[0].security_groups.iter_mut().find(|g| g.name == "server").unwrap().rules.retain(|r| r.protocol != "tcp" || r.policy.as_deref() == Some("drop"));
+        revoked.vpcs[0]
+            .security_groups
+            .iter_mut()
+            .find(|g| g.name == "server")
+            .unwrap()
+            .rules
+            .retain(|r| r.protocol != "tcp" || r.policy.as_deref() == Some("drop"));
         let revoked = normalize(&doc, revoked);
         h.apply(topology(&revoked))?;
         case(h, "the client's data after the revoke", "cl", &there(TCP_ACK), Drop(DropReason::SgIngress))?;

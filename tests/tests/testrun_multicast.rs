@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use vpc::{
-    model::{forward::Action, normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
+    model::{Topology, forward::Action, normalize::normalize, spec::TopologySpec, topology::Quotas},
     packet::Ipv4,
     tools::testrun::with_harness,
 };
@@ -87,7 +87,11 @@ fn multicast_decisions_and_copies_agree() {
                     (counter, if *ok { (1, 0) } else { (0, 1) })
                 })
                 .collect();
-            anyhow::ensure!(moved == want, "packet {i} from {from} to {group}: program copies {moved:?}, model {want:?} ({})", outcome.steps.join("; "));
+            anyhow::ensure!(
+                moved == want,
+                "packet {i} from {from} to {group}: program copies {moved:?}, model {want:?} ({})",
+                outcome.steps.join("; ")
+            );
             *tally.entry("copies".into()).or_default() += outcome.copies.iter().filter(|c| c.1).count() as u32;
             *tally.entry("refused copies".into()).or_default() += outcome.copies.iter().filter(|c| !c.1).count() as u32;
             let e5 = ids.port(&h.topology.eni("e5").unwrap().2.id);
@@ -96,7 +100,15 @@ fn multicast_decisions_and_copies_agree() {
             }
         }
         eprintln!("{tally:?}");
-        for (kind, least) in [("passed", 50), ("mcast_not_sender", 50), ("mcast_unknown_group", 50), ("sg_egress", 8), ("copies", 50), ("refused copies", 50), ("too long for e5 only", 1)] {
+        for (kind, least) in [
+            ("passed", 50),
+            ("mcast_not_sender", 50),
+            ("mcast_unknown_group", 50),
+            ("sg_egress", 8),
+            ("copies", 50),
+            ("refused copies", 50),
+            ("too long for e5 only", 1),
+        ] {
             anyhow::ensure!(tally.get(kind).copied().unwrap_or(0) >= least, "too few {kind}: {tally:?}");
         }
         Ok(())

@@ -9,7 +9,7 @@
 use std::net::Ipv4Addr;
 
 use vpc::{
-    model::{forward::Action, normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
+    model::{Topology, forward::Action, normalize::normalize, spec::TopologySpec, topology::Quotas},
     packet::{self, Ipv4},
     tools::testrun::with_harness,
 };
@@ -125,7 +125,8 @@ fn packet(rng: &mut Rng, t: &Topology, c: &Conv) -> (usize, Vec<u8>) {
     let (src, dst) = (ip(from), ip(to));
     let mut p = match c.proto {
         6 => {
-            let flags = *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_ACK, 0x19, 0x14, 0x04]);
+            let flags =
+                *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_ACK, 0x19, 0x14, 0x04]);
             Ipv4::tcp(src, dst, sport, dport, flags)
         }
         17 => Ipv4::udp(src, dst, sport, dport, b"conversation"),
@@ -198,7 +199,10 @@ fn random_security_groups_and_conversations_agree() {
                 *tally.entry(kind).or_insert(0) += 1;
             }
             eprintln!("seed {seed}: {tally:?} in {:?}", started.elapsed());
-            anyhow::ensure!(started.elapsed() < std::time::Duration::from_secs(9), "seed {seed} ran past the model's no-timeout assumption");
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(9),
+                "seed {seed} ran past the model's no-timeout assumption"
+            );
             // Rich enough: both security-group verdicts occur, and plenty of deliveries.
             for kind in ["delivered", "sg_ingress", "sg_egress"] {
                 anyhow::ensure!(tally.get(kind).copied().unwrap_or(0) > 20, "seed {seed}: too few {kind}: {tally:?}");

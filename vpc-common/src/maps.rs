@@ -6,14 +6,14 @@
 
 pub use crate::map_decl::{DevMapSlot, Entries, MapDecl, MapKind};
 use crate::{
+    AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
     drop::DROP_REASON_SLOTS,
     event,
     flowlog::{FlCounters, FlKey},
-    frag::{FragSlot, FRAG_SLOTS},
+    frag::{FRAG_SLOTS, FragSlot},
     map_decl::{maps, sizes},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
-    sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
-    AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
+    sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, RuleCounters, SgRule, SgSet},
 };
 
 sizes! {

@@ -16,11 +16,7 @@ const ARPOP_REPLY: u16 = 2;
 #[inline(never)]
 pub fn answer(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     let arp = parse::arp(ctx)?;
-    if u16::from_be(arp.htype) != ARPHRD_ETHER
-        || u16::from_be(arp.ptype) != parse::ETH_P_IP
-        || arp.hlen != 6
-        || arp.plen != 4
-    {
+    if u16::from_be(arp.htype) != ARPHRD_ETHER || u16::from_be(arp.ptype) != parse::ETH_P_IP || arp.hlen != 6 || arp.plen != 4 {
         return Err(DropReason::Malformed);
     }
     let oper = u16::from_be(arp.oper);

@@ -4,13 +4,16 @@
 //! their limits. An established packet finds everything in the sender's entry: its own
 //! verdict, the route and the receiving side's verdict, cached for the configuration epoch.
 
-use aya_ebpf::{bindings::{BPF_EXIST, BPF_NOEXIST}, helpers::generated::bpf_ktime_get_coarse_ns};
+use aya_ebpf::{
+    bindings::{BPF_EXIST, BPF_NOEXIST},
+    helpers::generated::bpf_ktime_get_coarse_ns,
+};
 use vpc_common::{
-    ct::{flag, next_state, origin, peer_key, reopens, route, timeout, NO_RULE, PROTO_TCP, PROTO_UDP, TICK_SHIFT},
+    CONFIG_EPOCH, CtEntry, CtKey, DropReason, Port,
+    ct::{NO_RULE, PROTO_TCP, PROTO_UDP, TICK_SHIFT, flag, next_state, origin, peer_key, reopens, route, timeout},
     event,
     flowlog::PORT_FLOW_LOG,
-    sg::{direction, PortGroups, PORT_OPEN},
-    CtEntry, CtKey, DropReason, Port, CONFIG_EPOCH,
+    sg::{PORT_OPEN, PortGroups, direction},
 };
 
 pub use crate::packet::Packet;
@@ -256,7 +259,9 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
 /// The route of `pkt` as `send`'s code, the target in `conn.hop`.
 #[inline(always)]
 fn resolve(table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> {
-    match crate::route::resolve(table, pkt.daddr, pkt.ttl, pkt.in_vpc, || vpc_common::flow_hash(pkt.saddr, pkt.daddr, pkt.ports, pkt.proto))? {
+    match crate::route::resolve(table, pkt.daddr, pkt.ttl, pkt.in_vpc, || {
+        vpc_common::flow_hash(pkt.saddr, pkt.daddr, pkt.ports, pkt.proto)
+    })? {
         Decision::Deliver(port) => {
             conn.hop = port;
             Ok(route::DELIVER)
@@ -429,7 +434,8 @@ fn cache(key: &CtKey, to: &Port, rule: u32, flags: u8, epoch: u32) {
     entry.hop = *to;
     entry.route = route::DELIVER;
     entry.peer_rule = rule;
-    let peer = (if flags & flag::ALLOWED != 0 { flag::PEER_ALLOWED } else { 0 }) | (if flags & flag::LOG != 0 { flag::PEER_LOG } else { 0 });
+    let peer =
+        (if flags & flag::ALLOWED != 0 { flag::PEER_ALLOWED } else { 0 }) | (if flags & flag::LOG != 0 { flag::PEER_LOG } else { 0 });
     entry.flags = (entry.flags & !(flag::PEER_ALLOWED | flag::PEER_LOG)) | peer;
     entry.route_epoch = epoch;
 }

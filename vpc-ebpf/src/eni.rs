@@ -1,7 +1,7 @@
 //! Who sent the frame, and may they: ENI lookup by ingress interface and the anti-spoof checks.
 
 use aya_ebpf::programs::XdpContext;
-use vpc_common::{DropReason, Eni, ENI_F_NO_SRC_DST_CHECK};
+use vpc_common::{DropReason, ENI_F_NO_SRC_DST_CHECK, Eni};
 
 use crate::maps::ENIS;
 

@@ -2,11 +2,11 @@
 //! `vpc_common::flowlog` for how the agent drains it and why nothing is lost silently.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use vpc_common::flowlog::{action, direction, FlCounters, FlKey, CONFIG_FLOWLOG_TICK};
+use vpc_common::flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlKey, action, direction};
 
 use crate::{
-    packet::Packet,
     maps::{CONFIG, FLOW_LOG, FLOW_LOG_LOST},
+    packet::Packet,
 };
 
 /// Count `pkt`, sent (`received == 0`) or received by `port`, with the security groups'

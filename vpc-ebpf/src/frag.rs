@@ -5,9 +5,8 @@
 
 use aya_ebpf::programs::XdpContext;
 use vpc_common::{
-    event,
-    frag::{find, min_first_len, place, slots, FragEntry, FragKey, FragSlot, Fragment, FRAG_TIMEOUT, OPENS, USED},
-    DropReason,
+    DropReason, event,
+    frag::{FRAG_TIMEOUT, FragEntry, FragKey, FragSlot, Fragment, OPENS, USED, find, min_first_len, place, slots},
 };
 
 use crate::{

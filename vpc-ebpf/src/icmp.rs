@@ -9,12 +9,12 @@ use aya_ebpf::{
     helpers::generated::{bpf_ktime_get_ns, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
     programs::XdpContext,
 };
-use vpc_common::{event, DropReason, Eni, ICMP_ERRORS_BURST, ICMP_ERRORS_PER_SEC};
+use vpc_common::{DropReason, Eni, ICMP_ERRORS_BURST, ICMP_ERRORS_PER_SEC, event};
 
 use crate::{
     deliver,
     maps::ICMP_RATE,
-    parse::{self, EthHdr, Ipv4Hdr, ETH_HLEN, IPPROTO_ICMP},
+    parse::{self, ETH_HLEN, EthHdr, IPPROTO_ICMP, Ipv4Hdr},
     stats,
 };
 
@@ -79,7 +79,8 @@ pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
 /// are dropped as `TooBig`.
 #[inline(always)]
 pub fn frag_needed(ctx: &XdpContext, eni: &Eni, mtu: u16) -> Result<u32, DropReason> {
-    error(ctx, eni, (u32::from(ICMP_UNREACHABLE) << 24) | (u32::from(ICMP_FRAG_NEEDED) << 16) | u32::from(mtu)).map_err(|_| DropReason::TooBig)
+    error(ctx, eni, (u32::from(ICMP_UNREACHABLE) << 24) | (u32::from(ICMP_FRAG_NEEDED) << 16) | u32::from(mtu))
+        .map_err(|_| DropReason::TooBig)
 }
 
 /// Turn the datagram into an ICMP error to its sender, from its VSwitch gateway: `what` is

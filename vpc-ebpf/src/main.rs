@@ -16,9 +16,9 @@ mod arp;
 mod bench;
 mod ct;
 mod deliver;
+mod eni;
 mod flowlog;
 mod frag;
-mod eni;
 mod icmp;
 mod maps;
 mod mcast;
@@ -92,7 +92,13 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
 /// The sender's side: its connection or its egress security groups, then the route (cached in
 /// the connection, else `route::resolve`) and the TTL. `None`: on to `conn.hop`'s receiver.
 #[inline(always)]
-fn sender_half(ctx: &XdpContext, eni: &Eni, ip: &parse::Ipv4Hdr, s: &mut ct::Scratch, conn: &mut ct::Conn) -> Result<Option<u32>, DropReason> {
+fn sender_half(
+    ctx: &XdpContext,
+    eni: &Eni,
+    ip: &parse::Ipv4Hdr,
+    s: &mut ct::Scratch,
+    conn: &mut ct::Conn,
+) -> Result<Option<u32>, DropReason> {
     match ct::send(eni.port, eni.route_table, &s.pkt, conn)? {
         vpc_common::ct::route::DELIVER => {}
         vpc_common::ct::route::HOST => {
@@ -112,7 +118,13 @@ fn sender_half(ctx: &XdpContext, eni: &Eni, ip: &parse::Ipv4Hdr, s: &mut ct::Scr
 /// groups (cached in the sender's connection), its MTU, the connection recorded at both sides,
 /// then rewrite and deliver. A tunnel's ingress program will call only this half.
 #[inline(always)]
-fn receiver_half(ctx: &XdpContext, eni: &Eni, ip: &mut parse::Ipv4Hdr, s: &mut ct::Scratch, conn: &mut ct::Conn) -> Result<u32, DropReason> {
+fn receiver_half(
+    ctx: &XdpContext,
+    eni: &Eni,
+    ip: &mut parse::Ipv4Hdr,
+    s: &mut ct::Scratch,
+    conn: &mut ct::Conn,
+) -> Result<u32, DropReason> {
     let port = conn.hop;
     ct::receive(eni.port, &port, &s.pkt, conn)?;
     if s.pkt.bytes > u64::from(port.mtu) {

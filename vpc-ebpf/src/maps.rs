@@ -13,12 +13,12 @@ use aya_ebpf::{
     maps::{Array, DevMap, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray},
 };
 use vpc_common::{
+    AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
     flowlog::{FlCounters, FlKey},
     frag::FragSlot,
     maps::decl,
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
-    sg::{PortGroups, RuleCounters, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
-    AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
+    sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, RuleCounters, SgRule, SgSet},
 };
 
 /// ifindex -> ENI. Agent writes on apply; read for every frame to know who sent it.

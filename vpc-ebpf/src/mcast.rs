@@ -6,18 +6,18 @@ use aya_ebpf::{
     programs::TcContext,
 };
 use vpc_common::{
+    DropReason, Eni,
     flowlog::PORT_FLOW_LOG,
     frag::FragKey,
-    mcast::{McastCounters, McastKey, McastSenderKey, MAX_MEMBERS},
+    mcast::{MAX_MEMBERS, McastCounters, McastKey, McastSenderKey},
     sg::direction,
-    DropReason, Eni,
 };
 
 use crate::{
     ct,
-    packet::Packet,
-    parse::{frag_off, ipv4_header_len, EthHdr, Ipv4Hdr, ETH_HLEN, ETH_P_IP, IPPROTO_TCP, IPPROTO_UDP},
     maps::{ENIS, MCAST_GROUPS, MCAST_MEMBER_STATS, MCAST_SENDERS, MCAST_STATS, PORT_GROUPS},
+    packet::Packet,
+    parse::{ETH_HLEN, ETH_P_IP, EthHdr, IPPROTO_TCP, IPPROTO_UDP, Ipv4Hdr, frag_off, ipv4_header_len},
     sg,
 };
 

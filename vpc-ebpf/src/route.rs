@@ -3,7 +3,7 @@
 //! flow's hash.
 
 use aya_ebpf::maps::lpm_trie::Key;
-use vpc_common::{flow::slot_of, route_kind, AddrKey, DropReason, Port, Route, RouteKey, NO_HOP, ROUTE_TABLE_BITS};
+use vpc_common::{AddrKey, DropReason, NO_HOP, Port, ROUTE_TABLE_BITS, Route, RouteKey, flow::slot_of, route_kind};
 
 use crate::maps::{ENI_ADDRS, GROUPS, ROUTES};
 

@@ -4,7 +4,7 @@
 
 use vpc_common::{
     ct::NO_RULE,
-    sg::{direction, policy, proto_class, PortGroups, SgSet, CHUNK_WORDS, HAS_PORT, LEAF, MAX_ENI_GROUPS, MAX_SUMMARY_WORDS, UNVOUCHED},
+    sg::{CHUNK_WORDS, HAS_PORT, LEAF, MAX_ENI_GROUPS, MAX_SUMMARY_WORDS, PortGroups, SgSet, UNVOUCHED, direction, policy, proto_class},
 };
 
 use crate::maps::{SG_NODES, SG_RULES, SG_SETS, SG_WORDS};

@@ -1,11 +1,7 @@
 //! Prometheus text exposition of the agent and the data path: per-ENI packets and bytes, drops by
 //! reason, map occupancy, API requests.
 
-use std::{
-    collections::BTreeMap,
-    fmt::Write as _,
-    sync::Mutex,
-};
+use std::{collections::BTreeMap, fmt::Write as _, sync::Mutex};
 
 use vpc_common::maps::decl;
 
@@ -27,8 +23,20 @@ impl ApiCounters {
 fn multicast(out: &mut String, agent: &Agent) {
     let ids = &agent.stored().ids;
     let pins = agent.dataplane().pins;
-    let Ok(groups) = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()) else { return };
-    let Ok(members) = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()) else { return };
+    let Ok(groups) = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(
+        &pins,
+        vpc_common::maps::MCAST_STATS,
+        ids.mcast_groups.values().copied(),
+    ) else {
+        return;
+    };
+    let Ok(members) = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(
+        &pins,
+        vpc_common::maps::MCAST_MEMBER_STATS,
+        ids.mcast_members.values().copied(),
+    ) else {
+        return;
+    };
     let families = [
         ("vpc_mcast_packets_total", "Packets the senders of a multicast group sent (each replicated to its members)."),
         ("vpc_mcast_refused_total", "Packets to a multicast group from ENIs that are not its senders."),
@@ -80,7 +88,12 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
                 ("vpc_eni_tx_bytes_total", "counter", "Bytes the data path delivered to the ENI.", |e| e.tx_bytes),
                 ("vpc_eni_connections", "gauge", "Connection-table entries the ENI holds.", |e| e.connections),
                 ("vpc_eni_connection_limit", "gauge", "Connection-table entries the ENI may hold.", |e| u64::from(e.connection_limit)),
-                ("vpc_eni_conntrack_refused_total", "counter", "New connections refused because the ENI was at its connection limit.", |e| e.conntrack_refused),
+                (
+                    "vpc_eni_conntrack_refused_total",
+                    "counter",
+                    "New connections refused because the ENI was at its connection limit.",
+                    |e| e.conntrack_refused,
+                ),
             ];
             for (name, kind, help, get) in metrics {
                 family(&mut out, name, kind, help);
@@ -111,7 +124,12 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             let _ = writeln!(out, "vpc_conntrack_capacity {}", ct.capacity);
             family(&mut out, "vpc_conntrack_swept_total", "counter", "Connection-table entries the sweeper removed (expired).");
             let _ = writeln!(out, "vpc_conntrack_swept_total {}", ct.swept);
-            family(&mut out, "vpc_conntrack_refused_total", "counter", "New connections refused, by cause (a port's limit, the table full).");
+            family(
+                &mut out,
+                "vpc_conntrack_refused_total",
+                "counter",
+                "New connections refused, by cause (a port's limit, the table full).",
+            );
             let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"limit\"}} {}", ct.refused);
             let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"full\"}} {}", ct.full);
             multicast(&mut out, agent);

@@ -1,7 +1,7 @@
 //! Host-wide names the product creates: network namespaces and host-side interfaces of lab
 //! ENIs. A prefix keeps side-by-side labs (and parallel tests) apart.
 
-use crate::model::{addr::fnv1a, Eni};
+use crate::model::{Eni, addr::fnv1a};
 
 /// Linux interface names are at most 15 bytes.
 pub const IFNAMSIZ_MAX: usize = 15;

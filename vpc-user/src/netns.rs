@@ -1,7 +1,11 @@
 //! Network namespaces: run code inside one from a dedicated thread (setns affects only the
 //! calling thread, and ifindex / DEVMAP lookups resolve in the calling thread's namespace).
 
-use std::{fs, os::fd::AsRawFd as _, path::{Path, PathBuf}};
+use std::{
+    fs,
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
+};
 
 use anyhow::{Context as _, bail};
 

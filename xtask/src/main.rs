@@ -100,7 +100,13 @@ fn main() -> anyhow::Result<()> {
         Task::Fuzz { frames, seed } => {
             setup()?;
             cargo(&["build", "--release"])?;
-            run(Command::new(root().join("target/release/vpc")).args(["fuzz", "--frames", &frames.to_string(), "--seed", &seed.to_string()]))
+            run(Command::new(root().join("target/release/vpc")).args([
+                "fuzz",
+                "--frames",
+                &frames.to_string(),
+                "--seed",
+                &seed.to_string(),
+            ]))
         }
         Task::Bench { quick } => {
             setup()?;
@@ -143,7 +149,10 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     cmd.args(["test", "--workspace", "--exclude", "vpc-ebpf"])
         .args(extra)
         // The binary just built, wherever the target directory is (CARGO_TARGET_DIR).
-        .env("VPC_BIN", std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), std::path::PathBuf::from).join("debug/vpc"))
+        .env(
+            "VPC_BIN",
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), std::path::PathBuf::from).join("debug/vpc"),
+        )
         .current_dir(root());
     // A killed earlier run's TestRun pins are not this run's; anything else left is blamed.
     clear_dead_testrun_pins();
@@ -171,7 +180,9 @@ fn clear_dead_testrun_pins() {
     let Ok(dir) = std::fs::read_dir("/sys/fs/bpf") else { return };
     for entry in dir.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("vpc-testrun-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name.strip_prefix("vpc-testrun-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
         if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
@@ -196,16 +207,17 @@ fn install_packages() -> anyhow::Result<()> {
     let missing: Vec<&str> = PACKAGES
         .iter()
         .copied()
-        .filter(|p| {
-            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])).is_none_or(|s| !s.contains("install ok installed"))
-        })
+        .filter(|p| output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])).is_none_or(|s| !s.contains("install ok installed")))
         .collect();
     if missing.is_empty() {
         return Ok(());
     }
     eprintln!("setup: installing {}", missing.join(" "));
     run(Command::new("apt-get").arg("update").arg("-q"))?;
-    run(Command::new("apt-get").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing).env("DEBIAN_FRONTEND", "noninteractive"))
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
 }
 
 fn rust_src() -> anyhow::Result<()> {

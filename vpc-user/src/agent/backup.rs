@@ -24,7 +24,13 @@ pub fn write(path: &Path, store_id: u64, stored: &Stored) -> anyhow::Result<()> 
     use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_vec(&Backup { store_id, doc: stored.doc.clone(), ids: stored.ids.clone() })?;
-    let mut file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     file.write_all(&text).and_then(|_| file.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
     Ok(())

@@ -1,7 +1,7 @@
 //! What a change can fail with: the document breaks a rule (nothing changed), or the host failed
 //! it (the previous state was put back). The API maps these to its codes and statuses.
 
-use crate::model::{error::Problem, Invalid};
+use crate::model::{Invalid, error::Problem};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {

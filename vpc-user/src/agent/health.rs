@@ -14,8 +14,8 @@ use std::{
 
 use crate::{
     dataplane,
-    model::topology::{HealthMethod, HopTarget, NextHop},
     model::Topology,
+    model::topology::{HealthMethod, HopTarget, NextHop},
     naming::Naming,
 };
 
@@ -132,11 +132,7 @@ impl Checker {
                     // The previous probe got no answer in time.
                     let missed = check.awaiting.then_some(false);
                     check.awaiting = send_arp(check);
-                    if !check.awaiting && missed.is_none() {
-                        Some(false)
-                    } else {
-                        missed
-                    }
+                    if !check.awaiting && missed.is_none() { Some(false) } else { missed }
                 }
             };
             if let Some(ok) = result
@@ -191,7 +187,8 @@ fn send_arp(check: &mut Check) -> bool {
 
 fn arp_socket(ifindex: u32) -> Option<OwnedFd> {
     // SAFETY: socket(2); owned right away.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(ETH_P_ARP.to_be())) };
+    let fd =
+        unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, i32::from(ETH_P_ARP.to_be())) };
     if fd < 0 {
         return None;
     }
@@ -201,7 +198,9 @@ fn arp_socket(ifindex: u32) -> Option<OwnedFd> {
     addr.sll_protocol = ETH_P_ARP.to_be();
     addr.sll_ifindex = ifindex as i32;
     // SAFETY: binding to a valid link-layer address.
-    let rc = unsafe { libc::bind(socket.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
+    let rc = unsafe {
+        libc::bind(socket.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+    };
     (rc == 0).then_some(socket)
 }
 

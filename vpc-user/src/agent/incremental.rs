@@ -16,13 +16,13 @@ use super::{Agent, Applied, ChangeError};
 use crate::{
     compile::{self, LpmKey, MapEntries},
     model::{
+        Invalid, Topology,
         binding::Binding,
         diff::Change,
         route::RouteView,
         spec::{NextHopSpec, RouteSpec, TopologySpec},
         topology::{self, Origin, Quotas},
         validate::validate_appended,
-        Invalid, Topology,
     },
     store::RowChange,
 };
@@ -84,12 +84,17 @@ pub fn plan(state: &State<'_>, quotas: &Quotas, edit: Edit) -> Result<Result<Pla
         return Err(edit);
     }
     let name = format!("{}/{}", vpc.name, table.name);
-    let modified = |added: usize, removed: usize| Change::Modify { kind: "route table", name: name.clone(), what: format!("entries +{added} -{removed} ~0") };
+    let modified = |added: usize, removed: usize| Change::Modify {
+        kind: "route table",
+        name: name.clone(),
+        what: format!("entries +{added} -{removed} ~0"),
+    };
     match &edit {
         Edit::AddRoute { route, .. } => {
             let simple = matches!(route.next_hop, NextHopSpec::Eni { .. } | NextHopSpec::Gateway { .. } | NextHopSpec::Blackhole);
             // A fresh ID is never taken; one that is makes the full validation's problem.
-            let id_taken = route.id.is_none() || state.doc.vpcs.iter().flat_map(|v| &v.route_tables).flat_map(|t| &t.routes).any(|r| r.id == route.id);
+            let id_taken =
+                route.id.is_none() || state.doc.vpcs.iter().flat_map(|v| &v.route_tables).flat_map(|t| &t.routes).any(|r| r.id == route.id);
             if !simple || id_taken {
                 return Err(edit);
             }
@@ -99,7 +104,8 @@ pub fn plan(state: &State<'_>, quotas: &Quotas, edit: Edit) -> Result<Result<Pla
             };
             // Custom entries are numbered after the system ones (no learned ones here).
             let number = (vpc.system_routes().len() + table.routes.len() + 1) as u32;
-            let view = RouteView { number, dst: added.dst, next_hop: added.next_hop.clone(), origin: Origin::Custom, id: Some(added.id.clone()) };
+            let view =
+                RouteView { number, dst: added.dst, next_hop: added.next_hop.clone(), origin: Origin::Custom, id: Some(added.id.clone()) };
             let mut groups = Default::default();
             let (key, value) = compile::route_entry(state.topology, vpc, table_number, &view, state.binding, &mut groups);
             if state.entries.routes.contains_key(&key) {

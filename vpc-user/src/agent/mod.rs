@@ -24,12 +24,12 @@ use crate::{
     compile::{self, MapEntries},
     dataplane::{self, ApplyReport, Dataplane, Limits, Loaded},
     model::{
+        Topology,
         binding::Binding,
-        diff::{diff, Change},
+        diff::{Change, diff},
         normalize::normalize,
         spec::TopologySpec,
         topology::Quotas,
-        Topology,
     },
     naming::Naming,
     store::{RedbStore, Revision, Store, Stored},
@@ -169,7 +169,8 @@ impl Agent {
         let (topology, quotas_checked) = match Topology::from_spec(&stored.doc, &opts.quotas) {
             Ok(topology) => (topology, true),
             Err(_) => (
-                Topology::from_spec(&stored.doc, &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?,
+                Topology::from_spec(&stored.doc, &Quotas::unlimited())
+                    .map_err(|e| anyhow::anyhow!("the stored configuration does not validate: {e}"))?,
                 false,
             ),
         };
@@ -246,11 +247,8 @@ impl Agent {
     pub fn bind(&self, topology: &Topology, ids: crate::model::ids::Ids) -> Binding {
         let naming = &self.opts.naming;
         let enis = topology.enis().map(|(_, _, e)| (e.id.clone(), naming.host_ifname(e)));
-        let gateways = topology
-            .vpcs
-            .iter()
-            .flat_map(|v| &v.gateways)
-            .map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
+        let gateways =
+            topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
         let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
         let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
         Binding { ids, ifindex, down }
@@ -334,7 +332,8 @@ impl Agent {
         Topology::check_transition(&self.topology, &topology)?;
         lap("validated");
         let mut ids = self.stored.ids.clone();
-        ids.assign(&topology, self.opts.limits[vpc_common::maps::Size::Enis]).map_err(|m| ChangeError::rule(crate::model::error::code::QUOTA_ENI, "enis", m))?;
+        ids.assign(&topology, self.opts.limits[vpc_common::maps::Size::Enis])
+            .map_err(|m| ChangeError::rule(crate::model::error::code::QUOTA_ENI, "enis", m))?;
         let changes = diff(&self.topology, &topology);
         lap("diffed");
         if dry_run {
@@ -449,7 +448,11 @@ impl Agent {
         let dataplane = self.dataplane();
         anyhow::ensure!(dataplane.is_up(), "nothing is applied under {}", self.opts.bpffs.display());
         let rules = &self.stored.ids.sg_rules;
-        let counts = crate::dataplane::stats::sums::<vpc_common::sg::RuleCounters>(&dataplane.pins, vpc_common::maps::SG_RULE_STATS, rules.values().copied())?;
+        let counts = crate::dataplane::stats::sums::<vpc_common::sg::RuleCounters>(
+            &dataplane.pins,
+            vpc_common::maps::SG_RULE_STATS,
+            rules.values().copied(),
+        )?;
         Ok(rules.iter().map(|(key, n)| (key.clone(), counts.get(n).map_or((0, 0), |c| (c.packets, c.bytes)))).collect())
     }
 

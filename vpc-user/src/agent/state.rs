@@ -59,7 +59,6 @@ impl StateLock {
     pub fn backup(&self) -> PathBuf {
         backup_of(&self.dir)
     }
-
 }
 
 /// The running agent's record in its state directory.
@@ -90,7 +89,9 @@ const QUOTAS_RECORD: &str = "quotas.json";
 pub fn recorded_quotas(dir: &Path) -> anyhow::Result<Option<crate::model::topology::Quotas>> {
     let path = dir.join(QUOTAS_RECORD);
     match fs::read(&path) {
-        Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading the quotas recorded in {}", path.display()))?)),
+        Ok(bytes) => {
+            Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading the quotas recorded in {}", path.display()))?))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }

@@ -10,7 +10,7 @@ use std::{
 
 use serde_json::Value;
 
-use super::error::{code, ApiError};
+use super::error::{ApiError, code};
 
 /// Whether an agent answers on `socket`.
 pub fn is_running(socket: &Path) -> bool {

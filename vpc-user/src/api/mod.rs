@@ -8,9 +8,9 @@
 
 pub mod client;
 pub mod error;
+pub mod op;
 pub mod openapi;
 pub mod ops;
-pub mod op;
 pub mod parameters;
 pub mod server;
 

@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{value::RawValue, Map, Value};
+use serde_json::{Map, Value, value::RawValue};
 
-use super::error::{code, ApiError};
+use super::error::{ApiError, code};
 use crate::agent::Agent;
 
 /// The JSON type of a parameter.
@@ -87,7 +87,9 @@ impl Params {
                 }
                 continue;
             };
-            let wrong = |shown: &str| ApiError::bad(code::INVALID_PARAMETER, param.name, format!("{} must be a {:?}, not {shown}", param.name, param.kind));
+            let wrong = |shown: &str| {
+                ApiError::bad(code::INVALID_PARAMETER, param.name, format!("{} must be a {:?}, not {shown}", param.name, param.kind))
+            };
             if param.kind == Kind::Object {
                 if !raw.get().trim_start().starts_with(['{', '[']) {
                     return Err(wrong(raw.get()));

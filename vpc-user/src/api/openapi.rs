@@ -2,9 +2,9 @@
 //! A copy is kept in the repository (vpc-user/api/openapi.json); a test checks it is current and
 //! `vpc openapi > vpc-user/api/openapi.json` refreshes it. The agent serves it at GET /openapi.json.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{ops, Kind};
+use super::{Kind, ops};
 
 pub fn document() -> Value {
     let mut paths = Map::new();
@@ -27,7 +27,8 @@ pub fn document() -> Value {
         }
         let mut returns = Map::new();
         for (field, doc) in op.returns {
-            let mut schema = response_type(field).unwrap_or_else(|| panic!("{}'s response field {field} has no type (openapi::response_type)", op.name));
+            let mut schema =
+                response_type(field).unwrap_or_else(|| panic!("{}'s response field {field} has no type (openapi::response_type)", op.name));
             schema["description"] = json!(doc);
             returns.insert((*field).into(), schema);
         }
@@ -91,8 +92,20 @@ pub fn response_type(field: &str) -> Option<Value> {
         "Ids" | "InnerAccess" | "Report" | "Topology" | "Conntrack" => json!({"type": "object"}),
         "MacAddress" | "PrivateIpAddress" | "InnerAccessPolicy" | "SecurityGroupName" | "Description" => json!({"type": "string"}),
         f if f.ends_with("Id") => json!({"type": "string"}),
-        "Vpcs" | "VSwitches" | "RouterTableList" | "RouteEntrys" | "NetworkInterfaceSets" | "Gateways" | "Cens" | "SecurityGroups"
-        | "Permissions" | "FlowLogs" | "Groups" | "Enis" | "Drops" | "Events" => json!({"type": "array", "items": {"type": "object"}}),
+        "Vpcs"
+        | "VSwitches"
+        | "RouterTableList"
+        | "RouteEntrys"
+        | "NetworkInterfaceSets"
+        | "Gateways"
+        | "Cens"
+        | "SecurityGroups"
+        | "Permissions"
+        | "FlowLogs"
+        | "Groups"
+        | "Enis"
+        | "Drops"
+        | "Events" => json!({"type": "array", "items": {"type": "object"}}),
         _ => return None,
     };
     let mut schema = schema;
@@ -114,15 +127,16 @@ pub fn check_response(action: &str, response: &Value) -> Result<(), String> {
             return Err(format!("{action} answered {name}, which its document does not declare"));
         }
         let schema = response_type(name).ok_or_else(|| format!("{action}'s {name} has no type"))?;
-        let ok = value.is_null() || match schema["type"].as_str() {
-            Some("integer") => value.is_u64(),
-            Some("boolean") => value.is_boolean(),
-            Some("string") => value.is_string(),
-            Some("object") => value.is_object(),
-            Some("array") if schema["items"]["type"] == "object" => value.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
-            Some("array") => value.is_array(),
-            _ => false,
-        };
+        let ok = value.is_null()
+            || match schema["type"].as_str() {
+                Some("integer") => value.is_u64(),
+                Some("boolean") => value.is_boolean(),
+                Some("string") => value.is_string(),
+                Some("object") => value.is_object(),
+                Some("array") if schema["items"]["type"] == "object" => value.as_array().is_some_and(|a| a.iter().all(Value::is_object)),
+                Some("array") => value.is_array(),
+                _ => false,
+            };
         if !ok {
             return Err(format!("{action}'s {name} is {value}, not the {schema} its document declares"));
         }

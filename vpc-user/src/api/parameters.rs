@@ -8,7 +8,20 @@ use super::ApiError;
 /// finds `next_hop`.
 const MADE_FROM: &[(&str, &[&str])] = &[
     ("cidr", &["CidrBlock"]),
-    ("name", &["VpcName", "VSwitchName", "RouteTableName", "RouteEntryName", "NetworkInterfaceName", "GatewayName", "SecurityGroupName", "FlowLogName", "CenName"]),
+    (
+        "name",
+        &[
+            "VpcName",
+            "VSwitchName",
+            "RouteTableName",
+            "RouteEntryName",
+            "NetworkInterfaceName",
+            "GatewayName",
+            "SecurityGroupName",
+            "FlowLogName",
+            "CenName",
+        ],
+    ),
     ("description", &["Description"]),
     ("zone", &["ZoneId"]),
     ("dst", &["DestinationCidrBlock"]),

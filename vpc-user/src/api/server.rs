@@ -11,11 +11,11 @@ use std::{
 
 use anyhow::Context as _;
 use axum::{
+    Json, Router,
     extract::{Path, State},
     http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
-    Json, Router,
 };
 use tokio::sync::Notify;
 
@@ -111,14 +111,20 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, listen: Listen) -> anyhow::Result<(
     Ok(())
 }
 
-async fn api(State(shared): State<Shared>, Path(action): Path<String>, body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>) -> Response {
+async fn api(
+    State(shared): State<Shared>,
+    Path(action): Path<String>,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             shared.api.count(&action, "InvalidParameter.TooLarge");
             return too_large(shared.limit, None);
         }
-        Err(rejection) => return ApiError::bad(super::error::code::INVALID_PARAMETER, "", format!("reading the request: {rejection}")).into_response(),
+        Err(rejection) => {
+            return ApiError::bad(super::error::code::INVALID_PARAMETER, "", format!("reading the request: {rejection}")).into_response();
+        }
     };
     let (agent, counted) = (shared.agent.clone(), action.clone());
     let result = tokio::task::spawn_blocking(move || match agent.lock() {
@@ -141,7 +147,8 @@ async fn api(State(shared): State<Shared>, Path(action): Path<String>, body: Res
 
 async fn metrics_text(State(shared): State<Shared>) -> Response {
     let (agent, api) = (shared.agent.clone(), shared.api.clone());
-    let text = tokio::task::spawn_blocking(move || agent.lock().map(|a| metrics::render(&a, &api)).unwrap_or_default()).await.unwrap_or_default();
+    let text =
+        tokio::task::spawn_blocking(move || agent.lock().map(|a| metrics::render(&a, &api)).unwrap_or_default()).await.unwrap_or_default();
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
 }
 

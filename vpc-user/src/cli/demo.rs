@@ -12,13 +12,13 @@ use std::{
 
 use anyhow::Context as _;
 
-use super::{output, parse_topology, read_topology, Format};
+use super::{Format, output, parse_topology, read_topology};
 use crate::{
     api::Conn,
-    tools::lab::{self, probe},
     model::Topology,
     naming::Naming,
     netns,
+    tools::lab::{self, probe},
 };
 
 pub const DEMO_TOPOLOGY: &str = include_str!("../../topologies/demo.yaml");
@@ -97,7 +97,9 @@ fn traffic(conn: &Conn, naming: &Naming, topology: &Topology) -> anyhow::Result<
         }
         println!();
     }
-    println!("('-' = no answer: another VPC's address space, a security group's refusal (db1 may not open connections to web-sg), or no ENI there)");
+    println!(
+        "('-' = no answer: another VPC's address space, a security group's refusal (db1 may not open connections to web-sg), or no ENI there)"
+    );
 
     if let [(_, a, a_ip), (_, b, b_ip), ..] = enis.as_slice() {
         println!("\n== ping {a} -> {b} ({b_ip}): {}", if probe::ping(&ns(a), *b_ip, 3) { "3/3 answered" } else { "FAILED" });

@@ -2,14 +2,13 @@
 //! as a table that also shows each reference by name and the VPC of every child resource.
 
 use clap::ValueEnum;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
-    api_error,
+    Format, api_error,
     names::Names,
     output,
     table::{self, Col, Col::*},
-    Format,
 };
 use crate::api::Conn;
 
@@ -212,7 +211,10 @@ fn rule_rows(attributes: &[Value]) -> Vec<Value> {
             let mut row = rule.clone();
             row["SecurityGroupId"] = attr["SecurityGroupId"].clone();
             row["VpcId"] = attr["VpcId"].clone();
-            row["Peer"] = ["SourceCidrIp", "SourceGroupId", "DestCidrIp", "DestGroupId"].iter().find_map(|k| rule.get(*k).cloned()).unwrap_or(Value::Null);
+            row["Peer"] = ["SourceCidrIp", "SourceGroupId", "DestCidrIp", "DestGroupId"]
+                .iter()
+                .find_map(|k| rule.get(*k).cloned())
+                .unwrap_or(Value::Null);
             rows.push(row);
         }
         rows.push(json!({

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::Args;
 
 use crate::{
-    agent::{state, HostOptions},
+    agent::{HostOptions, state},
     api::{self, Conn},
     dataplane::Limits,
     naming::Naming,

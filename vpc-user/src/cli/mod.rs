@@ -28,8 +28,8 @@ use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand, ValueEn
 use serde_json::json;
 
 use crate::{
-    api::{self, server, Conn},
-    model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Invalid, Topology},
+    api::{self, Conn, server},
+    model::{Invalid, Topology, normalize::normalize, spec::TopologySpec, topology::Quotas},
     tools::lab,
 };
 
@@ -331,7 +331,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             opts.restore = restore;
             // The daemon's --quota become the state directory's (recorded once it holds the lock).
             opts.record_quotas = !cli.host.quotas.is_empty();
-            crate::daemon::run(crate::daemon::DaemonOptions { host: opts, metrics_addr, socket_mode, rebind_interval: Duration::from_secs(1), max_request_bytes })
+            crate::daemon::run(crate::daemon::DaemonOptions {
+                host: opts,
+                metrics_addr,
+                socket_mode,
+                rebind_interval: Duration::from_secs(1),
+                max_request_bytes,
+            })
         }
         Command::Trace { from, to, proto, sport, dport, ttl } => trace::run(&opts, trace::Request { from, to, proto, sport, dport, ttl }),
         Command::Bench { out, report_only: true, .. } => {
@@ -341,7 +347,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, throughput_rounds, .. } => {
             let exe = std::env::current_exe()?;
-            let mut opts = if quick { crate::tools::bench::BenchOptions::quick(out, exe) } else { crate::tools::bench::BenchOptions::full(out, exe) };
+            let mut opts =
+                if quick { crate::tools::bench::BenchOptions::quick(out, exe) } else { crate::tools::bench::BenchOptions::full(out, exe) };
             opts.route_counts = routes.unwrap_or(opts.route_counts);
             opts.rule_counts = sg_rules.unwrap_or(opts.rule_counts);
             opts.throughput_rounds = throughput_rounds.unwrap_or(opts.throughput_rounds);

@@ -4,14 +4,13 @@
 //! each prints the API's objects; changes that return nothing say `done: ACTION ID` (or `{}`).
 
 use clap::Subcommand;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
-    api_error, get,
+    Format, api_error, get,
     names::Names,
     output,
     table::{self, Col::*},
-    Format,
 };
 use crate::api::Conn;
 
@@ -161,8 +160,12 @@ pub fn run(conn: &Conn, command: Command) -> anyhow::Result<()> {
             table::print(&rows, &columns, &Names::of(conn)?);
             Ok(())
         }
-        Command::Join { group, eni, vpc, sender, output } => membership(conn, "JoinMulticastGroup", &group, &eni, vpc.as_deref(), sender, output),
-        Command::Quit { group, eni, vpc, sender, output } => membership(conn, "LeaveMulticastGroup", &group, &eni, vpc.as_deref(), sender, output),
+        Command::Join { group, eni, vpc, sender, output } => {
+            membership(conn, "JoinMulticastGroup", &group, &eni, vpc.as_deref(), sender, output)
+        }
+        Command::Quit { group, eni, vpc, sender, output } => {
+            membership(conn, "LeaveMulticastGroup", &group, &eni, vpc.as_deref(), sender, output)
+        }
     }
 }
 

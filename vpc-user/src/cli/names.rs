@@ -33,7 +33,9 @@ impl Names {
         for (action, list, id_key, name_key) in KINDS {
             let response = conn.call(action, json!({})).map_err(|e| api_error(action, e))?;
             for item in response[*list].as_array().into_iter().flatten() {
-                let (Some(id), Some(name), Some(vpc)) = (item[*id_key].as_str(), item[*name_key].as_str(), item["VpcId"].as_str()) else { continue };
+                let (Some(id), Some(name), Some(vpc)) = (item[*id_key].as_str(), item[*name_key].as_str(), item["VpcId"].as_str()) else {
+                    continue;
+                };
                 names.name.insert(id.into(), name.into());
                 names.vpc.insert(id.into(), vpc.into());
                 if *id_key == "NetworkInterfaceId" {

@@ -2,9 +2,9 @@
 
 use anyhow::Context as _;
 use clap::ArgMatches;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
-use super::{api_error, get, output, Format, HostArgs};
+use super::{Format, HostArgs, api_error, get, output};
 use crate::api::{self, Conn, Kind};
 
 /// `CreateVpc` -> `create-vpc`.
@@ -80,8 +80,12 @@ pub(super) fn run_operation(host: &HostArgs, op: &api::Op, matches: &ArgMatches)
         }
     }
     // What the operation acted on, for `done: ACTION ID`: its required parameters and the IDs given.
-    let subject: Vec<&str> =
-        op.params.iter().filter(|p| p.required || p.name.ends_with("Id")).filter_map(|p| body.get(p.name).and_then(Value::as_str)).collect();
+    let subject: Vec<&str> = op
+        .params
+        .iter()
+        .filter(|p| p.required || p.name.ends_with("Id"))
+        .filter_map(|p| body.get(p.name).and_then(Value::as_str))
+        .collect();
     let subject = subject.join(" ");
     let opts = host.options()?;
     let conn = if op.mutates && !dry_run(&body) { host.changing(&opts)? } else { Conn::to(&opts) };

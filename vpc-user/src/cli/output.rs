@@ -117,7 +117,9 @@ pub fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 pub fn result(action: &str, subject: &str, response: &Value, format: Format) -> anyhow::Result<()> {
     match format {
         Format::Json => json(response)?,
-        Format::Table if response.as_object().is_some_and(|m| m.is_empty()) => println!("{}", format!("done: {action} {subject}").trim_end()),
+        Format::Table if response.as_object().is_some_and(|m| m.is_empty()) => {
+            println!("{}", format!("done: {action} {subject}").trim_end())
+        }
         Format::Table => super::table::key_values(response),
     }
     Ok(())

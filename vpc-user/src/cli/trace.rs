@@ -13,7 +13,7 @@ use crate::{
     api::Conn,
     compile,
     dataplane::Dataplane,
-    model::{binding::Binding, forward::Action, ids::Ids, spec::TopologySpec, topology::Quotas, Topology},
+    model::{Topology, binding::Binding, forward::Action, ids::Ids, spec::TopologySpec, topology::Quotas},
     packet::{self, Ipv4},
     tools::testrun,
 };
@@ -48,7 +48,11 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
         None => {
             let gw = topology.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.name == req.from);
             let gw = gw.with_context(|| format!("no ENI or gateway '{}'", req.from))?;
-            (gw.mac, gw.local_mac, gw.networks.first().map(|n| Ipv4Addr::from(u32::from(n.network()) + 1)).unwrap_or(Ipv4Addr::new(203, 0, 113, 1)))
+            (
+                gw.mac,
+                gw.local_mac,
+                gw.networks.first().map(|n| Ipv4Addr::from(u32::from(n.network()) + 1)).unwrap_or(Ipv4Addr::new(203, 0, 113, 1)),
+            )
         }
     };
     let ip = match req.proto {
@@ -69,7 +73,13 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
     let detached: Vec<String> = topology
         .enis()
         .map(|(_, _, e)| (e.name.clone(), opts.naming.host_ifname(e)))
-        .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))))
+        .chain(
+            topology
+                .vpcs
+                .iter()
+                .flat_map(|v| &v.gateways)
+                .map(|g| (g.name.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))),
+        )
         .filter(|(_, ifname)| crate::dataplane::ifindex(ifname).is_none())
         .map(|(name, _)| name)
         .collect();
@@ -89,7 +99,8 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
                 Action::Drop(reason) => format!("drop: {} ({})", reason.name(), reason.describe().trim()),
             };
             let agree = observed.action == expected.action && observed.frame == expected.frame;
-            let program = format!("{}{}", describe(observed.action), if observed.frame == expected.frame { "" } else { "; OUTPUT FRAME DIFFERS" });
+            let program =
+                format!("{}{}", describe(observed.action), if observed.frame == expected.frame { "" } else { "; OUTPUT FRAME DIFFERS" });
             let dropped = matches!(expected.action, Action::Drop(_));
             Ok((expected.steps.clone(), describe(expected.action), program, agree, dropped))
         })?
@@ -112,7 +123,13 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
         let ifindex = topology
             .enis()
             .map(|(_, _, e)| (e.id.clone(), opts.naming.host_ifname(e)))
-            .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))))
+            .chain(
+                topology
+                    .vpcs
+                    .iter()
+                    .flat_map(|v| &v.gateways)
+                    .map(|g| (g.id.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))),
+            )
             .filter_map(|(id, ifname)| Some((id, crate::dataplane::ifindex(&ifname)?)))
             .collect();
         let wanted = compile::compile(&topology, &Binding { ids, ifindex, down });

@@ -6,19 +6,17 @@ pub mod sg;
 use std::{collections::BTreeMap, sync::Arc};
 
 use vpc_common::{
-    addr_raw, route_kind,
-    sg::{PortGroups, MAX_ENI_GROUPS},
-    AddrKey, Eni, Group, Port, Route, RouteKey, ENI_F_NO_SRC_DST_CHECK, ROUTE_TABLE_BITS,
+    AddrKey, ENI_F_NO_SRC_DST_CHECK, Eni, Group, Port, ROUTE_TABLE_BITS, Route, RouteKey, addr_raw, route_kind,
+    sg::{MAX_ENI_GROUPS, PortGroups},
 };
 
 use crate::model::{
-    self,
+    self, Topology,
     binding::Binding,
     ecmp,
     ids::{Ids, SgPlace},
     security::Direction,
     topology::{HopGroup, HopTarget, NextHop},
-    Topology,
 };
 
 /// An LPM trie key: prefix length (counting the table bits) and data.
@@ -207,7 +205,14 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
 /// Delivery to ENI `name` of `vpc`: its port, its MAC, from its VSwitch gateway's MAC.
 /// The `ROUTES` entry of `view` in table number `table`; an ECMP / active-standby hop adds its
 /// group to `groups`. Shared by the full compile and the incremental path (`agent::incremental`).
-pub fn route_entry(topology: &Topology, vpc: &model::Vpc, table: u32, view: &model::route::RouteView, binding: &Binding, groups: &mut BTreeMap<u32, Group>) -> (LpmKey, Route) {
+pub fn route_entry(
+    topology: &Topology,
+    vpc: &model::Vpc,
+    table: u32,
+    view: &model::route::RouteView,
+    binding: &Binding,
+    groups: &mut BTreeMap<u32, Group>,
+) -> (LpmKey, Route) {
     let ids = &binding.ids;
     let mut route = Route { kind: route_kind::BLACKHOLE, arg: 0, id: view.number, hop: Port::default() };
     match &view.next_hop {

@@ -12,12 +12,12 @@
 use std::collections::{BTreeMap, HashMap};
 
 use ipnet::Ipv4Net;
-use vpc_common::sg::{self, proto_class, SgRule, SgSet, CHUNK_WORDS, LEAF, NODE_FANOUT};
+use vpc_common::sg::{self, CHUNK_WORDS, LEAF, NODE_FANOUT, SgRule, SgSet, proto_class};
 
 use crate::model::{
-    ids::{intra_rule, Ids, SgPlace},
-    security::{candidates, Direction, Peer, Protocol, SecurityGroup},
     Vpc,
+    ids::{Ids, SgPlace, intra_rule},
+    security::{Direction, Peer, Protocol, SecurityGroup, candidates},
 };
 
 /// One compiled rule set, before placement.
@@ -383,7 +383,7 @@ mod tests {
     use std::{net::Ipv4Addr, sync::Arc};
 
     use super::*;
-    use crate::model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Topology};
+    use crate::model::{Topology, normalize::normalize, spec::TopologySpec, topology::Quotas};
 
     fn topology(rules: &str) -> (Topology, Ids) {
         let yaml = format!(
@@ -492,9 +492,8 @@ mod tests {
 
     #[test]
     fn rules_alike_in_their_fields_share_bitmaps() {
-        let rules: Vec<String> = (1..=100)
-            .map(|p| format!("{{direction: ingress, protocol: tcp, ports: 443/443, peer: 10.1.0.0/16, priority: {p}}}"))
-            .collect();
+        let rules: Vec<String> =
+            (1..=100).map(|p| format!("{{direction: ingress, protocol: tcp, ports: 443/443, peer: 10.1.0.0/16, priority: {p}}}")).collect();
         let (t, ids) = topology(&rules.join(", "));
         let set = compile_set(&t.vpcs[0], t.vpcs[0].security_group("web").unwrap(), Direction::Ingress, &ids);
         assert_eq!(set.rules.len(), 101, "100 rules and the intra-group rule");

@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use vpc_common::{addr_raw, route_kind, AddrKey, Route, ENI_F_NO_SRC_DST_CHECK};
+use vpc_common::{AddrKey, ENI_F_NO_SRC_DST_CHECK, Route, addr_raw, route_kind};
 
 use super::*;
 use crate::model::ids::Ids;
@@ -35,8 +35,12 @@ fn bound(yaml: &str) -> (Topology, Binding) {
     let topology = Topology::from_yaml(yaml).unwrap();
     let mut ids = Ids::default();
     ids.assign(&topology, 64).unwrap();
-    let ifindex: BTreeMap<String, u32> =
-        topology.enis().enumerate().filter(|(_, (_, _, e))| e.name != "tweb1").map(|(i, (_, _, e))| (e.id.clone(), 100 + i as u32)).collect();
+    let ifindex: BTreeMap<String, u32> = topology
+        .enis()
+        .enumerate()
+        .filter(|(_, (_, _, e))| e.name != "tweb1")
+        .map(|(i, (_, _, e))| (e.id.clone(), 100 + i as u32))
+        .collect();
     (topology, Binding { ids, ifindex, down: Default::default() })
 }
 

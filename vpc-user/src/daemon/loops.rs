@@ -7,17 +7,19 @@ use std::{
     time::Duration,
 };
 
-use crate::agent::{health, Agent};
+use crate::agent::{Agent, health};
 
 pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> {
     // ENI interfaces come and go: re-resolve them.
     let rebinder = agent.clone();
-    std::thread::spawn(move || loop {
-        std::thread::sleep(rebind);
-        if let Ok(mut agent) = rebinder.lock()
-            && let Err(e) = agent.rebind()
-        {
-            log::warn!("rebinding ENI interfaces: {e:#}");
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(rebind);
+            if let Ok(mut agent) = rebinder.lock()
+                && let Err(e) = agent.rebind()
+            {
+                log::warn!("rebinding ENI interfaces: {e:#}");
+            }
         }
     });
 
@@ -51,11 +53,13 @@ pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> 
     // The backup of the state: a change on the incremental path leaves it to this, so a copy at
     // most a second old exists without writing the whole document on every change.
     let backer = agent.clone();
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(1));
-        match backer.lock() {
-            Ok(mut agent) => agent.flush_backup(),
-            Err(_) => return,
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            match backer.lock() {
+                Ok(mut agent) => agent.flush_backup(),
+                Err(_) => return,
+            }
         }
     });
 
@@ -65,12 +69,15 @@ pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> 
         Ok(agent) => agent.dataplane(),
         Err(_) => anyhow::bail!("the agent is poisoned"),
     };
-    std::thread::spawn(move || loop {
-        std::thread::sleep(Duration::from_secs(1));
-        if sweep_pins.is_up()
-            && let Err(e) = crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now())
-        {
-            log::warn!("sweeping the connection table: {e:#}");
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            if sweep_pins.is_up()
+                && let Err(e) =
+                    crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now())
+            {
+                log::warn!("sweeping the connection table: {e:#}");
+            }
         }
     });
 
@@ -103,7 +110,9 @@ pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> 
                 Err(std::sync::TryLockError::WouldBlock) => {}
                 Err(std::sync::TryLockError::Poisoned(_)) => return,
             }
-            if pins.is_up() && let Err(e) = collector.tick() {
+            if pins.is_up()
+                && let Err(e) = collector.tick()
+            {
                 log::warn!("flow logs: {e:#}");
             }
         }

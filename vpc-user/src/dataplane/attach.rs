@@ -5,10 +5,10 @@ use std::collections::BTreeSet;
 
 use anyhow::Context as _;
 use aya::programs::{
+    SchedClassifier, TcAttachType, Xdp, XdpMode,
     links::{FdLink, LinkOrder, PinnedLink},
     tc::{SchedClassifierLink, TcAttachOptions},
     xdp::XdpLink,
-    SchedClassifier, TcAttachType, Xdp, XdpMode,
 };
 
 use super::bpffs::PinDirs;

@@ -46,7 +46,12 @@ impl MountLock {
     fn take() -> anyhow::Result<MountLock> {
         use std::os::fd::AsRawFd as _;
         let path = Path::new("/run/vpc-bpffs.lock");
-        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path).with_context(|| format!("opening {}", path.display()))?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
         // SAFETY: a valid descriptor; blocks until the lock is ours.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
             bail!("locking {}: {}", path.display(), std::io::Error::last_os_error());

@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use aya::maps::{Array, HashMap, MapData};
 use vpc_common::{
-    ct::{peer_key, route, timeout, TICK_SHIFT},
-    maps as names, CtEntry, CtKey,
+    CtEntry, CtKey,
+    ct::{TICK_SHIFT, peer_key, route, timeout},
+    maps as names,
 };
 
 use super::{bpffs::PinDirs, stats::open};

@@ -4,7 +4,7 @@
 use std::ops::{Index, IndexMut};
 
 use aya::maps::MapInfo;
-use vpc_common::maps::{Entries, MapDecl, Size, MAPS};
+use vpc_common::maps::{Entries, MAPS, MapDecl, Size};
 
 use super::bpffs::PinDirs;
 
@@ -61,7 +61,12 @@ impl Limits {
 
     /// Room for security-group rule sets.
     pub fn sg_capacity(&self) -> crate::compile::sg::Capacity {
-        crate::compile::sg::Capacity { sets: self[Size::SgSets], nodes: self[Size::SgNodes], chunks: self[Size::SgChunks], rules: self[Size::SgRules] }
+        crate::compile::sg::Capacity {
+            sets: self[Size::SgSets],
+            nodes: self[Size::SgNodes],
+            chunks: self[Size::SgChunks],
+            rules: self[Size::SgRules],
+        }
     }
 }
 

@@ -4,14 +4,10 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use aya::{
-    maps::MapInfo,
-    programs::Xdp,
-    Ebpf, EbpfLoader,
-};
-use vpc_common::maps::{self as names, MapDecl, MAPS};
+use aya::{Ebpf, EbpfLoader, maps::MapInfo, programs::Xdp};
+use vpc_common::maps::{self as names, MAPS, MapDecl};
 
-use super::{bpffs::PinDirs, object, Limits};
+use super::{Limits, bpffs::PinDirs, object};
 
 /// Maps an earlier build made with another type but the same key, value and size, so their
 /// type is checked too: CONNTRACK was an LRU hash, which evicts (it is a plain hash now), and

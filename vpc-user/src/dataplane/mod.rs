@@ -213,7 +213,11 @@ impl Loaded {
     /// Write a few `ROUTES` entries computed against what this instance wrote last (the
     /// incremental change path): no interface changes, nothing else compared. After a failure
     /// the maps are read again by the next sync.
-    pub fn apply_routes(&mut self, put: &[(crate::compile::LpmKey, vpc_common::Route)], delete: &[crate::compile::LpmKey]) -> anyhow::Result<ApplyReport> {
+    pub fn apply_routes(
+        &mut self,
+        put: &[(crate::compile::LpmKey, vpc_common::Route)],
+        delete: &[crate::compile::LpmKey],
+    ) -> anyhow::Result<ApplyReport> {
         let known = self.known.as_mut().ok_or_else(|| anyhow::anyhow!("the config maps are not known: a full sync is needed"))?;
         let result = sync_order::patch_routes(&mut self.ebpf, known, put, delete);
         if result.is_err() {

@@ -9,7 +9,7 @@ pub fn bytes() -> &'static [u8] {
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
 
-    use aya_obj::{maps::PinningType, EbpfSectionKind, Object};
+    use aya_obj::{EbpfSectionKind, Object, maps::PinningType};
     use vpc_common::maps::MAPS;
 
     /// Maps one program instance keeps to itself: never pinned, so never shared by name (the

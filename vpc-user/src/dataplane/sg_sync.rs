@@ -9,12 +9,12 @@ use anyhow::Context as _;
 use aya::maps::{Array, MapData};
 use vpc_common::{
     maps as names,
-    sg::{PortGroups, SgRule, SgSet, CHUNK_WORDS, NODE_FANOUT},
+    sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, SgRule, SgSet},
 };
 
 use super::sync::{Changes, MapSource};
 use crate::{
-    compile::{sg::SgContent, SgEntries},
+    compile::{SgEntries, sg::SgContent},
     model::ids::SgPlace,
 };
 
@@ -31,7 +31,8 @@ pub struct SgMaps<'a> {
 
 impl<'a> SgMaps<'a> {
     pub fn open(maps: &'a mut impl MapSource) -> anyhow::Result<Self> {
-        let [sets, nodes, words, rules, ports] = maps.maps([names::SG_SETS, names::SG_NODES, names::SG_WORDS, names::SG_RULES, names::PORT_GROUPS])?;
+        let [sets, nodes, words, rules, ports] =
+            maps.maps([names::SG_SETS, names::SG_NODES, names::SG_WORDS, names::SG_RULES, names::PORT_GROUPS])?;
         Ok(SgMaps {
             sets: Array::try_from(sets)?,
             nodes: Array::try_from(nodes)?,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use aya::maps::{Map, MapData, PerCpuArray};
-use vpc_common::{maps as names, DropReason, EniCounters};
+use vpc_common::{DropReason, EniCounters, maps as names};
 
 use super::bpffs::PinDirs;
 

@@ -7,10 +7,10 @@ use std::{collections::BTreeMap, os::fd::AsFd as _};
 
 use anyhow::Context as _;
 use aya::{
-    maps::{lpm_trie::Key, Array, DevMap, HashMap, LpmTrie, Map, MapData},
     Ebpf, Pod,
+    maps::{Array, DevMap, HashMap, LpmTrie, Map, MapData, lpm_trie::Key},
 };
-use vpc_common::{AddrKey, Eni, Group, Port, Route, RouteKey, CONFIG_EPOCH};
+use vpc_common::{AddrKey, CONFIG_EPOCH, Eni, Group, Port, Route, RouteKey};
 
 use super::{bpffs::PinDirs, sys};
 use crate::compile::LpmKey;
@@ -102,7 +102,11 @@ fn every<T, const N: usize>(names: [&str; N], found: [Option<T>; N], missing: &s
 
 /// Phase one: write new and changed entries. `known` is what the map holds when the caller
 /// knows it (it wrote it last); otherwise the map is read.
-pub fn upsert<M: ConfigMap>(map: &mut M, want: &BTreeMap<M::K, M::V>, known: Option<&BTreeMap<M::K, M::V>>) -> anyhow::Result<Pending<M::K>> {
+pub fn upsert<M: ConfigMap>(
+    map: &mut M,
+    want: &BTreeMap<M::K, M::V>,
+    known: Option<&BTreeMap<M::K, M::V>>,
+) -> anyhow::Result<Pending<M::K>> {
     let read;
     let current = match known {
         Some(known) => known,
@@ -179,10 +183,7 @@ impl ConfigMap for Routes<'_> {
     type K = LpmKey;
     type V = Route;
     fn current(&self) -> anyhow::Result<BTreeMap<LpmKey, Route>> {
-        self.0
-            .iter()
-            .map(|r| r.map(|(k, v)| (LpmKey { prefix_len: k.prefix_len(), key: k.data() }, v)).context("reading routes"))
-            .collect()
+        self.0.iter().map(|r| r.map(|(k, v)| (LpmKey { prefix_len: k.prefix_len(), key: k.data() }, v)).context("reading routes")).collect()
     }
     fn put(&mut self, key: &LpmKey, value: &Route) -> anyhow::Result<()> {
         self.0.insert(&Key::new(key.prefix_len, key.key), value, 0).context("updating routes")

@@ -4,17 +4,14 @@
 
 use aya::maps::PerCpuArray;
 use vpc_common::{
-    maps as names,
+    AddrKey, EniCounters, maps as names,
     mcast::{McastCounters, McastKey, McastSenderKey},
     sg::RuleCounters,
-    AddrKey, EniCounters,
 };
 
 use super::{
-    sg_sync,
-    stats,
+    MapChanges, sg_sync, stats,
     sync::{self, ConfigMap as _, MapSource, Pending},
-    MapChanges,
 };
 use crate::compile::{LpmKey, MapEntries};
 
@@ -126,7 +123,12 @@ pub fn remove_stale(maps: &mut impl MapSource, pending: PendingRemoval) -> anyho
 /// A change to `ROUTES` alone, made against `known` (what the maps hold, kept up to date here):
 /// new and changed entries, the epoch, then deletions and the epoch again -- the order a full
 /// sync gives the same change. Nothing else is read or compared.
-pub fn patch_routes(maps: &mut impl MapSource, known: &mut MapEntries, put: &[(LpmKey, vpc_common::Route)], delete: &[LpmKey]) -> anyhow::Result<MapChanges> {
+pub fn patch_routes(
+    maps: &mut impl MapSource,
+    known: &mut MapEntries,
+    put: &[(LpmKey, vpc_common::Route)],
+    delete: &[LpmKey],
+) -> anyhow::Result<MapChanges> {
     let mut changes = sync::Changes::default();
     let mut routes = sync::Routes::open(maps.map(names::ROUTES)?)?;
     for (key, value) in put {
@@ -196,10 +198,18 @@ impl Step {
                 };
                 stats::reset::<McastCounters>(&mut PerCpuArray::try_from(maps.map(names::MCAST_MEMBER_STATS)?)?, fresh)?;
             }
-            Step::Groups => pending.groups = sync::upsert(&mut sync::Groups::open(maps.map(names::GROUPS)?)?, &want.groups, Some(&current.groups))?,
-            Step::Ports => pending.ports = sync::upsert(&mut sync::Ports::open(maps.map(names::TX_PORTS)?)?, &want.ports, Some(&current.ports))?,
-            Step::Addrs => pending.addrs = sync::upsert(&mut sync::Addrs::open(maps.map(names::ENI_ADDRS)?)?, &want.addrs, Some(&current.addrs))?,
-            Step::Routes => pending.routes = sync::upsert(&mut sync::Routes::open(maps.map(names::ROUTES)?)?, &want.routes, Some(&current.routes))?,
+            Step::Groups => {
+                pending.groups = sync::upsert(&mut sync::Groups::open(maps.map(names::GROUPS)?)?, &want.groups, Some(&current.groups))?
+            }
+            Step::Ports => {
+                pending.ports = sync::upsert(&mut sync::Ports::open(maps.map(names::TX_PORTS)?)?, &want.ports, Some(&current.ports))?
+            }
+            Step::Addrs => {
+                pending.addrs = sync::upsert(&mut sync::Addrs::open(maps.map(names::ENI_ADDRS)?)?, &want.addrs, Some(&current.addrs))?
+            }
+            Step::Routes => {
+                pending.routes = sync::upsert(&mut sync::Routes::open(maps.map(names::ROUTES)?)?, &want.routes, Some(&current.routes))?
+            }
             Step::Enis => pending.enis = sync::upsert(&mut sync::Enis::open(maps.map(names::ENIS)?)?, &want.enis, Some(&current.enis))?,
             Step::McastGroups => {
                 let map = &mut sync::McastGroups::open(maps.map(names::MCAST_GROUPS)?)?;

@@ -18,8 +18,6 @@ struct MapElemAttr {
 pub fn map_delete<K>(fd: BorrowedFd<'_>, key: &K) -> std::io::Result<()> {
     let attr = MapElemAttr { map_fd: fd.as_raw_fd() as u32, key: key as *const K as u64, ..Default::default() };
     // SAFETY: attr is a valid bpf_attr prefix for BPF_MAP_DELETE_ELEM and outlives the call.
-    let rc = unsafe {
-        libc::syscall(libc::SYS_bpf, BPF_MAP_DELETE_ELEM, &attr as *const MapElemAttr, std::mem::size_of::<MapElemAttr>())
-    };
+    let rc = unsafe { libc::syscall(libc::SYS_bpf, BPF_MAP_DELETE_ELEM, &attr as *const MapElemAttr, std::mem::size_of::<MapElemAttr>()) };
     if rc < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
 }

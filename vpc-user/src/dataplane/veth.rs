@@ -92,8 +92,7 @@ fn fix_peer(peer: u32, of: u32) -> anyhow::Result<bool> {
     let sock = socket()?;
     let name = ifname(&sock, peer).with_context(|| format!("naming ifindex {peer}"))?;
     set_flag(&sock, &name, ETHTOOL_GGRO, ETHTOOL_SGRO, true).with_context(|| format!("enabling GRO on {name}"))?;
-    set_flag(&sock, &name, ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM, false)
-        .with_context(|| format!("disabling TX checksum offload on {name}"))?;
+    set_flag(&sock, &name, ETHTOOL_GTXCSUM, ETHTOOL_STXCSUM, false).with_context(|| format!("disabling TX checksum offload on {name}"))?;
     Ok(true)
 }
 

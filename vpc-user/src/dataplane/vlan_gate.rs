@@ -55,36 +55,36 @@ fn program(kfunc: u32, progs: BorrowedFd<'_>, drops: BorrowedFd<'_>) -> Vec<Insn
     let (mov_reg, mov_imm, add_imm, st_dw, stx_w, ldx_dw, stx_dw, call, exit) = (0xbf, 0xb7, 0x07, 0x7a, 0x63, 0x79, 0x7b, 0x85, 0x95);
     let (jeq_imm, ja) = (0x15, 0x05);
     let mut p = vec![
-        insn(mov_reg, 6, 1, 0, 0),           // 0: r6 = ctx
-        insn(st_dw, 10, 0, -8, 0),           // 1: proto and tci scratch, zeroed
-        insn(mov_reg, 2, 10, 0, 0),          // 2: r2 = &proto
-        insn(add_imm, 2, 0, 0, -8),          // 3
-        insn(mov_reg, 3, 10, 0, 0),          // 4: r3 = &tci
-        insn(add_imm, 3, 0, 0, -6),          // 5
+        insn(mov_reg, 6, 1, 0, 0),                             // 0: r6 = ctx
+        insn(st_dw, 10, 0, -8, 0),                             // 1: proto and tci scratch, zeroed
+        insn(mov_reg, 2, 10, 0, 0),                            // 2: r2 = &proto
+        insn(add_imm, 2, 0, 0, -8),                            // 3
+        insn(mov_reg, 3, 10, 0, 0),                            // 4: r3 = &tci
+        insn(add_imm, 3, 0, 0, -6),                            // 5
         insn(call, 0, BPF_PSEUDO_KFUNC_CALL, 0, kfunc as i32), // 6: 0 when a tag is in the metadata
-        insn(jeq_imm, 0, 0, 7, 0),           // 7: tagged -> 15
-        insn(mov_reg, 1, 6, 0, 0),           // 8: r1 = ctx
+        insn(jeq_imm, 0, 0, 7, 0),                             // 7: tagged -> 15
+        insn(mov_reg, 1, 6, 0, 0),                             // 8: r1 = ctx
     ];
     p.extend(ld_map(2, progs)); // 9-10: r2 = PROGS
     p.extend([
-        insn(mov_imm, 3, 0, 0, 0),           // 11: r3 = 0
-        insn(call, 0, 0, 0, FN_TAIL_CALL),   // 12: into the data path; returns only if it is missing
+        insn(mov_imm, 3, 0, 0, 0),                             // 11: r3 = 0
+        insn(call, 0, 0, 0, FN_TAIL_CALL),                     // 12: into the data path; returns only if it is missing
         insn(mov_imm, 7, 0, 0, DropReason::UnknownEni as i32), // 13
-        insn(ja, 0, 0, 1, 0),                // 14: -> 16
+        insn(ja, 0, 0, 1, 0),                                  // 14: -> 16
         insn(mov_imm, 7, 0, 0, DropReason::VlanTagged as i32), // 15
-        insn(stx_w, 10, 7, -12, 0),          // 16: key = reason
-        insn(mov_reg, 2, 10, 0, 0),          // 17
-        insn(add_imm, 2, 0, 0, -12),         // 18
+        insn(stx_w, 10, 7, -12, 0),                            // 16: key = reason
+        insn(mov_reg, 2, 10, 0, 0),                            // 17
+        insn(add_imm, 2, 0, 0, -12),                           // 18
     ]);
     p.extend(ld_map(1, drops)); // 19-20: r1 = DROP_STATS
     p.extend([
         insn(call, 0, 0, 0, FN_MAP_LOOKUP_ELEM), // 21
-        insn(jeq_imm, 0, 0, 3, 0),           // 22: -> 26
-        insn(ldx_dw, 1, 0, 0, 0),            // 23: per-CPU slot += 1
-        insn(add_imm, 1, 0, 0, 1),           // 24
-        insn(stx_dw, 0, 1, 0, 0),            // 25
-        insn(mov_imm, 0, 0, 0, XDP_DROP),    // 26
-        insn(exit, 0, 0, 0, 0),              // 27
+        insn(jeq_imm, 0, 0, 3, 0),               // 22: -> 26
+        insn(ldx_dw, 1, 0, 0, 0),                // 23: per-CPU slot += 1
+        insn(add_imm, 1, 0, 0, 1),               // 24
+        insn(stx_dw, 0, 1, 0, 0),                // 25
+        insn(mov_imm, 0, 0, 0, XDP_DROP),        // 26
+        insn(exit, 0, 0, 0, 0),                  // 27
     ]);
     p
 }

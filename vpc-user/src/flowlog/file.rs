@@ -66,13 +66,10 @@ impl JsonLines {
         // Never through a symlink (a sink path is not a way to append to another file as root),
         // only to a regular file, and new files readable by the owner's group only.
         use std::os::unix::fs::OpenOptionsExt;
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-            .with_context(|| format!("opening {} (a flow log writes only to a regular file, never through a symlink)", path.display()))?;
+        let file =
+            OpenOptions::new().create(true).append(true).mode(0o640).custom_flags(libc::O_NOFOLLOW).open(path).with_context(|| {
+                format!("opening {} (a flow log writes only to a regular file, never through a symlink)", path.display())
+            })?;
         let meta = file.metadata()?;
         anyhow::ensure!(meta.file_type().is_file(), "{} is not a regular file", path.display());
         let opened = meta.created().or_else(|_| meta.modified()).unwrap_or_else(|_| SystemTime::now());
@@ -97,7 +94,9 @@ impl JsonLines {
             let mut old: Vec<PathBuf> = std::fs::read_dir(dir)?
                 .flatten()
                 .map(|e| e.path())
-                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().strip_prefix(&name).is_some_and(|rest| rest.starts_with('.'))))
+                .filter(|p| {
+                    p.file_name().is_some_and(|n| n.to_string_lossy().strip_prefix(&name).is_some_and(|rest| rest.starts_with('.')))
+                })
                 .collect();
             old.sort();
             while old.len() > self.rotation.keep {
@@ -180,7 +179,14 @@ mod tests {
         let path = dir.join("fl.jsonl");
         let rotation = Rotation { max_bytes: 300, max_age: Duration::from_secs(3600), keep: 2 };
         let mut sink = JsonLines::open(&path, rotation).unwrap();
-        let eni = super::super::EniInfo { eni_id: "eni-a".into(), eni_name: "a".into(), vswitch_id: "vsw-a".into(), vpc_id: "vpc-a".into(), port: 1, ifindex: 0 };
+        let eni = super::super::EniInfo {
+            eni_id: "eni-a".into(),
+            eni_name: "a".into(),
+            vswitch_id: "vsw-a".into(),
+            vpc_id: "vpc-a".into(),
+            port: 1,
+            ifindex: 0,
+        };
         let record = Record::empty(&eni, "acct", 0, 10, "NODATA");
         let mut lines = 0;
         for _ in 0..12 {

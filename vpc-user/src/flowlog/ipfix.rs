@@ -32,7 +32,8 @@ const STANDARD: [(u16, u16); 13] = [
 ];
 
 /// Enterprise elements (ids under `PEN`), variable-length strings, in record order.
-pub const ENTERPRISE: [(u16, &str); 6] = [(1, "vpc-id"), (2, "vswitch-id"), (3, "eni-id"), (4, "vm-id"), (5, "account-id"), (6, "log-status")];
+pub const ENTERPRISE: [(u16, &str); 6] =
+    [(1, "vpc-id"), (2, "vswitch-id"), (3, "eni-id"), (4, "vm-id"), (5, "account-id"), (6, "log-status")];
 
 pub struct Exporter {
     socket: UdpSocket,
@@ -164,7 +165,14 @@ mod tests {
 
     #[test]
     fn messages_are_well_formed_and_split_under_the_mtu() {
-        let eni = super::super::EniInfo { eni_id: "eni-a".into(), eni_name: "a".into(), vswitch_id: "vsw-a".into(), vpc_id: "vpc-a".into(), port: 7, ifindex: 7 };
+        let eni = super::super::EniInfo {
+            eni_id: "eni-a".into(),
+            eni_name: "a".into(),
+            vswitch_id: "vsw-a".into(),
+            vpc_id: "vpc-a".into(),
+            port: 7,
+            ifindex: 7,
+        };
         let record = Record { srcaddr: Some(Ipv4Addr::new(10, 0, 0, 1)), packets: Some(3), ..Record::empty(&eni, "acct", 100, 110, "OK") };
         let records: Vec<(Record, u32)> = (0..40).map(|_| (record.clone(), 7)).collect();
         let (msgs, next) = messages(&records, 5, 1, 1000);

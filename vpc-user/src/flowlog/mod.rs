@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap};
 use serde::{Deserialize, Serialize};
 use vpc_common::{
-    flowlog::{action, direction, FlCounters, FlKey, CONFIG_FLOWLOG_TICK},
+    flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlKey, action, direction},
     maps as names,
 };
 
@@ -34,11 +34,10 @@ pub use record::{EniInfo, Record};
 use crate::{
     dataplane::{bpffs::PinDirs, stats::open},
     model::{
-        error::{code, Problems},
-        Invalid,
+        Invalid, Topology,
+        error::{Problems, code},
         flowlog::{FlowLog, Sink},
         ids::Ids,
-        Topology,
     },
 };
 
@@ -178,7 +177,11 @@ pub fn check_confined(topology: &Topology, flow_log_dir: &Path) -> Result<(), In
             problems.add(
                 code::FLOW_LOG_SINK,
                 format!("flow_logs[{i}].sink.file"),
-                format!("'{}' is not a file inside the flow-log directory {} (the agent's --flow-log-dir)", path.display(), flow_log_dir.display()),
+                format!(
+                    "'{}' is not a file inside the flow-log directory {} (the agent's --flow-log-dir)",
+                    path.display(),
+                    flow_log_dir.display()
+                ),
             );
         }
     }
@@ -325,7 +328,8 @@ impl Collector {
             if delta.packets == 0 {
                 continue;
             }
-            let logs: Vec<FlowLog> = self.scope.logs.iter().filter(|l| self.scope.covered.get(&l.id).is_some_and(|p| p.contains(&port))).cloned().collect();
+            let logs: Vec<FlowLog> =
+                self.scope.logs.iter().filter(|l| self.scope.covered.get(&l.id).is_some_and(|p| p.contains(&port))).cloned().collect();
             for log in logs {
                 self.window_at(&log, now_s).lost.entry(port).or_default().add(delta);
             }
@@ -433,7 +437,8 @@ impl Collector {
                 Sink::Ipfix(addr) => ipfix::Exporter::open(*addr).map(|e| Box::new(e) as Box<dyn RecordSink>),
                 Sink::File(_) => {
                     let path = file_path(&self.flow_log_dir, log).expect("file sink");
-                    file::JsonLines::open_in(&self.flow_log_dir, &path, file::Rotation::default()).map(|f| Box::new(f) as Box<dyn RecordSink>)
+                    file::JsonLines::open_in(&self.flow_log_dir, &path, file::Rotation::default())
+                        .map(|f| Box::new(f) as Box<dyn RecordSink>)
                 }
             };
             match sink {
@@ -467,10 +472,28 @@ impl Collector {
 
 impl FlowId {
     fn first(port: u32) -> FlowId {
-        FlowId { port, direction: 0, saddr: Ipv4Addr::UNSPECIFIED, sport: 0, daddr: Ipv4Addr::UNSPECIFIED, dport: 0, proto: 0, accepted: false }
+        FlowId {
+            port,
+            direction: 0,
+            saddr: Ipv4Addr::UNSPECIFIED,
+            sport: 0,
+            daddr: Ipv4Addr::UNSPECIFIED,
+            dport: 0,
+            proto: 0,
+            accepted: false,
+        }
     }
     fn last(port: u32) -> FlowId {
-        FlowId { port, direction: u8::MAX, saddr: Ipv4Addr::BROADCAST, sport: u16::MAX, daddr: Ipv4Addr::BROADCAST, dport: u16::MAX, proto: u8::MAX, accepted: true }
+        FlowId {
+            port,
+            direction: u8::MAX,
+            saddr: Ipv4Addr::BROADCAST,
+            sport: u16::MAX,
+            daddr: Ipv4Addr::BROADCAST,
+            dport: u16::MAX,
+            proto: u8::MAX,
+            accepted: true,
+        }
     }
 }
 
@@ -484,7 +507,9 @@ mod pairs {
         s.collect_seq(map.iter())
     }
 
-    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<K, V>, D::Error> {
+    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<K, V>, D::Error> {
         Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }

@@ -10,15 +10,14 @@
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
 use vpc_common::{
-    addr_raw,
-    ct::{next_state, origin, peer_key, reopens, state, PROTO_TCP, PROTO_UDP},
-    CtKey, DropReason,
+    CtKey, DropReason, addr_raw,
+    ct::{PROTO_TCP, PROTO_UDP, next_state, origin, peer_key, reopens, state},
 };
 
 use super::{
-    ids::{intra_rule, Ids},
-    security::{candidates, Direction, Verdict},
     Eni, Vpc,
+    ids::{Ids, intra_rule},
+    security::{Direction, Verdict, candidates},
 };
 
 /// The fields of a packet conntrack and the security groups look at (as the data path reads them).
@@ -142,7 +141,16 @@ fn raw(a: Ipv4Addr) -> u32 {
 /// among groups, the earlier group on a tie; the default when none matches. Rules naming a group
 /// (and the intra-group rule) match only a peer that is `vouched` for: the member itself, not a
 /// packet carrying its address from a sender forwarding for others.
-pub fn decide(vpc: &Vpc, eni: &Eni, ids: &Ids, direction: Direction, proto: u8, peer: Ipv4Addr, dport: Option<u16>, vouched: bool) -> (Verdict, String) {
+pub fn decide(
+    vpc: &Vpc,
+    eni: &Eni,
+    ids: &Ids,
+    direction: Direction,
+    proto: u8,
+    peer: Ipv4Addr,
+    dport: Option<u16>,
+    vouched: bool,
+) -> (Verdict, String) {
     let members = |group: &str| if vouched { vpc.members(group) } else { Vec::new() };
     let mut best: Option<(u16, bool, u32, String)> = None;
     for name in &eni.security_groups {
@@ -162,7 +170,9 @@ pub fn decide(vpc: &Vpc, eni: &Eni, ids: &Ids, direction: Direction, proto: u8, 
         }
     }
     match best {
-        Some((_, accept, counter, what)) => (Verdict { accept, rule: Some(counter) }, format!("{} by {what}", if accept { "accepted" } else { "dropped" })),
+        Some((_, accept, counter, what)) => {
+            (Verdict { accept, rule: Some(counter) }, format!("{} by {what}", if accept { "accepted" } else { "dropped" }))
+        }
         None => {
             let accept = direction == Direction::Egress;
             (Verdict { accept, rule: None }, format!("{} by default (no rule matched)", if accept { "accepted" } else { "dropped" }))
@@ -184,7 +194,8 @@ fn count(rule: Option<u32>, pkt: &Packet, checked: &mut Checked) {
 /// (`received == false`) or receives it.
 fn judge(side: Guarded<'_>, received: bool, pkt: &Packet, ids: &Ids, checked: &mut Checked) -> Verdict {
     let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
-    let (direction, peer, verb) = if received { (Direction::Ingress, pkt.saddr, "ingress") } else { (Direction::Egress, pkt.daddr, "egress") };
+    let (direction, peer, verb) =
+        if received { (Direction::Ingress, pkt.saddr, "ingress") } else { (Direction::Egress, pkt.daddr, "egress") };
     let vouched = !received || pkt.vouched;
     let (verdict, mut why) = decide(vpc, eni, ids, direction, pkt.proto, peer, pkt.dport, vouched);
     if !vouched {
@@ -200,7 +211,8 @@ fn recheck(side: Guarded<'_>, entry: &Entry, key: &CtKey, ids: &Ids) -> Verdict 
     let Some((vpc, eni)) = side.eni else { return Verdict { accept: true, rule: None } };
     let proto = key.ip_proto();
     let tcp_or_udp = proto == PROTO_TCP || proto == PROTO_UDP;
-    let (direction, dport) = if entry.origin == origin::OUT { (Direction::Egress, key.remote_port()) } else { (Direction::Ingress, key.local_port()) };
+    let (direction, dport) =
+        if entry.origin == origin::OUT { (Direction::Egress, key.remote_port()) } else { (Direction::Ingress, key.local_port()) };
     let peer = Ipv4Addr::from(vpc_common::addr_from_raw(key.remote));
     decide(vpc, eni, ids, direction, proto as u8, peer, tcp_or_udp.then_some(dport), entry.vouched || entry.origin == origin::OUT).0
 }
@@ -293,7 +305,14 @@ impl Conntrack {
     }
 
     /// The receiver half: the verdict of the side the packet is delivered to.
-    pub fn receive(&mut self, side: Guarded<'_>, pkt: &Packet, ids: &Ids, checked: &mut Checked, conn: &mut Conn) -> Result<(), DropReason> {
+    pub fn receive(
+        &mut self,
+        side: Guarded<'_>,
+        pkt: &Packet,
+        ids: &Ids,
+        checked: &mut Checked,
+        conn: &mut Conn,
+    ) -> Result<(), DropReason> {
         let who = who(&side);
         if let Some(Cache::Deliver { accept, rule }) = self.cached(conn) {
             count(rule, pkt, checked);
@@ -316,7 +335,9 @@ impl Conntrack {
             if let Some(entry) = self.entries.get(&key) {
                 let verdict = recheck(side, entry, &key, ids);
                 count(verdict.rule, pkt, checked);
-                checked.steps.push(format!("{who} (ingress): its side of the connection is {}", if verdict.accept { "allowed" } else { "denied" }));
+                checked
+                    .steps
+                    .push(format!("{who} (ingress): its side of the connection is {}", if verdict.accept { "allowed" } else { "denied" }));
                 self.cache_deliver(&sender, side.port, verdict);
                 return if verdict.accept { Ok(()) } else { Err(DropReason::SgIngress) };
             }
@@ -368,7 +389,14 @@ impl Conntrack {
 
     /// Record a packet about to be delivered to `to` (`None`: the host stack): a new connection
     /// gets an entry at both sides, a connection's new receiving side gets its own.
-    pub fn commit(&mut self, from: Guarded<'_>, to: Option<Guarded<'_>>, pkt: &Packet, checked: &mut Checked, conn: &Conn) -> Result<(), DropReason> {
+    pub fn commit(
+        &mut self,
+        from: Guarded<'_>,
+        to: Option<Guarded<'_>>,
+        pkt: &Packet,
+        checked: &mut Checked,
+        conn: &Conn,
+    ) -> Result<(), DropReason> {
         if !pkt.opens || pkt.icmp_error {
             return Ok(());
         }
@@ -381,7 +409,15 @@ impl Conntrack {
                 (Some(_), Some(peer)) => Cache::Deliver { accept: true, rule: peer.rule },
                 _ => Cache::Host,
             };
-            let entry = Entry { state, origin: origin::OUT, hop: to.map(|t| t.port), cache: Some((epoch, cache)), packets: 1, bytes: pkt.bytes, vouched: true };
+            let entry = Entry {
+                state,
+                origin: origin::OUT,
+                hop: to.map(|t| t.port),
+                cache: Some((epoch, cache)),
+                packets: 1,
+                bytes: pkt.bytes,
+                vouched: true,
+            };
             self.put(key, entry, conn.stale, from.limit, checked)?;
             checked.steps.push(format!("new connection at {}", who(&from)));
         }
@@ -403,9 +439,7 @@ impl Conntrack {
             return Err(reason);
         }
         checked.steps.push(format!("its side at {}", who(&to)));
-        if !fresh
-            && let Some(sender) = conn.entry
-        {
+        if !fresh && let Some(sender) = conn.entry {
             self.cache_deliver(&sender, to.port, conn.peer.unwrap_or(Verdict { accept: true, rule: None }));
         }
         Ok(())

@@ -98,7 +98,8 @@ pub fn vswitch_in_use(vpc: &VpcSpec, vswitch: &str) -> Option<VSwitchInUse> {
 /// What keeps route table `table` (a name) of `vpc` from being deleted. VSwitches without an ID
 /// yet do not count: the API only sees documents whose resources all have one.
 pub fn route_table_in_use(vpc: &VpcSpec, table: &str) -> Option<RouteTableInUse> {
-    let vswitch_ids: Vec<String> = vpc.vswitches.iter().filter(|s| s.route_table.as_deref() == Some(table)).filter_map(|s| s.id.clone()).collect();
+    let vswitch_ids: Vec<String> =
+        vpc.vswitches.iter().filter(|s| s.route_table.as_deref() == Some(table)).filter_map(|s| s.id.clone()).collect();
     (!vswitch_ids.is_empty()).then_some(RouteTableInUse { vswitch_ids })
 }
 
@@ -163,7 +164,11 @@ mod tests {
         a.security_groups.push(SecurityGroupSpec { name: DEFAULT_GROUP.into(), ..Default::default() });
         a.security_groups.push(SecurityGroupSpec { name: "web".into(), ..Default::default() });
         let mut b = vpc("b");
-        b.route_tables.push(RouteTableSpec { name: "t".into(), routes: vec![route("10.0.0.0/16", NextHopSpec::Vpc { vpc: "a".into() })], ..Default::default() });
+        b.route_tables.push(RouteTableSpec {
+            name: "t".into(),
+            routes: vec![route("10.0.0.0/16", NextHopSpec::Vpc { vpc: "a".into() })],
+            ..Default::default()
+        });
         let mut doc = TopologySpec { vpcs: vec![a, b], ..Default::default() };
         doc.cens.push(CenSpec { name: "c".into(), vpcs: vec!["a".into()], ..Default::default() });
 
@@ -182,7 +187,8 @@ mod tests {
     #[test]
     fn an_eni_or_gateway_is_kept_by_routes_through_it_alone_or_in_a_group() {
         let mut v = vpc("v");
-        let hops = vec![HopSpec { eni: Some("n1".into()), ..Default::default() }, HopSpec { gateway: Some("gw".into()), ..Default::default() }];
+        let hops =
+            vec![HopSpec { eni: Some("n1".into()), ..Default::default() }, HopSpec { gateway: Some("gw".into()), ..Default::default() }];
         v.route_tables.push(RouteTableSpec {
             name: "t".into(),
             routes: vec![

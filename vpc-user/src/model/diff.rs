@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::{addr::format_mac, Topology};
+use super::{Topology, addr::format_mac};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum Change {
@@ -26,7 +26,8 @@ impl fmt::Display for Change {
 /// The top-level fields of two versions of a resource that differ (by their serialized form),
 /// but `skip` (fields reported on their own).
 fn changed_fields(old: &impl Serialize, new: &impl Serialize, skip: &[&str]) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(old), serde_json::to_value(new))
+    else {
         return Vec::new();
     };
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -68,11 +69,9 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             let name = format!("{}/{}", vpc.name, vsw.name);
             match old.vpc(&vpc.name).and_then(|o| o.vswitch(&vsw.name)) {
                 None => out.push(Change::Add { kind: "vswitch", name }),
-                Some(o) if o.cidr != vsw.cidr || o.zone != vsw.zone => out.push(Change::Modify {
-                    kind: "vswitch",
-                    name,
-                    what: format!("{} {} -> {} {}", o.cidr, o.zone, vsw.cidr, vsw.zone),
-                }),
+                Some(o) if o.cidr != vsw.cidr || o.zone != vsw.zone => {
+                    out.push(Change::Modify { kind: "vswitch", name, what: format!("{} {} -> {} {}", o.cidr, o.zone, vsw.cidr, vsw.zone) })
+                }
                 Some(_) => {}
             }
         }
@@ -91,7 +90,11 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
             }
         }
         if let Some(before) = old_vpc {
-            let what = changed_fields(before, vpc, &["id", "cidr", "vswitches", "gateways", "route_tables", "security_groups", "enis", "multicast_groups"]);
+            let what = changed_fields(
+                before,
+                vpc,
+                &["id", "cidr", "vswitches", "gateways", "route_tables", "security_groups", "enis", "multicast_groups"],
+            );
             if !what.is_empty() {
                 out.push(Change::Modify { kind: "vpc", name: vpc.name.clone(), what: what.join(", ") });
             }
@@ -153,9 +156,11 @@ pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
     for cen in &new.cens {
         match old.cens.iter().find(|c| c.name == cen.name) {
             None => out.push(Change::Add { kind: "cen", name: cen.name.clone() }),
-            Some(o) if o.vpcs != cen.vpcs => {
-                out.push(Change::Modify { kind: "cen", name: cen.name.clone(), what: format!("members {} -> {}", o.vpcs.join(","), cen.vpcs.join(",")) })
-            }
+            Some(o) if o.vpcs != cen.vpcs => out.push(Change::Modify {
+                kind: "cen",
+                name: cen.name.clone(),
+                what: format!("members {} -> {}", o.vpcs.join(","), cen.vpcs.join(",")),
+            }),
             Some(_) => {}
         }
     }
@@ -245,10 +250,7 @@ mod tests {
         let old = Topology::from_spec(&old_doc, &Quotas::default()).unwrap();
         let new = Topology::from_spec(&new_doc, &Quotas::default()).unwrap();
         let changes: Vec<String> = diff(&old, &new).iter().map(ToString::to_string).collect();
-        assert_eq!(
-            changes,
-            vec!["~ eni web1: ip 10.0.1.5 -> 10.0.1.6", "+ eni web2", "- eni db1", "- vswitch prod/db"]
-        );
+        assert_eq!(changes, vec!["~ eni web1: ip 10.0.1.5 -> 10.0.1.6", "+ eni web2", "- eni db1", "- vswitch prod/db"]);
         assert!(diff(&new, &new).is_empty());
     }
 
@@ -267,9 +269,19 @@ mod tests {
         let (full, full_doc) = topology(&plain_doc, &with);
         let show = |a: &Topology, b: &Topology| diff(a, b).iter().map(ToString::to_string).collect::<Vec<_>>();
         assert_eq!(show(&plain, &full), vec!["+ multicast group prod/239.1.1.1", "+ flow log fl"]);
-        assert_eq!(show(&full, &plain), vec!["- multicast group prod/239.1.1.1", "- flow log fl"], "an apply without them says it removes them");
-        let changed = with.replace("members: [web2]", "members: [web1, web2]").replace("resource: {vpc: prod}", "resource: {vpc: prod}, window: 60s").replace("ip: 10.0.1.6}", "ip: 10.0.1.6, mtu: 1400}");
+        assert_eq!(
+            show(&full, &plain),
+            vec!["- multicast group prod/239.1.1.1", "- flow log fl"],
+            "an apply without them says it removes them"
+        );
+        let changed = with
+            .replace("members: [web2]", "members: [web1, web2]")
+            .replace("resource: {vpc: prod}", "resource: {vpc: prod}, window: 60s")
+            .replace("ip: 10.0.1.6}", "ip: 10.0.1.6, mtu: 1400}");
         let (edited, _) = topology(&full_doc, &changed);
-        assert_eq!(show(&full, &edited), vec!["~ multicast group prod/239.1.1.1: members changed", "~ eni web2: mtu changed", "~ flow log fl: window_s changed"]);
+        assert_eq!(
+            show(&full, &edited),
+            vec!["~ multicast group prod/239.1.1.1: members changed", "~ eni web2: mtu changed", "~ flow log fl: window_s changed"]
+        );
     }
 }

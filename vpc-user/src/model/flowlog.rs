@@ -113,7 +113,6 @@ pub fn parse_window(text: &str) -> Result<u32, String> {
     Ok(seconds)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

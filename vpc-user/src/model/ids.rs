@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 // Kept at its old path for callers that import it from here.
-pub use super::constants::SYSTEM_TABLE;
 use super::Topology;
+pub use super::constants::SYSTEM_TABLE;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ids {
@@ -89,7 +89,8 @@ impl Ids {
         let sgs: Vec<&super::security::SecurityGroup> = topology.vpcs.iter().flat_map(|v| &v.security_groups).collect();
         let sg_ids: Vec<&str> = sgs.iter().map(|g| g.id.as_str()).collect();
         let intra: Vec<String> = sgs.iter().map(|g| intra_rule(&g.id)).collect();
-        let rules: Vec<&str> = sgs.iter().flat_map(|g| g.rules.iter().map(|r| r.id.as_str())).chain(intra.iter().map(String::as_str)).collect();
+        let rules: Vec<&str> =
+            sgs.iter().flat_map(|g| g.rules.iter().map(|r| r.id.as_str())).chain(intra.iter().map(String::as_str)).collect();
         reassign(&mut self.security_groups, &sg_ids, 1);
         reassign(&mut self.sg_rules, &rules, 0);
         let mcast: Vec<&str> = topology.vpcs.iter().flat_map(|v| v.multicast_groups.iter().map(|g| g.id.as_str())).collect();
@@ -190,7 +191,9 @@ mod tests {
     use super::*;
 
     fn topo(enis: &[&str]) -> Topology {
-        let mut yaml = String::from("vpcs:\n- name: prod\n  id: vpc-prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: z}]\n  enis:\n");
+        let mut yaml = String::from(
+            "vpcs:\n- name: prod\n  id: vpc-prod\n  cidr: 10.0.0.0/16\n  vswitches: [{name: web, cidr: 10.0.1.0/24, zone: z}]\n  enis:\n",
+        );
         for (i, e) in enis.iter().enumerate() {
             yaml += &format!("  - {{name: {e}, id: eni-{e}, vswitch: web, ip: 10.0.1.{}}}\n", i + 10);
         }

@@ -201,9 +201,8 @@ fn assign_ids(old: &TopologySpec, stored_enis: &StoredEnis<'_>, new: &mut Topolo
         for table in &mut vpc.route_tables {
             let old_table = old_vpc.and_then(|v| v.route_tables.iter().find(|t| t.name == table.name));
             keep_or_new(&mut table.id, old_table.and_then(|t| t.id.clone()), "vtb");
-            let old_ids: std::collections::HashMap<&str, &str> = old_table
-                .map(|t| t.routes.iter().filter_map(|r| Some((r.dst.as_str(), r.id.as_deref()?))).collect())
-                .unwrap_or_default();
+            let old_ids: std::collections::HashMap<&str, &str> =
+                old_table.map(|t| t.routes.iter().filter_map(|r| Some((r.dst.as_str(), r.id.as_deref()?))).collect()).unwrap_or_default();
             for route in &mut table.routes {
                 let found = old_ids.get(route.dst.as_str()).map(|id| id.to_string());
                 keep_or_new(&mut route.id, found, "rte");
@@ -264,7 +263,8 @@ fn fill_eni_addresses(stored_enis: &StoredEnis<'_>, doc: &mut TopologySpec) {
         // First pass: keep previous addresses and MACs.
         for eni in &mut vpc.enis {
             let Some(prev) = stored_enis.by_id.get(&eni.id.as_deref()) else { continue };
-            if eni.ip.is_none() && prev.vswitch == eni.vswitch
+            if eni.ip.is_none()
+                && prev.vswitch == eni.vswitch
                 && let Some(ip) = prev.ip.as_deref().and_then(|t| t.parse::<Ipv4Addr>().ok())
                 && used.insert(ip)
             {

@@ -13,7 +13,7 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 use super::{
-    error::{code, Problems},
+    error::{Problems, code},
     names,
     spec::{PeerSpec, SecurityGroupSpec, SgRuleSpec},
 };
@@ -188,7 +188,11 @@ pub fn groups(at: &str, specs: &[SecurityGroupSpec], max_groups: u32, max_rules:
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     if specs.len() > max_groups as usize {
-        problems.add(code::QUOTA_SG, format!("{at}.security_groups"), format!("{} security groups exceed the quota of {max_groups} per VPC", specs.len()));
+        problems.add(
+            code::QUOTA_SG,
+            format!("{at}.security_groups"),
+            format!("{} security groups exceed the quota of {max_groups} per VPC", specs.len()),
+        );
     }
     for (i, spec) in specs.iter().enumerate() {
         let at = format!("{at}.security_groups[{i}]");

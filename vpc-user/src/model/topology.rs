@@ -9,13 +9,13 @@ use ipnet::Ipv4Net;
 use serde::Serialize;
 
 // The types a topology is made of, and its limits, at the paths callers know them by.
+use super::flowlog::FlowLog;
 pub use super::{
     constants::{CLOUD_SERVICES, MAX_CONNTRACK_LIMIT, MAX_MTU, MIN_MTU, PRIVATE_RANGES},
     quotas::Quotas,
     route::{HealthCheck, HealthMethod, Hop, HopGroup, HopTarget, NextHop, Origin, Route, RouteTable, RouteView},
     vpc::{Eni, Gateway, VSwitch, Vpc},
 };
-use super::flowlog::FlowLog;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Topology {
@@ -77,9 +77,7 @@ impl Topology {
 
     /// Every ENI with its VPC and VSwitch.
     pub fn enis(&self) -> impl Iterator<Item = (&Vpc, &VSwitch, &Eni)> {
-        self.vpcs.iter().flat_map(|vpc| {
-            vpc.enis.iter().filter_map(move |eni| vpc.vswitch(&eni.vswitch).map(|vsw| (vpc, vsw, eni)))
-        })
+        self.vpcs.iter().flat_map(|vpc| vpc.enis.iter().filter_map(move |eni| vpc.vswitch(&eni.vswitch).map(|vsw| (vpc, vsw, eni))))
     }
 
     pub fn eni(&self, name: &str) -> Option<(&Vpc, &VSwitch, &Eni)> {

@@ -20,7 +20,10 @@ use serde::{Deserialize, Serialize};
 use super::{Conflict, Revision, Store, Stored};
 use crate::model::{
     ids::Ids,
-    spec::{CenSpec, EniSpec, FlowLogSpec, GatewaySpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VSwitchSpec, VpcSpec},
+    spec::{
+        CenSpec, EniSpec, FlowLogSpec, GatewaySpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VSwitchSpec,
+        VpcSpec,
+    },
 };
 
 const RESOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("resources");
@@ -105,7 +108,6 @@ impl RedbStore {
         }
         Ok(self.db.as_ref().expect("opened above"))
     }
-
 }
 
 impl Store for RedbStore {
@@ -223,7 +225,8 @@ fn commit(db: &Database, at: Revision, old: &Stored, new: &Stored) -> anyhow::Re
         let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
         before.keys().copied().filter(|id| !kept.contains(id)).collect()
     };
-    let mut changed: Vec<(&str, &Row<'_>)> = after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
+    let mut changed: Vec<(&str, &Row<'_>)> =
+        after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
     // Keys in order make redb's B-tree inserts append-like.
     changed.sort_unstable_by_key(|(id, _)| *id);
     let t = std::time::Instant::now();
@@ -326,7 +329,8 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Res
     match result {
         Ok(result) => result,
         Err(panic) => {
-            let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+            let what =
+                panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
             anyhow::bail!("the state database {} is damaged ({what})", path.display())
         }
     }
@@ -467,7 +471,7 @@ fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{normalize::normalize, Topology};
+    use crate::model::{Topology, normalize::normalize};
 
     #[test]
     fn documents_round_trip_and_commits_write_only_differences() {
@@ -525,7 +529,13 @@ cens: [{name: cen1, vpcs: [prod, third]}]
         // Rows named by a change: the same state as a commit of the whole documents.
         let mut third = second.clone();
         let table = &mut third.doc.vpcs[0].route_tables[1];
-        let added = RouteSpec { id: Some("rte-added".into()), dst: "10.7.0.0/16".into(), next_hop: crate::model::spec::NextHopSpec::Blackhole, name: None, description: None };
+        let added = RouteSpec {
+            id: Some("rte-added".into()),
+            dst: "10.7.0.0/16".into(),
+            next_hop: crate::model::spec::NextHopSpec::Blackhole,
+            name: None,
+            description: None,
+        };
         table.routes.push(added.clone());
         let (table_id, pos) = (table.id.clone().unwrap(), table.routes.len() - 1);
         let put = [super::super::RowChange::PutRoute { table: &table_id, pos, route: &added }];

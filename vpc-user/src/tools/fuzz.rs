@@ -14,9 +14,9 @@
 use std::net::Ipv4Addr;
 
 use crate::{
-    model::{normalize::normalize, spec::TopologySpec, topology::Quotas, Topology},
+    model::{Topology, normalize::normalize, spec::TopologySpec, topology::Quotas},
     packet::{self, Ipv4},
-    tools::testrun::{with_harness, Harness},
+    tools::testrun::{Harness, with_harness},
 };
 
 /// A small deterministic generator (xorshift64*), shared with the randomized tests.
@@ -85,7 +85,11 @@ fn topology(rng: &mut Rng) -> Topology {
     let mut groups = String::new();
     for g in ["ga", "gb"] {
         let rules: Vec<String> = (0..rng.below(12)).map(|_| rule(rng)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        groups += &format!("      - {{name: {g}, intra_group: {}, rules: [{}]}}\n", if rng.chance(30) { "drop" } else { "accept" }, rules.join(", "));
+        groups += &format!(
+            "      - {{name: {g}, intra_group: {}, rules: [{}]}}\n",
+            if rng.chance(30) { "drop" } else { "accept" },
+            rules.join(", ")
+        );
     }
     let member = |rng: &mut Rng| *rng.pick(&["[ga]", "[gb]", "[ga, gb]", "[default]"]);
     let mut enis = String::new();
@@ -169,7 +173,13 @@ fn packet(rng: &mut Rng, from_ip: Ipv4Addr) -> Ipv4 {
     let ports = (*rng.pick(&[1024u16, 22, 53, 80, 443, 5000, 40000]), *rng.pick(&[22u16, 53, 80, 443, 1000, 5000, 6000]));
     let mut ip = match rng.below(7) {
         0 | 1 => Ipv4::udp(src, dst, ports.0, ports.1, &vec![0x5a; rng.below(40) as usize]),
-        2 | 3 => Ipv4::tcp(src, dst, ports.0, ports.1, *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_RST, 0x11])),
+        2 | 3 => Ipv4::tcp(
+            src,
+            dst,
+            ports.0,
+            ports.1,
+            *rng.pick(&[packet::TCP_SYN, packet::TCP_SYN | packet::TCP_ACK, packet::TCP_ACK, packet::TCP_RST, 0x11]),
+        ),
         4 => Ipv4::new(src, dst, 1, packet::icmp_echo(*rng.pick(&[0u8, 8, 8, 13, 14]), *rng.pick(&[0u16, 1, 2, 0x108, 0x10d]), 1, b"fz")),
         5 => {
             // An ICMP error quoting some packet.

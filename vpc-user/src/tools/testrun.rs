@@ -15,19 +15,19 @@ use aya::{
     programs::{TestRun as _, TestRunOptions},
 };
 use vpc_common::{
-    maps::{self as names, Size},
     DropReason, EniCounters,
+    maps::{self as names, Size},
 };
 
 use crate::{
     compile,
     dataplane::{Dataplane, Limits, Loaded},
     model::{
+        Topology,
         binding::Binding,
         conntrack::Conntrack,
         forward::{Action, Model, Outcome},
         ids::Ids,
-        Topology,
     },
     netns,
 };
@@ -165,7 +165,10 @@ impl Harness {
     pub fn lookup_route(&self, table: u32, addr: std::net::Ipv4Addr) -> anyhow::Result<Option<vpc_common::Route>> {
         let map = self.loaded.ebpf.map(names::ROUTES).context("ROUTES")?;
         let trie: aya::maps::LpmTrie<_, vpc_common::RouteKey, vpc_common::Route> = aya::maps::LpmTrie::try_from(map)?;
-        let key = aya::maps::lpm_trie::Key::new(vpc_common::ROUTE_TABLE_BITS + 32, vpc_common::RouteKey { table, addr: vpc_common::addr_raw(addr.octets()) });
+        let key = aya::maps::lpm_trie::Key::new(
+            vpc_common::ROUTE_TABLE_BITS + 32,
+            vpc_common::RouteKey { table, addr: vpc_common::addr_raw(addr.octets()) },
+        );
         match trie.get(&key, 0) {
             Ok(route) => Ok(Some(route)),
             Err(aya::maps::MapError::KeyNotFound) => Ok(None),
@@ -252,7 +255,8 @@ impl Harness {
     /// alone).
     pub fn reset_conntrack(&mut self) {
         if let Ok(pinned) = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::CONNTRACK))
-            && let Ok(mut table) = aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::HashMap(pinned))
+            && let Ok(mut table) =
+                aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::HashMap(pinned))
         {
             let keys: Vec<vpc_common::CtKey> = table.keys().filter_map(Result::ok).collect();
             for key in keys {
@@ -290,8 +294,10 @@ impl Harness {
 
     /// Entries the program's connection table holds for each port (opened minus closed).
     pub fn held(&self) -> anyhow::Result<BTreeMap<u32, u64>> {
-        let opened: aya::maps::Array<_, u64> = aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_OPENED)?)?;
-        let closed: aya::maps::Array<_, u64> = aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_CLOSED)?)?;
+        let opened: aya::maps::Array<_, u64> =
+            aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_OPENED)?)?;
+        let closed: aya::maps::Array<_, u64> =
+            aya::maps::Array::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::CT_CLOSED)?)?;
         let mut out = BTreeMap::new();
         for &port in &self.ports {
             let n = opened.get(&port, 0)?.saturating_sub(closed.get(&port, 0)?);
@@ -306,7 +312,11 @@ impl Harness {
     /// passed it): its return code and, per member counter that moved, (copies, refused).
     pub fn run_mcast(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<(i32, BTreeMap<u32, (u64, u64)>)> {
         let read = || -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
-            let counters = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&self.dataplane.pins, names::MCAST_MEMBER_STATS, self.binding.ids.mcast_members.values().copied())?;
+            let counters = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(
+                &self.dataplane.pins,
+                names::MCAST_MEMBER_STATS,
+                self.binding.ids.mcast_members.values().copied(),
+            )?;
             Ok(counters.into_iter().map(|(k, c)| (k, (c.packets, c.refused))).collect())
         };
         let before = read()?;
@@ -316,7 +326,13 @@ impl Harness {
         let prog: &aya::programs::SchedClassifier =
             self.loaded.ebpf.program(names::PROG_MCAST).context("TC program missing")?.try_into()?;
         let mut out = vec![0u8; frame.len() + 256];
-        let result = prog.test_run(TestRunOptions { data_in: Some(frame), data_out: Some(&mut out), ctx_in: Some(&ctx), repeat: 1, ..Default::default() })?;
+        let result = prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            repeat: 1,
+            ..Default::default()
+        })?;
         let after = read()?;
         let moved = after
             .into_iter()
@@ -348,8 +364,7 @@ impl Harness {
     }
 
     fn port_counters(&self) -> anyhow::Result<BTreeMap<u32, EniCounters>> {
-        let stats: PerCpuArray<_, EniCounters> =
-            PerCpuArray::try_from(self.loaded.ebpf.map(names::ENI_STATS).context("ENI_STATS")?)?;
+        let stats: PerCpuArray<_, EniCounters> = PerCpuArray::try_from(self.loaded.ebpf.map(names::ENI_STATS).context("ENI_STATS")?)?;
         let mut out = BTreeMap::new();
         for &port in &self.ports {
             let mut sum = EniCounters::default();

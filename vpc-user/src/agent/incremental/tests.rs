@@ -31,10 +31,10 @@ fn topology(rng: &mut Rng) -> TopologySpec {
     let mut yaml = String::from("vpcs:\n");
     let vpcs = 1 + rng.below(3);
     for v in 0..vpcs {
-        let gateway = if rng.chance(60) { format!("    gateways: [{{name: g{v}, networks: [192.168.{v}.0/24]}}]\n") } else { String::new() };
-        let routes: Vec<String> = (0..rng.below(4))
-            .map(|k| format!("{{dst: 10.{v}{k}.0.0/16, next_hop: {{type: eni, eni: e{v}a}}}}"))
-            .collect();
+        let gateway =
+            if rng.chance(60) { format!("    gateways: [{{name: g{v}, networks: [192.168.{v}.0/24]}}]\n") } else { String::new() };
+        let routes: Vec<String> =
+            (0..rng.below(4)).map(|k| format!("{{dst: 10.{v}{k}.0.0/16, next_hop: {{type: eni, eni: e{v}a}}}}")).collect();
         yaml += &format!(
             "  - name: v{v}
     cidr: 172.{}.0.0/16
@@ -82,7 +82,8 @@ fn full(now: &Now, doc: TopologySpec) -> Result<Now, Invalid> {
         }
         entries = entries.renumber_tables(&renumbered);
     }
-    compile::sg::place_sets(&mut entries, &now.entries.sg.sets, &mut binding.ids, crate::dataplane::Limits::default().sg_capacity()).expect("room for the groups");
+    compile::sg::place_sets(&mut entries, &now.entries.sg.sets, &mut binding.ids, crate::dataplane::Limits::default().sg_capacity())
+        .expect("room for the groups");
     Ok(Now { doc, topology, binding, entries })
 }
 
@@ -124,7 +125,9 @@ fn edit(rng: &mut Rng, doc: &TopologySpec) -> Edit {
         5 | 6 => NextHopSpec::Gateway { gateway: format!("g{}", if rng.chance(80) { vpc as u64 } else { other }) },
         7 | 8 => NextHopSpec::Blackhole,
         9 => NextHopSpec::Vpc { vpc: format!("v{other}") },
-        10 => NextHopSpec::Ecmp { hops: [format!("e{vpc}a"), format!("e{vpc}b")].map(|eni| HopSpec { eni: Some(eni), ..Default::default() }).into() },
+        10 => NextHopSpec::Ecmp {
+            hops: [format!("e{vpc}a"), format!("e{vpc}b")].map(|eni| HopSpec { eni: Some(eni), ..Default::default() }).into(),
+        },
         _ => NextHopSpec::Eni { eni: "nobody".into() },
     };
     let name = match rng.below(8) {

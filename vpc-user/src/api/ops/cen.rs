@@ -1,13 +1,13 @@
 //! CEN operations: groups of VPCs that learn each other's VSwitch CIDRs, and their members.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{lookup::vpc_index, ok, p, transact, Op, Param, DRY_RUN, R, S};
+use super::{DRY_RUN, Op, Param, R, S, lookup::vpc_index, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         dependencies::{self, CenInUse},
@@ -20,7 +20,11 @@ pub static OPS: &[Op] = &[
     Op {
         name: "CreateCen",
         summary: "Create a CEN: a group of VPCs that learn each other's VSwitch CIDRs.",
-        params: &[p!("CenName", S, req, "2-128 characters, starts with a letter."), p!("Description", S, opt, "2-256 characters."), DRY_RUN],
+        params: &[
+            p!("CenName", S, req, "2-128 characters, starts with a letter."),
+            p!("Description", S, opt, "2-256 characters."),
+            DRY_RUN,
+        ],
         returns: &[("CenId", "The new CEN.")],
         mutates: true,
         run: create_cen,
@@ -66,7 +70,12 @@ fn cen_index(doc: &TopologySpec, id: &str) -> R<usize> {
 fn create_cen(agent: &mut Agent, p: &Params) -> R<Value> {
     let id = new_id("cen");
     transact(agent, p, |doc, _| {
-        doc.cens.push(CenSpec { id: Some(id.clone()), name: p.str("CenName").into(), description: p.opt_str("Description").map(Into::into), vpcs: Vec::new() });
+        doc.cens.push(CenSpec {
+            id: Some(id.clone()),
+            name: p.str("CenName").into(),
+            description: p.opt_str("Description").map(Into::into),
+            vpcs: Vec::new(),
+        });
         Ok(())
     })?;
     Ok(json!({"CenId": id}))
@@ -76,7 +85,10 @@ fn delete_cen(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
         let i = cen_index(doc, p.str("CenId"))?;
         if let Some(CenInUse { vpcs }) = dependencies::cen_in_use(&doc.cens[i]) {
-            return Err(ApiError::conflict(code::CEN_HAS_VPCS, format!("CEN {} still has VPCs {}; detach them first", p.str("CenId"), vpcs.join(", "))));
+            return Err(ApiError::conflict(
+                code::CEN_HAS_VPCS,
+                format!("CEN {} still has VPCs {}; detach them first", p.str("CenId"), vpcs.join(", ")),
+            ));
         }
         doc.cens.remove(i);
         Ok(())
@@ -106,7 +118,11 @@ fn detach_cen(agent: &mut Agent, p: &Params) -> R<Value> {
         let before = doc.cens[i].vpcs.len();
         doc.cens[i].vpcs.retain(|v| *v != vpc);
         if doc.cens[i].vpcs.len() == before {
-            return Err(ApiError::bad(code::NOT_ATTACHED, "ChildInstanceId", format!("VPC {} is not attached to CEN {}", p.str("ChildInstanceId"), p.str("CenId"))));
+            return Err(ApiError::bad(
+                code::NOT_ATTACHED,
+                "ChildInstanceId",
+                format!("VPC {} is not attached to CEN {}", p.str("ChildInstanceId"), p.str("CenId")),
+            ));
         }
         Ok(())
     })?;

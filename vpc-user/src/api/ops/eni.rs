@@ -1,18 +1,19 @@
 //! ENI operations: create (in a VSwitch or a zone's default one), delete and describe.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    DRY_RUN,
+    Kind::{Boolean, Integer},
+    Op, Param, R, S,
     lookup::{eni_index, group_name, vswitch_index},
     name_or, ok, p, transact,
-    Kind::{Boolean, Integer},
-    Op, Param, DRY_RUN, R, S,
 };
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         addr,
@@ -34,9 +35,19 @@ pub static OPS: &[Op] = &[
             p!("MacAddress", S, opt, "A unicast MAC; generated when omitted."),
             p!("Interface", S, opt, "The host-side interface (veth or tap); the lab's name when omitted."),
             p!("SourceDestCheck", Boolean, opt, "false lets the ENI use addresses that are not its own (NAT, firewall)."),
-            p!("SecurityGroupIds", S, opt, "1-5 security groups of the VPC (IDs or names, comma-separated); the VPC's default group when omitted."),
+            p!(
+                "SecurityGroupIds",
+                S,
+                opt,
+                "1-5 security groups of the VPC (IDs or names, comma-separated); the VPC's default group when omitted."
+            ),
             p!("Mtu", Integer, opt, "The largest IP packet delivered to the ENI, 576-3500 (default 1500)."),
-            p!("ConntrackLimit", Integer, opt, "Connections the ENI may track, 1-16777216 (default: its VPC's); new ones beyond are refused."),
+            p!(
+                "ConntrackLimit",
+                Integer,
+                opt,
+                "Connections the ENI may track, 1-16777216 (default: its VPC's); new ones beyond are refused."
+            ),
             DRY_RUN,
         ],
         returns: &[
@@ -67,7 +78,10 @@ pub static OPS: &[Op] = &[
             p!("NetworkInterfaceName", S, opt, "Only the ENI with this name."),
         ],
         returns: &[
-            ("NetworkInterfaceSets", "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Mtu, ConntrackLimit, Status (InUse when its interface exists, else Available)."),
+            (
+                "NetworkInterfaceSets",
+                "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Mtu, ConntrackLimit, Status (InUse when its interface exists, else Available).",
+            ),
             ("TotalCount", "Number of ENIs listed."),
         ],
         mutates: false,
@@ -91,7 +105,11 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
             }
             (None, Some(zone)) => ensure_default_vswitch(doc, zone),
             (None, None) => {
-                return Err(ApiError::bad(code::MISSING_PARAMETER, "VSwitchId", "give VSwitchId, or ZoneId for the zone's default VSwitch"));
+                return Err(ApiError::bad(
+                    code::MISSING_PARAMETER,
+                    "VSwitchId",
+                    "give VSwitchId, or ZoneId for the zone's default VSwitch",
+                ));
             }
         };
         let source_dest_check = p.opt_bool("SourceDestCheck");
@@ -100,7 +118,18 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
             None => Vec::new(),
         };
         let (mtu, conntrack_limit) = (p.opt_u32("Mtu"), p.opt_u32("ConntrackLimit"));
-        doc.vpcs[i].enis.push(EniSpec { id: Some(id.clone()), name, vswitch, ip, mac, interface, source_dest_check, security_groups, mtu, conntrack_limit });
+        doc.vpcs[i].enis.push(EniSpec {
+            id: Some(id.clone()),
+            name,
+            vswitch,
+            ip,
+            mac,
+            interface,
+            source_dest_check,
+            security_groups,
+            mtu,
+            conntrack_limit,
+        });
         Ok(())
     })?;
     let (vpc, vsw, eni) = agent
@@ -120,7 +149,11 @@ fn delete_eni(agent: &mut Agent, p: &Params) -> R<Value> {
         if let Some(NextHopInUse { destinations }) = dependencies::next_hop_in_use(&doc.vpcs[i], &doc.vpcs[i].enis[j].name) {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,
-                format!("ENI {} is the next hop of route entries for {}; delete them first", p.str("NetworkInterfaceId"), destinations.join(", ")),
+                format!(
+                    "ENI {} is the next hop of route entries for {}; delete them first",
+                    p.str("NetworkInterfaceId"),
+                    destinations.join(", ")
+                ),
             ));
         }
         doc.vpcs[i].enis.remove(j);

@@ -1,14 +1,14 @@
 //! Flow-log operations (the guide's chapter 4). Records are written by the agent daemon; see
 //! `crate::flowlog`.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{name_or, ok, p, transact, Kind::Integer, Op, Param, DRY_RUN, R, S};
+use super::{DRY_RUN, Kind::Integer, Op, Param, R, S, name_or, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         flowlog::{FlowLog, Resource, Sink},
@@ -27,7 +27,12 @@ pub static OPS: &[Op] = &[
             p!("ResourceId", S, req, "The ENI, VSwitch or VPC."),
             p!("TrafficType", S, opt, "All (the default), Allow (what security groups accepted) or Drop (what they dropped)."),
             p!("AggregationInterval", Integer, opt, "The capture window in seconds, 1 to 86400 (default 600)."),
-            p!("LogFile", S, opt, "Write JSON lines to this absolute path inside the agent's flow-log directory (--flow-log-dir; default: a file per flow log there)."),
+            p!(
+                "LogFile",
+                S,
+                opt,
+                "Write JSON lines to this absolute path inside the agent's flow-log directory (--flow-log-dir; default: a file per flow log there)."
+            ),
             p!("IpfixCollector", S, opt, "Export IPFIX over UDP to this collector (ADDRESS:PORT) instead of a file."),
             p!("Description", S, opt, "2-256 characters."),
             DRY_RUN,
@@ -95,14 +100,22 @@ pub static OPS: &[Op] = &[
 ];
 
 fn log_index(doc: &TopologySpec, id: &str) -> R<usize> {
-    doc.flow_logs.iter().position(|f| f.id.as_deref() == Some(id)).ok_or_else(|| ApiError::not_found(code::FLOW_LOG_NOT_FOUND, "FlowLogId", id))
+    doc.flow_logs
+        .iter()
+        .position(|f| f.id.as_deref() == Some(id))
+        .ok_or_else(|| ApiError::not_found(code::FLOW_LOG_NOT_FOUND, "FlowLogId", id))
 }
 
 /// The document's resource for (type, ID).
 fn resource(doc: &TopologySpec, kind: &str, id: &str) -> R<FlowLogResourceSpec> {
     let missing = || ApiError::not_found(code::FLOW_LOG_RESOURCE_NOT_FOUND, "ResourceId", id);
     match kind.to_ascii_lowercase().as_str() {
-        "vpc" => doc.vpcs.iter().find(|v| v.id.as_deref() == Some(id)).map(|v| FlowLogResourceSpec { vpc: Some(v.name.clone()), ..Default::default() }).ok_or_else(missing),
+        "vpc" => doc
+            .vpcs
+            .iter()
+            .find(|v| v.id.as_deref() == Some(id))
+            .map(|v| FlowLogResourceSpec { vpc: Some(v.name.clone()), ..Default::default() })
+            .ok_or_else(missing),
         "vswitch" => doc
             .vpcs
             .iter()
@@ -116,7 +129,11 @@ fn resource(doc: &TopologySpec, kind: &str, id: &str) -> R<FlowLogResourceSpec> 
             .find(|e| e.id.as_deref() == Some(id))
             .map(|e| FlowLogResourceSpec { eni: Some(e.name.clone()), ..Default::default() })
             .ok_or_else(missing),
-        other => Err(ApiError::bad(code::INVALID_PARAMETER, "ResourceType", format!("ResourceType is NetworkInterface, VSwitch or VPC, not '{other}'"))),
+        other => Err(ApiError::bad(
+            code::INVALID_PARAMETER,
+            "ResourceType",
+            format!("ResourceType is NetworkInterface, VSwitch or VPC, not '{other}'"),
+        )),
     }
 }
 

@@ -1,13 +1,13 @@
 //! Gateway operations: ports from a VPC to networks outside it (VPN gateway, router interface).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{lookup::vpc_index, name_or, ok, p, transact, Kind::Integer, Op, Param, DRY_RUN, R, S};
+use super::{DRY_RUN, Kind::Integer, Op, Param, R, S, lookup::vpc_index, name_or, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         addr,
@@ -49,7 +49,10 @@ pub static OPS: &[Op] = &[
         name: "DescribeGateways",
         summary: "List gateways.",
         params: &[p!("VpcId", S, opt, "Only gateways of this VPC."), p!("GatewayId", S, opt, "Only this gateway.")],
-        returns: &[("Gateways", "GatewayId, GatewayName, VpcId, Networks, IpAddress, MacAddress, Interface, Status (InUse|Available)."), ("TotalCount", "Number listed.")],
+        returns: &[
+            ("Gateways", "GatewayId, GatewayName, VpcId, Networks, IpAddress, MacAddress, Interface, Status (InUse|Available)."),
+            ("TotalCount", "Number listed."),
+        ],
         mutates: false,
         run: describe_gateways,
     },
@@ -68,7 +71,10 @@ fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
     let id = new_id("gw");
     transact(agent, p, |doc, _| {
         let i = vpc_index(doc, p.str("VpcId"))?;
-        let networks = p.opt_str("Networks").map(|n| n.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
+        let networks = p
+            .opt_str("Networks")
+            .map(|n| n.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .unwrap_or_default();
         doc.vpcs[i].gateways.push(GatewaySpec {
             id: Some(id.clone()),
             name: name_or(p.opt_str("GatewayName"), &id),

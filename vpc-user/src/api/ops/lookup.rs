@@ -3,7 +3,7 @@
 
 use super::R;
 use crate::{
-    api::error::{code, ApiError},
+    api::error::{ApiError, code},
     model::spec::{TopologySpec, VpcSpec},
 };
 

@@ -18,12 +18,12 @@ mod topology;
 mod vpc;
 mod vswitch;
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{error::ApiError, op::Params};
 use crate::{
     agent::Agent,
-    model::{spec::TopologySpec, Topology},
+    model::{Topology, spec::TopologySpec},
 };
 
 pub use super::op::{Kind, Op, Param};

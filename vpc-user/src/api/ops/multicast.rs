@@ -1,19 +1,24 @@
 //! Multicast operations (the guide's `multis_admin` / `multic_admin`): groups per VPC, their
 //! senders and members, and packet statistics per group and per member.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    DRY_RUN, Op, Param, R, S,
     lookup::{eni_index, vpc_index},
-    ok, p, transact, Op, Param, DRY_RUN, R, S,
+    ok, p, transact,
 };
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
-    model::{ids::mcast_member, normalize::new_id, spec::{McastGroupSpec, TopologySpec}},
+    model::{
+        ids::mcast_member,
+        normalize::new_id,
+        spec::{McastGroupSpec, TopologySpec},
+    },
 };
 
 pub static OPS: &[Op] = &[
@@ -42,7 +47,12 @@ pub static OPS: &[Op] = &[
     Op {
         name: "JoinMulticastGroup",
         summary: "Add an ENI to a group as a member (it receives) or a sender; applies at once.",
-        params: &[p!("GroupId", S, req, "The group."), p!("NetworkInterfaceId", S, req, "The ENI (ID or name)."), p!("Role", S, opt, "Member (the default) or Sender."), DRY_RUN],
+        params: &[
+            p!("GroupId", S, req, "The group."),
+            p!("NetworkInterfaceId", S, req, "The ENI (ID or name)."),
+            p!("Role", S, opt, "Member (the default) or Sender."),
+            DRY_RUN,
+        ],
         returns: &[],
         mutates: true,
         run: join,
@@ -50,7 +60,12 @@ pub static OPS: &[Op] = &[
     Op {
         name: "LeaveMulticastGroup",
         summary: "Take an ENI out of a group's members (or senders).",
-        params: &[p!("GroupId", S, req, "The group."), p!("NetworkInterfaceId", S, req, "The ENI (ID or name)."), p!("Role", S, opt, "Member (the default) or Sender."), DRY_RUN],
+        params: &[
+            p!("GroupId", S, req, "The group."),
+            p!("NetworkInterfaceId", S, req, "The ENI (ID or name)."),
+            p!("Role", S, opt, "Member (the default) or Sender."),
+            DRY_RUN,
+        ],
         returns: &[],
         mutates: true,
         run: leave,
@@ -67,7 +82,10 @@ pub static OPS: &[Op] = &[
         name: "DescribeMulticastGroupStatistics",
         summary: "Packets per group (sent by its senders and replicated; Refused: from non-senders) and per member (copies delivered; Refused: by its security groups).",
         params: &[p!("GroupId", S, opt, "Only this group.")],
-        returns: &[("Groups", "GroupId, GroupAddress, VpcName, Packets, Bytes, Refused, Members: [{Member, NetworkInterfaceId, Packets, Bytes, Refused}].")],
+        returns: &[(
+            "Groups",
+            "GroupId, GroupAddress, VpcName, Packets, Bytes, Refused, Members: [{Member, NetworkInterfaceId, Packets, Bytes, Refused}].",
+        )],
         mutates: false,
         run: statistics,
     },
@@ -102,7 +120,12 @@ fn create(agent: &mut Agent, p: &Params) -> R<Value> {
         let i = vpc_index(doc, p.str("VpcId"))?;
         let senders = names(doc, i, p.opt_str("SenderIds"), "SenderIds")?;
         let members = names(doc, i, p.opt_str("MemberIds"), "MemberIds")?;
-        doc.vpcs[i].multicast_groups.push(McastGroupSpec { id: Some(id.clone()), group: p.str("GroupAddress").trim().to_string(), senders, members });
+        doc.vpcs[i].multicast_groups.push(McastGroupSpec {
+            id: Some(id.clone()),
+            group: p.str("GroupAddress").trim().to_string(),
+            senders,
+            members,
+        });
         Ok(())
     })?;
     Ok(json!({"GroupId": id}))
@@ -133,14 +156,20 @@ fn join(agent: &mut Agent, p: &Params) -> R<Value> {
         let name = match eni_name(doc, i, id, "NetworkInterfaceId") {
             Ok(name) => name,
             Err(e) if eni_index(doc, id).is_ok() => {
-                return Err(ApiError::conflict(code::OTHER_VPC, format!("ENI {id} is in another VPC: a group never reaches beyond its VPC ({e})")));
+                return Err(ApiError::conflict(
+                    code::OTHER_VPC,
+                    format!("ENI {id} is in another VPC: a group never reaches beyond its VPC ({e})"),
+                ));
             }
             Err(e) => return Err(e),
         };
         let group = &mut doc.vpcs[i].multicast_groups[j];
         let list = if sender { &mut group.senders } else { &mut group.members };
         if list.contains(&name) {
-            return Err(ApiError::conflict(code::MCAST_ALREADY, format!("ENI {name} is already a {} of the group", if sender { "sender" } else { "member" })));
+            return Err(ApiError::conflict(
+                code::MCAST_ALREADY,
+                format!("ENI {name} is already a {} of the group", if sender { "sender" } else { "member" }),
+            ));
         }
         list.push(name);
         Ok(())
@@ -158,7 +187,10 @@ fn leave(agent: &mut Agent, p: &Params) -> R<Value> {
         let before = list.len();
         list.retain(|n| *n != name);
         if list.len() == before {
-            return Err(ApiError::conflict(code::MCAST_NOT_IN, format!("ENI {name} is not a {} of the group", if sender { "sender" } else { "member" })));
+            return Err(ApiError::conflict(
+                code::MCAST_NOT_IN,
+                format!("ENI {name} is not a {} of the group", if sender { "sender" } else { "member" }),
+            ));
         }
         Ok(())
     })?;
@@ -185,8 +217,18 @@ fn statistics(agent: &mut Agent, p: &Params) -> R<Value> {
     }
     let ids = &agent.stored().ids;
     let unavailable = |e: anyhow::Error| ApiError::new(503, code::UNAVAILABLE, format!("{e:#}"));
-    let groups = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&dataplane.pins, vpc_common::maps::MCAST_STATS, ids.mcast_groups.values().copied()).map_err(unavailable)?;
-    let members = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(&dataplane.pins, vpc_common::maps::MCAST_MEMBER_STATS, ids.mcast_members.values().copied()).map_err(unavailable)?;
+    let groups = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(
+        &dataplane.pins,
+        vpc_common::maps::MCAST_STATS,
+        ids.mcast_groups.values().copied(),
+    )
+    .map_err(unavailable)?;
+    let members = crate::dataplane::stats::sums::<vpc_common::mcast::McastCounters>(
+        &dataplane.pins,
+        vpc_common::maps::MCAST_MEMBER_STATS,
+        ids.mcast_members.values().copied(),
+    )
+    .map_err(unavailable)?;
     let mut out = Vec::new();
     for vpc in &agent.topology().vpcs {
         for g in vpc.multicast_groups.iter().filter(|g| p.opt_str("GroupId").is_none_or(|id| g.id == id)) {

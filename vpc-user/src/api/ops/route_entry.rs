@@ -2,20 +2,20 @@
 //! object, and the list of a table's entries (system, CEN and custom) with each hop's state.
 
 use ipnet::Ipv4Net;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{change, lookup::table_index, ok, p, Kind::Object, Op, Param, DRY_RUN, R, S};
+use super::{DRY_RUN, Kind::Object, Op, Param, R, S, change, lookup::table_index, ok, p};
 use crate::{
-    agent::{incremental::Edit, Agent},
+    agent::{Agent, incremental::Edit},
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
+        Topology,
         normalize::new_id,
         spec::{NextHopSpec, RouteSpec, TopologySpec},
         topology::{HopTarget, NextHop, Origin},
-        Topology,
     },
 };
 
@@ -26,9 +26,19 @@ pub static OPS: &[Op] = &[
         params: &[
             p!("RouteTableId", S, req, "The route table."),
             p!("DestinationCidrBlock", S, req, "The destination, e.g. 0.0.0.0/0."),
-            p!("NextHopType", S, opt, "Instance or NetworkInterface (an ENI), Gateway (VpnGateway, RouterInterface to a VBR), Vpc (RouterInterface to a VPC), or Blackhole."),
+            p!(
+                "NextHopType",
+                S,
+                opt,
+                "Instance or NetworkInterface (an ENI), Gateway (VpnGateway, RouterInterface to a VBR), Vpc (RouterInterface to a VPC), or Blackhole."
+            ),
             p!("NextHopId", S, opt, "The ENI, gateway or VPC (ID or name)."),
-            p!("NextHop", Object, opt, "The next hop as in a topology file, e.g. {\"type\": \"ecmp\", \"hops\": [{\"eni\": \"n1\"}, {\"eni\": \"n2\"}]}."),
+            p!(
+                "NextHop",
+                Object,
+                opt,
+                "The next hop as in a topology file, e.g. {\"type\": \"ecmp\", \"hops\": [{\"eni\": \"n1\"}, {\"eni\": \"n2\"}]}."
+            ),
             p!("RouteEntryName", S, opt, "2-128 characters, starts with a letter."),
             p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
             DRY_RUN,
@@ -58,7 +68,10 @@ pub static OPS: &[Op] = &[
             p!("RouteEntryType", S, opt, "System or Custom."),
             p!("DestinationCidrBlock", S, opt, "Only the entry for this destination."),
         ],
-        returns: &[("RouteEntrys", "RouteEntryId, RouteTableId, DestinationCidrBlock, Type (System|Custom), NextHopType, NextHopId, Status."), ("TotalCount", "Number of entries listed.")],
+        returns: &[
+            ("RouteEntrys", "RouteEntryId, RouteTableId, DestinationCidrBlock, Type (System|Custom), NextHopType, NextHopId, Status."),
+            ("TotalCount", "Number of entries listed."),
+        ],
         mutates: false,
         run: describe_route_entries,
     },
@@ -69,8 +82,11 @@ fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
     if let Some(hop) = p.object("NextHop") {
         return hop.map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
     }
-    let target = || p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"));
-    let missing = |what: &str, id: &str| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no {what} {id} in the route table's VPC"));
+    let target =
+        || p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"));
+    let missing = |what: &str, id: &str| {
+        ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no {what} {id} in the route table's VPC"))
+    };
     match p.opt_str("NextHopType") {
         Some("Instance" | "NetworkInterface") => {
             let id = target()?;
@@ -79,13 +95,18 @@ fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
         }
         Some("Gateway" | "VpnGateway" | "RouterInterface") if !target()?.starts_with("vpc-") => {
             let id = target()?;
-            let gw = doc.vpcs[vpc].gateways.iter().find(|g| g.id.as_deref() == Some(id) || g.name == id).ok_or_else(|| missing("gateway", id))?;
+            let gw = doc.vpcs[vpc]
+                .gateways
+                .iter()
+                .find(|g| g.id.as_deref() == Some(id) || g.name == id)
+                .ok_or_else(|| missing("gateway", id))?;
             Ok(NextHopSpec::Gateway { gateway: gw.name.clone() })
         }
         Some("Vpc" | "RouterInterface") => {
             let id = target()?;
             let peer = doc.vpcs.iter().find(|v| v.id.as_deref() == Some(id) || v.name == id);
-            let peer = peer.ok_or_else(|| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no VPC {id}")))?;
+            let peer =
+                peer.ok_or_else(|| ApiError::bad(crate::model::error::code::NEXT_HOP_NOT_FOUND, "NextHopId", format!("no VPC {id}")))?;
             Ok(NextHopSpec::Vpc { vpc: peer.name.clone() })
         }
         Some("Blackhole") => Ok(NextHopSpec::Blackhole),
@@ -140,7 +161,11 @@ fn find_entry(doc: &TopologySpec, topology: &Topology, p: &Params) -> R<(usize, 
     if let (Some(vpc), Some(net)) = (vpc, parsed)
         && vpc.system_routes().iter().any(|(d, _)| *d == net)
     {
-        return Err(ApiError::bad(code::SYSTEM_ROUTE_ENTRY, "DestinationCidrBlock", format!("{net} is a system route entry; it cannot be deleted")));
+        return Err(ApiError::bad(
+            code::SYSTEM_ROUTE_ENTRY,
+            "DestinationCidrBlock",
+            format!("{net} is a system route entry; it cannot be deleted"),
+        ));
     }
     let k = doc.vpcs[i].route_tables[j]
         .routes
@@ -179,7 +204,10 @@ fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {
                 .hops
                 .iter()
                 .enumerate()
-                .map(|(i, h)| hop_target_id(vpc, &h.target).is_some_and(|t| binding.ifindex.contains_key(&t)) && !binding.down.contains(&(id.clone(), i)))
+                .map(|(i, h)| {
+                    hop_target_id(vpc, &h.target).is_some_and(|t| binding.ifindex.contains_key(&t))
+                        && !binding.down.contains(&(id.clone(), i))
+                })
                 .collect();
             let slots = crate::model::ecmp::slots(&weights, &live);
             let hops: Vec<Value> = group
@@ -188,7 +216,13 @@ fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {
                 .enumerate()
                 .map(|(i, h)| {
                     let share = slots.iter().filter(|s| usize::from(**s) == i).count();
-                    let status = if !live[i] { "Down" } else if share > 0 { "Active" } else { "Standby" };
+                    let status = if !live[i] {
+                        "Down"
+                    } else if share > 0 {
+                        "Active"
+                    } else {
+                        "Standby"
+                    };
                     json!({"NextHopId": hop_target_id(vpc, &h.target), "Name": h.target.name(), "Weight": h.weight,
                            "Status": status, "Share": format!("{:.1}%", share as f64 * 100.0 / slots.len() as f64)})
                 })

@@ -1,16 +1,17 @@
 //! Route-table operations: custom tables, their association with VSwitches, and the list.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    DRY_RUN, Op, Param, R, S,
     lookup::{router_id, table_index, vpc_index, vswitch_index},
-    name_or, ok, p, transact, Op, Param, DRY_RUN, R, S,
+    name_or, ok, p, transact,
 };
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         dependencies::{self, RouteTableInUse},

@@ -1,25 +1,26 @@
 //! Security-group operations: groups, their rules, ENI membership, and rule hit counters.
 //! Every edit is a document transaction like the other operations (see `super::transact`).
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    DRY_RUN,
+    Kind::Integer,
+    Op, Param, R, S,
     lookup::{eni_index, group_name, vpc_index},
     name_or, ok, p, transact,
-    Kind::Integer,
-    Op, Param, DRY_RUN, R, S,
 };
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         dependencies::{self, SecurityGroupInUse},
         ids::intra_rule,
         normalize::new_id,
-        security::{rule_key, Peer, SecurityGroup, SgRule, DEFAULT_GROUP},
+        security::{DEFAULT_GROUP, Peer, SecurityGroup, SgRule, rule_key},
         spec::{PeerSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec},
     },
 };
@@ -92,7 +93,12 @@ pub static OPS: &[Op] = &[
         params: &[
             p!("SecurityGroupId", S, req, "The group."),
             p!("IpProtocol", S, req, "tcp, udp, icmp, gre or all."),
-            p!("PortRange", S, opt, "Destination ports start/end, e.g. 443/443; -1/-1 (the default) for all; a range only for tcp and udp."),
+            p!(
+                "PortRange",
+                S,
+                opt,
+                "Destination ports start/end, e.g. 443/443; -1/-1 (the default) for all; a range only for tcp and udp."
+            ),
             p!("DestCidrIp", S, opt, "Where the packets go, a CIDR block or an address; or give DestGroupId."),
             p!("DestGroupId", S, opt, "Packets to the members of this group of the same VPC (ID or name)."),
             p!("Policy", S, opt, "accept (the default) or drop."),
@@ -150,7 +156,10 @@ pub static OPS: &[Op] = &[
             p!("NetworkInterfaceId", S, opt, "Only the groups this ENI is in."),
         ],
         returns: &[
-            ("SecurityGroups", "SecurityGroupId, SecurityGroupName, VpcId, Description, InnerAccessPolicy, IsDefault, RuleCount, NetworkInterfaceIds."),
+            (
+                "SecurityGroups",
+                "SecurityGroupId, SecurityGroupName, VpcId, Description, InnerAccessPolicy, IsDefault, RuleCount, NetworkInterfaceIds.",
+            ),
             ("TotalCount", "Number listed."),
         ],
         mutates: false,
@@ -209,7 +218,9 @@ fn inner_policy(p: &Params) -> R<Option<String>> {
     match p.opt_str("InnerAccessPolicy").map(str::to_ascii_lowercase).as_deref() {
         None => Ok(None),
         Some(policy @ ("accept" | "drop")) => Ok(Some(policy.to_string())),
-        Some(other) => Err(ApiError::bad(code::INVALID_PARAMETER, "InnerAccessPolicy", format!("InnerAccessPolicy is Accept or Drop, not '{other}'"))),
+        Some(other) => {
+            Err(ApiError::bad(code::INVALID_PARAMETER, "InnerAccessPolicy", format!("InnerAccessPolicy is Accept or Drop, not '{other}'")))
+        }
     }
 }
 
@@ -240,10 +251,16 @@ fn delete_group(agent: &mut Agent, p: &Params) -> R<Value> {
         }
         match dependencies::security_group_in_use(vpc, &name) {
             Some(SecurityGroupInUse::Members(enis)) => {
-                return Err(ApiError::conflict(code::SG_IN_USE, format!("ENIs {} are in security group {name}; move them out first", enis.join(", "))));
+                return Err(ApiError::conflict(
+                    code::SG_IN_USE,
+                    format!("ENIs {} are in security group {name}; move them out first", enis.join(", ")),
+                ));
             }
             Some(SecurityGroupInUse::NamedByRules(groups)) => {
-                return Err(ApiError::conflict(code::SG_IN_USE, format!("rules of security groups {} name group {name}; revoke them first", groups.join(", "))));
+                return Err(ApiError::conflict(
+                    code::SG_IN_USE,
+                    format!("rules of security groups {} name group {name}; revoke them first", groups.join(", ")),
+                ));
             }
             None => {}
         }
@@ -361,7 +378,11 @@ fn revoke(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
                     match rules.iter().find(|r| r.id.as_deref() == Some(id)) {
                         None => return Err(ApiError::not_found(code::SG_RULE_NOT_FOUND, "SecurityGroupRuleId", id)),
                         Some(r) if r.direction != direction => {
-                            return Err(ApiError::bad(code::INVALID_PARAMETER, "SecurityGroupRuleId", format!("rule {id} is an {} rule", r.direction)));
+                            return Err(ApiError::bad(
+                                code::INVALID_PARAMETER,
+                                "SecurityGroupRuleId",
+                                format!("rule {id} is an {} rule", r.direction),
+                            ));
                         }
                         Some(_) => {}
                     }
@@ -372,7 +393,13 @@ fn revoke(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
                 let key = rule_key(&rule_from(doc, i, p, ingress)?);
                 match doc.vpcs[i].security_groups[j].rules.iter().find(|r| rule_key(r) == key) {
                     Some(r) => vec![r.id.clone().unwrap_or_default()],
-                    None => return Err(ApiError::new(404, code::SG_RULE_NOT_FOUND, format!("the group has no {direction} rule with these parameters"))),
+                    None => {
+                        return Err(ApiError::new(
+                            404,
+                            code::SG_RULE_NOT_FOUND,
+                            format!("the group has no {direction} rule with these parameters"),
+                        ));
+                    }
                 }
             }
         };
@@ -461,7 +488,9 @@ fn describe_attribute(agent: &mut Agent, p: &Params) -> R<Value> {
     let id = p.str("SecurityGroupId");
     let direction = match p.opt_str("Direction").unwrap_or("all") {
         d @ ("ingress" | "egress" | "all") => d,
-        other => return Err(ApiError::bad(code::INVALID_PARAMETER, "Direction", format!("Direction is ingress, egress or all, not '{other}'"))),
+        other => {
+            return Err(ApiError::bad(code::INVALID_PARAMETER, "Direction", format!("Direction is ingress, egress or all, not '{other}'")));
+        }
     };
     let hits = agent.rule_hits().ok();
     let topology = agent.topology();

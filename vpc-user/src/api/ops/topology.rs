@@ -1,14 +1,14 @@
 //! Whole-configuration operations: apply or export a topology document, resync interfaces,
 //! tear everything down, and the data path's statistics.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
-use super::{ok, p, Kind::Object, Op, Param, DRY_RUN, R};
+use super::{DRY_RUN, Kind::Object, Op, Param, R, ok, p};
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::spec::TopologySpec,
 };
@@ -18,7 +18,10 @@ pub static OPS: &[Op] = &[
         name: "ApplyTopology",
         summary: "Make the configuration equal to a topology document (the YAML file as JSON); resources are matched by name.",
         params: &[p!("Topology", Object, req, "The document: {\"vpcs\": [...], \"enis\": [...]}."), DRY_RUN],
-        returns: &[("Changes", "What was (or would be) added, modified and removed."), ("Report", "What changed in the kernel maps and links.")],
+        returns: &[
+            ("Changes", "What was (or would be) added, modified and removed."),
+            ("Report", "What changed in the kernel maps and links."),
+        ],
         mutates: true,
         run: apply_topology,
     },
@@ -55,7 +58,10 @@ pub static OPS: &[Op] = &[
         summary: "Per-ENI packet and byte counters and drops by reason, from the data path.",
         params: &[],
         returns: &[
-            ("Enis", "Per ENI: NetworkInterfaceName, NetworkInterfaceId, VpcName, VSwitchName, PrivateIpAddress, Attached, RxPackets, RxBytes, TxPackets, TxBytes, Connections, ConntrackLimit, ConntrackRefused."),
+            (
+                "Enis",
+                "Per ENI: NetworkInterfaceName, NetworkInterfaceId, VpcName, VSwitchName, PrivateIpAddress, Attached, RxPackets, RxBytes, TxPackets, TxBytes, Connections, ConntrackLimit, ConntrackRefused.",
+            ),
             ("Drops", "Per drop reason: Reason, Packets, Meaning."),
             ("Events", "Per event: Event, Count."),
             ("Conntrack", "The connection table: Entries, Capacity, Created, Swept, Refused, Full."),

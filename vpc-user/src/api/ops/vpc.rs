@@ -1,22 +1,23 @@
 //! VPC operations: create (the default VPC too), delete, describe and rename.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    DRY_RUN,
+    Kind::{Boolean, Integer},
+    Op, Param, R, S,
     lookup::{router_id, vpc_index},
     name_or, ok, p, transact,
-    Kind::{Boolean, Integer},
-    Op, Param, DRY_RUN, R, S,
 };
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         dependencies::{self, VpcInUse},
-        normalize::{new_id, DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME},
+        normalize::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME, new_id},
         spec::{TopologySpec, VpcSpec},
     },
 };
@@ -60,7 +61,10 @@ pub static OPS: &[Op] = &[
             p!("VpcName", S, opt, "Only VPCs with this name."),
             p!("IsDefault", Boolean, opt, "Only the default VPC (true) or only the others (false)."),
         ],
-        returns: &[("Vpcs", "VpcId, VpcName, CidrBlock, Description, IsDefault, VRouterId, VSwitchIds, RouteTableIds, Status."), ("TotalCount", "Number of VPCs listed.")],
+        returns: &[
+            ("Vpcs", "VpcId, VpcName, CidrBlock, Description, IsDefault, VRouterId, VSwitchIds, RouteTableIds, Status."),
+            ("TotalCount", "Number of VPCs listed."),
+        ],
         mutates: false,
         run: describe_vpcs,
     },
@@ -131,7 +135,9 @@ fn delete_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn vpc_in_use_error(id: &str, reason: VpcInUse) -> ApiError {
     match reason {
-        VpcInUse::VSwitches(count) => ApiError::conflict(code::VPC_HAS_VSWITCHES, format!("VPC {id} still has {count} VSwitch(es); delete them first")),
+        VpcInUse::VSwitches(count) => {
+            ApiError::conflict(code::VPC_HAS_VSWITCHES, format!("VPC {id} still has {count} VSwitch(es); delete them first"))
+        }
         VpcInUse::CenMember(cen) => ApiError::conflict(code::CEN_HAS_VPCS, format!("VPC {id} is attached to CEN {cen}; detach it first")),
         VpcInUse::SecurityGroups(groups) => {
             ApiError::conflict(code::SG_IN_USE, format!("VPC {id} still has security group(s) {}; delete them first", groups.join(", ")))

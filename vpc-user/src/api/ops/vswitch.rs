@@ -1,18 +1,19 @@
 //! VSwitch operations: create (a zone's default VSwitch too), delete, describe and rename.
 
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::{
+    DRY_RUN,
+    Kind::Boolean,
+    Op, Param, R, S,
     lookup::{vpc_index, vswitch_index},
     name_or, ok, p, transact,
-    Kind::Boolean,
-    Op, Param, DRY_RUN, R, S,
 };
 use crate::{
     agent::Agent,
     api::{
-        error::{code, ApiError},
         Params,
+        error::{ApiError, code},
     },
     model::{
         addr,
@@ -64,7 +65,10 @@ pub static OPS: &[Op] = &[
             p!("IsDefault", Boolean, opt, "Only default VSwitches (true) or only the others (false)."),
         ],
         returns: &[
-            ("VSwitches", "VSwitchId, VpcId, VSwitchName, CidrBlock, ZoneId, Description, IsDefault, RouteTableId, GatewayIp, AvailableIpAddressCount, Status."),
+            (
+                "VSwitches",
+                "VSwitchId, VpcId, VSwitchName, CidrBlock, ZoneId, Description, IsDefault, RouteTableId, GatewayIp, AvailableIpAddressCount, Status.",
+            ),
             ("TotalCount", "Number of VSwitches listed."),
         ],
         mutates: false,
@@ -105,7 +109,8 @@ fn create_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn create_default_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
     let zone = p.str("ZoneId").to_string();
-    let existing = agent.topology().vpcs.iter().filter(|v| v.is_default).flat_map(|v| &v.vswitches).find(|s| s.is_default && s.zone == zone);
+    let existing =
+        agent.topology().vpcs.iter().filter(|v| v.is_default).flat_map(|v| &v.vswitches).find(|s| s.is_default && s.zone == zone);
     if let Some(s) = existing {
         return Err(ApiError::bad(
             crate::model::error::code::DEFAULT_VSWITCH_EXISTS,

@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use vpc_common::DropReason;
 
-use super::{format_mac, Outcome, Sender, ETH_HLEN};
+use super::{ETH_HLEN, Outcome, Sender, format_mac};
 
 pub(super) enum ArpVerdict {
     /// A reply was built in place, for the asker.

@@ -63,7 +63,11 @@ pub(super) fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr
     let inner = frame.get(at..at + 20).ok_or(DropReason::IcmpInvalid)?;
     let inner_len = usize::from(inner[0] & 0x0f) * 4;
     let quote_len = total - 28;
-    if inner[0] >> 4 != 4 || inner_len < 20 || quote_len < inner_len + 8 || quote_len > usize::from(u16::from_be_bytes([inner[2], inner[3]])) {
+    if inner[0] >> 4 != 4
+        || inner_len < 20
+        || quote_len < inner_len + 8
+        || quote_len > usize::from(u16::from_be_bytes([inner[2], inner[3]]))
+    {
         return Err(DropReason::IcmpInvalid);
     }
     if u16::from_be_bytes([inner[6], inner[7]]) & 0x1fff != 0 {
@@ -81,6 +85,10 @@ pub(super) fn quoted(frame: &[u8], header_len: usize) -> Result<Option<(Ipv4Addr
         _ => (0, 0),
     };
     let key_proto = vpc_common::ct::key_proto(u32::from(proto), tag);
-    Ok(Some((Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]), Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]), ports, key_proto)))
+    Ok(Some((
+        Ipv4Addr::new(inner[12], inner[13], inner[14], inner[15]),
+        Ipv4Addr::new(inner[16], inner[17], inner[18], inner[19]),
+        ports,
+        key_proto,
+    )))
 }
-

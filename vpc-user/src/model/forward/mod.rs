@@ -7,32 +7,34 @@
 
 use std::{collections::BTreeMap, net::Ipv4Addr};
 
-use vpc_common::{addr_raw, flow::slot_of, flow_hash, DropReason, NO_HOP};
+use vpc_common::{DropReason, NO_HOP, addr_raw, flow::slot_of, flow_hash};
 
 use super::{
+    Eni, Topology, Vpc,
     addr::format_mac,
     binding::Binding,
     conntrack::{Cache, Checked, Conn, Conntrack, Guarded, Packet},
     ecmp,
     topology::{HopTarget, NextHop, RouteTable},
-    Eni, Topology, Vpc,
 };
 
 mod arp;
 mod frame;
 mod routes;
 
-use arp::{answer_arp, ArpVerdict};
-use frame::{l4, L4, ETH_HLEN};
-pub use routes::lpm;
+use arp::{ArpVerdict, answer_arp};
+use frame::{ETH_HLEN, L4, l4};
 use routes::hop_text;
+pub use routes::lpm;
 
 /// What the data path does with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Drop(DropReason),
     /// Redirected to the port (ARP replies and ICMP errors go back to the sender's own port).
-    Redirect { port: u32 },
+    Redirect {
+        port: u32,
+    },
     /// Handed to the host's network stack (XDP_PASS).
     Pass,
 }
@@ -153,7 +155,16 @@ impl<'a> Model<'a> {
             .filter_map(|name| sender.vpc.eni(name))
             .filter(|e| self.binding.ifindex.contains_key(&e.id) && Some(e.name.as_str()) != sender.eni.map(|s| s.name.as_str()))
             .map(|e| {
-                let (verdict, _) = super::conntrack::decide(sender.vpc, e, ids, super::security::Direction::Ingress, pkt.proto, pkt.saddr, pkt.dport, pkt.vouched);
+                let (verdict, _) = super::conntrack::decide(
+                    sender.vpc,
+                    e,
+                    ids,
+                    super::security::Direction::Ingress,
+                    pkt.proto,
+                    pkt.saddr,
+                    pkt.dport,
+                    pkt.vouched,
+                );
                 (ids.port(&e.id), verdict.accept && pkt.bytes <= u64::from(e.mtu))
             })
             .collect()
@@ -162,9 +173,10 @@ impl<'a> Model<'a> {
     /// Credit `pkt` to the flow logs when a flow log captures `side`'s ENI: one count per
     /// (port, direction, 5-tuple, security-group action); ports only for TCP and UDP.
     fn log_flow(&self, side: Guarded<'_>, received: bool, pkt: &Packet, accepted: bool, out: &mut Outcome) {
-        use vpc_common::flowlog::{action, direction, FlKey};
+        use vpc_common::flowlog::{FlKey, action, direction};
         let Some((vpc, eni)) = side.eni else { return };
-        let covering: Vec<_> = self.topology.flow_logs.iter().filter(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)).collect();
+        let covering: Vec<_> =
+            self.topology.flow_logs.iter().filter(|f| f.active && f.covers(&vpc.name, &eni.vswitch, &eni.name)).collect();
         if covering.is_empty() {
             return;
         }
@@ -185,7 +197,11 @@ impl<'a> Model<'a> {
         };
         out.steps.push(format!(
             "flow log: {} this {} packet ({} bytes) at {} as {} (record action {})",
-            if keeping.is_empty() { "no flow log keeps (by its traffic type)".to_string() } else { format!("{} counts", keeping.join(", ")) },
+            if keeping.is_empty() {
+                "no flow log keeps (by its traffic type)".to_string()
+            } else {
+                format!("{} counts", keeping.join(", "))
+            },
             if received { "received" } else { "sent" },
             pkt.bytes,
             eni.name,
@@ -320,7 +336,8 @@ impl<'a> Model<'a> {
             // A group has no connections: every packet is judged by the sender's egress rules.
             let sent = match from.eni {
                 Some((vpc, eni)) => {
-                    let (verdict, why) = super::conntrack::decide(vpc, eni, ids, super::security::Direction::Egress, pkt.proto, pkt.daddr, pkt.dport, true);
+                    let (verdict, why) =
+                        super::conntrack::decide(vpc, eni, ids, super::security::Direction::Egress, pkt.proto, pkt.daddr, pkt.dport, true);
                     checked.steps.push(format!("security groups of {} (egress): {why}", eni.name));
                     if let Some(rule) = verdict.rule {
                         checked.rule_hits.push((rule, pkt.bytes));
@@ -401,7 +418,7 @@ impl<'a> Model<'a> {
     /// The transport fields of the datagram from `port`: a whole datagram's or a first
     /// fragment's own, a later fragment's from its first fragment (`vpc_common::frag`).
     fn fragment_l4(&mut self, port: u32, frame: &[u8], header_len: usize, out: &mut Outcome) -> Result<L4, DropReason> {
-        use vpc_common::frag::{min_first_len, FragEntry, FragKey, FragSlot, Fragment, OPENS, USED};
+        use vpc_common::frag::{FragEntry, FragKey, FragSlot, Fragment, OPENS, USED, min_first_len};
         let ip = &frame[ETH_HLEN..];
         let payload = usize::from(u16::from_be_bytes([ip[2], ip[3]])) - header_len;
         let key = FragKey {
@@ -429,7 +446,8 @@ impl<'a> Model<'a> {
                 }
                 let first = payload as u32;
                 let flags = USED | if l4.opens { OPENS } else { 0 };
-                let entry = FragEntry { ports: l4.ports, received: first, total: 0, created: 0, first_len: first as u16, flags, tag: l4.tag };
+                let entry =
+                    FragEntry { ports: l4.ports, received: first, total: 0, created: 0, first_len: first as u16, flags, tag: l4.tag };
                 frags.insert(slots[at], FragSlot { key, entry });
                 out.steps.push(format!("first fragment of datagram {}: {payload} bytes, remembered", key.id));
                 Ok(l4)
@@ -465,7 +483,14 @@ impl<'a> Model<'a> {
     fn resolve(&self, vpc: &'a Vpc, table: &'a RouteTable, flow: &Flow, out: &mut Outcome) -> Result<Decision<'a>, DropReason> {
         let mut vpc = vpc;
         let mut route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
-        out.steps.push(format!("route table {} of VPC {}: entry #{} {} -> {}", table.name, vpc.name, route.number, route.dst, hop_text(&route.next_hop)));
+        out.steps.push(format!(
+            "route table {} of VPC {}: entry #{} {} -> {}",
+            table.name,
+            vpc.name,
+            route.number,
+            route.dst,
+            hop_text(&route.next_hop)
+        ));
         if let NextHop::Vpc { vpc: peer } = &route.next_hop {
             if !flow.in_vpc {
                 out.steps.push(format!("source {} is outside VPC {}: it does not cross to a peer", flow.saddr, vpc.name));
@@ -474,7 +499,14 @@ impl<'a> Model<'a> {
             vpc = self.topology.vpc(peer).expect("validated reference");
             let table = vpc.system_table();
             route = lpm(&self.topology.routes(vpc, table), flow.daddr).ok_or(DropReason::NoRoute)?;
-            out.steps.push(format!("route table {} of VPC {}: entry #{} {} -> {}", table.name, vpc.name, route.number, route.dst, hop_text(&route.next_hop)));
+            out.steps.push(format!(
+                "route table {} of VPC {}: entry #{} {} -> {}",
+                table.name,
+                vpc.name,
+                route.number,
+                route.dst,
+                hop_text(&route.next_hop)
+            ));
             if matches!(route.next_hop, NextHop::Vpc { .. }) {
                 return Err(DropReason::VpcHopLimit);
             }

@@ -23,4 +23,3 @@ pub(super) fn hop_text(hop: &NextHop) -> String {
         NextHop::Blackhole => "blackhole".into(),
     }
 }
-

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::fields::{check_description, check_name};
 use crate::model::{
-    error::{code, Problems},
+    error::{Problems, code},
     spec::TopologySpec,
     topology::{Cen, Vpc},
 };
@@ -49,7 +49,12 @@ pub(super) fn validate_all(spec: &TopologySpec, vpcs: &[Vpc], problems: &mut Pro
             }
             members.push(vpc);
         }
-        out.push(Cen { id: c.id.clone().unwrap_or_default(), name: c.name.clone(), description: c.description.clone(), vpcs: c.vpcs.clone() });
+        out.push(Cen {
+            id: c.id.clone().unwrap_or_default(),
+            name: c.name.clone(),
+            description: c.description.clone(),
+            vpcs: c.vpcs.clone(),
+        });
     }
     out
 }

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::fields::{check_conntrack_limit, check_mtu, check_name, is_interface_name};
 use crate::model::{
     addr,
-    error::{code, Problems},
+    error::{Problems, code},
     spec::EniSpec,
     topology::{Eni, VSwitch},
 };

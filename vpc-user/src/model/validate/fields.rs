@@ -4,7 +4,7 @@ use ipnet::Ipv4Net;
 
 use crate::model::{
     constants::{MAX_CONNTRACK_LIMIT, MAX_MTU, MIN_MTU},
-    error::{code, Problems},
+    error::{Problems, code},
     names,
 };
 
@@ -53,7 +53,11 @@ pub(super) fn check_mtu(problems: &mut Problems, field: String, mtu: Option<u32>
 pub(super) fn check_conntrack_limit(problems: &mut Problems, field: String, limit: Option<u32>) -> Option<u32> {
     match limit {
         Some(l) if !(1..=MAX_CONNTRACK_LIMIT).contains(&l) => {
-            problems.add(code::CONNTRACK_LIMIT_MALFORMED, field, format!("connection limit {l} is not between 1 and {MAX_CONNTRACK_LIMIT}"));
+            problems.add(
+                code::CONNTRACK_LIMIT_MALFORMED,
+                field,
+                format!("connection limit {l} is not between 1 and {MAX_CONNTRACK_LIMIT}"),
+            );
             None
         }
         other => other,

@@ -4,8 +4,8 @@
 use std::{collections::BTreeSet, net::SocketAddrV4, path::PathBuf};
 
 use crate::model::{
-    error::{code, Problems},
-    flowlog::{parse_window, FlowLog, Resource, Sink, Traffic, DEFAULT_WINDOW_S},
+    error::{Problems, code},
+    flowlog::{DEFAULT_WINDOW_S, FlowLog, Resource, Sink, Traffic, parse_window},
     names,
     spec::{FlowLogSpec, TopologySpec},
     topology::Vpc,
@@ -51,7 +51,11 @@ fn validate(at: &str, f: &FlowLogSpec, vpcs: &[Vpc], seen: &mut BTreeSet<String>
             if v.vswitch(vswitch).is_some() {
                 Some(Resource::Vswitch { vpc: name.to_string(), vswitch: vswitch.clone() })
             } else {
-                problems.add(code::FLOW_LOG_RESOURCE_NOT_FOUND, format!("{at}.resource.vswitch"), format!("VPC '{name}' has no VSwitch '{vswitch}'"));
+                problems.add(
+                    code::FLOW_LOG_RESOURCE_NOT_FOUND,
+                    format!("{at}.resource.vswitch"),
+                    format!("VPC '{name}' has no VSwitch '{vswitch}'"),
+                );
                 None
             }
         }
@@ -91,7 +95,11 @@ fn validate(at: &str, f: &FlowLogSpec, vpcs: &[Vpc], seen: &mut BTreeSet<String>
         (None, Some(addr)) => match addr.parse::<SocketAddrV4>() {
             Ok(a) if a.port() != 0 => Some(Sink::Ipfix(a)),
             _ => {
-                problems.add(code::FLOW_LOG_SINK, format!("{at}.sink.ipfix"), format!("'{addr}' is not a collector address like 127.0.0.1:4739"));
+                problems.add(
+                    code::FLOW_LOG_SINK,
+                    format!("{at}.sink.ipfix"),
+                    format!("'{addr}' is not a collector address like 127.0.0.1:4739"),
+                );
                 None
             }
         },

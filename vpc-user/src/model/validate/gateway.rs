@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use super::fields::{check_conntrack_limit, check_description, check_mtu, check_name, is_interface_name, parse_cidr};
 use crate::model::{
     addr,
-    error::{code, Problems},
+    error::{Problems, code},
     spec::GatewaySpec,
     topology::Gateway,
 };
@@ -32,7 +32,11 @@ pub(super) fn validate(at: &str, spec: &GatewaySpec, problems: &mut Problems) ->
     let mac = match spec.mac.as_deref().map(addr::parse_mac) {
         Some(Some(mac)) if mac[0] & 1 == 0 && mac != [0; 6] => mac,
         Some(_) => {
-            problems.add(code::MAC_MALFORMED, format!("{at}.mac"), format!("'{}' is not a unicast MAC", spec.mac.clone().unwrap_or_default()));
+            problems.add(
+                code::MAC_MALFORMED,
+                format!("{at}.mac"),
+                format!("'{}' is not a unicast MAC", spec.mac.clone().unwrap_or_default()),
+            );
             return None;
         }
         None => addr::derived_mac(0x06, spec.id.as_deref().unwrap_or(&spec.name)),

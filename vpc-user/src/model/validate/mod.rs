@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     addr,
-    error::{code, Invalid, Problems},
+    error::{Invalid, Problems, code},
     normalize::normalize,
     quotas::Quotas,
     spec::TopologySpec,
@@ -61,7 +61,11 @@ impl Topology {
                         problems.add(code::NAME_DUPLICATE, format!("{at}.name"), format!("'{}' already names an ENI or gateway", gw.name));
                     }
                     if let Some(other) = macs.insert(gw.mac, gw.name.clone()) {
-                        problems.add(code::MAC_DUPLICATE, format!("{at}.mac"), format!("MAC {} is also '{other}''s", addr::format_mac(&gw.mac)));
+                        problems.add(
+                            code::MAC_DUPLICATE,
+                            format!("{at}.mac"),
+                            format!("MAC {} is also '{other}''s", addr::format_mac(&gw.mac)),
+                        );
                     }
                     if let Some(name) = &gw.interface
                         && !interfaces.insert(name.clone())
@@ -84,7 +88,11 @@ impl Topology {
                     if let Some(name) = &eni.interface
                         && !interfaces.insert(name.clone())
                     {
-                        problems.add(code::INTERFACE_DUPLICATE, format!("{at}.interface"), format!("interface '{name}' is given to two ENIs"));
+                        problems.add(
+                            code::INTERFACE_DUPLICATE,
+                            format!("{at}.interface"),
+                            format!("interface '{name}' is given to two ENIs"),
+                        );
                     }
                 }
                 vpcs.push(vpc);
@@ -97,7 +105,11 @@ impl Topology {
         }
         let counted = spec.vpcs.iter().filter(|v| !v.default).count();
         if counted > quotas.vpcs as usize {
-            problems.add(code::QUOTA_VPC, "vpcs", format!("{counted} VPCs exceed the quota of {} (the default VPC does not count)", quotas.vpcs));
+            problems.add(
+                code::QUOTA_VPC,
+                "vpcs",
+                format!("{counted} VPCs exceed the quota of {} (the default VPC does not count)", quotas.vpcs),
+            );
         }
         let enis = spec.vpcs.iter().map(|v| v.enis.len()).sum::<usize>();
         if enis > quotas.enis as usize {

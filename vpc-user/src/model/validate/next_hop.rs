@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use crate::model::{
-    error::{code, Problems},
+    error::{Problems, code},
     spec::{HealthCheckSpec, HopSpec, NextHopSpec},
     topology::{Eni, Gateway, HealthCheck, HealthMethod, Hop, HopGroup, HopTarget, NextHop},
 };
@@ -69,14 +69,22 @@ pub(super) fn validate(at: &str, spec: &NextHopSpec, scope: &HopScope<'_>, probl
             }
             let hops = group_hops(at, hops, &eni, &gateway, 100, problems)?;
             if let Some(h) = hops.iter().find(|h| h.weight == 0) {
-                problems.add(code::NEXT_HOP_WEIGHT, format!("{at}.hops"), format!("hop '{}' has weight 0; ECMP weights are 1 to 255", h.target.name()));
+                problems.add(
+                    code::NEXT_HOP_WEIGHT,
+                    format!("{at}.hops"),
+                    format!("hop '{}' has weight 0; ECMP weights are 1 to 255", h.target.name()),
+                );
                 return None;
             }
             Some(NextHop::Group(HopGroup { active_standby: false, hops, health_check: HealthCheck::default() }))
         }
         NextHopSpec::ActiveStandby { hops, health_check } => {
             if hops.len() != 2 {
-                problems.add(code::NEXT_HOP_COUNT, format!("{at}.hops"), format!("active/standby takes exactly 2 hops, not {}", hops.len()));
+                problems.add(
+                    code::NEXT_HOP_COUNT,
+                    format!("{at}.hops"),
+                    format!("active/standby takes exactly 2 hops, not {}", hops.len()),
+                );
                 return None;
             }
             let mut resolved = group_hops(at, hops, &eni, &gateway, 100, problems)?;
@@ -87,7 +95,10 @@ pub(super) fn validate(at: &str, spec: &NextHopSpec, scope: &HopScope<'_>, probl
                 problems.add(
                     code::NEXT_HOP_WEIGHT,
                     format!("{at}.hops"),
-                    format!("active/standby weights are 100 (active) and 0 (standby), not {} and {}", resolved[0].weight, resolved[1].weight),
+                    format!(
+                        "active/standby weights are 100 (active) and 0 (standby), not {} and {}",
+                        resolved[0].weight, resolved[1].weight
+                    ),
                 );
                 return None;
             }
@@ -158,7 +169,11 @@ fn validate_health_check(at: &str, spec: Option<&HealthCheckSpec>, problems: &mu
         match parse_duration_ms(text) {
             Some(ms) if (50..=60_000).contains(&ms) => check.interval_ms = ms,
             _ => {
-                problems.add(code::HEALTH_CHECK_MALFORMED, format!("{at}.interval"), format!("interval '{text}' is not a duration from 50ms to 60s"));
+                problems.add(
+                    code::HEALTH_CHECK_MALFORMED,
+                    format!("{at}.interval"),
+                    format!("interval '{text}' is not a duration from 50ms to 60s"),
+                );
                 return None;
             }
         }

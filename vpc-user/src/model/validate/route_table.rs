@@ -10,12 +10,12 @@ use super::{
     next_hop::{self, HopScope},
 };
 use crate::model::{
+    Invalid,
     constants::{CLOUD_SERVICES, SYSTEM_TABLE},
-    error::{code, Problems},
+    error::{Problems, code},
     quotas::Quotas,
     spec::{RouteSpec, RouteTableSpec, TopologySpec, VpcSpec},
     topology::{Route, RouteTable, VSwitch, Vpc},
-    Invalid,
 };
 
 /// The VPC's route table names after the table-level rules: names valid and unique, the system
@@ -25,20 +25,32 @@ pub(super) fn validate_names(at: &str, spec: &VpcSpec, quotas: &Quotas, problems
     for (i, table) in spec.route_tables.iter().enumerate() {
         let field = format!("{at}.route_tables[{i}]");
         if table.name == SYSTEM_TABLE && i != 0 {
-            problems.add(code::ROUTE_TABLE_RESERVED_NAME, format!("{field}.name"), format!("'{SYSTEM_TABLE}' names the VPC's one system route table"));
+            problems.add(
+                code::ROUTE_TABLE_RESERVED_NAME,
+                format!("{field}.name"),
+                format!("'{SYSTEM_TABLE}' names the VPC's one system route table"),
+            );
         } else if table.name != SYSTEM_TABLE {
             check_name(problems, format!("{field}.name"), &table.name);
         }
         check_description(problems, format!("{field}.description"), &table.description);
         if !out.insert(table.name.clone()) {
-            problems.add(code::NAME_DUPLICATE, format!("{field}.name"), format!("route table name '{}' is used twice in VPC '{}'", table.name, spec.name));
+            problems.add(
+                code::NAME_DUPLICATE,
+                format!("{field}.name"),
+                format!("route table name '{}' is used twice in VPC '{}'", table.name, spec.name),
+            );
         }
     }
     if spec.route_tables.len() > quotas.route_tables_per_vpc as usize {
         problems.add(
             code::QUOTA_ROUTE_TABLE,
             format!("{at}.route_tables"),
-            format!("{} route tables exceed the limit of {} per VPC (the system table counts)", spec.route_tables.len(), quotas.route_tables_per_vpc),
+            format!(
+                "{} route tables exceed the limit of {} per VPC (the system table counts)",
+                spec.route_tables.len(),
+                quotas.route_tables_per_vpc
+            ),
         );
     }
     out
@@ -134,7 +146,14 @@ fn check_entry_quota(at: &str, entries: usize, quotas: &Quotas, problems: &mut P
 /// document `doc`), checked by the same rules and giving the same problems as validating the
 /// whole document with it would: the rest of the document is valid, so only the entry and
 /// the table's quota can break.
-pub fn validate_appended(doc: &TopologySpec, vpc: &Vpc, (i, j): (usize, usize), table: &RouteTable, route: &RouteSpec, quotas: &Quotas) -> Result<Route, Invalid> {
+pub fn validate_appended(
+    doc: &TopologySpec,
+    vpc: &Vpc,
+    (i, j): (usize, usize),
+    table: &RouteTable,
+    route: &RouteSpec,
+    quotas: &Quotas,
+) -> Result<Route, Invalid> {
     let mut problems = Problems::default();
     let at = format!("vpcs[{i}].route_tables[{j}]");
     let all_vpcs: Vec<&str> = doc.vpcs.iter().map(|v| v.name.as_str()).collect();

@@ -1,7 +1,7 @@
 //! Rules about change rather than state, checked between the stored and the new topology.
 
 use crate::model::{
-    error::{code, Invalid, Problems},
+    error::{Invalid, Problems, code},
     topology::Topology,
 };
 

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::model::{
     constants::{DEFAULT_VPC_CIDR, PRIVATE_RANGES},
-    error::{code, Problems},
+    error::{Problems, code},
     quotas::Quotas,
     security,
     spec::VpcSpec,
@@ -43,18 +43,27 @@ pub(super) fn validate(at: &str, spec: &VpcSpec, all_vpcs: &[&str], quotas: &Quo
     }
 
     let tables = route_table::validate_names(at, spec, quotas, problems);
-    let conntrack_limit = check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(vpc_common::maps::DEFAULT_CT_LIMIT);
+    let conntrack_limit = check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit)
+        .unwrap_or(vpc_common::maps::DEFAULT_CT_LIMIT);
     let mut vswitches: Vec<VSwitch> = Vec::new();
     let mut names = BTreeSet::new();
     let mut default_zones = BTreeSet::new();
     for (i, vsw_spec) in spec.vswitches.iter().enumerate() {
         let at = format!("{at}.vswitches[{i}]");
         if !names.insert(vsw_spec.name.as_str()) {
-            problems.add(code::NAME_DUPLICATE, format!("{at}.name"), format!("VSwitch name '{}' is used twice in VPC '{}'", vsw_spec.name, spec.name));
+            problems.add(
+                code::NAME_DUPLICATE,
+                format!("{at}.name"),
+                format!("VSwitch name '{}' is used twice in VPC '{}'", vsw_spec.name, spec.name),
+            );
         }
         let Some(vsw) = vswitch::validate(&at, spec, cidr, &tables, vsw_spec, problems) else { continue };
         if vsw.is_default && !default_zones.insert(vsw.zone.clone()) {
-            problems.add(code::DEFAULT_VSWITCH_EXISTS, format!("{at}.default"), format!("zone '{}' already has a default VSwitch", vsw.zone));
+            problems.add(
+                code::DEFAULT_VSWITCH_EXISTS,
+                format!("{at}.default"),
+                format!("zone '{}' already has a default VSwitch", vsw.zone),
+            );
         }
         if let Some(other) = vswitches.iter().find(|o| o.cidr.contains(&vsw.cidr) || vsw.cidr.contains(&o.cidr)) {
             problems.add(

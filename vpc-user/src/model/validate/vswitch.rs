@@ -9,7 +9,7 @@ use super::fields::{check_description, check_name, parse_cidr};
 use crate::model::{
     addr,
     constants::{DEFAULT_VSWITCH_PREFIX, MAX_VSWITCH_PREFIX, MIN_VSWITCH_PREFIX, SYSTEM_TABLE},
-    error::{code, Problems},
+    error::{Problems, code},
     spec::{VSwitchSpec, VpcSpec},
     topology::VSwitch,
 };
@@ -30,7 +30,11 @@ pub(super) fn validate(
     }
     let route_table = spec.route_table.clone().unwrap_or_else(|| SYSTEM_TABLE.to_string());
     if !tables.contains(&route_table) {
-        problems.add(code::ROUTE_TABLE_NOT_FOUND, format!("{at}.route_table"), format!("VPC '{}' has no route table '{route_table}'", vpc.name));
+        problems.add(
+            code::ROUTE_TABLE_NOT_FOUND,
+            format!("{at}.route_table"),
+            format!("VPC '{}' has no route table '{route_table}'", vpc.name),
+        );
     }
     let cidr = parse_cidr(problems, format!("{at}.cidr"), &spec.cidr)?;
     if !(MIN_VSWITCH_PREFIX..=MAX_VSWITCH_PREFIX).contains(&cidr.prefix_len()) {
@@ -42,7 +46,11 @@ pub(super) fn validate(
         return None;
     }
     if !vpc_cidr.contains(&cidr) {
-        problems.add(code::VSWITCH_CIDR_NOT_IN_VPC, format!("{at}.cidr"), format!("VSwitch CIDR {cidr} is not inside the VPC CIDR {vpc_cidr}"));
+        problems.add(
+            code::VSWITCH_CIDR_NOT_IN_VPC,
+            format!("{at}.cidr"),
+            format!("VSwitch CIDR {cidr} is not inside the VPC CIDR {vpc_cidr}"),
+        );
         return None;
     }
     if spec.default && !vpc.default {

@@ -15,12 +15,12 @@ use std::{
 
 use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use super::median;
 use crate::{
     agent::HostOptions,
-    api::{client, ApiError, ApplyTopologyRequest, Conn},
+    api::{ApiError, ApplyTopologyRequest, Conn, client},
     model::spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
 };
 
@@ -137,7 +137,11 @@ pub fn run(vpc_bin: &Path, routes: usize, rounds: usize) -> anyhow::Result<Contr
     let yaml = serde_yaml::to_string(&first)?;
     std::fs::write(&yaml_path, &yaml)?;
     let apply = |doc: &TopologySpec| -> anyhow::Result<()> {
-        agent.conn().call_with("ApplyTopology", &ApplyTopologyRequest { topology: doc, dry_run: false }).map(drop).map_err(|e| anyhow::anyhow!("ApplyTopology: {e}"))
+        agent
+            .conn()
+            .call_with("ApplyTopology", &ApplyTopologyRequest { topology: doc, dry_run: false })
+            .map(drop)
+            .map_err(|e| anyhow::anyhow!("ApplyTopology: {e}"))
     };
     let (mut fresh, mut replace, mut cli, mut entry) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
@@ -153,14 +157,16 @@ pub fn run(vpc_bin: &Path, routes: usize, rounds: usize) -> anyhow::Result<Contr
         let exported = agent.call("ExportTopology", json!({}))?;
         let table = exported["Topology"]["vpcs"][0]["route_tables"][0]["id"].as_str().context("system table id")?.to_string();
         let mut id = String::new();
-        entry.push(agent.timed(|| {
-            let created = agent.call(
-                "CreateRouteEntry",
-                json!({"RouteTableId": table, "DestinationCidrBlock": "11.0.0.0/24", "NextHopType": "Blackhole"}),
-            )?;
-            id = created["RouteEntryId"].as_str().unwrap_or_default().to_string();
-            Ok(())
-        })? * 1000.0);
+        entry.push(
+            agent.timed(|| {
+                let created = agent.call(
+                    "CreateRouteEntry",
+                    json!({"RouteTableId": table, "DestinationCidrBlock": "11.0.0.0/24", "NextHopType": "Blackhole"}),
+                )?;
+                id = created["RouteEntryId"].as_str().unwrap_or_default().to_string();
+                Ok(())
+            })? * 1000.0,
+        );
         // The entry is in the kernel's table when the call has returned.
         let dst = crate::compile::lpm_key(0, [11, 0, 0, 0], 24);
         let entries = crate::dataplane::Dataplane::new(&agent.opts.bpffs, agent.opts.limits).read_entries()?;

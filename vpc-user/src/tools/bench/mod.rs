@@ -47,12 +47,26 @@ impl BenchOptions {
             rule_counts: vec![1, 10, 100, 1_000, 4_000, 10_000],
             flow_log: true,
             throughput_rounds: 5,
-            rounds: 9, flows: 10_000, apply_routes: 100_000, vpc_bin }
+            rounds: 9,
+            flows: 10_000,
+            apply_routes: 100_000,
+            vpc_bin,
+        }
     }
 
     /// A smoke run: small counts, one round (shows the pipeline works, proves no number).
     pub fn quick(out: PathBuf, vpc_bin: PathBuf) -> BenchOptions {
-        BenchOptions { out, route_counts: vec![1, 1_000], rule_counts: vec![10, 1_000], flow_log: true, throughput_rounds: 0, rounds: 1, flows: 500, apply_routes: 2_000, vpc_bin }
+        BenchOptions {
+            out,
+            route_counts: vec![1, 1_000],
+            rule_counts: vec![10, 1_000],
+            flow_log: true,
+            throughput_rounds: 0,
+            rounds: 1,
+            flows: 500,
+            apply_routes: 2_000,
+            vpc_bin,
+        }
     }
 }
 

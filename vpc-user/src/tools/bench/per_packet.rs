@@ -24,13 +24,13 @@ use vpc_common::maps::Size;
 
 use crate::{
     model::{
+        Topology,
         normalize::normalize,
         spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
         topology::Quotas,
-        Topology,
     },
     packet::Ipv4,
-    tools::testrun::{with_harness_sized, Harness, Timed},
+    tools::testrun::{Harness, Timed, with_harness_sized},
 };
 
 const XDP_PASS: u32 = 2;
@@ -85,7 +85,11 @@ fn sg_rules(n: usize) -> Vec<crate::model::spec::SgRuleSpec> {
         .map(|i| {
             let port = 2000 + (i * 7) % 60_000;
             let ports = format!("{port}/{}", port + i % 5);
-            let peer = if i % 4 == 0 { "192.168.0.0/16".to_string() } else { format!("172.{}.{}.{}/32", 16 + (i >> 16) % 16, (i >> 8) & 255, i & 255) };
+            let peer = if i % 4 == 0 {
+                "192.168.0.0/16".to_string()
+            } else {
+                format!("172.{}.{}.{}/32", 16 + (i >> 16) % 16, (i >> 8) & 255, i & 255)
+            };
             let protocol = if i % 2 == 0 { "udp" } else { "tcp" };
             rule(protocol, ports, peer, 1 + (i % 99) as u32, if i % 3 == 0 { "drop" } else { "accept" })
         })
@@ -134,7 +138,8 @@ fn topology(scale: Scale) -> anyhow::Result<Topology> {
             ..Default::default()
         });
     }
-    Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::unlimited()).map_err(|e| anyhow::anyhow!("bench topology: {e}"))
+    Topology::from_spec(&normalize(&TopologySpec::default(), spec), &Quotas::unlimited())
+        .map_err(|e| anyhow::anyhow!("bench topology: {e}"))
 }
 
 /// The network of route `i`: the i-th /28 of 10.0.0.0/8.
@@ -268,7 +273,13 @@ impl Worker {
 }
 
 /// Every case for every route count and rule count, rounds interleaved across all.
-pub fn run(route_counts: &[usize], rule_counts: &[usize], flow_log: bool, flows: usize, rounds: usize) -> anyhow::Result<Vec<PacketResult>> {
+pub fn run(
+    route_counts: &[usize],
+    rule_counts: &[usize],
+    flow_log: bool,
+    flows: usize,
+    rounds: usize,
+) -> anyhow::Result<Vec<PacketResult>> {
     let mut workers = Vec::new();
     let scales = route_counts
         .iter()
@@ -276,7 +287,12 @@ pub fn run(route_counts: &[usize], rule_counts: &[usize], flow_log: bool, flows:
         .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules, flow_log: false }))
         .chain(flow_log.then_some(Scale { routes: 1, sg_rules: 0, flow_log: true }));
     for scale in scales {
-        eprintln!("bench: loading {} routes, {} security-group rules, flow log {} ...", scale.routes, scale.sg_rules, if scale.flow_log { "on" } else { "off" });
+        eprintln!(
+            "bench: loading {} routes, {} security-group rules, flow log {} ...",
+            scale.routes,
+            scale.sg_rules,
+            if scale.flow_log { "on" } else { "off" }
+        );
         match Worker::start(scale, flows, rounds) {
             Ok(worker) => workers.push((scale, worker)),
             Err(e) => {
@@ -309,7 +325,16 @@ pub fn run(route_counts: &[usize], rule_counts: &[usize], flow_log: bool, flows:
             ("first packet".to_string(), median(&mut fresh)),
         ];
         for (case, ns) in cases {
-            out.push(PacketResult { routes, sg_rules, flow_log, case, ns, baseline_ns, above_baseline_ns: ns - baseline_ns, packets: (flows * rounds) as u64 });
+            out.push(PacketResult {
+                routes,
+                sg_rules,
+                flow_log,
+                case,
+                ns,
+                baseline_ns,
+                above_baseline_ns: ns - baseline_ns,
+                packets: (flows * rounds) as u64,
+            });
         }
     }
     Ok(out)
@@ -333,7 +358,11 @@ mod tests {
         let mut next_flow = Flows { src: src.ip, macs: (vsw.gateway_mac, src.mac), routes: 1000, next: 0, state: 1 };
         let frames: std::collections::BTreeSet<Vec<u8>> = (0..5000).map(|_| next_flow.frame()).collect();
         assert_eq!(frames.len(), 5000);
-        assert!(frames.iter().all(|f| f.len() == 64 && f[30] == 10 && u32::from_be_bytes([f[30], f[31], f[32], f[33]]) < 0x0a00_0000 + 1000 * 16));
+        assert!(
+            frames
+                .iter()
+                .all(|f| f.len() == 64 && f[30] == 10 && u32::from_be_bytes([f[30], f[31], f[32], f[33]]) < 0x0a00_0000 + 1000 * 16)
+        );
     }
 
     #[test]

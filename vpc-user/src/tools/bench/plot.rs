@@ -59,8 +59,11 @@ pub fn cost_curve(title: &str, count_label: &str, series: &[&PacketResult], coun
     }
     for (k, case) in cases.iter().enumerate() {
         let color = COLORS[k % COLORS.len()];
-        let points: Vec<String> =
-            series.iter().filter(|p| p.case == *case).map(|p| format!("{:.1},{:.1}", px((count(p).max(1) as f64).log10()), py(p.ns))).collect();
+        let points: Vec<String> = series
+            .iter()
+            .filter(|p| p.case == *case)
+            .map(|p| format!("{:.1},{:.1}", px((count(p).max(1) as f64).log10()), py(p.ns)))
+            .collect();
         let _ = writeln!(s, "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>", points.join(" "));
         let _ = writeln!(s, "<text x=\"{}\" y=\"{}\" fill=\"{color}\">{case}</text>", M + 10.0, M - 20.0 + 14.0 * k as f64);
     }

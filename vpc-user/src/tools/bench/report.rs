@@ -125,11 +125,31 @@ pub fn summary(r: &Results) -> String {
             let _ = writeln!(out, "\n| target | measured | |");
             let _ = writeln!(out, "|---|---|---|");
             let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-            let _ = writeln!(out, "| ≥ 80 % of the bare XDP redirect | {:.0} % | {} |", 100.0 * ratio(vpc, ceiling), verdict(ratio(vpc, ceiling) >= 0.8));
-            let _ = writeln!(out, "| ≥ 3× Linux + nftables sets + conntrack | {:.1}× | {} |", ratio(vpc, sets), verdict(ratio(vpc, sets) >= 3.0));
-            let _ = writeln!(out, "| ≥ 15× Linux + linear 1,000-rule chain | {:.1}× | {} |", ratio(vpc, linear), verdict(ratio(vpc, linear) >= 15.0));
+            let _ = writeln!(
+                out,
+                "| ≥ 80 % of the bare XDP redirect | {:.0} % | {} |",
+                100.0 * ratio(vpc, ceiling),
+                verdict(ratio(vpc, ceiling) >= 0.8)
+            );
+            let _ = writeln!(
+                out,
+                "| ≥ 3× Linux + nftables sets + conntrack | {:.1}× | {} |",
+                ratio(vpc, sets),
+                verdict(ratio(vpc, sets) >= 3.0)
+            );
+            let _ = writeln!(
+                out,
+                "| ≥ 15× Linux + linear 1,000-rule chain | {:.1}× | {} |",
+                ratio(vpc, linear),
+                verdict(ratio(vpc, linear) >= 15.0)
+            );
             let overhead = 1.0 - ratio(logged, vpc);
-            let _ = writeln!(out, "| flow logs cost ≤ 10 % of throughput | {:.1} % | {} |", 100.0 * overhead, verdict(overhead <= FLOW_LOG_OVERHEAD));
+            let _ = writeln!(
+                out,
+                "| flow logs cost ≤ 10 % of throughput | {:.1} % | {} |",
+                100.0 * overhead,
+                verdict(overhead <= FLOW_LOG_OVERHEAD)
+            );
         }
     }
     if out.contains("**missed**") {
@@ -171,7 +191,8 @@ fn table(out: &mut String, count: &str, series: &[&PacketResult], n: impl Fn(&Pa
     let _ = writeln!(out, "| {count} | case | ns/packet | empty program ns | above empty ns | packets |");
     let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|");
     for p in series {
-        let _ = writeln!(out, "| {} | {} | {:.1} | {:.1} | {:.1} | {} |", n(p), p.case, p.ns, p.baseline_ns, p.above_baseline_ns, p.packets);
+        let _ =
+            writeln!(out, "| {} | {} | {:.1} | {:.1} | {:.1} | {} |", n(p), p.case, p.ns, p.baseline_ns, p.above_baseline_ns, p.packets);
     }
 }
 

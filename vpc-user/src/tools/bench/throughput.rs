@@ -19,13 +19,7 @@ use aya::{
 use serde::Serialize;
 use vpc_common::maps::Size;
 
-use crate::{
-    agent::HostOptions,
-    api::Conn,
-    dataplane::bpffs::PinDirs,
-    netns, tools::lab,
-    packet::Ipv4,
-};
+use crate::{agent::HostOptions, api::Conn, dataplane::bpffs::PinDirs, netns, packet::Ipv4, tools::lab};
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct ThroughputResult {
@@ -133,7 +127,11 @@ fn in_ns<T>(ns: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T
     let home = std::fs::File::open("/proc/thread-self/ns/net")?;
     let there = std::fs::File::open(netns::path(ns))?;
     // SAFETY: setns on this thread only, with namespace files we hold open.
-    anyhow::ensure!(unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWNET) } == 0, "entering {ns}: {}", std::io::Error::last_os_error());
+    anyhow::ensure!(
+        unsafe { libc::setns(there.as_raw_fd(), libc::CLONE_NEWNET) } == 0,
+        "entering {ns}: {}",
+        std::io::Error::last_os_error()
+    );
     let result = f();
     // SAFETY: as above, back home.
     anyhow::ensure!(unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } == 0, "leaving {ns}: {}", std::io::Error::last_os_error());
@@ -153,7 +151,10 @@ impl Trio {
         sh(&["ip", "-n", RCV, "link", "add", "rcv0", "type", "veth", "peer", "name", "rtr1", "netns", RTR])?;
         let batch = |ns: &str, lines: &[&str]| lab::ip_batch(Some(ns), &lines.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         batch(GEN, &["addr add 10.10.1.2/24 dev gen0", "link set gen0 up", "link set lo up", "route add default via 10.10.1.1"])?;
-        batch(RTR, &["addr add 10.10.1.1/24 dev rtr0", "addr add 10.10.2.1/24 dev rtr1", "link set rtr0 up", "link set rtr1 up", "link set lo up"])?;
+        batch(
+            RTR,
+            &["addr add 10.10.1.1/24 dev rtr0", "addr add 10.10.2.1/24 dev rtr1", "link set rtr0 up", "link set rtr1 up", "link set lo up"],
+        )?;
         batch(RCV, &["addr add 10.10.2.2/24 dev rcv0", "link set rcv0 up", "link set lo up", "route add default via 10.10.2.1"])?;
         sh(&["ip", "netns", "exec", RTR, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
         // Frames XDP_TXed into a veth are dropped unless its peer runs NAPI (GRO or XDP).
@@ -231,7 +232,8 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
     // The Linux trio: forwarding, nftables, bare redirect.
     let trio = Trio::up()?;
     p.attach("vpc_bench_count", RCV, "rcv0")?;
-    let linux_frame = Ipv4::udp("10.10.1.2".parse()?, "10.10.2.2".parse()?, 40000, 9, &[0x5a; 22]).frame(mac_of(RTR, "rtr0")?, mac_of(GEN, "gen0")?);
+    let linux_frame =
+        Ipv4::udp("10.10.1.2".parse()?, "10.10.2.2".parse()?, 40000, 9, &[0x5a; 22]).frame(mac_of(RTR, "rtr0")?, mac_of(GEN, "gen0")?);
 
     // The vpc data plane: an agent in the host namespace, two ENIs in namespaces of their own.
     let opts = HostOptions {

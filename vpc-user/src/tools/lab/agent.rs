@@ -11,7 +11,7 @@ use anyhow::{Context as _, bail};
 
 use crate::{
     agent::HostOptions,
-    api::{client, Conn},
+    api::{Conn, client},
 };
 
 fn marker(opts: &HostOptions) -> PathBuf {

@@ -17,11 +17,11 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 use crate::{
     api::Conn,
-    model::{addr::format_mac, spec::TopologySpec, topology::Quotas, Topology},
+    model::{Topology, addr::format_mac, spec::TopologySpec, topology::Quotas},
     naming::Naming,
     netns,
 };
@@ -58,7 +58,11 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
             let ns = naming.netns(&gw.name);
             let host = naming.host_ifname_of(&gw.name, gw.interface.as_deref());
             guest(&ns, &host)?;
-            let mut lines = vec![format!("link set eth0 address {}", format_mac(&gw.mac)), "addr flush dev eth0".into(), format!("link set eth0 mtu {}", gw.mtu)];
+            let mut lines = vec![
+                format!("link set eth0 address {}", format_mac(&gw.mac)),
+                "addr flush dev eth0".into(),
+                format!("link set eth0 mtu {}", gw.mtu),
+            ];
             if let Some(ip) = gw.ip {
                 lines.push(format!("addr add {ip}/32 dev eth0"));
             }

@@ -6,8 +6,8 @@ use std::{
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     process::Command,
     sync::{
-        atomic::{AtomicBool, Ordering},
         Arc,
+        atomic::{AtomicBool, Ordering},
     },
     thread::JoinHandle,
     time::Duration,
@@ -141,11 +141,18 @@ impl Capture {
             // SAFETY: valid descriptor, address and option buffers.
             unsafe {
                 anyhow::ensure!(
-                    libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) == 0,
+                    libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+                        == 0,
                     "binding the capture: {}",
                     std::io::Error::last_os_error()
                 );
-                libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, (&timeout as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32);
+                libc::setsockopt(
+                    fd.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVTIMEO,
+                    (&timeout as *const libc::timeval).cast(),
+                    std::mem::size_of::<libc::timeval>() as u32,
+                );
             }
             Ok(fd)
         })?;
@@ -159,7 +166,16 @@ impl Capture {
                 let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
                 let mut len = std::mem::size_of::<libc::sockaddr_ll>() as u32;
                 // SAFETY: valid buffers; the descriptor lives in this closure.
-                let n = unsafe { libc::recvfrom(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0, (&mut from as *mut libc::sockaddr_ll).cast(), &mut len) };
+                let n = unsafe {
+                    libc::recvfrom(
+                        fd.as_raw_fd(),
+                        buf.as_mut_ptr().cast(),
+                        buf.len(),
+                        0,
+                        (&mut from as *mut libc::sockaddr_ll).cast(),
+                        &mut len,
+                    )
+                };
                 if n > 0 && from.sll_pkttype != libc::PACKET_OUTGOING as u8 {
                     frames.push(buf[..n as usize].to_vec());
                 }
