@@ -144,7 +144,7 @@ impl Agent {
         } else {
             RedbStore::open(&lock.database()).and_then(|mut store| store.load().map(|loaded| (store, loaded))).map_err(|e| {
                 anyhow::anyhow!(
-                    "{e:#}. The state as of the last change is in {}: start the agent with --restore to rebuild the database \
+                    "{e:#}. The state as of the last change (a single route entry's within a second) is in {}: start the agent with --restore to rebuild the database \
                      from it (the damaged file is kept beside it)",
                     lock.backup().display()
                 )

@@ -26,14 +26,8 @@ pub fn find(action: &str) -> Option<&'static Op> {
     ops::all().find(|op| op.name == action)
 }
 
-/// Run one API request against `agent`.
-pub fn dispatch(agent: &mut Agent, action: &str, body: Value) -> Result<Value, ApiError> {
-    let text = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.into()))?;
-    dispatch_text(agent, action, text)
-}
-
-/// `dispatch` of a request's JSON text, which is dropped once its parameters are read.
-pub fn dispatch_text(agent: &mut Agent, action: &str, body: impl AsRef<[u8]>) -> Result<Value, ApiError> {
+/// Run one API request (its JSON text, dropped once its parameters are read) against `agent`.
+pub fn dispatch(agent: &mut Agent, action: &str, body: impl AsRef<[u8]>) -> Result<Value, ApiError> {
     let op = find(action).ok_or_else(|| ApiError::new(404, code::UNKNOWN_ACTION, format!("there is no action {action}")))?;
     let params = Params::parse_text(op, body.as_ref())?;
     drop(body);
@@ -65,8 +59,15 @@ impl Conn {
     }
 
     pub fn call(&self, action: &str, body: Value) -> Result<Value, ApiError> {
+        self.call_with(action, &body)
+    }
+
+    /// `call` with a typed body, written straight to JSON text for the agent, remote or in this
+    /// process (a 100,000-route topology skips the intermediate `Value`).
+    pub fn call_with(&self, action: &str, body: &impl serde::Serialize) -> Result<Value, ApiError> {
+        let text = serde_json::to_string(body).map_err(|e| ApiError::internal(anyhow::anyhow!("encoding the request: {e}")))?;
         match self {
-            Conn::Remote(socket) => client::call(socket, action, &body.to_string()),
+            Conn::Remote(socket) => client::call(socket, action, &text),
             Conn::Local(opts) => {
                 let mut opts = opts.clone();
                 if action == "Teardown" {
@@ -74,18 +75,8 @@ impl Conn {
                     opts.takeover = crate::agent::Takeover::Reset;
                 }
                 let mut agent = Agent::open(opts).map_err(ApiError::internal)?;
-                dispatch(&mut agent, action, body)
+                dispatch(&mut agent, action, text)
             }
-        }
-    }
-
-    /// `call` with a typed body, written straight to JSON text for a remote agent (a 100,000-route
-    /// topology skips the intermediate `Value`).
-    pub fn call_with(&self, action: &str, body: &impl serde::Serialize) -> Result<Value, ApiError> {
-        let invalid = |e: serde_json::Error| ApiError::internal(anyhow::anyhow!("encoding the request: {e}"));
-        match self {
-            Conn::Remote(socket) => client::call(socket, action, &serde_json::to_string(body).map_err(invalid)?),
-            Conn::Local(_) => self.call(action, serde_json::to_value(body).map_err(invalid)?),
         }
     }
 }

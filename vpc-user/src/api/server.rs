@@ -128,7 +128,7 @@ async fn api(
     };
     let (agent, counted) = (shared.agent.clone(), action.clone());
     let result = tokio::task::spawn_blocking(move || match agent.lock() {
-        Ok(mut agent) => super::dispatch_text(&mut agent, &action, body),
+        Ok(mut agent) => super::dispatch(&mut agent, &action, body),
         Err(_) => Err(ApiError::new(500, super::error::code::INTERNAL, "the agent is poisoned by an earlier panic")),
     })
     .await
