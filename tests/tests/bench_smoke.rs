@@ -21,7 +21,8 @@ fn quick_bench_writes_results_and_summary() {
     }
     let control = &results["control"];
     assert_eq!(control["routes"], 2000);
-    for key in ["api_apply_s", "api_replace_s", "cli_apply_s", "route_entry_ms"] {
+    assert_eq!(control["rules"], 200);
+    for key in ["api_apply_s", "api_replace_s", "cli_apply_s", "route_entry_ms", "sg_rule_ms", "sg_revoke_ms", "sg_rule_one_group_ms"] {
         assert!(control[key].as_f64().unwrap() > 0.0, "{key}");
     }
     let summary = std::fs::read_to_string(out.join("summary.md")).unwrap();

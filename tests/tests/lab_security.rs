@@ -1,6 +1,8 @@
 //! Security groups on real traffic: the guide's chapter 3 cases (intranet communication, denying
 //! a CIDR or a port, allowing one address, HTTP/HTTPS from anywhere), stateful replies, rules
-//! revoked under an established stream, and a full conntrack table (which refuses, never evicts).
+//! revoked under an established stream, rules authorized and revoked on a daemon (the next
+//! packet sees them, a new rule counts from zero), and a full conntrack table (which refuses,
+//! never evicts).
 
 use std::{
     io::{Read as _, Write as _},
@@ -18,7 +20,7 @@ use vpc::{
     netns,
     tools::lab::probe::{self, Whoami},
 };
-use vpc_tests::TestLab;
+use vpc_tests::{DaemonLab, TestLab};
 
 const T: Duration = Duration::from_secs(2);
 /// Long enough for a SYN to be answered on a veth, short enough to keep blocked probes cheap.
@@ -385,6 +387,51 @@ fn a_revoked_rule_cuts_an_established_tcp_stream_within_a_second() {
     stop.store(true, Ordering::Relaxed);
     let _ = writer.join();
     assert!(lab.drops("sg_ingress") > 0);
+}
+
+#[test]
+fn an_authorized_rule_lets_the_next_packet_in_and_a_new_rule_counts_from_zero() {
+    // A daemon: rules are authorized and revoked on its incremental path (a fresh agent per
+    // call, as `TestLab` has, takes the whole-document one).
+    let lab = DaemonLab::up("s8", PAIR, &[]);
+    let sv = lab.ip("sv");
+    let udp = |who: &str, port: u16| {
+        let sock = netns::in_netns(&netns::path(&lab.ns(who)), move || Ok(UdpSocket::bind(("0.0.0.0", port))?)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+        sock
+    };
+    let group =
+        |name: &str| lab.call("DescribeSecurityGroups", json!({"SecurityGroupName": name}))["SecurityGroups"][0]["SecurityGroupId"].clone();
+    let (server, client) = (udp("sv", 7002), udp("cl", 27002));
+    let (sg, client_group) = (group("server"), group("client"));
+    client.send_to(b"before", (sv, 7002)).unwrap();
+    assert!(received(&server).is_none(), "no rule lets UDP 7002 in yet");
+    let authorize = |port: &str| {
+        let rule = json!({"SecurityGroupId": sg, "IpProtocol": "udp", "PortRange": port, "SourceGroupId": client_group});
+        lab.call("AuthorizeSecurityGroup", rule)["SecurityGroupRuleId"].as_str().unwrap().to_string()
+    };
+    let first = authorize("7002/7002");
+    // The change is in the kernel when the call returns: the very next packet gets in.
+    client.send_to(b"after", (sv, 7002)).unwrap();
+    assert_eq!(received(&server).map(|(data, _)| data), Some(b"after".to_vec()));
+    let packets = |id: &str| {
+        let attr = lab.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": sg}));
+        let rules = attr["Permissions"].as_array().unwrap().clone();
+        rules.iter().find(|r| r["SecurityGroupRuleId"] == id).unwrap_or_else(|| panic!("no rule {id}: {rules:?}"))["Packets"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(packets(&first), 1, "the rule decided the connection's first packet");
+    // A rule authorized after one was revoked takes the freed counter: it starts from zero.
+    lab.call("RevokeSecurityGroup", json!({"SecurityGroupId": sg, "SecurityGroupRuleId": first}));
+    client.send_to(b"revoked", (sv, 7002)).unwrap();
+    assert!(received(&server).is_none(), "the revoked rule lets nothing in");
+    let second = authorize("7003/7003");
+    assert_eq!(packets(&second), 0, "a new rule has decided nothing");
+    let server3 = udp("sv", 7003);
+    client.send_to(b"third", (sv, 7003)).unwrap();
+    assert!(received(&server3).is_some());
+    assert_eq!(packets(&second), 1);
 }
 
 #[test]

@@ -152,6 +152,13 @@ pub enum Command {
         /// Routes for the control-plane apply (default 100000; 0 skips it).
         #[arg(long)]
         apply_routes: Option<usize>,
+        /// Security-group rules for the control-plane rule change (default 10000).
+        #[arg(long)]
+        apply_rules: Option<usize>,
+        /// The `vpc` binary the control-plane bench runs as its agent [default: this one]: an
+        /// older build, to compare two in one run.
+        #[arg(long)]
+        agent_bin: Option<std::path::PathBuf>,
     },
     /// Explain what happens to a packet: route table, entry, next hop, verdict -- by the model
     /// and by the XDP program (TestRun), which must agree. Exit status: 0 delivered or passed to
@@ -345,8 +352,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", std::fs::read_to_string(out.join("summary.md"))?);
             Ok(())
         }
-        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, throughput_rounds, .. } => {
-            let exe = std::env::current_exe()?;
+        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, apply_rules, agent_bin, throughput_rounds, .. } => {
+            let exe = match agent_bin {
+                Some(bin) => bin,
+                None => std::env::current_exe()?,
+            };
             let mut opts =
                 if quick { crate::tools::bench::BenchOptions::quick(out, exe) } else { crate::tools::bench::BenchOptions::full(out, exe) };
             opts.route_counts = routes.unwrap_or(opts.route_counts);
@@ -354,6 +364,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             opts.throughput_rounds = throughput_rounds.unwrap_or(opts.throughput_rounds);
             opts.rounds = rounds.unwrap_or(opts.rounds);
             opts.apply_routes = apply_routes.unwrap_or(opts.apply_routes);
+            opts.apply_rules = apply_rules.unwrap_or(opts.apply_rules);
             crate::tools::bench::run(&opts)?;
             print!("{}", std::fs::read_to_string(opts.out.join("summary.md"))?);
             Ok(())

@@ -1,6 +1,7 @@
 //! Compile: a pure function from the validated model (bound to this host) to the exact entries
 //! every data-path map must hold. No I/O here; `dataplane::sync` makes the kernel maps equal to it.
 
+mod patch;
 pub mod sg;
 
 use std::{collections::BTreeMap, sync::Arc};
@@ -18,6 +19,7 @@ use crate::model::{
     security::Direction,
     topology::{HopGroup, HopTarget, NextHop},
 };
+pub use patch::Patch;
 
 /// An LPM trie key: prefix length (counting the table bits) and data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -205,21 +205,17 @@ impl Loaded {
     }
 
     /// Whether this instance wrote the config maps last and knows what they hold, so a change
-    /// of a few entries can be written alone (`apply_routes`).
+    /// of a few entries can be written alone (`apply_patch`).
     pub fn knows_entries(&self) -> bool {
         self.known.is_some()
     }
 
-    /// Write a few `ROUTES` entries computed against what this instance wrote last (the
-    /// incremental change path): no interface changes, nothing else compared. After a failure
-    /// the maps are read again by the next sync.
-    pub fn apply_routes(
-        &mut self,
-        put: &[(crate::compile::LpmKey, vpc_common::Route)],
-        delete: &[crate::compile::LpmKey],
-    ) -> anyhow::Result<ApplyReport> {
+    /// Write a few entries computed against what this instance wrote last (the incremental
+    /// change path): no interface changes, nothing else compared. After a failure the maps are
+    /// read again by the next sync.
+    pub fn apply_patch(&mut self, patch: &crate::compile::Patch) -> anyhow::Result<ApplyReport> {
         let known = self.known.as_mut().ok_or_else(|| anyhow::anyhow!("the config maps are not known: a full sync is needed"))?;
-        let result = sync_order::patch_routes(&mut self.ebpf, known, put, delete);
+        let result = sync_order::patch(&mut self.ebpf, known, patch);
         if result.is_err() {
             self.known = None;
         }

@@ -71,7 +71,7 @@ impl<'a> SgMaps<'a> {
         Ok(out)
     }
 
-    fn write(&mut self, set: u16, content: &SgContent, place: &SgPlace) -> anyhow::Result<()> {
+    pub(super) fn write(&mut self, set: u16, content: &SgContent, place: &SgPlace) -> anyhow::Result<()> {
         for (i, node) in content.nodes.iter().enumerate() {
             self.nodes.set(place.nodes.0 + i as u32, node, 0).context("writing SG_NODES")?;
         }

@@ -13,7 +13,7 @@ use super::{
     MapChanges, sg_sync, stats,
     sync::{self, ConfigMap as _, MapSource, Pending},
 };
-use crate::compile::{LpmKey, MapEntries};
+use crate::compile::{LpmKey, MapEntries, Patch};
 
 /// One step of a sync: a part of `MapEntries` and the maps that hold it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,39 +120,50 @@ pub fn remove_stale(maps: &mut impl MapSource, pending: PendingRemoval) -> anyho
     Ok(changes)
 }
 
-/// A change to `ROUTES` alone, made against `known` (what the maps hold, kept up to date here):
-/// new and changed entries, the epoch, then deletions and the epoch again -- the order a full
-/// sync gives the same change. Nothing else is read or compared.
-pub fn patch_routes(
-    maps: &mut impl MapSource,
-    known: &mut MapEntries,
-    put: &[(LpmKey, vpc_common::Route)],
-    delete: &[LpmKey],
-) -> anyhow::Result<MapChanges> {
-    let mut changes = sync::Changes::default();
+/// A few entries written alone (`Patch`), made against `known` (what the maps hold, kept up to
+/// date here): rule sets to their new places and switched to, their new counters zeroed; then
+/// new and changed routes, the epoch, deletions and the epoch again -- the order a full sync
+/// gives the same change. Nothing else is read or compared.
+pub fn patch(maps: &mut impl MapSource, known: &mut MapEntries, patch: &Patch) -> anyhow::Result<MapChanges> {
+    let mut out = MapChanges::default();
+    if !patch.sg_sets.is_empty() {
+        let mut sg = sg_sync::SgMaps::open(maps)?;
+        for (set, content, place) in &patch.sg_sets {
+            if known.sg.sets.get(set) == Some(content) && known.sg.places.get(set) == Some(place) {
+                continue;
+            }
+            match known.sg.sets.contains_key(set) {
+                true => out.security_groups.changed += 1,
+                false => out.security_groups.added += 1,
+            }
+            sg.write(*set, content, place)?;
+        }
+        let rule_stats = &mut PerCpuArray::try_from(maps.map(names::SG_RULE_STATS)?)?;
+        stats::reset::<RuleCounters>(rule_stats, patch.fresh_counters.iter().copied())?;
+    }
+    let changes = &mut out.routes;
     let mut routes = sync::Routes::open(maps.map(names::ROUTES)?)?;
-    for (key, value) in put {
+    for (key, value) in &patch.put_routes {
         match known.routes.get(key) {
             Some(existing) if existing == value => continue,
             Some(_) => changes.changed += 1,
             None => changes.added += 1,
         }
         routes.put(key, value)?;
-        known.routes.insert(*key, *value);
     }
     sync::bump_epoch(maps.map(names::CONFIG)?)?;
     let mut routes = sync::Routes::open(maps.map(names::ROUTES)?)?;
-    for key in delete {
+    for key in &patch.delete_routes {
         if known.routes.contains_key(key) {
             routes.delete(key)?;
-            known.routes.remove(key);
             changes.removed += 1;
         }
     }
     if changes.removed > 0 {
         sync::bump_epoch(maps.map(names::CONFIG)?)?;
     }
-    Ok(MapChanges { routes: changes, ..Default::default() })
+    patch.apply_to(known);
+    Ok(out)
 }
 
 impl Step {

@@ -215,14 +215,7 @@ pub fn groups(at: &str, specs: &[SecurityGroupSpec], max_groups: u32, max_rules:
                 true
             }
         };
-        let limit = (max_rules as usize).min(MAX_RULES_PER_GROUP);
-        if spec.rules.len() > limit {
-            problems.add(
-                code::QUOTA_SG_RULE,
-                format!("{at}.rules"),
-                format!("{} rules exceed the limit of {limit} per security group", spec.rules.len()),
-            );
-        }
+        check_rule_count(&at, spec.rules.len(), max_rules, problems);
         let mut rules: Vec<SgRule> = Vec::new();
         let mut keys = std::collections::HashSet::new();
         for (j, rule_spec) in spec.rules.iter().enumerate() {
@@ -243,6 +236,32 @@ pub fn groups(at: &str, specs: &[SecurityGroupSpec], max_groups: u32, max_rules:
         });
     }
     out
+}
+
+fn check_rule_count(at: &str, count: usize, max_rules: u32, problems: &mut Problems) {
+    let limit = (max_rules as usize).min(MAX_RULES_PER_GROUP);
+    if count > limit {
+        problems.add(code::QUOTA_SG_RULE, format!("{at}.rules"), format!("{count} rules exceed the limit of {limit} per security group"));
+    }
+}
+
+/// Rule `rule`, not yet in group `j` of VPC `i` (`vpc`, valid), checked by the same rules and
+/// giving the same problems as validating the VPC with it appended would: only the rule and
+/// the group's quota can break. The caller makes sure no rule of the group has its key.
+pub fn validate_appended_rule(
+    (i, j): (usize, usize),
+    vpc: &super::spec::VpcSpec,
+    rule_spec: &SgRuleSpec,
+    max_rules: u32,
+) -> Result<SgRule, super::error::Invalid> {
+    let mut problems = Problems::default();
+    let at = format!("vpcs[{i}].security_groups[{j}]");
+    let count = vpc.security_groups[j].rules.len();
+    check_rule_count(&at, count + 1, max_rules, &mut problems);
+    let names: Vec<&str> = vpc.security_groups.iter().map(|g| g.name.as_str()).collect();
+    let checked = rule(&format!("{at}.rules[{count}]"), rule_spec, &names, &mut problems);
+    problems.finish(())?;
+    Ok(checked.expect("no problems: the rule validated"))
 }
 
 /// Parse `start/end`: `-1/-1` for all, else 1 <= start <= end <= 65535.

@@ -8,7 +8,7 @@ pub use redb::RedbStore;
 
 use crate::model::{
     ids::Ids,
-    spec::{RouteSpec, TopologySpec},
+    spec::{RouteSpec, SgRuleSpec, TopologySpec},
 };
 
 /// The stored document and the numbers bound to its resources.
@@ -24,6 +24,10 @@ pub struct Stored {
 pub enum RowChange<'a> {
     /// Route entry `route` at position `pos` of route table `table` (an ID), new or replaced.
     PutRoute { table: &'a str, pos: usize, route: &'a RouteSpec },
+    /// Security-group rule `rule` at position `pos` of group `group` (an ID), new or moved.
+    PutSgRule { group: &'a str, pos: usize, rule: &'a SgRuleSpec },
+    /// The numbers the host gave resources (rule counters, where rule sets lie).
+    Ids(&'a Ids),
     /// The resource of this ID is gone.
     Remove(&'a str),
 }

@@ -278,9 +278,15 @@ fn commit_rows(db: &Database, at: Revision, rows: &[super::RowChange<'_>]) -> an
                     let row = Row { parent: Cow::Borrowed(parent), pos, body: Body::Route(Cow::Borrowed(route)) };
                     table.insert(id, serde_json::to_vec(&row)?.as_slice())?;
                 }
+                RowChange::PutSgRule { group, pos, rule } => {
+                    let Some(id) = rule.id.as_deref() else { continue };
+                    let row = Row { parent: Cow::Borrowed(group), pos, body: Body::SgRule(Cow::Borrowed(rule)) };
+                    table.insert(id, serde_json::to_vec(&row)?.as_slice())?;
+                }
                 RowChange::Remove(id) => {
                     table.remove(id)?;
                 }
+                RowChange::Ids(ids) => txn.open_table(META)?.insert("ids", serde_json::to_vec(ids)?.as_slice()).map(drop)?,
             }
         }
         let mut meta = txn.open_table(META)?;
@@ -545,7 +551,19 @@ cens: [{name: cen1, vpcs: [prod, third]}]
         assert_eq!(store.load().unwrap(), (third.clone(), 3));
         let removed = third.doc.vpcs[0].route_tables[1].routes.remove(0);
         assert_eq!(store.commit_rows(3, &[super::super::RowChange::Remove(removed.id.as_deref().unwrap())]).unwrap(), 4);
-        assert_eq!(store.load().unwrap(), (third, 4));
+        assert_eq!(store.load().unwrap(), (third.clone(), 4));
+        // A security-group rule moved up and the numbers changed with it.
+        let group = &mut third.doc.vpcs[0].security_groups[0];
+        let moved = group.rules.remove(0);
+        let (group_id, rule) = (group.id.clone().unwrap(), group.rules[0].clone());
+        third.ids.sg_rules.remove(moved.id.as_deref().unwrap());
+        let rows = [
+            super::super::RowChange::Remove(moved.id.as_deref().unwrap()),
+            super::super::RowChange::PutSgRule { group: &group_id, pos: 0, rule: &rule },
+            super::super::RowChange::Ids(&third.ids),
+        ];
+        assert_eq!(store.commit_rows(4, &rows).unwrap(), 5);
+        assert_eq!(store.load().unwrap(), (third, 5));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,11 +1,16 @@
 //! The incremental path against the reference: on random topologies and random edit sequences,
-//! every edit it decides leaves the same document, topology, numbers and map entries as
-//! validating and compiling the whole edited document, and refuses with the same problems.
+//! every edit it decides (route entries, security-group rules) leaves the same document,
+//! topology, numbers and map entries as validating and compiling the whole edited document,
+//! and refuses with the same problems.
 
 use super::*;
 use crate::{
     compile::compile,
-    model::{ids::Ids, normalize::normalize, spec::HopSpec},
+    model::{
+        ids::Ids,
+        normalize::normalize,
+        spec::{HopSpec, NextHopSpec, PeerSpec, SgRuleSpec},
+    },
     tools::fuzz::Rng,
 };
 
@@ -18,11 +23,16 @@ struct Now {
     entries: MapEntries,
 }
 
-/// Route entries per table in these tests: small, so edits meet the quota.
+/// Route entries per table and rules per group in these tests: small, so edits meet the quota.
 const ENTRY_QUOTA: u32 = 6;
+const RULE_QUOTA: u32 = 6;
 
 fn quotas() -> Quotas {
-    Quotas { route_entries_per_table: ENTRY_QUOTA, ..Quotas::unlimited() }
+    Quotas { route_entries_per_table: ENTRY_QUOTA, rules_per_security_group: RULE_QUOTA, ..Quotas::unlimited() }
+}
+
+fn sg_capacity() -> crate::compile::sg::Capacity {
+    crate::dataplane::Limits::default().sg_capacity()
 }
 
 /// One to three VPCs, each with two VSwitches (the second on a custom table), two ENIs, maybe
@@ -35,6 +45,9 @@ fn topology(rng: &mut Rng) -> TopologySpec {
             if rng.chance(60) { format!("    gateways: [{{name: g{v}, networks: [192.168.{v}.0/24]}}]\n") } else { String::new() };
         let routes: Vec<String> =
             (0..rng.below(4)).map(|k| format!("{{dst: 10.{v}{k}.0.0/16, next_hop: {{type: eni, eni: e{v}a}}}}")).collect();
+        let rules: Vec<String> = (0..rng.below(4))
+            .map(|k| format!("{{direction: ingress, protocol: tcp, ports: {p}/{p}, peer: 10.{k}.0.0/16}}", p = 80 + k))
+            .collect();
         yaml += &format!(
             "  - name: v{v}
     cidr: 172.{}.0.0/16
@@ -42,18 +55,21 @@ fn topology(rng: &mut Rng) -> TopologySpec {
       - {{name: s{v}a, cidr: 172.{}.1.0/24, zone: a}}
       - {{name: s{v}b, cidr: 172.{}.2.0/24, zone: a, route_table: custom}}
     enis:
-      - {{name: e{v}a, vswitch: s{v}a, ip: 172.{}.1.10}}
+      - {{name: e{v}a, vswitch: s{v}a, ip: 172.{}.1.10, security_groups: [web]}}
       - {{name: e{v}b, vswitch: s{v}b, ip: 172.{}.2.10}}
 {gateway}    route_tables:
       - {{name: system, routes: [{}]}}
       - {{name: custom}}
+    security_groups:
+      - {{name: web, rules: [{}]}}
 ",
             16 + v,
             16 + v,
             16 + v,
             16 + v,
             16 + v,
-            routes.join(", ")
+            routes.join(", "),
+            rules.join(", ")
         );
     }
     if vpcs > 1 && rng.chance(30) {
@@ -82,8 +98,7 @@ fn full(now: &Now, doc: TopologySpec) -> Result<Now, Invalid> {
         }
         entries = entries.renumber_tables(&renumbered);
     }
-    compile::sg::place_sets(&mut entries, &now.entries.sg.sets, &mut binding.ids, crate::dataplane::Limits::default().sg_capacity())
-        .expect("room for the groups");
+    crate::compile::sg::place_sets(&mut entries, &now.entries.sg.sets, &mut binding.ids, sg_capacity()).expect("room for the groups");
     Ok(Now { doc, topology, binding, entries })
 }
 
@@ -100,6 +115,45 @@ fn start(rng: &mut Rng) -> Now {
 /// A random edit of `doc`: mostly ones the incremental path takes, valid or not, and some it
 /// leaves to the full path.
 fn edit(rng: &mut Rng, doc: &TopologySpec) -> Edit {
+    if rng.chance(50) { rule_edit(rng, doc) } else { route_edit(rng, doc) }
+}
+
+/// A rule authorized or rules revoked, in any group; valid or not.
+fn rule_edit(rng: &mut Rng, doc: &TopologySpec) -> Edit {
+    let vpc = rng.below(doc.vpcs.len() as u64) as usize;
+    let group = rng.below(doc.vpcs[vpc].security_groups.len() as u64) as usize;
+    let rules = &doc.vpcs[vpc].security_groups[group].rules;
+    if !rules.is_empty() && rng.chance(35) {
+        let mut ids: Vec<String> = rules.iter().filter(|_| rng.chance(40)).filter_map(|r| r.id.clone()).collect();
+        if ids.is_empty() || rng.chance(10) {
+            ids.push(if rng.chance(70) { rules[0].id.clone().unwrap() } else { "sgr-nobody".into() });
+        }
+        return Edit::RemoveSgRules { vpc, group, rules: ids };
+    }
+    let pick = |rng: &mut Rng, options: &[&str]| options[rng.below(options.len() as u64) as usize].to_string();
+    let peer = match rng.below(8) {
+        0 => PeerSpec::Group { group: "web".into() },
+        1 => PeerSpec::Group { group: "nobody".into() },
+        2 => PeerSpec::Cidr("10.1.2.3/8".into()),
+        3 => PeerSpec::Cidr("somewhere".into()),
+        // A small pool, so rules meet their duplicates.
+        _ => PeerSpec::Cidr(format!("10.{}.0.0/16", rng.below(6))),
+    };
+    let rule = SgRuleSpec {
+        id: Some(crate::model::normalize::new_id("sgr")),
+        direction: pick(rng, &["ingress", "ingress", "egress", "egress", "sideways"]),
+        policy: Some(pick(rng, &["accept", "accept", "drop", "maybe"])),
+        protocol: pick(rng, &["tcp", "tcp", "udp", "icmp", "all", "sctp"]),
+        ports: Some(pick(rng, &["80/80", "81/81", "-1/-1", "1/65535", "443/443", "90/80", "x"])),
+        peer,
+        priority: Some(pick(rng, &["1", "1", "5", "100", "0", "101"]).parse().unwrap()),
+        description: if rng.chance(10) { Some("http://example.com".into()) } else { None },
+    };
+    Edit::AddSgRule { vpc, group, rule }
+}
+
+/// A custom route entry added or removed; valid or not.
+fn route_edit(rng: &mut Rng, doc: &TopologySpec) -> Edit {
     let vpc = rng.below(doc.vpcs.len() as u64) as usize;
     let table = rng.below(2) as usize;
     let routes = doc.vpcs[vpc].route_tables[table].routes.len();
@@ -146,45 +200,50 @@ fn edit(rng: &mut Rng, doc: &TopologySpec) -> Edit {
 
 #[test]
 fn incremental_edits_equal_the_full_transaction() {
-    let (mut decided, mut refused, mut fell_back) = (0, 0, 0);
+    // (decided, refused, fell back) for route entries and for rules.
+    let (mut routes, mut rules) = ([0; 3], [0; 3]);
     for seed in 1..=40u64 {
         let mut rng = Rng::new(seed);
         let mut now = start(&mut rng);
-        for step in 0..60 {
+        for step in 0..80 {
             let edit = edit(&mut rng, &now.doc);
+            let counts = if matches!(edit, Edit::AddRoute { .. } | Edit::RemoveRoute { .. }) { &mut routes } else { &mut rules };
             let mut edited = now.doc.clone();
             edit.apply(&mut edited);
             let reference = full(&now, edited);
-            let state = State { doc: &now.doc, topology: &now.topology, binding: &now.binding, entries: &now.entries };
+            let state =
+                State { doc: &now.doc, topology: &now.topology, binding: &now.binding, entries: &now.entries, sg_capacity: sg_capacity() };
             let at = format!("seed {seed}, edit {step}: {edit:?}");
             match plan(&state, &quotas(), edit) {
                 Err(_) => {
-                    fell_back += 1;
+                    counts[2] += 1;
                     if let Ok(next) = reference {
                         now = next;
                     }
                 }
                 Ok(Err(invalid)) => {
-                    refused += 1;
+                    counts[1] += 1;
                     assert_eq!(Err(invalid), reference.map(|_| ()), "{at}: the same refusal");
                 }
                 Ok(Ok(planned)) => {
-                    decided += 1;
+                    counts[0] += 1;
                     let reference = reference.unwrap_or_else(|e| panic!("{at}: the full path refuses it: {e}"));
                     let diffed = crate::model::diff::diff(&now.topology, &reference.topology);
                     assert_eq!(vec![planned.change.clone()], diffed, "{at}: the change reported");
-                    assert_eq!(now.binding.ids, reference.binding.ids, "{at}: no number changes");
                     let mut next = now.clone();
-                    planned.apply_to(&mut next.doc, &mut next.topology, &mut next.entries);
+                    planned.apply_to(&mut next.doc, &mut next.topology, &mut next.binding.ids, &mut next.entries);
                     assert_eq!(next.doc, reference.doc, "{at}: the document");
                     assert_eq!(next.topology, reference.topology, "{at}: the topology");
+                    assert_eq!(next.binding.ids, reference.binding.ids, "{at}: the numbers");
                     assert_eq!(next.entries, reference.entries, "{at}: the map entries");
                     now = next;
                 }
             }
         }
     }
-    // At least 1,000 edits compared with the reference, many of each outcome.
-    let counts = format!("decided {decided}, refused {refused}, fell back {fell_back}");
-    assert!(decided + refused >= 1000 && decided >= 500 && refused >= 200 && fell_back >= 100, "{counts}");
+    // At least 1,000 edits compared with the reference, many of each outcome and kind.
+    let counts = format!("routes (decided, refused, fell back) {routes:?}, rules {rules:?}");
+    let compared = routes[0] + routes[1] + rules[0] + rules[1];
+    assert!(compared >= 1000 && routes[0] >= 300 && routes[1] >= 100 && routes[2] >= 50, "{counts}");
+    assert!(rules[0] >= 300 && rules[1] >= 100 && rules[2] >= 20, "{counts}");
 }

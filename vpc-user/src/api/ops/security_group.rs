@@ -1,17 +1,18 @@
 //! Security-group operations: groups, their rules, ENI membership, and rule hit counters.
-//! Every edit is a document transaction like the other operations (see `super::transact`).
+//! Every edit is a document transaction like the other operations (see `super::transact`);
+//! authorizing and revoking rules say what they touch (`super::change`).
 
 use serde_json::{Value, json};
 
 use super::{
     DRY_RUN,
     Kind::Integer,
-    Op, Param, R, S,
+    Op, Param, R, S, change,
     lookup::{eni_index, group_name, vpc_index},
     name_or, ok, p, transact,
 };
 use crate::{
-    agent::Agent,
+    agent::{Agent, incremental::Edit},
     api::{
         Params,
         error::{ApiError, code},
@@ -342,20 +343,18 @@ fn rule_from(doc: &TopologySpec, vpc: usize, p: &Params, ingress: bool) -> R<SgR
 }
 
 fn authorize(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
+    let doc = &agent.stored().doc;
+    let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+    let mut rule = rule_from(doc, i, p, ingress)?;
+    let key = rule_key(&rule);
+    // The same rule again is the one there.
+    if let Some(existing) = doc.vpcs[i].security_groups[j].rules.iter().find(|r| rule_key(r) == key) {
+        return Ok(json!({"SecurityGroupRuleId": existing.id.clone().unwrap_or_default()}));
+    }
     let id = new_id("sgr");
-    let rule_id = transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
-        let mut rule = rule_from(doc, i, p, ingress)?;
-        let key = rule_key(&rule);
-        let group = &mut doc.vpcs[i].security_groups[j];
-        if let Some(existing) = group.rules.iter().find(|r| rule_key(r) == key) {
-            return Ok(existing.id.clone().unwrap_or_default());
-        }
-        rule.id = Some(id.clone());
-        group.rules.push(rule);
-        Ok(id.clone())
-    })?;
-    Ok(json!({"SecurityGroupRuleId": rule_id}))
+    rule.id = Some(id.clone());
+    change(agent, p, Edit::AddSgRule { vpc: i, group: j, rule })?;
+    Ok(json!({"SecurityGroupRuleId": id}))
 }
 
 fn authorize_ingress(agent: &mut Agent, p: &Params) -> R<Value> {
@@ -368,44 +367,42 @@ fn authorize_egress(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn revoke(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
     let direction = if ingress { "ingress" } else { "egress" };
-    transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
-        let gone: Vec<String> = match p.opt_str("SecurityGroupRuleId") {
-            Some(list) => {
-                let ids: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-                let rules = &doc.vpcs[i].security_groups[j].rules;
-                for id in &ids {
-                    match rules.iter().find(|r| r.id.as_deref() == Some(id)) {
-                        None => return Err(ApiError::not_found(code::SG_RULE_NOT_FOUND, "SecurityGroupRuleId", id)),
-                        Some(r) if r.direction != direction => {
-                            return Err(ApiError::bad(
-                                code::INVALID_PARAMETER,
-                                "SecurityGroupRuleId",
-                                format!("rule {id} is an {} rule", r.direction),
-                            ));
-                        }
-                        Some(_) => {}
-                    }
-                }
-                ids
-            }
-            None => {
-                let key = rule_key(&rule_from(doc, i, p, ingress)?);
-                match doc.vpcs[i].security_groups[j].rules.iter().find(|r| rule_key(r) == key) {
-                    Some(r) => vec![r.id.clone().unwrap_or_default()],
-                    None => {
-                        return Err(ApiError::new(
-                            404,
-                            code::SG_RULE_NOT_FOUND,
-                            format!("the group has no {direction} rule with these parameters"),
+    let doc = &agent.stored().doc;
+    let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+    let rules = &doc.vpcs[i].security_groups[j].rules;
+    let gone: Vec<String> = match p.opt_str("SecurityGroupRuleId") {
+        Some(list) => {
+            let ids: Vec<String> = list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+            for id in &ids {
+                match rules.iter().find(|r| r.id.as_deref() == Some(id)) {
+                    None => return Err(ApiError::not_found(code::SG_RULE_NOT_FOUND, "SecurityGroupRuleId", id)),
+                    Some(r) if r.direction != direction => {
+                        return Err(ApiError::bad(
+                            code::INVALID_PARAMETER,
+                            "SecurityGroupRuleId",
+                            format!("rule {id} is an {} rule", r.direction),
                         ));
                     }
+                    Some(_) => {}
                 }
             }
-        };
-        doc.vpcs[i].security_groups[j].rules.retain(|r| !r.id.as_ref().is_some_and(|id| gone.contains(id)));
-        Ok(())
-    })?;
+            ids
+        }
+        None => {
+            let key = rule_key(&rule_from(doc, i, p, ingress)?);
+            match rules.iter().find(|r| rule_key(r) == key) {
+                Some(r) => vec![r.id.clone().unwrap_or_default()],
+                None => {
+                    return Err(ApiError::new(
+                        404,
+                        code::SG_RULE_NOT_FOUND,
+                        format!("the group has no {direction} rule with these parameters"),
+                    ));
+                }
+            }
+        }
+    };
+    change(agent, p, Edit::RemoveSgRules { vpc: i, group: j, rules: gone })?;
     ok()
 }
 

@@ -21,7 +21,7 @@ use super::median;
 use crate::{
     agent::HostOptions,
     api::{ApiError, ApplyTopologyRequest, Conn, client},
-    model::spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
+    model::spec::{NextHopSpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, TopologySpec},
 };
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -37,7 +37,22 @@ pub struct ControlResult {
     pub route_entry_ms: f64,
     /// Size of the YAML file, bytes.
     pub yaml_bytes: usize,
+    /// Security-group rules beside the one authorized.
+    #[serde(default)]
+    pub rules: usize,
+    /// AuthorizeSecurityGroup beside `rules` rules in groups of 100, call to effect, ms.
+    #[serde(default)]
+    pub sg_rule_ms: f64,
+    /// RevokeSecurityGroup of that rule, ms.
+    #[serde(default)]
+    pub sg_revoke_ms: f64,
+    /// AuthorizeSecurityGroup into one group, which then holds `rules` rules, ms.
+    #[serde(default)]
+    pub sg_rule_one_group_ms: f64,
 }
+
+/// Rules per group in the spread-out case.
+const RULES_PER_GROUP: usize = 100;
 
 fn document(routes: usize, blackhole: bool) -> TopologySpec {
     let mut spec = TopologySpec::from_yaml(
@@ -62,6 +77,18 @@ fn document(routes: usize, blackhole: bool) -> TopologySpec {
     spec
 }
 
+/// `rules` security-group rules (see `per_packet::sg_rules`) in groups of `per_group`; the ENI
+/// is in the first.
+fn rules_document(rules: usize, per_group: usize) -> TopologySpec {
+    let mut spec = document(0, false);
+    let vpc = &mut spec.vpcs[0];
+    for (g, chunk) in super::per_packet::sg_rules(rules).chunks(per_group.max(1)).enumerate() {
+        vpc.security_groups.push(SecurityGroupSpec { name: format!("g{g}"), rules: chunk.to_vec(), ..Default::default() });
+    }
+    vpc.enis[0].security_groups = vec!["g0".into()];
+    spec
+}
+
 /// A daemon for the length of the bench; torn down (pins, state, process) on drop.
 struct BenchAgent {
     opts: HostOptions,
@@ -71,13 +98,19 @@ struct BenchAgent {
 }
 
 impl BenchAgent {
-    fn start(vpc_bin: &Path, routes: usize) -> anyhow::Result<BenchAgent> {
+    fn start(vpc_bin: &Path, routes: usize, rules: usize) -> anyhow::Result<BenchAgent> {
         let tag = std::process::id();
-        let opts = HostOptions {
+        // One group's classifier twice (the old copy stays until the switch), and the rest.
+        let chunks = 2 * (3 * rules * (rules / 64 + 2) / 64) + 8192;
+        let sizes = format!("sg-rules={},sg-chunks={chunks}", 2 * rules + 4096);
+        let mut opts = HostOptions {
             bpffs: format!("/sys/fs/bpf/vpc-bench-{tag}").into(),
             state_dir: std::env::temp_dir().join(format!("vpc-bench-{tag}")),
             ..Default::default()
         };
+        for size in sizes.split(',') {
+            opts.limits.set(size).map_err(anyhow::Error::msg)?;
+        }
         let _ = std::fs::remove_dir_all(&opts.state_dir);
         std::fs::create_dir_all(&opts.state_dir)?;
         let args = vec![
@@ -86,7 +119,9 @@ impl BenchAgent {
             "--state-dir".into(),
             opts.state_dir.display().to_string(),
             "--quota".into(),
-            format!("route-entries-per-table={}", routes + 16),
+            format!("route-entries-per-table={},security-groups-per-vpc=128,rules-per-security-group={}", routes + 16, rules + 16),
+            "--map-size".into(),
+            sizes,
         ];
         let log = std::fs::File::create(opts.state_dir.join("daemon.log"))?;
         let child = Command::new(vpc_bin)
@@ -130,8 +165,8 @@ impl Drop for BenchAgent {
     }
 }
 
-pub fn run(vpc_bin: &Path, routes: usize, rounds: usize) -> anyhow::Result<ControlResult> {
-    let agent = BenchAgent::start(vpc_bin, routes)?;
+pub fn run(vpc_bin: &Path, routes: usize, rules: usize, rounds: usize) -> anyhow::Result<ControlResult> {
+    let agent = BenchAgent::start(vpc_bin, routes, rules)?;
     let (first, second) = (document(routes, false), document(routes, true));
     let yaml_path = agent.opts.state_dir.join("routes.yaml");
     let yaml = serde_yaml::to_string(&first)?;
@@ -176,7 +211,17 @@ pub fn run(vpc_bin: &Path, routes: usize, rounds: usize) -> anyhow::Result<Contr
         );
         agent.call("DeleteRouteEntry", json!({"RouteEntryId": id}))?;
     }
+    let (mut spread, mut revoke, mut one) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        spread.push(rule_change(&agent, &apply, &rules_document(rules, RULES_PER_GROUP), Some(&mut revoke))?);
+        // A group holds 10,000 rules at most: this one is full once the rule is in.
+        one.push(rule_change(&agent, &apply, &rules_document(rules - 1, rules), None)?);
+    }
     Ok(ControlResult {
+        rules,
+        sg_rule_ms: median(&mut spread),
+        sg_revoke_ms: median(&mut revoke),
+        sg_rule_one_group_ms: median(&mut one),
         routes,
         api_apply_s: median(&mut fresh),
         api_replace_s: median(&mut replace),
@@ -184,4 +229,38 @@ pub fn run(vpc_bin: &Path, routes: usize, rounds: usize) -> anyhow::Result<Contr
         route_entry_ms: median(&mut entry),
         yaml_bytes: yaml.len(),
     })
+}
+
+/// Apply `doc`, then authorize one rule in its first group: milliseconds to the answer, when
+/// the rule is in the kernel's classifier; then revoke it (timed into `revoke`).
+fn rule_change(
+    agent: &BenchAgent,
+    apply: &dyn Fn(&TopologySpec) -> anyhow::Result<()>,
+    doc: &TopologySpec,
+    revoke: Option<&mut Vec<f64>>,
+) -> anyhow::Result<f64> {
+    agent.call("Teardown", json!({}))?;
+    apply(doc)?;
+    let exported = agent.call("ExportTopology", json!({}))?;
+    let groups = exported["Topology"]["vpcs"][0]["security_groups"].as_array().context("security groups")?;
+    let group = groups.iter().find(|g| g["name"] == "g0").and_then(|g| g["id"].as_str()).context("group g0")?.to_string();
+    let in_kernel = || -> anyhow::Result<usize> {
+        let entries = crate::dataplane::Dataplane::new(&agent.opts.bpffs, agent.opts.limits).read_entries()?;
+        Ok(entries.sg.sets.values().map(|set| set.rules.len()).sum())
+    };
+    let before = in_kernel()?;
+    let mut id = String::new();
+    let ms = agent.timed(|| {
+        let rule = json!({"SecurityGroupId": group, "IpProtocol": "tcp", "PortRange": "9/9", "SourceCidrIp": "203.0.113.0/24"});
+        id = agent.call("AuthorizeSecurityGroup", rule)?["SecurityGroupRuleId"].as_str().unwrap_or_default().to_string();
+        Ok(())
+    })? * 1000.0;
+    anyhow::ensure!(in_kernel()? == before + 1, "AuthorizeSecurityGroup returned before its rule reached the kernel");
+    let revoked =
+        agent.timed(|| agent.call("RevokeSecurityGroup", json!({"SecurityGroupId": group, "SecurityGroupRuleId": id})).map(drop))?;
+    anyhow::ensure!(in_kernel()? == before, "RevokeSecurityGroup returned before its rule left the kernel");
+    if let Some(revoke) = revoke {
+        revoke.push(revoked * 1000.0);
+    }
+    Ok(ms)
 }

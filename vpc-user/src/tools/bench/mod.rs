@@ -35,6 +35,8 @@ pub struct BenchOptions {
     pub flows: usize,
     /// Routes in the control-plane apply (0 skips it).
     pub apply_routes: usize,
+    /// Security-group rules a rule is authorized beside in the control-plane bench.
+    pub apply_rules: usize,
     /// The `vpc` binary the control-plane bench runs as an agent.
     pub vpc_bin: PathBuf,
 }
@@ -50,6 +52,7 @@ impl BenchOptions {
             rounds: 9,
             flows: 10_000,
             apply_routes: 100_000,
+            apply_rules: 10_000,
             vpc_bin,
         }
     }
@@ -65,6 +68,7 @@ impl BenchOptions {
             rounds: 1,
             flows: 500,
             apply_routes: 2_000,
+            apply_rules: 200,
             vpc_bin,
         }
     }
@@ -119,7 +123,7 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
     let packet = per_packet::run(&opts.route_counts, &opts.rule_counts, opts.flow_log, opts.flows, opts.rounds)?;
     let control = if opts.apply_routes > 0 {
         eprintln!("bench: applying {} routes through the agent ...", opts.apply_routes);
-        Some(control::run(&opts.vpc_bin, opts.apply_routes, opts.rounds.clamp(1, 3))?)
+        Some(control::run(&opts.vpc_bin, opts.apply_routes, opts.apply_rules, opts.rounds.clamp(1, 3))?)
     } else {
         None
     };

@@ -69,7 +69,7 @@ pub struct Scale {
 /// The others are built to make the classifier work: a quarter name the sender's whole VPC as
 /// peer (its address bitmap is dense) with port ranges the flows never use, the rest name
 /// other /32s; priorities, policies and protocols vary.
-fn sg_rules(n: usize) -> Vec<crate::model::spec::SgRuleSpec> {
+pub(super) fn sg_rules(n: usize) -> Vec<crate::model::spec::SgRuleSpec> {
     use crate::model::spec::{PeerSpec, SgRuleSpec};
     let rule = |protocol: &str, ports: String, peer: String, priority: u32, policy: &str| SgRuleSpec {
         id: None,
