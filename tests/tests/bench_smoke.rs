@@ -11,13 +11,22 @@ fn quick_bench_writes_results_and_summary() {
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let results: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
     let packet = results["packet"].as_array().unwrap();
-    assert_eq!(packet.len(), 15, "three cases for each of two route counts, two rule counts and the flow-log run");
+    assert_eq!(packet.len(), 18, "three cases for each of two route counts, two rule counts, the flow-log run and the busy table");
     assert_eq!(packet.iter().filter(|p| p["flow_log"] == true).count(), 3);
+    // Every round at one occupancy: the flows' entries (two per flow, 500 flows and the one),
+    // and in the busy series 2,000 idle ones more.
+    for p in packet {
+        let idle = p["idle_entries"].as_u64().unwrap();
+        assert_eq!(p["entries"].as_u64().unwrap(), 1002 + idle, "{p}");
+    }
+    assert_eq!(packet.iter().filter(|p| p["idle_entries"] == 2000).count(), 3);
     let rules: Vec<u64> = packet.iter().filter_map(|p| p["sg_rules"].as_u64()).filter(|n| *n > 0).collect();
     assert_eq!(rules, [10, 10, 10, 1000, 1000, 1000], "the security-group series");
     for p in packet {
         let (ns, base) = (p["ns"].as_f64().unwrap(), p["baseline_ns"].as_f64().unwrap());
         assert!(base > 0.0 && ns > base, "the data path costs more than the empty program: {p}");
+        let lookup = p["lookup_ns"].as_f64().unwrap();
+        assert!(lookup > 0.0 && lookup < ns, "the lookups alone cost less than the whole data path: {p}");
     }
     let control = &results["control"];
     assert_eq!(control["routes"], 2000);

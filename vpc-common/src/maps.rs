@@ -123,6 +123,8 @@ pub const PROG_ENI_INGRESS: &str = "vpc_eni_ingress";
 pub const PROG_MCAST: &str = "vpc_mcast";
 /// The benchmarks' baseline: an XDP program that does nothing (never attached).
 pub const PROG_BENCH_EMPTY: &str = "vpc_bench_empty";
+/// The benchmarks' second anchor: the sender's and its connection's lookups alone.
+pub const PROG_BENCH_LOOKUP: &str = "vpc_bench_lookup";
 
 #[cfg(test)]
 mod tests {

@@ -1,9 +1,10 @@
-//! Programs for `vpc bench`'s forwarding-throughput run, never attached by the agent: the
-//! generator (live-frames test run: writes the whole frame every time, since pages come back
-//! unreset, and transmits it), the receiver's counter, and a bare redirect (the ceiling).
+//! Programs for `vpc bench`, never attached by the agent. For the forwarding-throughput run:
+//! the generator (live-frames test run: writes the whole frame every time, since pages come
+//! back unreset, and transmits it), the receiver's counter, and a bare redirect (the ceiling).
+//! For the per-packet cost: the lookups of an established UDP packet alone (`lookup`).
 
 use aya_ebpf::{
-    bindings::xdp_action::{XDP_DROP, XDP_TX},
+    bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
     macros::{map, xdp},
     maps::{Array, DevMap, PerCpuArray},
     programs::XdpContext,
@@ -45,4 +46,27 @@ pub fn vpc_bench_count(_ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn vpc_bench_redirect(_ctx: XdpContext) -> u32 {
     BENCH_TARGET.redirect(0, 0).unwrap_or(XDP_DROP)
+}
+
+/// The sender's ENI by interface, then the connection-table entry of a UDP packet it sends:
+/// `XDP_PASS` when the entry is there (its packet count read, as the data path reads it),
+/// `XDP_DROP` otherwise. Frames without IP options only.
+#[inline(always)]
+pub fn lookup(ctx: &XdpContext) -> u32 {
+    use crate::parse::{ETH_HLEN, IPPROTO_UDP, ptr_at};
+    let Ok(eni) = crate::eni::sender(ctx) else { return XDP_DROP };
+    let Ok(ip) = crate::parse::ipv4(ctx) else { return XDP_DROP };
+    let Ok(udp) = ptr_at::<[u16; 2]>(ctx, ETH_HLEN + 20) else { return XDP_DROP };
+    if ip.protocol != IPPROTO_UDP || ip.version_ihl != 0x45 {
+        return XDP_DROP;
+    }
+    // SAFETY: ptr_at checked the ports lie inside the frame.
+    let [sport, dport] = unsafe { *udp };
+    let ports = (u32::from(u16::from_be(sport)) << 16) | u32::from(u16::from_be(dport));
+    let key = vpc_common::CtKey::sent(eni.port, ip.saddr, ip.daddr, ports, u32::from(IPPROTO_UDP));
+    // SAFETY: read at once.
+    match unsafe { crate::maps::CONNTRACK.get(&key) } {
+        Some(entry) if entry.packets > 0 => XDP_PASS,
+        _ => XDP_DROP,
+    }
 }

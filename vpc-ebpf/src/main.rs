@@ -47,6 +47,14 @@ pub fn vpc_bench_empty(_ctx: XdpContext) -> u32 {
     XDP_PASS
 }
 
+/// The benchmarks' second anchor, run the same way: the two lookups every established packet
+/// needs (its sender by interface, then its connection), and nothing else. An established
+/// packet's cost above it is what the rest of the pipeline costs. Never attached.
+#[xdp]
+pub fn vpc_bench_lookup(ctx: XdpContext) -> u32 {
+    bench::lookup(&ctx)
+}
+
 #[inline(always)]
 fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
     let eni = eni::sender(ctx)?;

@@ -155,6 +155,10 @@ pub enum Command {
         /// Security-group rules for the control-plane rule change (default 10000).
         #[arg(long)]
         apply_rules: Option<usize>,
+        /// Idle connection-table entries of the busy-table series (default 180000 beside the
+        /// 20000 of 10000 flows; 0 skips it).
+        #[arg(long)]
+        idle_entries: Option<usize>,
         /// The `vpc` binary the control-plane bench runs as its agent [default: this one]: an
         /// older build, to compare two in one run.
         #[arg(long)]
@@ -352,7 +356,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", std::fs::read_to_string(out.join("summary.md"))?);
             Ok(())
         }
-        Command::Bench { out, quick, routes, sg_rules, rounds, apply_routes, apply_rules, agent_bin, throughput_rounds, .. } => {
+        Command::Bench {
+            out,
+            quick,
+            routes,
+            sg_rules,
+            rounds,
+            apply_routes,
+            apply_rules,
+            idle_entries,
+            agent_bin,
+            throughput_rounds,
+            ..
+        } => {
             let exe = match agent_bin {
                 Some(bin) => bin,
                 None => std::env::current_exe()?,
@@ -365,6 +381,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             opts.rounds = rounds.unwrap_or(opts.rounds);
             opts.apply_routes = apply_routes.unwrap_or(opts.apply_routes);
             opts.apply_rules = apply_rules.unwrap_or(opts.apply_rules);
+            opts.idle_entries = idle_entries.unwrap_or(opts.idle_entries);
             crate::tools::bench::run(&opts)?;
             print!("{}", std::fs::read_to_string(opts.out.join("summary.md"))?);
             Ok(())

@@ -87,12 +87,33 @@ pub fn sweep(pins: &PinDirs, released: &BTreeSet<u32>, now: u32) -> anyhow::Resu
             swept.deleted += 1;
         }
     }
-    if !closed.is_empty() {
-        let mut counts: Array<MapData, u64> = Array::try_from(open(pins, names::CT_CLOSED)?)?;
-        for (port, n) in closed {
-            let before = counts.get(&port, 0)?;
-            counts.set(port, before.wrapping_add(n), 0)?;
+    credit_closed(pins, closed)?;
+    Ok(swept)
+}
+
+/// Delete the entries of `keys` (those still there), each credited to its port in `CT_CLOSED`
+/// as the sweeper does. How many were deleted.
+pub fn remove(pins: &PinDirs, keys: impl IntoIterator<Item = CtKey>) -> anyhow::Result<u64> {
+    let mut table: HashMap<MapData, CtKey, CtEntry> = HashMap::try_from(open(pins, names::CONNTRACK)?)?;
+    let mut closed: BTreeMap<u32, u64> = BTreeMap::new();
+    for key in keys {
+        if table.remove(&key).is_ok() {
+            *closed.entry(key.port).or_default() += 1;
         }
     }
-    Ok(swept)
+    let deleted = closed.values().sum();
+    credit_closed(pins, closed)?;
+    Ok(deleted)
+}
+
+fn credit_closed(pins: &PinDirs, closed: BTreeMap<u32, u64>) -> anyhow::Result<()> {
+    if closed.is_empty() {
+        return Ok(());
+    }
+    let mut counts: Array<MapData, u64> = Array::try_from(open(pins, names::CT_CLOSED)?)?;
+    for (port, n) in closed {
+        let before = counts.get(&port, 0)?;
+        counts.set(port, before.wrapping_add(n), 0)?;
+    }
+    Ok(())
 }

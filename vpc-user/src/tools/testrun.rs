@@ -292,6 +292,31 @@ impl Harness {
         Ok(())
     }
 
+    /// The keys of every entry in the program's connection table.
+    pub fn connections(&self) -> anyhow::Result<std::collections::BTreeSet<vpc_common::CtKey>> {
+        let pinned = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::CONNTRACK))?;
+        let table = aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::HashMap(pinned))?;
+        Ok(table.keys().collect::<Result<_, _>>()?)
+    }
+
+    /// Delete the program's entries of `keys` (as the sweeper would: credited to their ports).
+    pub fn drop_connections(&mut self, keys: impl IntoIterator<Item = vpc_common::CtKey>) -> anyhow::Result<u64> {
+        crate::dataplane::conntrack::remove(&self.dataplane.pins, keys)
+    }
+
+    /// Put `n` idle entries of a port no interface has into the program's connection table: the
+    /// table holds that many more, as a busy host's does, without any of them being looked up.
+    pub fn pad_connections(&mut self, n: usize) -> anyhow::Result<()> {
+        let pinned = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::CONNTRACK))?;
+        let mut table = aya::maps::HashMap::<_, vpc_common::CtKey, vpc_common::CtEntry>::try_from(aya::maps::Map::HashMap(pinned))?;
+        let entry = vpc_common::CtEntry { last_seen: crate::dataplane::conntrack::now(), ..Default::default() };
+        for i in 0..n as u32 {
+            let key = vpc_common::CtKey::sent(u32::MAX - 1, 0xc612_0000 | (i >> 16), 0xc613_0000 | (i & 0xffff), 0x1000_2000, 17);
+            table.insert(key, entry, 0)?;
+        }
+        Ok(())
+    }
+
     /// Entries the program's connection table holds for each port (opened minus closed).
     pub fn held(&self) -> anyhow::Result<BTreeMap<u32, u64>> {
         let opened: aya::maps::Array<_, u64> =
@@ -519,17 +544,22 @@ pub enum Timed {
     Dataplane,
     /// The empty baseline program (`load_baseline` first).
     Baseline,
+    /// The lookups of an established packet alone (`load_baseline` first): `XDP_PASS` when
+    /// the frame's connection is in the table.
+    Lookup,
 }
 
 impl Harness {
-    /// Load the empty baseline program from the same object.
+    /// Load the benchmarks' anchors, the empty program and the lookups alone, from the same
+    /// object (over the same maps).
     pub fn load_baseline(&mut self) -> anyhow::Result<()> {
-        crate::dataplane::loader::retrying(|| {
-            let prog: &mut aya::programs::Xdp =
-                self.loaded.ebpf.program_mut(names::PROG_BENCH_EMPTY).context("baseline program missing")?.try_into()?;
-            Ok(prog.load()?)
-        })
-        .context("loading the baseline program")?;
+        for name in [names::PROG_BENCH_EMPTY, names::PROG_BENCH_LOOKUP] {
+            crate::dataplane::loader::retrying(|| {
+                let prog: &mut aya::programs::Xdp = self.loaded.ebpf.program_mut(name).context("program missing")?.try_into()?;
+                Ok(prog.load()?)
+            })
+            .with_context(|| format!("loading {name}"))?;
+        }
         Ok(())
     }
 
@@ -540,6 +570,7 @@ impl Harness {
         let name = match program {
             Timed::Dataplane => names::PROG_ENI_INGRESS,
             Timed::Baseline => names::PROG_BENCH_EMPTY,
+            Timed::Lookup => names::PROG_BENCH_LOOKUP,
         };
         let prog: &aya::programs::Xdp = self.loaded.ebpf.program(name).context("program missing")?.try_into()?;
         let mut ctx = [0u8; 24];

@@ -33,6 +33,9 @@ pub struct BenchOptions {
     pub rounds: usize,
     /// Distinct flows for the many-flows and first-packet cases.
     pub flows: usize,
+    /// Idle connection-table entries of one more series (one route): the many-flows case at a
+    /// busy table's occupancy (0 skips it).
+    pub idle_entries: usize,
     /// Routes in the control-plane apply (0 skips it).
     pub apply_routes: usize,
     /// Security-group rules a rule is authorized beside in the control-plane bench.
@@ -51,6 +54,7 @@ impl BenchOptions {
             throughput_rounds: 5,
             rounds: 9,
             flows: 10_000,
+            idle_entries: 180_000,
             apply_routes: 100_000,
             apply_rules: 10_000,
             vpc_bin,
@@ -67,6 +71,7 @@ impl BenchOptions {
             throughput_rounds: 0,
             rounds: 1,
             flows: 500,
+            idle_entries: 2_000,
             apply_routes: 2_000,
             apply_rules: 200,
             vpc_bin,
@@ -120,7 +125,7 @@ impl Machine {
 pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&opts.out)?;
     let machine = Machine::probe();
-    let packet = per_packet::run(&opts.route_counts, &opts.rule_counts, opts.flow_log, opts.flows, opts.rounds)?;
+    let packet = per_packet::run(&opts.route_counts, &opts.rule_counts, opts.flow_log, opts.flows, opts.idle_entries, opts.rounds)?;
     let control = if opts.apply_routes > 0 {
         eprintln!("bench: applying {} routes through the agent ...", opts.apply_routes);
         Some(control::run(&opts.vpc_bin, opts.apply_routes, opts.apply_rules, opts.rounds.clamp(1, 3))?)

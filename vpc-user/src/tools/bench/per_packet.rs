@@ -7,7 +7,9 @@
 //! Cases:
 //! - established, one flow: the same frame again and again; caches stay hot.
 //! - established, many flows: `flows` primed flows, each once per round.
-//! - first packet: flows never seen before (route lookup + flow cache insert).
+//! - first packet: flows never seen before (route lookup + flow cache insert); their entries
+//!   are deleted after each round, so every round runs at the same table occupancy (one
+//!   flow's and the many flows' entries, plus the idle ones a scale asks for: `Scale::entries`).
 //!
 //! One run per call: repeated runs would share one buffer, and after the first the rewritten
 //! frame (gateway MAC as source, TTL down) is a different packet -- a spoof drop. The kernel
@@ -51,9 +53,20 @@ pub struct PacketResult {
     pub ns: f64,
     /// The empty program measured the same way in the same rounds.
     pub baseline_ns: f64,
+    /// The lookups of an established packet alone (the sender, its connection), measured the
+    /// same way over the case's frames (the many flows' for the first-packet case).
+    #[serde(default)]
+    pub lookup_ns: f64,
     pub above_baseline_ns: f64,
     /// Packets the data path ran in this case, over all rounds.
     pub packets: u64,
+    /// Idle connection-table entries the series added (see `Scale::idle_entries`).
+    #[serde(default)]
+    pub idle_entries: usize,
+    /// Connection-table entries while the established cases ran (the first-packet case adds
+    /// its own).
+    #[serde(default)]
+    pub entries: u64,
 }
 
 /// What a series scales.
@@ -63,6 +76,8 @@ pub struct Scale {
     pub sg_rules: usize,
     /// A flow log capturing both ENIs (every packet counted twice).
     pub flow_log: bool,
+    /// Idle connection-table entries besides the flows' (0: none).
+    pub idle_entries: usize,
 }
 
 /// `n` ingress rules of which the last lets the bench traffic (UDP from 192.168.1.0/24) in.
@@ -175,7 +190,7 @@ impl Flows {
 
 /// Median time of one run of each of `frames`, checking the verdict.
 fn time_each(h: &Harness, program: Timed, ifindex: u32, frames: &[Vec<u8>]) -> anyhow::Result<f64> {
-    let want = if program == Timed::Baseline { XDP_PASS } else { XDP_REDIRECT };
+    let want = if program == Timed::Dataplane { XDP_REDIRECT } else { XDP_PASS };
     let mut ns = Vec::with_capacity(frames.len());
     for frame in frames {
         let (action, took) = h.time(program, ifindex, frame, 1)?;
@@ -188,8 +203,13 @@ fn time_each(h: &Harness, program: Timed, ifindex: u32, frames: &[Vec<u8>]) -> a
     Ok(median(&mut ns))
 }
 
-/// One round's medians: (empty program, one flow, many flows, first packet), ns.
-type Round = [f64; 4];
+/// One round: medians of (empty program, one flow, many flows, first packet, the lookups alone
+/// for one flow, for the many flows), ns; and the table's entries while the established cases
+/// ran.
+struct Round {
+    ns: [f64; 6],
+    entries: usize,
+}
 
 /// A harness for one route count on a thread of its own (harnesses live in their own network
 /// namespaces), measuring a round whenever asked: rounds of all route counts interleave, so a
@@ -211,8 +231,9 @@ impl Worker {
             .with(Size::Routes, (routes + 64) as u32)
             .with(Size::Addrs, 64)
             .with(Size::Groups, 16)
-            // Two entries per flow: the sender's and the receiver's side.
-            .with(Size::Conntrack, (2 * (rounds + 2) * flows + 1024) as u32)
+            // Two entries per flow (the sender's and the receiver's side): the established
+            // flows', a round's new ones (deleted after it), and the idle ones.
+            .with(Size::Conntrack, (4 * flows + scale.idle_entries + 1024) as u32)
             .with(Size::SgRules, (scale.sg_rules + 1024) as u32)
             // A bitmap per class of each field (up to ~3 per rule here), each as long as the set.
             .with(Size::SgChunks, (3 * scale.sg_rules * (scale.sg_rules / 64 + 2) / 64 + 2048) as u32)
@@ -228,21 +249,30 @@ impl Worker {
                 let hot = vec![next_flow.frame(); flows];
                 let established: Vec<Vec<u8>> = (0..flows).map(|_| next_flow.frame()).collect();
                 // Prime the flow cache: these flows are established from now on.
-                let ready = time_each(h, Timed::Dataplane, ifindex, &hot[..1]).and(time_each(h, Timed::Dataplane, ifindex, &established));
+                let ready = time_each(h, Timed::Dataplane, ifindex, &hot[..1])
+                    .and(time_each(h, Timed::Dataplane, ifindex, &established))
+                    .and(h.pad_connections(scale.idle_entries));
                 let failed = ready.is_err();
-                let _ = answer.send(ready.map(|_| [0.0; 4]));
+                let _ = answer.send(ready.map(|_| Round { ns: [0.0; 6], entries: 0 }));
                 if failed {
                     return Ok(());
                 }
                 while asked.recv().is_ok() {
                     let fresh: Vec<Vec<u8>> = (0..flows).map(|_| next_flow.frame()).collect();
                     let round = (|| -> anyhow::Result<Round> {
-                        Ok([
+                        let before = h.connections()?;
+                        let ns = [
                             time_each(h, Timed::Baseline, ifindex, &established)?,
                             time_each(h, Timed::Dataplane, ifindex, &hot)?,
                             time_each(h, Timed::Dataplane, ifindex, &established)?,
                             time_each(h, Timed::Dataplane, ifindex, &fresh)?,
-                        ])
+                            time_each(h, Timed::Lookup, ifindex, &hot)?,
+                            time_each(h, Timed::Lookup, ifindex, &established)?,
+                        ];
+                        // The new flows' entries go: the next round finds the table as this one did.
+                        let made: Vec<vpc_common::CtKey> = h.connections()?.difference(&before).copied().collect();
+                        h.drop_connections(made)?;
+                        Ok(Round { ns, entries: before.len() })
                     })();
                     if answer.send(round).is_err() {
                         break;
@@ -278,14 +308,16 @@ pub fn run(
     rule_counts: &[usize],
     flow_log: bool,
     flows: usize,
+    idle_entries: usize,
     rounds: usize,
 ) -> anyhow::Result<Vec<PacketResult>> {
     let mut workers = Vec::new();
     let scales = route_counts
         .iter()
-        .map(|&routes| Scale { routes, sg_rules: 0, flow_log: false })
-        .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules, flow_log: false }))
-        .chain(flow_log.then_some(Scale { routes: 1, sg_rules: 0, flow_log: true }));
+        .map(|&routes| Scale { routes, sg_rules: 0, flow_log: false, idle_entries: 0 })
+        .chain(rule_counts.iter().map(|&sg_rules| Scale { routes: 1, sg_rules, flow_log: false, idle_entries: 0 }))
+        .chain(flow_log.then_some(Scale { routes: 1, sg_rules: 0, flow_log: true, idle_entries: 0 }))
+        .chain((idle_entries > 0).then_some(Scale { routes: 1, sg_rules: 0, flow_log: false, idle_entries }));
     for scale in scales {
         eprintln!(
             "bench: loading {} routes, {} security-group rules, flow log {} ...",
@@ -293,6 +325,9 @@ pub fn run(
             scale.sg_rules,
             if scale.flow_log { "on" } else { "off" }
         );
+        if scale.idle_entries > 0 {
+            eprintln!("bench: ... and {} idle connection-table entries", scale.idle_entries);
+        }
         match Worker::start(scale, flows, rounds) {
             Ok(worker) => workers.push((scale, worker)),
             Err(e) => {
@@ -304,27 +339,38 @@ pub fn run(
             }
         }
     }
-    let mut samples: Vec<[Vec<f64>; 4]> = vec![Default::default(); workers.len()];
+    let mut samples: Vec<[Vec<f64>; 6]> = vec![Default::default(); workers.len()];
+    let mut entries = vec![0; workers.len()];
     for round in 0..rounds {
         eprintln!("bench: round {} of {rounds} ...", round + 1);
         // A different count goes first each round: no count always follows the same one.
         for k in 0..workers.len() {
             let i = (k + round) % workers.len();
-            for (series, value) in samples[i].iter_mut().zip(workers[i].1.round()?) {
+            let measured = workers[i].1.round()?;
+            for (series, value) in samples[i].iter_mut().zip(measured.ns) {
                 series.push(value);
             }
+            entries[i] = measured.entries;
         }
     }
     let mut out = Vec::new();
-    for ((Scale { routes, sg_rules, flow_log }, worker), [mut base, mut hot, mut many, mut fresh]) in workers.into_iter().zip(samples) {
+    for (
+        (
+            (Scale { routes, sg_rules, flow_log, idle_entries }, worker),
+            [mut base, mut hot, mut many, mut fresh, mut hot_lookup, mut many_lookup],
+        ),
+        entries,
+    ) in workers.into_iter().zip(samples).zip(entries)
+    {
         worker.finish()?;
         let baseline_ns = median(&mut base);
+        let many_lookup = median(&mut many_lookup);
         let cases = [
-            ("established, one flow".to_string(), median(&mut hot)),
-            (format!("established, {flows} flows"), median(&mut many)),
-            ("first packet".to_string(), median(&mut fresh)),
+            ("established, one flow".to_string(), median(&mut hot), median(&mut hot_lookup)),
+            (format!("established, {flows} flows"), median(&mut many), many_lookup),
+            ("first packet".to_string(), median(&mut fresh), many_lookup),
         ];
-        for (case, ns) in cases {
+        for (case, ns, lookup_ns) in cases {
             out.push(PacketResult {
                 routes,
                 sg_rules,
@@ -332,8 +378,11 @@ pub fn run(
                 case,
                 ns,
                 baseline_ns,
+                lookup_ns,
                 above_baseline_ns: ns - baseline_ns,
                 packets: (flows * rounds) as u64,
+                idle_entries,
+                entries: entries as u64,
             });
         }
     }
@@ -353,7 +402,7 @@ mod tests {
 
     #[test]
     fn flows_are_distinct_and_routed() {
-        let t = topology(Scale { routes: 1000, sg_rules: 0, flow_log: false }).unwrap();
+        let t = topology(Scale { routes: 1000, sg_rules: 0, flow_log: false, idle_entries: 0 }).unwrap();
         let (_, vsw, src) = t.eni("src").unwrap();
         let mut next_flow = Flows { src: src.ip, macs: (vsw.gateway_mac, src.mac), routes: 1000, next: 0, state: 1 };
         let frames: std::collections::BTreeSet<Vec<u8>> = (0..5000).map(|_| next_flow.frame()).collect();
@@ -367,7 +416,7 @@ mod tests {
 
     #[test]
     fn the_rule_series_is_valid_and_only_its_last_rule_admits_the_flows() {
-        let t = topology(Scale { routes: 1, sg_rules: 10_000, flow_log: false }).unwrap();
+        let t = topology(Scale { routes: 1, sg_rules: 10_000, flow_log: false, idle_entries: 0 }).unwrap();
         let group = t.vpcs[0].security_group("big").unwrap();
         assert_eq!(group.rules.len(), 10_000);
         let (_, vsw, src) = t.eni("src").unwrap();

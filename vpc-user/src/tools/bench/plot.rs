@@ -97,7 +97,7 @@ pub fn throughput_bars(results: &[ThroughputResult]) -> String {
 
 /// Every plot of `r`: (file name, SVG).
 pub fn all(r: &Results) -> Vec<(&'static str, String)> {
-    let routes: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules == 0 && !p.flow_log).collect();
+    let routes: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules == 0 && !p.flow_log && p.idle_entries == 0).collect();
     let rules: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules > 0).collect();
     let mut out = Vec::new();
     if !routes.is_empty() {

@@ -6,12 +6,15 @@ use super::{PacketResult, Results};
 
 /// Established-flow cost may vary this much over route counts (fraction of the smallest count's).
 const FLAT_WITHIN: f64 = 0.05;
-/// Established-flow cost above the empty program, ns.
-const ESTABLISHED_TARGET_NS: f64 = 60.0;
+/// Established-flow cost above the empty program, ns: one flow (caches hot), and many flows.
+const ONE_FLOW_TARGET_NS: f64 = 35.0;
+const MANY_FLOWS_TARGET_NS: f64 = 65.0;
 /// First-packet cost at MANY_RULES rules may be this many times the cost at FEW_RULES.
 const FIRST_PACKET_RULES_RATIO: f64 = 1.5;
 const FEW_RULES: usize = 10;
 const MANY_RULES: usize = 4_000;
+/// The many-flows case in a busy table may cost this many times its cost in a quiet one.
+const BUSY_TABLE_RATIO: f64 = 1.5;
 /// Flow logging may cost this much more per packet.
 const FLOW_LOG_OVERHEAD: f64 = 0.10;
 /// Applying 100,000 routes, seconds.
@@ -29,7 +32,8 @@ pub fn summary(r: &Results) -> String {
     let m = &r.machine;
     let _ = writeln!(out, "# vpc benchmark\n");
     let _ = writeln!(out, "{} · {} CPUs · kernel {} · {} · medians of {} rounds\n", m.cpu, m.cpus, m.kernel, m.date, r.rounds);
-    let routes: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules == 0 && !p.flow_log).collect();
+    let routes: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules == 0 && !p.flow_log && p.idle_entries == 0).collect();
+    let busy: Vec<&PacketResult> = r.packet.iter().filter(|p| p.idle_entries > 0).collect();
     let rules: Vec<&PacketResult> = r.packet.iter().filter(|p| p.sg_rules > 0).collect();
     let logged: Vec<&PacketResult> = r.packet.iter().filter(|p| p.flow_log).collect();
     let _ = writeln!(out, "## Per-packet cost (BPF_PROG_TEST_RUN, 64-byte UDP frames)\n");
@@ -41,6 +45,10 @@ pub fn summary(r: &Results) -> String {
     if !logged.is_empty() {
         let _ = writeln!(out, "\n### Flow log on (one route; a VPC flow log captures both ENIs: every packet counted on each side)\n");
         table(&mut out, "routes", &logged, |p| p.routes);
+    }
+    if !busy.is_empty() {
+        let _ = writeln!(out, "\n### A busy connection table (one route; idle entries beside the flows')\n");
+        table(&mut out, "entries", &busy, |p| p.entries as usize);
     }
     let _ = writeln!(out, "\n## Targets\n");
     let _ = writeln!(out, "| target | measured | |");
@@ -59,6 +67,21 @@ pub fn summary(r: &Results) -> String {
                 p.above_baseline_ns,
                 est.above_baseline_ns,
                 verdict(ratio <= 4.0)
+            );
+        }
+    }
+    for p in busy.iter().filter(|p| p.case.ends_with(" flows")) {
+        if let Some(quiet) = routes.iter().find(|q| q.routes == p.routes && q.case == p.case).filter(|q| q.above_baseline_ns > 0.0) {
+            let ratio = p.above_baseline_ns / quiet.above_baseline_ns;
+            let _ = writeln!(
+                out,
+                "| {} at {} entries ≤ {BUSY_TABLE_RATIO}× at {} | {ratio:.2}× ({:.1} vs {:.1} ns above empty) | {} |",
+                p.case,
+                p.entries,
+                quiet.entries,
+                p.above_baseline_ns,
+                quiet.above_baseline_ns,
+                verdict(ratio <= BUSY_TABLE_RATIO)
             );
         }
     }
@@ -187,10 +210,12 @@ pub fn summary(r: &Results) -> String {
         let _ = writeln!(out, "\n## Why targets are missed\n");
         let _ = writeln!(
             out,
-            "- Established-flow cost above the empty program: every packet does a conntrack lookup and atomic \
-             counter updates on the sender's side and again on the receiver's, reads the cached route, and \
-             updates per-ENI, per-rule and event counters; the ~60 ns target leaves room for about one hash \
-             lookup. The forwarding-throughput ratio to the bare redirect follows from the same cost.\n\
+            "- Established-flow cost above the empty program: the lookups alone (the sender's ENI, its \
+             connection's entry: the \"lookups alone\" column) are the floor; what an established packet costs \
+             above them is the rest of the pipeline (parse, anti-spoof, epoch and clock reads, per-ENI, \
+             per-rule and event counters, the cached route, the TTL and MAC rewrite, the redirect helper). \
+             With many flows both lookups miss the CPU caches and the lookups alone are most of the cost. \
+             The forwarding-throughput ratio to the bare redirect follows from the same cost.\n\
              - Flatness with 10,000 flows: each route or rule count runs in its own harness and maps; with \
              10,000 flows the cost is dominated by cache misses on the connection table, which vary by \
              harness and by the machine's load (±30 % run to run). One flow (cache hot) stays within a few \
@@ -211,19 +236,35 @@ pub fn summary(r: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "\nThe empty program is run exactly as the data path (same frames, one run per call, timed by the \
-         kernel), interleaved in every round; \"above empty\" is what the data path itself costs."
+        "\nThe empty program and the lookups alone (`vpc_bench_lookup`: the sender's ENI, then its connection's \
+         entry) are run exactly as the data path (same frames, one run per call, timed by the kernel), \
+         interleaved in every round; \"above empty\" is what the data path itself costs, and the lookups' \
+         own cost above empty is the floor any design with a per-connection entry pays. Every round runs \
+         at the same table occupancy (the first packets' entries are deleted after each round)."
     );
     out
 }
 
 /// The cost table of one series (`count` names its column).
 fn table(out: &mut String, count: &str, series: &[&PacketResult], n: impl Fn(&PacketResult) -> usize) {
-    let _ = writeln!(out, "| {count} | case | ns/packet | empty program ns | above empty ns | packets |");
-    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| {count} | case | ns/packet | empty program ns | above empty ns | lookups alone, above empty ns | packets | table entries |"
+    );
+    let _ = writeln!(out, "|---:|---|---:|---:|---:|---:|---:|---:|");
     for p in series {
-        let _ =
-            writeln!(out, "| {} | {} | {:.1} | {:.1} | {:.1} | {} |", n(p), p.case, p.ns, p.baseline_ns, p.above_baseline_ns, p.packets);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            n(p),
+            p.case,
+            p.ns,
+            p.baseline_ns,
+            p.above_baseline_ns,
+            p.lookup_ns - p.baseline_ns,
+            p.packets,
+            p.entries
+        );
     }
 }
 
@@ -255,10 +296,11 @@ fn flat_and_bounded(out: &mut String, series: &[&PacketResult], what: &str, n: i
             );
         }
         let above = points.iter().map(|p| p.above_baseline_ns).fold(f64::MIN, f64::max);
+        let target = if case.ends_with("one flow") { ONE_FLOW_TARGET_NS } else { MANY_FLOWS_TARGET_NS };
         let _ = writeln!(
             out,
-            "| {case} ({what} series): ≤ {ESTABLISHED_TARGET_NS:.0} ns above the empty program | at most {above:.1} ns | {} |",
-            verdict(above <= ESTABLISHED_TARGET_NS)
+            "| {case} ({what} series): ≤ {target:.0} ns above the empty program | at most {above:.1} ns | {} |",
+            verdict(above <= target)
         );
     }
 }
