@@ -2,7 +2,8 @@
 //! and the reference semantics the data path must match (`forward`).
 //!
 //! Each layer imports only from the layers before it:
-//! - `constants`, `error`, `names`, `addr`, `quotas`, `spec` (the document as written);
+//! - `constants`, `error`, `names`, `addr`, `quotas`, `spec` (the document as written), `locate`
+//!   (where the resource with an ID is in it);
 //! - the validated types: `route`, `security`, `multicast`, `flowlog`, `vpc`, `topology` (which
 //!   re-exports the others' types at the paths callers use);
 //! - `normalize` (fills in a document) and `validate` (turns it into a `Topology`);
@@ -19,6 +20,7 @@ pub mod error;
 pub mod flowlog;
 pub mod forward;
 pub mod ids;
+pub mod locate;
 pub mod multicast;
 pub mod names;
 pub mod normalize;

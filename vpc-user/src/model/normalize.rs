@@ -16,6 +16,7 @@ pub use super::constants::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME};
 use super::{
     addr,
     constants::{DEFAULT_GROUP, DEFAULT_VSWITCH_PREFIX, RESERVED_AT_END, SYSTEM_TABLE},
+    locate::each_resource,
     security,
     spec::{EniSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
@@ -167,23 +168,7 @@ fn free_default_cidr(vpc: &VpcSpec) -> Option<Ipv4Net> {
 fn assign_ids(old: &TopologySpec, stored_enis: &StoredEnis<'_>, new: &mut TopologySpec) {
     // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
-    taken.extend(new.cens.iter().filter_map(|c| c.id.clone()));
-    taken.extend(new.flow_logs.iter().filter_map(|f| f.id.clone()));
-    for vpc in &new.vpcs {
-        taken.extend(vpc.id.clone());
-        taken.extend(vpc.gateways.iter().filter_map(|g| g.id.clone()));
-        taken.extend(vpc.multicast_groups.iter().filter_map(|g| g.id.clone()));
-        taken.extend(vpc.vswitches.iter().filter_map(|s| s.id.clone()));
-        taken.extend(vpc.enis.iter().filter_map(|e| e.id.clone()));
-        for g in &vpc.security_groups {
-            taken.extend(g.id.clone());
-            taken.extend(g.rules.iter().filter_map(|r| r.id.clone()));
-        }
-        for t in &vpc.route_tables {
-            taken.extend(t.id.clone());
-            taken.extend(t.routes.iter().filter_map(|r| r.id.clone()));
-        }
-    }
+    each_resource(new, |_, id| taken.extend(id.clone()));
     let mut keep_or_new = |id: &mut Option<String>, old: Option<String>, prefix: &str| {
         if id.is_none() {
             let fresh = old.filter(|o| !taken.contains(o)).unwrap_or_else(|| new_id(prefix));

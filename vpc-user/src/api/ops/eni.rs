@@ -6,7 +6,7 @@ use super::{
     DRY_RUN,
     Kind::{Boolean, Integer},
     Op, Param, R, S,
-    lookup::{eni_index, group_name, vswitch_index},
+    lookup::{find, group_name},
     name_or, ok, p, transact,
 };
 use crate::{
@@ -19,7 +19,7 @@ use crate::{
         addr,
         dependencies::{self, NextHopInUse},
         normalize::{ensure_default_vswitch, new_id},
-        spec::EniSpec,
+        spec::{EniSpec, VSwitchSpec},
     },
 };
 
@@ -100,7 +100,7 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
         );
         let (i, vswitch) = match (p.opt_str("VSwitchId"), p.opt_str("ZoneId")) {
             (Some(vsw), _) => {
-                let (i, j) = vswitch_index(doc, vsw)?;
+                let (i, j) = find::<VSwitchSpec>(doc, vsw)?;
                 (i, doc.vpcs[i].vswitches[j].name.clone())
             }
             (None, Some(zone)) => ensure_default_vswitch(doc, zone),
@@ -145,7 +145,7 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_eni(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
+        let (i, j) = find::<EniSpec>(doc, p.str("NetworkInterfaceId"))?;
         if let Some(NextHopInUse { destinations }) = dependencies::next_hop_in_use(&doc.vpcs[i], &doc.vpcs[i].enis[j].name) {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,

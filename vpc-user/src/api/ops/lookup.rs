@@ -4,29 +4,34 @@
 use super::R;
 use crate::{
     api::error::{ApiError, code},
-    model::spec::{TopologySpec, VpcSpec},
+    model::{
+        locate::{self, Located, ResourceKind},
+        spec::{TopologySpec, VpcSpec},
+    },
 };
 
-pub(super) fn vpc_index(doc: &TopologySpec, id: &str) -> R<usize> {
-    doc.vpcs.iter().position(|v| v.id.as_deref() == Some(id)).ok_or_else(|| ApiError::not_found(code::VPC_NOT_FOUND, "VpcId", id))
+/// The indices of the `T` with ID `id` in `doc` (`(vpc, vswitch)` for a `VSwitchSpec`), or the
+/// API's not-found error for its kind.
+pub(super) fn find<T: Located>(doc: &TopologySpec, id: &str) -> R<T::At> {
+    locate::find::<T>(doc, id).ok_or_else(|| not_found(T::KIND, id))
 }
 
-pub(super) fn vswitch_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
-    for (i, vpc) in doc.vpcs.iter().enumerate() {
-        if let Some(j) = vpc.vswitches.iter().position(|s| s.id.as_deref() == Some(id)) {
-            return Ok((i, j));
-        }
-    }
-    Err(ApiError::not_found(code::VSWITCH_NOT_FOUND, "VSwitchId", id))
-}
-
-pub(super) fn table_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
-    for (i, vpc) in doc.vpcs.iter().enumerate() {
-        if let Some(j) = vpc.route_tables.iter().position(|t| t.id.as_deref() == Some(id)) {
-            return Ok((i, j));
-        }
-    }
-    Err(ApiError::not_found(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId", id))
+/// The not-found error of each kind: its code, and the parameter that names the ID.
+pub(super) fn not_found(kind: ResourceKind, id: &str) -> ApiError {
+    let (code, parameter) = match kind {
+        ResourceKind::Vpc => (code::VPC_NOT_FOUND, "VpcId"),
+        ResourceKind::VSwitch => (code::VSWITCH_NOT_FOUND, "VSwitchId"),
+        ResourceKind::RouteTable => (code::ROUTE_TABLE_NOT_FOUND, "RouteTableId"),
+        ResourceKind::Route => (code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId"),
+        ResourceKind::Eni => (code::ENI_NOT_FOUND, "NetworkInterfaceId"),
+        ResourceKind::Gateway => (code::GATEWAY_NOT_FOUND, "GatewayId"),
+        ResourceKind::SecurityGroup => (code::SG_NOT_FOUND, "SecurityGroupId"),
+        ResourceKind::SgRule => (code::SG_RULE_NOT_FOUND, "SecurityGroupRuleId"),
+        ResourceKind::Cen => (code::CEN_NOT_FOUND, "CenId"),
+        ResourceKind::FlowLog => (code::FLOW_LOG_NOT_FOUND, "FlowLogId"),
+        ResourceKind::McastGroup => (code::MCAST_GROUP_NOT_FOUND, "GroupId"),
+    };
+    ApiError::not_found(code, parameter, id)
 }
 
 /// The name of the security group of `vpc` with ID or name `id`.
@@ -36,15 +41,6 @@ pub(super) fn group_name(vpc: &VpcSpec, id: &str, field: &str) -> R<String> {
         .find(|g| g.id.as_deref() == Some(id) || g.name == id)
         .map(|g| g.name.clone())
         .ok_or_else(|| ApiError::not_found(code::SG_NOT_FOUND, field, id))
-}
-
-pub(super) fn eni_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
-    for (i, vpc) in doc.vpcs.iter().enumerate() {
-        if let Some(j) = vpc.enis.iter().position(|e| e.id.as_deref() == Some(id)) {
-            return Ok((i, j));
-        }
-    }
-    Err(ApiError::not_found(code::ENI_NOT_FOUND, "NetworkInterfaceId", id))
 }
 
 /// The ID of a VPC's router: the VPC's own, with the router's prefix.
