@@ -6,9 +6,12 @@
 
 use std::collections::HashMap;
 
-use super::spec::{
-    CenSpec, EniSpec, FlowLogSpec, GatewaySpec, McastGroupSpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec,
-    VSwitchSpec, VpcSpec,
+use super::{
+    kinds::{cen, eni, flow_log, gateway, multicast, route_entry, route_table, security_group, vpc, vswitch},
+    spec::{
+        CenSpec, EniSpec, FlowLogSpec, GatewaySpec, McastGroupSpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec,
+        VSwitchSpec, VpcSpec,
+    },
 };
 
 /// The kinds of resource that have an ID.
@@ -45,20 +48,20 @@ pub enum Location {
 }
 
 impl ResourceKind {
-    /// What every ID of the kind starts with, before its `-`.
+    /// What every ID of the kind starts with, before its `-` (each kind's file says).
     pub fn id_prefix(self) -> &'static str {
         match self {
-            ResourceKind::Vpc => "vpc",
-            ResourceKind::VSwitch => "vsw",
-            ResourceKind::RouteTable => "vtb",
-            ResourceKind::Route => "rte",
-            ResourceKind::Eni => "eni",
-            ResourceKind::Gateway => "gw",
-            ResourceKind::SecurityGroup => "sg",
-            ResourceKind::SgRule => "sgr",
-            ResourceKind::Cen => "cen",
-            ResourceKind::FlowLog => "fl",
-            ResourceKind::McastGroup => "mcg",
+            ResourceKind::Vpc => vpc::ID_PREFIX,
+            ResourceKind::VSwitch => vswitch::ID_PREFIX,
+            ResourceKind::RouteTable => route_table::ID_PREFIX,
+            ResourceKind::Route => route_entry::ID_PREFIX,
+            ResourceKind::Eni => eni::ID_PREFIX,
+            ResourceKind::Gateway => gateway::ID_PREFIX,
+            ResourceKind::SecurityGroup => security_group::ID_PREFIX,
+            ResourceKind::SgRule => security_group::RULE_ID_PREFIX,
+            ResourceKind::Cen => cen::ID_PREFIX,
+            ResourceKind::FlowLog => flow_log::ID_PREFIX,
+            ResourceKind::McastGroup => multicast::ID_PREFIX,
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::{
     },
     model::{
         dependencies::{self, CenInUse},
+        kinds::cen,
         normalize::new_id,
         spec::{CenSpec, VpcSpec},
     },
@@ -64,7 +65,7 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_cen(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("cen");
+    let id = new_id(cen::ID_PREFIX);
     transact(agent, p, |doc, _| {
         doc.cens.push(CenSpec {
             id: Some(id.clone()),

@@ -18,6 +18,7 @@ use crate::{
     model::{
         addr,
         dependencies::{self, NextHopInUse},
+        kinds::eni,
         normalize::{ensure_default_vswitch, new_id},
         spec::{EniSpec, VSwitchSpec},
     },
@@ -90,7 +91,7 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("eni");
+    let id = new_id(eni::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let name = name_or(p.opt_str("NetworkInterfaceName"), &id);
         let (ip, mac, interface) = (

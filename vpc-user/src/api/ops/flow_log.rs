@@ -12,6 +12,7 @@ use crate::{
     },
     model::{
         flowlog::{FlowLog, Resource, Sink},
+        kinds::flow_log,
         locate,
         normalize::new_id,
         spec::{EniSpec, FlowLogResourceSpec, FlowLogSinkSpec, FlowLogSpec, TopologySpec, VSwitchSpec, VpcSpec},
@@ -129,7 +130,7 @@ fn window(p: &Params) -> Option<String> {
 }
 
 fn create(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("fl");
+    let id = new_id(flow_log::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let resource = resource(doc, p.str("ResourceType"), p.str("ResourceId"))?;
         doc.flow_logs.push(FlowLogSpec {

@@ -12,6 +12,7 @@ use crate::{
     model::{
         addr,
         dependencies::{self, NextHopInUse},
+        kinds::gateway,
         normalize::new_id,
         spec::{GatewaySpec, VpcSpec},
     },
@@ -59,7 +60,7 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("gw");
+    let id = new_id(gateway::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         let networks = p

@@ -12,6 +12,7 @@ use crate::{
     },
     model::{
         ids::mcast_member,
+        kinds::multicast,
         locate,
         normalize::new_id,
         spec::{EniSpec, McastGroupSpec, TopologySpec, VpcSpec},
@@ -103,7 +104,7 @@ fn names(doc: &TopologySpec, i: usize, list: Option<&str>, field: &str) -> R<Vec
 }
 
 fn create(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("mcg");
+    let id = new_id(multicast::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         let senders = names(doc, i, p.opt_str("SenderIds"), "SenderIds")?;

@@ -13,6 +13,7 @@ use crate::{
     },
     model::{
         Topology,
+        kinds::route_entry,
         normalize::new_id,
         spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
         topology::{HopTarget, NextHop, Origin},
@@ -123,7 +124,7 @@ fn create_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
     let doc = &agent.stored().doc;
     let (i, j) = find::<RouteTableSpec>(doc, p.str("RouteTableId"))?;
     let route = RouteSpec {
-        id: Some(new_id("rte")),
+        id: Some(new_id(route_entry::ID_PREFIX)),
         dst: p.str("DestinationCidrBlock").into(),
         next_hop: next_hop(doc, i, p)?,
         name: p.opt_str("RouteEntryName").map(Into::into),

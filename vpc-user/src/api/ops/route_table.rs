@@ -16,6 +16,7 @@ use crate::{
     model::{
         dependencies::{self, RouteTableInUse},
         ids::SYSTEM_TABLE,
+        kinds::route_table,
         normalize::new_id,
         spec::{RouteTableSpec, VSwitchSpec, VpcSpec},
     },
@@ -90,7 +91,7 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vtb");
+    let id = new_id(route_table::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         doc.vpcs[i].route_tables.push(RouteTableSpec {

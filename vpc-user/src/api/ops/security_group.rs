@@ -20,6 +20,7 @@ use crate::{
     model::{
         dependencies::{self, SecurityGroupInUse},
         ids::intra_rule,
+        kinds::security_group,
         normalize::new_id,
         security::{DEFAULT_GROUP, Peer, SecurityGroup, SgRule, rule_key},
         spec::{EniSpec, PeerSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VpcSpec},
@@ -216,7 +217,7 @@ fn inner_policy(p: &Params) -> R<Option<String>> {
 }
 
 fn create_group(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("sg");
+    let id = new_id(security_group::ID_PREFIX);
     let intra_group = inner_policy(p)?;
     transact(agent, p, |doc, _| {
         let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
@@ -341,7 +342,7 @@ fn authorize(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
     if let Some(existing) = doc.vpcs[i].security_groups[j].rules.iter().find(|r| rule_key(r) == key) {
         return Ok(json!({"SecurityGroupRuleId": existing.id.clone().unwrap_or_default()}));
     }
-    let id = new_id("sgr");
+    let id = new_id(security_group::RULE_ID_PREFIX);
     rule.id = Some(id.clone());
     change(agent, p, Edit::AddSgRule { vpc: i, group: j, rule })?;
     Ok(json!({"SecurityGroupRuleId": id}))

@@ -17,6 +17,7 @@ use crate::{
     },
     model::{
         dependencies::{self, VpcInUse},
+        kinds::vpc,
         locate,
         normalize::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME, new_id},
         spec::{TopologySpec, VpcSpec},
@@ -97,7 +98,7 @@ fn vpc_created(agent: &Agent, id: &str) -> R<Value> {
 }
 
 fn create_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vpc");
+    let id = new_id(vpc::ID_PREFIX);
     transact(agent, p, |doc, _| {
         doc.vpcs.push(VpcSpec {
             id: Some(id.clone()),
@@ -113,7 +114,7 @@ fn create_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
 }
 
 fn create_default_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vpc");
+    let id = new_id(vpc::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let name = if doc.vpcs.iter().any(|v| v.name == DEFAULT_VPC_NAME) { id.clone() } else { DEFAULT_VPC_NAME.into() };
         doc.vpcs.push(VpcSpec { id: Some(id.clone()), name, cidr: DEFAULT_VPC_CIDR.into(), default: true, ..Default::default() });

@@ -12,6 +12,7 @@ use crate::{
     model::{
         addr,
         dependencies::{self, VSwitchInUse},
+        kinds::vswitch,
         normalize::{ensure_default_vswitch, new_id},
         spec::{VSwitchSpec, VpcSpec},
     },
@@ -85,7 +86,7 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vsw");
+    let id = new_id(vswitch::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         doc.vpcs[i].vswitches.push(VSwitchSpec {
