@@ -179,9 +179,21 @@ pub struct DocIndex<'a> {
 
 impl<'a> DocIndex<'a> {
     pub fn new(doc: &'a TopologySpec) -> DocIndex<'a> {
+        DocIndex::keeping(doc, |_| true)
+    }
+
+    /// The resources of `kinds` only: for a caller that looks up gateways, say, in a document
+    /// whose route entries would be most of the index.
+    pub fn of_kinds(doc: &'a TopologySpec, kinds: &[ResourceKind]) -> DocIndex<'a> {
+        DocIndex::keeping(doc, |kind| kinds.contains(&kind))
+    }
+
+    fn keeping(doc: &'a TopologySpec, keep: impl Fn(ResourceKind) -> bool) -> DocIndex<'a> {
         let mut at = HashMap::new();
         each_resource(doc, |location, id| {
-            if let Some(id) = id {
+            if let Some(id) = id
+                && keep(location.kind())
+            {
                 // The first of a kind and ID wins, as a scan in document order finds it.
                 at.entry((location.kind(), id.as_str())).or_insert(location);
             }
@@ -285,5 +297,7 @@ flow_logs: [{id: fl-1, name: f, resource: {vpc: b}}]
         assert_eq!(find::<VSwitchSpec>(&doc, "vpc-a"), None);
         assert_eq!(DocIndex::new(&doc).find::<VpcSpec>("vsw-1"), None);
         assert_eq!(find::<CenSpec>(&doc, "cen-2"), None);
+        let routes_only = DocIndex::of_kinds(&doc, &[ResourceKind::Route]);
+        assert_eq!((routes_only.find::<RouteSpec>("rte-1"), routes_only.find::<VpcSpec>("vpc-b")), (Some((1, 1, 0)), None));
     }
 }

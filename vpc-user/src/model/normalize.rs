@@ -17,9 +17,9 @@ use super::{
     addr,
     constants::{DEFAULT_GROUP, DEFAULT_VSWITCH_PREFIX, RESERVED_AT_END, SYSTEM_TABLE},
     kinds::{cen, eni, flow_log, gateway, multicast, route_entry, route_table, security_group, vpc, vswitch},
-    locate::each_resource,
+    locate::{DocIndex, ResourceKind, each_resource},
     security,
-    spec::{EniSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+    spec::{EniSpec, GatewaySpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
 /// A fresh resource ID: `prefix-` and 20 random lowercase letters and digits, like the cloud's.
@@ -231,9 +231,13 @@ fn assign_ids(old: &TopologySpec, stored_enis: &StoredEnis<'_>, new: &mut Topolo
 
 /// Gateways without a MAC keep theirs or get one derived from their ID.
 fn fill_gateway_macs(old: &TopologySpec, doc: &mut TopologySpec) {
+    // Built once: a scan of the stored gateways for each gateway is quadratic in gateways.
+    let stored = DocIndex::of_kinds(old, &[ResourceKind::Gateway]);
     for vpc in &mut doc.vpcs {
         for gw in vpc.gateways.iter_mut().filter(|g| g.mac.is_none()) {
-            let kept = old.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.id == gw.id).and_then(|g| g.mac.clone());
+            // Every gateway has its ID by now (`assign_ids`).
+            let kept =
+                gw.id.as_deref().and_then(|id| stored.find::<GatewaySpec>(id)).and_then(|(i, j)| old.vpcs[i].gateways[j].mac.clone());
             gw.mac = Some(kept.unwrap_or_else(|| addr::format_mac(&addr::derived_mac(0x06, gw.id.as_deref().unwrap_or(&gw.name)))));
         }
     }

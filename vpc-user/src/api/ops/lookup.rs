@@ -47,3 +47,30 @@ pub(super) fn group_name(vpc: &VpcSpec, id: &str, field: &str) -> R<String> {
 pub(super) fn router_id(vpc_id: &str) -> String {
     vpc_id.replacen("vpc-", "vrt-", 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::spec::{
+        CenSpec, EniSpec, FlowLogSpec, GatewaySpec, McastGroupSpec, RouteSpec, RouteTableSpec, SecurityGroupSpec, SgRuleSpec, VSwitchSpec,
+    };
+
+    /// Each kind's not-found error is the one its own look-up returned before there was one.
+    #[test]
+    fn each_kind_is_not_found_with_its_code_and_parameter() {
+        let doc = TopologySpec::default();
+        let got = |e: ApiError| (e.status, e.code, e.field.unwrap_or_default(), e.message);
+        let want = |code: &str, field: &str| (404, code.to_string(), field.to_string(), format!("{field} 'x-1' does not exist"));
+        assert_eq!(got(find::<VpcSpec>(&doc, "x-1").unwrap_err()), want(code::VPC_NOT_FOUND, "VpcId"));
+        assert_eq!(got(find::<VSwitchSpec>(&doc, "x-1").unwrap_err()), want(code::VSWITCH_NOT_FOUND, "VSwitchId"));
+        assert_eq!(got(find::<RouteTableSpec>(&doc, "x-1").unwrap_err()), want(code::ROUTE_TABLE_NOT_FOUND, "RouteTableId"));
+        assert_eq!(got(find::<RouteSpec>(&doc, "x-1").unwrap_err()), want(code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId"));
+        assert_eq!(got(find::<EniSpec>(&doc, "x-1").unwrap_err()), want(code::ENI_NOT_FOUND, "NetworkInterfaceId"));
+        assert_eq!(got(find::<GatewaySpec>(&doc, "x-1").unwrap_err()), want(code::GATEWAY_NOT_FOUND, "GatewayId"));
+        assert_eq!(got(find::<SecurityGroupSpec>(&doc, "x-1").unwrap_err()), want(code::SG_NOT_FOUND, "SecurityGroupId"));
+        assert_eq!(got(find::<SgRuleSpec>(&doc, "x-1").unwrap_err()), want(code::SG_RULE_NOT_FOUND, "SecurityGroupRuleId"));
+        assert_eq!(got(find::<CenSpec>(&doc, "x-1").unwrap_err()), want(code::CEN_NOT_FOUND, "CenId"));
+        assert_eq!(got(find::<FlowLogSpec>(&doc, "x-1").unwrap_err()), want(code::FLOW_LOG_NOT_FOUND, "FlowLogId"));
+        assert_eq!(got(find::<McastGroupSpec>(&doc, "x-1").unwrap_err()), want(code::MCAST_GROUP_NOT_FOUND, "GroupId"));
+    }
+}
