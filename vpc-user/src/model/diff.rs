@@ -1,234 +1,56 @@
 //! What changes between two topologies, resource by resource (for `apply` output and --dry-run).
+//! Each kind says how its changes read (its file of `kinds`); here is the order they are reported
+//! in: what new VPCs hold is added before it is used, what goes is removed after what uses it.
 
-use std::fmt;
-
-use serde::Serialize;
-
-use super::{Topology, addr::format_mac};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub enum Change {
-    Add { kind: &'static str, name: String },
-    Remove { kind: &'static str, name: String },
-    Modify { kind: &'static str, name: String, what: String },
-}
-
-impl fmt::Display for Change {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Change::Add { kind, name } => write!(f, "+ {kind} {name}"),
-            Change::Remove { kind, name } => write!(f, "- {kind} {name}"),
-            Change::Modify { kind, name, what } => write!(f, "~ {kind} {name}: {what}"),
-        }
-    }
-}
-
-/// The top-level fields of two versions of a resource that differ (by their serialized form),
-/// but `skip` (fields reported on their own).
-fn changed_fields(old: &impl Serialize, new: &impl Serialize, skip: &[&str]) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(old), serde_json::to_value(new))
-    else {
-        return Vec::new();
-    };
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    keys.into_iter().filter(|k| !skip.contains(&k.as_str()) && a.get(*k) != b.get(*k)).map(|k| format!("{k} changed")).collect()
-}
-
-/// Adds, removes and changes of resources named by `key`, of kind `kind`.
-fn by_name<T: Serialize>(out: &mut Vec<Change>, kind: &'static str, old: &[(String, &T)], new: &[(String, &T)]) {
-    for (name, now) in new {
-        match old.iter().find(|(n, _)| n == name) {
-            None => out.push(Change::Add { kind, name: name.clone() }),
-            Some((_, before)) => {
-                let what = changed_fields(*before, *now, &["id"]);
-                if !what.is_empty() {
-                    out.push(Change::Modify { kind, name: name.clone(), what: what.join(", ") });
-                }
-            }
-        }
-    }
-    for (name, _) in old {
-        if !new.iter().any(|(n, _)| n == name) {
-            out.push(Change::Remove { kind, name: name.clone() });
-        }
-    }
-}
+use super::{
+    Topology,
+    kinds::{self, cen, eni, flow_log, gateway, multicast, route_table, security_group, vswitch},
+};
+// Kept at its old path for callers that import it from here.
+pub use super::change::Change;
 
 /// Changes that turn `old` into `new`: every change an apply makes is one of them.
 pub fn diff(old: &Topology, new: &Topology) -> Vec<Change> {
     let mut out = Vec::new();
     for vpc in &new.vpcs {
-        match old.vpc(&vpc.name) {
-            None => out.push(Change::Add { kind: "vpc", name: vpc.name.clone() }),
-            Some(o) if o.cidr != vpc.cidr => {
-                out.push(Change::Modify { kind: "vpc", name: vpc.name.clone(), what: format!("cidr {} -> {}", o.cidr, vpc.cidr) })
-            }
-            Some(_) => {}
-        }
-        for vsw in &vpc.vswitches {
-            let name = format!("{}/{}", vpc.name, vsw.name);
-            match old.vpc(&vpc.name).and_then(|o| o.vswitch(&vsw.name)) {
-                None => out.push(Change::Add { kind: "vswitch", name }),
-                Some(o) if o.cidr != vsw.cidr || o.zone != vsw.zone => {
-                    out.push(Change::Modify { kind: "vswitch", name, what: format!("{} {} -> {} {}", o.cidr, o.zone, vsw.cidr, vsw.zone) })
-                }
-                Some(_) => {}
-            }
-        }
+        let old_vpc = old.vpc(&vpc.name);
+        kinds::vpc::diff_added_or_resized(&mut out, old_vpc, vpc);
+        vswitch::diff_added_or_changed(&mut out, &vpc.name, old_vpc.map(|o| o.vswitches.as_slice()), &vpc.vswitches);
     }
     for vpc in &new.vpcs {
         let old_vpc = old.vpc(&vpc.name);
-        for gw in &vpc.gateways {
-            match old_vpc.and_then(|o| o.gateway(&gw.name)) {
-                None => out.push(Change::Add { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name) }),
-                Some(before) => {
-                    let what = changed_fields(before, gw, &["id"]);
-                    if !what.is_empty() {
-                        out.push(Change::Modify { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name), what: what.join(", ") });
-                    }
-                }
-            }
-        }
-        if let Some(before) = old_vpc {
-            let what = changed_fields(
-                before,
-                vpc,
-                &["id", "cidr", "vswitches", "gateways", "route_tables", "security_groups", "enis", "multicast_groups"],
-            );
-            if !what.is_empty() {
-                out.push(Change::Modify { kind: "vpc", name: vpc.name.clone(), what: what.join(", ") });
-            }
-        }
-        fn groups(v: Option<&super::Vpc>) -> Vec<(String, &super::multicast::McastGroup)> {
-            v.map(|v| v.multicast_groups.iter().map(|g| (format!("{}/{}", v.name, g.group), g)).collect()).unwrap_or_default()
-        }
-        by_name(&mut out, "multicast group", &groups(old_vpc), &groups(Some(vpc)));
-        for table in &vpc.route_tables {
-            let name = format!("{}/{}", vpc.name, table.name);
-            match old_vpc.and_then(|o| o.route_table(&table.name)) {
-                // A new VPC's system table comes with it; say so only when it has entries.
-                None if table.is_system && table.routes.is_empty() => {}
-                None => out.push(Change::Add { kind: "route table", name: format!("{name} ({} entries)", table.routes.len()) }),
-                Some(before) => {
-                    let was: std::collections::BTreeMap<_, _> = before.routes.iter().map(|r| (r.dst, &r.next_hop)).collect();
-                    let now: std::collections::BTreeMap<_, _> = table.routes.iter().map(|r| (r.dst, &r.next_hop)).collect();
-                    let added = now.keys().filter(|d| !was.contains_key(d)).count();
-                    let removed = was.keys().filter(|d| !now.contains_key(d)).count();
-                    let changed = now.iter().filter(|(d, h)| was.get(d).is_some_and(|w| w != *h)).count();
-                    if added + removed + changed > 0 {
-                        out.push(Change::Modify { kind: "route table", name, what: format!("entries +{added} -{removed} ~{changed}") });
-                    }
-                }
-            }
-        }
+        gateway::diff_added_or_changed(&mut out, &vpc.name, old_vpc.map(|o| o.gateways.as_slice()), &vpc.gateways);
+        kinds::vpc::diff_fields(&mut out, old_vpc, vpc);
+        multicast::diff(&mut out, &vpc.name, old_vpc.map(|o| o.multicast_groups.as_slice()), &vpc.multicast_groups);
+        route_table::diff_added_or_changed(&mut out, &vpc.name, old_vpc.map(|o| o.route_tables.as_slice()), &vpc.route_tables);
     }
     for vpc in &new.vpcs {
         let old_vpc = old.vpc(&vpc.name);
-        for group in &vpc.security_groups {
-            let name = format!("{}/{}", vpc.name, group.name);
-            match old_vpc.and_then(|o| o.security_group(&group.name)) {
-                // A new VPC's default group comes with it.
-                None if old_vpc.is_none() && group.is_default() => {}
-                None => out.push(Change::Add { kind: "security group", name: format!("{name} ({} rules)", group.rules.len()) }),
-                Some(before) => {
-                    let was: std::collections::BTreeSet<_> = before.rules.iter().map(|r| &r.id).collect();
-                    let now: std::collections::BTreeSet<_> = group.rules.iter().map(|r| &r.id).collect();
-                    let (added, removed) = (now.difference(&was).count(), was.difference(&now).count());
-                    let mut what = Vec::new();
-                    if added + removed > 0 {
-                        what.push(format!("rules +{added} -{removed}"));
-                    }
-                    if before.intra_accept != group.intra_accept {
-                        what.push(format!("intra_group {}", if group.intra_accept { "accept" } else { "drop" }));
-                    }
-                    if !what.is_empty() {
-                        out.push(Change::Modify { kind: "security group", name, what: what.join(", ") });
-                    }
-                }
-            }
-        }
-        for group in old_vpc.map(|o| o.security_groups.as_slice()).unwrap_or_default() {
-            if vpc.security_group(&group.name).is_none() {
-                out.push(Change::Remove { kind: "security group", name: format!("{}/{}", vpc.name, group.name) });
-            }
-        }
+        security_group::diff(&mut out, &vpc.name, old_vpc.map(|o| o.security_groups.as_slice()), &vpc.security_groups);
     }
-    for cen in &new.cens {
-        match old.cens.iter().find(|c| c.name == cen.name) {
-            None => out.push(Change::Add { kind: "cen", name: cen.name.clone() }),
-            Some(o) if o.vpcs != cen.vpcs => out.push(Change::Modify {
-                kind: "cen",
-                name: cen.name.clone(),
-                what: format!("members {} -> {}", o.vpcs.join(","), cen.vpcs.join(",")),
-            }),
-            Some(_) => {}
-        }
-    }
+    cen::diff_added_or_changed(&mut out, &old.cens, &new.cens);
     // Built once: a look-up per ENI of the other topology would scan all of its ENIs.
     let (old_enis, new_enis) = (old.enis_by_name(), new.enis_by_name());
-    for (vpc, _, eni) in new.enis() {
-        match old_enis.get(&eni.name) {
-            None => out.push(Change::Add { kind: "eni", name: eni.name.clone() }),
-            Some((ovpc, _, o)) => {
-                let mut what = Vec::new();
-                if ovpc.name != vpc.name || o.vswitch != eni.vswitch {
-                    what.push(format!("vswitch {}/{} -> {}/{}", ovpc.name, o.vswitch, vpc.name, eni.vswitch));
-                }
-                if o.ip != eni.ip {
-                    what.push(format!("ip {} -> {}", o.ip, eni.ip));
-                }
-                if o.mac != eni.mac {
-                    what.push(format!("mac {} -> {}", format_mac(&o.mac), format_mac(&eni.mac)));
-                }
-                if o.interface != eni.interface {
-                    what.push(format!("interface {:?} -> {:?}", o.interface, eni.interface));
-                }
-                if o.security_groups != eni.security_groups {
-                    what.push(format!("security groups {} -> {}", o.security_groups.join(","), eni.security_groups.join(",")));
-                }
-                what.extend(changed_fields(o, eni, &["id", "name", "vswitch", "ip", "mac", "interface", "security_groups"]));
-                if !what.is_empty() {
-                    out.push(Change::Modify { kind: "eni", name: eni.name.clone(), what: what.join(", ") });
-                }
-            }
+    for (vpc, _, e) in new.enis() {
+        eni::diff_added_or_changed(&mut out, old_enis.get(&e.name).map(|(v, _, o)| (v.name.as_str(), o)), &vpc.name, e);
+    }
+    for (_, _, e) in old.enis() {
+        if new_enis.get(&e.name).is_none() {
+            eni::removed(&mut out, e);
         }
     }
-    for (_, _, eni) in old.enis() {
-        if new_enis.get(&eni.name).is_none() {
-            out.push(Change::Remove { kind: "eni", name: eni.name.clone() });
-        }
-    }
-    for cen in &old.cens {
-        if !new.cens.iter().any(|c| c.name == cen.name) {
-            out.push(Change::Remove { kind: "cen", name: cen.name.clone() });
-        }
-    }
-    let old_logs: Vec<(String, &super::flowlog::FlowLog)> = old.flow_logs.iter().map(|f| (f.name.clone(), f)).collect();
-    let new_logs: Vec<(String, &super::flowlog::FlowLog)> = new.flow_logs.iter().map(|f| (f.name.clone(), f)).collect();
-    by_name(&mut out, "flow log", &old_logs, &new_logs);
+    cen::diff_removed(&mut out, &old.cens, &new.cens);
+    flow_log::diff(&mut out, &old.flow_logs, &new.flow_logs);
     for vpc in &old.vpcs {
-        if new.vpc(&vpc.name).is_none() {
-            for g in &vpc.multicast_groups {
-                out.push(Change::Remove { kind: "multicast group", name: format!("{}/{}", vpc.name, g.group) });
-            }
+        let new_vpc = new.vpc(&vpc.name);
+        if new_vpc.is_none() {
+            multicast::removed_with_vpc(&mut out, &vpc.name, &vpc.multicast_groups);
         }
-        for table in vpc.route_tables.iter().filter(|t| !t.is_system) {
-            if new.vpc(&vpc.name).and_then(|n| n.route_table(&table.name)).is_none() {
-                out.push(Change::Remove { kind: "route table", name: format!("{}/{}", vpc.name, table.name) });
-            }
-        }
-        for gw in &vpc.gateways {
-            if new.vpc(&vpc.name).and_then(|n| n.gateway(&gw.name)).is_none() {
-                out.push(Change::Remove { kind: "gateway", name: format!("{}/{}", vpc.name, gw.name) });
-            }
-        }
-        for vsw in &vpc.vswitches {
-            if new.vpc(&vpc.name).and_then(|n| n.vswitch(&vsw.name)).is_none() {
-                out.push(Change::Remove { kind: "vswitch", name: format!("{}/{}", vpc.name, vsw.name) });
-            }
-        }
-        if new.vpc(&vpc.name).is_none() {
-            out.push(Change::Remove { kind: "vpc", name: vpc.name.clone() });
+        route_table::diff_removed(&mut out, &vpc.name, &vpc.route_tables, new_vpc.map(|n| n.route_tables.as_slice()));
+        gateway::diff_removed(&mut out, &vpc.name, &vpc.gateways, new_vpc.map(|n| n.gateways.as_slice()));
+        vswitch::diff_removed(&mut out, &vpc.name, &vpc.vswitches, new_vpc.map(|n| n.vswitches.as_slice()));
+        if new_vpc.is_none() {
+            kinds::vpc::removed(&mut out, vpc);
         }
     }
     out

@@ -2,14 +2,19 @@
 //! and the reference semantics the data path must match (`forward`).
 //!
 //! Each layer imports only from the layers before it:
-//! - `constants`, `error`, `names`, `addr`, `quotas`, `spec` (the document as written);
-//! - the validated types: `route`, `security`, `multicast`, `flowlog`, `vpc`, `topology` (which
-//!   re-exports the others' types at the paths callers use);
+//! - `constants`, `error`, `names`, `addr`, `quotas`, `change` (what a diff reports);
+//! - `kinds`: one file per resource kind with all the model has for it -- its document shapes,
+//!   ID prefix, validated type and how its changes read;
+//! - `spec` (the document as written, each kind's shapes at their old paths) and `locate` (where
+//!   the resource with an ID is in a document);
+//! - `route`, `multicast`, `flowlog`, `vpc` (the validated types at their old paths), `security`
+//!   (checking rules, verdicts) and `topology` (the region, and the types at the paths callers use);
 //! - `normalize` (fills in a document) and `validate` (turns it into a `Topology`);
 //! - what works on a topology: `ids`, `binding`, `conntrack`, `ecmp`, `forward`, `diff`.
 
 pub mod addr;
 pub mod binding;
+pub mod change;
 pub mod conntrack;
 pub mod constants;
 pub mod dependencies;
@@ -19,6 +24,8 @@ pub mod error;
 pub mod flowlog;
 pub mod forward;
 pub mod ids;
+pub mod kinds;
+pub mod locate;
 pub mod multicast;
 pub mod names;
 pub mod normalize;

@@ -16,8 +16,10 @@ pub use super::constants::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME};
 use super::{
     addr,
     constants::{DEFAULT_GROUP, DEFAULT_VSWITCH_PREFIX, RESERVED_AT_END, SYSTEM_TABLE},
+    kinds::{cen, eni, flow_log, gateway, multicast, route_entry, route_table, security_group, vpc, vswitch},
+    locate::{DocIndex, ResourceKind, each_resource},
     security,
-    spec::{EniSpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
+    spec::{EniSpec, GatewaySpec, RouteTableSpec, TopologySpec, VSwitchSpec, VpcSpec},
 };
 
 /// A fresh resource ID: `prefix-` and 20 random lowercase letters and digits, like the cloud's.
@@ -167,23 +169,7 @@ fn free_default_cidr(vpc: &VpcSpec) -> Option<Ipv4Net> {
 fn assign_ids(old: &TopologySpec, stored_enis: &StoredEnis<'_>, new: &mut TopologySpec) {
     // IDs the document already carries, and IDs handed out below: an old ID is reused at most once.
     let mut taken: std::collections::HashSet<String> = std::collections::HashSet::new();
-    taken.extend(new.cens.iter().filter_map(|c| c.id.clone()));
-    taken.extend(new.flow_logs.iter().filter_map(|f| f.id.clone()));
-    for vpc in &new.vpcs {
-        taken.extend(vpc.id.clone());
-        taken.extend(vpc.gateways.iter().filter_map(|g| g.id.clone()));
-        taken.extend(vpc.multicast_groups.iter().filter_map(|g| g.id.clone()));
-        taken.extend(vpc.vswitches.iter().filter_map(|s| s.id.clone()));
-        taken.extend(vpc.enis.iter().filter_map(|e| e.id.clone()));
-        for g in &vpc.security_groups {
-            taken.extend(g.id.clone());
-            taken.extend(g.rules.iter().filter_map(|r| r.id.clone()));
-        }
-        for t in &vpc.route_tables {
-            taken.extend(t.id.clone());
-            taken.extend(t.routes.iter().filter_map(|r| r.id.clone()));
-        }
-    }
+    each_resource(new, |_, id| taken.extend(id.clone()));
     let mut keep_or_new = |id: &mut Option<String>, old: Option<String>, prefix: &str| {
         if id.is_none() {
             let fresh = old.filter(|o| !taken.contains(o)).unwrap_or_else(|| new_id(prefix));
@@ -193,61 +179,65 @@ fn assign_ids(old: &TopologySpec, stored_enis: &StoredEnis<'_>, new: &mut Topolo
     };
     for vpc in &mut new.vpcs {
         let old_vpc = old.vpcs.iter().find(|v| v.name == vpc.name);
-        keep_or_new(&mut vpc.id, old_vpc.and_then(|v| v.id.clone()), "vpc");
+        keep_or_new(&mut vpc.id, old_vpc.and_then(|v| v.id.clone()), vpc::ID_PREFIX);
         for vsw in &mut vpc.vswitches {
             let found = old_vpc.and_then(|v| v.vswitches.iter().find(|s| s.name == vsw.name)).and_then(|s| s.id.clone());
-            keep_or_new(&mut vsw.id, found, "vsw");
+            keep_or_new(&mut vsw.id, found, vswitch::ID_PREFIX);
         }
         for table in &mut vpc.route_tables {
             let old_table = old_vpc.and_then(|v| v.route_tables.iter().find(|t| t.name == table.name));
-            keep_or_new(&mut table.id, old_table.and_then(|t| t.id.clone()), "vtb");
+            keep_or_new(&mut table.id, old_table.and_then(|t| t.id.clone()), route_table::ID_PREFIX);
             let old_ids: std::collections::HashMap<&str, &str> =
                 old_table.map(|t| t.routes.iter().filter_map(|r| Some((r.dst.as_str(), r.id.as_deref()?))).collect()).unwrap_or_default();
             for route in &mut table.routes {
                 let found = old_ids.get(route.dst.as_str()).map(|id| id.to_string());
-                keep_or_new(&mut route.id, found, "rte");
+                keep_or_new(&mut route.id, found, route_entry::ID_PREFIX);
             }
         }
         for eni in &mut vpc.enis {
             let found = stored_enis.by_name.get(eni.name.as_str()).and_then(|e| e.id.clone());
-            keep_or_new(&mut eni.id, found, "eni");
+            keep_or_new(&mut eni.id, found, eni::ID_PREFIX);
         }
         for gw in &mut vpc.gateways {
             let found = old_vpc.and_then(|v| v.gateways.iter().find(|g| g.name == gw.name)).and_then(|g| g.id.clone());
-            keep_or_new(&mut gw.id, found, "gw");
+            keep_or_new(&mut gw.id, found, gateway::ID_PREFIX);
         }
         for group in &mut vpc.multicast_groups {
             let found = old_vpc.and_then(|v| v.multicast_groups.iter().find(|g| g.group == group.group)).and_then(|g| g.id.clone());
-            keep_or_new(&mut group.id, found, "mcg");
+            keep_or_new(&mut group.id, found, multicast::ID_PREFIX);
         }
         for group in &mut vpc.security_groups {
             let old_group = old_vpc.and_then(|v| v.security_groups.iter().find(|g| g.name == group.name));
-            keep_or_new(&mut group.id, old_group.and_then(|g| g.id.clone()), "sg");
+            keep_or_new(&mut group.id, old_group.and_then(|g| g.id.clone()), security_group::ID_PREFIX);
             // A rule keeps its ID while its content (all but the description) stays the same.
             let old_ids: std::collections::HashMap<String, &str> = old_group
                 .map(|g| g.rules.iter().filter_map(|r| Some((security::rule_key(r), r.id.as_deref()?))).collect())
                 .unwrap_or_default();
             for rule in &mut group.rules {
                 let found = old_ids.get(&security::rule_key(rule)).map(|id| id.to_string());
-                keep_or_new(&mut rule.id, found, "sgr");
+                keep_or_new(&mut rule.id, found, security_group::RULE_ID_PREFIX);
             }
         }
     }
     for cen in &mut new.cens {
         let found = old.cens.iter().find(|c| c.name == cen.name).and_then(|c| c.id.clone());
-        keep_or_new(&mut cen.id, found, "cen");
+        keep_or_new(&mut cen.id, found, cen::ID_PREFIX);
     }
     for log in &mut new.flow_logs {
         let found = old.flow_logs.iter().find(|f| f.name == log.name).and_then(|f| f.id.clone());
-        keep_or_new(&mut log.id, found, "fl");
+        keep_or_new(&mut log.id, found, flow_log::ID_PREFIX);
     }
 }
 
 /// Gateways without a MAC keep theirs or get one derived from their ID.
 fn fill_gateway_macs(old: &TopologySpec, doc: &mut TopologySpec) {
+    // Built once: a scan of the stored gateways for each gateway is quadratic in gateways.
+    let stored = DocIndex::of_kinds(old, &[ResourceKind::Gateway]);
     for vpc in &mut doc.vpcs {
         for gw in vpc.gateways.iter_mut().filter(|g| g.mac.is_none()) {
-            let kept = old.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.id == gw.id).and_then(|g| g.mac.clone());
+            // Every gateway has its ID by now (`assign_ids`).
+            let kept =
+                gw.id.as_deref().and_then(|id| stored.find::<GatewaySpec>(id)).and_then(|(i, j)| old.vpcs[i].gateways[j].mac.clone());
             gw.mac = Some(kept.unwrap_or_else(|| addr::format_mac(&addr::derived_mac(0x06, gw.id.as_deref().unwrap_or(&gw.name)))));
         }
     }

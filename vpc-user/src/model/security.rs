@@ -1,4 +1,5 @@
-//! Security groups: the validated rules and the reference semantics of a verdict.
+//! Security groups: checking rules and the reference semantics of a verdict (the types, as written
+//! and as validated, are in `kinds::security_group`).
 //!
 //! A rule has a direction, a policy, a protocol, a destination port range (tcp/udp only), a peer
 //! (a CIDR block, or the members of a group of the same VPC) and a priority 1-100 (1 first). For
@@ -7,10 +8,7 @@
 //! group's intra-group policy (accept unless set to drop), an implicit ingress rule after every
 //! explicit one. No rule matched: ingress drops, egress accepts.
 
-use std::net::Ipv4Addr;
-
 use ipnet::Ipv4Net;
-use serde::Serialize;
 
 use super::{
     error::{Problems, code},
@@ -18,130 +16,14 @@ use super::{
     spec::{PeerSpec, SecurityGroupSpec, SgRuleSpec},
 };
 
-// Kept at its old path for callers that import it from here.
+// Kept at their old paths for callers that import them from here.
 pub use super::constants::DEFAULT_GROUP;
+pub use super::kinds::security_group::{Direction, Peer, Protocol, SecurityGroup, SgRule};
 /// Groups an ENI may belong to.
 pub const MAX_GROUPS_PER_ENI: usize = vpc_common::sg::MAX_ENI_GROUPS;
 /// Rules a group may hold, whatever the quota: what the data path's bitmaps have room for
 /// (one more bit is the intra-group rule).
 pub const MAX_RULES_PER_GROUP: usize = 10_000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Ingress,
-    Egress,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    Tcp,
-    Udp,
-    Icmp,
-    Gre,
-    All,
-}
-
-impl Protocol {
-    /// Whether a packet of IP protocol `proto` is of this rule's protocol.
-    pub fn matches(self, proto: u8) -> bool {
-        match self {
-            Protocol::Tcp => proto == 6,
-            Protocol::Udp => proto == 17,
-            Protocol::Icmp => proto == 1,
-            Protocol::Gre => proto == 47,
-            Protocol::All => true,
-        }
-    }
-
-    fn has_ports(self) -> bool {
-        matches!(self, Protocol::Tcp | Protocol::Udp)
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Peer {
-    Cidr(Ipv4Net),
-    /// The members of this group (by name) of the same VPC.
-    Group(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SgRule {
-    pub id: String,
-    pub direction: Direction,
-    pub accept: bool,
-    pub protocol: Protocol,
-    /// Destination ports, inclusive; `None` for all.
-    pub ports: Option<(u16, u16)>,
-    pub peer: Peer,
-    pub priority: u8,
-    pub description: Option<String>,
-}
-
-impl SgRule {
-    pub fn direction_name(&self) -> &'static str {
-        match self.direction {
-            Direction::Ingress => "ingress",
-            Direction::Egress => "egress",
-        }
-    }
-
-    pub fn protocol_name(&self) -> &'static str {
-        match self.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-            Protocol::Icmp => "icmp",
-            Protocol::Gre => "gre",
-            Protocol::All => "all",
-        }
-    }
-
-    /// The rule's precedence: lower wins; drop before accept at the same priority.
-    pub fn precedence(&self) -> u16 {
-        vpc_common::sg::precedence(self.priority, if self.accept { vpc_common::sg::policy::ACCEPT } else { vpc_common::sg::policy::DROP })
-    }
-
-    /// Whether the rule matches a packet of `proto` to `dport` (none: no ports, as for fragments
-    /// and protocols without ports) whose other end is `peer` (members: the peer group's).
-    pub fn matches(&self, proto: u8, dport: Option<u16>, peer: Ipv4Addr, members: &dyn Fn(&str) -> Vec<Ipv4Addr>) -> bool {
-        self.protocol.matches(proto)
-            && match self.ports {
-                None => true,
-                Some((lo, hi)) => dport.is_some_and(|p| lo <= p && p <= hi),
-            }
-            && match &self.peer {
-                Peer::Cidr(net) => net.contains(&peer),
-                Peer::Group(group) => members(group).contains(&peer),
-            }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SecurityGroup {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    /// Members reach each other unless a rule says otherwise (the intra-group policy).
-    pub intra_accept: bool,
-    pub rules: Vec<SgRule>,
-}
-
-impl SecurityGroup {
-    pub fn is_default(&self) -> bool {
-        self.name == DEFAULT_GROUP
-    }
-
-    /// The rules of `direction` in the order the data path tries them: by precedence, ties in
-    /// the order they were written.
-    pub fn ordered(&self, direction: Direction) -> Vec<&SgRule> {
-        let mut rules: Vec<&SgRule> = self.rules.iter().filter(|r| r.direction == direction).collect();
-        rules.sort_by_key(|r| r.precedence());
-        rules
-    }
-}
 
 /// The rules a VPC's default group gets when it is created for an ENI listed without groups:
 /// SSH, RDP and ICMP from anywhere, at the lowest priority, as the cloud's default group.

@@ -1,7 +1,7 @@
 //! The validated topology: typed resources, every reference resolved, every rule of the guide
 //! checked. `Topology::from_spec` (in `validate`) takes a normalized document (IDs filled in);
 //! `from_yaml` normalizes a file on its own, for tools and tests that have no stored state.
-//! Here: the region-wide types (the topology, its CENs) and the queries across VPCs.
+//! Here: the topology and the queries across VPCs; each kind's type is in its file of `kinds`.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::flowlog::FlowLog;
 pub use super::{
     constants::{CLOUD_SERVICES, MAX_CONNTRACK_LIMIT, MAX_MTU, MIN_MTU, PRIVATE_RANGES},
+    kinds::cen::Cen,
     quotas::Quotas,
     route::{HealthCheck, HealthMethod, Hop, HopGroup, HopTarget, NextHop, Origin, Route, RouteTable, RouteView},
     vpc::{Eni, Gateway, VSwitch, Vpc},
@@ -22,16 +23,6 @@ pub struct Topology {
     pub vpcs: Vec<Vpc>,
     pub cens: Vec<Cen>,
     pub flow_logs: Vec<FlowLog>,
-}
-
-/// A named group of VPCs that learn each other's VSwitch CIDRs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Cen {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    /// Member VPC names.
-    pub vpcs: Vec<String>,
 }
 
 impl Topology {

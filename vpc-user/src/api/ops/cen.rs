@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DRY_RUN, Op, Param, R, S, lookup::vpc_index, ok, p, transact};
+use super::{DRY_RUN, Op, Param, R, S, lookup::find, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
@@ -11,8 +11,9 @@ use crate::{
     },
     model::{
         dependencies::{self, CenInUse},
+        kinds::cen,
         normalize::new_id,
-        spec::{CenSpec, TopologySpec},
+        spec::{CenSpec, VpcSpec},
     },
 };
 
@@ -63,12 +64,8 @@ pub static OPS: &[Op] = &[
     },
 ];
 
-fn cen_index(doc: &TopologySpec, id: &str) -> R<usize> {
-    doc.cens.iter().position(|c| c.id.as_deref() == Some(id)).ok_or_else(|| ApiError::not_found(code::CEN_NOT_FOUND, "CenId", id))
-}
-
 fn create_cen(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("cen");
+    let id = new_id(cen::ID_PREFIX);
     transact(agent, p, |doc, _| {
         doc.cens.push(CenSpec {
             id: Some(id.clone()),
@@ -83,7 +80,7 @@ fn create_cen(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_cen(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = cen_index(doc, p.str("CenId"))?;
+        let i = find::<CenSpec>(doc, p.str("CenId"))?;
         if let Some(CenInUse { vpcs }) = dependencies::cen_in_use(&doc.cens[i]) {
             return Err(ApiError::conflict(
                 code::CEN_HAS_VPCS,
@@ -98,8 +95,8 @@ fn delete_cen(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn attach_cen(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = cen_index(doc, p.str("CenId"))?;
-        let vpc = doc.vpcs[vpc_index(doc, p.str("ChildInstanceId")).map_err(|mut e| {
+        let i = find::<CenSpec>(doc, p.str("CenId"))?;
+        let vpc = doc.vpcs[find::<VpcSpec>(doc, p.str("ChildInstanceId")).map_err(|mut e| {
             e.field = Some("ChildInstanceId".into());
             e
         })?]
@@ -113,8 +110,8 @@ fn attach_cen(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn detach_cen(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = cen_index(doc, p.str("CenId"))?;
-        let vpc = doc.vpcs[vpc_index(doc, p.str("ChildInstanceId"))?].name.clone();
+        let i = find::<CenSpec>(doc, p.str("CenId"))?;
+        let vpc = doc.vpcs[find::<VpcSpec>(doc, p.str("ChildInstanceId"))?].name.clone();
         let before = doc.cens[i].vpcs.len();
         doc.cens[i].vpcs.retain(|v| *v != vpc);
         if doc.cens[i].vpcs.len() == before {

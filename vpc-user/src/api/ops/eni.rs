@@ -6,7 +6,7 @@ use super::{
     DRY_RUN,
     Kind::{Boolean, Integer},
     Op, Param, R, S,
-    lookup::{eni_index, group_name, vswitch_index},
+    lookup::{find, group_name},
     name_or, ok, p, transact,
 };
 use crate::{
@@ -18,8 +18,9 @@ use crate::{
     model::{
         addr,
         dependencies::{self, NextHopInUse},
+        kinds::eni,
         normalize::{ensure_default_vswitch, new_id},
-        spec::EniSpec,
+        spec::{EniSpec, VSwitchSpec},
     },
 };
 
@@ -90,7 +91,7 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("eni");
+    let id = new_id(eni::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let name = name_or(p.opt_str("NetworkInterfaceName"), &id);
         let (ip, mac, interface) = (
@@ -100,7 +101,7 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
         );
         let (i, vswitch) = match (p.opt_str("VSwitchId"), p.opt_str("ZoneId")) {
             (Some(vsw), _) => {
-                let (i, j) = vswitch_index(doc, vsw)?;
+                let (i, j) = find::<VSwitchSpec>(doc, vsw)?;
                 (i, doc.vpcs[i].vswitches[j].name.clone())
             }
             (None, Some(zone)) => ensure_default_vswitch(doc, zone),
@@ -145,7 +146,7 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_eni(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
+        let (i, j) = find::<EniSpec>(doc, p.str("NetworkInterfaceId"))?;
         if let Some(NextHopInUse { destinations }) = dependencies::next_hop_in_use(&doc.vpcs[i], &doc.vpcs[i].enis[j].name) {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DRY_RUN, Kind::Integer, Op, Param, R, S, name_or, ok, p, transact};
+use super::{DRY_RUN, Kind::Integer, Op, Param, R, S, lookup::find, name_or, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
@@ -12,8 +12,10 @@ use crate::{
     },
     model::{
         flowlog::{FlowLog, Resource, Sink},
+        kinds::flow_log,
+        locate,
         normalize::new_id,
-        spec::{FlowLogResourceSpec, FlowLogSinkSpec, FlowLogSpec, TopologySpec},
+        spec::{EniSpec, FlowLogResourceSpec, FlowLogSinkSpec, FlowLogSpec, TopologySpec, VSwitchSpec, VpcSpec},
     },
 };
 
@@ -99,35 +101,21 @@ pub static OPS: &[Op] = &[
     },
 ];
 
-fn log_index(doc: &TopologySpec, id: &str) -> R<usize> {
-    doc.flow_logs
-        .iter()
-        .position(|f| f.id.as_deref() == Some(id))
-        .ok_or_else(|| ApiError::not_found(code::FLOW_LOG_NOT_FOUND, "FlowLogId", id))
-}
-
 /// The document's resource for (type, ID).
 fn resource(doc: &TopologySpec, kind: &str, id: &str) -> R<FlowLogResourceSpec> {
     let missing = || ApiError::not_found(code::FLOW_LOG_RESOURCE_NOT_FOUND, "ResourceId", id);
     match kind.to_ascii_lowercase().as_str() {
-        "vpc" => doc
-            .vpcs
-            .iter()
-            .find(|v| v.id.as_deref() == Some(id))
-            .map(|v| FlowLogResourceSpec { vpc: Some(v.name.clone()), ..Default::default() })
+        "vpc" => locate::find::<VpcSpec>(doc, id)
+            .map(|i| FlowLogResourceSpec { vpc: Some(doc.vpcs[i].name.clone()), ..Default::default() })
             .ok_or_else(missing),
-        "vswitch" => doc
-            .vpcs
-            .iter()
-            .find_map(|v| v.vswitches.iter().find(|s| s.id.as_deref() == Some(id)).map(|s| (v, s)))
-            .map(|(v, s)| FlowLogResourceSpec { vpc: Some(v.name.clone()), vswitch: Some(s.name.clone()), ..Default::default() })
+        "vswitch" => locate::find::<VSwitchSpec>(doc, id)
+            .map(|(i, j)| {
+                let vpc = &doc.vpcs[i];
+                FlowLogResourceSpec { vpc: Some(vpc.name.clone()), vswitch: Some(vpc.vswitches[j].name.clone()), ..Default::default() }
+            })
             .ok_or_else(missing),
-        "networkinterface" => doc
-            .vpcs
-            .iter()
-            .flat_map(|v| &v.enis)
-            .find(|e| e.id.as_deref() == Some(id))
-            .map(|e| FlowLogResourceSpec { eni: Some(e.name.clone()), ..Default::default() })
+        "networkinterface" => locate::find::<EniSpec>(doc, id)
+            .map(|(i, j)| FlowLogResourceSpec { eni: Some(doc.vpcs[i].enis[j].name.clone()), ..Default::default() })
             .ok_or_else(missing),
         other => Err(ApiError::bad(
             code::INVALID_PARAMETER,
@@ -142,7 +130,7 @@ fn window(p: &Params) -> Option<String> {
 }
 
 fn create(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("fl");
+    let id = new_id(flow_log::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let resource = resource(doc, p.str("ResourceType"), p.str("ResourceId"))?;
         doc.flow_logs.push(FlowLogSpec {
@@ -162,7 +150,7 @@ fn create(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = log_index(doc, p.str("FlowLogId"))?;
+        let i = find::<FlowLogSpec>(doc, p.str("FlowLogId"))?;
         doc.flow_logs.remove(i);
         Ok(())
     })?;
@@ -171,7 +159,7 @@ fn delete(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn set_active(agent: &mut Agent, p: &Params, active: bool) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = log_index(doc, p.str("FlowLogId"))?;
+        let i = find::<FlowLogSpec>(doc, p.str("FlowLogId"))?;
         doc.flow_logs[i].active = if active { None } else { Some(false) };
         Ok(())
     })?;
@@ -188,7 +176,7 @@ fn deactivate(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn modify(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = log_index(doc, p.str("FlowLogId"))?;
+        let i = find::<FlowLogSpec>(doc, p.str("FlowLogId"))?;
         let log = &mut doc.flow_logs[i];
         if let Some(name) = p.opt_str("FlowLogName") {
             log.name = name.into();

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DRY_RUN, Kind::Integer, Op, Param, R, S, lookup::vpc_index, name_or, ok, p, transact};
+use super::{DRY_RUN, Kind::Integer, Op, Param, R, S, lookup::find, name_or, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
@@ -12,8 +12,9 @@ use crate::{
     model::{
         addr,
         dependencies::{self, NextHopInUse},
+        kinds::gateway,
         normalize::new_id,
-        spec::{GatewaySpec, TopologySpec},
+        spec::{GatewaySpec, VpcSpec},
     },
 };
 
@@ -58,19 +59,10 @@ pub static OPS: &[Op] = &[
     },
 ];
 
-fn gateway_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
-    for (i, vpc) in doc.vpcs.iter().enumerate() {
-        if let Some(j) = vpc.gateways.iter().position(|g| g.id.as_deref() == Some(id)) {
-            return Ok((i, j));
-        }
-    }
-    Err(ApiError::not_found(code::GATEWAY_NOT_FOUND, "GatewayId", id))
-}
-
 fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("gw");
+    let id = new_id(gateway::ID_PREFIX);
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         let networks = p
             .opt_str("Networks")
             .map(|n| n.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
@@ -93,7 +85,7 @@ fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = gateway_index(doc, p.str("GatewayId"))?;
+        let (i, j) = find::<GatewaySpec>(doc, p.str("GatewayId"))?;
         if let Some(NextHopInUse { destinations }) = dependencies::next_hop_in_use(&doc.vpcs[i], &doc.vpcs[i].gateways[j].name) {
             return Err(ApiError::conflict(
                 code::ENI_IS_NEXT_HOP,

@@ -3,11 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    DRY_RUN, Op, Param, R, S,
-    lookup::{eni_index, vpc_index},
-    ok, p, transact,
-};
+use super::{DRY_RUN, Op, Param, R, S, lookup::find, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
@@ -16,8 +12,10 @@ use crate::{
     },
     model::{
         ids::mcast_member,
+        kinds::multicast,
+        locate,
         normalize::new_id,
-        spec::{McastGroupSpec, TopologySpec},
+        spec::{EniSpec, McastGroupSpec, TopologySpec, VpcSpec},
     },
 };
 
@@ -91,15 +89,6 @@ pub static OPS: &[Op] = &[
     },
 ];
 
-fn group_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
-    for (i, vpc) in doc.vpcs.iter().enumerate() {
-        if let Some(j) = vpc.multicast_groups.iter().position(|g| g.id.as_deref() == Some(id)) {
-            return Ok((i, j));
-        }
-    }
-    Err(ApiError::not_found(code::MCAST_GROUP_NOT_FOUND, "GroupId", id))
-}
-
 /// The name of ENI `id` (ID or name) of VPC `i`.
 fn eni_name(doc: &TopologySpec, i: usize, id: &str, field: &str) -> R<String> {
     doc.vpcs[i]
@@ -115,9 +104,9 @@ fn names(doc: &TopologySpec, i: usize, list: Option<&str>, field: &str) -> R<Vec
 }
 
 fn create(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("mcg");
+    let id = new_id(multicast::ID_PREFIX);
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         let senders = names(doc, i, p.opt_str("SenderIds"), "SenderIds")?;
         let members = names(doc, i, p.opt_str("MemberIds"), "MemberIds")?;
         doc.vpcs[i].multicast_groups.push(McastGroupSpec {
@@ -133,7 +122,7 @@ fn create(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("GroupId"))?;
+        let (i, j) = find::<McastGroupSpec>(doc, p.str("GroupId"))?;
         doc.vpcs[i].multicast_groups.remove(j);
         Ok(())
     })?;
@@ -151,11 +140,11 @@ fn role_sender(p: &Params) -> R<bool> {
 fn join(agent: &mut Agent, p: &Params) -> R<Value> {
     let sender = role_sender(p)?;
     transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("GroupId"))?;
+        let (i, j) = find::<McastGroupSpec>(doc, p.str("GroupId"))?;
         let id = p.str("NetworkInterfaceId");
         let name = match eni_name(doc, i, id, "NetworkInterfaceId") {
             Ok(name) => name,
-            Err(e) if eni_index(doc, id).is_ok() => {
+            Err(e) if locate::find::<EniSpec>(doc, id).is_some() => {
                 return Err(ApiError::conflict(
                     code::OTHER_VPC,
                     format!("ENI {id} is in another VPC: a group never reaches beyond its VPC ({e})"),
@@ -180,7 +169,7 @@ fn join(agent: &mut Agent, p: &Params) -> R<Value> {
 fn leave(agent: &mut Agent, p: &Params) -> R<Value> {
     let sender = role_sender(p)?;
     transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("GroupId"))?;
+        let (i, j) = find::<McastGroupSpec>(doc, p.str("GroupId"))?;
         let name = eni_name(doc, i, p.str("NetworkInterfaceId"), "NetworkInterfaceId")?;
         let group = &mut doc.vpcs[i].multicast_groups[j];
         let list = if sender { &mut group.senders } else { &mut group.members };

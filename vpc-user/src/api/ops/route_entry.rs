@@ -4,7 +4,7 @@
 use ipnet::Ipv4Net;
 use serde_json::{Value, json};
 
-use super::{DRY_RUN, Kind::Object, Op, Param, R, S, change, lookup::table_index, ok, p};
+use super::{DRY_RUN, Kind::Object, Op, Param, R, S, change, lookup::find, ok, p};
 use crate::{
     agent::{Agent, incremental::Edit},
     api::{
@@ -13,8 +13,9 @@ use crate::{
     },
     model::{
         Topology,
+        kinds::route_entry,
         normalize::new_id,
-        spec::{NextHopSpec, RouteSpec, TopologySpec},
+        spec::{NextHopSpec, RouteSpec, RouteTableSpec, TopologySpec},
         topology::{HopTarget, NextHop, Origin},
     },
 };
@@ -121,9 +122,9 @@ fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
 
 fn create_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
     let doc = &agent.stored().doc;
-    let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+    let (i, j) = find::<RouteTableSpec>(doc, p.str("RouteTableId"))?;
     let route = RouteSpec {
-        id: Some(new_id("rte")),
+        id: Some(new_id(route_entry::ID_PREFIX)),
         dst: p.str("DestinationCidrBlock").into(),
         next_hop: next_hop(doc, i, p)?,
         name: p.opt_str("RouteEntryName").map(Into::into),
@@ -143,19 +144,12 @@ fn delete_route_entry(agent: &mut Agent, p: &Params) -> R<Value> {
 /// The custom entry a DeleteRouteEntry names: (VPC, table, entry) positions in `doc`.
 fn find_entry(doc: &TopologySpec, topology: &Topology, p: &Params) -> R<(usize, usize, usize)> {
     if let Some(id) = p.opt_str("RouteEntryId") {
-        for (i, vpc) in doc.vpcs.iter().enumerate() {
-            for (j, table) in vpc.route_tables.iter().enumerate() {
-                if let Some(k) = table.routes.iter().position(|r| r.id.as_deref() == Some(id)) {
-                    return Ok((i, j, k));
-                }
-            }
-        }
-        return Err(ApiError::not_found(code::ROUTE_ENTRY_NOT_FOUND, "RouteEntryId", id));
+        return find::<RouteSpec>(doc, id);
     }
     let (Some(table_id), Some(dst)) = (p.opt_str("RouteTableId"), p.opt_str("DestinationCidrBlock")) else {
         return Err(ApiError::bad(code::MISSING_PARAMETER, "RouteEntryId", "give RouteEntryId, or RouteTableId and DestinationCidrBlock"));
     };
-    let (i, j) = table_index(doc, table_id)?;
+    let (i, j) = find::<RouteTableSpec>(doc, table_id)?;
     let parsed: Option<Ipv4Net> = dst.parse().ok();
     let vpc = topology.vpcs.iter().find(|v| Some(&v.id) == doc.vpcs[i].id.as_ref());
     if let (Some(vpc), Some(net)) = (vpc, parsed)

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::{
     DRY_RUN, Op, Param, R, S,
-    lookup::{router_id, table_index, vpc_index, vswitch_index},
+    lookup::{find, router_id},
     name_or, ok, p, transact,
 };
 use crate::{
@@ -16,8 +16,9 @@ use crate::{
     model::{
         dependencies::{self, RouteTableInUse},
         ids::SYSTEM_TABLE,
+        kinds::route_table,
         normalize::new_id,
-        spec::RouteTableSpec,
+        spec::{RouteTableSpec, VSwitchSpec, VpcSpec},
     },
 };
 
@@ -90,9 +91,9 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vtb");
+    let id = new_id(route_table::ID_PREFIX);
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         doc.vpcs[i].route_tables.push(RouteTableSpec {
             id: Some(id.clone()),
             name: name_or(p.opt_str("RouteTableName"), &id),
@@ -110,7 +111,7 @@ fn system_table_denied(what: &str) -> ApiError {
 
 fn delete_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+        let (i, j) = find::<RouteTableSpec>(doc, p.str("RouteTableId"))?;
         let vpc = &mut doc.vpcs[i];
         let name = vpc.route_tables[j].name.clone();
         if name == SYSTEM_TABLE {
@@ -130,7 +131,7 @@ fn delete_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn modify_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = table_index(doc, p.str("RouteTableId"))?;
+        let (i, j) = find::<RouteTableSpec>(doc, p.str("RouteTableId"))?;
         let vpc = &mut doc.vpcs[i];
         if let Some(name) = p.opt_str("RouteTableName") {
             if vpc.route_tables[j].name == SYSTEM_TABLE && name != SYSTEM_TABLE {
@@ -151,8 +152,8 @@ fn modify_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn associate_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (ti, tj) = table_index(doc, p.str("RouteTableId"))?;
-        let (si, sj) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let (ti, tj) = find::<RouteTableSpec>(doc, p.str("RouteTableId"))?;
+        let (si, sj) = find::<VSwitchSpec>(doc, p.str("VSwitchId"))?;
         if ti != si {
             return Err(ApiError::bad(code::OTHER_VPC, "VSwitchId", "the VSwitch and the route table belong to different VPCs"));
         }
@@ -176,8 +177,8 @@ fn associate_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn unassociate_route_table(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (ti, tj) = table_index(doc, p.str("RouteTableId"))?;
-        let (si, sj) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let (ti, tj) = find::<RouteTableSpec>(doc, p.str("RouteTableId"))?;
+        let (si, sj) = find::<VSwitchSpec>(doc, p.str("VSwitchId"))?;
         let table = doc.vpcs[ti].route_tables[tj].name.clone();
         if ti != si || doc.vpcs[si].vswitches[sj].route_table.as_deref() != Some(table.as_str()) || table == SYSTEM_TABLE {
             return Err(ApiError::bad(

@@ -8,7 +8,7 @@ use super::{
     DRY_RUN,
     Kind::Integer,
     Op, Param, R, S, change,
-    lookup::{eni_index, group_name, vpc_index},
+    lookup::{find, group_name},
     name_or, ok, p, transact,
 };
 use crate::{
@@ -20,9 +20,10 @@ use crate::{
     model::{
         dependencies::{self, SecurityGroupInUse},
         ids::intra_rule,
+        kinds::security_group,
         normalize::new_id,
         security::{DEFAULT_GROUP, Peer, SecurityGroup, SgRule, rule_key},
-        spec::{PeerSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec},
+        spec::{EniSpec, PeerSpec, SecurityGroupSpec, SgRuleSpec, TopologySpec, VpcSpec},
     },
 };
 
@@ -204,16 +205,6 @@ pub static OPS: &[Op] = &[
     },
 ];
 
-/// (VPC index, group index) of the group with ID `id`.
-fn group_index(doc: &TopologySpec, id: &str) -> R<(usize, usize)> {
-    for (i, vpc) in doc.vpcs.iter().enumerate() {
-        if let Some(j) = vpc.security_groups.iter().position(|g| g.id.as_deref() == Some(id)) {
-            return Ok((i, j));
-        }
-    }
-    Err(ApiError::not_found(code::SG_NOT_FOUND, "SecurityGroupId", id))
-}
-
 /// `Accept`/`Drop` (any case) as the document's `accept`/`drop`.
 fn inner_policy(p: &Params) -> R<Option<String>> {
     match p.opt_str("InnerAccessPolicy").map(str::to_ascii_lowercase).as_deref() {
@@ -226,10 +217,10 @@ fn inner_policy(p: &Params) -> R<Option<String>> {
 }
 
 fn create_group(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("sg");
+    let id = new_id(security_group::ID_PREFIX);
     let intra_group = inner_policy(p)?;
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         doc.vpcs[i].security_groups.push(SecurityGroupSpec {
             id: Some(id.clone()),
             name: name_or(p.opt_str("SecurityGroupName"), &id),
@@ -244,7 +235,7 @@ fn create_group(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_group(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+        let (i, j) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
         let vpc = &doc.vpcs[i];
         let name = vpc.security_groups[j].name.clone();
         if name == DEFAULT_GROUP {
@@ -273,7 +264,7 @@ fn delete_group(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn modify_group(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+        let (i, j) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
         let old = doc.vpcs[i].security_groups[j].name.clone();
         if let Some(name) = p.opt_str("SecurityGroupName").filter(|n| *n != old) {
             if old == DEFAULT_GROUP {
@@ -302,7 +293,7 @@ fn modify_group(agent: &mut Agent, p: &Params) -> R<Value> {
 fn modify_policy(agent: &mut Agent, p: &Params) -> R<Value> {
     let policy = inner_policy(p)?;
     transact(agent, p, |doc, _| {
-        let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+        let (i, j) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
         doc.vpcs[i].security_groups[j].intra_group = policy;
         Ok(())
     })?;
@@ -344,14 +335,14 @@ fn rule_from(doc: &TopologySpec, vpc: usize, p: &Params, ingress: bool) -> R<SgR
 
 fn authorize(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
     let doc = &agent.stored().doc;
-    let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+    let (i, j) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
     let mut rule = rule_from(doc, i, p, ingress)?;
     let key = rule_key(&rule);
     // The same rule again is the one there.
     if let Some(existing) = doc.vpcs[i].security_groups[j].rules.iter().find(|r| rule_key(r) == key) {
         return Ok(json!({"SecurityGroupRuleId": existing.id.clone().unwrap_or_default()}));
     }
-    let id = new_id("sgr");
+    let id = new_id(security_group::RULE_ID_PREFIX);
     rule.id = Some(id.clone());
     change(agent, p, Edit::AddSgRule { vpc: i, group: j, rule })?;
     Ok(json!({"SecurityGroupRuleId": id}))
@@ -368,7 +359,7 @@ fn authorize_egress(agent: &mut Agent, p: &Params) -> R<Value> {
 fn revoke(agent: &mut Agent, p: &Params, ingress: bool) -> R<Value> {
     let direction = if ingress { "ingress" } else { "egress" };
     let doc = &agent.stored().doc;
-    let (i, j) = group_index(doc, p.str("SecurityGroupId"))?;
+    let (i, j) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
     let rules = &doc.vpcs[i].security_groups[j].rules;
     let gone: Vec<String> = match p.opt_str("SecurityGroupRuleId") {
         Some(list) => {
@@ -416,8 +407,8 @@ fn revoke_egress(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn join(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (gi, gj) = group_index(doc, p.str("SecurityGroupId"))?;
-        let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
+        let (gi, gj) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
+        let (i, j) = find::<EniSpec>(doc, p.str("NetworkInterfaceId"))?;
         if gi != i {
             return Err(ApiError::conflict(code::OTHER_VPC, "an ENI joins security groups of its own VPC only"));
         }
@@ -434,8 +425,8 @@ fn join(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn leave(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (gi, gj) = group_index(doc, p.str("SecurityGroupId"))?;
-        let (i, j) = eni_index(doc, p.str("NetworkInterfaceId"))?;
+        let (gi, gj) = find::<SecurityGroupSpec>(doc, p.str("SecurityGroupId"))?;
+        let (i, j) = find::<EniSpec>(doc, p.str("NetworkInterfaceId"))?;
         let name = doc.vpcs[gi].security_groups[gj].name.clone();
         let eni = &mut doc.vpcs[i].enis[j];
         if gi != i || !eni.security_groups.contains(&name) {

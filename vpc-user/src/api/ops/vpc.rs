@@ -6,7 +6,7 @@ use super::{
     DRY_RUN,
     Kind::{Boolean, Integer},
     Op, Param, R, S,
-    lookup::{router_id, vpc_index},
+    lookup::{find, router_id},
     name_or, ok, p, transact,
 };
 use crate::{
@@ -17,6 +17,8 @@ use crate::{
     },
     model::{
         dependencies::{self, VpcInUse},
+        kinds::vpc,
+        locate,
         normalize::{DEFAULT_VPC_CIDR, DEFAULT_VPC_NAME, new_id},
         spec::{TopologySpec, VpcSpec},
     },
@@ -91,12 +93,12 @@ fn stored(agent: &Agent) -> &TopologySpec {
 
 fn vpc_created(agent: &Agent, id: &str) -> R<Value> {
     let doc = stored(agent);
-    let table = doc.vpcs.iter().find(|v| v.id.as_deref() == Some(id)).and_then(|v| v.route_tables.first()).and_then(|t| t.id.clone());
+    let table = locate::find::<VpcSpec>(doc, id).and_then(|i| doc.vpcs[i].route_tables.first()).and_then(|t| t.id.clone());
     Ok(json!({"VpcId": id, "VRouterId": router_id(id), "RouteTableId": table}))
 }
 
 fn create_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vpc");
+    let id = new_id(vpc::ID_PREFIX);
     transact(agent, p, |doc, _| {
         doc.vpcs.push(VpcSpec {
             id: Some(id.clone()),
@@ -112,7 +114,7 @@ fn create_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
 }
 
 fn create_default_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vpc");
+    let id = new_id(vpc::ID_PREFIX);
     transact(agent, p, |doc, _| {
         let name = if doc.vpcs.iter().any(|v| v.name == DEFAULT_VPC_NAME) { id.clone() } else { DEFAULT_VPC_NAME.into() };
         doc.vpcs.push(VpcSpec { id: Some(id.clone()), name, cidr: DEFAULT_VPC_CIDR.into(), default: true, ..Default::default() });
@@ -123,7 +125,7 @@ fn create_default_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         if let Some(reason) = dependencies::vpc_in_use(doc, &doc.vpcs[i]) {
             return Err(vpc_in_use_error(p.str("VpcId"), reason));
         }
@@ -171,7 +173,7 @@ fn describe_vpcs(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn modify_vpc(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         let vpc = &mut doc.vpcs[i];
         if let Some(cidr) = p.opt_str("CidrBlock")
             && cidr != vpc.cidr

@@ -2,13 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{
-    DRY_RUN,
-    Kind::Boolean,
-    Op, Param, R, S,
-    lookup::{vpc_index, vswitch_index},
-    name_or, ok, p, transact,
-};
+use super::{DRY_RUN, Kind::Boolean, Op, Param, R, S, lookup::find, name_or, ok, p, transact};
 use crate::{
     agent::Agent,
     api::{
@@ -18,8 +12,9 @@ use crate::{
     model::{
         addr,
         dependencies::{self, VSwitchInUse},
+        kinds::vswitch,
         normalize::{ensure_default_vswitch, new_id},
-        spec::VSwitchSpec,
+        spec::{VSwitchSpec, VpcSpec},
     },
 };
 
@@ -91,9 +86,9 @@ pub static OPS: &[Op] = &[
 ];
 
 fn create_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
-    let id = new_id("vsw");
+    let id = new_id(vswitch::ID_PREFIX);
     transact(agent, p, |doc, _| {
-        let i = vpc_index(doc, p.str("VpcId"))?;
+        let i = find::<VpcSpec>(doc, p.str("VpcId"))?;
         doc.vpcs[i].vswitches.push(VSwitchSpec {
             id: Some(id.clone()),
             name: name_or(p.opt_str("VSwitchName"), &id),
@@ -135,7 +130,7 @@ fn create_default_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn delete_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let (i, j) = find::<VSwitchSpec>(doc, p.str("VSwitchId"))?;
         if let Some(VSwitchInUse { enis }) = dependencies::vswitch_in_use(&doc.vpcs[i], &doc.vpcs[i].vswitches[j].name) {
             return Err(ApiError::conflict(
                 code::VSWITCH_HAS_ENIS,
@@ -176,7 +171,7 @@ fn describe_vswitches(agent: &mut Agent, p: &Params) -> R<Value> {
 
 fn modify_vswitch(agent: &mut Agent, p: &Params) -> R<Value> {
     transact(agent, p, |doc, _| {
-        let (i, j) = vswitch_index(doc, p.str("VSwitchId"))?;
+        let (i, j) = find::<VSwitchSpec>(doc, p.str("VSwitchId"))?;
         let vpc = &mut doc.vpcs[i];
         if let Some(cidr) = p.opt_str("CidrBlock")
             && cidr != vpc.vswitches[j].cidr
