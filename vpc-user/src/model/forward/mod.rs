@@ -5,7 +5,7 @@
 //! route cache in the connections is not modelled: it must not change any outcome, which the
 //! tests check by sending every frame twice.
 
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::net::Ipv4Addr;
 
 use vpc_common::{DropReason, NO_HOP, addr_raw, flow::slot_of, flow_hash};
 
@@ -19,11 +19,14 @@ use super::{
 };
 
 mod arp;
+mod fragments;
 mod frame;
+mod icmp;
 mod routes;
 
 use arp::{ArpVerdict, answer_arp};
-use frame::{ETH_HLEN, L4, l4};
+use frame::ETH_HLEN;
+use icmp::IcmpError;
 use routes::hop_text;
 pub use routes::lpm;
 
@@ -415,69 +418,6 @@ impl<'a> Model<'a> {
         }
     }
 
-    /// The transport fields of the datagram from `port`: a whole datagram's or a first
-    /// fragment's own, a later fragment's from its first fragment (`vpc_common::frag`).
-    fn fragment_l4(&mut self, port: u32, frame: &[u8], header_len: usize, out: &mut Outcome) -> Result<L4, DropReason> {
-        use vpc_common::frag::{FragEntry, FragKey, FragSlot, Fragment, OPENS, USED, min_first_len};
-        let ip = &frame[ETH_HLEN..];
-        let payload = usize::from(u16::from_be_bytes([ip[2], ip[3]])) - header_len;
-        let key = FragKey {
-            port,
-            saddr: u32::from_ne_bytes([ip[12], ip[13], ip[14], ip[15]]),
-            daddr: u32::from_ne_bytes([ip[16], ip[17], ip[18], ip[19]]),
-            id: u16::from_be_bytes([ip[4], ip[5]]),
-            proto: ip[9],
-            _pad: 0,
-        };
-        let frags = &mut self.conntrack().frags;
-        let slots = vpc_common::frag::slots(&key);
-        let held = |frags: &BTreeMap<u32, FragSlot>| slots.map(|s| frags.get(&s).copied().unwrap_or_default());
-        match Fragment::of(u16::from_be_bytes([ip[6], ip[7]])) {
-            Fragment::Whole => l4(frame, header_len),
-            Fragment::First => {
-                if payload < min_first_len(ip[9]) {
-                    return Err(DropReason::FragTiny);
-                }
-                let l4 = l4(frame, header_len)?;
-                let now = held(frags);
-                let at = vpc_common::frag::place(&key, [&now[0], &now[1]]);
-                if now[at].key == key && now[at].entry.flags & USED != 0 && !now[at].entry.complete() {
-                    return Err(DropReason::FragOverlap);
-                }
-                let first = payload as u32;
-                let flags = USED | if l4.opens { OPENS } else { 0 };
-                let entry =
-                    FragEntry { ports: l4.ports, received: first, total: 0, created: 0, first_len: first as u16, flags, tag: l4.tag };
-                frags.insert(slots[at], FragSlot { key, entry });
-                out.steps.push(format!("first fragment of datagram {}: {payload} bytes, remembered", key.id));
-                Ok(l4)
-            }
-            Fragment::Later { offset, last } => {
-                if offset == 8 {
-                    return Err(DropReason::FragOffsetOne);
-                }
-                let now = held(frags);
-                let at = vpc_common::frag::find(&key, [&now[0], &now[1]]).ok_or(DropReason::FragNoFirst)?;
-                let entry = &mut frags.get_mut(&slots[at]).expect("found").entry;
-                if entry.complete() {
-                    return Err(DropReason::FragNoFirst);
-                }
-                if offset < u32::from(entry.first_len) {
-                    return Err(DropReason::FragOverlap);
-                }
-                entry.received += payload as u32;
-                if last {
-                    entry.total = offset + payload as u32;
-                }
-                let (ports, tag) = (entry.ports, entry.tag);
-                let opens = entry.flags & OPENS != 0;
-                out.steps.push(format!("fragment at {offset} of datagram {}: the first fragment's header", key.id));
-                let has_ports = matches!(ip[9], 6 | 17);
-                Ok(L4 { ports, tag, dport: has_ports.then_some(ports as u16), tcp_flags: 0, opens, icmp_error: false, quoted: None })
-            }
-        }
-    }
-
     /// Longest-prefix match in `table` of `vpc`, then a second one in a peer VPC's system table
     /// for a `vpc` route (at most one crossing), then the next hop.
     fn resolve(&self, vpc: &'a Vpc, table: &'a RouteTable, flow: &Flow, out: &mut Outcome) -> Result<Decision<'a>, DropReason> {
@@ -597,58 +537,4 @@ impl<'a> Model<'a> {
         out.tx_port = Some(*port);
         Ok(Action::Redirect { port: *port })
     }
-
-    /// The VSwitch gateway answers an expiring datagram with ICMP time exceeded, or one over
-    /// the receiver's MTU with DF set with fragmentation needed, quoting its header and 8 bytes,
-    /// unless it is a later fragment, an ICMP error, carries IP options, is too short, or comes
-    /// from a gateway: those are dropped (`TtlExceeded`, `TooBig`). (The data path also
-    /// rate-limits these; the model assumes the bucket has room.)
-    fn icmp_error(&self, sender: &Sender<'_>, header_len: usize, error: IcmpError, out: &mut Outcome) -> Result<Action, DropReason> {
-        let (kind, code, mtu, unanswered) = match error {
-            IcmpError::TimeExceeded => (11u8, 0u8, 0u16, DropReason::TtlExceeded),
-            IcmpError::FragNeeded(mtu) => (3, 4, mtu, DropReason::TooBig),
-        };
-        let frame = &out.frame;
-        let ip = &frame[ETH_HLEN..];
-        let total_len = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-        let frag_offset = u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff;
-        let Some(gw_ip) = sender.gw_ip else { return Err(unanswered) };
-        if frag_offset != 0 || header_len != 20 || total_len < header_len + 8 {
-            return Err(unanswered);
-        }
-        if ip[9] == 1 && !matches!(ip.get(header_len), Some(0 | 8 | 13 | 14)) {
-            return Err(unanswered);
-        }
-        let quoted = &ip[..header_len + 8];
-        let mut icmp = vec![kind, code, 0, 0, 0, 0, (mtu >> 8) as u8, mtu as u8];
-        icmp.extend_from_slice(quoted);
-        let check = crate::packet::checksum(&icmp);
-        icmp[2..4].copy_from_slice(&check.to_be_bytes());
-        let mut header = vec![0x45, (ip[1] & 0x1e) | 0xc0];
-        header.extend_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
-        header.extend_from_slice(&[0, 0, 0, 0, 64, 1, 0, 0]);
-        header.extend_from_slice(&gw_ip.octets());
-        header.extend_from_slice(&ip[12..16]);
-        let check = crate::packet::checksum(&header);
-        header[10..12].copy_from_slice(&check.to_be_bytes());
-        let mut reply = Vec::with_capacity(ETH_HLEN + header.len() + icmp.len());
-        reply.extend_from_slice(&sender.mac);
-        reply.extend_from_slice(&sender.gw_mac);
-        reply.extend_from_slice(&[0x08, 0x00]);
-        reply.extend_from_slice(&header);
-        reply.extend_from_slice(&icmp);
-        out.frame = reply;
-        out.steps.push(match error {
-            IcmpError::TimeExceeded => format!("TTL expired: ICMP time exceeded from {gw_ip}"),
-            IcmpError::FragNeeded(mtu) => format!("over the receiver's MTU {mtu} with DF: ICMP fragmentation needed from {gw_ip}"),
-        });
-        self.deliver(&sender.port, &self.own_id(sender), out)
-    }
-}
-
-/// The ICMP errors the VSwitch gateway sends.
-enum IcmpError {
-    TimeExceeded,
-    /// With the next-hop MTU.
-    FragNeeded(u16),
 }
