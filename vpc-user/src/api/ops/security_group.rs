@@ -27,6 +27,15 @@ use crate::{
     },
 };
 
+// What authorizing and revoking rules in either direction share.
+const GROUP: Param = p!("SecurityGroupId", S, req, "The group.");
+const PROTOCOL: Param = p!("IpProtocol", S, req, "tcp, udp, icmp, gre or all.");
+const POLICY: Param = p!("Policy", S, opt, "accept (the default) or drop.");
+const PRIORITY: Param = p!("Priority", Integer, opt, "1 (the default, first) to 100; at the same priority drop beats accept.");
+const DESCRIPTION: Param = p!("Description", S, opt, "2-256 characters.");
+const RULE_IDS: Param = p!("SecurityGroupRuleId", S, opt, "Rule IDs, comma separated; or give the rule's parameters.");
+const RULE_ID: &[(&str, &str)] = &[("SecurityGroupRuleId", "The rule (the existing one when the group already has it).")];
+
 pub static OPS: &[Op] = &[
     Op {
         name: "CreateSecurityGroup",
@@ -75,17 +84,17 @@ pub static OPS: &[Op] = &[
         name: "AuthorizeSecurityGroup",
         summary: "Add an ingress rule: what may enter the group's ENIs. Applies to established connections within 1 s.",
         params: &[
-            p!("SecurityGroupId", S, req, "The group."),
-            p!("IpProtocol", S, req, "tcp, udp, icmp, gre or all."),
+            GROUP,
+            PROTOCOL,
             p!("PortRange", S, opt, "Destination ports start/end, e.g. 22/22; -1/-1 (the default) for all; a range only for tcp and udp."),
             p!("SourceCidrIp", S, opt, "Where the packets come from, a CIDR block or an address; or give SourceGroupId."),
             p!("SourceGroupId", S, opt, "Packets from the members of this group of the same VPC (ID or name)."),
-            p!("Policy", S, opt, "accept (the default) or drop."),
-            p!("Priority", Integer, opt, "1 (the default, first) to 100; at the same priority drop beats accept."),
-            p!("Description", S, opt, "2-256 characters."),
+            POLICY,
+            PRIORITY,
+            DESCRIPTION,
             DRY_RUN,
         ],
-        returns: &[("SecurityGroupRuleId", "The rule (the existing one when the group already has it).")],
+        returns: RULE_ID,
         mutates: true,
         run: authorize_ingress,
     },
@@ -93,8 +102,8 @@ pub static OPS: &[Op] = &[
         name: "AuthorizeSecurityGroupEgress",
         summary: "Add an egress rule: what the group's ENIs may send. Applies to established connections within 1 s.",
         params: &[
-            p!("SecurityGroupId", S, req, "The group."),
-            p!("IpProtocol", S, req, "tcp, udp, icmp, gre or all."),
+            GROUP,
+            PROTOCOL,
             p!(
                 "PortRange",
                 S,
@@ -103,12 +112,12 @@ pub static OPS: &[Op] = &[
             ),
             p!("DestCidrIp", S, opt, "Where the packets go, a CIDR block or an address; or give DestGroupId."),
             p!("DestGroupId", S, opt, "Packets to the members of this group of the same VPC (ID or name)."),
-            p!("Policy", S, opt, "accept (the default) or drop."),
-            p!("Priority", Integer, opt, "1 (the default, first) to 100; at the same priority drop beats accept."),
-            p!("Description", S, opt, "2-256 characters."),
+            POLICY,
+            PRIORITY,
+            DESCRIPTION,
             DRY_RUN,
         ],
-        returns: &[("SecurityGroupRuleId", "The rule (the existing one when the group already has it).")],
+        returns: RULE_ID,
         mutates: true,
         run: authorize_egress,
     },
@@ -116,8 +125,8 @@ pub static OPS: &[Op] = &[
         name: "RevokeSecurityGroup",
         summary: "Remove ingress rules, by ID or by their parameters. Established connections they allowed are cut within 1 s.",
         params: &[
-            p!("SecurityGroupId", S, req, "The group."),
-            p!("SecurityGroupRuleId", S, opt, "Rule IDs, comma separated; or give the rule's parameters."),
+            GROUP,
+            RULE_IDS,
             p!("IpProtocol", S, opt, "As authorized."),
             p!("PortRange", S, opt, "As authorized."),
             p!("SourceCidrIp", S, opt, "As authorized."),
@@ -134,8 +143,8 @@ pub static OPS: &[Op] = &[
         name: "RevokeSecurityGroupEgress",
         summary: "Remove egress rules, by ID or by their parameters. Established connections they allowed are cut within 1 s.",
         params: &[
-            p!("SecurityGroupId", S, req, "The group."),
-            p!("SecurityGroupRuleId", S, opt, "Rule IDs, comma separated; or give the rule's parameters."),
+            GROUP,
+            RULE_IDS,
             p!("IpProtocol", S, opt, "As authorized."),
             p!("PortRange", S, opt, "As authorized."),
             p!("DestCidrIp", S, opt, "As authorized."),
