@@ -21,6 +21,16 @@ static BENCH_COUNT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 /// Where the bare redirect sends everything.
 #[map]
 static BENCH_TARGET: DevMap = DevMap::with_max_entries(1, 0);
+/// How many flows the generator spreads its frames over (0 or 1: the template's one).
+#[map]
+static BENCH_FLOWS: Array<u32> = Array::with_max_entries(1, 0);
+/// The generator's frame count, per CPU: frame N goes to flow N mod BENCH_FLOWS.
+#[map]
+static BENCH_SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// UDP source port and checksum offsets of the template (Ethernet, IPv4 without options).
+const UDP_SPORT: usize = 34;
+const UDP_CHECK: usize = 40;
 
 #[xdp]
 pub fn vpc_bench_gen(ctx: XdpContext) -> u32 {
@@ -31,6 +41,23 @@ pub fn vpc_bench_gen(ctx: XdpContext) -> u32 {
     let Some(frame) = BENCH_FRAME.get(0) else { return XDP_DROP };
     // SAFETY: bounds checked above; the template is a map value of the same length.
     unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), start as *mut u8, BENCH_FRAME_LEN) };
+    let flows = BENCH_FLOWS.get(0).copied().unwrap_or(0);
+    if flows > 1
+        && let Some(seq) = BENCH_SEQ.get_ptr_mut(0)
+    {
+        // SAFETY: per-CPU slot; the frame's first 64 bytes are checked above.
+        unsafe {
+            let n = *seq % flows;
+            *seq = seq.read().wrapping_add(1);
+            let sport = u16::from_be_bytes([frame[UDP_SPORT], frame[UDP_SPORT + 1]]).wrapping_add(n as u16);
+            let at = start as *mut u8;
+            *at.add(UDP_SPORT) = (sport >> 8) as u8;
+            *at.add(UDP_SPORT + 1) = sport as u8;
+            // No UDP checksum (optional over IPv4): the ports changed.
+            *at.add(UDP_CHECK) = 0;
+            *at.add(UDP_CHECK + 1) = 0;
+        }
+    }
     XDP_TX
 }
 

@@ -110,6 +110,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Bench { quick } => {
             setup()?;
+            install(BENCH_PACKAGES)?;
             cargo(&["build", "--release"])?;
             let mut cmd = Command::new(root().join("target/release/vpc"));
             cmd.arg("bench").arg("--out").arg(root().join("bench"));
@@ -203,8 +204,16 @@ fn is_root() -> bool {
     output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0")
 }
 
+/// What only `cargo xtask bench` uses besides: Open vSwitch, the peer users would pick (its
+/// userspace datapath with AF_XDP ports: the kernel datapath needs a module).
+const BENCH_PACKAGES: &[&str] = &["openvswitch-switch"];
+
 fn install_packages() -> anyhow::Result<()> {
-    let missing: Vec<&str> = PACKAGES
+    install(PACKAGES)
+}
+
+fn install(packages: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|p| output(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])).is_none_or(|s| !s.contains("install ok installed")))

@@ -2,11 +2,16 @@
 //! highest rate it can (the kernel's XDP live-frames test run: the generator program rewrites
 //! the whole frame and XDP_TXes it), a forwarder moves them, and an XDP program in the
 //! receiver namespace counts what arrives. Variants, interleaved in every round:
-//! - `vpc`: this data plane (an agent, two ENIs), and `vpc + flow log` (both ENIs captured);
+//! - `vpc`: this data plane (an agent, two ENIs), one flow and `MANY_FLOWS` flows (the
+//!   generator spreads its frames over source ports), and `vpc + flow log` (both ENIs captured);
 //! - `linux`: kernel forwarding between two veths, no rules;
 //! - `linux + nft linear`: the same with a 1,000-rule chain (999 non-matching, then accept);
 //! - `linux + nft sets + conntrack`: a set of 1,000 blocked sources, `ct state established`
 //!   accepted first (the flow is primed with a reply so conntrack sees it established);
+//! - `ovs + conntrack`: Open vSwitch as users would deploy it here (the kernel datapath needs a
+//!   module this kernel cannot load): the userspace `netdev` datapath with AF_XDP ports on the
+//!   router's veths, one stateful `ct()` allow rule (new connections only from the generator's
+//!   side, established ones both ways: one security group's worth), a PMD thread polling;
 //! - `xdp redirect`: a bare XDP redirect between the two veths, the ceiling.
 
 use std::{path::PathBuf, process::Command, time::Instant};
@@ -30,6 +35,9 @@ pub struct ThroughputResult {
 }
 
 const FRAMES: u32 = 2_000_000;
+/// Flows of the many-flows variant: source ports from the template's up, established in the
+/// warm-up.
+const MANY_FLOWS: u32 = 10_000;
 const GEN: &str = "vbt-gen";
 const RTR: &str = "vbt-rtr";
 const RCV: &str = "vbt-rcv";
@@ -72,6 +80,13 @@ impl Programs {
         let mut bytes = [0u8; 64];
         bytes[..frame.len().min(64)].copy_from_slice(&frame[..frame.len().min(64)]);
         map.set(0, bytes, 0)?;
+        Ok(())
+    }
+
+    /// Spread the generator's frames over `flows` source ports from the template's up.
+    fn set_flows(&mut self, flows: u32) -> anyhow::Result<()> {
+        let mut map: Array<&mut MapData, u32> = Array::try_from(self.ebpf.map_mut("BENCH_FLOWS").context("BENCH_FLOWS")?)?;
+        map.set(0, flows, 0)?;
         Ok(())
     }
 
@@ -178,6 +193,102 @@ impl Drop for Trio {
     }
 }
 
+/// Open vSwitch's daemons in the router's namespace, with a database and sockets of their own;
+/// the ports are added for its measurement and removed after it (their XDP programs would
+/// take the veths from the other variants). `None` when Open vSwitch is not installed.
+struct Ovs {
+    dir: PathBuf,
+}
+
+impl Ovs {
+    fn start() -> anyhow::Result<Option<Ovs>> {
+        if Command::new("ovs-vswitchd").arg("--version").output().is_err() {
+            eprintln!("bench: ovs-vswitchd is not installed (openvswitch-switch): no Open vSwitch variant");
+            return Ok(None);
+        }
+        let dir = std::env::temp_dir().join(format!("vpc-bench-ovs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)?;
+        let ovs = Ovs { dir };
+        let d = ovs.dir.display().to_string();
+        ovs.run(&["ovsdb-tool", "create", &format!("{d}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"])?;
+        let netns = ["ip", "netns", "exec", RTR];
+        let server = [&format!("{d}/conf.db"), &format!("--remote=punix:{d}/db.sock"), &format!("--pidfile={d}/ovsdb.pid")];
+        let logs = [format!("--log-file={d}/ovsdb.log"), format!("--log-file={d}/vswitchd.log")];
+        ovs.run(&[&netns[..], &["ovsdb-server"], &server.map(String::as_str)[..], &["--detach", &logs[0]]].concat())?;
+        ovs.vsctl(&["--no-wait", "init"])?;
+        let switch = [format!("unix:{d}/db.sock"), format!("--pidfile={d}/vswitchd.pid")];
+        ovs.run(&[&netns[..], &["ovs-vswitchd", &switch[0], &switch[1], "--detach", &logs[1]]].concat())?;
+        ovs.vsctl(&["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"])?;
+        Ok(Some(ovs))
+    }
+
+    /// An Open vSwitch command with every file it makes (sockets, pid files, logs) in `dir`.
+    fn run(&self, args: &[&str]) -> anyhow::Result<()> {
+        let mut cmd = Command::new(args[0]);
+        cmd.args(&args[1..]);
+        for var in ["OVS_RUNDIR", "OVS_DBDIR", "OVS_LOGDIR", "OVS_SYSCONFDIR"] {
+            cmd.env(var, &self.dir);
+        }
+        let out = cmd.output().with_context(|| format!("running {args:?}"))?;
+        anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        Ok(())
+    }
+
+    fn vsctl(&self, args: &[&str]) -> anyhow::Result<()> {
+        self.run(&[&["ovs-vsctl", &format!("--db=unix:{}/db.sock", self.dir.display())][..], args].concat())
+    }
+
+    /// Both veths as AF_XDP ports and the flows: the generator's side may open connections,
+    /// established ones pass both ways (routed: MACs rewritten, TTL decremented).
+    fn add_ports(&self) -> anyhow::Result<()> {
+        for dev in ["rtr0", "rtr1"] {
+            self.vsctl(&["add-port", "br0", dev, "--", "set", "interface", dev, "type=afxdp"])?;
+        }
+        let [r0, r1] = [mac_of(RTR, "rtr0")?, mac_of(RTR, "rtr1")?].map(|m| crate::model::addr::format_mac(&m));
+        let [sender, rcv] = [mac_of(GEN, "gen0")?, mac_of(RCV, "rcv0")?].map(|m| crate::model::addr::format_mac(&m));
+        let to_rcv = format!("mod_dl_src:{r1},mod_dl_dst:{rcv},dec_ttl,output:rtr1");
+        let to_gen = format!("mod_dl_src:{r0},mod_dl_dst:{sender},dec_ttl,output:rtr0");
+        let flows = [
+            "table=0,priority=10,ip,ct_state=-trk,actions=ct(table=1)".to_string(),
+            "table=0,priority=0,actions=drop".to_string(),
+            format!("table=1,priority=10,in_port=rtr0,ip,ct_state=+trk+new,actions=ct(commit),{to_rcv}"),
+            format!("table=1,priority=10,in_port=rtr0,ip,ct_state=+trk+est,actions={to_rcv}"),
+            format!("table=1,priority=10,in_port=rtr1,ip,ct_state=+trk+est,actions={to_gen}"),
+            "table=1,priority=0,actions=drop".to_string(),
+        ];
+        let bridge = format!("unix:{}/br0.mgmt", self.dir.display());
+        self.run(&["ovs-ofctl", "del-flows", &bridge])?;
+        for flow in &flows {
+            self.run(&["ovs-ofctl", "add-flow", &bridge, flow])?;
+        }
+        Ok(())
+    }
+
+    fn del_ports(&self) -> anyhow::Result<()> {
+        for dev in ["rtr0", "rtr1"] {
+            self.vsctl(&["--if-exists", "del-port", "br0", dev])?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Ovs {
+    fn drop(&mut self) {
+        let _ = self.del_ports();
+        for pidfile in ["vswitchd.pid", "ovsdb.pid"] {
+            if let Ok(pid) = std::fs::read_to_string(self.dir.join(pidfile))
+                && let Ok(pid) = pid.trim().parse::<i32>()
+            {
+                // SAFETY: a signal to the daemon this bench started.
+                unsafe { libc::kill(pid, libc::SIGTERM) };
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 fn nft(ruleset: &str) -> anyhow::Result<()> {
     let _ = Command::new("ip").args(["netns", "exec", RTR, "nft", "flush", "ruleset"]).output();
     if ruleset.is_empty() {
@@ -229,8 +340,9 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
         None => samples.push((name.to_string(), vec![v])),
     };
 
-    // The Linux trio: forwarding, nftables, bare redirect.
+    // The Linux trio: forwarding, nftables, Open vSwitch, bare redirect.
     let trio = Trio::up()?;
+    let ovs = Ovs::start()?;
     p.attach("vpc_bench_count", RCV, "rcv0")?;
     let linux_frame =
         Ipv4::udp("10.10.1.2".parse()?, "10.10.2.2".parse()?, 40000, 9, &[0x5a; 22]).frame(mac_of(RTR, "rtr0")?, mac_of(GEN, "gen0")?);
@@ -266,6 +378,12 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
         // Warm up both paths once (connections, caches, neighbours), unmeasured.
         p.set_frame(&vpc_frame)?;
         p.generate(&src_ns, "eth0")?;
+        p.set_flows(MANY_FLOWS)?;
+        p.generate(&src_ns, "eth0")?;
+        p.set_flows(1)?;
+        // Each flow is a connection at both ENIs: the variant measures what it says.
+        let entries = crate::dataplane::conntrack::entries(&PinDirs::new(&opts.bpffs))?;
+        anyhow::ensure!(entries >= 2 * u64::from(MANY_FLOWS), "{MANY_FLOWS} flows made {entries} connection-table entries");
         p.set_frame(&linux_frame)?;
         p.generate(GEN, "gen0")?;
         for round in 0..rounds {
@@ -273,6 +391,9 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
             // vpc, then vpc with a flow log.
             p.set_frame(&vpc_frame)?;
             push("vpc", measure(&p, &src_ns, "eth0")?);
+            p.set_flows(MANY_FLOWS)?;
+            push(&format!("vpc, {MANY_FLOWS} flows"), measure(&p, &src_ns, "eth0")?);
+            p.set_flows(1)?;
             conn.call("ApplyTopology", serde_json::json!({"Topology": logged}))?;
             push("vpc + flow log", measure(&p, &src_ns, "eth0")?);
             conn.call("ApplyTopology", serde_json::json!({"Topology": plain}))?;
@@ -286,6 +407,13 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
             prime()?;
             push("linux + nft sets + conntrack", measure(&p, GEN, "gen0")?);
             nft("")?;
+            if let Some(ovs) = &ovs {
+                ovs.add_ports()?;
+                prime()?;
+                let measured = measure(&p, GEN, "gen0");
+                ovs.del_ports()?;
+                push("ovs + conntrack", measured?);
+            }
             // The ceiling: a bare XDP redirect rtr0 -> rtr1.
             set_target(&mut p)?;
             let link = p.attach("vpc_bench_redirect", RTR, "rtr0")?;
@@ -297,6 +425,7 @@ pub fn run(rounds: usize) -> anyhow::Result<Vec<ThroughputResult>> {
     let _ = lab::down(&conn, &opts.naming, Some(&plain));
     let _ = crate::dataplane::Dataplane::new(&opts.bpffs, Default::default()).down();
     let _ = std::fs::remove_dir_all(&opts.state_dir);
+    drop(ovs);
     drop(trio);
     result?;
     Ok(samples
