@@ -125,6 +125,8 @@ pub const PROG_MCAST: &str = "vpc_mcast";
 pub const PROG_BENCH_EMPTY: &str = "vpc_bench_empty";
 /// The benchmarks' second anchor: the sender's and its connection's lookups alone.
 pub const PROG_BENCH_LOOKUP: &str = "vpc_bench_lookup";
+/// The per-packet bench's driver: a ring of frames through the data path or an anchor.
+pub const PROG_BENCH_RING: &str = "vpc_bench_ring";
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,13 @@
 //! Programs for `vpc bench`, never attached by the agent. For the forwarding-throughput run:
 //! the generator (live-frames test run: writes the whole frame every time, since pages come
 //! back unreset, and transmits it), the receiver's counter, and a bare redirect (the ceiling).
-//! For the per-packet cost: the lookups of an established UDP packet alone (`lookup`).
+//! For the per-packet cost: the lookups of an established UDP packet alone (`lookup`), and the
+//! ring driver (`vpc_bench_ring`) that lets one test run time many packets.
 
 use aya_ebpf::{
-    bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX},
+    bindings::xdp_action::{XDP_ABORTED, XDP_DROP, XDP_PASS, XDP_TX},
     macros::{map, xdp},
-    maps::{Array, DevMap, PerCpuArray},
+    maps::{Array, DevMap, PerCpuArray, ProgramArray},
     programs::XdpContext,
 };
 
@@ -27,6 +28,39 @@ static BENCH_FLOWS: Array<u32> = Array::with_max_entries(1, 0);
 /// The generator's frame count, per CPU: frame N goes to flow N mod BENCH_FLOWS.
 #[map]
 static BENCH_SEQ: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// Frames the ring driver hands out in turn, and how many of them are in use.
+pub const BENCH_RING_SIZE: u32 = 16_384;
+#[map]
+static BENCH_RING: Array<[u8; BENCH_FRAME_LEN]> = Array::with_max_entries(BENCH_RING_SIZE, 0);
+#[map]
+static BENCH_RING_LEN: Array<u32> = Array::with_max_entries(1, 0);
+/// [0] -> the program the ring driver runs each frame through.
+#[map]
+static BENCH_PROGS: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// The per-packet bench's driver, run with repeat = N: each run writes the ring's next frame
+/// (N mod `BENCH_RING_LEN`, counted in `BENCH_SEQ`) over the packet -- the program it calls
+/// rewrites it -- and tail-calls `BENCH_PROGS[0]`: the data path, or an anchor. One test run
+/// then times N packets of a steady state, without a system call's overhead per packet.
+#[xdp]
+pub fn vpc_bench_ring(ctx: XdpContext) -> u32 {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    if start + BENCH_FRAME_LEN > end {
+        return XDP_ABORTED;
+    }
+    let len = BENCH_RING_LEN.get(0).copied().unwrap_or(1).max(1);
+    let Some(seq) = BENCH_SEQ.get_ptr_mut(0) else { return XDP_ABORTED };
+    // SAFETY: per-CPU slot, only this CPU uses it while the program runs.
+    let n = unsafe { seq.read() };
+    unsafe { seq.write(n.wrapping_add(1)) };
+    let Some(frame) = BENCH_RING.get(n % len) else { return XDP_ABORTED };
+    // SAFETY: bounds checked above; ring frames are map values of the same length.
+    unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), start as *mut u8, BENCH_FRAME_LEN) };
+    // SAFETY: the context is this program's own.
+    let _ = unsafe { BENCH_PROGS.tail_call(&ctx, 0) };
+    XDP_ABORTED
+}
 
 /// UDP source port and checksum offsets of the template (Ethernet, IPv4 without options).
 const UDP_SPORT: usize = 34;

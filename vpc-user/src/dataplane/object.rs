@@ -14,7 +14,17 @@ mod tests {
 
     /// Maps one program instance keeps to itself: never pinned, so never shared by name (the
     /// per-CPU scratch slot and `vpc bench`'s throughput maps).
-    const PRIVATE: [&str; 6] = ["SCRATCH", "BENCH_FRAME", "BENCH_COUNT", "BENCH_TARGET", "BENCH_FLOWS", "BENCH_SEQ"];
+    const PRIVATE: [&str; 9] = [
+        "SCRATCH",
+        "BENCH_FRAME",
+        "BENCH_COUNT",
+        "BENCH_TARGET",
+        "BENCH_FLOWS",
+        "BENCH_SEQ",
+        "BENCH_RING",
+        "BENCH_RING_LEN",
+        "BENCH_PROGS",
+    ];
 
     /// The object's map definitions by name (its `.data`, `.bss` and `.rodata` are maps to aya too).
     fn defined() -> BTreeMap<String, aya_obj::Map> {

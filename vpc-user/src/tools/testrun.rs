@@ -553,7 +553,7 @@ impl Harness {
     /// Load the benchmarks' anchors, the empty program and the lookups alone, from the same
     /// object (over the same maps).
     pub fn load_baseline(&mut self) -> anyhow::Result<()> {
-        for name in [names::PROG_BENCH_EMPTY, names::PROG_BENCH_LOOKUP] {
+        for name in [names::PROG_BENCH_EMPTY, names::PROG_BENCH_LOOKUP, names::PROG_BENCH_RING] {
             crate::dataplane::loader::retrying(|| {
                 let prog: &mut aya::programs::Xdp = self.loaded.ebpf.program_mut(name).context("program missing")?.try_into()?;
                 Ok(prog.load()?)
@@ -578,6 +578,58 @@ impl Harness {
         ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
         let result = prog.test_run(TestRunOptions { data_in: Some(frame), ctx_in: Some(&ctx), repeat, ..Default::default() })?;
         Ok((result.return_value, result.duration))
+    }
+}
+
+impl Harness {
+    /// Run `frames` from `ifindex` through `program`, each `passes` times in turn, in one test
+    /// run (the ring driver: `vpc_bench_ring`); returns the kernel's average time per frame, in
+    /// ns. Fails unless every run ended in `want` (the last run's action, and no drop counted).
+    pub fn time_ring(&mut self, program: Timed, ifindex: u32, frames: &[Vec<u8>], passes: u32, want: u32) -> anyhow::Result<f64> {
+        use aya::maps::{Array, PerCpuValues, ProgramArray};
+        const RING: usize = 16_384;
+        anyhow::ensure!(!frames.is_empty() && frames.len() <= RING, "a ring holds 1 to {RING} frames, not {}", frames.len());
+        let ebpf = &mut self.loaded.ebpf;
+        let mut ring: Array<_, [u8; 64]> = Array::try_from(ebpf.map_mut("BENCH_RING").context("BENCH_RING")?)?;
+        for (i, frame) in frames.iter().enumerate() {
+            ring.set(i as u32, <[u8; 64]>::try_from(frame.as_slice()).context("ring frames are 64 bytes")?, 0)?;
+        }
+        Array::<_, u32>::try_from(ebpf.map_mut("BENCH_RING_LEN").context("BENCH_RING_LEN")?)?.set(0, frames.len() as u32, 0)?;
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        let mut seq: PerCpuArray<_, u32> = PerCpuArray::try_from(ebpf.map_mut("BENCH_SEQ").context("BENCH_SEQ")?)?;
+        seq.set(0, PerCpuValues::try_from(vec![0u32; cpus])?, 0)?;
+        let name = match program {
+            Timed::Dataplane => names::PROG_ENI_INGRESS,
+            Timed::Baseline => names::PROG_BENCH_EMPTY,
+            Timed::Lookup => names::PROG_BENCH_LOOKUP,
+        };
+        let target: &aya::programs::Xdp = ebpf.program(name).context("program missing")?.try_into()?;
+        let fd = target.fd()?.try_clone()?;
+        ProgramArray::try_from(ebpf.map_mut("BENCH_PROGS").context("BENCH_PROGS")?)?.set(0, &fd, 0)?;
+        let drops_before = self.drops_counted()?;
+        let driver: &aya::programs::Xdp = self.loaded.ebpf.program(names::PROG_BENCH_RING).context("ring driver missing")?.try_into()?;
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&64u32.to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let repeat = frames.len() as u32 * passes;
+        let result = driver.test_run(TestRunOptions { data_in: Some(&frames[0]), ctx_in: Some(&ctx), repeat, ..Default::default() })?;
+        let dropped = self.drops_counted()? - drops_before;
+        anyhow::ensure!(
+            result.return_value == want && dropped == 0,
+            "{program:?} over the ring ended in XDP action {} with {dropped} drops, expected {want} and none: the bench would measure the wrong path",
+            result.return_value
+        );
+        Ok(result.duration.as_nanos() as f64)
+    }
+
+    /// Drops the data path counted, all reasons and CPUs.
+    fn drops_counted(&self) -> anyhow::Result<u64> {
+        let drops: PerCpuArray<_, u64> = PerCpuArray::try_from(crate::dataplane::stats::open(&self.dataplane.pins, names::DROP_STATS)?)?;
+        let mut total = 0;
+        for reason in 0..drops.len() {
+            total += drops.get(&reason, 0)?.iter().sum::<u64>();
+        }
+        Ok(total)
     }
 }
 

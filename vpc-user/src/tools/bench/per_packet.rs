@@ -11,10 +11,12 @@
 //!   are deleted after each round, so every round runs at the same table occupancy (one
 //!   flow's and the many flows' entries, plus the idle ones a scale asks for: `Scale::entries`).
 //!
-//! One run per call: repeated runs would share one buffer, and after the first the rewritten
-//! frame (gateway MAC as source, TTL down) is a different packet -- a spoof drop. The kernel
-//! times the run itself, so the copy in and out is not counted, and the empty program run the
-//! same way carries the same timer overhead.
+//! Each case is one test run over a ring of its frames (`Harness::time_ring`): the ring driver
+//! writes the next frame over the packet before every run (the data path rewrites it: MACs,
+//! TTL) and tail-calls the program measured, so the kernel times N packets of a steady state
+//! with no system call between them. The anchors run the same way over the same frames: the
+//! empty program (what the driver and the test run cost) and the lookups alone. Priming runs
+//! each frame once through a call of its own, checking its verdict.
 
 use std::net::Ipv4Addr;
 
@@ -188,7 +190,8 @@ impl Flows {
     }
 }
 
-/// Median time of one run of each of `frames`, checking the verdict.
+/// Median time of one run of each of `frames`, each its own call, checking the verdict (the
+/// priming).
 fn time_each(h: &Harness, program: Timed, ifindex: u32, frames: &[Vec<u8>]) -> anyhow::Result<f64> {
     let want = if program == Timed::Dataplane { XDP_REDIRECT } else { XDP_PASS };
     let mut ns = Vec::with_capacity(frames.len());
@@ -203,11 +206,12 @@ fn time_each(h: &Harness, program: Timed, ifindex: u32, frames: &[Vec<u8>]) -> a
     Ok(median(&mut ns))
 }
 
-/// One round: medians of (empty program, one flow, many flows, first packet, the lookups alone
-/// for one flow, for the many flows), ns; and the table's entries while the established cases
-/// ran.
+/// One round: ns per packet of (for one flow: the empty program, the data path, the lookups
+/// alone; the same for the many flows; first packets) -- each case beside its anchors, the
+/// first packets (which fill the table) last; and the table's entries while the established
+/// cases ran.
 struct Round {
-    ns: [f64; 6],
+    ns: [f64; 7],
     entries: usize,
 }
 
@@ -253,7 +257,7 @@ impl Worker {
                     .and(time_each(h, Timed::Dataplane, ifindex, &established))
                     .and(h.pad_connections(scale.idle_entries));
                 let failed = ready.is_err();
-                let _ = answer.send(ready.map(|_| Round { ns: [0.0; 6], entries: 0 }));
+                let _ = answer.send(ready.map(|_| Round { ns: [0.0; 7], entries: 0 }));
                 if failed {
                     return Ok(());
                 }
@@ -261,13 +265,16 @@ impl Worker {
                     let fresh: Vec<Vec<u8>> = (0..flows).map(|_| next_flow.frame()).collect();
                     let round = (|| -> anyhow::Result<Round> {
                         let before = h.connections()?;
+                        // Each case one test run over a ring of its frames (`Harness::time_ring`).
+                        let passes = flows as u32;
                         let ns = [
-                            time_each(h, Timed::Baseline, ifindex, &established)?,
-                            time_each(h, Timed::Dataplane, ifindex, &hot)?,
-                            time_each(h, Timed::Dataplane, ifindex, &established)?,
-                            time_each(h, Timed::Dataplane, ifindex, &fresh)?,
-                            time_each(h, Timed::Lookup, ifindex, &hot)?,
-                            time_each(h, Timed::Lookup, ifindex, &established)?,
+                            h.time_ring(Timed::Baseline, ifindex, &hot[..1], passes, XDP_PASS)?,
+                            h.time_ring(Timed::Dataplane, ifindex, &hot[..1], passes, XDP_REDIRECT)?,
+                            h.time_ring(Timed::Lookup, ifindex, &hot[..1], passes, XDP_PASS)?,
+                            h.time_ring(Timed::Baseline, ifindex, &established, 1, XDP_PASS)?,
+                            h.time_ring(Timed::Dataplane, ifindex, &established, 1, XDP_REDIRECT)?,
+                            h.time_ring(Timed::Lookup, ifindex, &established, 1, XDP_PASS)?,
+                            h.time_ring(Timed::Dataplane, ifindex, &fresh, 1, XDP_REDIRECT)?,
                         ];
                         // The new flows' entries go: the next round finds the table as this one did.
                         let made: Vec<vpc_common::CtKey> = h.connections()?.difference(&before).copied().collect();
@@ -339,7 +346,7 @@ pub fn run(
             }
         }
     }
-    let mut samples: Vec<[Vec<f64>; 6]> = vec![Default::default(); workers.len()];
+    let mut samples: Vec<[Vec<f64>; 7]> = vec![Default::default(); workers.len()];
     let mut entries = vec![0; workers.len()];
     for round in 0..rounds {
         eprintln!("bench: round {} of {rounds} ...", round + 1);
@@ -357,20 +364,19 @@ pub fn run(
     for (
         (
             (Scale { routes, sg_rules, flow_log, idle_entries }, worker),
-            [mut base, mut hot, mut many, mut fresh, mut hot_lookup, mut many_lookup],
+            [mut base_hot, mut hot, mut hot_lookup, mut base_many, mut many, mut many_lookup, mut fresh],
         ),
         entries,
     ) in workers.into_iter().zip(samples).zip(entries)
     {
         worker.finish()?;
-        let baseline_ns = median(&mut base);
-        let many_lookup = median(&mut many_lookup);
+        let (base_hot, base_many, many_lookup) = (median(&mut base_hot), median(&mut base_many), median(&mut many_lookup));
         let cases = [
-            ("established, one flow".to_string(), median(&mut hot), median(&mut hot_lookup)),
-            (format!("established, {flows} flows"), median(&mut many), many_lookup),
-            ("first packet".to_string(), median(&mut fresh), many_lookup),
+            ("established, one flow".to_string(), median(&mut hot), base_hot, median(&mut hot_lookup)),
+            (format!("established, {flows} flows"), median(&mut many), base_many, many_lookup),
+            ("first packet".to_string(), median(&mut fresh), base_many, many_lookup),
         ];
-        for (case, ns, lookup_ns) in cases {
+        for (case, ns, baseline_ns, lookup_ns) in cases {
             out.push(PacketResult {
                 routes,
                 sg_rules,

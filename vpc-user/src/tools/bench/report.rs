@@ -262,11 +262,13 @@ pub fn summary(r: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "\nThe empty program and the lookups alone (`vpc_bench_lookup`: the sender's ENI, then its connection's \
-         entry) are run exactly as the data path (same frames, one run per call, timed by the kernel), \
-         interleaved in every round; \"above empty\" is what the data path itself costs, and the lookups' \
-         own cost above empty is the floor any design with a per-connection entry pays. Every round runs \
-         at the same table occupancy (the first packets' entries are deleted after each round)."
+        "\nEach case is one test run over a ring of its frames (`vpc_bench_ring` writes the next frame over \
+         the packet and tail-calls the program measured), so the kernel times many packets of a steady state \
+         with no system call between them. The empty program and the lookups alone (`vpc_bench_lookup`: the \
+         sender's ENI, then its connection's entry) run the same way over the same frames, beside each case \
+         in every round; \"above empty\" is what the data path itself costs, and the lookups' own cost above \
+         empty is the floor any design with a per-connection entry pays. Every round runs at the same table \
+         occupancy (the first packets' entries are deleted after each round)."
     );
     out
 }
