@@ -167,13 +167,13 @@ fn judge(groups: Option<&PortGroups>, received: bool, pkt: &Packet) -> sg::Verdi
 #[inline(always)]
 fn recheck(groups: Option<&PortGroups>, entry: &CtEntry, key: &CtKey) -> sg::Verdict {
     let proto = key.ip_proto();
-    let tcp_or_udp = proto == PROTO_TCP || proto == PROTO_UDP;
     // The destination port of the first direction: the remote's for egress, ours for ingress.
+    let dport = |port: u16| if proto == PROTO_TCP || proto == PROTO_UDP { Some(port) } else { None };
     if entry.origin == origin::OUT {
-        verdict_of(groups, direction::EGRESS, proto, key.remote, if tcp_or_udp { Some(key.remote_port()) } else { None }, true)
+        verdict_of(groups, direction::EGRESS, proto, key.remote, dport(key.remote_port()), true)
     } else {
         let vouched = entry.flags & flag::UNVOUCHED == 0;
-        verdict_of(groups, direction::INGRESS, proto, key.remote, if tcp_or_udp { Some(key.local_port()) } else { None }, vouched)
+        verdict_of(groups, direction::INGRESS, proto, key.remote, dport(key.local_port()), vouched)
     }
 }
 
@@ -336,12 +336,7 @@ fn send_error(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8
         conn.related = true;
         log(log_flag(groups), port, false, true, pkt);
     } else {
-        let verdict = judge(groups, false, pkt);
-        count_rule(verdict.rule, pkt.bytes);
-        log(log_flag(groups), port, false, verdict.accept, pkt);
-        if !verdict.accept {
-            return Err(DropReason::SgEgress);
-        }
+        send_stateless(port, pkt)?;
     }
     resolve(table, pkt, conn)
 }

@@ -22,7 +22,7 @@ pub fn l4(ctx: &XdpContext, ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result
     match Fragment::of(parse::frag_off(ip)) {
         Fragment::Whole => parse::l4(ctx, ip, pkt),
         Fragment::First => first(ctx, ip, port, pkt),
-        Fragment::Later { .. } => later(ip, port, pkt),
+        Fragment::Later { offset, last } => later(ip, port, offset, last, pkt),
     }
 }
 
@@ -80,11 +80,11 @@ fn first(ctx: &XdpContext, ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result<
     Ok(())
 }
 
-/// A later fragment: the fields of its datagram's first fragment.
+/// A later fragment, at `offset` (the last one: `last`): the fields of its datagram's first
+/// fragment.
 #[inline(never)]
-fn later(ip: &Ipv4Hdr, port: u32, pkt: &mut Packet) -> Result<(), DropReason> {
+fn later(ip: &Ipv4Hdr, port: u32, offset: u32, last: bool, pkt: &mut Packet) -> Result<(), DropReason> {
     let now = pkt.now;
-    let Fragment::Later { offset, last } = Fragment::of(parse::frag_off(ip)) else { return Err(DropReason::Malformed) };
     if offset == 8 {
         return Err(DropReason::FragOffsetOne);
     }

@@ -71,7 +71,7 @@ fn fold(mut sum: u32) -> u16 {
 /// bytes, or over the rate -- are dropped as `TtlExceeded`.
 #[inline(always)]
 pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
-    error(ctx, eni, u32::from(ICMP_TIME_EXCEEDED) << 24).map_err(|_| DropReason::TtlExceeded)
+    error(ctx, eni, u32::from(ICMP_TIME_EXCEEDED) << 24).ok_or(DropReason::TtlExceeded)
 }
 
 /// Answer a datagram with DF set that is longer than `mtu`, the receiver's: fragmentation
@@ -79,54 +79,54 @@ pub fn time_exceeded(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
 /// are dropped as `TooBig`.
 #[inline(always)]
 pub fn frag_needed(ctx: &XdpContext, eni: &Eni, mtu: u16) -> Result<u32, DropReason> {
-    error(ctx, eni, (u32::from(ICMP_UNREACHABLE) << 24) | (u32::from(ICMP_FRAG_NEEDED) << 16) | u32::from(mtu))
-        .map_err(|_| DropReason::TooBig)
+    error(ctx, eni, (u32::from(ICMP_UNREACHABLE) << 24) | (u32::from(ICMP_FRAG_NEEDED) << 16) | u32::from(mtu)).ok_or(DropReason::TooBig)
 }
 
 /// Turn the datagram into an ICMP error to its sender, from its VSwitch gateway: `what` is
 /// type << 24 | code << 16 | the next-hop MTU (fragmentation needed wants it in the header's
-/// last two bytes). One argument, not three: a BPF function takes at most five.
+/// last two bytes). One argument, not three: a BPF function takes at most five. `None`: no
+/// answer goes out, and the caller drops the datagram for its own reason.
 #[inline(never)]
-fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Result<u32, DropReason> {
+fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Option<u32> {
     let (kind, code, mtu) = ((what >> 24) as u8, (what >> 16) as u8, what as u16);
     let sent = if kind == ICMP_TIME_EXCEEDED { event::TIME_EXCEEDED_SENT } else { event::FRAG_NEEDED_SENT };
-    let ip = parse::ipv4(ctx)?;
+    let ip = parse::ipv4(ctx).ok()?;
     let header_len = parse::ipv4_header_len(ip);
     let total_len = usize::from(u16::from_be(ip.tot_len));
     if eni.gw_ip == 0 || u16::from_be(ip.frag_off) & 0x1fff != 0 || header_len != 20 || total_len < header_len + 8 {
-        return Err(DropReason::Malformed);
+        return None;
     }
     if ip.protocol == IPPROTO_ICMP {
         // SAFETY: the ICMP type byte lies inside the total length checked above.
-        let kind = unsafe { *parse::ptr_at::<u8>(ctx, ETH_HLEN + header_len)? };
+        let kind = unsafe { *parse::ptr_at::<u8>(ctx, ETH_HLEN + header_len).ok()? };
         if !matches!(kind, 0 | 8 | 13 | 14) {
-            return Err(DropReason::Malformed);
+            return None;
         }
     }
     if !allowed(eni.port) {
-        return Err(DropReason::Malformed);
+        return None;
     }
     let (requester, tos) = (ip.saddr, ip.tos);
     let quoted = QUOTED;
 
     // SAFETY: helper calls on our own context.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, -(ROOM as i32)) } != 0 {
-        return Err(DropReason::TtlExceeded);
+        return None;
     }
     // SAFETY: both headers checked by ptr_at; they do not overlap (28 > 14).
     unsafe {
-        let old = parse::ptr_at::<[u8; ETH_HLEN]>(ctx, ROOM)?;
-        let new = parse::ptr_at::<[u8; ETH_HLEN]>(ctx, 0)?;
+        let old = parse::ptr_at::<[u8; ETH_HLEN]>(ctx, ROOM).ok()?;
+        let new = parse::ptr_at::<[u8; ETH_HLEN]>(ctx, 0).ok()?;
         *new = *old;
     }
     let length = ctx.data_end() - ctx.data();
     let wanted = ETH_HLEN + ROOM + quoted;
     // SAFETY: shrinking the tail of our own frame.
     if length < wanted || unsafe { bpf_xdp_adjust_tail(ctx.ctx, wanted as i32 - length as i32) } != 0 {
-        return Err(DropReason::TtlExceeded);
+        return None;
     }
 
-    let ip = parse::ptr_at::<Ipv4Hdr>(ctx, ETH_HLEN)?;
+    let ip = parse::ptr_at::<Ipv4Hdr>(ctx, ETH_HLEN).ok()?;
     // SAFETY: ptr_at checked the header.
     let ip = unsafe { &mut *ip };
     ip.version_ihl = 0x45;
@@ -140,10 +140,10 @@ fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Result<u32, DropReason> {
     ip.saddr = eni.gw_ip;
     ip.daddr = requester;
     // SAFETY: ptr_at checked the 20 header bytes.
-    let header = unsafe { &*parse::ptr_at::<[u8; 20]>(ctx, ETH_HLEN)? };
+    let header = unsafe { &*parse::ptr_at::<[u8; 20]>(ctx, ETH_HLEN).ok()? };
     ip.check = fold(sum16(header)).to_be();
 
-    let icmp = parse::ptr_at::<[u8; 8 + QUOTED]>(ctx, ETH_HLEN + 20)?;
+    let icmp = parse::ptr_at::<[u8; 8 + QUOTED]>(ctx, ETH_HLEN + 20).ok()?;
     // SAFETY: ptr_at checked the ICMP header and the quote.
     let icmp = unsafe { &mut *icmp };
     icmp[0] = kind;
@@ -158,11 +158,11 @@ fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Result<u32, DropReason> {
     icmp[2] = (check >> 8) as u8;
     icmp[3] = check as u8;
 
-    let eth = parse::ptr_at::<EthHdr>(ctx, 0)?;
+    let eth = parse::ptr_at::<EthHdr>(ctx, 0).ok()?;
     // SAFETY: ptr_at checked the header.
     let eth = unsafe { &mut *eth };
     eth.dst = eni.mac;
     eth.src = eni.gw_mac;
     stats::event(sent);
-    deliver::to_port(ctx, eni.port)
+    deliver::to_port(ctx, eni.port).ok()
 }
