@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use vpc::{
     model::{Topology, forward::Action},
     packet::{self, Ipv4},
-    tools::testrun::{Harness, with_harness, with_harness_detached},
+    tools::testrun::{Harness, with_harness, with_harness_detached, with_harness_sized},
 };
 use vpc_common::DropReason;
 
@@ -381,7 +381,57 @@ fn cases(h: &Harness) -> Vec<Case> {
 #[test]
 fn model_and_program_agree_on_every_case() {
     let topology = Topology::from_yaml(TOPOLOGY).unwrap();
+    with_harness(topology, agree_on_every_case).unwrap();
+}
+
+/// Interfaces beyond `ENI_INDEX` (here: all of them) find their ENI in `ENIS` alone.
+#[test]
+fn every_case_agrees_when_senders_are_found_in_the_hash_alone() {
+    let topology = Topology::from_yaml(TOPOLOGY).unwrap();
+    let limits = vpc::tools::testrun::TEST_LIMITS.with(vpc_common::maps::Size::EniIndex, 1);
+    with_harness_sized(topology, &[] as &[&str], limits, |h| {
+        anyhow::ensure!(h.eni_index()?.is_empty(), "no interface is in a one-entry index");
+        agree_on_every_case(h)
+    })
+    .unwrap();
+}
+
+/// The index mirrors `ENIS`; a changed ENI is written to its port's other slot and the index
+/// switched, the slot it pointed at left whole.
+#[test]
+fn the_eni_index_mirrors_enis_and_a_change_goes_to_the_other_slot() {
+    let topology = Topology::from_yaml(TOPOLOGY).unwrap();
     with_harness(topology, |h| {
+        let mirrored = |h: &Harness| -> anyhow::Result<std::collections::BTreeMap<u32, (u32, vpc_common::Eni)>> {
+            let index = h.eni_index()?;
+            let enis: std::collections::BTreeMap<u32, vpc_common::Eni> = index.iter().map(|(i, (_, e))| (*i, *e)).collect();
+            anyhow::ensure!(&enis == h.enis(), "the index gives {enis:?}, ENIS holds {:?}", h.enis());
+            Ok(index)
+        };
+        let before = mirrored(h)?;
+        let web2 = h.ifindex("web2");
+        let mut changed = h.topology.clone();
+        let eni = changed.vpcs[0].enis.iter_mut().find(|e| e.name == "web2").unwrap();
+        eni.source_dest_check = false;
+        h.apply(changed)?;
+        let after = mirrored(h)?;
+        let (old_slot, old) = before[&web2];
+        let (new_slot, new) = after[&web2];
+        anyhow::ensure!(new.flags != old.flags, "the change reached the slot");
+        anyhow::ensure!(new_slot == old_slot ^ 1, "slot {old_slot} -> {new_slot}: the other of the port's pair");
+        anyhow::ensure!(h.eni_slot(old_slot)? == old, "the slot the index pointed at was not written");
+        for (ifindex, entry) in &before {
+            if *ifindex != web2 {
+                anyhow::ensure!(after.get(ifindex) == Some(entry), "an unchanged ENI keeps its slot");
+            }
+        }
+        agree_on_every_case(h)
+    })
+    .unwrap();
+}
+
+fn agree_on_every_case(h: &mut Harness) -> anyhow::Result<()> {
+    {
         for case in cases(h) {
             let ifindex = h.ifindex(case.from);
             let outcome = h.check(ifindex, &case.frame).map_err(|e| anyhow::anyhow!("{}: {e}", case.what))?;
@@ -398,8 +448,7 @@ fn model_and_program_agree_on_every_case() {
             anyhow::ensure!(ok, "{}: expected {:?}, both said {:?}", case.what, case.expect, outcome.action);
         }
         Ok(())
-    })
-    .unwrap();
+    }
 }
 
 #[test]

@@ -64,7 +64,12 @@ pub struct Eni {
     pub mac: [u8; 6],
     /// The MAC of the ENI's VSwitch gateway: answers ARP and sources every frame delivered to the ENI.
     pub gw_mac: [u8; 6],
+    /// The host-side interface the ENI sends through: what a slot of `ENI_SLOTS` is checked by.
+    pub ifindex: u32,
 }
+
+/// `ENI_INDEX` value bit: the rest is the ENI's slot in `ENI_SLOTS`.
+pub const ENI_SLOT_VALID: u32 = 1 << 31;
 
 /// Key of `ENI_ADDRS`: an address inside one VPC's address space.
 #[repr(C)]

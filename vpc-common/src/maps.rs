@@ -19,6 +19,8 @@ use crate::{
 sizes! {
     /// ENI ports (DEVMAP size, counter slots).
     Enis "enis" = 4096;
+    /// Interface indexes that find their ENI through `ENI_INDEX` (higher ones: `ENIS` alone).
+    EniIndex "eni-index" = 65_536;
     /// Route entries across all route tables.
     Routes "routes" = 1 << 20;
     /// (VPC, address) entries.
@@ -48,6 +50,12 @@ sizes! {
 maps! {
     /// ifindex -> `Eni`. Written by the agent on apply; read per frame to identify the sender.
     ENIS: HashMap<u32, Eni>, Entries::Sized(Size::Enis);
+    /// Array ifindex -> `ENI_SLOT_VALID | slot` in `ENI_SLOTS`: the sender found by two array
+    /// loads instead of a hash lookup (`ENIS` stays the whole truth and the fallback). The agent
+    /// writes a changed ENI to its port's other slot, then switches this (see `dataplane::eni_index`).
+    ENI_INDEX: Array<u32, u32>, Entries::Sized(Size::EniIndex);
+    /// Array 2 × port + generation -> `Eni`, checked by its `ifindex`. Agent writes.
+    ENI_SLOTS: Array<u32, Eni>, Entries::PerUnit(Size::Enis, 2);
     /// `AddrKey` -> `Port`. Written by the agent; read to find the destination ENI of a LOCAL route.
     ENI_ADDRS: HashMap<AddrKey, Port>, Entries::Sized(Size::Addrs);
     /// LPM (`RouteKey`) -> `Route`: every route table of every VPC. Written by the agent.

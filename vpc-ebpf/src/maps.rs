@@ -25,6 +25,14 @@ use vpc_common::{
 #[map]
 pub static ENIS: HashMap<u32, Eni> = HashMap::pinned(decl::ENIS.default_entries(), BPF_F_NO_PREALLOC);
 
+/// ifindex -> the sender's slot in `ENI_SLOTS` (see `vpc_common::maps`). Agent writes.
+#[map]
+pub static ENI_INDEX: Array<u32> = Array::pinned(decl::ENI_INDEX.default_entries(), 0);
+
+/// 2 × port + generation -> ENI. Agent writes.
+#[map]
+pub static ENI_SLOTS: Array<Eni> = Array::pinned(decl::ENI_SLOTS.default_entries(), 0);
+
 /// (VPC, address) -> destination port. Agent writes; read to deliver inside a VSwitch CIDR.
 #[map]
 pub static ENI_ADDRS: HashMap<AddrKey, Port> = HashMap::pinned(decl::ENI_ADDRS.default_entries(), BPF_F_NO_PREALLOC);

@@ -34,8 +34,8 @@ pub struct HostArgs {
     /// route-entries-per-table, enis (e.g. --quota route-entries-per-table=200000).
     #[arg(long = "quota", global = true, env = "VPC_QUOTAS", value_delimiter = ',')]
     pub quotas: Vec<String>,
-    /// Size a data-path map, fixed when it is created: enis, routes, addrs, groups, conntrack,
-    /// sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members (e.g.
+    /// Size a data-path map, fixed when it is created: enis, eni-index, routes, addrs, groups,
+    /// conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members (e.g.
     /// --map-size conntrack=1000000; fragment slots follow enis, 8 each). Without it a map
     /// keeps the size it was pinned with.
     #[arg(long = "map-size", global = true, env = "VPC_MAP_SIZES", value_delimiter = ',')]

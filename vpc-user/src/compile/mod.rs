@@ -128,6 +128,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                     flags: if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
                     mac: eni.mac,
                     gw_mac: vswitch.gateway_mac,
+                    ifindex,
                 },
             );
         }
@@ -196,6 +197,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                     flags: ENI_F_NO_SRC_DST_CHECK,
                     mac: gw.mac,
                     gw_mac: gw.local_mac,
+                    ifindex,
                 },
             );
         }

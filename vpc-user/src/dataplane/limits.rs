@@ -109,7 +109,7 @@ mod tests {
         let err = limits.set("tables=4").unwrap_err();
         assert_eq!(
             err,
-            "no map size 'tables' (sizes: enis, routes, addrs, groups, conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members)"
+            "no map size 'tables' (sizes: enis, eni-index, routes, addrs, groups, conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members)"
         );
         assert_eq!(limits.set("enis=0").unwrap_err(), "'0' is not a positive number");
         assert_eq!(limits.set("enis").unwrap_err(), "'enis' is not NAME=N");

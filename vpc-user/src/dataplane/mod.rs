@@ -4,6 +4,7 @@
 pub mod attach;
 pub mod bpffs;
 pub mod conntrack;
+pub mod eni_index;
 pub mod iface;
 pub mod limits;
 pub mod loader;

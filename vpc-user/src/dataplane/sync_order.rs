@@ -10,7 +10,7 @@ use vpc_common::{
 };
 
 use super::{
-    MapChanges, sg_sync, stats,
+    MapChanges, eni_index, sg_sync, stats,
     sync::{self, ConfigMap as _, MapSource, Pending},
 };
 use crate::compile::{LpmKey, MapEntries, Patch};
@@ -34,6 +34,8 @@ pub enum Step {
     Routes,
     /// `ENIS`.
     Enis,
+    /// `ENI_INDEX` and `ENI_SLOTS`, after the `ENIS` entries they mirror (removals before).
+    EniIndex,
     /// `MCAST_GROUPS`.
     McastGroups,
     /// `MCAST_SENDERS`.
@@ -41,7 +43,7 @@ pub enum Step {
 }
 
 /// Each step refers only to what the steps before it wrote.
-pub const SYNC_ORDER: [Step; 9] = [
+pub const SYNC_ORDER: [Step; 10] = [
     // Before anything that could make a port live: no port is ever reachable without its groups.
     Step::SecurityGroups,
     // Before any entry that counts into them.
@@ -53,6 +55,7 @@ pub const SYNC_ORDER: [Step; 9] = [
     Step::Addrs,
     Step::Routes,
     Step::Enis,
+    Step::EniIndex,
     // A multicast group's members are ports; senders may only send to groups that exist.
     Step::McastGroups,
     Step::McastSenders,
@@ -69,6 +72,8 @@ pub struct PendingRemoval {
     sg: sg_sync::Pending,
     mcast_groups: Pending<McastKey>,
     mcast_senders: Pending<McastSenderKey>,
+    /// Interfaces whose ENI is gone.
+    eni_index: Vec<u32>,
 }
 
 /// What the config maps hold (the member counters are the agent's allocation, in no map).
@@ -176,6 +181,8 @@ impl Step {
             Step::Addrs => out.addrs = sync::Addrs::open(maps.map(names::ENI_ADDRS)?)?.current()?,
             Step::Routes => out.routes = sync::Routes::open(maps.map(names::ROUTES)?)?.current()?,
             Step::Enis => out.enis = sync::Enis::open(maps.map(names::ENIS)?)?.current()?,
+            // A mirror of `ENIS`: nothing of its own to read.
+            Step::EniIndex => {}
             Step::McastGroups => out.mcast_groups = sync::McastGroups::open(maps.map(names::MCAST_GROUPS)?)?.current()?,
             Step::McastSenders => out.mcast_senders = sync::McastSenders::open(maps.map(names::MCAST_SENDERS)?)?.current()?,
         }
@@ -222,6 +229,10 @@ impl Step {
                 pending.routes = sync::upsert(&mut sync::Routes::open(maps.map(names::ROUTES)?)?, &want.routes, Some(&current.routes))?
             }
             Step::Enis => pending.enis = sync::upsert(&mut sync::Enis::open(maps.map(names::ENIS)?)?, &want.enis, Some(&current.enis))?,
+            Step::EniIndex => {
+                eni_index::EniIndex::open(maps)?.upsert(&want.enis, &current.enis, known.is_some())?;
+                pending.eni_index = current.enis.keys().filter(|i| !want.enis.contains_key(i)).copied().collect();
+            }
             Step::McastGroups => {
                 let map = &mut sync::McastGroups::open(maps.map(names::MCAST_GROUPS)?)?;
                 pending.mcast_groups = sync::upsert(map, &want.mcast_groups, Some(&current.mcast_groups))?;
@@ -243,6 +254,7 @@ impl Step {
             Step::Addrs => sync::remove(&mut sync::Addrs::open(maps.map(names::ENI_ADDRS)?)?, &pending.addrs),
             Step::Routes => sync::remove(&mut sync::Routes::open(maps.map(names::ROUTES)?)?, &pending.routes),
             Step::Enis => sync::remove(&mut sync::Enis::open(maps.map(names::ENIS)?)?, &pending.enis),
+            Step::EniIndex => eni_index::EniIndex::open(maps)?.remove(&pending.eni_index),
             Step::McastGroups => sync::remove(&mut sync::McastGroups::open(maps.map(names::MCAST_GROUPS)?)?, &pending.mcast_groups),
             Step::McastSenders => sync::remove(&mut sync::McastSenders::open(maps.map(names::MCAST_SENDERS)?)?, &pending.mcast_senders),
         }

@@ -210,6 +210,36 @@ impl Harness {
         Ok(())
     }
 
+    /// What `ENI_INDEX` and `ENI_SLOTS` give for every interface they know: ifindex -> (slot,
+    /// the slot's ENI).
+    pub fn eni_index(&self) -> anyhow::Result<BTreeMap<u32, (u32, vpc_common::Eni)>> {
+        let index: aya::maps::Array<_, u32> =
+            aya::maps::Array::try_from(aya::maps::Map::Array(aya::maps::MapData::from_pin(self.dataplane.pins.map(names::ENI_INDEX))?))?;
+        let slots: aya::maps::Array<_, vpc_common::Eni> =
+            aya::maps::Array::try_from(aya::maps::Map::Array(aya::maps::MapData::from_pin(self.dataplane.pins.map(names::ENI_SLOTS))?))?;
+        let mut out = BTreeMap::new();
+        for ifindex in 0..index.len() {
+            let value = index.get(&ifindex, 0)?;
+            if value & vpc_common::ENI_SLOT_VALID != 0 {
+                let slot = value & !vpc_common::ENI_SLOT_VALID;
+                out.insert(ifindex, (slot, slots.get(&slot, 0)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The ENI of every interface, as compiled (what `ENIS` holds).
+    pub fn enis(&self) -> &BTreeMap<u32, vpc_common::Eni> {
+        &self.entries.enis
+    }
+
+    /// ENI slot `slot` as it is in `ENI_SLOTS`.
+    pub fn eni_slot(&self, slot: u32) -> anyhow::Result<vpc_common::Eni> {
+        let slots: aya::maps::Array<_, vpc_common::Eni> =
+            aya::maps::Array::try_from(aya::maps::Map::Array(aya::maps::MapData::from_pin(self.dataplane.pins.map(names::ENI_SLOTS))?))?;
+        Ok(slots.get(&slot, 0)?)
+    }
+
     /// The ifindex standing in for ENI `name`'s interface.
     pub fn ifindex(&self, name: &str) -> u32 {
         self.binding.ifindex[&self.eni_id(name)]
