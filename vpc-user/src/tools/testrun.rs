@@ -213,10 +213,8 @@ impl Harness {
     /// What `ENI_INDEX` and `ENI_SLOTS` give for every interface they know: ifindex -> (slot,
     /// the slot's ENI).
     pub fn eni_index(&self) -> anyhow::Result<BTreeMap<u32, (u32, vpc_common::Eni)>> {
-        let index: aya::maps::Array<_, u32> =
-            aya::maps::Array::try_from(aya::maps::Map::Array(aya::maps::MapData::from_pin(self.dataplane.pins.map(names::ENI_INDEX))?))?;
-        let slots: aya::maps::Array<_, vpc_common::Eni> =
-            aya::maps::Array::try_from(aya::maps::Map::Array(aya::maps::MapData::from_pin(self.dataplane.pins.map(names::ENI_SLOTS))?))?;
+        let index: aya::maps::Array<_, u32> = self.pinned_array(names::ENI_INDEX)?;
+        let slots: aya::maps::Array<_, vpc_common::Eni> = self.pinned_array(names::ENI_SLOTS)?;
         let mut out = BTreeMap::new();
         for ifindex in 0..index.len() {
             let value = index.get(&ifindex, 0)?;
@@ -235,9 +233,14 @@ impl Harness {
 
     /// ENI slot `slot` as it is in `ENI_SLOTS`.
     pub fn eni_slot(&self, slot: u32) -> anyhow::Result<vpc_common::Eni> {
-        let slots: aya::maps::Array<_, vpc_common::Eni> =
-            aya::maps::Array::try_from(aya::maps::Map::Array(aya::maps::MapData::from_pin(self.dataplane.pins.map(names::ENI_SLOTS))?))?;
+        let slots: aya::maps::Array<_, vpc_common::Eni> = self.pinned_array(names::ENI_SLOTS)?;
         Ok(slots.get(&slot, 0)?)
+    }
+
+    /// The pinned array map `name`.
+    fn pinned_array<V: aya::Pod>(&self, name: &str) -> anyhow::Result<aya::maps::Array<aya::maps::MapData, V>> {
+        let pinned = aya::maps::MapData::from_pin(self.dataplane.pins.map(name)).with_context(|| name.to_string())?;
+        Ok(aya::maps::Array::try_from(aya::maps::Map::Array(pinned))?)
     }
 
     /// The ifindex standing in for ENI `name`'s interface.
@@ -579,6 +582,17 @@ pub enum Timed {
     Lookup,
 }
 
+impl Timed {
+    /// The program's name in the object.
+    fn name(self) -> &'static str {
+        match self {
+            Timed::Dataplane => names::PROG_ENI_INGRESS,
+            Timed::Baseline => names::PROG_BENCH_EMPTY,
+            Timed::Lookup => names::PROG_BENCH_LOOKUP,
+        }
+    }
+}
+
 impl Harness {
     /// Load the benchmarks' anchors, the empty program and the lookups alone, from the same
     /// object (over the same maps).
@@ -597,11 +611,7 @@ impl Harness {
     /// action and the kernel's average time per run. The runs share one buffer, so a program's
     /// rewrites (the TTL decrement) accumulate: keep `repeat` below the frame's TTL.
     pub fn time(&self, program: Timed, ifindex: u32, frame: &[u8], repeat: u32) -> anyhow::Result<(u32, std::time::Duration)> {
-        let name = match program {
-            Timed::Dataplane => names::PROG_ENI_INGRESS,
-            Timed::Baseline => names::PROG_BENCH_EMPTY,
-            Timed::Lookup => names::PROG_BENCH_LOOKUP,
-        };
+        let name = program.name();
         let prog: &aya::programs::Xdp = self.loaded.ebpf.program(name).context("program missing")?.try_into()?;
         let mut ctx = [0u8; 24];
         ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
@@ -628,11 +638,7 @@ impl Harness {
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
         let mut seq: PerCpuArray<_, u32> = PerCpuArray::try_from(ebpf.map_mut("BENCH_SEQ").context("BENCH_SEQ")?)?;
         seq.set(0, PerCpuValues::try_from(vec![0u32; cpus])?, 0)?;
-        let name = match program {
-            Timed::Dataplane => names::PROG_ENI_INGRESS,
-            Timed::Baseline => names::PROG_BENCH_EMPTY,
-            Timed::Lookup => names::PROG_BENCH_LOOKUP,
-        };
+        let name = program.name();
         let target: &aya::programs::Xdp = ebpf.program(name).context("program missing")?.try_into()?;
         let fd = target.fd()?.try_clone()?;
         ProgramArray::try_from(ebpf.map_mut("BENCH_PROGS").context("BENCH_PROGS")?)?.set(0, &fd, 0)?;

@@ -210,15 +210,16 @@ impl Ovs {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let ovs = Ovs { dir };
-        let d = ovs.dir.display().to_string();
-        ovs.run(&["ovsdb-tool", "create", &format!("{d}/conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"])?;
-        let netns = ["ip", "netns", "exec", RTR];
-        let server = [&format!("{d}/conf.db"), &format!("--remote=punix:{d}/db.sock"), &format!("--pidfile={d}/ovsdb.pid")];
-        let logs = [format!("--log-file={d}/ovsdb.log"), format!("--log-file={d}/vswitchd.log")];
-        ovs.run(&[&netns[..], &["ovsdb-server"], &server.map(String::as_str)[..], &["--detach", &logs[0]]].concat())?;
+        let at = |file: &str| format!("{}/{file}", ovs.dir.display());
+        ovs.run(&["ovsdb-tool", "create", &at("conf.db"), "/usr/share/openvswitch/vswitch.ovsschema"])?;
+        // Both daemons in the router's namespace, where the veths are.
+        let (db, remote) = (at("conf.db"), format!("--remote=punix:{}", at("db.sock")));
+        let (pid, log) = (format!("--pidfile={}", at("ovsdb.pid")), format!("--log-file={}", at("ovsdb.log")));
+        ovs.run(&["ip", "netns", "exec", RTR, "ovsdb-server", &db, &remote, &pid, "--detach", &log])?;
         ovs.vsctl(&["--no-wait", "init"])?;
-        let switch = [format!("unix:{d}/db.sock"), format!("--pidfile={d}/vswitchd.pid")];
-        ovs.run(&[&netns[..], &["ovs-vswitchd", &switch[0], &switch[1], "--detach", &logs[1]]].concat())?;
+        let (socket, pid, log) =
+            (format!("unix:{}", at("db.sock")), format!("--pidfile={}", at("vswitchd.pid")), format!("--log-file={}", at("vswitchd.log")));
+        ovs.run(&["ip", "netns", "exec", RTR, "ovs-vswitchd", &socket, &pid, "--detach", &log])?;
         ovs.vsctl(&["add-br", "br0", "--", "set", "bridge", "br0", "datapath_type=netdev"])?;
         Ok(Some(ovs))
     }
