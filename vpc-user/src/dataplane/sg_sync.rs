@@ -71,7 +71,27 @@ impl<'a> SgMaps<'a> {
         Ok(out)
     }
 
-    pub(super) fn write(&mut self, set: u16, content: &SgContent, place: &SgPlace) -> anyhow::Result<()> {
+    /// Write `set` at `place` unless `current` (what the arrays hold) has it so already,
+    /// counting it as added or changed.
+    pub(super) fn put(
+        &mut self,
+        set: u16,
+        content: &SgContent,
+        place: &SgPlace,
+        current: &SgEntries,
+        changes: &mut Changes,
+    ) -> anyhow::Result<()> {
+        if current.sets.get(&set).is_some_and(|c| **c == *content) && current.places.get(&set) == Some(place) {
+            return Ok(());
+        }
+        match current.sets.contains_key(&set) {
+            true => changes.changed += 1,
+            false => changes.added += 1,
+        }
+        self.write(set, content, place)
+    }
+
+    fn write(&mut self, set: u16, content: &SgContent, place: &SgPlace) -> anyhow::Result<()> {
         for (i, node) in content.nodes.iter().enumerate() {
             self.nodes.set(place.nodes.0 + i as u32, node, 0).context("writing SG_NODES")?;
         }
@@ -111,16 +131,7 @@ pub fn upsert(maps: &mut SgMaps<'_>, want: &SgEntries, known: Option<&SgEntries>
     let mut pending = Pending::default();
     for (set, content) in &want.sets {
         let place = want.places.get(set).with_context(|| format!("security-group set {set} has no place"))?;
-        let same = current.sets.get(set) == Some(content) && current.places.get(set) == Some(place);
-        if same {
-            continue;
-        }
-        if current.sets.contains_key(set) {
-            pending.changes.changed += 1;
-        } else {
-            pending.changes.added += 1;
-        }
-        maps.write(*set, content, place)?;
+        maps.put(*set, content, place, current, &mut pending.changes)?;
     }
     for (port, groups) in &want.port_groups {
         if current.port_groups.get(port) != Some(groups) {

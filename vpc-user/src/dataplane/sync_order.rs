@@ -134,14 +134,7 @@ pub fn patch(maps: &mut impl MapSource, known: &mut MapEntries, patch: &Patch) -
     if !patch.sg_sets.is_empty() {
         let mut sg = sg_sync::SgMaps::open(maps)?;
         for (set, content, place) in &patch.sg_sets {
-            if known.sg.sets.get(set) == Some(content) && known.sg.places.get(set) == Some(place) {
-                continue;
-            }
-            match known.sg.sets.contains_key(set) {
-                true => out.security_groups.changed += 1,
-                false => out.security_groups.added += 1,
-            }
-            sg.write(*set, content, place)?;
+            sg.put(*set, content, place, &known.sg, &mut out.security_groups)?;
         }
         let rule_stats = &mut PerCpuArray::try_from(maps.map(names::SG_RULE_STATS)?)?;
         stats::reset::<RuleCounters>(rule_stats, patch.fresh_counters.iter().copied())?;
