@@ -266,6 +266,7 @@ mod pod {
     unsafe impl aya::Pod for super::frag::FragEntry {}
     unsafe impl aya::Pod for super::frag::FragSlot {}
     unsafe impl aya::Pod for super::flowlog::FlKey {}
+    unsafe impl aya::Pod for super::flowlog::FlPairKey {}
     unsafe impl aya::Pod for super::flowlog::FlCounters {}
     unsafe impl aya::Pod for super::mcast::McastKey {}
     unsafe impl aya::Pod for super::mcast::McastSenderKey {}

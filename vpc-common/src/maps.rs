@@ -9,7 +9,7 @@ use crate::{
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
     drop::DROP_REASON_SLOTS,
     event,
-    flowlog::{FlCounters, FlKey},
+    flowlog::{FlCounters, FlPairKey},
     frag::{FRAG_SLOTS, FragSlot},
     map_decl::{maps, sizes},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
@@ -99,9 +99,9 @@ maps! {
     SG_RULE_STATS: PerCpuArray<u32, RuleCounters>, Entries::Sized(Size::SgRules);
     /// Per-CPU array event -> count. Data path writes; `vpc stats` reads.
     EVENT_STATS: PerCpuArray<u32, u64>, Entries::Fixed(event::SLOTS);
-    /// Per-CPU hash `FlKey` -> `FlCounters`: flow-log counts per tick. Data path adds; the agent
+    /// Per-CPU hash `FlPairKey` -> `FlCounters`: flow-log counts per tick. Data path adds; the agent
     /// drains past ticks.
-    FLOW_LOG: PerCpuHashMap<FlKey, FlCounters>, Entries::Sized(Size::FlowLog);
+    FLOW_LOG: PerCpuHashMap<FlPairKey, FlCounters>, Entries::Sized(Size::FlowLog);
     /// Per-CPU array port -> `FlCounters`: packets flow logs lost because `FLOW_LOG` was full.
     FLOW_LOG_LOST: PerCpuArray<u32, FlCounters>, Entries::Sized(Size::Enis);
     /// Hash `McastKey` -> `McastGroup`: multicast groups and their members. Agent writes.

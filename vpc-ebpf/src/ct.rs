@@ -18,6 +18,7 @@ use vpc_common::{
 
 pub use crate::packet::Packet;
 use crate::{
+    flowlog::Sides,
     maps::{CONFIG, CONNTRACK, CT_CLOSED, CT_OPENED, PORT_GROUPS, SCRATCH, SG_RULE_STATS},
     route::Decision,
     sg, stats,
@@ -85,6 +86,8 @@ pub struct Conn {
     pub peer_new: bool,
     pub peer_stale: bool,
     pub peer_limit: u32,
+    /// The sides flow logs capture, counted once the packet's fate is known.
+    pub log: Sides,
 }
 
 impl Conn {
@@ -105,6 +108,7 @@ impl Conn {
             peer_new: false,
             peer_stale: false,
             peer_limit: 0,
+            log: Sides::none(),
         }
     }
 }
@@ -129,11 +133,11 @@ fn log_flag(groups: Option<&PortGroups>) -> u8 {
     if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) { flag::LOG } else { 0 }
 }
 
-/// Count `pkt` for flow logs at `port` when its flow log captures it.
+/// Note `port`'s side of the packet for flow logs when its flow log captures it.
 #[inline(always)]
-fn log(flags: u8, port: u32, received: bool, accepted: bool, pkt: &Packet) {
+fn log(sides: &mut Sides, flags: u8, port: u32, received: bool, accepted: bool) {
     if flags & flag::LOG != 0 {
-        crate::flowlog::count(port, u32::from(received), u32::from(accepted), pkt);
+        sides.note(port, received, accepted);
     }
 }
 
@@ -246,7 +250,7 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
     let verdict = judge(groups, false, pkt);
     count_rule(verdict.rule, pkt.bytes);
     conn.flags = log_flag(groups);
-    log(conn.flags, port, false, verdict.accept, pkt);
+    log(&mut conn.log, conn.flags, port, false, verdict.accept);
     if !verdict.accept {
         return Err(DropReason::SgEgress);
     }
@@ -276,7 +280,7 @@ fn resolve(table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> 
 fn established(entry: &mut CtEntry, key: &CtKey, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> {
     refresh(entry, key, pkt.epoch);
     count_rule(entry.rule, pkt.bytes);
-    log(entry.flags, key.port, false, entry.allowed(), pkt);
+    log(&mut conn.log, entry.flags, key.port, false, entry.allowed());
     if !entry.allowed() {
         return Err(DropReason::SgEgress);
     }
@@ -334,9 +338,9 @@ fn send_error(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8
     {
         stats::event(event::CT_RELATED);
         conn.related = true;
-        log(log_flag(groups), port, false, true, pkt);
+        log(&mut conn.log, log_flag(groups), port, false, true);
     } else {
-        send_stateless(port, pkt)?;
+        send_stateless(port, pkt, &mut conn.log)?;
     }
     resolve(table, pkt, conn)
 }
@@ -344,11 +348,11 @@ fn send_error(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8
 /// A packet judged by `port`'s egress rules alone, with no connection (multicast: a copy per
 /// member, each judged by the member's ingress rules alone).
 #[inline(always)]
-pub fn send_stateless(port: u32, pkt: &Packet) -> Result<(), DropReason> {
+pub fn send_stateless(port: u32, pkt: &Packet, sides: &mut Sides) -> Result<(), DropReason> {
     let groups = PORT_GROUPS.get(port);
     let verdict = judge(groups, false, pkt);
     count_rule(verdict.rule, pkt.bytes);
-    log(log_flag(groups), port, false, verdict.accept, pkt);
+    log(sides, log_flag(groups), port, false, verdict.accept);
     if verdict.accept { Ok(()) } else { Err(DropReason::SgEgress) }
 }
 
@@ -358,7 +362,7 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
     if conn.cached {
         count_rule(conn.cached_rule, pkt.bytes);
         let accepted = conn.cached_flags & flag::PEER_ALLOWED != 0;
-        log(if conn.cached_flags & flag::PEER_LOG != 0 { flag::LOG } else { 0 }, to.port, true, accepted, pkt);
+        log(&mut conn.log, if conn.cached_flags & flag::PEER_LOG != 0 { flag::LOG } else { 0 }, to.port, true, accepted);
         return if accepted { Ok(()) } else { Err(DropReason::SgIngress) };
     }
     let groups = PORT_GROUPS.get(to.port);
@@ -371,7 +375,7 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
             && holds(&CtKey::sent(to.port, q.saddr, q.daddr, q.ports, q.proto), pkt)
         {
             stats::event(event::CT_RELATED);
-            log(flags, to.port, true, true, pkt);
+            log(&mut conn.log, flags, to.port, true, true);
             return Ok(());
         }
     } else if conn.live {
@@ -406,7 +410,7 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
 fn finish_receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<(), DropReason> {
     count_rule(conn.peer_rule, pkt.bytes);
     let accepted = conn.peer_flags & flag::ALLOWED != 0;
-    log(conn.peer_flags, to.port, true, accepted, pkt);
+    log(&mut conn.log, conn.peer_flags, to.port, true, accepted);
     if conn.live && !pkt.icmp_error && !(accepted && conn.peer_new) {
         // Cache the receiving side's verdict in the sender's entry (a side still to be made is
         // cached once `commit` made it).

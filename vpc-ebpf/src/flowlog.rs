@@ -1,30 +1,82 @@
-//! Flow-log counting: one per-CPU hash entry per (port, direction, 5-tuple, action, tick); see
-//! `vpc_common::flowlog` for how the agent drains it and why nothing is lost silently.
+//! Flow-log counting: one per-CPU hash entry per (sender's side, receiver's side, 5-tuple,
+//! tick), one update per packet; see `vpc_common::flowlog` for how the agent drains it and why
+//! nothing is lost silently.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use vpc_common::flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlKey, action, direction};
+use vpc_common::flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlPairKey, NO_SIDE, action};
 
 use crate::{
     maps::{CONFIG, FLOW_LOG, FLOW_LOG_LOST},
     packet::Packet,
 };
 
-/// Count `pkt`, sent (`received == 0`) or received by `port`, with the security groups'
-/// verdict `accepted` (0 or 1).
+/// The sides of a packet its flow logs capture, noted as the halves judge it and counted once
+/// when the packet's fate is known (`count`).
+#[derive(Clone, Copy)]
+pub struct Sides {
+    pub sent_port: u32,
+    pub received_port: u32,
+    pub sent_action: u8,
+    pub received_action: u8,
+}
+
+impl Sides {
+    pub const fn none() -> Sides {
+        Sides { sent_port: NO_SIDE, received_port: NO_SIDE, sent_action: 0, received_action: 0 }
+    }
+
+    /// Note the packet at `port`, sent (`received == false`) or received, with its security
+    /// groups' verdict.
+    #[inline(always)]
+    pub fn note(&mut self, port: u32, received: bool, accepted: bool) {
+        let verdict = if accepted { action::ACCEPT } else { action::REJECT };
+        if received {
+            self.received_port = port;
+            self.received_action = verdict;
+        } else {
+            self.sent_port = port;
+            self.sent_action = verdict;
+        }
+    }
+}
+
+/// Count `pkt` for the sides noted in `sides` (nothing when none is: no call at all).
+#[inline(always)]
+pub fn count(sides: &Sides, pkt: &Packet) {
+    if sides.sent_port != NO_SIDE || sides.received_port != NO_SIDE {
+        count_noted(sides, pkt);
+    }
+}
+
 #[inline(never)]
-pub fn count(port: u32, received: u32, accepted: u32, pkt: &Packet) {
+fn count_noted(sides: &Sides, pkt: &Packet) {
+    count_sides(*sides, pkt);
+}
+
+/// Count `pkt` received by `port` alone (a multicast copy), with its verdict `accepted` (0
+/// or 1). Plain values, not a `Sides` on the stack: the members' loop stays cheap to verify.
+#[inline(never)]
+pub fn count_received(port: u32, accepted: u32, pkt: &Packet) {
+    let mut sides = Sides::none();
+    sides.note(port, true, accepted != 0);
+    count_sides(sides, pkt);
+}
+
+#[inline(always)]
+fn count_sides(sides: Sides, pkt: &Packet) {
     let tick = CONFIG.get(CONFIG_FLOWLOG_TICK).copied().unwrap_or(0) as u32;
     let has_ports = pkt.proto == 6 || pkt.proto == 17;
     let ports = if has_ports { pkt.ports } else { 0 };
-    let key = FlKey {
-        port,
+    let key = FlPairKey {
+        sent_port: sides.sent_port,
+        received_port: sides.received_port,
         saddr: pkt.saddr,
         daddr: pkt.daddr,
         sport: (ports >> 16) as u16,
         dport: ports as u16,
         proto: pkt.proto as u8,
-        direction: if received != 0 { direction::IN } else { direction::OUT },
-        action: if accepted != 0 { action::ACCEPT } else { action::REJECT },
+        sent_action: sides.sent_action,
+        received_action: sides.received_action,
         _pad: 0,
         tick,
     };
@@ -36,17 +88,26 @@ pub fn count(port: u32, received: u32, accepted: u32, pkt: &Packet) {
     if FLOW_LOG.insert(&key, &first, u64::from(BPF_NOEXIST)).is_ok() || add(&key, pkt.bytes) {
         return;
     }
+    lost(sides.sent_port, pkt.bytes);
+    lost(sides.received_port, pkt.bytes);
+}
+
+#[inline(always)]
+fn lost(port: u32, bytes: u64) {
+    if port == NO_SIDE {
+        return;
+    }
     if let Some(lost) = FLOW_LOG_LOST.get_ptr_mut(port) {
         // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
         unsafe {
             (*lost).packets += 1;
-            (*lost).bytes += pkt.bytes;
+            (*lost).bytes += bytes;
         }
     }
 }
 
 #[inline(always)]
-fn add(key: &FlKey, bytes: u64) -> bool {
+fn add(key: &FlPairKey, bytes: u64) -> bool {
     match FLOW_LOG.get_ptr_mut(key) {
         Some(counters) => {
             // SAFETY: this CPU's value of a live element; only this CPU writes it.

@@ -91,10 +91,14 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
         return Ok(XDP_PASS);
     }
     let mut conn = ct::Conn::new();
-    if let Some(verdict) = sender_half(ctx, eni, ip, s, &mut conn)? {
-        return Ok(verdict);
-    }
-    receiver_half(ctx, eni, ip, s, &mut conn)
+    let fate = match sender_half(ctx, eni, ip, s, &mut conn) {
+        Ok(Some(verdict)) => Ok(verdict),
+        Ok(None) => receiver_half(ctx, eni, ip, s, &mut conn),
+        Err(reason) => Err(reason),
+    };
+    // Both sides' flow-log counts in one update, whatever the packet's fate.
+    flowlog::count(&conn.log, &s.pkt);
+    fate
 }
 
 /// The sender's side: its connection or its egress security groups, then the route (cached in

@@ -14,7 +14,7 @@ use aya_ebpf::{
 };
 use vpc_common::{
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
-    flowlog::{FlCounters, FlKey},
+    flowlog::{FlCounters, FlPairKey},
     frag::FragSlot,
     maps::decl,
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
@@ -120,7 +120,7 @@ pub static ICMP_RATE: PerCpuArray<RateLimit> = PerCpuArray::pinned(decl::ICMP_RA
 /// Flow-log counts (see `vpc_common::flowlog`). Preallocated: an insert then takes no allocation
 /// in the packet path (with BPF_F_NO_PREALLOC a per-CPU insert cost ~6 µs).
 #[map]
-pub static FLOW_LOG: PerCpuHashMap<FlKey, FlCounters> = PerCpuHashMap::pinned(decl::FLOW_LOG.default_entries(), 0);
+pub static FLOW_LOG: PerCpuHashMap<FlPairKey, FlCounters> = PerCpuHashMap::pinned(decl::FLOW_LOG.default_entries(), 0);
 
 /// What flow logs lost to a full `FLOW_LOG`, per port.
 #[map]

@@ -49,7 +49,10 @@ pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
         return Err(DropReason::McastNotSender);
     }
     // The sender's egress rules apply as to any packet; a group has no connections.
-    ct::send_stateless(eni.port, pkt)
+    let mut sides = crate::flowlog::Sides::none();
+    let verdict = ct::send_stateless(eni.port, pkt, &mut sides);
+    crate::flowlog::count(&sides, pkt);
+    verdict
 }
 
 /// TC ingress on every ENI interface: a multicast packet XDP admitted is cloned to each member
@@ -113,7 +116,7 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
             _ => false,
         };
         if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
-            crate::flowlog::count(member.port, 1, u32::from(accepted), &pkt);
+            crate::flowlog::count_received(member.port, u32::from(accepted), &pkt);
         }
         let stats = MCAST_MEMBER_STATS.get_ptr_mut(member.counter);
         if !accepted || pkt.bytes > u64::from(member.mtu) {

@@ -25,7 +25,7 @@ use anyhow::Context as _;
 use aya::maps::{Array, MapData, PerCpuArray, PerCpuHashMap};
 use serde::{Deserialize, Serialize};
 use vpc_common::{
-    flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlKey, action, direction},
+    flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlKey, FlPairKey, action, direction},
     maps as names,
 };
 
@@ -255,14 +255,16 @@ impl Collector {
 
         // Ticks before `ending` are settled: nothing has counted into them for a second.
         let settled = ending.saturating_sub(1);
-        let mut table: PerCpuHashMap<MapData, FlKey, FlCounters> = PerCpuHashMap::try_from(open(&self.pins, names::FLOW_LOG)?)?;
+        let mut table: PerCpuHashMap<MapData, FlPairKey, FlCounters> = PerCpuHashMap::try_from(open(&self.pins, names::FLOW_LOG)?)?;
         // A port no flow log of the scope covers counted for a flow log the scope does not know
-        // yet (just created, the agent busy): its counts wait for the next scope, a while.
-        let known = |port: u32| self.scope.covered.values().any(|ports| ports.contains(&port));
-        let keys: Vec<FlKey> = table
+        // yet (just created, the agent busy): its counts (and its packets' other side's: one
+        // entry holds both) wait for the next scope, a while.
+        let known =
+            |k: &FlPairKey| k.sides().iter().flatten().all(|side| self.scope.covered.values().any(|ports| ports.contains(&side.port)));
+        let keys: Vec<FlPairKey> = table
             .keys()
             .filter_map(Result::ok)
-            .filter(|k| k.tick <= settled && (known(k.port) || settled.saturating_sub(k.tick) > UNKNOWN_PORT_TICKS))
+            .filter(|k| k.tick <= settled && (known(k) || settled.saturating_sub(k.tick) > UNKNOWN_PORT_TICKS))
             .collect();
         let mut fresh = Vec::new();
         for key in &keys {
@@ -276,7 +278,9 @@ impl Collector {
         }
         for (key, sum) in fresh {
             let at = self.state.tick_start.get(&key.tick).copied().unwrap_or(now) / 1000;
-            self.add(&key, Counts { packets: sum.packets, bytes: sum.bytes }, at);
+            for side in key.sides().iter().flatten() {
+                self.add(side, Counts { packets: sum.packets, bytes: sum.bytes }, at);
+            }
         }
         self.read_lost(now / 1000)?;
         self.state.drained_through = self.state.drained_through.max(settled);

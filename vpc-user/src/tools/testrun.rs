@@ -405,16 +405,18 @@ impl Harness {
     /// Take every flow-log count out of the table, ticks summed: key (tick 0) -> (packets, bytes).
     fn drain_flow_log(&self) -> anyhow::Result<BTreeMap<vpc_common::flowlog::FlKey, (u64, u64)>> {
         let pinned = aya::maps::MapData::from_pin(self.dataplane.pins.map(names::FLOW_LOG)).context("FLOW_LOG")?;
-        let mut table: aya::maps::PerCpuHashMap<_, vpc_common::flowlog::FlKey, vpc_common::flowlog::FlCounters> =
+        let mut table: aya::maps::PerCpuHashMap<_, vpc_common::flowlog::FlPairKey, vpc_common::flowlog::FlCounters> =
             aya::maps::PerCpuHashMap::try_from(aya::maps::Map::PerCpuHashMap(pinned))?;
         let mut out: BTreeMap<_, (u64, u64)> = BTreeMap::new();
-        let keys: Vec<vpc_common::flowlog::FlKey> = table.keys().collect::<Result<_, _>>()?;
+        let keys: Vec<vpc_common::flowlog::FlPairKey> = table.keys().collect::<Result<_, _>>()?;
         for key in keys {
             let values = table.get(&key, 0)?;
-            let sum = out.entry(vpc_common::flowlog::FlKey { tick: 0, ..key }).or_default();
-            for v in values.iter() {
-                sum.0 += v.packets;
-                sum.1 += v.bytes;
+            for side in key.sides().into_iter().flatten() {
+                let sum = out.entry(vpc_common::flowlog::FlKey { tick: 0, ..side }).or_default();
+                for v in values.iter() {
+                    sum.0 += v.packets;
+                    sum.1 += v.bytes;
+                }
             }
             table.remove(&key)?;
         }
