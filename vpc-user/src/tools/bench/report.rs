@@ -242,12 +242,14 @@ pub fn summary(r: &Results) -> String {
              per-rule and event counters, the cached route, the TTL and MAC rewrite, the redirect helper). \
              With many flows both lookups miss the CPU caches and the lookups alone are most of the cost. \
              The forwarding-throughput ratio to the bare redirect follows from the same cost.\n\
-             - Flatness with 10,000 flows: each route or rule count runs in its own harness and maps; with \
+             - Flatness: an established packet reads no route and no rule (its connection caches both), \
+             but each route or rule count runs in its own harness and maps, rounds interleaved; with \
              10,000 flows the cost is dominated by cache misses on the connection table, which vary by \
-             harness and by the machine's load (±30 % run to run). One flow (cache hot) stays within a few \
-             per cent.\n\
-             - First packet at 1,000,000 routes: the kernel's LPM trie walk grows with the trie's depth.\n\
-             - Flow-log per-packet overhead: one more per-CPU hash update per captured side (see README).\n\
+             harness and by the machine's load, and on a noisy host one flow varies too (the same build \
+             measured 124-187 ns above empty in consecutive runs, `bench/fast-path-breakdown.md`).\n\
+             - First packet at many routes: the kernel's LPM trie walk grows with the trie's depth.\n\
+             - Flow-log per-packet overhead: one per-CPU hash update per packet (both captured sides in \
+             one key); with 10,000 flows its entries miss the CPU caches as the connection table's do.\n\
              - `vpc apply -f` of 100,000 routes: parsing 7.7 MB of YAML takes ~0.6 s before the apply."
         );
     }
