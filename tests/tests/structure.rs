@@ -14,7 +14,7 @@ const LAYERS: &[&[&str]] = &[
     &["naming"],
     &["compile", "store"],
     &["dataplane"],
-    &["flowlog"],
+    &["flowlog", "monitor"],
     &["agent"],
     &["metrics"],
     &["api"],

@@ -14,6 +14,7 @@ pub mod frag;
 mod map_decl;
 pub mod maps;
 pub mod mcast;
+pub mod monitor;
 pub mod sg;
 
 pub use ct::{CtEntry, CtKey};
@@ -214,7 +215,27 @@ pub const CONFIG_OWNER: u32 = 3;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct RateLimit {
     pub last_ns: u64,
+    /// Tokens × 10^9 (a token per second accrues one unit per nanosecond).
     pub tokens: u64,
+}
+
+impl RateLimit {
+    /// Refill at `per_sec` tokens a second up to `burst`, then take one token if there is one.
+    #[inline(always)]
+    pub fn take(&mut self, now_ns: u64, per_sec: u64, burst: u64) -> bool {
+        const NS: u64 = 1_000_000_000;
+        // Capped so the product cannot overflow (no 128-bit multiply in BPF): a minute refills any bucket.
+        let elapsed = now_ns.saturating_sub(self.last_ns);
+        let elapsed = if elapsed > 60 * NS { 60 * NS } else { elapsed };
+        let credit = self.tokens + elapsed * per_sec;
+        self.last_ns = now_ns;
+        self.tokens = if credit > burst * NS { burst * NS } else { credit };
+        if self.tokens < NS {
+            return false;
+        }
+        self.tokens -= NS;
+        true
+    }
 }
 
 /// ICMP errors per second per CPU the gateway may send.
@@ -272,4 +293,6 @@ mod pod {
     unsafe impl aya::Pod for super::mcast::McastSenderKey {}
     unsafe impl aya::Pod for super::mcast::McastGroup {}
     unsafe impl aya::Pod for super::mcast::McastCounters {}
+    unsafe impl aya::Pod for super::monitor::MonEvent {}
+    unsafe impl aya::Pod for super::monitor::MonSuppressed {}
 }

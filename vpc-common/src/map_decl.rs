@@ -15,6 +15,7 @@ pub enum MapKind {
     PerCpuArray = 6,
     LpmTrie = 11,
     DevMap = 14,
+    RingBuf = 27,
 }
 
 /// How many entries a map holds.
@@ -26,6 +27,8 @@ pub enum Entries {
     Sized(Size),
     /// This many per unit of a `--map-size` option.
     PerUnit(Size, u32),
+    /// This many per unit of a `--map-size` option, and this many more (a row for "none").
+    PerUnitAndOne(Size, u32),
 }
 
 impl Entries {
@@ -35,6 +38,7 @@ impl Entries {
             Entries::Fixed(n) => n,
             Entries::Sized(s) => size(s),
             Entries::PerUnit(s, n) => size(s).saturating_mul(n),
+            Entries::PerUnitAndOne(s, n) => size(s).saturating_add(1).saturating_mul(n),
         }
     }
 
@@ -44,6 +48,7 @@ impl Entries {
             Entries::Fixed(n) => n,
             Entries::Sized(s) => s.default_entries(),
             Entries::PerUnit(s, n) => s.default_entries().saturating_mul(n),
+            Entries::PerUnitAndOne(s, n) => s.default_entries().saturating_add(1).saturating_mul(n),
         }
     }
 }

@@ -13,6 +13,7 @@ use crate::{
     frag::{FRAG_SLOTS, FragSlot},
     map_decl::{maps, sizes},
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
+    monitor::{self, MonSuppressed},
     sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, RuleCounters, SgRule, SgSet},
 };
 
@@ -45,6 +46,8 @@ sizes! {
     McastGroups "mcast-groups" = 1024;
     /// (group, sender) pairs and member counters.
     McastMembers "mcast-members" = 16_384;
+    /// Bytes of the monitoring events' ring buffer (a power of two, at least a page).
+    EventRing "event-ring" = 1 << 20;
 }
 
 maps! {
@@ -118,6 +121,13 @@ maps! {
     PROGS: ProgramArray<u32, u32>, Entries::Fixed(1);
     /// Per-CPU array port -> `RateLimit`: token bucket for ICMP errors. Data path only.
     ICMP_RATE: PerCpuArray<u32, RateLimit>, Entries::Sized(Size::Enis);
+    /// Ring buffer of `monitor::MonEvent`s. Data path writes; the agent (or `vpc monitor`) reads.
+    EVENTS: RingBuf<(), ()>, Entries::Sized(Size::EventRing);
+    /// Per-CPU array `monitor::slot` -> `RateLimit`: each (port, kind)'s event budget. Data path only.
+    MON_BUDGET: PerCpuArray<u32, RateLimit>, Entries::PerUnitAndOne(Size::Enis, monitor::kind::KERNEL_KINDS);
+    /// Per-CPU array `monitor::slot` -> `MonSuppressed`: events the budget or a full ring
+    /// suppressed. Data path writes; the agent reports them.
+    MON_SUPPRESSED: PerCpuArray<u32, MonSuppressed>, Entries::PerUnitAndOne(Size::Enis, monitor::kind::KERNEL_KINDS);
 }
 
 /// Default connection limit of an ENI (entries it may hold), unless its VPC or itself says

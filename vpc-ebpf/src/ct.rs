@@ -88,6 +88,10 @@ pub struct Conn {
     pub peer_limit: u32,
     /// The sides flow logs capture, counted once the packet's fate is known.
     pub log: Sides,
+    /// The rule of a security-group verdict that dropped the packet (`NO_RULE`: no rule accepted).
+    pub deny_rule: u32,
+    /// `commit` recorded a new connection.
+    pub opened: bool,
 }
 
 impl Conn {
@@ -109,6 +113,8 @@ impl Conn {
             peer_stale: false,
             peer_limit: 0,
             log: Sides::none(),
+            deny_rule: NO_RULE,
+            opened: false,
         }
     }
 }
@@ -190,6 +196,9 @@ fn refresh(entry: &mut CtEntry, key: &CtKey, epoch: u32) {
     stats::event(event::SG_RECHECKED);
     let groups = PORT_GROUPS.get(key.port);
     let verdict = recheck(groups, entry, key);
+    if entry.allowed() != verdict.accept {
+        crate::monitor::rejudged(key, entry.origin, verdict.accept, verdict.rule);
+    }
     entry.rule = verdict.rule;
     entry.flags = (entry.flags & !(flag::ALLOWED | flag::LOG)) | log_flag(groups) | if verdict.accept { flag::ALLOWED } else { 0 };
     entry.verdict_epoch = epoch;
@@ -252,6 +261,7 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
     conn.flags = log_flag(groups);
     log(&mut conn.log, conn.flags, port, false, verdict.accept);
     if !verdict.accept {
+        conn.deny_rule = verdict.rule;
         return Err(DropReason::SgEgress);
     }
     conn.rule = verdict.rule;
@@ -282,6 +292,7 @@ fn established(entry: &mut CtEntry, key: &CtKey, table: u32, pkt: &Packet, conn:
     count_rule(entry.rule, pkt.bytes);
     log(&mut conn.log, entry.flags, key.port, false, entry.allowed());
     if !entry.allowed() {
+        conn.deny_rule = entry.rule;
         return Err(DropReason::SgEgress);
     }
     let cached = entry.route_epoch == pkt.epoch && entry.route != route::NONE;
@@ -340,7 +351,7 @@ fn send_error(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8
         conn.related = true;
         log(&mut conn.log, log_flag(groups), port, false, true);
     } else {
-        send_stateless(port, pkt, &mut conn.log)?;
+        send_stateless(port, pkt, conn)?;
     }
     resolve(table, pkt, conn)
 }
@@ -348,12 +359,16 @@ fn send_error(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8
 /// A packet judged by `port`'s egress rules alone, with no connection (multicast: a copy per
 /// member, each judged by the member's ingress rules alone).
 #[inline(always)]
-pub fn send_stateless(port: u32, pkt: &Packet, sides: &mut Sides) -> Result<(), DropReason> {
+pub fn send_stateless(port: u32, pkt: &Packet, conn: &mut Conn) -> Result<(), DropReason> {
     let groups = PORT_GROUPS.get(port);
     let verdict = judge(groups, false, pkt);
     count_rule(verdict.rule, pkt.bytes);
-    log(sides, log_flag(groups), port, false, verdict.accept);
-    if verdict.accept { Ok(()) } else { Err(DropReason::SgEgress) }
+    log(&mut conn.log, log_flag(groups), port, false, verdict.accept);
+    if verdict.accept {
+        return Ok(());
+    }
+    conn.deny_rule = verdict.rule;
+    Err(DropReason::SgEgress)
 }
 
 /// The receiver half: the verdict of the side `to` delivers to.
@@ -363,7 +378,11 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
         count_rule(conn.cached_rule, pkt.bytes);
         let accepted = conn.cached_flags & flag::PEER_ALLOWED != 0;
         log(&mut conn.log, if conn.cached_flags & flag::PEER_LOG != 0 { flag::LOG } else { 0 }, to.port, true, accepted);
-        return if accepted { Ok(()) } else { Err(DropReason::SgIngress) };
+        if accepted {
+            return Ok(());
+        }
+        conn.deny_rule = conn.cached_rule;
+        return Err(DropReason::SgIngress);
     }
     let groups = PORT_GROUPS.get(to.port);
     let flags = log_flag(groups);
@@ -416,7 +435,11 @@ fn finish_receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result
         // cached once `commit` made it).
         cache(&sender_key(from, pkt), to, conn.peer_rule, conn.peer_flags, pkt.epoch);
     }
-    if accepted { Ok(()) } else { Err(DropReason::SgIngress) }
+    if accepted {
+        return Ok(());
+    }
+    conn.deny_rule = conn.peer_rule;
+    Err(DropReason::SgIngress)
 }
 
 /// The key of the sender's entry for `pkt`.
@@ -531,6 +554,7 @@ pub fn commit(from: u32, to: Option<&Port>, s: &mut Scratch, conn: &mut Conn) ->
             e.flags |= flag::PEER_ALLOWED | if conn.peer_flags & flag::LOG != 0 { flag::PEER_LOG } else { 0 };
         }
         put(&key, e, conn.stale, conn.limit)?;
+        conn.opened = true;
     }
     let Some(to) = to else { return Ok(()) };
     if !conn.peer_new {
@@ -562,6 +586,7 @@ pub fn commit(from: u32, to: Option<&Port>, s: &mut Scratch, conn: &mut Conn) ->
         if fresh && CONNTRACK.remove(&key).is_ok() {
             uncharge(from);
         }
+        conn.opened = false;
         return Err(reason);
     }
     if !fresh {

@@ -25,25 +25,15 @@ const ICMP_FRAG_NEEDED: u8 = 4;
 const ROOM: usize = 28;
 /// The quote: the original header (20 bytes, no options) and 8 bytes of its payload.
 const QUOTED: usize = 28;
-const NS: u64 = 1_000_000_000;
 
 /// Whether another ICMP error may go out now to `port` (token bucket per port and CPU: a guest
 /// that makes the gateway answer a flood only spends its own budget).
 #[inline(always)]
 fn allowed(port: u32) -> bool {
     let Some(bucket) = ICMP_RATE.get_ptr_mut(port) else { return false };
-    // SAFETY: per-CPU slot, only this CPU touches it while the program runs.
-    let bucket = unsafe { &mut *bucket };
-    // SAFETY: a helper without arguments.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let credit = bucket.tokens + now.saturating_sub(bucket.last_ns) * ICMP_ERRORS_PER_SEC;
-    bucket.last_ns = now;
-    bucket.tokens = if credit > ICMP_ERRORS_BURST * NS { ICMP_ERRORS_BURST * NS } else { credit };
-    if bucket.tokens < NS {
-        return false;
-    }
-    bucket.tokens -= NS;
-    true
+    // SAFETY: per-CPU slot, only this CPU touches it while the program runs; a helper without
+    // arguments.
+    unsafe { (*bucket).take(bpf_ktime_get_ns(), ICMP_ERRORS_PER_SEC, ICMP_ERRORS_BURST) }
 }
 
 /// Ones' complement sum of `N` (even) bytes.
@@ -106,7 +96,7 @@ fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Option<u32> {
     if !allowed(eni.port) {
         return None;
     }
-    let (requester, tos) = (ip.saddr, ip.tos);
+    let (requester, tos, about, proto) = (ip.saddr, ip.tos, ip.daddr, ip.protocol);
     let quoted = QUOTED;
 
     // SAFETY: helper calls on our own context.
@@ -164,5 +154,6 @@ fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Option<u32> {
     eth.dst = eni.mac;
     eth.src = eni.gw_mac;
     stats::event(sent);
+    crate::monitor::icmp_sent(eni.port, requester, about, proto, (u32::from(kind) << 8) | u32::from(code));
     deliver::to_port(ctx, eni.port).ok()
 }

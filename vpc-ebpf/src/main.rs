@@ -22,6 +22,7 @@ mod frag;
 mod icmp;
 mod maps;
 mod mcast;
+mod monitor;
 mod packet;
 mod parse;
 mod rewrite;
@@ -30,13 +31,16 @@ mod sg;
 mod stats;
 
 use aya_ebpf::{bindings::xdp_action::XDP_PASS, macros::xdp, programs::XdpContext};
-use vpc_common::{DropReason, Eni};
+use vpc_common::{DropReason, Eni, monitor::NO_PORT};
 
 #[xdp]
 pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
     match from_eni(&ctx) {
         Ok(action) => action,
-        Err(reason) => stats::drop(reason),
+        Err(reason) => {
+            monitor::dropped_early(&ctx, reason);
+            stats::drop(reason)
+        }
     }
 }
 
@@ -85,20 +89,36 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     pkt.vouched = ip.saddr == eni.ip;
     pkt.in_vpc = ip.saddr & eni.vpc_mask == eni.vpc_net;
     frag::l4(ctx, ip, eni.port, pkt)?;
-    // To a multicast group: admitted here, replicated to the members by the TC program.
-    if vpc_common::mcast::is_multicast(s.pkt.daddr) {
-        mcast::admit(eni, &s.pkt)?;
-        return Ok(XDP_PASS);
-    }
     let mut conn = ct::Conn::new();
-    let fate = match sender_half(ctx, eni, ip, s, &mut conn) {
-        Ok(Some(verdict)) => Ok(verdict),
-        Ok(None) => receiver_half(ctx, eni, ip, s, &mut conn),
-        Err(reason) => Err(reason),
+    // The receiver, once the route found one.
+    let mut to = NO_PORT;
+    let fate = if vpc_common::mcast::is_multicast(s.pkt.daddr) {
+        // To a multicast group: admitted here, replicated to the members by the TC program.
+        mcast::admit(eni, &s.pkt, &mut conn).map(|()| XDP_PASS)
+    } else {
+        match sender_half(ctx, eni, ip, s, &mut conn) {
+            Ok(Some(verdict)) => Ok(verdict),
+            Ok(None) => {
+                to = conn.hop.port;
+                receiver_half(ctx, eni, ip, s, &mut conn)
+            }
+            Err(reason) => Err(reason),
+        }
     };
     // Both sides' flow-log counts in one update, whatever the packet's fate.
     flowlog::count(&conn.log, &s.pkt);
-    fate
+    if conn.opened {
+        monitor::opened(eni, &s.pkt, &conn, to);
+    }
+    match fate {
+        Ok(verdict) => Ok(verdict),
+        // Counted and reported here, with what the halves knew (`vpc_eni_ingress` reports the
+        // drops before them).
+        Err(reason) => {
+            monitor::dropped(eni.port, &s.pkt, &conn, reason, to);
+            Ok(stats::drop(reason))
+        }
+    }
 }
 
 /// The sender's side: its connection or its egress security groups, then the route (cached in

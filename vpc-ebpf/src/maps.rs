@@ -10,7 +10,7 @@
 use aya_ebpf::{
     bindings::BPF_F_NO_PREALLOC,
     macros::map,
-    maps::{Array, DevMap, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray},
+    maps::{Array, DevMap, HashMap, LpmTrie, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
 };
 use vpc_common::{
     AddrKey, CtEntry, CtKey, Eni, EniCounters, Group, Port, RateLimit, Route, RouteKey,
@@ -18,6 +18,7 @@ use vpc_common::{
     frag::FragSlot,
     maps::decl,
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
+    monitor::MonSuppressed,
     sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, RuleCounters, SgRule, SgSet},
 };
 
@@ -145,3 +146,15 @@ pub static MCAST_STATS: PerCpuArray<McastCounters> = PerCpuArray::pinned(decl::M
 /// Per-member counters.
 #[map]
 pub static MCAST_MEMBER_STATS: PerCpuArray<McastCounters> = PerCpuArray::pinned(decl::MCAST_MEMBER_STATS.default_entries(), 0);
+
+/// Monitoring events (`vpc_common::monitor`). Data path writes; the agent reads.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::pinned(decl::EVENTS.default_entries(), 0);
+
+/// Each (port, kind)'s event budget, per CPU.
+#[map]
+pub static MON_BUDGET: PerCpuArray<RateLimit> = PerCpuArray::pinned(decl::MON_BUDGET.default_entries(), 0);
+
+/// Events the budget or a full ring suppressed, per (port, kind) and CPU.
+#[map]
+pub static MON_SUPPRESSED: PerCpuArray<MonSuppressed> = PerCpuArray::pinned(decl::MON_SUPPRESSED.default_entries(), 0);

@@ -38,7 +38,7 @@ fn count(map_counter: Option<*mut McastCounters>, bytes: u64, refused: bool) {
 
 /// XDP: may `eni` send `pkt` to its group? `Ok` passes it to the TC program.
 #[inline(never)]
-pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
+pub fn admit(eni: &Eni, pkt: &Packet, conn: &mut ct::Conn) -> Result<(), DropReason> {
     let key = McastKey { vpc: eni.vpc_id, group: pkt.daddr };
     // SAFETY: read once; the agent replaces groups whole.
     let Some(group) = (unsafe { MCAST_GROUPS.get(&key) }) else { return Err(DropReason::McastUnknownGroup) };
@@ -49,10 +49,7 @@ pub fn admit(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
         return Err(DropReason::McastNotSender);
     }
     // The sender's egress rules apply as to any packet; a group has no connections.
-    let mut sides = crate::flowlog::Sides::none();
-    let verdict = ct::send_stateless(eni.port, pkt, &mut sides);
-    crate::flowlog::count(&sides, pkt);
-    verdict
+    ct::send_stateless(eni.port, pkt, conn)
 }
 
 /// TC ingress on every ENI interface: a multicast packet XDP admitted is cloned to each member

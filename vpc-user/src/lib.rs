@@ -9,6 +9,7 @@ pub mod dataplane;
 pub mod flowlog;
 pub mod metrics;
 pub mod model;
+pub mod monitor;
 pub mod naming;
 pub mod netns;
 pub mod packet;

@@ -28,6 +28,8 @@ pub const DEFAULT_MAX_REQUEST_BYTES: usize = 48 << 20;
 #[derive(Clone)]
 struct Shared {
     agent: Arc<Mutex<Agent>>,
+    /// The monitoring stream the daemon's reader feeds.
+    monitor: Arc<crate::monitor::Hub>,
     api: Arc<metrics::ApiCounters>,
     stop: Arc<Notify>,
     /// `--max-request-bytes`.
@@ -58,12 +60,14 @@ pub struct Listen {
     pub max_request_bytes: usize,
 }
 
-/// Serve `agent`'s API until SIGTERM, Ctrl-C or POST /shutdown.
-pub async fn serve(agent: Arc<Mutex<Agent>>, listen: Listen) -> anyhow::Result<()> {
+/// Serve `agent`'s API and `monitor`'s stream until SIGTERM, Ctrl-C or POST /shutdown.
+pub async fn serve(agent: Arc<Mutex<Agent>>, monitor: Arc<crate::monitor::Hub>, listen: Listen) -> anyhow::Result<()> {
     let Listen { socket, metrics_addr, socket_mode: mode, max_request_bytes: limit } = listen;
-    let shared = Shared { agent, api: Arc::default(), stop: Arc::new(Notify::new()), limit };
+    let shared = Shared { agent, monitor, api: Arc::default(), stop: Arc::new(Notify::new()), limit };
     let app = Router::new()
         .route("/api/{action}", post(api))
+        .route("/monitor", post(monitor_events))
+        .route("/monitor/stats", post(monitor_stats))
         .route("/openapi.json", get(|| async { Json(super::openapi::document()) }))
         .route("/metrics", get(metrics_text))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -150,6 +154,49 @@ async fn metrics_text(State(shared): State<Shared>) -> Response {
     let text =
         tokio::task::spawn_blocking(move || agent.lock().map(|a| metrics::render(&a, &api)).unwrap_or_default()).await.unwrap_or_default();
     ([("content-type", "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// A page of the monitoring stream: what follows `since` (waiting up to `wait_ms` for it), or
+/// the `last` N events.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MonitorRequest {
+    pub since: u64,
+    pub last: Option<usize>,
+    pub wait_ms: u64,
+    pub max: Option<usize>,
+    pub filter: crate::monitor::Filter,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct MonitorPage {
+    pub events: Vec<crate::monitor::Event>,
+    /// Ask with `since` = this next time.
+    pub next: u64,
+}
+
+/// The longest a client waits for an event in one request.
+const MONITOR_WAIT_MAX_MS: u64 = 30_000;
+
+async fn monitor_events(State(shared): State<Shared>, Json(request): Json<MonitorRequest>) -> Response {
+    let hub = shared.monitor.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let (events, next) = match request.last {
+            Some(n) => hub.last(n, &request.filter),
+            None => {
+                let wait = std::time::Duration::from_millis(request.wait_ms.min(MONITOR_WAIT_MAX_MS));
+                hub.since(request.since, &request.filter, request.max.unwrap_or(1000), wait)
+            }
+        };
+        MonitorPage { events, next }
+    })
+    .await
+    .unwrap_or_default();
+    Json(page).into_response()
+}
+
+async fn monitor_stats(State(shared): State<Shared>) -> Response {
+    Json(shared.monitor.stats()).into_response()
 }
 
 async fn shutdown(State(shared): State<Shared>) -> &'static str {

@@ -7,6 +7,7 @@
 mod demo;
 mod get;
 mod host;
+mod monitor;
 pub mod multicast;
 mod names;
 mod operations;
@@ -89,6 +90,9 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
+    /// The data path's decisions as they happen: drops (with the reason and the rule), connections
+    /// opening and closing, verdicts re-judged, ICMP errors sent; and what was held back.
+    Monitor(monitor::MonitorArgs),
     /// Per-ENI packet and byte counters, and drops by reason.
     Stats {
         #[arg(short, long, value_enum, default_value_t)]
@@ -321,6 +325,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let response = Conn::to(&opts).call("Teardown", json!({})).map_err(|e| api_error("down", e))?;
             output::result("Teardown", "", &response, output)
         }
+        Command::Monitor(args) => monitor::run(&opts, args),
         Command::Stats { output, all } => {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
             output::stats(&serde_json::from_value(stats)?, output, all)

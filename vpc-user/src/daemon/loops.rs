@@ -9,7 +9,7 @@ use std::{
 
 use crate::agent::{Agent, health};
 
-pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> {
+pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebind: Duration) -> anyhow::Result<()> {
     // ENI interfaces come and go: re-resolve them.
     let rebinder = agent.clone();
     std::thread::spawn(move || {
@@ -69,17 +69,26 @@ pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> 
         Ok(agent) => agent.dataplane(),
         Err(_) => anyhow::bail!("the agent is poisoned"),
     };
+    let (ended_tx, ended_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_secs(1));
-            if sweep_pins.is_up()
-                && let Err(e) =
-                    crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now())
-            {
-                log::warn!("sweeping the connection table: {e:#}");
+            if !sweep_pins.is_up() {
+                continue;
+            }
+            match crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now()) {
+                Ok(swept) if !swept.ended.is_empty() => {
+                    let _ = ended_tx.send(swept.ended);
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!("sweeping the connection table: {e:#}"),
             }
         }
     });
+
+    // The monitoring stream: the one reader of the kernel's ring, and the sweeper's ends.
+    let (monitor_agent, hub) = (agent.clone(), monitor.clone());
+    std::thread::spawn(move || monitor_loop(&monitor_agent, &hub, &ended_rx));
 
     // Flow logs: a tick every second, on a thread of its own (it writes files and sockets).
     let flow_agent = agent.clone();
@@ -118,4 +127,53 @@ pub fn start(agent: &Arc<Mutex<Agent>>, rebind: Duration) -> anyhow::Result<()> 
         }
     });
     Ok(())
+}
+
+/// Read the kernel's events as they come (and what it held back, once a second), name them
+/// and feed the stream; connections the sweeper ended arrive on `ended`.
+fn monitor_loop(
+    agent: &Arc<Mutex<Agent>>,
+    hub: &crate::monitor::Hub,
+    ended: &std::sync::mpsc::Receiver<Vec<crate::dataplane::conntrack::Ended>>,
+) {
+    let (dataplane, ring_bytes) = match agent.lock() {
+        Ok(agent) => (agent.dataplane(), u64::from(agent.opts.limits[vpc_common::maps::Size::EventRing])),
+        Err(_) => return,
+    };
+    let mut reader = None;
+    let (mut names, mut seen) = (crate::monitor::Names::default(), None);
+    let mut last_held = std::time::Instant::now();
+    loop {
+        let Some(ring) = reader.as_mut() else {
+            // Nothing applied yet: the ring appears with the first apply.
+            std::thread::sleep(Duration::from_secs(1));
+            if dataplane.is_up() {
+                match crate::monitor::reader::Reader::open(&dataplane.pins, ring_bytes) {
+                    Ok(opened) => reader = Some(opened),
+                    Err(e) => log::warn!("monitoring: {e:#}"),
+                }
+            }
+            continue;
+        };
+        ring.wait(Duration::from_millis(200));
+        match agent.try_lock() {
+            Ok(agent) if seen != Some(agent.generation()) => {
+                seen = Some(agent.generation());
+                names = crate::monitor::Names::of(agent.topology(), &agent.stored().ids);
+            }
+            Err(std::sync::TryLockError::Poisoned(_)) => return,
+            _ => {}
+        }
+        let (kernel, bytes) = ring.drain();
+        hub.ring(bytes, ring_bytes);
+        let ends: Vec<_> = ended.try_iter().flatten().collect();
+        let held = if last_held.elapsed() >= Duration::from_secs(1) {
+            last_held = std::time::Instant::now();
+            ring.suppressed(names.ports.keys().copied().collect::<Vec<_>>())
+        } else {
+            Vec::new()
+        };
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        hub.push(crate::monitor::collect(&names, &kernel, &ends, &held, now_ms));
+    }
 }

@@ -53,15 +53,19 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
     }
     agent.announce(&socket)?;
     let agent = Arc::new(Mutex::new(agent));
-    loops::start(&agent, opts.rebind_interval)?;
+    let monitor = Arc::new(crate::monitor::Hub::default());
+    loops::start(&agent, &monitor, opts.rebind_interval)?;
     let listen = server::Listen {
         socket,
         metrics_addr: opts.metrics_addr,
         socket_mode: opts.socket_mode,
         max_request_bytes: opts.max_request_bytes,
     };
-    let served =
-        tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(server::serve(agent.clone(), listen));
+    let served = tokio::runtime::Builder::new_multi_thread().enable_all().worker_threads(2).build()?.block_on(server::serve(
+        agent.clone(),
+        monitor,
+        listen,
+    ));
     if let Ok(agent) = agent.lock() {
         agent.unannounce();
     }

@@ -42,11 +42,24 @@ pub fn held(pins: &PinDirs, ports: impl IntoIterator<Item = u32>) -> anyhow::Res
 }
 
 /// What a sweep did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Swept {
     /// Entries looked at, and deleted (expired, or of a port that is gone).
     pub seen: u64,
     pub deleted: u64,
+    /// The connections whose opening side's entry was deleted, for the monitoring stream.
+    pub ended: Vec<Ended>,
+}
+
+/// A connection the sweeper ended: its opening side's entry and, when it had one, the other
+/// side's (the replies' counts), as they were just before deletion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ended {
+    pub key: CtKey,
+    pub entry: CtEntry,
+    pub peer: Option<CtEntry>,
+    /// Deleted because its port is gone, not because it expired.
+    pub released: bool,
 }
 
 /// Whether `entry` at `key` has been idle past its timeout at `now`, its connection's other side
@@ -76,6 +89,7 @@ pub fn sweep(pins: &PinDirs, released: &BTreeSet<u32>, now: u32) -> anyhow::Resu
     let keys: Vec<CtKey> = table.keys().filter_map(Result::ok).collect();
     let mut swept = Swept { seen: keys.len() as u64, ..Swept::default() };
     let mut closed: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut deleted: BTreeMap<CtKey, CtEntry> = BTreeMap::new();
     for key in keys {
         // Read again just before deciding: the data path may have used it meanwhile.
         let Ok(entry) = table.get(&key, 0) else { continue };
@@ -85,9 +99,18 @@ pub fn sweep(pins: &PinDirs, released: &BTreeSet<u32>, now: u32) -> anyhow::Resu
         if table.remove(&key).is_ok() {
             *closed.entry(key.port).or_default() += 1;
             swept.deleted += 1;
+            deleted.insert(key, entry);
         }
     }
     credit_closed(pins, closed)?;
+    for (key, entry) in &deleted {
+        if entry.origin != vpc_common::ct::origin::OUT {
+            continue;
+        }
+        let peer = (entry.route != route::HOST).then(|| peer_key(key, entry.hop.port));
+        let peer = peer.and_then(|k| deleted.get(&k).copied().or_else(|| table.get(&k, 0).ok()));
+        swept.ended.push(Ended { key: *key, entry: *entry, peer, released: released.contains(&key.port) });
+    }
     Ok(swept)
 }
 

@@ -43,6 +43,9 @@ impl Limits {
             let known: Vec<&str> = Size::ALL.iter().map(|s| s.option()).collect();
             return Err(format!("no map size '{name}' (sizes: {})", known.join(", ")));
         };
+        if size == Size::EventRing && (!value.is_power_of_two() || value < 4096) {
+            return Err(format!("event-ring={value}: the ring buffer's size is a power of two of at least 4096 bytes"));
+        }
         self[size] = value;
         Ok(())
     }
@@ -109,8 +112,11 @@ mod tests {
         let err = limits.set("tables=4").unwrap_err();
         assert_eq!(
             err,
-            "no map size 'tables' (sizes: enis, eni-index, routes, addrs, groups, conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members)"
+            "no map size 'tables' (sizes: enis, eni-index, routes, addrs, groups, conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members, event-ring)"
         );
+        assert!(limits.set("event-ring=5000").unwrap_err().contains("power of two"));
+        assert!(limits.set("event-ring=2048").unwrap_err().contains("at least 4096"));
+        limits.set("event-ring=8192").unwrap();
         assert_eq!(limits.set("enis=0").unwrap_err(), "'0' is not a positive number");
         assert_eq!(limits.set("enis").unwrap_err(), "'enis' is not NAME=N");
     }

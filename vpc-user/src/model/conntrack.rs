@@ -113,6 +113,21 @@ pub struct Checked {
     pub steps: Vec<String>,
     /// The port whose connection limit refused a new connection.
     pub refused: Option<u32>,
+    /// The counter of the rule whose verdict dropped the packet (`ct::NO_RULE`: none accepted).
+    pub deny_rule: Option<u32>,
+    /// A new connection was recorded, to this port (`monitor::NO_PORT`: the host stack).
+    pub opened: Option<u32>,
+}
+
+impl Checked {
+    /// `verdict`, noted as the one that dropped the packet when it did.
+    pub fn verdict(&mut self, verdict: Verdict, reason: DropReason) -> Result<(), DropReason> {
+        if verdict.accept {
+            return Ok(());
+        }
+        self.deny_rule = Some(verdict.rule.unwrap_or(vpc_common::ct::NO_RULE));
+        Err(reason)
+    }
 }
 
 /// What the sender half decided, for the receiver half and the commit (the data path's `Conn`).
@@ -237,7 +252,7 @@ impl Conntrack {
             }
             let verdict = judge(side, false, pkt, ids, checked);
             count(verdict.rule, pkt, checked);
-            return if verdict.accept { Ok(()) } else { Err(DropReason::SgEgress) };
+            return checked.verdict(verdict, DropReason::SgEgress);
         }
         let key = CtKey::sent(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, pkt.key_proto());
         if let Some(entry) = self.entries.get(&key) {
@@ -246,7 +261,7 @@ impl Conntrack {
                 count(verdict.rule, pkt, checked);
                 if !verdict.accept {
                     checked.steps.push(format!("{who} (egress): its connection is denied by the rules now"));
-                    return Err(DropReason::SgEgress);
+                    return checked.verdict(verdict, DropReason::SgEgress);
                 }
                 checked.steps.push(format!("{who} (egress): established connection"));
                 conn.entry = Some(key);
@@ -274,9 +289,7 @@ impl Conntrack {
         }
         let verdict = judge(side, false, pkt, ids, checked);
         count(verdict.rule, pkt, checked);
-        if !verdict.accept {
-            return Err(DropReason::SgEgress);
-        }
+        checked.verdict(verdict, DropReason::SgEgress)?;
         conn.rule = verdict.rule;
         Ok(())
     }
@@ -317,7 +330,7 @@ impl Conntrack {
         if let Some(Cache::Deliver { accept, rule }) = self.cached(conn) {
             count(rule, pkt, checked);
             checked.steps.push(format!("{who} (ingress): {} (cached for this connection)", if accept { "accepted" } else { "dropped" }));
-            return if accept { Ok(()) } else { Err(DropReason::SgIngress) };
+            return checked.verdict(Verdict { accept, rule }, DropReason::SgIngress);
         }
         let key = CtKey::received(side.port, raw(pkt.saddr), raw(pkt.daddr), pkt.ports, pkt.key_proto());
         if pkt.icmp_error {
@@ -339,7 +352,7 @@ impl Conntrack {
                     .steps
                     .push(format!("{who} (ingress): its side of the connection is {}", if verdict.accept { "allowed" } else { "denied" }));
                 self.cache_deliver(&sender, side.port, verdict);
-                return if verdict.accept { Ok(()) } else { Err(DropReason::SgIngress) };
+                return checked.verdict(verdict, DropReason::SgIngress);
             }
             conn.peer_new = true;
         } else if pkt.opens {
@@ -356,7 +369,7 @@ impl Conntrack {
             // A denial is cached at once; an acceptance once `commit` made the side's entry.
             self.cache_deliver(&sender, side.port, verdict);
         }
-        if verdict.accept { Ok(()) } else { Err(DropReason::SgIngress) }
+        checked.verdict(verdict, DropReason::SgIngress)
     }
 
     /// A live allowed entry at `key` (always live: no clock).
@@ -420,6 +433,7 @@ impl Conntrack {
             };
             self.put(key, entry, conn.stale, from.limit, checked)?;
             checked.steps.push(format!("new connection at {}", who(&from)));
+            checked.opened = Some(to.map_or(vpc_common::monitor::NO_PORT, |t| t.port));
         }
         let Some(to) = to else { return Ok(()) };
         if !conn.peer_new {
@@ -435,6 +449,7 @@ impl Conntrack {
             if fresh {
                 // Both sides or neither.
                 self.entries.remove(&key);
+                checked.opened = None;
             }
             return Err(reason);
         }

@@ -49,7 +49,11 @@ pub struct Observed {
     pub flow_log: BTreeMap<vpc_common::flowlog::FlKey, (u64, u64)>,
     /// The port whose connection limit refused the frame's new connection.
     pub refused_port: Option<u32>,
+    /// The monitoring events it made.
+    pub events: Vec<events::Made>,
 }
+
+pub mod events;
 
 pub struct Harness {
     pub topology: Topology,
@@ -62,6 +66,8 @@ pub struct Harness {
     pub ct: Conntrack,
     /// What the maps hold.
     entries: compile::MapEntries,
+    /// The monitoring events' ring, read after every frame.
+    ring: std::sync::Mutex<aya::maps::RingBuf<aya::maps::MapData>>,
 }
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -139,7 +145,10 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
         };
         let ports = binding.ids.ports.values().copied().collect();
         let ct = Conntrack { capacity: limits[Size::Conntrack] as usize, ..Default::default() };
-        let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct, entries };
+        let pinned = aya::maps::MapData::from_pin(dataplane.pins.map(names::EVENTS)).context("EVENTS")?;
+        let ring = aya::maps::RingBuf::try_from(aya::maps::Map::RingBuf(pinned))?;
+        let ring = std::sync::Mutex::new(ring);
+        let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct, entries, ring };
         f(&mut harness)
     })
 }
@@ -458,8 +467,37 @@ impl Harness {
         Ok(())
     }
 
+    /// Fill every port's event budgets, so the next frame's events all go out (the model assumes
+    /// nothing limits them).
+    fn refill_event_budgets(&mut self) -> anyhow::Result<()> {
+        let map = self.loaded.ebpf.map_mut(names::MON_BUDGET).context("MON_BUDGET")?;
+        let mut budget: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
+        let full = vpc_common::RateLimit { last_ns: u64::MAX / 2, tokens: vpc_common::monitor::EVENT_BURST * 1_000_000_000 };
+        for port in self.ports.iter().copied().chain([vpc_common::monitor::NO_PORT]) {
+            for what in 0..vpc_common::monitor::kind::KERNEL_KINDS as u8 {
+                budget.set(vpc_common::monitor::slot(port, what), aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Take every event waiting in the ring.
+    pub fn drain_events(&self) -> Vec<vpc_common::monitor::MonEvent> {
+        let Ok(mut ring) = self.ring.lock() else { return Vec::new() };
+        let mut out = Vec::new();
+        while let Some(item) = ring.next() {
+            if item.len() >= size_of::<vpc_common::monitor::MonEvent>() {
+                // SAFETY: the kernel writes whole events; read unaligned from the ring's bytes.
+                out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
+            }
+        }
+        out
+    }
+
     /// Run `frame` through the loaded program as if it arrived on `ifindex`.
     pub fn run(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Observed> {
+        self.drain_events();
         let ports_before = self.port_counters()?;
         let drops_before = self.drop_counters()?;
         let rules_before = self.rule_counters()?;
@@ -507,7 +545,8 @@ impl Harness {
             (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
             (code, reason) => anyhow::bail!("program returned XDP action {code} with drop counters {reason:?}"),
         };
-        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log, refused_port })
+        let events = events::observed(&self.drain_events());
+        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log, refused_port, events })
     }
 
     /// Run `frame` through both the model and the program -- twice through the program, so the
@@ -520,6 +559,7 @@ impl Harness {
 
     fn check_once(&mut self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Outcome> {
         self.refill_icmp_bucket()?;
+        self.refill_event_budgets()?;
         let expected = self.expect(ifindex, frame);
         let observed = self.run(ifindex, frame)?;
         let mut rule_hits = BTreeMap::new();
@@ -542,6 +582,7 @@ impl Harness {
             rule_hits,
             flow_log,
             refused_port: expected.refused_port,
+            events: events::expected(&expected),
         };
         let held = self.held()?;
         let mut expected_held: BTreeMap<u32, u64> = BTreeMap::new();
@@ -557,13 +598,15 @@ impl Harness {
         }
         if observed != want {
             anyhow::bail!(
-                "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} rules {:?} -> {}\n  program:  {:?} rules {:?} -> {}\n  model steps: {}",
+                "model and XDP program disagree on a frame from ifindex {ifindex}\n  frame:    {}\n  model:    {:?} rules {:?} events {:?} -> {}\n  program:  {:?} rules {:?} events {:?} -> {}\n  model steps: {}",
                 hex(frame),
                 (want.action, want.rx_port, want.tx_port, want.refused_port),
                 (&want.rule_hits, &want.flow_log),
+                &want.events,
                 hex(&want.frame),
                 (observed.action, observed.rx_port, observed.tx_port, observed.refused_port),
                 (&observed.rule_hits, &observed.flow_log),
+                &observed.events,
                 hex(&observed.frame),
                 expected.steps.join("; ")
             );

@@ -58,6 +58,7 @@ impl Model<'_> {
         reply.extend_from_slice(&header);
         reply.extend_from_slice(&icmp);
         out.frame = reply;
+        out.icmp_sent = Some((u32::from(kind) << 8) | u32::from(code));
         out.steps.push(match error {
             IcmpError::TimeExceeded => format!("TTL expired: ICMP time exceeded from {gw_ip}"),
             IcmpError::FragNeeded(mtu) => format!("over the receiver's MTU {mtu} with DF: ICMP fragmentation needed from {gw_ip}"),

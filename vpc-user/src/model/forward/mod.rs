@@ -61,6 +61,13 @@ pub struct Outcome {
     pub copies: Vec<(u32, bool)>,
     /// The port whose connection limit refused the packet's new connection.
     pub refused_port: Option<u32>,
+    /// For a drop by security groups: the counter of the rule whose verdict it was
+    /// (`ct::NO_RULE`: none accepted). The monitoring event names it.
+    pub deny_rule: Option<u32>,
+    /// A new connection was recorded, to this port (`monitor::NO_PORT`: the host stack).
+    pub opened: Option<u32>,
+    /// An ICMP error the data path answered with: type << 8 | code.
+    pub icmp_sent: Option<u32>,
     /// Human-readable steps of the decision, for `vpc trace` and failing tests.
     pub steps: Vec<String>,
 }
@@ -225,6 +232,9 @@ impl<'a> Model<'a> {
             flow_log: Vec::new(),
             copies: Vec::new(),
             refused_port: None,
+            deny_rule: None,
+            opened: None,
+            icmp_sent: None,
             steps: Vec::new(),
         };
         match self.decide(ifindex, &mut out) {
@@ -345,6 +355,7 @@ impl<'a> Model<'a> {
                     if let Some(rule) = verdict.rule {
                         checked.rule_hits.push((rule, pkt.bytes));
                     }
+                    let _ = checked.verdict(verdict, DropReason::SgEgress);
                     verdict.accept
                 }
                 None => true,
@@ -415,6 +426,12 @@ impl<'a> Model<'a> {
         out.steps.append(&mut checked.steps);
         if let Some(port) = checked.refused.take() {
             out.refused_port = Some(port);
+        }
+        if let Some(rule) = checked.deny_rule.take() {
+            out.deny_rule = Some(rule);
+        }
+        if let Some(to) = checked.opened.take() {
+            out.opened = Some(to);
         }
     }
 

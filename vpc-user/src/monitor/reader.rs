@@ -1,0 +1,101 @@
+//! The one reader of the kernel's ring (`EVENTS`): waits for events, takes them out, and reads
+//! what the kernel held back (`MON_SUPPRESSED`) as deltas since its last look.
+
+use std::{collections::BTreeMap, os::fd::AsRawFd as _, time::Duration};
+
+use anyhow::Context as _;
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use vpc_common::{
+    maps as names,
+    monitor::{MonEvent, MonSuppressed, NO_PORT, kind, slot},
+};
+
+use crate::dataplane::{PinDirs, stats::open};
+
+pub struct Reader {
+    ring: RingBuf<MapData>,
+    held: PerCpuArray<MapData, MonSuppressed>,
+    /// Per slot: the (limited, ring_full) totals already reported.
+    reported: BTreeMap<u32, (u64, u64)>,
+    /// Wall-clock minus monotonic nanoseconds (`bpf_ktime_get_ns` is the monotonic clock).
+    offset_ns: i128,
+    /// The ring's size in bytes.
+    pub ring_bytes: u64,
+}
+
+fn monotonic_ns() -> i128 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec)
+}
+
+fn wall_ns() -> i128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
+}
+
+impl Reader {
+    /// Open the pinned ring. What the kernel held back before now (the counts outlive agents)
+    /// is taken as reported: a new reader reports from here on.
+    pub fn open(pins: &PinDirs, ring_bytes: u64) -> anyhow::Result<Reader> {
+        let ring = RingBuf::try_from(open(pins, names::EVENTS)?).context("EVENTS")?;
+        let held: PerCpuArray<MapData, MonSuppressed> =
+            PerCpuArray::try_from(open(pins, names::MON_SUPPRESSED)?).context("MON_SUPPRESSED")?;
+        let mut reported = BTreeMap::new();
+        for at in 0..held.len() {
+            if let Ok(values) = held.get(&at, 0) {
+                let counts = Self::sum(&values);
+                if counts != (0, 0) {
+                    reported.insert(at, counts);
+                }
+            }
+        }
+        Ok(Reader { ring, held, reported, offset_ns: wall_ns() - monotonic_ns(), ring_bytes })
+    }
+
+    fn sum(values: &aya::maps::PerCpuValues<MonSuppressed>) -> (u64, u64) {
+        values.iter().fold((0, 0), |(l, r), v| (l + v.limited, r + v.ring_full))
+    }
+
+    /// Wait up to `timeout` for the ring to have something.
+    pub fn wait(&self, timeout: Duration) {
+        let mut fd = libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        unsafe { libc::poll(&mut fd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+    }
+
+    /// Every event waiting, with its wall-clock time in milliseconds; and the bytes they took.
+    pub fn drain(&mut self) -> (Vec<(MonEvent, u64)>, u64) {
+        let (mut out, mut bytes) = (Vec::new(), 0u64);
+        while let Some(item) = self.ring.next() {
+            bytes += item.len() as u64 + 8;
+            if item.len() < size_of::<MonEvent>() {
+                continue;
+            }
+            // SAFETY: the kernel writes whole `MonEvent`s; read unaligned from the ring's bytes.
+            let event: MonEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
+            let ms = ((i128::from(event.ktime) + self.offset_ns) / 1_000_000).max(0) as u64;
+            out.push((event, ms));
+        }
+        (out, bytes)
+    }
+
+    /// What the kernel held back for `ports` (and frames from no ENI) since the last call:
+    /// (port, kind, by the limiter, by a full ring), only where something was.
+    pub fn suppressed(&mut self, ports: impl IntoIterator<Item = u32>) -> Vec<(u32, u8, u64, u64)> {
+        let mut out = Vec::new();
+        for port in ports.into_iter().chain([NO_PORT]) {
+            for what in [kind::DROP, kind::OPEN, kind::POLICY, kind::ICMP] {
+                let at = slot(port, what);
+                let Ok(values) = self.held.get(&at, 0) else { continue };
+                let (limited, ring_full) = Self::sum(&values);
+                let (was_limited, was_full) = self.reported.insert(at, (limited, ring_full)).unwrap_or((0, 0));
+                let (l, r) = (limited.saturating_sub(was_limited), ring_full.saturating_sub(was_full));
+                if l + r > 0 {
+                    out.push((port, what, l, r));
+                }
+            }
+        }
+        out
+    }
+}
