@@ -235,7 +235,14 @@ impl Daemon {
 
     /// The `vpc` CLI pointed at this agent.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
-        Command::new(vpc_bin()).args(&self.args).args(args).output().expect("vpc binary")
+        self.cli_command(args).output().expect("vpc binary")
+    }
+
+    /// `cli`'s command, to start and watch (`vpc monitor` following the stream).
+    pub fn cli_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(vpc_bin());
+        command.args(&self.args).args(args);
+        command
     }
 }
 

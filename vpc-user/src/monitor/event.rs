@@ -20,8 +20,10 @@ use crate::{
 /// The event types, as `--type` and the JSON's `type` name them.
 pub const TYPES: &[&str] = &["drop", "open", "close", "policy", "icmp", "suppressed"];
 
-/// The rule a verdict named when none accepted the packet.
+/// The rule a drop names when no rule accepted the packet (ingress denies by default).
 pub const NO_RULE_ACCEPTED: &str = "no rule accepted";
+/// The rule an accepted connection names when no rule matched (egress accepts by default).
+pub const NO_RULE_MATCHED: &str = "no rule matched: egress accepts";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -141,9 +143,10 @@ impl Names {
         Some(self.port(port).map_or_else(|| format!("port {port}"), |p| p.name.clone()))
     }
 
-    fn rule(&self, counter: u32) -> String {
+    /// The rule of a verdict (`accepted` or not) by its counter.
+    fn rule(&self, counter: u32, accepted: bool) -> String {
         if counter == NO_RULE {
-            return NO_RULE_ACCEPTED.to_string();
+            return if accepted { NO_RULE_MATCHED } else { NO_RULE_ACCEPTED }.to_string();
         }
         self.rules.get(&counter).cloned().unwrap_or_else(|| format!("rule counter {counter}"))
     }
@@ -214,22 +217,22 @@ pub fn from_kernel(raw: &MonEvent, names: &Names, time_ms: u64) -> Event {
             event.reason = Some(reason.map_or_else(|| format!("reason {}", raw.reason), |r| r.name().to_string()));
             if matches!(reason, Some(DropReason::SgEgress | DropReason::SgIngress)) {
                 event.direction = Some(side.into());
-                event.rule = Some(names.rule(raw.rule));
+                event.rule = Some(names.rule(raw.rule, false));
             }
             event.peer_eni = names.port_name(raw.peer_port);
         }
         kind::OPEN => {
-            event.rule = Some(names.rule(raw.rule));
+            event.rule = Some(names.rule(raw.rule, true));
             event.peer_eni = if raw.flags & 1 != 0 { Some("host".into()) } else { names.port_name(raw.peer_port) };
             if raw.flags & 1 == 0 {
-                event.peer_rule = Some(names.rule(raw.peer_rule));
+                event.peer_rule = Some(names.rule(raw.peer_rule, true));
             }
             event.route_table = Some(names.tables.get(&raw.table).cloned().unwrap_or_else(|| format!("table {}", raw.table)));
         }
         kind::POLICY => {
             event.direction = Some(side.into());
             event.verdict = Some(if raw.flags & 1 != 0 { "accept" } else { "deny" }.into());
-            event.rule = Some(names.rule(raw.rule));
+            event.rule = Some(names.rule(raw.rule, raw.flags & 1 != 0));
         }
         kind::ICMP => event.reason = Some(icmp_name(raw.reason)),
         _ => {}
