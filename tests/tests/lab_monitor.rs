@@ -266,6 +266,12 @@ fn a_flood_is_limited_and_counted_exactly_while_another_guest_still_reports() {
     assert!(events.iter().any(|e| e["type"] == "drop" && e["eni"] == "other"), "another guest's event still arrives");
     let stats: Value = serde_json::from_slice(&lab.daemon.cli(&["monitor", "--stats", "-o", "json"]).stdout).unwrap();
     assert!(stats["suppressed_by_limiter"].as_u64().unwrap() >= limited, "{stats}");
+    // And in the metrics, per ENI, type and cause.
+    let (_, metrics) = client::request(&lab.daemon.opts.socket(), "GET", "/metrics", "").unwrap();
+    let series = "vpc_monitor_suppressed_total{eni=\"cl\",vpc=\"prod\",vswitch=\"sw\",type=\"drop\",cause=\"limiter\"} ";
+    let counted: u64 =
+        metrics.lines().find_map(|l| l.strip_prefix(series)).unwrap_or_else(|| panic!("no {series}in {metrics}")).parse().unwrap();
+    assert!(counted >= limited, "{counted} < {limited}");
 }
 
 #[test]

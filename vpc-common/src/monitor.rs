@@ -71,6 +71,16 @@ pub struct MonSuppressed {
     pub ring_full: u64,
 }
 
+impl MonSuppressed {
+    pub fn add(&mut self, other: &MonSuppressed) {
+        self.limited += other.limited;
+        self.ring_full += other.ring_full;
+    }
+}
+
+/// The kinds the kernel makes, in slot order.
+pub const KERNEL_KINDS: [u8; kind::KERNEL_KINDS as usize] = [kind::DROP, kind::OPEN, kind::POLICY, kind::ICMP];
+
 /// The slot of (port, kind) in `MON_BUDGET` and `MON_SUPPRESSED`: row 0 is frames from no ENI
 /// (`NO_PORT`), row `port + 1` the port's.
 #[inline(always)]

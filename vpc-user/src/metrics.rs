@@ -19,6 +19,37 @@ impl ApiCounters {
     }
 }
 
+/// Monitoring events the kernel held back, per ENI, event type and cause.
+fn monitor(out: &mut String, agent: &Agent) {
+    use vpc_common::monitor::{KERNEL_KINDS, MonSuppressed, slot};
+    let ids = &agent.stored().ids;
+    let enis: Vec<_> = agent.topology().enis().map(|(vpc, vsw, eni)| (vpc, vsw, eni, ids.port(&eni.id))).collect();
+    let slots = enis.iter().flat_map(|e| KERNEL_KINDS.map(|k| slot(e.3, k)));
+    let Ok(held) = crate::dataplane::stats::sums::<MonSuppressed>(&agent.dataplane().pins, vpc_common::maps::MON_SUPPRESSED, slots) else {
+        return;
+    };
+    family(
+        out,
+        "vpc_monitor_suppressed_total",
+        "counter",
+        "Monitoring events not written, by ENI, type and cause (the per-ENI limiter, a full ring).",
+    );
+    for (vpc, vsw, eni, port) in &enis {
+        for what in KERNEL_KINDS {
+            let h = held.get(&slot(*port, what)).copied().unwrap_or_default();
+            let l = format!(
+                "eni=\"{}\",vpc=\"{}\",vswitch=\"{}\",type=\"{}\"",
+                label(&eni.name),
+                label(&vpc.name),
+                label(&vsw.name),
+                crate::monitor::event::type_of(what)
+            );
+            let _ = writeln!(out, "vpc_monitor_suppressed_total{{{l},cause=\"limiter\"}} {}", h.limited);
+            let _ = writeln!(out, "vpc_monitor_suppressed_total{{{l},cause=\"ring_full\"}} {}", h.ring_full);
+        }
+    }
+}
+
 /// Multicast groups' and members' packet counters.
 fn multicast(out: &mut String, agent: &Agent) {
     let ids = &agent.stored().ids;
@@ -133,6 +164,7 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"limit\"}} {}", ct.refused);
             let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"full\"}} {}", ct.full);
             multicast(&mut out, agent);
+            monitor(&mut out, agent);
         }
         Err(_) => {
             family(&mut out, "vpc_dataplane_up", "gauge", "Whether the data path is applied.");

@@ -86,7 +86,7 @@ macro_rules! per_cpu_sum {
         }
     )+};
 }
-per_cpu_sum!(vpc_common::sg::RuleCounters, vpc_common::mcast::McastCounters);
+per_cpu_sum!(vpc_common::sg::RuleCounters, vpc_common::mcast::McastCounters, vpc_common::monitor::MonSuppressed);
 
 /// The counters at `keys` of per-CPU array `name`, summed over CPUs.
 pub fn sums<T: PerCpuSum>(pins: &PinDirs, name: &str, keys: impl IntoIterator<Item = u32>) -> anyhow::Result<BTreeMap<u32, T>> {

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
 use vpc_common::{
     maps as names,
-    monitor::{MonEvent, MonSuppressed, NO_PORT, kind, slot},
+    monitor::{KERNEL_KINDS, MonEvent, MonSuppressed, NO_PORT, slot},
 };
 
 use crate::dataplane::{PinDirs, stats::open};
@@ -54,7 +54,9 @@ impl Reader {
     }
 
     fn sum(values: &aya::maps::PerCpuValues<MonSuppressed>) -> (u64, u64) {
-        values.iter().fold((0, 0), |(l, r), v| (l + v.limited, r + v.ring_full))
+        let mut sum = MonSuppressed::default();
+        values.iter().for_each(|v| sum.add(v));
+        (sum.limited, sum.ring_full)
     }
 
     /// Wait up to `timeout` for the ring to have something.
@@ -85,7 +87,7 @@ impl Reader {
     pub fn suppressed(&mut self, ports: impl IntoIterator<Item = u32>) -> Vec<(u32, u8, u64, u64)> {
         let mut out = Vec::new();
         for port in ports.into_iter().chain([NO_PORT]) {
-            for what in [kind::DROP, kind::OPEN, kind::POLICY, kind::ICMP] {
+            for what in KERNEL_KINDS {
                 let at = slot(port, what);
                 let Ok(values) = self.held.get(&at, 0) else { continue };
                 let (limited, ring_full) = Self::sum(&values);
