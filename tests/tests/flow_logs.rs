@@ -33,6 +33,7 @@ vpcs:
           - {{direction: ingress, protocol: udp, ports: 9000/9000, peer: {{group: web-sg}}}}
           - {{direction: ingress, protocol: tcp, ports: 9001/9001, peer: {{group: web-sg}}}}
           - {{direction: ingress, protocol: icmp, peer: 10.70.0.0/16}}
+          - {{direction: ingress, policy: drop, protocol: udp, ports: 9600/9600, peer: 10.70.0.0/16, priority: 1}}
     enis:
       - {{name: w1, vswitch: web, ip: 10.70.1.10, security_groups: [web-sg]}}
       - {{name: w2, vswitch: web, ip: 10.70.1.11, security_groups: [web-sg]}}
@@ -140,6 +141,8 @@ fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
     udp_burst(&lab, "w1", 40000, d1, 9000, 40, 100, Duration::from_secs(3));
     // Rejected by d1's ingress rules (no rule for 9500): 7 datagrams of 50 bytes.
     udp_burst(&lab, "w1", 40001, d1, 9500, 7, 50, Duration::from_millis(70));
+    // Rejected by an explicit drop rule: its records name the rule.
+    udp_burst(&lab, "w1", 40002, d1, 9600, 5, 50, Duration::from_millis(50));
     // ICMP from w2, and a TCP connection w1 -> d1:9001.
     assert!(probe::ping(&lab.ns("w2"), d1, 3));
     let _whoami = Whoami::start(&lab.ns("d1"), "d1", 9001).unwrap();
@@ -152,7 +155,8 @@ fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
     let only_d1 = wait_for_window_after(&dir.join("d1.jsonl"), sent_at + 2, &["d1"]);
     let vpc = wait_for_window_after(&dir.join("vpc.jsonl"), sent_at + 2, &["w1", "w2", "d1"]);
 
-    // Exactly the guide's fields, in every record.
+    // Exactly the guide's fields, in every record (the VSwitch's ENIs' verdicts here are decided
+    // by no rule; a record whose verdict a rule decided adds its rule-id, below).
     let guide = [
         "version",
         "vswitch-id",
@@ -192,8 +196,23 @@ fn records_are_exact_per_eni_vswitch_and_vpc_with_each_traffic_type() {
     assert!(t.keys().any(|k| k.6 == 6 && k.1 == "in"), "the TCP replies to w1");
     // d1's log keeps only what its security groups dropped.
     let t1 = totals(&only_d1);
-    assert_eq!(t1.len(), 1, "{t1:?}");
+    assert_eq!(t1.len(), 2, "{t1:?}");
     assert_eq!(t1[&key("d1", "in", w1, 40001, d1, 9500, 17, "REJECT")], (7, 7 * (udp + 50)));
+    assert_eq!(t1[&key("d1", "in", w1, 40002, d1, 9600, 17, "REJECT")], (5, 5 * (udp + 50)));
+    // Which rule decided: the drop rule for 9600, none for 9500 (no rule accepted), the accept
+    // rule for 9000.
+    let group = lab.call("DescribeSecurityGroups", json!({"SecurityGroupName": "db-sg"}))["SecurityGroups"][0]["SecurityGroupId"].clone();
+    let rules = lab.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": group}))["Permissions"].as_array().unwrap().clone();
+    let rule = |range: &str| rules.iter().find(|r| r["PortRange"] == range).unwrap()["SecurityGroupRuleId"].as_str().unwrap().to_string();
+    let rule_of = |records: &[Record], dport: u16| {
+        let ids: std::collections::BTreeSet<Option<String>> =
+            records.iter().filter(|r| r.vm_id == "d1" && r.dstport == Some(dport)).map(|r| r.rule_id.clone()).collect();
+        assert_eq!(ids.len(), 1, "one deciding rule for d1's records to {dport}: {ids:?}");
+        ids.into_iter().next().unwrap()
+    };
+    assert_eq!(rule_of(&only_d1, 9600), Some(rule("9600/9600")));
+    assert_eq!(rule_of(&only_d1, 9500), None);
+    assert_eq!(rule_of(&vpc, 9000), Some(rule("9000/9000")));
     // The VPC log keeps what was allowed, on both sides.
     let tv = totals(&vpc);
     assert_eq!(tv[&key("d1", "in", w1, 40000, d1, 9000, 17, "ACCEPT")], (40, 40 * (udp + 100)));

@@ -44,6 +44,8 @@ pub struct FlKey {
     pub _pad: u8,
     /// The tick the packets were counted in.
     pub tick: u32,
+    /// The counter of the rule that decided the verdict (`ct::NO_RULE`: none did).
+    pub rule: u32,
 }
 
 /// `FlPairKey`'s port of a side no flow log captures.
@@ -71,12 +73,15 @@ pub struct FlPairKey {
     pub _pad: u8,
     /// The tick the packets were counted in.
     pub tick: u32,
+    /// The counters of the rules that decided each side's verdict (`ct::NO_RULE`: none did).
+    pub sent_rule: u32,
+    pub received_rule: u32,
 }
 
 impl FlPairKey {
     /// The records the key's counts belong to: one per present side, each counted the same.
     pub fn sides(&self) -> [Option<FlKey>; 2] {
-        let side = |port: u32, direction: u8, action: u8| {
+        let side = |port: u32, direction: u8, action: u8, rule: u32| {
             (port != NO_SIDE).then_some(FlKey {
                 port,
                 saddr: self.saddr,
@@ -88,9 +93,13 @@ impl FlPairKey {
                 action,
                 _pad: 0,
                 tick: self.tick,
+                rule,
             })
         };
-        [side(self.sent_port, direction::OUT, self.sent_action), side(self.received_port, direction::IN, self.received_action)]
+        [
+            side(self.sent_port, direction::OUT, self.sent_action, self.sent_rule),
+            side(self.received_port, direction::IN, self.received_action, self.received_rule),
+        ]
     }
 }
 
@@ -126,6 +135,8 @@ mod tests {
             received_action: action::REJECT,
             _pad: 0,
             tick: 9,
+            sent_rule: 11,
+            received_rule: 12,
         }
     }
 
@@ -136,6 +147,7 @@ mod tests {
         let received = received.expect("the receiver's side");
         assert_eq!((sent.port, sent.direction, sent.action, sent.tick), (5, direction::OUT, action::ACCEPT, 9));
         assert_eq!((received.port, received.direction, received.action), (7, direction::IN, action::REJECT));
+        assert_eq!((sent.rule, received.rule), (11, 12));
         assert_eq!((sent.saddr, sent.daddr, sent.sport, sent.dport, sent.proto), (1, 2, 3, 4, 17));
         assert_eq!(key(NO_SIDE, 7).sides()[0], None);
         assert_eq!(key(5, NO_SIDE).sides()[1], None);

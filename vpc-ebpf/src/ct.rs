@@ -139,11 +139,12 @@ fn log_flag(groups: Option<&PortGroups>) -> u8 {
     if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) { flag::LOG } else { 0 }
 }
 
-/// Note `port`'s side of the packet for flow logs when its flow log captures it.
+/// Note `port`'s side of the packet (its verdict, by `rule`) for flow logs when its flow log
+/// captures it.
 #[inline(always)]
-fn log(sides: &mut Sides, flags: u8, port: u32, received: bool, accepted: bool) {
+fn log(sides: &mut Sides, flags: u8, port: u32, received: bool, accepted: bool, rule: u32) {
     if flags & flag::LOG != 0 {
-        sides.note(port, received, accepted);
+        sides.note(port, received, accepted, rule);
     }
 }
 
@@ -259,7 +260,7 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
     let verdict = judge(groups, false, pkt);
     count_rule(verdict.rule, pkt.bytes);
     conn.flags = log_flag(groups);
-    log(&mut conn.log, conn.flags, port, false, verdict.accept);
+    log(&mut conn.log, conn.flags, port, false, verdict.accept, verdict.rule);
     if !verdict.accept {
         conn.deny_rule = verdict.rule;
         return Err(DropReason::SgEgress);
@@ -290,7 +291,7 @@ fn resolve(table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> 
 fn established(entry: &mut CtEntry, key: &CtKey, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> {
     refresh(entry, key, pkt.epoch);
     count_rule(entry.rule, pkt.bytes);
-    log(&mut conn.log, entry.flags, key.port, false, entry.allowed());
+    log(&mut conn.log, entry.flags, key.port, false, entry.allowed(), entry.rule);
     if !entry.allowed() {
         conn.deny_rule = entry.rule;
         return Err(DropReason::SgEgress);
@@ -349,7 +350,7 @@ fn send_error(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8
     {
         stats::event(event::CT_RELATED);
         conn.related = true;
-        log(&mut conn.log, log_flag(groups), port, false, true);
+        log(&mut conn.log, log_flag(groups), port, false, true, NO_RULE);
     } else {
         send_stateless(port, pkt, conn)?;
     }
@@ -363,7 +364,7 @@ pub fn send_stateless(port: u32, pkt: &Packet, conn: &mut Conn) -> Result<(), Dr
     let groups = PORT_GROUPS.get(port);
     let verdict = judge(groups, false, pkt);
     count_rule(verdict.rule, pkt.bytes);
-    log(&mut conn.log, log_flag(groups), port, false, verdict.accept);
+    log(&mut conn.log, log_flag(groups), port, false, verdict.accept, verdict.rule);
     if verdict.accept {
         return Ok(());
     }
@@ -377,7 +378,8 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
     if conn.cached {
         count_rule(conn.cached_rule, pkt.bytes);
         let accepted = conn.cached_flags & flag::PEER_ALLOWED != 0;
-        log(&mut conn.log, if conn.cached_flags & flag::PEER_LOG != 0 { flag::LOG } else { 0 }, to.port, true, accepted);
+        let flags = if conn.cached_flags & flag::PEER_LOG != 0 { flag::LOG } else { 0 };
+        log(&mut conn.log, flags, to.port, true, accepted, conn.cached_rule);
         if accepted {
             return Ok(());
         }
@@ -394,7 +396,7 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
             && holds(&CtKey::sent(to.port, q.saddr, q.daddr, q.ports, q.proto), pkt)
         {
             stats::event(event::CT_RELATED);
-            log(&mut conn.log, flags, to.port, true, true);
+            log(&mut conn.log, flags, to.port, true, true, NO_RULE);
             return Ok(());
         }
     } else if conn.live {
@@ -429,7 +431,7 @@ pub fn receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<()
 fn finish_receive(from: u32, to: &Port, pkt: &Packet, conn: &mut Conn) -> Result<(), DropReason> {
     count_rule(conn.peer_rule, pkt.bytes);
     let accepted = conn.peer_flags & flag::ALLOWED != 0;
-    log(&mut conn.log, conn.peer_flags, to.port, true, accepted);
+    log(&mut conn.log, conn.peer_flags, to.port, true, accepted, conn.peer_rule);
     if conn.live && !pkt.icmp_error && !(accepted && conn.peer_new) {
         // Cache the receiving side's verdict in the sender's entry (a side still to be made is
         // cached once `commit` made it).

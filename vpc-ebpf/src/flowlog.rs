@@ -3,7 +3,10 @@
 //! nothing is lost silently.
 
 use aya_ebpf::bindings::BPF_NOEXIST;
-use vpc_common::flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlPairKey, NO_SIDE, action};
+use vpc_common::{
+    ct::NO_RULE,
+    flowlog::{CONFIG_FLOWLOG_TICK, FlCounters, FlPairKey, NO_SIDE, action},
+};
 
 use crate::{
     maps::{CONFIG, FLOW_LOG, FLOW_LOG_LOST},
@@ -18,24 +21,29 @@ pub struct Sides {
     pub received_port: u32,
     pub sent_action: u8,
     pub received_action: u8,
+    /// The rules that decided (their counters).
+    pub sent_rule: u32,
+    pub received_rule: u32,
 }
 
 impl Sides {
     pub const fn none() -> Sides {
-        Sides { sent_port: NO_SIDE, received_port: NO_SIDE, sent_action: 0, received_action: 0 }
+        Sides { sent_port: NO_SIDE, received_port: NO_SIDE, sent_action: 0, received_action: 0, sent_rule: NO_RULE, received_rule: NO_RULE }
     }
 
     /// Note the packet at `port`, sent (`received == false`) or received, with its security
-    /// groups' verdict.
+    /// groups' verdict and the rule that decided it.
     #[inline(always)]
-    pub fn note(&mut self, port: u32, received: bool, accepted: bool) {
+    pub fn note(&mut self, port: u32, received: bool, accepted: bool, rule: u32) {
         let verdict = if accepted { action::ACCEPT } else { action::REJECT };
         if received {
             self.received_port = port;
             self.received_action = verdict;
+            self.received_rule = rule;
         } else {
             self.sent_port = port;
             self.sent_action = verdict;
+            self.sent_rule = rule;
         }
     }
 }
@@ -54,11 +62,12 @@ fn count_noted(sides: &Sides, pkt: &Packet) {
 }
 
 /// Count `pkt` received by `port` alone (a multicast copy), with its verdict `accepted` (0
-/// or 1). Plain values, not a `Sides` on the stack: the members' loop stays cheap to verify.
+/// or 1) by `rule`. Plain values, not a `Sides` on the stack: the members' loop stays cheap
+/// to verify.
 #[inline(never)]
-pub fn count_received(port: u32, accepted: u32, pkt: &Packet) {
+pub fn count_received(port: u32, accepted: u32, rule: u32, pkt: &Packet) {
     let mut sides = Sides::none();
-    sides.note(port, true, accepted != 0);
+    sides.note(port, true, accepted != 0, rule);
     count_sides(sides, pkt);
 }
 
@@ -79,6 +88,8 @@ fn count_sides(sides: Sides, pkt: &Packet) {
         received_action: sides.received_action,
         _pad: 0,
         tick,
+        sent_rule: sides.sent_rule,
+        received_rule: sides.received_rule,
     };
     if add(&key, pkt.bytes) {
         return;

@@ -107,13 +107,14 @@ fn replicate(ctx: &TcContext) -> Result<i32, ()> {
             continue;
         }
         let groups = PORT_GROUPS.get(member.port);
-        let accepted = match groups {
-            Some(g) if g.count > 0 => sg::decide(g, direction::INGRESS, pkt.proto, saddr, dport, pkt.vouched).accept,
+        let verdict = match groups {
+            Some(g) if g.count > 0 => sg::decide(g, direction::INGRESS, pkt.proto, saddr, dport, pkt.vouched),
             // Members are ENIs: without groups (a configuration being written) nothing passes.
-            _ => false,
+            _ => sg::Verdict { accept: false, rule: vpc_common::ct::NO_RULE },
         };
+        let accepted = verdict.accept;
         if groups.is_some_and(|g| g.flags & PORT_FLOW_LOG != 0) {
-            crate::flowlog::count_received(member.port, u32::from(accepted), &pkt);
+            crate::flowlog::count_received(member.port, u32::from(accepted), verdict.rule, &pkt);
         }
         let stats = MCAST_MEMBER_STATS.get_ptr_mut(member.counter);
         if !accepted || pkt.bytes > u64::from(member.mtu) {

@@ -32,8 +32,8 @@ const STANDARD: [(u16, u16); 13] = [
 ];
 
 /// Enterprise elements (ids under `PEN`), variable-length strings, in record order.
-pub const ENTERPRISE: [(u16, &str); 6] =
-    [(1, "vpc-id"), (2, "vswitch-id"), (3, "eni-id"), (4, "vm-id"), (5, "account-id"), (6, "log-status")];
+pub const ENTERPRISE: [(u16, &str); 7] =
+    [(1, "vpc-id"), (2, "vswitch-id"), (3, "eni-id"), (4, "vm-id"), (5, "account-id"), (6, "log-status"), (7, "rule-id")];
 
 pub struct Exporter {
     socket: UdpSocket,
@@ -92,7 +92,8 @@ pub fn data_record(r: &Record, port: u32) -> Vec<u8> {
         Some("REJECT") => 3,
         _ => 0,
     });
-    for text in [&r.vpc_id, &r.vswitch_id, &r.eni_id, &r.vm_id, &r.account_id, &r.log_status] {
+    let rule = r.rule_id.clone().unwrap_or_default();
+    for text in [&r.vpc_id, &r.vswitch_id, &r.eni_id, &r.vm_id, &r.account_id, &r.log_status, &rule] {
         let bytes = text.as_bytes();
         if bytes.len() < 255 {
             out.push(bytes.len() as u8);

@@ -61,6 +61,13 @@ pub struct FlowId {
     pub dport: u16,
     pub proto: u8,
     pub accepted: bool,
+    /// The counter of the rule that decided (`ct::NO_RULE`: none did).
+    #[serde(default = "no_rule")]
+    pub rule: u32,
+}
+
+fn no_rule() -> u32 {
+    vpc_common::ct::NO_RULE
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +118,8 @@ pub struct Scope {
     /// Flow log ID -> the ports it covers.
     pub covered: BTreeMap<String, BTreeSet<u32>>,
     pub enis: BTreeMap<u32, EniInfo>,
+    /// Rule counter -> the security-group rule's ID (records name the rule that decided).
+    pub rules: BTreeMap<u32, String>,
 }
 
 impl Scope {
@@ -134,6 +143,7 @@ impl Scope {
             }
         }
         scope.logs = topology.flow_logs.iter().filter(|f| f.active).cloned().collect();
+        scope.rules = ids.sg_rules.iter().map(|(id, n)| (*n, id.clone())).collect();
         scope
     }
 }
@@ -305,6 +315,7 @@ impl Collector {
             dport: key.dport,
             proto: key.proto,
             accepted,
+            rule: key.rule,
         };
         let logs: Vec<FlowLog> = self
             .scope
@@ -406,6 +417,7 @@ impl Collector {
                     packets: Some(counts.packets),
                     bytes: Some(counts.bytes),
                     action: Some(if id.accepted { "ACCEPT" } else { "REJECT" }.into()),
+                    rule_id: self.scope.rules.get(&id.rule).cloned(),
                     ..Record::empty(eni, &self.account, start, end, if outage.is_some() { "SKIPDATA" } else { "OK" })
                 });
                 if let Some((from, to)) = outage {
@@ -485,6 +497,7 @@ impl FlowId {
             dport: 0,
             proto: 0,
             accepted: false,
+            rule: 0,
         }
     }
     fn last(port: u32) -> FlowId {
@@ -497,6 +510,7 @@ impl FlowId {
             dport: u16::MAX,
             proto: u8::MAX,
             accepted: true,
+            rule: u32::MAX,
         }
     }
 }

@@ -48,6 +48,11 @@ pub struct Record {
     pub skipped_bytes: Option<u64>,
     #[serde(rename = "skipped-reason", skip_serializing_if = "Option::is_none", default)]
     pub skipped_reason: Option<String>,
+    /// The security-group rule whose verdict this was (not a guide field): for REJECT, the drop
+    /// rule that matched; absent when no rule decided (ingress with no rule accepting, egress
+    /// with none matching) or for a related ICMP error.
+    #[serde(rename = "rule-id", skip_serializing_if = "Option::is_none", default)]
+    pub rule_id: Option<String>,
     /// The ENI's host interface index (IPFIX ingress/egressInterface; not a guide field).
     #[serde(skip)]
     pub ifindex: u32,
@@ -91,6 +96,7 @@ impl Record {
             skipped_packets: None,
             skipped_bytes: None,
             skipped_reason: None,
+            rule_id: None,
             ifindex: eni.ifindex,
         }
     }

@@ -181,8 +181,9 @@ impl<'a> Model<'a> {
     }
 
     /// Credit `pkt` to the flow logs when a flow log captures `side`'s ENI: one count per
-    /// (port, direction, 5-tuple, security-group action); ports only for TCP and UDP.
-    fn log_flow(&self, side: Guarded<'_>, received: bool, pkt: &Packet, accepted: bool, out: &mut Outcome) {
+    /// (port, direction, 5-tuple, security-group action, deciding rule); ports only for TCP
+    /// and UDP. `checked` holds what the side's verdict credited (its rule, if one decided).
+    fn log_flow(&self, side: Guarded<'_>, received: bool, pkt: &Packet, accepted: bool, checked: &Checked, out: &mut Outcome) {
         use vpc_common::flowlog::{FlKey, action, direction};
         let Some((vpc, eni)) = side.eni else { return };
         let covering: Vec<_> =
@@ -204,6 +205,7 @@ impl<'a> Model<'a> {
             action: if accepted { action::ACCEPT } else { action::REJECT },
             _pad: 0,
             tick: 0,
+            rule: checked.rule_hits.first().map_or(vpc_common::ct::NO_RULE, |(rule, _)| *rule),
         };
         out.steps.push(format!(
             "flow log: {} this {} packet ({} bytes) at {} as {} (record action {})",
@@ -360,7 +362,7 @@ impl<'a> Model<'a> {
                 }
                 None => true,
             };
-            self.log_flow(from, false, &pkt, sent, out);
+            self.log_flow(from, false, &pkt, sent, &checked, out);
             self.take(&mut checked, out);
             if !sent {
                 return Err(DropReason::SgEgress);
@@ -373,7 +375,7 @@ impl<'a> Model<'a> {
         // The sender half: its connection or its egress rules, then the route.
         let mut conn = Conn::default();
         let sent = self.conntrack().send(from, &pkt, ids, &mut checked, &mut conn);
-        self.log_flow(from, false, &pkt, sent.is_ok(), out);
+        self.log_flow(from, false, &pkt, sent.is_ok(), &checked, out);
         self.take(&mut checked, out);
         sent?;
         let in_vpc = sender.vpc.cidr.contains(&src);
@@ -397,7 +399,7 @@ impl<'a> Model<'a> {
             out.steps.push("cached as to the host stack".into());
         }
         let received = self.conntrack().receive(to, &pkt, ids, &mut checked, &mut conn);
-        self.log_flow(to, true, &pkt, received.is_ok(), out);
+        self.log_flow(to, true, &pkt, received.is_ok(), &checked, out);
         self.take(&mut checked, out);
         received?;
         if total_len > usize::from(target.mtu) {
