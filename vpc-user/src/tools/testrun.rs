@@ -469,7 +469,7 @@ impl Harness {
 
     /// Fill every port's event budgets, so the next frame's events all go out (the model assumes
     /// nothing limits them).
-    fn refill_event_budgets(&mut self) -> anyhow::Result<()> {
+    pub fn refill_event_budgets(&mut self) -> anyhow::Result<()> {
         let map = self.loaded.ebpf.map_mut(names::MON_BUDGET).context("MON_BUDGET")?;
         let mut budget: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
@@ -480,6 +480,16 @@ impl Harness {
             }
         }
         Ok(())
+    }
+
+    /// The events of `what` from `port` the kernel held back so far (by the limiter or a full
+    /// ring), all CPUs.
+    pub fn suppressed(&self, port: u32, what: u8) -> anyhow::Result<u64> {
+        let map = self.loaded.ebpf.map(names::MON_SUPPRESSED).context("MON_SUPPRESSED")?;
+        let held: PerCpuArray<_, vpc_common::monitor::MonSuppressed> = PerCpuArray::try_from(map)?;
+        let mut sum = vpc_common::monitor::MonSuppressed::default();
+        held.get(&vpc_common::monitor::slot(port, what), 0)?.iter().for_each(|v| sum.add(v));
+        Ok(sum.limited + sum.ring_full)
     }
 
     /// Take every event waiting in the ring.
@@ -497,6 +507,11 @@ impl Harness {
 
     /// Run `frame` through the loaded program as if it arrived on `ifindex`.
     pub fn run(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<Observed> {
+        Ok(self.run_events(ifindex, frame)?.0)
+    }
+
+    /// `run`, and the monitoring events the frame made, whole.
+    pub fn run_events(&self, ifindex: u32, frame: &[u8]) -> anyhow::Result<(Observed, Vec<vpc_common::monitor::MonEvent>)> {
         self.drain_events();
         let ports_before = self.port_counters()?;
         let drops_before = self.drop_counters()?;
@@ -545,8 +560,9 @@ impl Harness {
             (XDP_REDIRECT, None) => Action::Redirect { port: tx_port.context("redirect without a tx count")? },
             (code, reason) => anyhow::bail!("program returned XDP action {code} with drop counters {reason:?}"),
         };
-        let events = events::observed(&self.drain_events());
-        Ok(Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log, refused_port, events })
+        let raw = self.drain_events();
+        let events = events::observed(&raw);
+        Ok((Observed { action, frame: out, rx_port, tx_port, rule_hits, flow_log, refused_port, events }, raw))
     }
 
     /// Run `frame` through both the model and the program -- twice through the program, so the
