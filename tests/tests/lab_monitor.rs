@@ -264,7 +264,8 @@ fn a_flood_is_limited_and_counted_exactly_while_another_guest_still_reports() {
     assert!(made <= budget, "{made} events beyond the limiter's budget {budget}");
     assert!(limited > 0 && held.iter().all(|e| e["suppressed_type"] == "drop"), "{held:?}");
     assert!(events.iter().any(|e| e["type"] == "drop" && e["eni"] == "other"), "another guest's event still arrives");
-    let stats: Value = serde_json::from_slice(&lab.daemon.cli(&["monitor", "--stats", "-o", "json"]).stdout).unwrap();
+    let out = lab.daemon.cli(&["monitor", "--stats", "-o", "json"]);
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert!(stats["suppressed_by_limiter"].as_u64().unwrap() >= limited, "{stats}");
     // And in the metrics, per ENI, type and cause.
     let (_, metrics) = client::request(&lab.daemon.opts.socket(), "GET", "/metrics", "").unwrap();
@@ -310,4 +311,36 @@ fn a_full_ring_loses_events_only_with_an_exact_count() {
     assert_eq!(dropped, 150);
     assert!(full > 0 && written <= 4096 / 64, "a 4 KiB ring holds at most 64 events: {written} written, {full} lost");
     assert_eq!(written + limited + full, dropped, "{written} written + {limited} limited + {full} lost to the full ring");
+    drop(ring);
+
+    // Without an agent, `vpc monitor` reads the ring itself (a datagram every 200 ms until it
+    // has shown one: it starts reading at some point after it starts).
+    let mut child = lab
+        .cli()
+        .args(["monitor", "--type", "drop", "-o", "json", "--count", "1", "--timeout", "30"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = client.send_to(b"seen directly", (sv, 7009));
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let line = lines.next().expect("one event").unwrap();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    sender.join().unwrap();
+    let event: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(
+        (event["eni"].as_str(), event["dport"].as_u64(), event["reason"].as_str()),
+        (Some("cl"), Some(7009), Some("sg_ingress")),
+        "{event}"
+    );
+    assert!(event["rule"].as_str().is_some_and(|r| r.starts_with("sgr-")), "named by the stored state: {event}");
+    assert!(child.wait().unwrap().success());
 }

@@ -67,17 +67,28 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
     Ok(ebpf)
 }
 
-/// Run a program load again when the kernel gave up with EAGAIN: its verifier stops when a
-/// signal is pending for the loading thread (a child process exiting, a timer), and libbpf
-/// retries the same way.
+/// Run a program load with this thread's signals held back, and again when the kernel gave up
+/// with EAGAIN anyway: its verifier stops when a signal is pending for the loading thread (a
+/// child process exiting, a timer), which a long verification (~0.2 s) often meets in a busy
+/// process. Held-back signals are delivered once the load is done.
 pub fn retrying(mut load: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
-    let mut tries = 0;
-    loop {
-        match load() {
-            Err(e) if tries < 5 && interrupted(&e) => tries += 1,
-            other => return other,
-        }
+    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask take valid pointers.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
     }
+    let mut tries = 0;
+    let result = loop {
+        match load() {
+            Err(e) if tries < 20 && interrupted(&e) => tries += 1,
+            other => break other,
+        }
+    };
+    // SAFETY: restores the mask saved above.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    result
 }
 
 fn interrupted(e: &anyhow::Error) -> bool {
