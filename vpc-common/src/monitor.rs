@@ -58,8 +58,11 @@ pub struct MonEvent {
     pub peer_rule: u32,
     /// OPEN: the sender's route table (its number).
     pub table: u32,
-    pub _pad: u32,
+    /// Every byte a field: the kernel copies the whole struct into a ring users read.
+    pub _pad: [u32; 2],
 }
+
+const _: () = assert!(size_of::<MonEvent>() == 56, "MonEvent has no padding");
 
 /// `MON_SUPPRESSED` value: one (port, kind)'s events not written, per CPU.
 #[repr(C)]

@@ -231,8 +231,12 @@ fn holds(key: &CtKey, pkt: &Packet) -> bool {
         Some(found) => {
             // SAFETY: a live element.
             let entry = unsafe { &mut *found };
+            // A dead connection is not re-judged (nor reported as such).
+            if !alive(entry, key, pkt.now) {
+                return false;
+            }
             refresh(entry, key, pkt.epoch);
-            entry.allowed() && alive(entry, key, pkt.now)
+            entry.allowed()
         }
         None => false,
     }

@@ -153,7 +153,8 @@ fn error(ctx: &XdpContext, eni: &Eni, what: u32) -> Option<u32> {
     let eth = unsafe { &mut *eth };
     eth.dst = eni.mac;
     eth.src = eni.gw_mac;
+    let verdict = deliver::to_port(ctx, eni.port).ok()?;
     stats::event(sent);
     crate::monitor::icmp_sent(eni.port, requester, about, proto, (u32::from(kind) << 8) | u32::from(code));
-    deliver::to_port(ctx, eni.port).ok()
+    Some(verdict)
 }

@@ -71,7 +71,7 @@ fn about(what: u8, port: u32, pkt: &Packet) -> MonEvent {
         rule: NO_RULE,
         peer_rule: NO_RULE,
         table: 0,
-        _pad: 0,
+        _pad: [0; 2],
     }
 }
 

@@ -199,8 +199,16 @@ impl Step {
                 stats::reset::<RuleCounters>(rule_stats, pending.sg.fresh_counters.iter().copied())?;
             }
             Step::NewCounters => {
-                let new_ports = want.ports.keys().copied().filter(|p| !current.ports.contains_key(p));
-                stats::reset::<EniCounters>(&mut PerCpuArray::try_from(maps.map(names::ENI_STATS)?)?, new_ports)?;
+                let new_ports: Vec<u32> = want.ports.keys().copied().filter(|p| !current.ports.contains_key(p)).collect();
+                stats::reset::<EniCounters>(&mut PerCpuArray::try_from(maps.map(names::ENI_STATS)?)?, new_ports.iter().copied())?;
+                // A port number handed to a new ENI starts its monitoring counts and budgets afresh.
+                let slots: Vec<u32> =
+                    new_ports.iter().flat_map(|&p| vpc_common::monitor::KERNEL_KINDS.map(|k| vpc_common::monitor::slot(p, k))).collect();
+                stats::reset::<vpc_common::monitor::MonSuppressed>(
+                    &mut PerCpuArray::try_from(maps.map(names::MON_SUPPRESSED)?)?,
+                    slots.iter().copied(),
+                )?;
+                stats::reset::<vpc_common::RateLimit>(&mut PerCpuArray::try_from(maps.map(names::MON_BUDGET)?)?, slots)?;
                 // Read back after a restart, the member counters were allocated before it: none
                 // is fresh.
                 let fresh: Vec<u32> = match known {

@@ -115,8 +115,18 @@ pub struct Checked {
     pub refused: Option<u32>,
     /// The counter of the rule whose verdict dropped the packet (`ct::NO_RULE`: none accepted).
     pub deny_rule: Option<u32>,
-    /// A new connection was recorded, to this port (`monitor::NO_PORT`: the host stack).
-    pub opened: Option<u32>,
+    /// A new connection was recorded.
+    pub opened: Option<Opened>,
+}
+
+/// A new connection as the monitoring event tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opened {
+    /// The receiving port (`monitor::NO_PORT`: the host stack).
+    pub to: u32,
+    /// The rules that decided each side (`ct::NO_RULE`: none did).
+    pub rule: u32,
+    pub peer_rule: u32,
 }
 
 impl Checked {
@@ -433,7 +443,12 @@ impl Conntrack {
             };
             self.put(key, entry, conn.stale, from.limit, checked)?;
             checked.steps.push(format!("new connection at {}", who(&from)));
-            checked.opened = Some(to.map_or(vpc_common::monitor::NO_PORT, |t| t.port));
+            let no_rule = vpc_common::ct::NO_RULE;
+            checked.opened = Some(Opened {
+                to: to.map_or(vpc_common::monitor::NO_PORT, |t| t.port),
+                rule: conn.rule.unwrap_or(no_rule),
+                peer_rule: conn.peer.and_then(|p| p.rule).unwrap_or(no_rule),
+            });
         }
         let Some(to) = to else { return Ok(()) };
         if !conn.peer_new {

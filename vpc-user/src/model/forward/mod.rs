@@ -64,8 +64,10 @@ pub struct Outcome {
     /// For a drop by security groups: the counter of the rule whose verdict it was
     /// (`ct::NO_RULE`: none accepted). The monitoring event names it.
     pub deny_rule: Option<u32>,
-    /// A new connection was recorded, to this port (`monitor::NO_PORT`: the host stack).
-    pub opened: Option<u32>,
+    /// A new connection was recorded (the monitoring event's fields).
+    pub opened: Option<super::conntrack::Opened>,
+    /// The receiving port, once the route found one (a drop after it names it).
+    pub to_port: Option<u32>,
     /// An ICMP error the data path answered with: type << 8 | code.
     pub icmp_sent: Option<u32>,
     /// Human-readable steps of the decision, for `vpc trace` and failing tests.
@@ -236,6 +238,7 @@ impl<'a> Model<'a> {
             refused_port: None,
             deny_rule: None,
             opened: None,
+            to_port: None,
             icmp_sent: None,
             steps: Vec::new(),
         };
@@ -394,6 +397,7 @@ impl<'a> Model<'a> {
         };
         // The receiver half: its ingress rules (or its side of the connection).
         let to = Guarded { port: target.port, eni: target.eni, limit: target.limit };
+        out.to_port = Some(target.port);
         if matches!(self.conntrack().cached(&conn), Some(Cache::Host)) {
             // Cannot happen: a connection cached as to the host stack is routed there.
             out.steps.push("cached as to the host stack".into());

@@ -9,8 +9,9 @@ use vpc_common::{
 
 use crate::model::forward::{Action, Outcome};
 
-/// What the differential compares of an event: its kind, reason, port and rule (a drop's), the
-/// deciding side (a security-group drop's), the receiver (a new connection's).
+/// What the differential compares of an event: its kind, reason, port, receiver and rule (a
+/// drop's deciding rule, a new connection's sender's), the deciding side (a security-group
+/// drop's), the receiver's rule (a new connection's).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Made {
     pub kind: u8,
@@ -18,7 +19,8 @@ pub struct Made {
     pub port: u32,
     pub rule: u32,
     pub direction: Option<u8>,
-    pub peer: Option<u32>,
+    pub peer: u32,
+    pub peer_rule: u32,
 }
 
 fn sg_side(reason: u32) -> Option<u8> {
@@ -34,16 +36,18 @@ fn sg_side(reason: u32) -> Option<u8> {
 pub fn expected(outcome: &Outcome) -> Vec<Made> {
     let port = outcome.rx_port.unwrap_or(NO_PORT);
     let mut out = Vec::new();
+    let plain = |kind: u8, reason: u32| Made { kind, reason, port, rule: NO_RULE, direction: None, peer: NO_PORT, peer_rule: NO_RULE };
     if let Some(what) = outcome.icmp_sent {
-        out.push(Made { kind: kind::ICMP, reason: what, port, rule: NO_RULE, direction: None, peer: None });
+        out.push(plain(kind::ICMP, what));
     }
-    if let Some(to) = outcome.opened {
-        out.push(Made { kind: kind::OPEN, reason: 0, port, rule: NO_RULE, direction: None, peer: Some(to) });
+    if let Some(o) = outcome.opened {
+        out.push(Made { rule: o.rule, peer: o.to, peer_rule: o.peer_rule, ..plain(kind::OPEN, 0) });
     }
     if let Action::Drop(reason) = outcome.action {
         let reason = reason as u32;
         let rule = outcome.deny_rule.unwrap_or(NO_RULE);
-        out.push(Made { kind: kind::DROP, reason, port, rule, direction: sg_side(reason), peer: None });
+        let peer = outcome.to_port.unwrap_or(NO_PORT);
+        out.push(Made { rule, direction: sg_side(reason), peer, ..plain(kind::DROP, reason) });
     }
     out.sort();
     out
@@ -54,17 +58,14 @@ pub fn observed(raw: &[MonEvent]) -> Vec<Made> {
     let mut out: Vec<Made> = raw
         .iter()
         .filter(|e| e.kind != kind::POLICY)
-        .map(|e| match e.kind {
-            kind::DROP => Made {
-                kind: e.kind,
-                reason: e.reason,
-                port: e.port,
-                rule: e.rule,
-                direction: sg_side(e.reason).map(|_| e.direction),
-                peer: None,
-            },
-            kind::OPEN => Made { kind: e.kind, reason: 0, port: e.port, rule: NO_RULE, direction: None, peer: Some(e.peer_port) },
-            _ => Made { kind: e.kind, reason: e.reason, port: e.port, rule: NO_RULE, direction: None, peer: None },
+        .map(|e| {
+            let plain =
+                Made { kind: e.kind, reason: e.reason, port: e.port, rule: NO_RULE, direction: None, peer: NO_PORT, peer_rule: NO_RULE };
+            match e.kind {
+                kind::DROP => Made { rule: e.rule, direction: sg_side(e.reason).map(|_| e.direction), peer: e.peer_port, ..plain },
+                kind::OPEN => Made { reason: 0, rule: e.rule, peer: e.peer_port, peer_rule: e.peer_rule, ..plain },
+                _ => plain,
+            }
         })
         .collect();
     out.sort();
