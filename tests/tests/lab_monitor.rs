@@ -85,6 +85,20 @@ fn tcp_counts(frames: &[Vec<u8>], sport: u16, dport: u16) -> (u64, u64) {
         .fold((0, 0), |(p, b), f| (p + 1, b + u64::from(u16::from_be_bytes([f[16], f[17]]))))
 }
 
+/// `read`'s value once it stopped moving (frames in flight have landed).
+fn settled(read: impl Fn() -> u64) -> u64 {
+    let mut last = read();
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = read();
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
 fn sg_ingress_drops(lab: &DaemonLab) -> u64 {
     let stats = lab.call("DescribeStatistics", json!({}));
     let drops = stats["Drops"].as_array().unwrap();
@@ -238,7 +252,7 @@ fn a_flood_is_limited_and_counted_exactly_while_another_guest_still_reports() {
     }
     udp(&lab.ns("other"), 30004).send_to(b"still heard", (sv, 7009)).unwrap();
     let seconds = start.elapsed().as_secs_f64();
-    let dropped = sg_ingress_drops(&lab) - before;
+    let dropped = settled(|| sg_ingress_drops(&lab)) - before;
     // What the flood made, and what was held back (reported once a second).
     let events = collect(&lab, since, json!({}), Duration::from_secs(10), |e| {
         let held: u64 = e
@@ -300,8 +314,7 @@ fn a_full_ring_loses_events_only_with_an_exact_count() {
     for _ in 0..150 {
         client.send_to(b"into a full ring", (sv, 7009)).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(200));
-    let dropped = lab.drops("sg_ingress") - before;
+    let dropped = settled(|| lab.drops("sg_ingress")) - before;
     let mut written = 0u64;
     while ring.next().is_some() {
         written += 1;

@@ -131,6 +131,8 @@ pub struct Agent {
     quotas_checked: bool,
     /// The state changed since the backup was written (`flush_backup` writes it).
     backup_due: bool,
+    /// Where connections this agent's sweeps end go (the daemon's monitoring stream).
+    pub ended: Option<std::sync::mpsc::Sender<crate::monitor::EndedBatch>>,
 }
 
 impl Agent {
@@ -192,6 +194,7 @@ impl Agent {
             adopted,
             quotas_checked,
             backup_due: false,
+            ended: None,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -382,15 +385,22 @@ impl Agent {
         // A port number handed to another ENI (or to none) must not keep its connections.
         let released: BTreeSet<u32> =
             self.stored.ids.ports.iter().filter(|(id, port)| stored.ids.ports.get(*id) != Some(*port)).map(|(_, port)| *port).collect();
+        // The released ports' connections end with them, named as they were.
+        let names = (!released.is_empty() && self.ended.is_some()).then(|| crate::monitor::Names::of(&self.topology, &self.stored.ids));
         self.stored = stored;
         self.topology = topology;
         self.generation += 1;
         self.binding = binding;
         self.entries = entries;
-        if !released.is_empty()
-            && let Err(e) = self.sweep_conntrack(&released)
-        {
-            log::warn!("releasing the connections of ports {released:?}: {e:#}");
+        if !released.is_empty() {
+            match self.sweep_conntrack(&released) {
+                Ok(swept) => {
+                    if let Some(to) = &self.ended {
+                        let _ = to.send(crate::monitor::EndedBatch { ended: swept.ended, names });
+                    }
+                }
+                Err(e) => log::warn!("releasing the connections of ports {released:?}: {e:#}"),
+            }
         }
         Ok(Applied { changes, report })
     }

@@ -165,14 +165,9 @@ pub struct MonitorRequest {
     pub last: Option<usize>,
     pub wait_ms: u64,
     pub max: Option<usize>,
+    /// The stream `since` counts in (`Page::stream` of the last answer).
+    pub stream: Option<u64>,
     pub filter: crate::monitor::Filter,
-}
-
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct MonitorPage {
-    pub events: Vec<crate::monitor::Event>,
-    /// Ask with `since` = this next time.
-    pub next: u64,
 }
 
 /// The longest a client waits for an event in one request.
@@ -180,15 +175,12 @@ const MONITOR_WAIT_MAX_MS: u64 = 30_000;
 
 async fn monitor_events(State(shared): State<Shared>, Json(request): Json<MonitorRequest>) -> Response {
     let hub = shared.monitor.clone();
-    let page = tokio::task::spawn_blocking(move || {
-        let (events, next) = match request.last {
-            Some(n) => hub.last(n, &request.filter),
-            None => {
-                let wait = std::time::Duration::from_millis(request.wait_ms.min(MONITOR_WAIT_MAX_MS));
-                hub.since(request.since, &request.filter, request.max.unwrap_or(1000), wait)
-            }
-        };
-        MonitorPage { events, next }
+    let page = tokio::task::spawn_blocking(move || match request.last {
+        Some(n) => hub.last(n, &request.filter),
+        None => {
+            let wait = std::time::Duration::from_millis(request.wait_ms.min(MONITOR_WAIT_MAX_MS));
+            hub.since(request.since, request.stream, &request.filter, request.max.unwrap_or(1000), wait)
+        }
     })
     .await
     .unwrap_or_default();

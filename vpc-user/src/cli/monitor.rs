@@ -12,11 +12,8 @@ use anyhow::Context as _;
 use super::Format;
 use crate::{
     agent::{Agent, HostOptions},
-    api::{
-        client,
-        server::{MonitorPage, MonitorRequest},
-    },
-    monitor::{Event, Filter, Names, Stats, event::TYPES},
+    api::{client, server::MonitorRequest},
+    monitor::{Event, Filter, Names, Page, Stats, event::TYPES},
 };
 
 #[derive(clap::Args, Debug)]
@@ -127,23 +124,29 @@ pub fn run(opts: &HostOptions, args: MonitorArgs) -> anyhow::Result<()> {
         anyhow::ensure!(status == 200, "the agent answered {status}: {text}");
         return print_stats(&serde_json::from_str(&text)?, args.output);
     }
-    let ask = |request: &MonitorRequest| -> anyhow::Result<MonitorPage> {
+    let ask = |request: &MonitorRequest| -> anyhow::Result<Page> {
         let (status, text) = client::request(&socket, "POST", "/monitor", &serde_json::to_string(request)?)?;
         anyhow::ensure!(status == 200, "the agent answered {status}: {text}");
         Ok(serde_json::from_str(&text)?)
     };
-    let mut since = 0;
     let first = ask(&MonitorRequest { last: Some(args.last.unwrap_or(0)), filter: filter.clone(), ..MonitorRequest::default() })?;
     printer.print(&first.events)?;
-    since = since.max(first.next);
+    let (mut since, mut stream) = (first.next, first.stream);
     if args.no_follow {
         return Ok(());
     }
     while !printer.done() {
         let wait_ms = printer.wait().as_millis() as u64;
-        let page = ask(&MonitorRequest { since, wait_ms, filter: filter.clone(), ..MonitorRequest::default() })?;
+        let request = MonitorRequest { since, wait_ms, stream: Some(stream), filter: filter.clone(), ..MonitorRequest::default() };
+        let page = ask(&request)?;
+        if page.stream != stream {
+            eprintln!("vpc monitor: the agent restarted; following its new stream");
+        }
+        if page.gap > 0 {
+            eprintln!("vpc monitor: {} events were not kept while this client fell behind", page.gap);
+        }
         printer.print(&page.events)?;
-        since = page.next;
+        (since, stream) = (page.next, page.stream);
     }
     Ok(())
 }

@@ -70,6 +70,10 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
         Err(_) => anyhow::bail!("the agent is poisoned"),
     };
     let (ended_tx, ended_rx) = std::sync::mpsc::channel();
+    if let Ok(mut agent) = agent.lock() {
+        // The connections of ports a change releases end through the stream too.
+        agent.ended = Some(ended_tx.clone());
+    }
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(Duration::from_secs(1));
@@ -78,7 +82,7 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
             }
             match crate::dataplane::conntrack::sweep(&sweep_pins.pins, &Default::default(), crate::dataplane::conntrack::now()) {
                 Ok(swept) if !swept.ended.is_empty() => {
-                    let _ = ended_tx.send(swept.ended);
+                    let _ = ended_tx.send(crate::monitor::EndedBatch { ended: swept.ended, names: None });
                 }
                 Ok(_) => {}
                 Err(e) => log::warn!("sweeping the connection table: {e:#}"),
@@ -131,11 +135,7 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
 
 /// Read the kernel's events as they come (and what it held back, once a second), name them
 /// and feed the stream; connections the sweeper ended arrive on `ended`.
-fn monitor_loop(
-    agent: &Arc<Mutex<Agent>>,
-    hub: &crate::monitor::Hub,
-    ended: &std::sync::mpsc::Receiver<Vec<crate::dataplane::conntrack::Ended>>,
-) {
+fn monitor_loop(agent: &Arc<Mutex<Agent>>, hub: &crate::monitor::Hub, ended: &std::sync::mpsc::Receiver<crate::monitor::EndedBatch>) {
     let (dataplane, ring_bytes) = match agent.lock() {
         Ok(agent) => (agent.dataplane(), u64::from(agent.opts.limits[vpc_common::maps::Size::EventRing])),
         Err(_) => return,
@@ -145,8 +145,10 @@ fn monitor_loop(
     let mut last_held = std::time::Instant::now();
     loop {
         let Some(ring) = reader.as_mut() else {
-            // Nothing applied yet: the ring appears with the first apply.
+            // Nothing applied yet: the ring appears with the first apply (no connection has
+            // ended either; nothing waits meanwhile).
             std::thread::sleep(Duration::from_secs(1));
+            ended.try_iter().for_each(drop);
             if dataplane.is_up() {
                 match crate::monitor::reader::Reader::open(&dataplane.pins, ring_bytes) {
                     Ok(opened) => reader = Some(opened),
@@ -166,14 +168,16 @@ fn monitor_loop(
         }
         let (kernel, bytes) = ring.drain();
         hub.ring(bytes, ring_bytes);
-        let ends: Vec<_> = ended.try_iter().flatten().collect();
+        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        for batch in ended.try_iter() {
+            hub.push(crate::monitor::collect(batch.names.as_ref().unwrap_or(&names), &[], &batch.ended, &[], now_ms));
+        }
         let held = if last_held.elapsed() >= Duration::from_secs(1) {
             last_held = std::time::Instant::now();
             ring.suppressed(names.ports.keys().copied().collect::<Vec<_>>())
         } else {
             Vec::new()
         };
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        hub.push(crate::monitor::collect(&names, &kernel, &ends, &held, now_ms));
+        hub.push(crate::monitor::collect(&names, &kernel, &[], &held, now_ms));
     }
 }

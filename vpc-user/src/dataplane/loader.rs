@@ -72,23 +72,36 @@ pub fn load(pins: &PinDirs, limits: &Limits) -> anyhow::Result<Ebpf> {
 /// child process exiting, a timer), which a long verification (~0.2 s) often meets in a busy
 /// process. Held-back signals are delivered once the load is done.
 pub fn retrying(mut load: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<()> {
-    // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask take valid pointers.
-    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
-    }
+    let _held = SignalsHeld::now();
     let mut tries = 0;
-    let result = loop {
+    loop {
         match load() {
             Err(e) if tries < 20 && interrupted(&e) => tries += 1,
-            other => break other,
+            other => return other,
         }
-    };
-    // SAFETY: restores the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-    result
+    }
+}
+
+/// This thread's signals held back until dropped (then the mask it had is restored).
+struct SignalsHeld(libc::sigset_t);
+
+impl SignalsHeld {
+    fn now() -> SignalsHeld {
+        // SAFETY: sigset_t is plain data; sigfillset and pthread_sigmask take valid pointers.
+        unsafe {
+            let (mut all, mut old): (libc::sigset_t, libc::sigset_t) = (std::mem::zeroed(), std::mem::zeroed());
+            libc::sigfillset(&mut all);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+            SignalsHeld(old)
+        }
+    }
+}
+
+impl Drop for SignalsHeld {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved in `now`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
 }
 
 fn interrupted(e: &anyhow::Error) -> bool {

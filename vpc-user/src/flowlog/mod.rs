@@ -143,7 +143,7 @@ impl Scope {
             }
         }
         scope.logs = topology.flow_logs.iter().filter(|f| f.active).cloned().collect();
-        scope.rules = ids.sg_rules.iter().map(|(id, n)| (*n, id.clone())).collect();
+        scope.rules = ids.rules_by_counter();
         scope
     }
 }

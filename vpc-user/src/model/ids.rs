@@ -40,6 +40,13 @@ pub struct Ids {
     pub mcast_members: BTreeMap<String, u32>,
 }
 
+impl Ids {
+    /// Rule counter -> the rule's ID (what the data path's numbers name).
+    pub fn rules_by_counter(&self) -> std::collections::BTreeMap<u32, String> {
+        self.sg_rules.iter().map(|(id, n)| (*n, id.clone())).collect()
+    }
+}
+
 /// The counter key of ENI `eni_id` as a member of group `group_id`.
 pub fn mcast_member(group_id: &str, eni_id: &str) -> String {
     format!("{group_id}/{eni_id}")

@@ -127,7 +127,7 @@ impl Names {
                 }
             }
         }
-        let rules = ids.sg_rules.iter().map(|(id, n)| (*n, id.clone())).collect();
+        let rules = ids.rules_by_counter();
         let tables = ids.route_tables.iter().map(|(id, n)| (*n, id.clone())).collect();
         Names { ports, rules, tables }
     }

@@ -32,10 +32,31 @@ struct Inner {
     ring_bytes: u64,
 }
 
-#[derive(Default)]
 pub struct Hub {
     inner: Mutex<Inner>,
     arrived: Condvar,
+    /// This stream's identity: a client holding sequence numbers of another (an agent that
+    /// restarted) starts from now instead of waiting for the new numbers to catch up.
+    pub id: u64,
+}
+
+impl Default for Hub {
+    fn default() -> Hub {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+        Hub { inner: Mutex::default(), arrived: Condvar::new(), id: now ^ u64::from(std::process::id()) << 40 }
+    }
+}
+
+/// A page of the stream.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Page {
+    pub events: Vec<Event>,
+    /// Ask with `since` = this next time.
+    pub next: u64,
+    /// The stream's identity (`Hub::id`): pass it back.
+    pub stream: u64,
+    /// Events after `since` the history no longer kept: the client fell behind by this many.
+    pub gap: u64,
 }
 
 /// `vpc monitor --stats`.
@@ -94,31 +115,35 @@ impl Hub {
         }
     }
 
-    /// Events after `since` that `filter` keeps (at most `max`), waiting up to `wait` for one;
-    /// and the sequence number to ask from next time.
-    pub fn since(&self, since: u64, filter: &Filter, max: usize, wait: Duration) -> (Vec<Event>, u64) {
+    /// Events after `since` that `filter` keeps (at most `max`, at least one), waiting up to
+    /// `wait` for one. `stream`: the stream `since` counts in (another one's: from now on).
+    pub fn since(&self, since: u64, stream: Option<u64>, filter: &Filter, max: usize, wait: Duration) -> Page {
         let deadline = Instant::now() + wait;
-        let Ok(mut inner) = self.inner.lock() else { return (Vec::new(), since) };
+        let max = max.max(1);
+        let Ok(mut inner) = self.inner.lock() else { return Page { next: since, stream: self.id, ..Page::default() } };
+        let since = if stream.is_some_and(|s| s != self.id) || since > inner.seq { inner.seq } else { since };
+        let oldest = inner.history.front().map_or(inner.seq + 1, |e| e.seq);
+        let gap = oldest.saturating_sub(since + 1);
         loop {
             let found: Vec<Event> = inner.history.iter().filter(|e| e.seq > since && filter.keeps(e)).take(max).cloned().collect();
-            let next = found.last().map_or(inner.seq.max(since), |e| if found.len() == max { e.seq } else { inner.seq });
+            let next = found.last().map_or(inner.seq, |e| if found.len() == max { e.seq } else { inner.seq });
             let now = Instant::now();
             if !found.is_empty() || now >= deadline {
-                return (found, next);
+                return Page { events: found, next, stream: self.id, gap };
             }
             inner = match self.arrived.wait_timeout(inner, deadline - now) {
                 Ok((guard, _)) => guard,
-                Err(_) => return (Vec::new(), since),
+                Err(_) => return Page { next: since, stream: self.id, gap, ..Page::default() },
             };
         }
     }
 
     /// The last `n` events `filter` keeps, oldest first.
-    pub fn last(&self, n: usize, filter: &Filter) -> (Vec<Event>, u64) {
-        let Ok(inner) = self.inner.lock() else { return (Vec::new(), 0) };
+    pub fn last(&self, n: usize, filter: &Filter) -> Page {
+        let Ok(inner) = self.inner.lock() else { return Page { stream: self.id, ..Page::default() } };
         let mut found: Vec<Event> = inner.history.iter().rev().filter(|e| filter.keeps(e)).take(n).cloned().collect();
         found.reverse();
-        (found, inner.seq)
+        Page { events: found, next: inner.seq, stream: self.id, gap: 0 }
     }
 
     pub fn stats(&self) -> Stats {
@@ -192,13 +217,26 @@ mod tests {
         let hub = Hub::default();
         hub.push(vec![event("drop", "web1", 80), event("open", "web2", 22), event("drop", "web2", 443)]);
         let all = Filter::default();
-        let (first, next) = hub.since(0, &all, 2, Duration::ZERO);
-        assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
-        assert_eq!(next, 2, "a full page continues after its last event");
-        let (rest, next) = hub.since(next, &all, 10, Duration::ZERO);
-        assert_eq!((rest.len(), rest[0].seq, next), (1, 3, 3));
-        let (none, next) = hub.since(3, &all, 10, Duration::from_millis(10));
-        assert_eq!((none.len(), next), (0, 3));
+        let first = hub.since(0, None, &all, 2, Duration::ZERO);
+        assert_eq!(first.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(first.next, 2, "a full page continues after its last event");
+        let rest = hub.since(first.next, Some(first.stream), &all, 10, Duration::ZERO);
+        assert_eq!((rest.events.len(), rest.events[0].seq, rest.next), (1, 3, 3));
+        let none = hub.since(3, Some(hub.id), &all, 10, Duration::from_millis(10));
+        assert_eq!((none.events.len(), none.next), (0, 3));
+        assert_eq!(hub.since(0, None, &all, 0, Duration::ZERO).events.len(), 1, "a page holds at least one event");
+    }
+
+    #[test]
+    fn a_client_of_another_stream_starts_from_now_and_one_behind_is_told_its_gap() {
+        let hub = Hub::default();
+        hub.push((0..HISTORY + 5).map(|i| event("drop", "web1", i as u16)).collect());
+        let behind = hub.since(2, Some(hub.id), &Filter::default(), 1, Duration::ZERO);
+        assert_eq!((behind.gap, behind.events[0].seq), (3, 6), "events 3 to 5 are gone");
+        let restarted = hub.since(7, Some(hub.id ^ 1), &Filter::default(), 10, Duration::ZERO);
+        assert_eq!((restarted.events.len(), restarted.next), (0, (HISTORY + 5) as u64), "another stream's number: from now");
+        let ahead = hub.since(u64::MAX / 2, None, &Filter::default(), 10, Duration::ZERO);
+        assert_eq!(ahead.next, (HISTORY + 5) as u64);
     }
 
     #[test]
@@ -206,12 +244,12 @@ mod tests {
         let hub = Hub::default();
         hub.push(vec![event("drop", "web1", 80), event("open", "web2", 22), event("drop", "web2", 443)]);
         let drops_of_web2 = Filter { eni: Some("web2".into()), types: vec!["drop".into()], ..Filter::default() };
-        let (found, next) = hub.since(0, &drops_of_web2, 10, Duration::ZERO);
-        assert_eq!(found.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
-        assert_eq!(next, 3);
+        let page = hub.since(0, None, &drops_of_web2, 10, Duration::ZERO);
+        assert_eq!(page.events.iter().map(|e| e.seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(page.next, 3);
         let port_80 = Filter { port: Some(80), ..Filter::default() };
-        assert_eq!(hub.last(10, &port_80).0.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
-        assert_eq!(hub.last(2, &Filter::default()).0.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(hub.last(10, &port_80).events.iter().map(|e| e.seq).collect::<Vec<_>>(), [1]);
+        assert_eq!(hub.last(2, &Filter::default()).events.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3]);
     }
 
     #[test]
@@ -227,7 +265,7 @@ mod tests {
     fn the_history_keeps_the_newest() {
         let hub = Hub::default();
         hub.push((0..HISTORY + 5).map(|i| event("drop", "web1", i as u16)).collect());
-        let (all, _) = hub.last(HISTORY + 5, &Filter::default());
+        let all = hub.last(HISTORY + 5, &Filter::default()).events;
         assert_eq!((all.len(), all[0].seq), (HISTORY, 6));
     }
 }

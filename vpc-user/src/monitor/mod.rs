@@ -7,7 +7,14 @@ pub mod hub;
 pub mod reader;
 
 pub use event::{Event, Names};
-pub use hub::{Filter, Hub, Stats};
+pub use hub::{Filter, Hub, Page, Stats};
+
+/// Connections a sweep ended, with the names they had when they ended (a sweep that released
+/// ports runs after their ENIs left the topology); `None`: the stream's current names.
+pub struct EndedBatch {
+    pub ended: Vec<crate::dataplane::conntrack::Ended>,
+    pub names: Option<Names>,
+}
 
 /// Milliseconds per connection-clock tick (`vpc_common::ct::TICK_SHIFT`).
 pub const TICK_MS: u64 = (1u64 << vpc_common::ct::TICK_SHIFT) / 1_000_000;

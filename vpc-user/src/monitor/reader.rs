@@ -17,10 +17,15 @@ pub struct Reader {
     held: PerCpuArray<MapData, MonSuppressed>,
     /// Per slot: the (limited, ring_full) totals already reported.
     reported: BTreeMap<u32, (u64, u64)>,
-    /// Wall-clock minus monotonic nanoseconds (`bpf_ktime_get_ns` is the monotonic clock).
-    offset_ns: i128,
+
     /// The ring's size in bytes.
     pub ring_bytes: u64,
+}
+
+/// The event in a ring record (`None`: too short to be one).
+pub fn event_of(record: &[u8]) -> Option<MonEvent> {
+    // SAFETY: the length is checked; read unaligned from the ring's bytes.
+    (record.len() >= size_of::<MonEvent>()).then(|| unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) })
 }
 
 fn monotonic_ns() -> i128 {
@@ -50,7 +55,7 @@ impl Reader {
                 }
             }
         }
-        Ok(Reader { ring, held, reported, offset_ns: wall_ns() - monotonic_ns(), ring_bytes })
+        Ok(Reader { ring, held, reported, ring_bytes })
     }
 
     fn sum(values: &aya::maps::PerCpuValues<MonSuppressed>) -> (u64, u64) {
@@ -68,15 +73,14 @@ impl Reader {
 
     /// Every event waiting, with its wall-clock time in milliseconds; and the bytes they took.
     pub fn drain(&mut self) -> (Vec<(MonEvent, u64)>, u64) {
+        // `bpf_ktime_get_ns` is the monotonic clock; taken again each time (the wall clock steps).
+        let offset_ns = wall_ns() - monotonic_ns();
         let (mut out, mut bytes) = (Vec::new(), 0u64);
         while let Some(item) = self.ring.next() {
-            bytes += item.len() as u64 + 8;
-            if item.len() < size_of::<MonEvent>() {
-                continue;
-            }
-            // SAFETY: the kernel writes whole `MonEvent`s; read unaligned from the ring's bytes.
-            let event: MonEvent = unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) };
-            let ms = ((i128::from(event.ktime) + self.offset_ns) / 1_000_000).max(0) as u64;
+            // A record's 8-byte header, its length rounded up to 8.
+            bytes += 8 + (item.len() as u64).next_multiple_of(8);
+            let Some(event) = event_of(&item) else { continue };
+            let ms = ((i128::from(event.ktime) + offset_ns) / 1_000_000).max(0) as u64;
             out.push((event, ms));
         }
         (out, bytes)

@@ -485,11 +485,9 @@ impl Harness {
     /// The events of `what` from `port` the kernel held back so far (by the limiter or a full
     /// ring), all CPUs.
     pub fn suppressed(&self, port: u32, what: u8) -> anyhow::Result<u64> {
-        let map = self.loaded.ebpf.map(names::MON_SUPPRESSED).context("MON_SUPPRESSED")?;
-        let held: PerCpuArray<_, vpc_common::monitor::MonSuppressed> = PerCpuArray::try_from(map)?;
-        let mut sum = vpc_common::monitor::MonSuppressed::default();
-        held.get(&vpc_common::monitor::slot(port, what), 0)?.iter().for_each(|v| sum.add(v));
-        Ok(sum.limited + sum.ring_full)
+        let at = vpc_common::monitor::slot(port, what);
+        let held = crate::dataplane::stats::sums::<vpc_common::monitor::MonSuppressed>(&self.dataplane.pins, names::MON_SUPPRESSED, [at])?;
+        Ok(held.get(&at).map_or(0, |h| h.limited + h.ring_full))
     }
 
     /// Take every event waiting in the ring.
@@ -497,10 +495,7 @@ impl Harness {
         let Ok(mut ring) = self.ring.lock() else { return Vec::new() };
         let mut out = Vec::new();
         while let Some(item) = ring.next() {
-            if item.len() >= size_of::<vpc_common::monitor::MonEvent>() {
-                // SAFETY: the kernel writes whole events; read unaligned from the ring's bytes.
-                out.push(unsafe { std::ptr::read_unaligned(item.as_ptr().cast()) });
-            }
+            out.extend(crate::monitor::reader::event_of(&item));
         }
         out
     }
