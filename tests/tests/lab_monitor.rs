@@ -279,7 +279,8 @@ fn a_flood_is_limited_and_counted_exactly_while_another_guest_still_reports() {
     assert!(limited > 0 && held.iter().all(|e| e["suppressed_type"] == "drop"), "{held:?}");
     assert!(events.iter().any(|e| e["type"] == "drop" && e["eni"] == "other"), "another guest's event still arrives");
     let out = lab.daemon.cli(&["monitor", "--stats", "-o", "json"]);
-    let stats: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let stats: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\nthe agent's log:\n{}", String::from_utf8_lossy(&out.stderr), lab.daemon.log()));
     assert!(stats["suppressed_by_limiter"].as_u64().unwrap() >= limited, "{stats}");
     // And in the metrics, per ENI, type and cause.
     let (_, metrics) = client::request(&lab.daemon.opts.socket(), "GET", "/metrics", "").unwrap();

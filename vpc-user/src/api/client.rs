@@ -35,11 +35,13 @@ pub fn call(socket: &Path, action: &str, body: &str) -> Result<Value, ApiError> 
 pub fn request(socket: &Path, method: &str, path: &str, body: &str) -> std::io::Result<(u16, String)> {
     let mut stream = UnixStream::connect(socket)?;
     stream.set_read_timeout(Some(Duration::from_secs(300)))?;
-    write!(
-        stream,
+    // One write: a server that answers without reading the body (an endpoint that takes none)
+    // and closes must not meet the body's bytes still being written (EPIPE).
+    let request = format!(
         "{method} {path} HTTP/1.1\r\nHost: vpc\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )?;
+    );
+    stream.write_all(request.as_bytes())?;
     let mut reader = BufReader::new(stream);
     let mut status_line = String::new();
     reader.read_line(&mut status_line)?;
