@@ -288,6 +288,20 @@ fn a_flood_is_limited_and_counted_exactly_while_another_guest_still_reports() {
     let counted: u64 =
         metrics.lines().find_map(|l| l.strip_prefix(series)).unwrap_or_else(|| panic!("no {series}in {metrics}")).parse().unwrap();
     assert!(counted >= limited, "{counted} < {limited}");
+
+    // An ENI removed with a connection open: the connection ends with it, named as it was.
+    let since = now(&lab);
+    let opener = udp(&lab.ns("other"), 30006);
+    opener.send_to(b"opens a connection", (sv, 7001)).unwrap();
+    let opened = collect(&lab, since, json!({"eni": "other", "types": ["open"]}), Duration::from_secs(5), |e| !e.is_empty());
+    assert_eq!(opened.len(), 1, "{opened:?}");
+    let other = lab.topology().eni("other").unwrap().2.id.clone();
+    lab.call("DeleteNetworkInterface", json!({"NetworkInterfaceId": other}));
+    let closed = collect(&lab, since, json!({"types": ["close"], "port": 30006}), Duration::from_secs(5), |e| !e.is_empty());
+    assert_eq!(closed.len(), 1, "{closed:?}");
+    let c = &closed[0];
+    assert_eq!((c["eni"].as_str(), c["reason"].as_str(), c["peer_eni"].as_str()), (Some("other"), Some("port removed"), Some("sv")), "{c}");
+    assert_eq!(c["packets"], json!([1, 0]), "{c}");
 }
 
 #[test]
