@@ -95,24 +95,18 @@ fn main() -> anyhow::Result<()> {
         Task::Demo => {
             setup()?;
             cargo(&["build", "--release"])?;
-            run(Command::new(root().join("target/release/vpc")).arg("demo"))
+            run(Command::new(target_dir().join("release/vpc")).arg("demo"))
         }
         Task::Fuzz { frames, seed } => {
             setup()?;
             cargo(&["build", "--release"])?;
-            run(Command::new(root().join("target/release/vpc")).args([
-                "fuzz",
-                "--frames",
-                &frames.to_string(),
-                "--seed",
-                &seed.to_string(),
-            ]))
+            run(Command::new(target_dir().join("release/vpc")).args(["fuzz", "--frames", &frames.to_string(), "--seed", &seed.to_string()]))
         }
         Task::Bench { quick } => {
             setup()?;
             install(BENCH_PACKAGES)?;
             cargo(&["build", "--release"])?;
-            let mut cmd = Command::new(root().join("target/release/vpc"));
+            let mut cmd = Command::new(target_dir().join("release/vpc"));
             cmd.arg("bench").arg("--out").arg(root().join("bench"));
             if quick {
                 cmd.arg("--quick");
@@ -150,10 +144,7 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
     cmd.args(["test", "--workspace", "--exclude", "vpc-ebpf"])
         .args(extra)
         // The binary just built, wherever the target directory is (CARGO_TARGET_DIR).
-        .env(
-            "VPC_BIN",
-            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), std::path::PathBuf::from).join("debug/vpc"),
-        )
+        .env("VPC_BIN", target_dir().join("debug/vpc"))
         .current_dir(root());
     // A killed earlier run's TestRun pins are not this run's; anything else left is blamed.
     clear_dead_testrun_pins();
@@ -278,4 +269,9 @@ fn bpf_linker() -> anyhow::Result<()> {
         Some(v) if v == want => Ok(()),
         other => bail!("bpf-linker was built but links LLVM {other:?}, not {want}: check LLVM_PREFIX=/usr/lib/llvm-{want}"),
     }
+}
+
+/// Where cargo puts what it builds (CARGO_TARGET_DIR, else the workspace's `target`).
+fn target_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), std::path::PathBuf::from)
 }

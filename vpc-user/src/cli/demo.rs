@@ -122,7 +122,13 @@ fn traffic(conn: &Conn, naming: &Naming, topology: &Topology) -> anyhow::Result<
     let stats = conn.call("DescribeStatistics", serde_json::json!({}))?;
     output::stats(&serde_json::from_value(stats)?, Format::Table, false)?;
     println!("\n== security-group rules and what they decided (vpc get security-groups --stats)");
-    super::get::run(conn, super::get::Kind::SecurityGroups, None, true, Format::Table)
+    super::get::run(conn, super::get::Kind::SecurityGroups, None, true, Format::Table)?;
+    if let Conn::Remote(socket) = conn {
+        println!("\n== why packets died: the last drops the data path reported (vpc monitor --last 10 --type drop)");
+        let drops = crate::monitor::Filter { types: vec!["drop".into()], ..Default::default() };
+        super::monitor::show_last(socket, 10, &drops)?;
+    }
+    Ok(())
 }
 
 /// Send 64 MB over TCP from namespace `from` to a sink in `to`; (megabytes, seconds).

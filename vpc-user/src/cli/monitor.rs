@@ -151,6 +151,15 @@ pub fn run(opts: &HostOptions, args: MonitorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Print the last `n` events of the agent on `socket` that `filter` keeps, as a table.
+pub fn show_last(socket: &std::path::Path, n: usize, filter: &Filter) -> anyhow::Result<()> {
+    let request = MonitorRequest { last: Some(n), filter: filter.clone(), ..MonitorRequest::default() };
+    let (status, text) = client::request(socket, "POST", "/monitor", &serde_json::to_string(&request)?)?;
+    anyhow::ensure!(status == 200, "the agent answered {status}: {text}");
+    let page: Page = serde_json::from_str(&text)?;
+    Printer { format: Format::Table, left: None, until: None }.print(&page.events)
+}
+
 /// No agent: read the ring here, named from the stored state (what the agent would say).
 fn direct(opts: &HostOptions, args: &MonitorArgs, filter: &Filter, printer: &mut Printer) -> anyhow::Result<()> {
     anyhow::ensure!(
