@@ -81,9 +81,15 @@ struct Printer {
     format: Format,
     left: Option<usize>,
     until: Option<Instant>,
+    /// The table's header is out.
+    headed: bool,
 }
 
 impl Printer {
+    fn new(format: Format, left: Option<usize>, until: Option<Instant>) -> Printer {
+        Printer { format, left, until, headed: false }
+    }
+
     fn print(&mut self, events: &[Event]) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         for event in events {
@@ -92,7 +98,13 @@ impl Printer {
             }
             match self.format {
                 Format::Json => writeln!(out, "{}", serde_json::to_string(event)?)?,
-                Format::Table => writeln!(out, "{}", line(event))?,
+                Format::Table => {
+                    if !self.headed {
+                        writeln!(out, "{HEADER}")?;
+                        self.headed = true;
+                    }
+                    writeln!(out, "{}", line(event))?
+                }
             }
             self.left = self.left.map(|n| n - 1);
         }
@@ -114,8 +126,7 @@ impl Printer {
 pub fn run(opts: &HostOptions, args: MonitorArgs) -> anyhow::Result<()> {
     let socket = opts.socket();
     let filter = args.filter();
-    let mut printer =
-        Printer { format: args.output, left: args.count, until: args.timeout.map(|s| Instant::now() + Duration::from_secs(s)) };
+    let mut printer = Printer::new(args.output, args.count, args.timeout.map(|s| Instant::now() + Duration::from_secs(s)));
     if !client::is_running(&socket) {
         return direct(opts, &args, &filter, &mut printer);
     }
@@ -157,7 +168,7 @@ pub fn show_last(socket: &std::path::Path, n: usize, filter: &Filter) -> anyhow:
     let (status, text) = client::request(socket, "POST", "/monitor", &serde_json::to_string(&request)?)?;
     anyhow::ensure!(status == 200, "the agent answered {status}: {text}");
     let page: Page = serde_json::from_str(&text)?;
-    Printer { format: Format::Table, left: None, until: None }.print(&page.events)
+    Printer::new(Format::Table, None, None).print(&page.events)
 }
 
 /// No agent: read the ring here, named from the stored state (what the agent would say).
@@ -194,6 +205,9 @@ fn direct(opts: &HostOptions, args: &MonitorArgs, filter: &Filter, printer: &mut
     }
     Ok(())
 }
+
+/// The table's header, over `line`'s columns.
+const HEADER: &str = "TIME (UTC)    TYPE       SENDER -> RECEIVER     PACKET                                       WHAT";
 
 /// One event as a line: time, type, who, the packet, what was decided.
 pub fn line(e: &Event) -> String {
