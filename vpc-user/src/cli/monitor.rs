@@ -184,18 +184,9 @@ fn direct(opts: &HostOptions, args: &MonitorArgs, filter: &Filter, printer: &mut
     anyhow::ensure!(dataplane.is_up(), "nothing is applied under {} (run `vpc apply` first)", opts.bpffs.display());
     let mut reader = crate::monitor::reader::Reader::open(&dataplane.pins, ring_bytes).context("opening the event ring")?;
     let mut seq = 0;
-    let mut last_held = Instant::now();
     while !printer.done() {
         reader.wait(printer.wait());
-        let (kernel, _) = reader.drain();
-        let held = if last_held.elapsed() >= Duration::from_secs(1) {
-            last_held = Instant::now();
-            reader.suppressed(names.ports.keys().copied().collect::<Vec<_>>())
-        } else {
-            Vec::new()
-        };
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
-        let mut events = crate::monitor::collect(&names, &kernel, &[], &held, now_ms);
+        let (mut events, _) = reader.read(&names);
         for event in &mut events {
             seq += 1;
             event.seq = seq;

@@ -142,7 +142,6 @@ fn monitor_loop(agent: &Arc<Mutex<Agent>>, hub: &crate::monitor::Hub, ended: &st
     };
     let mut reader = None;
     let (mut names, mut seen) = (crate::monitor::Names::default(), None);
-    let mut last_held = std::time::Instant::now();
     loop {
         let Some(ring) = reader.as_mut() else {
             // Nothing applied yet: the ring appears with the first apply (no connection has
@@ -166,18 +165,12 @@ fn monitor_loop(agent: &Arc<Mutex<Agent>>, hub: &crate::monitor::Hub, ended: &st
             Err(std::sync::TryLockError::Poisoned(_)) => return,
             _ => {}
         }
-        let (kernel, bytes) = ring.drain();
+        let (events, bytes) = ring.read(&names);
         hub.ring(bytes, ring_bytes);
-        let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        hub.push(events);
         for batch in ended.try_iter() {
-            hub.push(crate::monitor::collect(batch.names.as_ref().unwrap_or(&names), &[], &batch.ended, &[], now_ms));
+            let named = batch.names.as_ref().unwrap_or(&names);
+            hub.push(crate::monitor::collect(named, &[], &batch.ended, &[], crate::monitor::unix_ms()));
         }
-        let held = if last_held.elapsed() >= Duration::from_secs(1) {
-            last_held = std::time::Instant::now();
-            ring.suppressed(names.ports.keys().copied().collect::<Vec<_>>())
-        } else {
-            Vec::new()
-        };
-        hub.push(crate::monitor::collect(&names, &kernel, &[], &held, now_ms));
     }
 }

@@ -16,6 +16,11 @@ pub struct EndedBatch {
     pub names: Option<Names>,
 }
 
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 /// Milliseconds per connection-clock tick (`vpc_common::ct::TICK_SHIFT`).
 pub const TICK_MS: u64 = (1u64 << vpc_common::ct::TICK_SHIFT) / 1_000_000;
 

@@ -1,7 +1,11 @@
 //! The one reader of the kernel's ring (`EVENTS`): waits for events, takes them out, and reads
 //! what the kernel held back (`MON_SUPPRESSED`) as deltas since its last look.
 
-use std::{collections::BTreeMap, os::fd::AsRawFd as _, time::Duration};
+use std::{
+    collections::BTreeMap,
+    os::fd::AsRawFd as _,
+    time::{Duration, Instant},
+};
 
 use anyhow::Context as _;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -10,6 +14,7 @@ use vpc_common::{
     monitor::{KERNEL_KINDS, MonEvent, MonSuppressed, NO_PORT, slot},
 };
 
+use super::{Event, Names};
 use crate::dataplane::{PinDirs, stats::open};
 
 pub struct Reader {
@@ -20,6 +25,8 @@ pub struct Reader {
 
     /// The ring's size in bytes.
     pub ring_bytes: u64,
+    /// When `read` last reported what the kernel held back.
+    held_at: Instant,
 }
 
 /// The event in a ring record (`None`: too short to be one).
@@ -55,7 +62,7 @@ impl Reader {
                 }
             }
         }
-        Ok(Reader { ring, held, reported, ring_bytes })
+        Ok(Reader { ring, held, reported, ring_bytes, held_at: Instant::now() })
     }
 
     fn sum(values: &aya::maps::PerCpuValues<MonSuppressed>) -> (u64, u64) {
@@ -69,6 +76,19 @@ impl Reader {
         let mut fd = libc::pollfd { fd: self.ring.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         unsafe { libc::poll(&mut fd, 1, timeout.as_millis().min(i32::MAX as u128) as i32) };
+    }
+
+    /// What one wake-up found, named: the kernel's events, then (once a second) what it held
+    /// back; and the bytes the events took in the ring.
+    pub fn read(&mut self, names: &Names) -> (Vec<Event>, u64) {
+        let (kernel, bytes) = self.drain();
+        let held = if self.held_at.elapsed() >= Duration::from_secs(1) {
+            self.held_at = Instant::now();
+            self.suppressed(names.ports.keys().copied().collect::<Vec<_>>())
+        } else {
+            Vec::new()
+        };
+        (super::collect(names, &kernel, &[], &held, super::unix_ms()), bytes)
     }
 
     /// Every event waiting, with its wall-clock time in milliseconds; and the bytes they took.

@@ -457,27 +457,26 @@ impl Harness {
     /// Fill the ICMP error bucket, so the next expiring frame is answered (the model assumes
     /// the bucket has room; `run_raw` leaves it alone to test the limit itself).
     fn refill_icmp_bucket(&mut self) -> anyhow::Result<()> {
-        let map = self.loaded.ebpf.map_mut(names::ICMP_RATE).context("ICMP_RATE")?;
-        let mut bucket: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
-        let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-        let full = vpc_common::RateLimit { last_ns: u64::MAX / 2, tokens: vpc_common::ICMP_ERRORS_BURST * 1_000_000_000 };
-        for &port in &self.ports {
-            bucket.set(port, aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
-        }
-        Ok(())
+        let ports = self.ports.clone();
+        self.fill_buckets(names::ICMP_RATE, ports, vpc_common::ICMP_ERRORS_BURST)
     }
 
     /// Fill every port's event budgets, so the next frame's events all go out (the model assumes
     /// nothing limits them).
     pub fn refill_event_budgets(&mut self) -> anyhow::Result<()> {
-        let map = self.loaded.ebpf.map_mut(names::MON_BUDGET).context("MON_BUDGET")?;
-        let mut budget: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
+        use vpc_common::monitor::{EVENT_BURST, KERNEL_KINDS, NO_PORT, slot};
+        let slots: Vec<u32> = self.ports.iter().copied().chain([NO_PORT]).flat_map(|p| KERNEL_KINDS.map(|k| slot(p, k))).collect();
+        self.fill_buckets(names::MON_BUDGET, slots, EVENT_BURST)
+    }
+
+    /// Fill the token buckets (`RateLimit`s) at `slots` of per-CPU array `map` to `burst`.
+    fn fill_buckets(&mut self, map: &str, slots: Vec<u32>, burst: u64) -> anyhow::Result<()> {
+        let map = self.loaded.ebpf.map_mut(map).with_context(|| map.to_string())?;
+        let mut buckets: PerCpuArray<_, vpc_common::RateLimit> = PerCpuArray::try_from(map)?;
         let cpus = aya::util::nr_cpus().map_err(|(_, e)| e)?;
-        let full = vpc_common::RateLimit { last_ns: u64::MAX / 2, tokens: vpc_common::monitor::EVENT_BURST * 1_000_000_000 };
-        for port in self.ports.iter().copied().chain([vpc_common::monitor::NO_PORT]) {
-            for what in 0..vpc_common::monitor::kind::KERNEL_KINDS as u8 {
-                budget.set(vpc_common::monitor::slot(port, what), aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
-            }
+        let full = vpc_common::RateLimit { last_ns: u64::MAX / 2, tokens: burst * 1_000_000_000 };
+        for at in slots {
+            buckets.set(at, aya::maps::PerCpuValues::try_from(vec![full; cpus])?, 0)?;
         }
         Ok(())
     }
