@@ -110,6 +110,7 @@ impl TestLab {
             ids: serde_json::from_value(exported["Ids"].clone()).unwrap(),
             ifindex,
             down: serde_json::from_value(exported["Down"].clone()).unwrap(),
+            ..Default::default()
         }
     }
 

@@ -99,4 +99,19 @@ drop_reasons! {
     /// To a peer VPC from a source outside the sender's VPC (an ENI without source/destination
     /// check or a gateway forwarding for other networks: peering is not transit).
     VpcForeignSource = 26, "vpc_foreign_source";
+    /// From the overlay with a VNI that is not the sending ENI's VPC.
+    UnknownVni = 27, "unknown_vni";
+    /// From the overlay, from an underlay address that is no registered host.
+    UnknownHost = 28, "unknown_host";
+    /// To an ENI on a host that is down or whose underlay neighbour is not resolved.
+    HostDown = 29, "host_down";
+    /// To an ENI on another host while this host has no underlay interface configured.
+    NoUnderlay = 30, "no_underlay";
+    /// From the overlay, claiming a source ENI that is not on the host it came from.
+    TunnelSpoofed = 31, "tunnel_spoofed";
+    /// A Geneve packet to this host that is not one of ours: version, lengths, checksum,
+    /// options, a fragmented outer packet, or an unknown ENI number.
+    BadGeneve = 32, "bad_geneve";
+    /// From the overlay to an ENI that is not on this host: never sent on again.
+    TunnelLoop = 33, "tunnel_loop";
 }

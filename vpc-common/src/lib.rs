@@ -16,6 +16,7 @@ pub mod maps;
 pub mod mcast;
 pub mod monitor;
 pub mod sg;
+pub mod tunnel;
 
 pub use ct::{CtEntry, CtKey};
 pub use drop::DropReason;
@@ -35,6 +36,9 @@ pub const fn addr_from_raw(raw: u32) -> [u8; 4] {
 
 /// The ENI may send and receive addresses that are not its own (a NAT or firewall instance).
 pub const ENI_F_NO_SRC_DST_CHECK: u32 = 1 << 0;
+/// The sender is an ENI on another host whose frames arrive through the overlay (`TUNNELS`):
+/// the gateway answers it nothing directly (no ARP, no ICMP errors: its own host did).
+pub const ENI_F_TUNNEL: u32 = 1 << 1;
 
 /// The MTU of ENIs and gateways unless configured.
 pub const DEFAULT_MTU: u16 = 1500;
@@ -89,12 +93,17 @@ pub struct Port {
     pub port: u32,
     /// The largest IP packet the port takes (its interface's MTU).
     pub mtu: u16,
-    pub _pad: u16,
+    /// `PORT_F_*` bits.
+    pub flags: u16,
     /// Destination MAC: the ENI's own.
     pub mac: [u8; 6],
     /// Source MAC: the gateway of the destination ENI's VSwitch.
     pub gw_mac: [u8; 6],
 }
+
+/// The port is an ENI on another host: what is delivered to it is encapsulated to that host
+/// (`tunnel::encap`), its DEVMAP slot being the underlay interface.
+pub const PORT_F_TUNNEL: u16 = 1 << 0;
 
 /// The data part of a `ROUTES` LPM key. The prefix length counts from the first bit of `table`,
 /// so a route for `a.b.c.d/n` in table `t` has prefix length `32 + n`.
@@ -295,4 +304,7 @@ mod pod {
     unsafe impl aya::Pod for super::mcast::McastCounters {}
     unsafe impl aya::Pod for super::monitor::MonEvent {}
     unsafe impl aya::Pod for super::monitor::MonSuppressed {}
+    unsafe impl aya::Pod for super::tunnel::Tunnel {}
+    unsafe impl aya::Pod for super::tunnel::Host {}
+    unsafe impl aya::Pod for super::tunnel::Underlay {}
 }

@@ -15,6 +15,7 @@ use crate::{
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     monitor::{self, MonSuppressed},
     sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, RuleCounters, SgRule, SgSet},
+    tunnel::{Host, Tunnel, Underlay},
 };
 
 sizes! {
@@ -48,6 +49,8 @@ sizes! {
     McastMembers "mcast-members" = 16_384;
     /// Bytes of the monitoring events' ring buffer (a power of two, at least a page).
     EventRing "event-ring" = 1 << 20;
+    /// Other hosts of the cluster this host sends to and accepts from.
+    Hosts "hosts" = 256;
 }
 
 maps! {
@@ -128,6 +131,20 @@ maps! {
     /// Per-CPU array `monitor::slot` -> `MonSuppressed`: events the budget or a full ring
     /// suppressed. Data path writes; the agent reports them.
     MON_SUPPRESSED: PerCpuArray<u32, MonSuppressed>, Entries::PerUnitAndOne(Size::Enis, monitor::kind::KERNEL_KINDS);
+
+    /// Hash port -> `tunnel::Tunnel`: the ENIs on other hosts, by the port each has here (a port
+    /// with `PORT_F_TUNNEL`). Agent writes; read to encapsulate to one and to accept from one.
+    TUNNELS: HashMap<u32, Tunnel>, Entries::Sized(Size::Enis);
+    /// Hash host number -> `tunnel::Host`: the other hosts. Agent writes.
+    HOSTS: HashMap<u32, Host>, Entries::Sized(Size::Hosts);
+    /// Hash underlay address -> host number: only registered hosts are heard. Agent writes.
+    HOST_OF_IP: HashMap<u32, u32>, Entries::Sized(Size::Hosts);
+    /// Hash port -> `Port`: how to deliver to each of this host's ENIs and gateways what
+    /// arrives for it from the overlay. Agent writes.
+    DELIVERY: HashMap<u32, Port>, Entries::Sized(Size::Enis);
+    /// Hash 0 -> `tunnel::Underlay`: this host's underlay interface (none: a single host).
+    /// Agent writes.
+    UNDERLAY: HashMap<u32, Underlay>, Entries::Fixed(1);
 }
 
 /// Default connection limit of an ENI (entries it may hold), unless its VPC or itself says
@@ -139,6 +156,9 @@ pub const DEFAULT_CT_LIMIT: u32 = 32_768;
 pub const PROG_ENI_INGRESS: &str = "vpc_eni_ingress";
 /// The TC program that replicates multicast packets.
 pub const PROG_MCAST: &str = "vpc_mcast";
+/// The XDP program on the underlay interface: decapsulates what other hosts send to this
+/// host's ENIs and passes everything else to the host stack.
+pub const PROG_UNDERLAY_INGRESS: &str = "vpc_underlay_ingress";
 /// The benchmarks' baseline: an XDP program that does nothing (never attached).
 pub const PROG_BENCH_EMPTY: &str = "vpc_bench_empty";
 /// The benchmarks' second anchor: the sender's and its connection's lookups alone.

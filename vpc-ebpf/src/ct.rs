@@ -43,6 +43,14 @@ pub fn now() -> u32 {
 pub struct Scratch {
     pub pkt: Packet,
     pub entry: CtEntry,
+    /// A frame from the overlay: who sent it and where it goes (`tunnel::arrival`).
+    pub arrival: Arrival,
+}
+
+/// The sender (an ENI on another host) and the receiver of a frame from the overlay.
+pub struct Arrival {
+    pub from: vpc_common::Eni,
+    pub to: Port,
 }
 
 /// This CPU's scratch slot.
@@ -97,7 +105,7 @@ pub struct Conn {
 impl Conn {
     pub const fn new() -> Conn {
         Conn {
-            hop: Port { port: 0, mtu: 0, _pad: 0, mac: [0; 6], gw_mac: [0; 6] },
+            hop: Port { port: 0, mtu: 0, flags: 0, mac: [0; 6], gw_mac: [0; 6] },
             live: false,
             cached: false,
             cached_rule: NO_RULE,
@@ -275,9 +283,16 @@ pub fn send(port: u32, table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, 
     resolve(table, pkt, conn)
 }
 
+/// `send`'s route table for a packet from the overlay: the sending host resolved the route,
+/// whose target the caller put in `conn.hop` (route tables are numbered from 1).
+pub const ARRIVED: u32 = 0;
+
 /// The route of `pkt` as `send`'s code, the target in `conn.hop`.
 #[inline(always)]
 fn resolve(table: u32, pkt: &Packet, conn: &mut Conn) -> Result<u8, DropReason> {
+    if table == ARRIVED {
+        return Ok(route::DELIVER);
+    }
     match crate::route::resolve(table, pkt.daddr, pkt.ttl, pkt.in_vpc, || {
         vpc_common::flow_hash(pkt.saddr, pkt.daddr, pkt.ports, pkt.proto)
     })? {
@@ -300,7 +315,9 @@ fn established(entry: &mut CtEntry, key: &CtKey, table: u32, pkt: &Packet, conn:
         conn.deny_rule = entry.rule;
         return Err(DropReason::SgEgress);
     }
-    let cached = entry.route_epoch == pkt.epoch && entry.route != route::NONE;
+    // From the overlay, a cached hop other than the one the sending host chose (its ECMP moved
+    // the flow) is not the route.
+    let cached = entry.route_epoch == pkt.epoch && entry.route != route::NONE && (table != ARRIVED || entry.hop.port == conn.hop.port);
     if cached && entry.route == route::DELIVER && entry.flags & flag::PEER_ALLOWED == 0 {
         // The other side denies the connection: its packets do not keep it alive.
         conn.live = true;

@@ -29,16 +29,31 @@ mod rewrite;
 mod route;
 mod sg;
 mod stats;
+mod tunnel;
 
 use aya_ebpf::{bindings::xdp_action::XDP_PASS, macros::xdp, programs::XdpContext};
-use vpc_common::{DropReason, Eni, monitor::NO_PORT};
+use vpc_common::{DropReason, Eni, PORT_F_TUNNEL, Port, monitor::NO_PORT};
 
 #[xdp]
 pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {
     match from_eni(&ctx) {
         Ok(action) => action,
         Err(reason) => {
-            monitor::dropped_early(&ctx, reason);
+            monitor::dropped_early(&ctx, eni::sender(&ctx).map_or(NO_PORT, |eni| eni.port), reason);
+            stats::drop(reason)
+        }
+    }
+}
+
+/// The overlay's receiving end, on the underlay interface: Geneve from another host to one of
+/// this host's ENIs is checked, decapsulated and goes through the receiver half (the sending
+/// host decided the route); anything else passes to the host stack untouched.
+#[xdp]
+pub fn vpc_underlay_ingress(ctx: XdpContext) -> u32 {
+    match from_underlay(&ctx) {
+        Ok(action) => action,
+        Err(reason) => {
+            monitor::dropped_early(&ctx, NO_PORT, reason);
             stats::drop(reason)
         }
     }
@@ -66,7 +81,7 @@ fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
     let eth = parse::eth(ctx)?;
     eni::check_mac(eni, &eth.src)?;
     match u16::from_be(eth.ether_type) {
-        parse::ETH_P_IP => forward_ipv4(ctx, eni),
+        parse::ETH_P_IP => forward_ipv4(ctx, eni, ct::scratch()?, false),
         parse::ETH_P_ARP => arp::answer(ctx, eni),
         parse::ETH_P_8021Q | parse::ETH_P_8021AD => Err(DropReason::VlanTagged),
         _ => Err(DropReason::NotIpv4),
@@ -74,8 +89,30 @@ fn from_eni(ctx: &XdpContext) -> Result<u32, DropReason> {
 }
 
 #[inline(always)]
-fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
+fn from_underlay(ctx: &XdpContext) -> Result<u32, DropReason> {
     let s = ct::scratch()?;
+    if !tunnel::arrival(ctx, s)? {
+        return Ok(XDP_PASS);
+    }
+    stats::rx(s.arrival.from.port, parse::frame_len(ctx));
+    // The sender read from the scratch slot: held on the stack, it would overflow it.
+    // SAFETY: the slot outlives the program run; forward_ipv4 does not write `arrival`.
+    let eni: &Eni = unsafe { &*core::ptr::addr_of!(s.arrival.from) };
+    match forward_ipv4(ctx, eni, s, true) {
+        Ok(action) => Ok(action),
+        Err(reason) => {
+            // Looked up again rather than kept: nothing stays live across the pipeline.
+            let port = ct::scratch().map_or(NO_PORT, |s| s.arrival.from.port);
+            monitor::dropped_early(ctx, port, reason);
+            Ok(stats::drop(reason))
+        }
+    }
+}
+
+/// An IPv4 packet from `eni`; `arrived`: from the overlay, to `s.arrival.to` (the sending
+/// host resolved the route, and `eni` is on it).
+#[inline(always)]
+fn forward_ipv4(ctx: &XdpContext, eni: &Eni, s: &mut ct::Scratch, arrived: bool) -> Result<u32, DropReason> {
     let ip = parse::ipv4(ctx)?;
     eni::check_source_ip(eni, ip.saddr)?;
     let pkt = &mut s.pkt;
@@ -90,11 +127,15 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni) -> Result<u32, DropReason> {
     pkt.in_vpc = ip.saddr & eni.vpc_mask == eni.vpc_net;
     frag::l4(ctx, ip, eni.port, pkt)?;
     let mut conn = ct::Conn::new();
+    if arrived {
+        conn.hop = s.arrival.to;
+    }
     // The receiver, once the route found one.
     let mut to = NO_PORT;
     let fate = if vpc_common::mcast::is_multicast(s.pkt.daddr) {
         // To a multicast group: admitted here, replicated to the members by the TC program.
-        mcast::admit(eni, &s.pkt, &mut conn).map(|()| XDP_PASS)
+        // (Multicast never crosses the overlay as unicast.)
+        if arrived { Err(DropReason::McastNotSender) } else { mcast::admit(eni, &s.pkt, &mut conn).map(|()| XDP_PASS) }
     } else {
         match sender_half(ctx, eni, ip, s, &mut conn) {
             Ok(Some(verdict)) => Ok(verdict),
@@ -163,6 +204,10 @@ fn receiver_half(
         return if parse::frag_off(ip) & parse::IP_DF != 0 { icmp::frag_needed(ctx, eni, port.mtu) } else { Err(DropReason::TooBig) };
     }
     ct::commit(eni.port, Some(&port), s, conn)?;
+    if port.flags & PORT_F_TUNNEL != 0 {
+        // To another host, which decrements the TTL and writes the MACs.
+        return tunnel::encap(ctx, eni, &port, &s.pkt);
+    }
     rewrite::decrement_ttl(ip)?;
     rewrite::ethernet(parse::eth(ctx)?, &port);
     deliver::to_port(ctx, port.port)

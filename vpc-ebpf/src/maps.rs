@@ -20,6 +20,7 @@ use vpc_common::{
     mcast::{McastCounters, McastGroup, McastKey, McastSenderKey},
     monitor::MonSuppressed,
     sg::{CHUNK_WORDS, NODE_FANOUT, PortGroups, RuleCounters, SgRule, SgSet},
+    tunnel::{Host, Tunnel, Underlay},
 };
 
 /// ifindex -> ENI. Agent writes on apply; read for every frame to know who sent it.
@@ -158,3 +159,23 @@ pub static MON_BUDGET: PerCpuArray<RateLimit> = PerCpuArray::pinned(decl::MON_BU
 /// Events the budget or a full ring suppressed, per (port, kind) and CPU.
 #[map]
 pub static MON_SUPPRESSED: PerCpuArray<MonSuppressed> = PerCpuArray::pinned(decl::MON_SUPPRESSED.default_entries(), 0);
+
+/// port -> an ENI on another host (see `vpc_common::maps`). Agent writes.
+#[map]
+pub static TUNNELS: HashMap<u32, Tunnel> = HashMap::pinned(decl::TUNNELS.default_entries(), BPF_F_NO_PREALLOC);
+
+/// host number -> another host. Agent writes.
+#[map]
+pub static HOSTS: HashMap<u32, Host> = HashMap::pinned(decl::HOSTS.default_entries(), BPF_F_NO_PREALLOC);
+
+/// underlay address -> host number. Agent writes.
+#[map]
+pub static HOST_OF_IP: HashMap<u32, u32> = HashMap::pinned(decl::HOST_OF_IP.default_entries(), BPF_F_NO_PREALLOC);
+
+/// port -> delivery to a local ENI or gateway of what arrives from the overlay. Agent writes.
+#[map]
+pub static DELIVERY: HashMap<u32, Port> = HashMap::pinned(decl::DELIVERY.default_entries(), BPF_F_NO_PREALLOC);
+
+/// 0 -> this host's underlay interface. Agent writes.
+#[map]
+pub static UNDERLAY: HashMap<u32, Underlay> = HashMap::pinned(decl::UNDERLAY.default_entries(), BPF_F_NO_PREALLOC);

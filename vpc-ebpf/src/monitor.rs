@@ -91,35 +91,46 @@ pub fn dropped(port: u32, pkt: &Packet, conn: &Conn, reason: DropReason, to: u32
 
 /// A frame dropped before it was parsed whole: what its headers say, as far as they go.
 #[inline(never)]
-pub fn dropped_early(ctx: &XdpContext, reason: DropReason) {
-    let port = crate::eni::sender(ctx).map_or(NO_PORT, |eni| eni.port);
+pub fn dropped_early(ctx: &XdpContext, port: u32, reason: DropReason) {
+    // Opaque to LLVM: otherwise it passes `data` and `data_end` in as plain integers and
+    // zero-extends them here with shifts, which the verifier refuses on packet pointers.
+    let ctx = core::hint::black_box(ctx);
+    let (saddr, daddr, proto, ports) = headers(ctx);
     let mut event = MonEvent {
         kind: kind::DROP,
         reason: reason as u32,
         port,
         peer_port: NO_PORT,
+        saddr,
+        daddr,
+        proto,
+        sport: (ports >> 16) as u16,
+        dport: ports as u16,
         rule: NO_RULE,
         peer_rule: NO_RULE,
         ..MonEvent::default()
     };
-    if let Ok(eth) = parse::eth(ctx)
-        && u16::from_be(eth.ether_type) == parse::ETH_P_IP
-        && let Ok(ip) = parse::ipv4(ctx)
-    {
-        event.saddr = ip.saddr;
-        event.daddr = ip.daddr;
-        event.proto = ip.protocol;
-        if matches!(ip.protocol, 6 | 17)
-            && parse::frag_off(ip) & 0x1fff == 0
-            && let Ok(ports) = parse::ptr_at::<[u8; 4]>(ctx, parse::ETH_HLEN + parse::ipv4_header_len(ip))
-        {
-            // SAFETY: ptr_at checked the four bytes.
-            let ports = unsafe { *ports };
-            event.sport = u16::from_be_bytes([ports[0], ports[1]]);
-            event.dport = u16::from_be_bytes([ports[2], ports[3]]);
-        }
-    }
     write(&mut event);
+}
+
+/// An IPv4 frame's addresses, protocol and (TCP or UDP, not a later fragment) ports; zeros
+/// for what the frame does not hold.
+#[inline(always)]
+fn headers(ctx: &XdpContext) -> (u32, u32, u8, u32) {
+    let Ok(eth) = parse::eth(ctx) else { return (0, 0, 0, 0) };
+    if u16::from_be(eth.ether_type) != parse::ETH_P_IP {
+        return (0, 0, 0, 0);
+    }
+    let Ok(ip) = parse::ipv4(ctx) else { return (0, 0, 0, 0) };
+    let mut ports = 0;
+    if matches!(ip.protocol, 6 | 17)
+        && parse::frag_off(ip) & 0x1fff == 0
+        && let Ok(at) = parse::ptr_at::<[u8; 4]>(ctx, parse::ETH_HLEN + parse::ipv4_header_len(ip))
+    {
+        // SAFETY: ptr_at checked the four bytes.
+        ports = u32::from_be_bytes(unsafe { *at });
+    }
+    (ip.saddr, ip.daddr, ip.protocol, ports)
 }
 
 /// A new connection recorded: both sides' deciding rules and where the route sends it

@@ -62,6 +62,7 @@ mod tests {
             security_groups: vec![],
             mtu: 1500,
             conntrack_limit: 32768,
+            host: None,
         }
     }
 

@@ -256,7 +256,7 @@ impl Agent {
             topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
         let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
         let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
-        Binding { ids, ifindex, down }
+        Binding { ids, ifindex, down, ..Default::default() }
     }
 
     /// Record the health of a hop (the daemon's checks); the data path follows at once.

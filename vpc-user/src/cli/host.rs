@@ -36,8 +36,8 @@ pub struct HostArgs {
     pub quotas: Vec<String>,
     /// Size a data-path map, fixed when it is created: enis, eni-index, routes, addrs, groups,
     /// conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members,
-    /// event-ring (e.g. --map-size conntrack=1000000; fragment slots follow enis, 8 each;
-    /// event-ring is bytes, a power of two). Without it a map keeps the size it was pinned with.
+    /// event-ring, hosts (e.g. --map-size conntrack=1000000; fragment slots follow enis, 8
+    /// each; event-ring is bytes, a power of two). Without it a map keeps the size it was pinned with.
     #[arg(long = "map-size", global = true, env = "VPC_MAP_SIZES", value_delimiter = ',')]
     pub map_sizes: Vec<String>,
     /// Make changes in this process when no agent runs (by default a change needs the agent).

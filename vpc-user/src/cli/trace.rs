@@ -132,7 +132,7 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
             )
             .filter_map(|(id, ifname)| Some((id, crate::dataplane::ifindex(&ifname)?)))
             .collect();
-        let wanted = compile::compile(&topology, &Binding { ids, ifindex, down });
+        let wanted = compile::compile(&topology, &Binding { ids, ifindex, down, ..Default::default() });
         match dataplane.read_entries() {
             Ok(live) if live == wanted => println!("live kernel maps: hold exactly this configuration"),
             Ok(_) => println!("live kernel maps: DIFFER from this configuration (the agent re-syncs on its next change or restart)"),

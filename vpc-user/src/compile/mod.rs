@@ -7,8 +7,10 @@ pub mod sg;
 use std::{collections::BTreeMap, sync::Arc};
 
 use vpc_common::{
-    AddrKey, ENI_F_NO_SRC_DST_CHECK, Eni, Group, Port, ROUTE_TABLE_BITS, Route, RouteKey, addr_raw, route_kind,
+    AddrKey, ENI_F_NO_SRC_DST_CHECK, ENI_F_TUNNEL, Eni, Group, PORT_F_TUNNEL, Port, ROUTE_TABLE_BITS, Route, RouteKey, addr_raw,
+    route_kind,
     sg::{MAX_ENI_GROUPS, PortGroups},
+    tunnel::{HOST_UP, Host, Tunnel, Underlay},
 };
 
 use crate::model::{
@@ -50,6 +52,23 @@ pub struct MapEntries {
     /// Every member counter allocated (members that left keep theirs): a number not in the
     /// previous set starts from zero.
     pub mcast_member_counters: std::collections::BTreeSet<u32>,
+    /// The overlay to the other hosts of a cluster (empty on a single host).
+    pub overlay: OverlayEntries,
+}
+
+/// The overlay's maps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverlayEntries {
+    /// `TUNNELS`: port -> an ENI on another host.
+    pub tunnels: BTreeMap<u32, Tunnel>,
+    /// `HOSTS`: host number -> the other hosts.
+    pub hosts: BTreeMap<u32, Host>,
+    /// `HOST_OF_IP`: underlay address -> host number.
+    pub host_of_ip: BTreeMap<u32, u32>,
+    /// `DELIVERY`: port -> delivery to a local ENI or gateway.
+    pub delivery: BTreeMap<u32, Port>,
+    /// `UNDERLAY`: 0 -> this host's underlay.
+    pub underlay: BTreeMap<u32, Underlay>,
 }
 
 /// The compiled security groups.
@@ -109,9 +128,16 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
         }
         for eni in &vpc.enis {
             let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-            let port = eni_port(vpc, &eni.name, ids);
+            let port = eni_port(vpc, &eni.name, binding);
             out.addrs.insert(AddrKey { vpc_id, addr: addr_raw(eni.ip.octets()) }, port);
+            if let Some(host) = binding.cluster.remote_host(eni) {
+                tunnel(vpc, eni, host, port, binding, &mut out);
+                continue;
+            }
             let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
+            if binding.cluster.me.is_some() {
+                out.overlay.delivery.insert(port.port, port);
+            }
             out.ports.insert(port.port, ifindex);
             let table = vpc.route_table(&vswitch.route_table).expect("validated reference");
             out.enis.insert(
@@ -138,7 +164,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 out.sg.sets.insert(ids.sg_set(&group.id, dir), Arc::new(sg::compile_set(vpc, group, direction, ids)));
             }
         }
-        for eni in &vpc.enis {
+        for eni in vpc.enis.iter().filter(|e| binding.cluster.remote_host(e).is_none()) {
             let mut groups = PortGroups::default();
             for (i, name) in eni.security_groups.iter().take(MAX_ENI_GROUPS).enumerate() {
                 let group = vpc.security_group(name).expect("validated reference");
@@ -183,6 +209,9 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             let port = gateway_port(vpc, &gw.name, ids);
             let Some(&ifindex) = binding.ifindex.get(&gw.id) else { continue };
             out.ports.insert(port.port, ifindex);
+            if binding.cluster.me.is_some() {
+                out.overlay.delivery.insert(port.port, port);
+            }
             out.enis.insert(
                 ifindex,
                 Eni {
@@ -202,6 +231,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             );
         }
     }
+    hosts(binding, &mut out.overlay);
     out.sg.places = ids.sg_places.iter().filter(|(set, _)| out.sg.sets.contains_key(set)).map(|(s, p)| (*s, *p)).collect();
     out
 }
@@ -223,7 +253,7 @@ pub fn route_entry(
         NextHop::Local => (route.kind, route.arg) = (route_kind::LOCAL, ids.vpc(&vpc.id)),
         NextHop::Host => route.kind = route_kind::HOST,
         NextHop::Blackhole => {}
-        NextHop::Eni { eni } => (route.kind, route.hop) = (route_kind::PORT, eni_port(vpc, eni, ids)),
+        NextHop::Eni { eni } => (route.kind, route.hop) = (route_kind::PORT, eni_port(vpc, eni, binding)),
         NextHop::Gateway { gateway } => (route.kind, route.hop) = (route_kind::PORT, gateway_port(vpc, gateway, ids)),
         NextHop::Vpc { vpc: peer } => {
             let peer = topology.vpc(peer).expect("validated reference");
@@ -239,16 +269,69 @@ pub fn route_entry(
     (lpm_key(table, view.dst.network().octets(), view.dst.prefix_len()), route)
 }
 
-fn eni_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
+fn eni_port(vpc: &model::Vpc, name: &str, binding: &Binding) -> Port {
     let eni = vpc.eni(name).expect("validated reference");
     let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-    Port { port: ids.port(&eni.id), mtu: eni.mtu, _pad: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac }
+    let port = Port { port: binding.ids.port(&eni.id), mtu: eni.mtu, flags: 0, mac: eni.mac, gw_mac: vswitch.gateway_mac };
+    if binding.cluster.remote_host(eni).is_none() {
+        return port;
+    }
+    // On another host: through the overlay, whose headers take from the underlay's MTU.
+    let mtu = binding.cluster.tunnel_mtu().map_or(port.mtu, |limit| port.mtu.min(limit));
+    Port { mtu, flags: PORT_F_TUNNEL, ..port }
+}
+
+/// ENI `eni` of `vpc`, on another host (`host`), at `port` here: its address leads into the
+/// overlay (the DEVMAP slot is the underlay), what arrives from it is taken as from it, and
+/// its side of a connection is open here (its own host judges it).
+fn tunnel(vpc: &model::Vpc, eni: &model::Eni, host: &str, port: Port, binding: &Binding, out: &mut MapEntries) {
+    let groups = PortGroups { ct_limit: eni.conntrack_limit, flags: vpc_common::sg::PORT_OPEN, ..Default::default() };
+    out.sg.port_groups.insert(port.port, groups);
+    let Some(underlay) = binding.cluster.underlay else { return };
+    out.ports.insert(port.port, underlay.ifindex);
+    let Some(host) = binding.cluster.hosts.get(host) else { return };
+    let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
+    let sender = Eni {
+        ip: addr_raw(eni.ip.octets()),
+        // No gateway address: the gateway answers it nothing (its own host did).
+        gw_ip: 0,
+        vpc_net: addr_raw(vpc.cidr.network().octets()),
+        vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
+        vpc_id: binding.ids.vpc(&vpc.id),
+        vswitch_id: binding.ids.vswitch(&vswitch.id),
+        // `ct::ARRIVED`: the sending host resolved the route.
+        route_table: 0,
+        port: port.port,
+        flags: ENI_F_TUNNEL | if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
+        mac: eni.mac,
+        gw_mac: vswitch.gateway_mac,
+        ifindex: 0,
+    };
+    out.overlay.tunnels.insert(port.port, Tunnel { eni: sender, host: host.number, _pad: 0 });
+}
+
+/// The other hosts and this host's underlay.
+fn hosts(binding: &Binding, out: &mut OverlayEntries) {
+    let cluster = &binding.cluster;
+    let Some(me) = cluster.me.as_deref() else { return };
+    for (name, host) in &cluster.hosts {
+        if name == me {
+            continue;
+        }
+        let ip = addr_raw(host.ip.octets());
+        out.hosts.insert(host.number, Host { ip, mac: host.mac, flags: if host.up { HOST_UP } else { 0 } });
+        out.host_of_ip.insert(ip, host.number);
+    }
+    if let (Some(underlay), Some(mine)) = (cluster.underlay, cluster.hosts.get(me)) {
+        let ip = addr_raw(mine.ip.octets());
+        out.underlay.insert(0, Underlay { ifindex: underlay.ifindex, ip, mac: underlay.mac, mtu: underlay.mtu, host: mine.number });
+    }
 }
 
 /// Delivery to gateway `name` of `vpc`: to the remote router's MAC, from the link's VPC side.
 fn gateway_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
     let gw = vpc.gateway(name).expect("validated reference");
-    Port { port: ids.port(&gw.id), mtu: gw.mtu, _pad: 0, mac: gw.mac, gw_mac: gw.local_mac }
+    Port { port: ids.port(&gw.id), mtu: gw.mtu, flags: 0, mac: gw.mac, gw_mac: gw.local_mac }
 }
 
 /// The group of route `route_id`: its hops and which slots go where, given which hops are up.
@@ -256,12 +339,18 @@ fn hop_group(vpc: &model::Vpc, route_id: &str, group: &HopGroup, binding: &Bindi
     let mut out = Group::default();
     let mut live = Vec::new();
     for (i, hop) in group.hops.iter().enumerate() {
-        let (port, target_id) = match &hop.target {
-            HopTarget::Eni(name) => (eni_port(vpc, name, &binding.ids), &vpc.eni(name).expect("validated").id),
-            HopTarget::Gateway(name) => (gateway_port(vpc, name, &binding.ids), &vpc.gateway(name).expect("validated").id),
+        let (port, reachable) = match &hop.target {
+            HopTarget::Eni(name) => {
+                let eni = vpc.eni(name).expect("validated");
+                (eni_port(vpc, name, binding), binding.reachable(&eni.id, Some(eni)))
+            }
+            HopTarget::Gateway(name) => {
+                let gw = vpc.gateway(name).expect("validated");
+                (gateway_port(vpc, name, &binding.ids), binding.reachable(&gw.id, None))
+            }
         };
         out.hops[i] = port;
-        live.push(binding.ifindex.contains_key(target_id) && !binding.down.contains(&(route_id.to_string(), i)));
+        live.push(reachable && !binding.down.contains(&(route_id.to_string(), i)));
     }
     let weights: Vec<u8> = group.hops.iter().map(|h| h.weight).collect();
     out.slots = ecmp::slots(&weights, &live);

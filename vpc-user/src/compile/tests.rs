@@ -41,7 +41,7 @@ fn bound(yaml: &str) -> (Topology, Binding) {
         .filter(|(_, (_, _, e))| e.name != "tweb1")
         .map(|(i, (_, _, e))| (e.id.clone(), 100 + i as u32))
         .collect();
-    (topology, Binding { ids, ifindex, down: Default::default() })
+    (topology, Binding { ids, ifindex, ..Default::default() })
 }
 
 fn table_id(t: &Topology, b: &Binding, vpc: &str, table: &str) -> u32 {
@@ -68,7 +68,7 @@ fn every_table_has_the_system_entries_and_its_custom_ones() {
     let local = |id| Route { kind: route_kind::LOCAL, arg: prod, id, hop: Port::default() };
     let host = Route { kind: route_kind::HOST, arg: 0, id: 1, hop: Port::default() };
     let (_, web, nat1) = t.eni("nat1").unwrap();
-    let nat1_port = Port { port: port(&t, &b, "nat1"), mtu: 1500, _pad: 0, mac: nat1.mac, gw_mac: web.gateway_mac };
+    let nat1_port = Port { port: port(&t, &b, "nat1"), mtu: 1500, flags: 0, mac: nat1.mac, gw_mac: web.gateway_mac };
     for table in [system, edge] {
         assert_eq!(entries.routes[&lpm_key(table, [100, 64, 0, 0], 10)], host, "100.64.0.0/10 goes to the host");
         assert_eq!(entries.routes[&lpm_key(table, [192, 168, 1, 0], 24)], local(2));
@@ -167,7 +167,7 @@ fn bound_all(yaml: &str) -> (Topology, Binding) {
     for (i, g) in topology.vpcs.iter().flat_map(|v| &v.gateways).enumerate() {
         ifindex.insert(g.id.clone(), 200 + i as u32);
     }
-    (topology, Binding { ids, ifindex, down: Default::default() })
+    (topology, Binding { ids, ifindex, ..Default::default() })
 }
 
 #[test]
@@ -279,4 +279,105 @@ vpcs:
     assert_eq!((delivery("e1").mtu, delivery("e2").mtu), (1500, 1200));
     let to_idc = entries.routes.values().find(|r| r.kind == route_kind::PORT).unwrap();
     assert_eq!((to_idc.hop.port, to_idc.hop.mtu), (port("idc"), 1400));
+}
+
+/// Two hosts: web1 and nat1 here (h1), db1 on h2; nat1 is also reached by routes.
+const ON_TWO_HOSTS: &str = "
+vpcs:
+  - name: prod
+    cidr: 192.168.0.0/16
+    vswitches:
+      - {name: web, cidr: 192.168.1.0/24, zone: zone-a}
+      - {name: db, cidr: 192.168.2.0/24, zone: zone-b}
+    route_tables:
+      - name: system
+        routes: [{dst: 10.0.0.0/24, next_hop: {type: eni, eni: db1}}]
+    security_groups:
+      - name: sg
+        rules: [{direction: ingress, policy: accept, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0, priority: 1}]
+    enis:
+      - {name: web1, vswitch: web, ip: 192.168.1.10, host: h1}
+      - {name: db1, vswitch: db, ip: 192.168.2.10, host: h2, mtu: 3000, conntrack_limit: 500, security_groups: [sg]}
+      - {name: nat1, vswitch: web, ip: 192.168.1.5, source_dest_check: false}
+";
+
+fn clustered(me: &str) -> (Topology, Binding) {
+    use crate::model::binding::{Cluster, HostInfo, UnderlayInfo};
+    let (topology, mut binding) = bound(ON_TWO_HOSTS);
+    let host = |n: u8| HostInfo { number: u32::from(n), ip: std::net::Ipv4Addr::new(10, 9, 0, n), mac: [2, 9, 0, 0, 0, n], up: true };
+    binding.cluster = Cluster {
+        me: Some(me.into()),
+        hosts: [("h1".to_string(), host(1)), ("h2".to_string(), host(2))].into(),
+        underlay: Some(UnderlayInfo { ifindex: 7, mac: [2, 9, 0, 0, 0, 0xee], mtu: 1500 }),
+    };
+    // Only the ENIs on this host have interfaces.
+    binding.ifindex.retain(|id, _| topology.enis().any(|(_, _, e)| &e.id == id && e.host.as_deref().unwrap_or("h1") == me));
+    (topology, binding)
+}
+
+#[test]
+fn an_eni_on_another_host_is_a_tunnel_port() {
+    let (t, b) = clustered("h1");
+    let out = compile(&t, &b);
+    let (vpc, _, db1) = t.eni("db1").unwrap();
+    let db1_port = port(&t, &b, "db1");
+    let prod = b.ids.vpc(&vpc.id);
+    // Its address leads into the overlay, at the MTU the overlay leaves (not its own 9000).
+    let addr = out.addrs[&AddrKey { vpc_id: prod, addr: addr_raw([192, 168, 2, 10]) }];
+    assert_eq!((addr.port, addr.flags, addr.mtu, addr.mac), (db1_port, PORT_F_TUNNEL, 1500 - 58, db1.mac));
+    // So does a route to it.
+    let route = out.routes[&lpm_key(table_id(&t, &b, "prod", "system"), [10, 0, 0, 0], 24)];
+    assert_eq!(route.hop, addr);
+    // Its DEVMAP slot is the underlay; it sends nothing here; its side is open with its limit.
+    assert_eq!(out.ports[&db1_port], 7);
+    assert!(out.enis.values().all(|e| e.port != db1_port));
+    let groups = out.sg.port_groups[&db1_port];
+    assert_eq!((groups.count, groups.flags, groups.ct_limit), (0, vpc_common::sg::PORT_OPEN, 500));
+    // What arrives from it is taken as from it: its address and VPC, no route table, no gateway.
+    let tunnel = out.overlay.tunnels[&db1_port];
+    assert_eq!(tunnel.host, 2);
+    assert_eq!((tunnel.eni.ip, tunnel.eni.vpc_id, tunnel.eni.port), (addr_raw([192, 168, 2, 10]), prod, db1_port));
+    assert_eq!((tunnel.eni.route_table, tunnel.eni.gw_ip, tunnel.eni.flags, tunnel.eni.ifindex), (0, 0, ENI_F_TUNNEL, 0));
+    assert_eq!(out.overlay.tunnels.len(), 1);
+    // The local ENIs are deliverable from the overlay; the other host and the underlay are known.
+    let local: Vec<u32> = out.overlay.delivery.keys().copied().collect();
+    assert_eq!(local, {
+        let mut p = vec![port(&t, &b, "web1"), port(&t, &b, "nat1")];
+        p.sort();
+        p
+    });
+    assert_eq!(out.overlay.hosts[&2], Host { ip: addr_raw([10, 9, 0, 2]), mac: [2, 9, 0, 0, 0, 2], flags: HOST_UP });
+    assert_eq!(out.overlay.hosts.len(), 1, "this host is not among the others");
+    assert_eq!(out.overlay.host_of_ip, [(addr_raw([10, 9, 0, 2]), 2)].into());
+    assert_eq!(
+        out.overlay.underlay[&0],
+        Underlay { ifindex: 7, ip: addr_raw([10, 9, 0, 1]), mac: [2, 9, 0, 0, 0, 0xee], mtu: 1500, host: 1 }
+    );
+}
+
+#[test]
+fn each_host_compiles_its_own_side() {
+    let (t, b) = clustered("h2");
+    let out = compile(&t, &b);
+    let db1 = port(&t, &b, "db1");
+    // Here db1 is local, with its own groups and MTU; web1 is a tunnel to h1. nat1, placed on
+    // no host, is every host's own, and has no interface here: nothing delivers to it.
+    assert_eq!(out.sg.port_groups[&db1].count, 1);
+    let db1_addr = out.addrs[&AddrKey { vpc_id: 1, addr: addr_raw([192, 168, 2, 10]) }];
+    assert_eq!((db1_addr.flags, db1_addr.mtu), (0, 3000));
+    assert_eq!(out.overlay.delivery.keys().copied().collect::<Vec<_>>(), vec![db1]);
+    let tunnels: Vec<(u32, u32)> = out.overlay.tunnels.iter().map(|(p, t)| (*p, t.host)).collect();
+    assert_eq!(tunnels, vec![(port(&t, &b, "web1"), 1)]);
+    assert!(!out.ports.contains_key(&port(&t, &b, "nat1")));
+}
+
+#[test]
+fn a_single_host_ignores_where_enis_are_placed() {
+    let (t, mut b) = bound(ON_TWO_HOSTS);
+    let single = compile(&t, &b);
+    assert_eq!(single.overlay, OverlayEntries::default());
+    assert!(single.addrs.values().all(|p| p.flags == 0));
+    // A host down takes its ENIs out of ECMP and standby groups, as an unplugged interface does.
+    b.cluster.me = Some("h1".into());
+    assert!(!b.reachable(&t.eni("db1").unwrap().2.id, Some(t.eni("db1").unwrap().2)), "on an unknown host");
 }

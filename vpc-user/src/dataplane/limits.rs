@@ -112,7 +112,7 @@ mod tests {
         let err = limits.set("tables=4").unwrap_err();
         assert_eq!(
             err,
-            "no map size 'tables' (sizes: enis, eni-index, routes, addrs, groups, conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members, event-ring)"
+            "no map size 'tables' (sizes: enis, eni-index, routes, addrs, groups, conntrack, sg-sets, sg-nodes, sg-chunks, sg-rules, flow-log, mcast-groups, mcast-members, event-ring, hosts)"
         );
         assert!(limits.set("event-ring=5000").unwrap_err().contains("power of two"));
         assert!(limits.set("event-ring=2048").unwrap_err().contains("at least 4096"));

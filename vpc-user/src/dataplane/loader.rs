@@ -116,6 +116,19 @@ pub fn program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
     Ok(prog.try_into()?)
 }
 
+/// The underlay's program, verified once a host has an underlay (a single host never needs it).
+pub fn underlay_program(ebpf: &mut Ebpf) -> anyhow::Result<&mut Xdp> {
+    let prog: &mut Xdp = ebpf.program_mut(names::PROG_UNDERLAY_INGRESS).context("underlay program missing from the object")?.try_into()?;
+    if prog.fd().is_err() {
+        retrying(|| {
+            let prog: &mut Xdp = ebpf.program_mut(names::PROG_UNDERLAY_INGRESS).context("underlay program missing")?.try_into()?;
+            Ok(prog.load()?)
+        })
+        .context("the kernel verifier rejected the underlay program")?;
+    }
+    Ok(ebpf.program_mut(names::PROG_UNDERLAY_INGRESS).context("underlay program missing")?.try_into()?)
+}
+
 pub fn mcast_program(ebpf: &mut Ebpf) -> anyhow::Result<&mut aya::programs::SchedClassifier> {
     let prog = ebpf.program_mut(names::PROG_MCAST).context("TC program missing from the object")?;
     Ok(prog.try_into()?)

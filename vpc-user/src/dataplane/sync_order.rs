@@ -26,6 +26,8 @@ pub enum Step {
     NewCounters,
     /// `GROUPS`: ECMP / active-standby hops.
     Groups,
+    /// The overlay: `UNDERLAY`, `HOSTS`, `HOST_OF_IP`, `TUNNELS`, `DELIVERY`.
+    Overlay,
     /// `TX_PORTS`.
     Ports,
     /// `ENI_ADDRS`.
@@ -43,7 +45,7 @@ pub enum Step {
 }
 
 /// Each step refers only to what the steps before it wrote.
-pub const SYNC_ORDER: [Step; 10] = [
+pub const SYNC_ORDER: [Step; 11] = [
     // Before anything that could make a port live: no port is ever reachable without its groups.
     Step::SecurityGroups,
     // Before any entry that counts into them.
@@ -51,6 +53,9 @@ pub const SYNC_ORDER: [Step; 10] = [
     // Groups, ports and addresses first, then the routes that use them, then the senders
     // (ENIs) whose frames take the routes.
     Step::Groups,
+    // The hosts and remote ENIs a tunnel port's delivery needs, before any route or address
+    // leads to one.
+    Step::Overlay,
     Step::Ports,
     Step::Addrs,
     Step::Routes,
@@ -72,9 +77,25 @@ pub struct PendingRemoval {
     sg: sg_sync::Pending,
     mcast_groups: Pending<McastKey>,
     mcast_senders: Pending<McastSenderKey>,
+    overlay: OverlayPending,
     /// Interfaces whose ENI is gone.
     eni_index: Vec<u32>,
 }
+
+#[derive(Default)]
+struct OverlayPending {
+    underlay: Pending<u32>,
+    hosts: Pending<u32>,
+    host_of_ip: Pending<u32>,
+    tunnels: Pending<u32>,
+    delivery: Pending<u32>,
+}
+
+type Underlays<'a> = sync::Hash<'a, u32, vpc_common::tunnel::Underlay>;
+type Hosts<'a> = sync::Hash<'a, u32, vpc_common::tunnel::Host>;
+type HostOfIp<'a> = sync::Hash<'a, u32, u32>;
+type Tunnels<'a> = sync::Hash<'a, u32, vpc_common::tunnel::Tunnel>;
+type Delivery<'a> = sync::Hash<'a, u32, vpc_common::Port>;
 
 /// What the config maps hold (the member counters are the agent's allocation, in no map).
 pub fn read(maps: &mut impl MapSource) -> anyhow::Result<MapEntries> {
@@ -170,6 +191,14 @@ impl Step {
             Step::SecurityGroups => out.sg = sg_sync::SgMaps::open(maps)?.current()?,
             Step::NewCounters => {}
             Step::Groups => out.groups = sync::Groups::open(maps.map(names::GROUPS)?)?.current()?,
+            Step::Overlay => {
+                let o = &mut out.overlay;
+                o.underlay = Underlays::open(maps.map(names::UNDERLAY)?)?.current()?;
+                o.hosts = Hosts::open(maps.map(names::HOSTS)?)?.current()?;
+                o.host_of_ip = HostOfIp::open(maps.map(names::HOST_OF_IP)?)?.current()?;
+                o.tunnels = Tunnels::open(maps.map(names::TUNNELS)?)?.current()?;
+                o.delivery = Delivery::open(maps.map(names::DELIVERY)?)?.current()?;
+            }
             Step::Ports => out.ports = sync::Ports::open(maps.map(names::TX_PORTS)?)?.current()?,
             Step::Addrs => out.addrs = sync::Addrs::open(maps.map(names::ENI_ADDRS)?)?.current()?,
             Step::Routes => out.routes = sync::Routes::open(maps.map(names::ROUTES)?)?.current()?,
@@ -220,6 +249,14 @@ impl Step {
             Step::Groups => {
                 pending.groups = sync::upsert(&mut sync::Groups::open(maps.map(names::GROUPS)?)?, &want.groups, Some(&current.groups))?
             }
+            Step::Overlay => {
+                let (w, c, p) = (&want.overlay, &current.overlay, &mut pending.overlay);
+                p.underlay = sync::upsert(&mut Underlays::open(maps.map(names::UNDERLAY)?)?, &w.underlay, Some(&c.underlay))?;
+                p.hosts = sync::upsert(&mut Hosts::open(maps.map(names::HOSTS)?)?, &w.hosts, Some(&c.hosts))?;
+                p.host_of_ip = sync::upsert(&mut HostOfIp::open(maps.map(names::HOST_OF_IP)?)?, &w.host_of_ip, Some(&c.host_of_ip))?;
+                p.tunnels = sync::upsert(&mut Tunnels::open(maps.map(names::TUNNELS)?)?, &w.tunnels, Some(&c.tunnels))?;
+                p.delivery = sync::upsert(&mut Delivery::open(maps.map(names::DELIVERY)?)?, &w.delivery, Some(&c.delivery))?;
+            }
             Step::Ports => {
                 pending.ports = sync::upsert(&mut sync::Ports::open(maps.map(names::TX_PORTS)?)?, &want.ports, Some(&current.ports))?
             }
@@ -251,6 +288,14 @@ impl Step {
             Step::SecurityGroups => sg_sync::remove(&mut sg_sync::SgMaps::open(maps)?, &pending.sg),
             Step::NewCounters => Ok(()),
             Step::Groups => sync::remove(&mut sync::Groups::open(maps.map(names::GROUPS)?)?, &pending.groups),
+            Step::Overlay => {
+                let p = &pending.overlay;
+                sync::remove(&mut Delivery::open(maps.map(names::DELIVERY)?)?, &p.delivery)?;
+                sync::remove(&mut Tunnels::open(maps.map(names::TUNNELS)?)?, &p.tunnels)?;
+                sync::remove(&mut HostOfIp::open(maps.map(names::HOST_OF_IP)?)?, &p.host_of_ip)?;
+                sync::remove(&mut Hosts::open(maps.map(names::HOSTS)?)?, &p.hosts)?;
+                sync::remove(&mut Underlays::open(maps.map(names::UNDERLAY)?)?, &p.underlay)
+            }
             Step::Ports => sync::remove(&mut sync::Ports::open(maps.map(names::TX_PORTS)?)?, &pending.ports),
             Step::Addrs => sync::remove(&mut sync::Addrs::open(maps.map(names::ENI_ADDRS)?)?, &pending.addrs),
             Step::Routes => sync::remove(&mut sync::Routes::open(maps.map(names::ROUTES)?)?, &pending.routes),

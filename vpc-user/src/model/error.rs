@@ -24,6 +24,7 @@ pub mod code {
     pub const MAC_MALFORMED: &str = "InvalidMacAddress.Malformed";
     pub const MAC_DUPLICATE: &str = "InvalidMacAddress.Duplicate";
     pub const INTERFACE_MALFORMED: &str = "InvalidInterface.Malformed";
+    pub const HOST_MALFORMED: &str = "InvalidHost.Malformed";
     pub const INTERFACE_DUPLICATE: &str = "InvalidInterface.Duplicate";
     pub const YAML_SYNTAX: &str = "InvalidTopology.Syntax";
     pub const IP_NO_FREE: &str = "InvalidIpAddress.NoFreeAddress";

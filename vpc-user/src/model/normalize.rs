@@ -122,6 +122,7 @@ fn place_zonal_enis(doc: &mut TopologySpec) {
             security_groups: Vec::new(),
             mtu: None,
             conntrack_limit: None,
+            host: None,
         });
     }
 }

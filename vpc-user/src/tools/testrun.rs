@@ -126,10 +126,68 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
         }
         let mut ids = Ids::default();
         ids.assign(&topology, limits[Size::Enis]).map_err(anyhow::Error::msg)?;
-        let binding = Binding { ids, ifindex, down: Default::default() };
+        let mut harness = Harness::build(topology, Binding { ids, ifindex, ..Default::default() }, limits)?;
+        f(&mut harness)
+    })
+}
+
+/// Harnesses for the hosts of a cluster, `hosts` (host numbers 1, 2, ... in that order), in one
+/// scratch namespace: each holds the ENIs the topology places on it (those placed nowhere and
+/// the gateways on the first), an underlay veth and its underlay program, and knows the others
+/// as up, at 10.255.0.N with MAC 02:fe:00:00:00:N.
+pub fn with_cluster<T: Send + 'static>(
+    topology: Topology,
+    hosts: &[&str],
+    f: impl FnOnce(&mut [Harness]) -> anyhow::Result<T> + Send + 'static,
+) -> anyhow::Result<T> {
+    use crate::model::binding::{Cluster, HostInfo, UnderlayInfo};
+    let hosts: Vec<String> = hosts.iter().map(|h| h.to_string()).collect();
+    netns::in_scratch_netns(move || {
+        let limits = TEST_LIMITS;
+        let mut ids = Ids::default();
+        ids.assign(&topology, limits[Size::Enis]).map_err(anyhow::Error::msg)?;
+        let info = |n: usize| HostInfo {
+            number: n as u32 + 1,
+            ip: std::net::Ipv4Addr::new(10, 255, 0, n as u8 + 1),
+            mac: [2, 0xfe, 0, 0, 0, n as u8 + 1],
+            up: true,
+        };
+        let known: BTreeMap<String, HostInfo> = hosts.iter().enumerate().map(|(n, h)| (h.clone(), info(n))).collect();
+        let mut harnesses = Vec::new();
+        let mut next = 0;
+        for (n, host) in hosts.iter().enumerate() {
+            let mut ifindex = BTreeMap::new();
+            let here = |eni_host: Option<&String>| eni_host.map_or(n == 0, |h| h == host);
+            let ports = topology
+                .enis()
+                .filter(|(_, _, e)| here(e.host.as_ref()))
+                .map(|(_, _, e)| e.id.clone())
+                .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).filter(|_| n == 0).map(|g| g.id.clone()));
+            for id in ports {
+                ifindex.insert(id, crate::dataplane::netlink::add_veth(&format!("e{next}"), &format!("g{next}"))?);
+                crate::tools::lab::ip_batch(None, &[format!("link set e{next} up"), format!("link set g{next} up")])?;
+                next += 1;
+            }
+            let underlay = crate::dataplane::netlink::add_veth(&format!("u{n}"), &format!("f{n}"))?;
+            let cluster = Cluster {
+                me: Some(host.clone()),
+                hosts: known.clone(),
+                underlay: Some(UnderlayInfo { ifindex: underlay, mac: info(n).mac, mtu: 1500 }),
+            };
+            let mut harness =
+                Harness::build(topology.clone(), Binding { ids: ids.clone(), ifindex, cluster, ..Default::default() }, limits)?;
+            crate::dataplane::loader::underlay_program(&mut harness.loaded.ebpf)?;
+            harnesses.push(harness);
+        }
+        f(&mut harnesses)
+    })
+}
+
+impl Harness {
+    /// Load the program over fresh maps holding `topology` as `binding` binds it.
+    fn build(topology: Topology, mut binding: Binding, limits: Limits) -> anyhow::Result<Harness> {
         let root = format!("/sys/fs/bpf/vpc-testrun-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let dataplane = Dataplane::new(root, limits);
-        let mut binding = binding;
         let mut entries = compile::compile(&topology, &binding);
         compile::sg::place_sets(&mut entries, &Default::default(), &mut binding.ids, limits.sg_capacity()).map_err(anyhow::Error::msg)?;
         let loaded = dataplane.load().and_then(|mut loaded| {
@@ -148,9 +206,8 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
         let pinned = aya::maps::MapData::from_pin(dataplane.pins.map(names::EVENTS)).context("EVENTS")?;
         let ring = aya::maps::RingBuf::try_from(aya::maps::Map::RingBuf(pinned))?;
         let ring = std::sync::Mutex::new(ring);
-        let mut harness = Harness { topology, binding, loaded, dataplane, ports, ct, entries, ring };
-        f(&mut harness)
-    })
+        Ok(Harness { topology, binding, loaded, dataplane, ports, ct, entries, ring })
+    }
 }
 
 impl Drop for Harness {
@@ -196,6 +253,13 @@ impl Harness {
     /// Mark hops down (as the health checks would) and write the resulting groups.
     pub fn set_down(&mut self, down: std::collections::BTreeSet<(String, usize)>) -> anyhow::Result<()> {
         self.binding.down = down;
+        self.resync()
+    }
+
+    /// Change what this host knows of the cluster (a host down, its next hop moved) and
+    /// write the resulting maps.
+    pub fn set_cluster(&mut self, cluster: crate::model::binding::Cluster) -> anyhow::Result<()> {
+        self.binding.cluster = cluster;
         self.resync()
     }
 
@@ -264,7 +328,19 @@ impl Harness {
 
     /// What the model says must happen (and the model's connections move on, as the program's do).
     pub fn expect(&mut self, ifindex: u32, frame: &[u8]) -> Outcome {
-        Model::with_conntrack(&self.topology, &self.binding, &mut self.ct).process(ifindex, frame)
+        let underlay = self.is_underlay(ifindex);
+        let mut model = Model::with_conntrack(&self.topology, &self.binding, &mut self.ct);
+        if underlay { model.process_underlay(frame) } else { model.process(ifindex, frame) }
+    }
+
+    /// Whether `ifindex` is this host's underlay interface (whose frames its underlay program takes).
+    fn is_underlay(&self, ifindex: u32) -> bool {
+        self.binding.cluster.underlay.is_some_and(|u| u.ifindex == ifindex)
+    }
+
+    /// This host's underlay interface.
+    pub fn underlay(&self) -> u32 {
+        self.binding.cluster.underlay.expect("a cluster harness").ifindex
     }
 
     fn rule_counters(&self) -> anyhow::Result<BTreeMap<u32, (u64, u64)>> {
@@ -517,7 +593,12 @@ impl Harness {
         ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
         ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
         let mut out = vec![0u8; frame.len() + 256];
-        let result = self.loaded.program_ref()?.test_run(TestRunOptions {
+        let program: &aya::programs::Xdp = if self.is_underlay(ifindex) {
+            self.loaded.ebpf.program(names::PROG_UNDERLAY_INGRESS).context("underlay program missing")?.try_into()?
+        } else {
+            self.loaded.program_ref()?
+        };
+        let result = program.test_run(TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut out),
             ctx_in: Some(&ctx),

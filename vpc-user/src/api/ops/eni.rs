@@ -130,6 +130,7 @@ fn create_eni(agent: &mut Agent, p: &Params) -> R<Value> {
             security_groups,
             mtu,
             conntrack_limit,
+            host: p.opt_str("Host").map(Into::into),
         });
         Ok(())
     })?;

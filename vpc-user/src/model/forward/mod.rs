@@ -22,6 +22,7 @@ mod arp;
 mod fragments;
 mod frame;
 mod icmp;
+mod overlay;
 mod routes;
 
 use arp::{ArpVerdict, answer_arp};
@@ -91,6 +92,9 @@ struct Sender<'a> {
     eni: Option<&'a Eni>,
     /// Its connection limit (0: none).
     limit: u32,
+    /// An ENI on another host, whose frame arrived through the overlay: its own host judged
+    /// its side and routed the packet.
+    remote: bool,
 }
 
 /// Where a route delivers.
@@ -104,8 +108,13 @@ struct Target<'a> {
     mtu: u16,
     /// Its connection limit (0: none).
     limit: u32,
-    /// The receiving ENI and its VPC (none for a gateway).
+    /// The receiving ENI and its VPC (none for a gateway, and for an ENI on another host:
+    /// its own host judges its side).
     eni: Option<(&'a Vpc, &'a Eni)>,
+    /// On another host: delivered through the overlay, to that host.
+    remote: Option<&'a str>,
+    /// Its interface is here, or its host is up.
+    reachable: bool,
 }
 
 enum Decision<'a> {
@@ -227,7 +236,23 @@ impl<'a> Model<'a> {
 
     /// Decide what happens to `frame` arriving on interface `ifindex`.
     pub fn process(&mut self, ifindex: u32, frame: &[u8]) -> Outcome {
-        let mut out = Outcome {
+        let mut out = Outcome::of(frame);
+        let decided = self.decide(ifindex, &mut out);
+        out.finish(decided)
+    }
+
+    /// Decide what happens to `frame` arriving on this host's underlay interface.
+    pub fn process_underlay(&mut self, frame: &[u8]) -> Outcome {
+        let mut out = Outcome::of(frame);
+        let decided = self.arrive(&mut out);
+        out.finish(decided)
+    }
+}
+
+impl Outcome {
+    /// Nothing decided yet about `frame`.
+    fn of(frame: &[u8]) -> Outcome {
+        Outcome {
             action: Action::Drop(DropReason::Malformed),
             frame: frame.to_vec(),
             rx_port: None,
@@ -241,18 +266,23 @@ impl<'a> Model<'a> {
             to_port: None,
             icmp_sent: None,
             steps: Vec::new(),
-        };
-        match self.decide(ifindex, &mut out) {
-            Ok(action) => out.action = action,
-            Err(reason) => {
-                out.steps.push(format!("drop: {}", reason.name()));
-                out.action = Action::Drop(reason);
-                out.tx_port = None;
-            }
         }
-        out
     }
 
+    fn finish(mut self, decided: Result<Action, DropReason>) -> Outcome {
+        match decided {
+            Ok(action) => self.action = action,
+            Err(reason) => {
+                self.steps.push(format!("drop: {}", reason.name()));
+                self.action = Action::Drop(reason);
+                self.tx_port = None;
+            }
+        }
+        self
+    }
+}
+
+impl<'a> Model<'a> {
     fn sender(&self, ifindex: u32) -> Option<Sender<'a>> {
         let id = self.binding.eni_at(ifindex)?;
         let port = self.binding.ids.port(id);
@@ -269,6 +299,7 @@ impl<'a> Model<'a> {
                 port,
                 eni: Some(eni),
                 limit: eni.conntrack_limit,
+                remote: false,
             });
         }
         let (vpc, gw) = self.topology.vpcs.iter().find_map(|v| v.gateways.iter().find(|g| g.id == id).map(|g| (v, g)))?;
@@ -284,6 +315,7 @@ impl<'a> Model<'a> {
             port,
             eni: None,
             limit: gw.conntrack_limit,
+            remote: false,
         })
     }
 
@@ -298,7 +330,7 @@ impl<'a> Model<'a> {
             return Err(DropReason::SpoofedMac);
         }
         match u16::from_be_bytes([out.frame[12], out.frame[13]]) {
-            0x0800 => self.forward_ipv4(&sender, out),
+            0x0800 => self.forward_ipv4(&sender, None, out),
             0x0806 => match answer_arp(&sender, out)? {
                 ArpVerdict::Answered => self.deliver(&sender.port, &self.own_id(&sender), out),
                 ArpVerdict::ToHost => Ok(Action::Pass),
@@ -312,7 +344,9 @@ impl<'a> Model<'a> {
         self.binding.ids.ports.iter().find(|(_, p)| **p == sender.port).map(|(id, _)| id.clone()).unwrap_or_default()
     }
 
-    fn forward_ipv4(&mut self, sender: &Sender<'a>, out: &mut Outcome) -> Result<Action, DropReason> {
+    /// An IPv4 packet from `sender`; `arrived`: from the overlay, for that target (the sending
+    /// host routed it).
+    fn forward_ipv4(&mut self, sender: &Sender<'a>, arrived: Option<Target<'a>>, out: &mut Outcome) -> Result<Action, DropReason> {
         let frame = &out.frame.clone();
         let ip = frame.get(ETH_HLEN..ETH_HLEN + 20).ok_or(DropReason::Malformed)?;
         let header_len = usize::from(ip[0] & 0x0f) * 4;
@@ -342,8 +376,13 @@ impl<'a> Model<'a> {
         };
         let ids = &self.binding.ids;
         let mut checked = Checked::default();
-        let from = Guarded { port: sender.port, eni: sender.eni.map(|e| (sender.vpc, e)), limit: sender.limit };
+        let eni = if sender.remote { None } else { sender.eni.map(|e| (sender.vpc, e)) };
+        let from = Guarded { port: sender.port, eni, limit: sender.limit };
         // A multicast group: only its senders may send; the TC program copies to the members.
+        // (Multicast never crosses the overlay as unicast.)
+        if dst.is_multicast() && sender.remote {
+            return Err(DropReason::McastNotSender);
+        }
         if dst.is_multicast() {
             let Some(group) = sender.vpc.multicast_groups.iter().find(|g| g.group == dst) else {
                 return Err(DropReason::McastUnknownGroup);
@@ -383,7 +422,12 @@ impl<'a> Model<'a> {
         sent?;
         let in_vpc = sender.vpc.cidr.contains(&src);
         let flow = Flow { saddr: src, daddr: dst, ports: pkt.ports, proto: pkt.proto, ttl: frame[ETH_HLEN + 8], in_vpc };
-        let target = match self.resolve(sender.vpc, sender.table, &flow, out)? {
+        let decision = match arrived {
+            Some(_) if flow.ttl <= 1 => Decision::Expired,
+            Some(target) => Decision::Deliver(target),
+            None => self.resolve(sender.vpc, sender.table, &flow, out)?,
+        };
+        let target = match decision {
             Decision::Deliver(target) => target,
             Decision::Expired => return self.icmp_error(sender, header_len, IcmpError::TimeExceeded, out),
             Decision::ToHost => {
@@ -415,6 +459,9 @@ impl<'a> Model<'a> {
         let committed = self.conntrack().commit(from, Some(to), &pkt, &mut checked, &conn);
         self.take(&mut checked, out);
         committed?;
+        if let Some(host) = target.remote {
+            return self.encap(sender, &target, host, &pkt, total_len, out);
+        }
         let frame = &mut out.frame;
         frame[ETH_HLEN + 8] -= 1;
         let check = u32::from(u16::from_be_bytes([frame[ETH_HLEN + 10], frame[ETH_HLEN + 11]])) + 0x0100;
@@ -502,10 +549,7 @@ impl<'a> Model<'a> {
                     .hops
                     .iter()
                     .enumerate()
-                    .map(|(i, hop)| {
-                        let target = self.target(vpc, &hop.target);
-                        self.binding.ifindex.contains_key(&target.id) && !self.binding.down.contains(&(route_id.clone(), i))
-                    })
+                    .map(|(i, hop)| self.target(vpc, &hop.target).reachable && !self.binding.down.contains(&(route_id.clone(), i)))
                     .collect();
                 let weights: Vec<u8> = group.hops.iter().map(|h| h.weight).collect();
                 let slots = ecmp::slots(&weights, &live);
@@ -525,15 +569,20 @@ impl<'a> Model<'a> {
             HopTarget::Eni(name) => {
                 let eni = vpc.eni(name).expect("validated reference");
                 let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
+                let remote = self.binding.cluster.remote_host(eni);
+                // Through the overlay, whose headers take from the underlay's MTU.
+                let limit = remote.and(self.binding.cluster.tunnel_mtu()).unwrap_or(u16::MAX);
                 Target {
                     id: eni.id.clone(),
                     name: eni.name.clone(),
                     port: self.binding.ids.port(&eni.id),
                     mac: eni.mac,
                     gw_mac: vswitch.gateway_mac,
-                    mtu: eni.mtu,
+                    mtu: eni.mtu.min(limit),
                     limit: eni.conntrack_limit,
-                    eni: Some((vpc, eni)),
+                    eni: if remote.is_some() { None } else { Some((vpc, eni)) },
+                    remote,
+                    reachable: self.binding.reachable(&eni.id, Some(eni)),
                 }
             }
             HopTarget::Gateway(name) => {
@@ -547,6 +596,8 @@ impl<'a> Model<'a> {
                     mtu: gw.mtu,
                     limit: gw.conntrack_limit,
                     eni: None,
+                    remote: None,
+                    reachable: self.binding.reachable(&gw.id, None),
                 }
             }
         }

@@ -42,6 +42,10 @@ pub struct EniSpec {
     /// Connection-table entries the ENI may hold (its VPC's `conntrack_limit` when omitted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack_limit: Option<u32>,
+    /// The host the ENI's guest runs on, in a cluster (the agent's own when omitted); other
+    /// hosts reach it through the overlay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// An ENI placed by zone (top-level `enis:`).
@@ -75,6 +79,8 @@ pub struct Eni {
     pub mtu: u16,
     /// Connection-table entries it may hold (its own or its VPC's limit).
     pub conntrack_limit: u32,
+    /// The host it is on (none: every agent's own, as on a single host).
+    pub host: Option<String>,
 }
 
 /// ENI `eni` of VPC `vpc`: new, or changed from `old` (its VPC's name and itself before).
@@ -95,10 +101,13 @@ pub fn diff_added_or_changed(out: &mut Vec<Change>, old: Option<(&str, &Eni)>, v
             if o.interface != eni.interface {
                 what.push(format!("interface {:?} -> {:?}", o.interface, eni.interface));
             }
+            if o.host != eni.host {
+                what.push(format!("host {} -> {}", o.host.as_deref().unwrap_or("-"), eni.host.as_deref().unwrap_or("-")));
+            }
             if o.security_groups != eni.security_groups {
                 what.push(format!("security groups {} -> {}", o.security_groups.join(","), eni.security_groups.join(",")));
             }
-            what.extend(changed_fields(o, eni, &["id", "name", "vswitch", "ip", "mac", "interface", "security_groups"]));
+            what.extend(changed_fields(o, eni, &["id", "name", "vswitch", "ip", "mac", "interface", "security_groups", "host"]));
             if !what.is_empty() {
                 out.push(Change::Modify { kind: "eni", name: eni.name.clone(), what: what.join(", ") });
             }

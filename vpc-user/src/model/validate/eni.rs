@@ -68,6 +68,15 @@ pub(super) fn validate(
             format!("'{name}' is not a Linux interface name (1-15 characters, no '/', ':' or space)"),
         );
     }
+    if let Some(host) = &spec.host
+        && !is_host_name(host)
+    {
+        problems.add(
+            code::HOST_MALFORMED,
+            format!("{at}.host"),
+            format!("'{host}' is not a host name (1-63 lowercase letters, digits and '-', starting with a letter or digit)"),
+        );
+    }
     Some(Eni {
         id: spec.id.clone().unwrap_or_default(),
         name: spec.name.clone(),
@@ -80,5 +89,13 @@ pub(super) fn validate(
         mtu: check_mtu(problems, format!("{at}.mtu"), spec.mtu),
         // 0 until the VPC's default applies.
         conntrack_limit: check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(0),
+        host: spec.host.clone(),
     })
+}
+
+/// A cluster host's name: a DNS label.
+pub fn is_host_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }

@@ -1,0 +1,316 @@
+//! The overlay between hosts, through the model and the loaded programs of three hosts (one
+//! harness each, with its own maps): a frame from an ENI on one host is checked there, and what
+//! leaves encapsulated is fed to the receiving host's underlay program and checked there --
+//! verdicts, bytes, counters, connections and events at both ends. Then what a hostile or
+//! broken peer could send to an underlay, the overlay's MTU, a host that goes down, and random
+//! conversations across the hosts.
+
+use std::net::Ipv4Addr;
+
+use vpc::{
+    model::{
+        Topology,
+        forward::{Action, Outcome},
+        normalize::normalize,
+        spec::TopologySpec,
+        topology::Quotas,
+    },
+    packet::{self, Ipv4, TCP_ACK, TCP_SYN},
+    tools::testrun::{Harness, with_cluster},
+};
+use vpc_common::{
+    DropReason, addr_raw,
+    tunnel::{self, OUTER_LEN, Outer},
+};
+use vpc_tests::rng::Rng;
+
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+const YAML: &str = "
+vpcs:
+  - name: prod
+    cidr: 10.0.0.0/8
+    vswitches: [{name: s1, cidr: 10.1.0.0/24, zone: a}, {name: s2, cidr: 10.1.1.0/24, zone: b}]
+    security_groups:
+      - name: web
+        rules:
+          - {direction: ingress, policy: accept, protocol: tcp, ports: 22/22, peer: {group: admin}, priority: 1}
+          - {direction: ingress, policy: accept, protocol: icmp, ports: -1/-1, peer: 10.0.0.0/8, priority: 1}
+          - {direction: ingress, policy: accept, protocol: udp, ports: 5000/5100, peer: 10.1.0.0/16, priority: 2}
+      - name: admin
+        rules:
+          - {direction: egress, policy: drop, protocol: udp, ports: 53/53, peer: 0.0.0.0/0, priority: 1}
+          - {direction: ingress, policy: accept, protocol: all, ports: -1/-1, peer: {group: web}, priority: 5}
+    enis:
+      - {name: a1, vswitch: s1, ip: 10.1.0.10, security_groups: [admin], host: h1}
+      - {name: a2, vswitch: s2, ip: 10.1.1.10, security_groups: [web], host: h1}
+      - {name: b1, vswitch: s1, ip: 10.1.0.20, security_groups: [web], host: h2}
+      - {name: b2, vswitch: s2, ip: 10.1.1.20, security_groups: [web], host: h2, mtu: 1400}
+      - {name: c1, vswitch: s2, ip: 10.1.1.30, security_groups: [web, admin], host: h3}
+  - name: dev
+    cidr: 10.0.0.0/8
+    vswitches: [{name: d1, cidr: 10.1.0.0/24, zone: a}]
+    security_groups:
+      - name: open
+        rules:
+          - {direction: ingress, policy: accept, protocol: all, ports: -1/-1, peer: 0.0.0.0/0, priority: 1}
+    enis:
+      - {name: x1, vswitch: d1, ip: 10.1.0.10, security_groups: [open], host: h1}
+      - {name: x2, vswitch: d1, ip: 10.1.0.20, security_groups: [open], host: h2}
+";
+
+fn topology() -> Topology {
+    let spec = normalize(&TopologySpec::default(), TopologySpec::from_yaml(YAML).unwrap());
+    Topology::from_spec(&spec, &Quotas::unlimited()).unwrap()
+}
+
+/// The host (index into `HOSTS`) ENI `name` is on.
+fn host_of(t: &Topology, name: &str) -> usize {
+    let (_, _, eni) = t.eni(name).unwrap();
+    HOSTS.iter().position(|h| Some(*h) == eni.host.as_deref()).unwrap()
+}
+
+/// `ip` as sent by ENI `from`, framed to its gateway.
+fn frame(t: &Topology, from: &str, ip: Ipv4) -> Vec<u8> {
+    let (_, vsw, eni) = t.eni(from).unwrap();
+    ip.frame(vsw.gateway_mac, eni.mac)
+}
+
+fn addr(t: &Topology, name: &str) -> Ipv4Addr {
+    t.eni(name).unwrap().2.ip
+}
+
+/// `frame` from ENI `from`, checked on its host; when it leaves for another host, checked
+/// there too, arriving on that host's underlay. The outcomes at the sending host and, if it
+/// crossed, at the receiving one.
+fn send(hosts: &mut [Harness], from: &str, frame: &[u8]) -> (Outcome, Option<Outcome>) {
+    let t = hosts[0].topology.clone();
+    let at = host_of(&t, from);
+    let ifindex = hosts[at].ifindex(from);
+    let sent = hosts[at].check(ifindex, frame).unwrap_or_else(|e| panic!("{e:#}"));
+    let Action::Redirect { port } = sent.action else { return (sent, None) };
+    let to = hosts[at].port_name(port);
+    let Some((_, _, eni)) = t.eni(&to) else { return (sent, None) };
+    let there = HOSTS.iter().position(|h| Some(*h) == eni.host.as_deref()).unwrap();
+    if there == at {
+        return (sent, None);
+    }
+    let underlay = hosts[there].underlay();
+    let arrived = hosts[there].check(underlay, &sent.frame).unwrap_or_else(|e| panic!("{e:#}"));
+    (sent, Some(arrived))
+}
+
+/// The frame as it arrives at `host`'s underlay after `edit`, the outer IPv4 checksum redone.
+fn edited(frame: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    edit(&mut f);
+    f[24..26].copy_from_slice(&[0, 0]);
+    let check = packet::checksum(&f[14..34]);
+    f[24..26].copy_from_slice(&check.to_be_bytes());
+    f
+}
+
+fn underlay_ip(host: usize) -> u32 {
+    addr_raw([10, 255, 0, host as u8 + 1])
+}
+
+#[test]
+fn across_hosts_both_ends_agree_with_the_model() {
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let (a1, b1) = (addr(&t, "a1"), addr(&t, "b1"));
+        let syn = Ipv4::tcp(a1, b1, 40000, 22, TCP_SYN);
+
+        // a1 on h1 opens ssh to b1 on h2: encapsulated on h1, delivered on h2.
+        let (sent, arrived) = send(hosts, "a1", &frame(&t, "a1", syn.clone()));
+        let port_b1 = hosts[0].port("b1");
+        assert_eq!(sent.action, Action::Redirect { port: port_b1 }, "{:?}", sent.steps);
+        assert_eq!(sent.frame.len(), OUTER_LEN + syn.bytes().len());
+        let h: &[u8; OUTER_LEN] = sent.frame[..OUTER_LEN].try_into().unwrap();
+        let prod = hosts[0].binding.ids.vpcs[&t.vpc("prod").unwrap().id];
+        assert_eq!(
+            tunnel::outer(h, sent.frame.len(), underlay_ip(1)),
+            Outer::Geneve { src_ip: underlay_ip(0), vni: prod, src_eni: hosts[0].port("a1"), dst_eni: port_b1 }
+        );
+        assert_eq!(&sent.frame[0..6], &[2, 0xfe, 0, 0, 0, 2], "to h2's MAC");
+        assert_eq!(&sent.frame[OUTER_LEN..], &syn.bytes()[..], "the inner packet as the guest sent it");
+        let arrived = arrived.expect("crossed to h2");
+        assert_eq!(arrived.action, Action::Redirect { port: port_b1 }, "{:?}", arrived.steps);
+        let (_, s1, b1_eni) = t.eni("b1").unwrap();
+        assert_eq!(arrived.frame, syn.clone().ttl(63).frame(b1_eni.mac, s1.gateway_mac));
+        assert_eq!(arrived.rx_port, Some(hosts[1].port("a1")), "counted on a1's tunnel port at h2");
+        assert!(arrived.opened.is_some() && sent.opened.is_some(), "a connection at both hosts");
+
+        // The reply goes back the same way, as part of the connection.
+        let (_, back) = send(hosts, "b1", &frame(&t, "b1", Ipv4::tcp(b1, a1, 22, 40000, TCP_SYN | TCP_ACK)));
+        assert_eq!(back.expect("crossed to h1").action, Action::Redirect { port: hosts[0].port("a1") });
+        let (_, more) = send(hosts, "a1", &frame(&t, "a1", Ipv4::tcp(a1, b1, 40000, 22, TCP_ACK)));
+        assert_eq!(more.unwrap().action, Action::Redirect { port: port_b1 });
+
+        // h2 judges b1's side: telnet leaves h1 and is dropped on h2 by b1's groups.
+        let (sent, arrived) = send(hosts, "a1", &frame(&t, "a1", Ipv4::tcp(a1, b1, 40001, 23, TCP_SYN)));
+        assert_eq!(sent.action, Action::Redirect { port: port_b1 });
+        assert_eq!(arrived.unwrap().action, Action::Drop(DropReason::SgIngress));
+        // h1 judges a1's side: its egress rule drops DNS before anything leaves.
+        let (sent, arrived) = send(hosts, "a1", &frame(&t, "a1", Ipv4::udp(a1, b1, 4000, 53, b"q")));
+        assert_eq!((sent.action, arrived), (Action::Drop(DropReason::SgEgress), None));
+
+        // Same addresses in another VPC: its own VNI, its own ENI.
+        let x = Ipv4::udp(addr(&t, "x1"), addr(&t, "x2"), 7000, 7001, b"dev");
+        let (sent, arrived) = send(hosts, "x1", &frame(&t, "x1", x));
+        let dev = hosts[0].binding.ids.vpcs[&t.vpc("dev").unwrap().id];
+        assert_ne!(dev, prod);
+        assert!(matches!(tunnel::outer(sent.frame[..OUTER_LEN].try_into().unwrap(), sent.frame.len(), underlay_ip(1)), Outer::Geneve { vni, .. } if vni == dev));
+        assert_eq!(arrived.unwrap().action, Action::Redirect { port: hosts[1].port("x2") });
+
+        // Between VSwitches, two hosts, ICMP.
+        let (_, arrived) = send(hosts, "a1", &frame(&t, "a1", Ipv4::icmp_echo(a1, addr(&t, "c1"), 7, 1)));
+        assert_eq!(arrived.unwrap().action, Action::Redirect { port: hosts[2].port("c1") });
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn an_underlay_takes_only_what_a_registered_host_may_send() {
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let (a1, b1) = (addr(&t, "a1"), addr(&t, "b1"));
+        let udp = Ipv4::udp(a1, b1, 5555, 5001, b"fine");
+        let (sent, arrived) = send(hosts, "a1", &frame(&t, "a1", udp.clone()));
+        assert_eq!(arrived.unwrap().action, Action::Redirect { port: hosts[1].port("b1") });
+        let good = sent.frame;
+        let dev = hosts[0].binding.ids.vpcs[&t.vpc("dev").unwrap().id];
+        let port = |name: &str| hosts[0].port(name);
+        let cases: Vec<(&str, Vec<u8>, Action)> = vec![
+            (
+                "the VNI of another VPC",
+                edited(&good, |f| f[46..49].copy_from_slice(&dev.to_be_bytes()[1..])),
+                Action::Drop(DropReason::UnknownVni),
+            ),
+            (
+                "from an unregistered address",
+                edited(&good, |f| f[26..30].copy_from_slice(&[10, 255, 0, 9])),
+                Action::Drop(DropReason::UnknownHost),
+            ),
+            (
+                "h3 claiming a1, which is on h1",
+                edited(&good, |f| f[26..30].copy_from_slice(&[10, 255, 0, 3])),
+                Action::Drop(DropReason::TunnelSpoofed),
+            ),
+            (
+                "h1 claiming b2, which is on h2",
+                edited(&good, |f| f[54..58].copy_from_slice(&port("b2").to_be_bytes())),
+                Action::Drop(DropReason::TunnelSpoofed),
+            ),
+            (
+                "to c1, which is on h3",
+                edited(&good, |f| f[58..62].copy_from_slice(&port("c1").to_be_bytes())),
+                Action::Drop(DropReason::TunnelLoop),
+            ),
+            (
+                "to no ENI",
+                edited(&good, |f| f[58..62].copy_from_slice(&999u32.to_be_bytes())),
+                Action::Drop(DropReason::UnknownDestination),
+            ),
+            (
+                "a broken outer checksum",
+                {
+                    let mut f = good.clone();
+                    f[25] ^= 0x40;
+                    f
+                },
+                Action::Drop(DropReason::BadGeneve),
+            ),
+            ("an unknown critical option", edited(&good, |f| f[52] = 0x82), Action::Drop(DropReason::BadGeneve)),
+            ("a fragmented outer packet", edited(&good, |f| f[20] = 0x20), Action::Drop(DropReason::BadGeneve)),
+            (
+                "a1's tunnel, another inner source",
+                {
+                    let spoofed = Ipv4::udp(Ipv4Addr::new(10, 1, 0, 99), b1, 5555, 5001, b"fine").bytes();
+                    let mut f = good[..OUTER_LEN].to_vec();
+                    f.extend_from_slice(&spoofed);
+                    f
+                },
+                Action::Drop(DropReason::SpoofedIp),
+            ),
+            ("UDP to another port", edited(&good, |f| f[36..38].copy_from_slice(&6082u16.to_be_bytes())), Action::Pass),
+            ("to another address", edited(&good, |f| f[30..34].copy_from_slice(&[10, 255, 0, 7])), Action::Pass),
+            ("ARP", packet::arp_request([2, 0xfe, 0, 0, 0, 1], Ipv4Addr::new(10, 255, 0, 1), Ipv4Addr::new(10, 255, 0, 2)), Action::Pass),
+            ("a short frame", good[..40].to_vec(), Action::Pass),
+        ];
+        let underlay = hosts[1].underlay();
+        for (what, frame, want) in cases {
+            let got = hosts[1].check(underlay, &frame).unwrap_or_else(|e| panic!("{what}: {e:#}"));
+            assert_eq!(got.action, want, "{what}: {:?}", got.steps);
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_overlay_takes_from_the_mtu_and_a_host_that_is_down_gets_nothing() {
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let (a1, b1, b2) = (addr(&t, "a1"), addr(&t, "b1"), addr(&t, "b2"));
+        let big = |dst: Ipv4Addr, len: usize, df: bool| {
+            let mut ip = Ipv4::udp(a1, dst, 5555, 5002, &vec![0x5a; len - 28]);
+            ip.frag_off = if df { 0x4000 } else { 0 };
+            ip
+        };
+        // b1's MTU is 1500; through an underlay of 1500 it is 1500 - 58.
+        let (_, arrived) = send(hosts, "a1", &frame(&t, "a1", big(b1, 1442, true)));
+        assert_eq!(arrived.unwrap().action, Action::Redirect { port: hosts[1].port("b1") });
+        let (sent, arrived) = send(hosts, "a1", &frame(&t, "a1", big(b1, 1443, true)));
+        assert_eq!((sent.icmp_sent, arrived), (Some(3 << 8 | 4), None), "fragmentation needed from a1's gateway");
+        assert_eq!(u16::from_be_bytes([sent.frame[14 + 26], sent.frame[14 + 27]]), 1442, "with the overlay's MTU");
+        let (sent, _) = send(hosts, "a1", &frame(&t, "a1", big(b1, 1443, false)));
+        assert_eq!(sent.action, Action::Drop(DropReason::TooBig));
+        // b2's own MTU is smaller than the overlay's.
+        let (sent, _) = send(hosts, "a1", &frame(&t, "a1", big(b2, 1401, true)));
+        assert_eq!(u16::from_be_bytes([sent.frame[14 + 26], sent.frame[14 + 27]]), 1400);
+
+        // h2 goes down as h1 sees it: nothing is sent to it, and h3 still gets its packets.
+        let mut cluster = hosts[0].binding.cluster.clone();
+        cluster.hosts.get_mut("h2").unwrap().up = false;
+        hosts[0].set_cluster(cluster).unwrap();
+        let (sent, _) = send(hosts, "a1", &frame(&t, "a1", Ipv4::udp(a1, b1, 5556, 5003, b"down")));
+        assert_eq!(sent.action, Action::Drop(DropReason::HostDown));
+        let (_, arrived) = send(hosts, "a1", &frame(&t, "a1", Ipv4::icmp_echo(a1, addr(&t, "c1"), 9, 1)));
+        assert_eq!(arrived.unwrap().action, Action::Redirect { port: hosts[2].port("c1") });
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn random_conversations_across_hosts_agree_with_the_model() {
+    const ENIS: [&str; 5] = ["a1", "a2", "b1", "b2", "c1"];
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let mut rng = Rng::new(0x0e1a_7a11);
+        let (mut crossed, mut delivered) = (0, 0);
+        for _ in 0..400 {
+            let (a, b) = (*rng.pick(&ENIS), *rng.pick(&ENIS));
+            let (src, dst) = (addr(&t, a), addr(&t, b));
+            let port = *rng.pick(&[22u16, 23, 53, 5000, 5050, 5100, 8080]);
+            let ip = match rng.below(4) {
+                0 => Ipv4::tcp(src, dst, 40000 + rng.below(4) as u16, port, *rng.pick(&[TCP_SYN, TCP_SYN | TCP_ACK, TCP_ACK, 0x11, 0x04])),
+                1 => Ipv4::tcp(dst, src, port, 40000 + rng.below(4) as u16, *rng.pick(&[TCP_SYN | TCP_ACK, TCP_ACK])),
+                2 => Ipv4::udp(src, dst, 5000 + rng.below(3) as u16, port, b"datagram"),
+                _ => Ipv4::icmp_echo(src, dst, rng.below(3) as u16, 1).ttl(*rng.pick(&[64, 2, 1])),
+            };
+            // The reply kinds are sent by the destination.
+            let from = if ip.src == src { a } else { b };
+            let (_, arrived) = send(hosts, from, &frame(&t, from, ip));
+            if let Some(arrived) = arrived {
+                crossed += 1;
+                delivered += usize::from(matches!(arrived.action, Action::Redirect { .. }));
+            }
+        }
+        assert!(crossed > 100 && delivered > 30, "the walk crossed hosts ({crossed}) and delivered ({delivered})");
+        Ok(())
+    })
+    .unwrap();
+}

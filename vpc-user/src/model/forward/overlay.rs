@@ -1,0 +1,139 @@
+//! The overlay between hosts, as the model sees it: a packet to an ENI on another host leaves
+//! encapsulated (`vpc_common::tunnel`), and what arrives on the underlay is checked and
+//! decapsulated, then goes through the receiver half. The byte layout is `vpc_common::tunnel`'s,
+//! shared with the XDP program; what is decided here is which packets get it.
+
+use vpc_common::{
+    DropReason, addr_raw, flow_hash,
+    tunnel::{self, ENCAP_LEN, Encap, OUTER_LEN, Outer},
+};
+
+use super::{Action, ETH_HLEN, Model, Outcome, Packet, Sender, Target};
+
+impl<'a> Model<'a> {
+    /// Send `pkt` (`total_len` bytes of IPv4) from `sender` to `target`, on host `host`: the
+    /// inner packet as it came (its TTL is the receiving host's to decrement) behind the outer
+    /// headers, redirected to the tunnel port, whose slot is the underlay.
+    pub(super) fn encap(
+        &self,
+        sender: &Sender<'_>,
+        target: &Target<'_>,
+        host: &str,
+        pkt: &Packet,
+        total_len: usize,
+        out: &mut Outcome,
+    ) -> Result<Action, DropReason> {
+        let cluster = &self.binding.cluster;
+        let (Some(underlay), Some(host), Some(my_ip)) = (cluster.underlay, cluster.hosts.get(host), cluster.my_ip()) else {
+            out.steps.push(format!("{} is on host {host}, and this host has no overlay to it", target.name));
+            return Err(DropReason::NoUnderlay);
+        };
+        if !host.up {
+            out.steps.push(format!("{} is on a host that is down", target.name));
+            return Err(DropReason::HostDown);
+        }
+        let (saddr, daddr) = (addr_raw(pkt.saddr.octets()), addr_raw(pkt.daddr.octets()));
+        let header = tunnel::header(&Encap {
+            dst_mac: host.mac,
+            src_mac: underlay.mac,
+            src_ip: addr_raw(my_ip.octets()),
+            dst_ip: addr_raw(host.ip.octets()),
+            tos: out.frame[ETH_HLEN + 1],
+            inner_len: total_len as u16,
+            sport: tunnel::source_port(flow_hash(saddr, daddr, pkt.ports, u32::from(pkt.proto))),
+            vni: self.binding.ids.vpc(&sender.vpc.id),
+            src_eni: sender.port,
+            dst_eni: target.port,
+        });
+        let mut frame = header.to_vec();
+        frame.extend_from_slice(&out.frame[ETH_HLEN..ETH_HLEN + total_len]);
+        out.frame = frame;
+        out.steps.push(format!("encapsulate to host {} ({}) for {} (port {})", host.number, host.ip, target.name, target.port));
+        out.tx_port = Some(target.port);
+        Ok(Action::Redirect { port: target.port })
+    }
+
+    /// A frame on the underlay: not Geneve to this host passes; ours is taken only from a
+    /// registered host, for an ENI of that host, with its VPC as the VNI, to an ENI or gateway
+    /// here; then it is decapsulated and goes through the receiver half.
+    pub(super) fn arrive(&mut self, out: &mut Outcome) -> Result<Action, DropReason> {
+        let cluster = &self.binding.cluster;
+        let (Some(me), Some(my_ip)) = (cluster.me.as_deref(), cluster.my_ip()) else {
+            out.steps.push("no underlay here: to the host stack".into());
+            return Ok(Action::Pass);
+        };
+        let Some(h) = out.frame.get(..OUTER_LEN).and_then(|h| <&[u8; OUTER_LEN]>::try_from(h).ok()) else {
+            out.steps.push("shorter than the overlay's headers: to the host stack".into());
+            return Ok(Action::Pass);
+        };
+        let (src_ip, vni, src_eni, dst_eni) = match tunnel::outer(h, out.frame.len(), addr_raw(my_ip.octets())) {
+            Outer::NotOurs => {
+                out.steps.push("not Geneve to this host: to the host stack".into());
+                return Ok(Action::Pass);
+            }
+            Outer::Bad => return Err(DropReason::BadGeneve),
+            Outer::Geneve { src_ip, vni, src_eni, dst_eni } => (src_ip, vni, src_eni, dst_eni),
+        };
+        let ids = &self.binding.ids;
+        let topology = self.topology;
+        let host = cluster.hosts.iter().find(|(name, h)| *name != me && addr_raw(h.ip.octets()) == src_ip);
+        let Some((host_name, host)) = host else { return Err(DropReason::UnknownHost) };
+        // The ENI it claims to come from: one on another host (known, so it has a tunnel).
+        let from = topology.enis().find(|(_, _, e)| {
+            ids.port(&e.id) == src_eni
+                && cluster.remote_host(e).is_some_and(|h| cluster.hosts.contains_key(h))
+                && cluster.underlay.is_some()
+        });
+        let Some((vpc, vswitch, eni)) = from else { return Err(DropReason::TunnelSpoofed) };
+        if cluster.hosts.get(eni.host.as_deref().unwrap_or_default()).map(|h| h.number) != Some(host.number) {
+            out.steps.push(format!("{} is not on host {host_name}", eni.name));
+            return Err(DropReason::TunnelSpoofed);
+        }
+        if vni != ids.vpc(&vpc.id) {
+            out.steps.push(format!("VNI {vni} is not VPC {}'s", vpc.name));
+            return Err(DropReason::UnknownVni);
+        }
+        let target = self.local_target(dst_eni).ok_or_else(|| {
+            let remote = topology.enis().any(|(_, _, e)| ids.port(&e.id) == dst_eni && cluster.remote_host(e).is_some());
+            if remote && cluster.underlay.is_some() { DropReason::TunnelLoop } else { DropReason::UnknownDestination }
+        })?;
+        // Decapsulated: the inner packet behind an Ethernet header made of the outer bytes it
+        // now starts at (its MACs are written on delivery).
+        let mut frame = out.frame[ENCAP_LEN..].to_vec();
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        out.frame = frame;
+        out.steps.push(format!("from host {host_name}: {} to {}", eni.name, target.name));
+        let port = ids.port(&eni.id);
+        out.rx_port = Some(port);
+        let sender = Sender {
+            vpc,
+            name: &eni.name,
+            mac: eni.mac,
+            ip: Some(eni.ip),
+            gw_ip: None,
+            gw_mac: vswitch.gateway_mac,
+            table: vpc.route_table(&vswitch.route_table).ok_or(DropReason::NoRoute)?,
+            source_check: eni.source_dest_check,
+            port,
+            eni: Some(eni),
+            limit: eni.conntrack_limit,
+            remote: true,
+        };
+        self.forward_ipv4(&sender, Some(target), out)
+    }
+
+    /// The ENI or gateway of this host at `port`, with its interface.
+    fn local_target(&self, port: u32) -> Option<Target<'a>> {
+        let ids = &self.binding.ids;
+        let attached = |id: &str| ids.port(id) == port && self.binding.ifindex.contains_key(id);
+        for vpc in &self.topology.vpcs {
+            if let Some(eni) = vpc.enis.iter().find(|e| attached(&e.id) && self.binding.cluster.remote_host(e).is_none()) {
+                return Some(self.target(vpc, &super::HopTarget::Eni(eni.name.clone())));
+            }
+            if let Some(gw) = vpc.gateways.iter().find(|g| attached(&g.id)) {
+                return Some(self.target(vpc, &super::HopTarget::Gateway(gw.name.clone())));
+            }
+        }
+        None
+    }
+}
