@@ -5,6 +5,7 @@
 //! either both change or neither does.
 
 pub mod backup;
+pub mod cluster;
 pub mod error;
 pub mod health;
 pub mod incremental;
@@ -57,6 +58,8 @@ pub struct HostOptions {
     /// Make `quotas` the state directory's recorded quotas (`state::recorded_quotas`): set for
     /// the daemon and offline changes given --quota.
     pub record_quotas: bool,
+    /// This host's place in a cluster (none: a single host).
+    pub cluster: Option<cluster::ClusterOptions>,
 }
 
 /// A live data path under the pin root that another state database wrote (or that no state
@@ -86,6 +89,7 @@ impl Default for HostOptions {
             takeover: Takeover::default(),
             restore: false,
             record_quotas: false,
+            cluster: None,
         }
     }
 }
@@ -256,7 +260,8 @@ impl Agent {
             topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
         let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
         let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
-        Binding { ids, ifindex, down, ..Default::default() }
+        let cluster = self.opts.cluster.as_ref().map(cluster::ClusterOptions::view).unwrap_or_default();
+        Binding { ids, ifindex, down, cluster }
     }
 
     /// Record the health of a hop (the daemon's checks); the data path follows at once.

@@ -89,8 +89,8 @@ pub fn response_type(field: &str) -> Option<Value> {
         "TotalCount" | "Attached" | "Detached" => json!({"type": "integer", "minimum": 0}),
         "StatisticsAvailable" => json!({"type": "boolean"}),
         "Changes" | "Down" => json!({"type": "array", "items": {}}),
-        "Ids" | "InnerAccess" | "Report" | "Topology" | "Conntrack" => json!({"type": "object"}),
-        "MacAddress" | "PrivateIpAddress" | "InnerAccessPolicy" | "SecurityGroupName" | "Description" => json!({"type": "string"}),
+        "Ids" | "InnerAccess" | "Report" | "Topology" | "Conntrack" | "Underlay" => json!({"type": "object"}),
+        "MacAddress" | "PrivateIpAddress" | "InnerAccessPolicy" | "SecurityGroupName" | "Description" | "Host" => json!({"type": "string"}),
         f if f.ends_with("Id") => json!({"type": "string"}),
         "Vpcs"
         | "VSwitches"
@@ -105,6 +105,7 @@ pub fn response_type(field: &str) -> Option<Value> {
         | "Groups"
         | "Enis"
         | "Drops"
+        | "Hosts"
         | "Events" => json!({"type": "array", "items": {"type": "object"}}),
         _ => return None,
     };

@@ -24,6 +24,7 @@ pub enum Kind {
     SecurityGroups,
     FlowLogs,
     MulticastGroups,
+    Hosts,
 }
 
 pub fn run(conn: &Conn, kind: Kind, route_table: Option<&str>, stats: bool, format: Format) -> anyhow::Result<()> {
@@ -57,6 +58,7 @@ fn describe(kind: Kind) -> (&'static str, &'static str) {
         Kind::SecurityGroups => ("DescribeSecurityGroups", "SecurityGroups"),
         Kind::FlowLogs => ("DescribeFlowLogs", "FlowLogs"),
         Kind::MulticastGroups => ("DescribeMulticastGroups", "Groups"),
+        Kind::Hosts => ("DescribeHosts", "Hosts"),
     }
 }
 
@@ -184,6 +186,14 @@ fn columns(kind: Kind) -> &'static [(&'static str, Col<'static>)] {
             ("VPC", Named("VpcId")),
             ("SENDERS", EniNames("Senders")),
             ("MEMBERS", EniNames("Members")),
+        ],
+        Kind::Hosts => &[
+            ("HOST", Key("HostName")),
+            ("NUMBER", Key("HostNumber")),
+            ("UNDERLAY", Key("UnderlayAddress")),
+            ("STATUS", Key("Status")),
+            ("NEXT HOP MAC", Key("NextHopMac")),
+            ("ENIS", Key("NetworkInterfaceNames")),
         ],
     }
 }

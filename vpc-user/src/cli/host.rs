@@ -69,6 +69,7 @@ impl HostArgs {
             takeover: Default::default(),
             restore: false,
             record_quotas: false,
+            cluster: None,
         })
     }
 

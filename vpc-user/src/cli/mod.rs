@@ -127,6 +127,17 @@ pub enum Command {
         /// entry's); the current file is kept as vpc.redb.damaged-TIME.
         #[arg(long)]
         restore: bool,
+        /// This host's name in a cluster: ENIs placed on other hosts (`host:`) are reached
+        /// through the Geneve overlay on --underlay. Without it the agent is a single host.
+        #[arg(long = "host", requires = "underlay", value_name = "NAME")]
+        cluster_host: Option<String>,
+        /// The interface to the other hosts (it needs an IPv4 address; a veth's peer needs GRO
+        /// on, or frames redirected into it are dropped).
+        #[arg(long, requires = "cluster_host", value_name = "IFACE")]
+        underlay: Option<String>,
+        /// Another host of the cluster and its underlay address, NAME=ADDRESS (repeat it).
+        #[arg(long = "peer", requires = "cluster_host", value_name = "NAME=ADDRESS")]
+        peers: Vec<String>,
     },
     /// Print the API's OpenAPI document.
     Openapi,
@@ -330,7 +341,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
             output::stats(&serde_json::from_value(stats)?, output, all)
         }
-        Command::Daemon { metrics_addr, socket_mode, max_request_bytes, adopt, reset, restore } => {
+        Command::Daemon { metrics_addr, socket_mode, max_request_bytes, adopt, reset, restore, cluster_host, underlay, peers } => {
             // main restored SIGPIPE's default for the one-shot commands; a server must instead
             // see EPIPE when a client hangs up mid-reply, not die.
             // SAFETY: before the daemon starts any thread; SIG_IGN is a valid action.
@@ -345,6 +356,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 _ => crate::agent::Takeover::Refuse,
             };
             opts.restore = restore;
+            if let (Some(me), Some(underlay)) = (cluster_host, underlay) {
+                opts.cluster = Some(crate::agent::cluster::ClusterOptions::new(me, underlay, &peers)?);
+            }
             // The daemon's --quota become the state directory's (recorded once it holds the lock).
             opts.record_quotas = !cli.host.quotas.is_empty();
             crate::daemon::run(crate::daemon::DaemonOptions {

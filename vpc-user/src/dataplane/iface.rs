@@ -58,3 +58,28 @@ pub fn ensure_mac(ifname: &str, mac: [u8; 6]) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The MTU of `ifname`.
+pub fn mtu(ifname: &str) -> anyhow::Result<u16> {
+    let sock = socket()?;
+    let mut req = request(ifname);
+    // SAFETY: SIOCGIFMTU fills ifru_mtu.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFMTU, &mut req) } != 0 {
+        bail!("reading the MTU of {ifname}: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel wrote ifru_mtu.
+    Ok(u16::try_from(unsafe { req.ifr_ifru.ifru_mtu }).unwrap_or(u16::MAX))
+}
+
+/// The (primary) IPv4 address of `ifname`.
+pub fn ipv4(ifname: &str) -> anyhow::Result<std::net::Ipv4Addr> {
+    let sock = socket()?;
+    let mut req = request(ifname);
+    // SAFETY: SIOCGIFADDR fills ifru_addr with a sockaddr_in.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFADDR, &mut req) } != 0 {
+        bail!("{ifname} has no IPv4 address: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: for AF_INET the kernel wrote a sockaddr_in, which fits in the sockaddr.
+    let addr = unsafe { *(std::ptr::addr_of!(req.ifr_ifru.ifru_addr) as *const libc::sockaddr_in) };
+    Ok(std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr)))
+}

@@ -63,7 +63,7 @@ impl Dataplane {
         bpffs::ensure(&self.pins.root)?;
         let retired = loader::retire_incompatible(&self.pins, &self.limits)?;
         let ebpf = loader::load(&self.pins, &self.limits)?;
-        Ok(Loaded { ebpf, retired, attached: BTreeSet::new(), known: None })
+        Ok(Loaded { ebpf, retired, attached: BTreeSet::new(), underlay: None, known: None })
     }
 
     /// Detach from every interface and remove every pin. Forwarding stops.
@@ -150,6 +150,8 @@ pub struct Loaded {
     pub retired: Vec<&'static str>,
     /// Interfaces whose link already runs this instance.
     attached: BTreeSet<u32>,
+    /// The underlay interface whose link runs this instance's underlay program.
+    underlay: Option<u32>,
     /// What the config maps hold, when this instance wrote them last (else they are read).
     known: Option<MapEntries>,
 }
@@ -189,14 +191,25 @@ impl Loaded {
             }
         }
         attach::attach_tc_all(loader::mcast_program(&mut self.ebpf)?, pins, &todo)?;
-        let new_veths: Vec<u32> = todo.difference(&pinned).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
+        // The underlay takes what other hosts send (its own program, verified only here).
+        let underlay = entries.overlay.underlay.get(&0).map(|u| u.ifindex);
+        let mut new_veths: Vec<u32> = todo.difference(&pinned).copied().filter(|i| veth::is_veth(&ifname(*i))).collect();
+        if let Some(ifindex) = underlay
+            && self.underlay != Some(ifindex)
+        {
+            attach::attach(loader::underlay_program(&mut self.ebpf)?, pins, ifindex, &mut report.links)?;
+            if !pinned.contains(&ifindex) && veth::is_veth(&ifname(ifindex)) {
+                new_veths.push(ifindex);
+            }
+        }
+        self.underlay = underlay;
         for lost in veth::ensure_delivery(&new_veths)? {
             report.warnings.push(format!(
                 "veth {}: its peer is not in this or a named namespace; turn GRO on there or redirected frames are dropped",
                 ifname(lost)
             ));
         }
-        attach::detach_others(pins, &ifindexes, &mut report.links)?;
+        attach::detach_others(pins, &ifindexes.iter().copied().chain(underlay).collect(), &mut report.links)?;
         self.attached = ifindexes;
 
         report.changes = self.remove_stale(pending)?;

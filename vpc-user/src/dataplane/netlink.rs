@@ -10,6 +10,7 @@ const RTM_NEWLINK: u16 = 16;
 const NLM_F_REQUEST: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const IFLA_LINK: u16 = 5;
+const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_IFNAME: u16 = 3;
 const IFLA_LINKINFO: u16 = 18;
 const IFLA_INFO_KIND: u16 = 1;
@@ -98,6 +99,12 @@ fn new_link(name: &str, attrs: &[u8]) -> anyhow::Result<()> {
 
 /// IFLA_LINK of `ifindex` (for a veth: its peer's ifindex), if the link exists.
 pub fn link_of(ifindex: u32) -> anyhow::Result<Option<u32>> {
+    Ok(peer_of(ifindex)?.map(|(link, _)| link))
+}
+
+/// IFLA_LINK of `ifindex` and IFLA_LINK_NETNSID: the id, in this namespace, of the namespace the
+/// peer lives in (none: this one).
+pub fn peer_of(ifindex: u32) -> anyhow::Result<Option<(u32, Option<i32>)>> {
     let sock = route_socket()?;
     let req = Request {
         len: std::mem::size_of::<Request>() as u32,
@@ -131,18 +138,63 @@ pub fn link_of(ifindex: u32) -> anyhow::Result<Option<u32>> {
     if kind != RTM_NEWLINK {
         bail!("unexpected netlink message type {kind}");
     }
-    let msg_len = (u32::from_ne_bytes(buf[0..4].try_into()?) as usize).min(buf.len());
-    let mut at = 16 + 16; // nlmsghdr + ifinfomsg
+    let (mut link, mut netnsid) = (None, None);
+    for (kind, payload) in attrs(buf, 16 + 16) {
+        match kind {
+            IFLA_LINK if payload.len() >= 4 => link = Some(u32::from_ne_bytes(payload[..4].try_into()?)),
+            IFLA_LINK_NETNSID if payload.len() >= 4 => netnsid = Some(i32::from_ne_bytes(payload[..4].try_into()?)),
+            _ => {}
+        }
+    }
+    Ok(link.map(|link| (link, netnsid)))
+}
+
+/// The attributes of the first message in `buf`, from byte `at`: (type, payload).
+fn attrs(buf: &[u8], mut at: usize) -> Vec<(u16, &[u8])> {
+    let msg_len = (u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize).min(buf.len());
+    let mut out = Vec::new();
     while at + 4 <= msg_len {
         let rta_len = usize::from(u16::from_ne_bytes([buf[at], buf[at + 1]]));
         let rta_type = u16::from_ne_bytes([buf[at + 2], buf[at + 3]]) & 0x3fff;
         if rta_len < 4 || at + rta_len > msg_len {
             break;
         }
-        if rta_type == IFLA_LINK && rta_len >= 8 {
-            return Ok(Some(u32::from_ne_bytes(buf[at + 4..at + 8].try_into()?)));
-        }
+        out.push((rta_type, &buf[at + 4..at + rta_len]));
         at += (rta_len + 3) & !3;
     }
-    Ok(None)
+    out
+}
+
+/// The id this namespace gives the namespace of `netns_fd` (RTM_GETNSID), if it gives one.
+pub fn nsid_of(netns_fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<Option<i32>> {
+    const RTM_GETNSID: u16 = 90;
+    const RTM_NEWNSID: u16 = 88;
+    const NETNSA_NSID: u16 = 1;
+    const NETNSA_FD: u16 = 3;
+    let sock = route_socket()?;
+    // nlmsghdr, rtgenmsg (padded to 4), NETNSA_FD.
+    let mut req = vec![0u8; 16];
+    req.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
+    push_attr(&mut req, NETNSA_FD, &(netns_fd.as_raw_fd() as u32).to_ne_bytes());
+    let len = req.len() as u32;
+    req[0..4].copy_from_slice(&len.to_ne_bytes());
+    req[4..6].copy_from_slice(&RTM_GETNSID.to_ne_bytes());
+    req[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+    req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+    // SAFETY: sending an initialised buffer.
+    if unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
+        bail!("netlink send: {}", std::io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: receiving into an owned buffer of the given size.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 16 {
+        bail!("netlink recv: {}", std::io::Error::last_os_error());
+    }
+    let buf = &buf[..n as usize];
+    if u16::from_ne_bytes([buf[4], buf[5]]) != RTM_NEWNSID {
+        return Ok(None);
+    }
+    let nsid = attrs(buf, 16 + 4).into_iter().find(|(kind, p)| *kind == NETNSA_NSID && p.len() >= 4);
+    Ok(nsid.map(|(_, p)| i32::from_ne_bytes([p[0], p[1], p[2], p[3]])).filter(|id| *id >= 0))
 }

@@ -42,10 +42,11 @@ fn driver(ifname: &str) -> Option<String> {
 /// (in this namespace or a named one under /run/netns), turn GRO on and TX checksum offload off
 /// there. Returns the interfaces whose peer could not be found.
 pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
-    let mut pending: Vec<(u32, u32)> = Vec::new(); // (host ifindex, peer ifindex)
+    // (host ifindex, peer ifindex, the id here of the peer's namespace: none for this one).
+    let mut pending: Vec<(u32, u32, Option<i32>)> = Vec::new();
     for &host in host_ifindexes {
-        let peer = netlink::link_of(host)?.with_context(|| format!("ifindex {host} has no peer link"))?;
-        pending.push((host, peer));
+        let (peer, nsid) = netlink::peer_of(host)?.with_context(|| format!("ifindex {host} has no peer link"))?;
+        pending.push((host, peer, nsid));
     }
     let mut namespaces: Vec<Option<PathBuf>> = vec![None];
     if let Ok(dir) = fs::read_dir("/run/netns") {
@@ -55,7 +56,25 @@ pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
         if pending.is_empty() {
             break;
         }
-        let todo = pending.clone();
+        // Ifindexes repeat across namespaces (two hosts' namespaces number their links alike):
+        // a peer is looked for only in the namespace its link names.
+        let nsid = match &netns {
+            None => None,
+            Some(path) => match fs::File::open(path) {
+                Ok(file) => {
+                    use std::os::fd::AsFd as _;
+                    match netlink::nsid_of(file.as_fd()) {
+                        Ok(Some(id)) => Some(id),
+                        _ => continue,
+                    }
+                }
+                Err(_) => continue,
+            },
+        };
+        let todo: Vec<(u32, u32)> = pending.iter().filter(|p| p.2 == nsid).map(|p| (p.0, p.1)).collect();
+        if todo.is_empty() {
+            continue;
+        }
         let done = match &netns {
             None => fix_peers(&todo)?,
             // A namespace being created or removed by someone else cannot be entered (EINVAL):
@@ -67,7 +86,7 @@ pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
         };
         pending.retain(|p| !done.contains(&p.0));
     }
-    Ok(pending.into_iter().map(|(host, _)| host).collect())
+    Ok(pending.into_iter().map(|(host, _, _)| host).collect())
 }
 
 /// In the calling thread's namespace: fix each peer that lives here; returns the host

@@ -46,6 +46,13 @@ pub struct UnderlayInfo {
     pub mtu: u16,
 }
 
+/// A cluster host's name: a DNS label.
+pub fn is_host_name(name: &str) -> bool {
+    (1..=63).contains(&name.len())
+        && !name.starts_with('-')
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 impl Cluster {
     /// The other host ENI `eni` is on (none: it is on this one).
     pub fn remote_host<'a>(&self, eni: &'a super::Eni) -> Option<&'a str> {

@@ -9,6 +9,7 @@ mod cen;
 mod eni;
 mod flow_log;
 mod gateway;
+mod host;
 mod lookup;
 mod multicast;
 mod route_entry;
@@ -42,6 +43,7 @@ pub fn all() -> impl Iterator<Item = &'static Op> {
         security_group::OPS,
         flow_log::OPS,
         multicast::OPS,
+        host::OPS,
     ]
     .into_iter()
     .flatten()

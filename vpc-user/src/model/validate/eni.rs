@@ -69,7 +69,7 @@ pub(super) fn validate(
         );
     }
     if let Some(host) = &spec.host
-        && !is_host_name(host)
+        && !crate::model::binding::is_host_name(host)
     {
         problems.add(
             code::HOST_MALFORMED,
@@ -91,11 +91,4 @@ pub(super) fn validate(
         conntrack_limit: check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(0),
         host: spec.host.clone(),
     })
-}
-
-/// A cluster host's name: a DNS label.
-pub fn is_host_name(name: &str) -> bool {
-    (1..=63).contains(&name.len())
-        && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }

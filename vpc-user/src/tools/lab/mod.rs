@@ -32,7 +32,8 @@ use crate::{
 pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<Value> {
     let applied = conn.call("ApplyTopology", json!({"Topology": spec}))?;
     let topology = configured(conn)?;
-    for (_, vswitch, eni) in topology.enis() {
+    let me = this_host(conn)?;
+    for (_, vswitch, eni) in topology.enis().filter(|(_, _, e)| is_here(e.host.as_deref(), me.as_deref())) {
         let ns = naming.netns(&eni.name);
         let host = naming.host_ifname(eni);
         guest(&ns, &host)?;
@@ -82,6 +83,17 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
     Ok(applied)
 }
 
+/// This agent's host name in a cluster (none: a single host).
+fn this_host(conn: &Conn) -> anyhow::Result<Option<String>> {
+    Ok(conn.call("DescribeHosts", json!({}))?["Host"].as_str().map(str::to_string))
+}
+
+/// Whether an ENI placed on `host` has its guest on this agent's host `me`: placed on no host,
+/// it is every host's own (so a single host holds them all).
+fn is_here(host: Option<&str>, me: Option<&str>) -> bool {
+    host.is_none() || me.is_none() || host == me
+}
+
 /// A namespace `ns` joined to the host by veth `host` (guest side `eth0`), without IPv6 chatter
 /// (router solicitations, DAD) on either side: the VPC is IPv4.
 fn guest(ns: &str, host: &str) -> anyhow::Result<()> {
@@ -111,13 +123,16 @@ pub fn configured(conn: &Conn) -> anyhow::Result<Topology> {
 /// `spec` and for the configuration the agent held.
 pub fn down(conn: &Conn, naming: &Naming, spec: Option<&TopologySpec>) -> anyhow::Result<()> {
     let mut enis: Vec<(String, Option<String>)> = Vec::new();
+    // Another host's guests are its lab's to remove.
+    let me = this_host(conn).ok().flatten();
+    let here = |host: &Option<String>| is_here(host.as_deref(), me.as_deref());
     if let Some(spec) = spec {
-        enis.extend(spec.vpcs.iter().flat_map(|v| &v.enis).map(|e| (e.name.clone(), e.interface.clone())));
+        enis.extend(spec.vpcs.iter().flat_map(|v| &v.enis).filter(|e| here(&e.host)).map(|e| (e.name.clone(), e.interface.clone())));
         enis.extend(spec.enis.iter().map(|e| (e.name.clone(), e.interface.clone())));
         enis.extend(spec.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), g.interface.clone())));
     }
     if let Ok(topology) = configured(conn) {
-        enis.extend(topology.enis().map(|(_, _, e)| (e.name.clone(), e.interface.clone())));
+        enis.extend(topology.enis().filter(|(_, _, e)| here(&e.host)).map(|(_, _, e)| (e.name.clone(), e.interface.clone())));
         enis.extend(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), g.interface.clone())));
     }
     conn.call("Teardown", json!({}))?;

@@ -1,0 +1,341 @@
+//! One VPC across two hosts, on real packets: each host is a network namespace with its own
+//! agent (pin root, state directory, socket: `vpc daemon --host --underlay --peer`) and an
+//! underlay veth on a bridge in a fabric namespace; guests on different hosts reach each other
+//! through the Geneve overlay. Checked: ping and TCP within and across VSwitches, identical
+//! CIDRs of two VPCs kept apart (by the VNI on the wire, read off the fabric), a 4 MB transfer
+//! through the overlay's smaller MTU (path-MTU discovery from the gateway's fragmentation
+//! needed), exact overlay counters for a burst of datagrams, the hosts each agent sees, and a
+//! spoofed Geneve frame from the fabric dropped and counted.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket},
+    process::{Child, Command},
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+use vpc::{
+    agent::HostOptions,
+    api::Conn,
+    cli::parse_topology,
+    netns,
+    tools::lab::{
+        self,
+        probe::{self, Capture, Whoami},
+    },
+};
+use vpc_common::tunnel::{self, OUTER_LEN, Outer};
+use vpc_tests::{checked, options, vpc_bin};
+
+const FABRIC: &str = "vtmh-fab";
+const HOSTS: [&str; 2] = ["h1", "h2"];
+
+const TOPOLOGY: &str = "
+vpcs:
+  - name: prod
+    cidr: 10.0.0.0/8
+    vswitches: [{name: s1, cidr: 10.1.0.0/24, zone: a}, {name: s2, cidr: 10.1.1.0/24, zone: b}]
+    security_groups:
+      - name: web
+        rules:
+          - {direction: ingress, policy: accept, protocol: icmp, ports: -1/-1, peer: 10.0.0.0/8, priority: 1}
+          - {direction: ingress, policy: accept, protocol: tcp, ports: 5201/5202, peer: {group: web}, priority: 1}
+          - {direction: ingress, policy: accept, protocol: udp, ports: 7000/7000, peer: 10.0.0.0/8, priority: 1}
+    enis:
+      - {name: a1, vswitch: s1, ip: 10.1.0.10, security_groups: [web], host: h1}
+      - {name: b1, vswitch: s1, ip: 10.1.0.20, security_groups: [web], host: h2}
+      - {name: b2, vswitch: s2, ip: 10.1.1.20, security_groups: [web], host: h2}
+  - name: dev
+    cidr: 10.0.0.0/8
+    vswitches: [{name: d1, cidr: 10.1.0.0/24, zone: a}]
+    security_groups:
+      - name: open
+        rules: [{direction: ingress, policy: accept, protocol: all, ports: -1/-1, peer: 0.0.0.0/0, priority: 1}]
+    enis:
+      - {name: x1, vswitch: d1, ip: 10.1.0.10, security_groups: [open], host: h1}
+      - {name: x2, vswitch: d1, ip: 10.1.0.20, security_groups: [open], host: h2}
+";
+
+fn underlay_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 255, 0, i as u8 + 1)
+}
+
+/// A host: its namespace (`vtmh-hN`), its agent and the agent's options.
+struct Host {
+    ns: String,
+    opts: HostOptions,
+    agent: Child,
+}
+
+impl Host {
+    fn conn(&self) -> Conn {
+        Conn::Remote(self.opts.socket())
+    }
+
+    fn call(&self, action: &str, body: Value) -> Value {
+        checked(action, self.conn().call(action, body).unwrap_or_else(|e| panic!("{action} on {}: {e}\n{}", self.ns, self.log())))
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.opts.state_dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The data path's counters of ENI `name` here: (rx, tx) packets.
+    fn counters(&self, name: &str) -> (u64, u64) {
+        let stats = self.call("DescribeStatistics", json!({}));
+        let eni = stats["Enis"].as_array().unwrap().iter().find(|e| e["NetworkInterfaceName"] == name).unwrap_or_else(|| panic!("{name}"));
+        (eni["RxPackets"].as_u64().unwrap(), eni["TxPackets"].as_u64().unwrap())
+    }
+
+    /// What the data path counted here, for a failure's message.
+    fn report(&self) -> String {
+        let stats = self.call("DescribeStatistics", json!({}));
+        let drops: Vec<String> = stats["Drops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["Packets"] != 0)
+            .map(|d| format!("{}={}", d["Reason"], d["Packets"]))
+            .collect();
+        let enis: Vec<String> = stats["Enis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} rx {} tx {}", e["NetworkInterfaceName"], e["RxPackets"], e["TxPackets"]))
+            .collect();
+        format!("drops [{}], ENIs [{}], hosts {}\n{}", drops.join(", "), enis.join(", "), self.call("DescribeHosts", json!({})), self.log())
+    }
+
+    fn drops(&self, reason: &str) -> u64 {
+        let stats = self.call("DescribeStatistics", json!({}));
+        stats["Drops"].as_array().unwrap().iter().find(|d| d["Reason"] == reason).map_or(0, |d| d["Packets"].as_u64().unwrap())
+    }
+}
+
+/// The fabric and both hosts, removed (agents stopped, pins, guests and namespaces gone) on
+/// drop, even when the test fails.
+struct Cluster {
+    hosts: Vec<Host>,
+    spec: vpc::model::spec::TopologySpec,
+}
+
+fn ip(args: &[&str]) {
+    lab::ip(args).unwrap_or_else(|e| panic!("ip {}: {e:#}", args.join(" ")));
+}
+
+fn clear() {
+    for i in 0..HOSTS.len() {
+        let _ = lab::ip(&["netns", "del", &format!("vtmh-h{}", i + 1)]);
+        let opts = options(&format!("mh{}", i + 1));
+        let _ = vpc::dataplane::Dataplane::new(&opts.bpffs, Default::default()).down();
+        let _ = std::fs::remove_dir_all(&opts.state_dir);
+        for eni in ["a1", "b1", "b2", "x1", "x2"] {
+            let _ = lab::ip(&["netns", "del", &opts.naming.netns(eni)]);
+        }
+    }
+    let _ = lab::ip(&["netns", "del", FABRIC]);
+}
+
+impl Cluster {
+    fn up() -> Cluster {
+        clear();
+        ip(&["netns", "add", FABRIC]);
+        lab::ip_batch(Some(FABRIC), &["link add br0 type bridge".into(), "link set br0 up".into(), "link set lo up".into()]).unwrap();
+        let mut hosts = Vec::new();
+        for (i, name) in HOSTS.iter().enumerate() {
+            let ns = format!("vtmh-h{}", i + 1);
+            let fabric_side = format!("vtmh-f{}", i + 1);
+            ip(&["netns", "add", &ns]);
+            ip(&["link", "add", &fabric_side, "netns", FABRIC, "type", "veth", "peer", "name", "und0", "netns", &ns]);
+            lab::ip_batch(Some(FABRIC), &[format!("link set {fabric_side} master br0"), format!("link set {fabric_side} up")]).unwrap();
+            lab::ip_batch(
+                Some(&ns),
+                &["link set lo up".into(), format!("addr add {}/24 dev und0", underlay_ip(i)), "link set und0 up".into()],
+            )
+            .unwrap();
+            let opts = options(&format!("mh{}", i + 1));
+            std::fs::create_dir_all(&opts.state_dir).unwrap();
+            let log = std::fs::File::create(opts.state_dir.join("daemon.log")).unwrap();
+            let mut peers = Vec::new();
+            for (j, other) in HOSTS.iter().enumerate().filter(|(j, _)| *j != i) {
+                peers.extend(["--peer".to_string(), format!("{other}={}", underlay_ip(j))]);
+            }
+            // In the host's network namespace, in this mount namespace (its pins stay visible).
+            let agent = Command::new("nsenter")
+                .arg(format!("--net={}", netns::path(&ns).display()))
+                .arg(vpc_bin())
+                .args(["--bpffs", &opts.bpffs.display().to_string(), "--state-dir", &opts.state_dir.display().to_string()])
+                .args(["--prefix", &opts.naming.prefix, "daemon", "--host", name, "--underlay", "und0"])
+                .args(&peers)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("vpc binary");
+            hosts.push(Host { ns, opts, agent });
+        }
+        for host in &hosts {
+            let start = Instant::now();
+            while !vpc::api::client::is_running(&host.opts.socket()) {
+                assert!(start.elapsed() < Duration::from_secs(20), "agent of {} did not start: {}", host.ns, host.log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let spec = parse_topology("mh", TOPOLOGY).unwrap();
+        let cluster = Cluster { hosts, spec };
+        // Each host's lab makes its own guests, in its own namespace.
+        for host in &cluster.hosts {
+            let (conn, naming, spec) = (host.conn(), host.opts.naming.clone(), cluster.spec.clone());
+            netns::in_netns(&netns::path(&host.ns), move || lab::up(&conn, &naming, &spec)).unwrap_or_else(|e| panic!("lab up: {e:#}"));
+        }
+        cluster
+    }
+
+    fn guest(&self, eni: &str) -> String {
+        let host = self.host_of(eni);
+        self.hosts[host].opts.naming.netns(eni)
+    }
+
+    fn host_of(&self, eni: &str) -> usize {
+        if ["a1", "x1"].contains(&eni) { 0 } else { 1 }
+    }
+
+    /// Wait until each agent sees the other host up (its underlay neighbour resolved).
+    fn wait_up(&self) {
+        for host in &self.hosts {
+            let start = Instant::now();
+            loop {
+                let hosts = host.call("DescribeHosts", json!({}));
+                if hosts["Hosts"].as_array().unwrap().iter().all(|h| h["Status"] != "Down") {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(15), "{}: {hosts}\n{}", host.ns, host.log());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for host in &mut self.hosts {
+            let (conn, naming, spec) = (host.conn(), host.opts.naming.clone(), self.spec.clone());
+            let _ = netns::in_netns(&netns::path(&host.ns), move || lab::down(&conn, &naming, Some(&spec)));
+            let _ = host.agent.kill();
+            let _ = host.agent.wait();
+        }
+        clear();
+    }
+}
+
+/// Datagrams of a VPC's packets on the fabric side of `host`'s underlay, as (VNI, source ENI,
+/// destination ENI) read from their Geneve headers.
+fn geneve(frames: &[Vec<u8>], to: Ipv4Addr) -> Vec<(u32, u32, u32)> {
+    frames
+        .iter()
+        .filter(|f| f.len() > OUTER_LEN)
+        .filter_map(|f| match tunnel::outer(f[..OUTER_LEN].try_into().unwrap(), f.len(), u32::from_ne_bytes(to.octets())) {
+            Outer::Geneve { vni, src_eni, dst_eni, .. } => Some((vni, src_eni, dst_eni)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn guests_on_two_hosts_talk_through_the_overlay() {
+    let cluster = Cluster::up();
+    cluster.wait_up();
+    let (h1, h2) = (&cluster.hosts[0], &cluster.hosts[1]);
+    let ids = h1.call("ExportTopology", json!({}))["Ids"].clone();
+    let topology = lab::configured(&h1.conn()).unwrap();
+    let vpc_number = |name: &str| ids["vpcs"][&topology.vpc(name).unwrap().id].as_u64().unwrap() as u32;
+    let port = |eni: &str| ids["ports"][&topology.eni(eni).unwrap().2.id].as_u64().unwrap() as u32;
+    let addr = |eni: &str| topology.eni(eni).unwrap().2.ip;
+
+    // Each agent sees both hosts and where the ENIs are.
+    let seen = h1.call("DescribeHosts", json!({}));
+    assert_eq!(seen["Host"], "h1");
+    let other = seen["Hosts"].as_array().unwrap().iter().find(|h| h["HostName"] == "h2").unwrap().clone();
+    assert_eq!((other["Status"].clone(), other["UnderlayAddress"].clone()), (json!("Up"), json!("10.255.0.2")));
+    assert_eq!(other["NetworkInterfaceNames"], json!(["b1", "b2", "x2"]));
+    assert_eq!(seen["Underlay"]["TunnelMtu"], 1500 - 58);
+
+    // Ping across hosts, in one VSwitch and across two; watched on the fabric.
+    let capture = Capture::start(FABRIC, "vtmh-f1").unwrap();
+    assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 3), "a1 -> b1: h1 {} / h2 {}", h1.report(), h2.report());
+    assert!(probe::ping(&cluster.guest("a1"), addr("b2"), 3), "a1 -> b2");
+    assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "x1 -> x2 (dev)");
+    let seen = geneve(&capture.stop(), underlay_ip(1));
+    assert!(seen.contains(&(vpc_number("prod"), port("a1"), port("b1"))), "prod's VNI from a1 to b1 on the wire: {seen:?}");
+    assert!(seen.contains(&(vpc_number("dev"), port("x1"), port("x2"))), "dev's VNI from x1 to x2 on the wire: {seen:?}");
+    assert_ne!(vpc_number("prod"), vpc_number("dev"));
+
+    // The same address in two VPCs is two guests: TCP says who answered.
+    let _b1 = Whoami::start(&cluster.guest("b1"), "b1", 5201).unwrap();
+    let _x2 = Whoami::start(&cluster.guest("x2"), "x2", 5201).unwrap();
+    let who = |from: &str| probe::whoami(&cluster.guest(from), addr("b1"), 5201, Duration::from_secs(3)).unwrap();
+    assert_eq!((who("a1"), who("x1")), ("b1".to_string(), "x2".to_string()));
+
+    // 4 MB of TCP a1 -> b2: the guests' MTU is 1500, the overlay's 1442, so the sender learns
+    // the path MTU from its gateway's fragmentation-needed and the transfer completes.
+    let sink = netns::in_netns(&netns::path(&cluster.guest("b2")), || Ok(TcpListener::bind(("0.0.0.0", 5202))?)).unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (mut conn, _) = sink.accept().unwrap();
+        let mut data = Vec::new();
+        conn.read_to_end(&mut data).unwrap();
+        data
+    });
+    let payload: Vec<u8> = (0..4 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let sent = payload.clone();
+    let to = addr("b2");
+    netns::in_netns(&netns::path(&cluster.guest("a1")), move || {
+        let mut conn = TcpStream::connect_timeout(&(to, 5202).into(), Duration::from_secs(3))?;
+        conn.set_write_timeout(Some(Duration::from_secs(20)))?;
+        conn.write_all(&sent)?;
+        Ok(())
+    })
+    .unwrap();
+    let received = receiver.join().unwrap();
+    assert!(received == payload, "received {} of {} bytes intact", received.len(), payload.len());
+
+    // Exact overlay counts: 50 datagrams a1 -> b1 are 50 encapsulated at h1 (on b1's tunnel
+    // port there) and 50 decapsulated at h2 (on a1's tunnel port there), all received.
+    let listener = netns::in_netns(&netns::path(&cluster.guest("b1")), || Ok(UdpSocket::bind(("0.0.0.0", 7000))?)).unwrap();
+    listener.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let (before_h1, before_h2) = (h1.counters("b1"), h2.counters("a1"));
+    netns::in_netns(&netns::path(&cluster.guest("a1")), move || {
+        let socket = UdpSocket::bind(("0.0.0.0", 0))?;
+        for i in 0..50u32 {
+            socket.send_to(&i.to_be_bytes(), (to_b1(), 7000))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    let mut got = 0;
+    let mut buf = [0u8; 64];
+    while got < 50 && listener.recv(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert_eq!(got, 50, "every datagram arrived");
+    let (after_h1, after_h2) = (h1.counters("b1"), h2.counters("a1"));
+    assert_eq!(after_h1.1 - before_h1.1, 50, "encapsulated at h1 to b1");
+    assert_eq!(after_h2.0 - before_h2.0, 50, "decapsulated at h2 from a1");
+
+    // A frame on the fabric claiming h1 but naming b2 (an ENI of h2 itself) as its source.
+    let capture = Capture::start(FABRIC, "vtmh-f1").unwrap();
+    assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 1));
+    let good = capture.stop().into_iter().find(|f| !geneve(std::slice::from_ref(f), underlay_ip(1)).is_empty()).expect("a Geneve frame");
+    let mut spoofed = good.clone();
+    spoofed[54..58].copy_from_slice(&port("b2").to_be_bytes());
+    let before = h2.drops("tunnel_spoofed");
+    probe::send_frames(FABRIC, "vtmh-f2", vec![spoofed; 5]).unwrap();
+    let start = Instant::now();
+    while h2.drops("tunnel_spoofed") < before + 5 && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(h2.drops("tunnel_spoofed") - before, 5, "spoofed source ENI dropped and counted at h2");
+}
+
+fn to_b1() -> Ipv4Addr {
+    Ipv4Addr::new(10, 1, 0, 20)
+}

@@ -1,0 +1,117 @@
+//! The hosts of a cluster as this agent sees them: its own name and underlay interface, and
+//! the others' underlay addresses, given on the command line until a shared store holds them.
+//! Read again every rebind: the underlay's MAC, MTU and address, and each other host's next-hop
+//! MAC from the neighbour table (a host whose neighbour is not resolved is down: nothing is
+//! sent to it, and resolution is asked for).
+
+use std::{collections::BTreeMap, net::Ipv4Addr};
+
+use crate::{
+    dataplane::{self, iface},
+    model::binding::{Cluster, HostInfo, UnderlayInfo},
+};
+
+/// `vpc daemon --host NAME --underlay IFACE --peer NAME=ADDR...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterOptions {
+    pub me: String,
+    pub underlay: String,
+    /// The other hosts: name -> underlay address.
+    pub peers: BTreeMap<String, Ipv4Addr>,
+}
+
+impl ClusterOptions {
+    /// Parse `NAME=ADDR` peers and check the names.
+    pub fn new(me: String, underlay: String, peers: &[String]) -> anyhow::Result<ClusterOptions> {
+        let valid = crate::model::binding::is_host_name;
+        anyhow::ensure!(valid(&me), "--host '{me}' is not a host name (lowercase letters, digits and '-')");
+        let mut out = BTreeMap::new();
+        for peer in peers {
+            let (name, addr) = peer.split_once('=').ok_or_else(|| anyhow::anyhow!("--peer '{peer}' is not NAME=ADDRESS"))?;
+            anyhow::ensure!(valid(name), "--peer '{peer}': '{name}' is not a host name");
+            anyhow::ensure!(name != me, "--peer '{peer}' names this host");
+            let addr: Ipv4Addr = addr.parse().map_err(|_| anyhow::anyhow!("--peer '{peer}': '{addr}' is not an IPv4 address"))?;
+            anyhow::ensure!(out.insert(name.to_string(), addr).is_none(), "--peer names {name} twice");
+        }
+        Ok(ClusterOptions { me, underlay, peers: out })
+    }
+
+    /// The cluster now. Host numbers follow the names' order, the same on every host given the
+    /// same hosts. Without its underlay interface (or its address) this host reaches no other.
+    pub fn view(&self) -> Cluster {
+        let mut names: Vec<&str> = self.peers.keys().map(String::as_str).chain([self.me.as_str()]).collect();
+        names.sort();
+        let number = |name: &str| names.iter().position(|n| *n == name).map_or(0, |i| i as u32 + 1);
+        let underlay = dataplane::ifindex(&self.underlay).and_then(|ifindex| {
+            Some((
+                UnderlayInfo { ifindex, mac: iface::mac(&self.underlay).ok()?, mtu: iface::mtu(&self.underlay).ok()? },
+                iface::ipv4(&self.underlay).ok()?,
+            ))
+        });
+        let mut hosts = BTreeMap::new();
+        if let Some((underlay, ip)) = underlay {
+            hosts.insert(self.me.clone(), HostInfo { number: number(&self.me), ip, mac: underlay.mac, up: true });
+        }
+        let neighbours = neighbours(&self.underlay);
+        for (name, &ip) in &self.peers {
+            let mac = neighbours.get(&ip).copied();
+            if mac.is_none() {
+                ask(ip);
+            }
+            hosts.insert(name.clone(), HostInfo { number: number(name), ip, mac: mac.unwrap_or_default(), up: mac.is_some() });
+        }
+        Cluster { me: Some(self.me.clone()), hosts, underlay: underlay.map(|(u, _)| u) }
+    }
+}
+
+/// Resolved IPv4 neighbours on `ifname` (this network namespace's `/proc/net/arp`): address ->
+/// MAC.
+fn neighbours(ifname: &str) -> BTreeMap<Ipv4Addr, [u8; 6]> {
+    let table = std::fs::read_to_string("/proc/net/arp").unwrap_or_default();
+    table.lines().skip(1).filter_map(|line| parse_arp_line(line, ifname)).collect()
+}
+
+/// One row of `/proc/net/arp`: "IP address  HW type  Flags  HW address  Mask  Device", complete
+/// (flag 0x2) and on `ifname`.
+fn parse_arp_line(line: &str, ifname: &str) -> Option<(Ipv4Addr, [u8; 6])> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let [ip, _, flags, mac, _, device] = fields.as_slice() else { return None };
+    let flags = u32::from_str_radix(flags.trim_start_matches("0x"), 16).ok()?;
+    if *device != ifname || flags & 0x2 == 0 {
+        return None;
+    }
+    Some((ip.parse().ok()?, crate::model::addr::parse_mac(mac)?))
+}
+
+/// Make the kernel resolve `ip`'s neighbour entry: a datagram to its discard port (9), whose
+/// ARP request is what counts (the datagram itself is dropped there or answered "port
+/// unreachable").
+fn ask(ip: Ipv4Addr) {
+    if let Ok(socket) = std::net::UdpSocket::bind("0.0.0.0:0") {
+        let _ = socket.send_to(&[], (ip, 9));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_are_name_equals_address() {
+        let o = ClusterOptions::new("h1".into(), "u1".into(), &["h2=10.0.0.2".into(), "h3=10.0.0.3".into()]).unwrap();
+        assert_eq!(o.peers, [("h2".to_string(), Ipv4Addr::new(10, 0, 0, 2)), ("h3".to_string(), Ipv4Addr::new(10, 0, 0, 3))].into());
+        for bad in ["h2", "h2=10.0.0", "H2=10.0.0.2", "h1=10.0.0.9"] {
+            assert!(ClusterOptions::new("h1".into(), "u1".into(), &[bad.to_string()]).is_err(), "{bad}");
+        }
+        assert!(ClusterOptions::new("h1".into(), "u1".into(), &["h2=10.0.0.2".into(), "h2=10.0.0.3".into()]).is_err());
+    }
+
+    #[test]
+    fn arp_rows_on_the_underlay_that_are_complete() {
+        let row = "10.255.0.2       0x1         0x2         02:fe:00:00:00:02     *        u1";
+        assert_eq!(parse_arp_line(row, "u1"), Some((Ipv4Addr::new(10, 255, 0, 2), [2, 0xfe, 0, 0, 0, 2])));
+        assert_eq!(parse_arp_line(row, "u2"), None);
+        let incomplete = "10.255.0.3       0x1         0x0         00:00:00:00:00:00     *        u1";
+        assert_eq!(parse_arp_line(incomplete, "u1"), None);
+    }
+}
