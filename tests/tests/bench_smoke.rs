@@ -47,7 +47,7 @@ fn quick_bench_writes_results_and_summary() {
         assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{plot}");
     }
     let verifier = results["verifier"].as_array().unwrap();
-    assert!(verifier.len() == 2 && verifier.iter().all(|v| v[1].as_u64().unwrap() > 100), "{verifier:?}");
+    assert!(verifier.len() == 3 && verifier.iter().all(|v| v[1].as_u64().unwrap() > 100), "{verifier:?}");
     let leftovers: Vec<String> = std::fs::read_dir("/sys/fs/bpf")
         .unwrap()
         .flatten()

@@ -1,7 +1,7 @@
-//! One VPC across two hosts, on real packets: each host is a network namespace with its own
-//! agent (pin root, state directory, socket: `vpc daemon --host --underlay --peer`) and an
-//! underlay veth on a bridge in a fabric namespace; guests on different hosts reach each other
-//! through the Geneve overlay. Checked: ping and TCP within and across VSwitches, identical
+//! One VPC across two hosts, on real packets, brought up as a user would with `vpc lab up -f`:
+//! each host is a network namespace with its own agent (pin root, state directory, socket:
+//! `vpc daemon --host --underlay --peer`) and an underlay veth on a bridge in a fabric namespace;
+//! guests on different hosts reach each other through the Geneve overlay. Checked: ping and TCP within and across VSwitches, identical
 //! CIDRs of two VPCs kept apart (by the VNI on the wire, read off the fabric), a 4 MB transfer
 //! through the overlay's smaller MTU (path-MTU discovery from the gateway's fragmentation
 //! needed), exact overlay counters for a burst of datagrams, the hosts each agent sees, and a
@@ -10,7 +10,7 @@
 use std::{
     io::{Read as _, Write as _},
     net::{Ipv4Addr, TcpListener, TcpStream, UdpSocket},
-    process::{Child, Command},
+    process::Command,
     time::{Duration, Instant},
 };
 
@@ -22,14 +22,12 @@ use vpc::{
     netns,
     tools::lab::{
         self,
+        hosts::{self, LabHost},
         probe::{self, Capture, Whoami},
     },
 };
 use vpc_common::tunnel::{self, OUTER_LEN, Outer};
 use vpc_tests::{checked, options, vpc_bin};
-
-const FABRIC: &str = "vtmh-fab";
-const HOSTS: [&str; 2] = ["h1", "h2"];
 
 const TOPOLOGY: &str = "
 vpcs:
@@ -57,28 +55,20 @@ vpcs:
       - {name: x2, vswitch: d1, ip: 10.1.0.20, security_groups: [open], host: h2}
 ";
 
-fn underlay_ip(i: usize) -> Ipv4Addr {
-    Ipv4Addr::new(10, 255, 0, i as u8 + 1)
-}
-
-/// A host: its namespace (`vtmh-hN`), its agent and the agent's options.
-struct Host {
-    ns: String,
-    opts: HostOptions,
-    agent: Child,
-}
+/// A host of the lab: its namespace and agent (made by `vpc lab up`).
+struct Host(LabHost);
 
 impl Host {
     fn conn(&self) -> Conn {
-        Conn::Remote(self.opts.socket())
+        Conn::Remote(self.0.opts.socket())
     }
 
     fn call(&self, action: &str, body: Value) -> Value {
-        checked(action, self.conn().call(action, body).unwrap_or_else(|e| panic!("{action} on {}: {e}\n{}", self.ns, self.log())))
+        checked(action, self.conn().call(action, body).unwrap_or_else(|e| panic!("{action} on {}: {e}\n{}", self.0.name, self.log())))
     }
 
     fn log(&self) -> String {
-        std::fs::read_to_string(self.opts.state_dir.join("daemon.log")).unwrap_or_default()
+        std::fs::read_to_string(self.0.opts.state_dir.join("daemon.log")).unwrap_or_default()
     }
 
     /// The data path's counters of ENI `name` here: (rx, tx) packets.
@@ -107,97 +97,56 @@ impl Host {
         format!("drops [{}], ENIs [{}], hosts {}\n{}", drops.join(", "), enis.join(", "), self.call("DescribeHosts", json!({})), self.log())
     }
 
+    /// An event counter of the data path here (`vpc stats`' events).
+    fn event(&self, name: &str) -> u64 {
+        let stats = self.call("DescribeStatistics", json!({}));
+        stats["Events"].as_array().unwrap().iter().find(|e| e["Event"] == name).map_or(0, |e| e["Count"].as_u64().unwrap())
+    }
+
     fn drops(&self, reason: &str) -> u64 {
         let stats = self.call("DescribeStatistics", json!({}));
         stats["Drops"].as_array().unwrap().iter().find(|d| d["Reason"] == reason).map_or(0, |d| d["Packets"].as_u64().unwrap())
     }
 }
 
-/// The fabric and both hosts, removed (agents stopped, pins, guests and namespaces gone) on
-/// drop, even when the test fails.
+/// The lab across hosts as `vpc lab up -f` makes it; `vpc lab down -f` on drop, even when the
+/// test fails.
 struct Cluster {
+    opts: HostOptions,
+    file: std::path::PathBuf,
     hosts: Vec<Host>,
-    spec: vpc::model::spec::TopologySpec,
-}
-
-fn ip(args: &[&str]) {
-    lab::ip(args).unwrap_or_else(|e| panic!("ip {}: {e:#}", args.join(" ")));
-}
-
-fn clear() {
-    for i in 0..HOSTS.len() {
-        let _ = lab::ip(&["netns", "del", &format!("vtmh-h{}", i + 1)]);
-        let opts = options(&format!("mh{}", i + 1));
-        let _ = vpc::dataplane::Dataplane::new(&opts.bpffs, Default::default()).down();
-        let _ = std::fs::remove_dir_all(&opts.state_dir);
-        for eni in ["a1", "b1", "b2", "x1", "x2"] {
-            let _ = lab::ip(&["netns", "del", &opts.naming.netns(eni)]);
-        }
-    }
-    let _ = lab::ip(&["netns", "del", FABRIC]);
 }
 
 impl Cluster {
     fn up() -> Cluster {
-        clear();
-        ip(&["netns", "add", FABRIC]);
-        lab::ip_batch(Some(FABRIC), &["link add br0 type bridge".into(), "link set br0 up".into(), "link set lo up".into()]).unwrap();
-        let mut hosts = Vec::new();
-        for (i, name) in HOSTS.iter().enumerate() {
-            let ns = format!("vtmh-h{}", i + 1);
-            let fabric_side = format!("vtmh-f{}", i + 1);
-            ip(&["netns", "add", &ns]);
-            ip(&["link", "add", &fabric_side, "netns", FABRIC, "type", "veth", "peer", "name", "und0", "netns", &ns]);
-            lab::ip_batch(Some(FABRIC), &[format!("link set {fabric_side} master br0"), format!("link set {fabric_side} up")]).unwrap();
-            lab::ip_batch(
-                Some(&ns),
-                &["link set lo up".into(), format!("addr add {}/24 dev und0", underlay_ip(i)), "link set und0 up".into()],
-            )
-            .unwrap();
-            let opts = options(&format!("mh{}", i + 1));
-            std::fs::create_dir_all(&opts.state_dir).unwrap();
-            let log = std::fs::File::create(opts.state_dir.join("daemon.log")).unwrap();
-            let mut peers = Vec::new();
-            for (j, other) in HOSTS.iter().enumerate().filter(|(j, _)| *j != i) {
-                peers.extend(["--peer".to_string(), format!("{other}={}", underlay_ip(j))]);
-            }
-            // In the host's network namespace, in this mount namespace (its pins stay visible).
-            let agent = Command::new("nsenter")
-                .arg(format!("--net={}", netns::path(&ns).display()))
-                .arg(vpc_bin())
-                .args(["--bpffs", &opts.bpffs.display().to_string(), "--state-dir", &opts.state_dir.display().to_string()])
-                .args(["--prefix", &opts.naming.prefix, "daemon", "--host", name, "--underlay", "und0"])
-                .args(&peers)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("vpc binary");
-            hosts.push(Host { ns, opts, agent });
-        }
-        for host in &hosts {
-            let start = Instant::now();
-            while !vpc::api::client::is_running(&host.opts.socket()) {
-                assert!(start.elapsed() < Duration::from_secs(20), "agent of {} did not start: {}", host.ns, host.log());
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
+        let opts = options("mh");
+        std::fs::create_dir_all(&opts.state_dir).unwrap();
+        let file = opts.state_dir.join("topology.yaml");
+        std::fs::write(&file, TOPOLOGY).unwrap();
+        // What an aborted run left goes first.
+        let _ = lab_command(&opts, "down", &file);
+        let out = lab_command(&opts, "up", &file);
+        assert!(out.status.success(), "vpc lab up: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         let spec = parse_topology("mh", TOPOLOGY).unwrap();
-        let cluster = Cluster { hosts, spec };
-        // Each host's lab makes its own guests, in its own namespace.
-        for host in &cluster.hosts {
-            let (conn, naming, spec) = (host.conn(), host.opts.naming.clone(), cluster.spec.clone());
-            netns::in_netns(&netns::path(&host.ns), move || lab::up(&conn, &naming, &spec)).unwrap_or_else(|e| panic!("lab up: {e:#}"));
-        }
-        cluster
+        let hosts = hosts::lab_hosts(&opts, &spec).into_iter().map(Host).collect();
+        Cluster { opts, file, hosts }
     }
 
     fn guest(&self, eni: &str) -> String {
-        let host = self.host_of(eni);
-        self.hosts[host].opts.naming.netns(eni)
+        self.opts.naming.netns(eni)
     }
 
-    fn host_of(&self, eni: &str) -> usize {
-        if ["a1", "x1"].contains(&eni) { 0 } else { 1 }
+    fn fabric(&self) -> String {
+        hosts::fabric(&self.opts)
+    }
+
+    /// The fabric side of host `i`'s underlay.
+    fn fabric_side(&self, i: usize) -> String {
+        format!("{}f{}", self.opts.naming.prefix, i + 1)
+    }
+
+    fn underlay_ip(&self, i: usize) -> Ipv4Addr {
+        self.hosts[i].0.underlay_ip
     }
 
     /// Wait until each agent sees the other host up (its underlay neighbour resolved).
@@ -209,22 +158,29 @@ impl Cluster {
                 if hosts["Hosts"].as_array().unwrap().iter().all(|h| h["Status"] != "Down") {
                     break;
                 }
-                assert!(start.elapsed() < Duration::from_secs(15), "{}: {hosts}\n{}", host.ns, host.log());
+                assert!(start.elapsed() < Duration::from_secs(15), "{}: {hosts}\n{}", host.0.name, host.log());
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
 }
 
+/// `vpc lab up|down -f FILE` with this lab's options.
+fn lab_command(opts: &HostOptions, what: &str, file: &std::path::Path) -> std::process::Output {
+    Command::new(vpc_bin())
+        .args(["--bpffs", &opts.bpffs.display().to_string(), "--state-dir", &opts.state_dir.display().to_string()])
+        .args(["--prefix", &opts.naming.prefix, "lab", what, "-f", &file.display().to_string()])
+        .output()
+        .expect("vpc binary")
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for host in &mut self.hosts {
-            let (conn, naming, spec) = (host.conn(), host.opts.naming.clone(), self.spec.clone());
-            let _ = netns::in_netns(&netns::path(&host.ns), move || lab::down(&conn, &naming, Some(&spec)));
-            let _ = host.agent.kill();
-            let _ = host.agent.wait();
+        let out = lab_command(&self.opts, "down", &self.file);
+        if !out.status.success() {
+            eprintln!("vpc lab down: {}", String::from_utf8_lossy(&out.stderr));
         }
-        clear();
+        let _ = std::fs::remove_dir_all(&self.opts.state_dir);
     }
 }
 
@@ -261,11 +217,11 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     assert_eq!(seen["Underlay"]["TunnelMtu"], 1500 - 58);
 
     // Ping across hosts, in one VSwitch and across two; watched on the fabric.
-    let capture = Capture::start(FABRIC, "vtmh-f1").unwrap();
+    let capture = Capture::start(&cluster.fabric(), &cluster.fabric_side(0)).unwrap();
     assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 3), "a1 -> b1: h1 {} / h2 {}", h1.report(), h2.report());
     assert!(probe::ping(&cluster.guest("a1"), addr("b2"), 3), "a1 -> b2");
     assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "x1 -> x2 (dev)");
-    let seen = geneve(&capture.stop(), underlay_ip(1));
+    let seen = geneve(&capture.stop(), cluster.underlay_ip(1));
     assert!(seen.contains(&(vpc_number("prod"), port("a1"), port("b1"))), "prod's VNI from a1 to b1 on the wire: {seen:?}");
     assert!(seen.contains(&(vpc_number("dev"), port("x1"), port("x2"))), "dev's VNI from x1 to x2 on the wire: {seen:?}");
     assert_ne!(vpc_number("prod"), vpc_number("dev"));
@@ -303,6 +259,7 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     let listener = netns::in_netns(&netns::path(&cluster.guest("b1")), || Ok(UdpSocket::bind(("0.0.0.0", 7000))?)).unwrap();
     listener.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let (before_h1, before_h2) = (h1.counters("b1"), h2.counters("a1"));
+    let (encapsulated, decapsulated) = (h1.event("overlay_encapsulated"), h2.event("overlay_decapsulated"));
     netns::in_netns(&netns::path(&cluster.guest("a1")), move || {
         let socket = UdpSocket::bind(("0.0.0.0", 0))?;
         for i in 0..50u32 {
@@ -320,15 +277,18 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     let (after_h1, after_h2) = (h1.counters("b1"), h2.counters("a1"));
     assert_eq!(after_h1.1 - before_h1.1, 50, "encapsulated at h1 to b1");
     assert_eq!(after_h2.0 - before_h2.0, 50, "decapsulated at h2 from a1");
+    assert_eq!(h1.event("overlay_encapsulated") - encapsulated, 50);
+    assert_eq!(h2.event("overlay_decapsulated") - decapsulated, 50);
 
     // A frame on the fabric claiming h1 but naming b2 (an ENI of h2 itself) as its source.
-    let capture = Capture::start(FABRIC, "vtmh-f1").unwrap();
+    let capture = Capture::start(&cluster.fabric(), &cluster.fabric_side(0)).unwrap();
     assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 1));
-    let good = capture.stop().into_iter().find(|f| !geneve(std::slice::from_ref(f), underlay_ip(1)).is_empty()).expect("a Geneve frame");
+    let good =
+        capture.stop().into_iter().find(|f| !geneve(std::slice::from_ref(f), cluster.underlay_ip(1)).is_empty()).expect("a Geneve frame");
     let mut spoofed = good.clone();
     spoofed[54..58].copy_from_slice(&port("b2").to_be_bytes());
     let before = h2.drops("tunnel_spoofed");
-    probe::send_frames(FABRIC, "vtmh-f2", vec![spoofed; 5]).unwrap();
+    probe::send_frames(&cluster.fabric(), &cluster.fabric_side(1), vec![spoofed; 5]).unwrap();
     let start = Instant::now();
     while h2.drops("tunnel_spoofed") < before + 5 && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(50));

@@ -194,9 +194,12 @@ pub mod event {
     /// Datagrams whose first fragment was tracked, and later fragments that followed it.
     pub const FRAG_TRACKED: u32 = 9;
     pub const FRAG_FOLLOWED: u32 = 10;
+    /// Packets sent to another host through the overlay, and taken from it.
+    pub const ENCAPSULATED: u32 = 11;
+    pub const DECAPSULATED: u32 = 12;
     /// Reserved slots.
     pub const SLOTS: u32 = 16;
-    pub const NAMES: [&str; 11] = [
+    pub const NAMES: [&str; 13] = [
         "icmp_time_exceeded_sent",
         "flow_cache_hit",
         "flow_cache_miss",
@@ -208,6 +211,8 @@ pub mod event {
         "icmp_frag_needed_sent",
         "fragments_tracked",
         "fragments_followed",
+        "overlay_encapsulated",
+        "overlay_decapsulated",
     ];
 }
 

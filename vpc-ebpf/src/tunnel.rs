@@ -7,7 +7,7 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use vpc_common::{
-    DropReason, Eni, Port, flow_hash,
+    DropReason, Eni, Port, event, flow_hash,
     tunnel::{self, ENCAP_LEN, Encap, HOST_UP, OUTER_LEN, Outer},
 };
 
@@ -17,6 +17,7 @@ use crate::{
     maps::{DELIVERY, HOST_OF_IP, HOSTS, TUNNELS, UNDERLAY},
     packet::Packet,
     parse::{self, ETH_HLEN},
+    stats,
 };
 
 /// Send `pkt` from `eni` to `to`, an ENI on another host: the Ethernet padding
@@ -59,7 +60,9 @@ pub fn encap(ctx: &XdpContext, eni: &Eni, to: &Port, pkt: &Packet) -> Result<u32
     let out = parse::ptr_at::<[u8; OUTER_LEN]>(ctx, 0)?;
     // SAFETY: ptr_at checked the 62 bytes.
     unsafe { *out = header };
-    deliver::to_port(ctx, to.port)
+    let action = deliver::to_port(ctx, to.port)?;
+    stats::event(event::ENCAPSULATED);
+    Ok(action)
 }
 
 /// A frame on the underlay: `false` when it is not Geneve to this host (left to the host
@@ -101,5 +104,6 @@ pub fn arrival(ctx: &XdpContext, s: &mut Scratch) -> Result<bool, DropReason> {
     // An Ethernet header for the inner packet: its MACs are rewritten on delivery.
     let eth = parse::eth(ctx)?;
     eth.ether_type = parse::ETH_P_IP.to_be();
+    stats::event(event::DECAPSULATED);
     Ok(true)
 }

@@ -430,6 +430,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::FlowLogs(FlowLogsCommand::Tail { name, lines, no_follow }) => tail_flow_log(&Conn::to(&opts), &name, lines, !no_follow),
         Command::Lab(LabCommand::Up { file, output }) => {
             let spec = read_topology(&file)?;
+            if !lab::hosts::hosts_of(&spec).is_empty() {
+                let results = lab::hosts::up(&opts, &std::env::current_exe()?, &cli.host.to_args(), &spec).map_err(|e| match e
+                    .downcast::<api::ApiError>()
+                {
+                    Ok(api) => api_error(&file.display().to_string(), api),
+                    Err(e) => e,
+                })?;
+                let summary = lab::hosts::summary(&results);
+                if output == Format::Json {
+                    return output::json(&summary);
+                }
+                for (host, result) in summary["Hosts"].as_object().into_iter().flatten() {
+                    println!("host {host}:");
+                    output::applied(result, false, Format::Table)?;
+                }
+                return Ok(());
+            }
             let conn = lab::agent::ensure(&opts, &std::env::current_exe()?, &cli.host.to_args())?;
             let result = lab::up(&conn, &opts.naming, &spec).map_err(|e| match e.downcast::<api::ApiError>() {
                 Ok(api) => api_error(&file.display().to_string(), api),
@@ -439,6 +456,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Lab(LabCommand::Down { file, output }) => {
             let spec = file.as_deref().map(read_topology).transpose()?;
+            if let Some(spec) = spec.as_ref().filter(|s| !lab::hosts::hosts_of(s).is_empty()) {
+                lab::hosts::down(&opts, spec)?;
+                return output::result("lab down", "", &json!({}), output);
+            }
+            anyhow::ensure!(
+                !crate::netns::path(&lab::hosts::fabric(&opts)).exists(),
+                "a lab across hosts is up: give its file (vpc lab down -f FILE) to take down its hosts and fabric"
+            );
             lab::down(&Conn::to(&opts), &opts.naming, spec.as_ref())?;
             lab::agent::stop(&opts)?;
             output::result("lab down", "", &json!({}), output)

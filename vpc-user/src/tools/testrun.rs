@@ -359,9 +359,11 @@ impl Harness {
 
     /// Instructions the verifier processed for each program of the object (its cost of
     /// proving the program safe; growth shows up here).
-    pub fn verified_instructions(&self) -> anyhow::Result<Vec<(String, u32)>> {
+    pub fn verified_instructions(&mut self) -> anyhow::Result<Vec<(String, u32)>> {
+        // The underlay's program is verified only where a host has an underlay: load it here.
+        crate::dataplane::loader::underlay_program(&mut self.loaded.ebpf)?;
         let mut out = Vec::new();
-        for name in [names::PROG_ENI_INGRESS, names::PROG_MCAST] {
+        for name in [names::PROG_ENI_INGRESS, names::PROG_UNDERLAY_INGRESS, names::PROG_MCAST] {
             let program = self.loaded.ebpf.program(name).with_context(|| format!("{name} missing"))?;
             let info = program.info()?;
             out.push((name.to_string(), info.verified_instruction_count().unwrap_or(0)));

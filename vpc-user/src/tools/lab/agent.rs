@@ -21,14 +21,33 @@ fn marker(opts: &HostOptions) -> PathBuf {
 /// A connection to a running agent, starting one (`exe daemon` with the same host options) if
 /// none answers.
 pub fn ensure(opts: &HostOptions, exe: &std::path::Path, global_args: &[String]) -> anyhow::Result<Conn> {
+    ensure_in(opts, None, exe, global_args, &[])
+}
+
+/// `ensure`, the agent started in network namespace `netns` (in this mount namespace, so its
+/// pins stay where every command sees them) with `daemon_args` after `daemon`.
+pub fn ensure_in(
+    opts: &HostOptions,
+    netns: Option<&str>,
+    exe: &std::path::Path,
+    global_args: &[String],
+    daemon_args: &[String],
+) -> anyhow::Result<Conn> {
     let socket = opts.socket();
     if client::is_running(&socket) {
         return Ok(Conn::Remote(socket));
     }
     std::fs::create_dir_all(&opts.state_dir)?;
     let log = std::fs::File::create(opts.state_dir.join("daemon.log"))?;
-    let mut cmd = Command::new(exe);
-    cmd.args(global_args).arg("daemon").stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut cmd = Command::new("nsenter");
+            cmd.arg(format!("--net={}", crate::netns::path(ns).display())).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    };
+    cmd.args(global_args).arg("daemon").args(daemon_args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
     // Its own session: the agent outlives this command and the terminal.
     unsafe {
         use std::os::unix::process::CommandExt as _;

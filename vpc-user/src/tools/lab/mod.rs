@@ -7,6 +7,7 @@
 //! asks the agent to bind the new interfaces.
 
 pub mod agent;
+pub mod hosts;
 pub mod probe;
 
 use std::{
