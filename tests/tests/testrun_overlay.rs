@@ -314,3 +314,104 @@ fn random_conversations_across_hosts_agree_with_the_model() {
     })
     .unwrap();
 }
+
+#[test]
+fn a_revoke_on_either_host_cuts_an_established_connection() {
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let (a1, b1) = (addr(&t, "a1"), addr(&t, "b1"));
+        let ack = || frame(&t, "a1", Ipv4::tcp(a1, b1, 41000, 22, TCP_ACK));
+        send(hosts, "a1", &frame(&t, "a1", Ipv4::tcp(a1, b1, 41000, 22, TCP_SYN)));
+        send(hosts, "b1", &frame(&t, "b1", Ipv4::tcp(b1, a1, 22, 41000, TCP_SYN | TCP_ACK)));
+        assert_eq!(send(hosts, "a1", &ack()).1.unwrap().action, Action::Redirect { port: hosts[1].port("b1") });
+
+        // h2 revokes b1's ssh rule: the connection's next segment leaves h1 and stops at h2.
+        let mut revoked = t.clone();
+        let web = revoked.vpcs[0].security_groups.iter_mut().find(|g| g.name == "web").unwrap();
+        web.rules.retain(|r| r.ports != Some((22, 22)));
+        hosts[1].apply(revoked).unwrap();
+        let (sent, arrived) = send(hosts, "a1", &ack());
+        assert_eq!(sent.action, Action::Redirect { port: hosts[1].port("b1") }, "h1 still lets it go");
+        assert_eq!(arrived.unwrap().action, Action::Drop(DropReason::SgIngress), "h2 judges its own ENI");
+        // Given back, the same connection goes on.
+        hosts[1].apply(t.clone()).unwrap();
+        assert_eq!(send(hosts, "a1", &ack()).1.unwrap().action, Action::Redirect { port: hosts[1].port("b1") });
+
+        // h1 forbids a1's ssh egress: the segment never leaves h1.
+        let mut denied = t.clone();
+        let admin = denied.vpcs[0].security_groups.iter_mut().find(|g| g.name == "admin").unwrap();
+        let mut rule = admin.rules[0].clone();
+        (rule.id, rule.protocol, rule.ports) = ("sgr-deny-ssh".into(), vpc::model::security::Protocol::Tcp, Some((22, 22)));
+        admin.rules.push(rule);
+        hosts[0].apply(denied).unwrap();
+        let (sent, arrived) = send(hosts, "a1", &ack());
+        assert_eq!((sent.action, arrived), (Action::Drop(DropReason::SgEgress), None));
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A NAT instance and two ECMP firewalls on other hosts than the sender.
+const HOPS: &str = "
+vpcs:
+  - name: prod
+    cidr: 10.0.0.0/8
+    vswitches:
+      - {name: s1, cidr: 10.1.0.0/24, zone: a, route_table: out}
+      - {name: s2, cidr: 10.1.1.0/24, zone: b}
+    route_tables:
+      - name: out
+        routes:
+          - {dst: 192.168.0.0/16, next_hop: {type: eni, eni: nat}}
+          - {dst: 172.16.0.0/12, next_hop: {type: ecmp, hops: [{eni: fw1}, {eni: fw2}]}}
+    security_groups:
+      - name: any
+        rules: [{direction: ingress, policy: accept, protocol: all, ports: -1/-1, peer: 0.0.0.0/0, priority: 1}]
+    enis:
+      - {name: a1, vswitch: s1, ip: 10.1.0.10, security_groups: [any], host: h1}
+      - {name: nat, vswitch: s2, ip: 10.1.1.5, source_dest_check: false, security_groups: [any], host: h2}
+      - {name: fw1, vswitch: s2, ip: 10.1.1.6, source_dest_check: false, security_groups: [any], host: h2}
+      - {name: fw2, vswitch: s2, ip: 10.1.1.7, source_dest_check: false, security_groups: [any], host: h3}
+";
+
+#[test]
+fn next_hops_on_other_hosts_nat_and_ecmp_with_a_host_lost() {
+    let spec = normalize(&TopologySpec::default(), TopologySpec::from_yaml(HOPS).unwrap());
+    let t = Topology::from_spec(&spec, &Quotas::unlimited()).unwrap();
+    with_cluster(t, &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let a1 = addr(&t, "a1");
+        // Through the NAT instance on h2: the destination ENI is the hop, not the address.
+        let out = Ipv4::udp(a1, Ipv4Addr::new(192, 168, 5, 5), 6000, 53, b"q");
+        let (sent, arrived) = send(hosts, "a1", &frame(&t, "a1", out.clone()));
+        let nat = hosts[0].port("nat");
+        assert!(matches!(tunnel::outer(sent.frame[..OUTER_LEN].try_into().unwrap(), sent.frame.len(), underlay_ip(1)), Outer::Geneve { dst_eni, .. } if dst_eni == nat));
+        let arrived = arrived.unwrap();
+        assert_eq!(arrived.action, Action::Redirect { port: hosts[1].port("nat") });
+        assert_eq!(&arrived.frame[14 + 16..14 + 20], &[192, 168, 5, 5], "the inner destination as sent");
+        // Its answer, from an address that is not its own (source/destination check off).
+        let back = Ipv4::udp(Ipv4Addr::new(192, 168, 5, 5), a1, 53, 6000, b"a");
+        assert_eq!(send(hosts, "nat", &frame(&t, "nat", back)).1.unwrap().action, Action::Redirect { port: hosts[0].port("a1") });
+
+        // 64 flows over firewalls on h2 and h3.
+        let flow = |i: u16| frame(&t, "a1", Ipv4::udp(a1, Ipv4Addr::new(172, 16, 0, 9), 7000 + i, 443, b"f"));
+        let hop_of = |hosts: &mut [Harness], i: u16| match send(hosts, "a1", &flow(i)).0.action {
+            Action::Redirect { port } => port,
+            other => panic!("flow {i}: {other:?}"),
+        };
+        let before: Vec<u32> = (0..64).map(|i| hop_of(hosts, i)).collect();
+        let (fw1, fw2) = (hosts[0].port("fw1"), hosts[0].port("fw2"));
+        assert!(before.contains(&fw1) && before.contains(&fw2), "both hosts' firewalls carry flows: {before:?}");
+        // h3 is lost as h1 sees it: only its flows move, to h2's firewall.
+        let mut cluster = hosts[0].binding.cluster.clone();
+        cluster.hosts.get_mut("h3").unwrap().up = false;
+        hosts[0].set_cluster(cluster).unwrap();
+        let after: Vec<u32> = (0..64).map(|i| hop_of(hosts, i)).collect();
+        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert_eq!(*a, fw1, "flow {i} on fw1 after h3 is lost");
+            assert!(*b == fw2 || a == b, "flow {i} stayed where it was");
+        }
+        Ok(())
+    })
+    .unwrap();
+}
