@@ -24,3 +24,14 @@ fn fixed_seed_fuzz_run_agrees() {
         assert!(report.outcomes.get(outcome).copied().unwrap_or(0) > 0, "no {outcome}: {:?}", report.outcomes);
     }
 }
+
+#[test]
+fn fixed_seed_fuzz_across_hosts_agrees() {
+    let report = vpc::tools::fuzz::run_hosts(6_000, 2_000, 2026).unwrap_or_else(|e| panic!("{e:#}"));
+    eprintln!("{report:?}");
+    assert_eq!(report.frames, 6_000);
+    // Frames crossed hosts, arrived, and corrupted ones were refused for what was wrong.
+    for outcome in ["overlay delivered", "overlay bad_geneve", "overlay tunnel_spoofed", "overlay unknown_vni", "overlay spoofed_ip"] {
+        assert!(report.outcomes.get(outcome).copied().unwrap_or(0) > 0, "no {outcome}: {:?}", report.outcomes);
+    }
+}

@@ -215,6 +215,10 @@ pub enum Command {
         per_topology: u64,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Across three hosts: each ENI on a random one, what leaves encapsulated checked on the
+        /// receiving host's underlay too, now and then with corrupted outer headers.
+        #[arg(long)]
+        hosts: bool,
     },
     /// Multicast groups, as `multis_admin` / `multic_admin` users know them.
     #[command(subcommand)]
@@ -413,9 +417,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let conn = if command.changes() { cli.host.changing(&opts)? } else { Conn::to(&opts) };
             multicast::run(&conn, command)
         }
-        Command::Fuzz { frames, per_topology, seed } => {
+        Command::Fuzz { frames, per_topology, seed, hosts } => {
             let started = std::time::Instant::now();
-            let report = crate::tools::fuzz::run(frames, per_topology, seed)?;
+            let report = if hosts {
+                crate::tools::fuzz::run_hosts(frames, per_topology, seed)?
+            } else {
+                crate::tools::fuzz::run(frames, per_topology, seed)?
+            };
             println!(
                 "{} frames over {} topologies in {:.0} s: model and program agree on every one",
                 report.frames,

@@ -69,6 +69,11 @@ const ENIS: [(&str, &str, &str); 6] = [
 /// A random topology: two VPCs with routes between them, a gateway, security groups with
 /// random rules, a flow log and a multicast group.
 fn topology(rng: &mut Rng) -> Topology {
+    topology_on(rng, &[])
+}
+
+/// `topology`, each ENI placed on one of `hosts` at random (none: a single host).
+fn topology_on(rng: &mut Rng, hosts: &[&str]) -> Topology {
     let rule = |rng: &mut Rng| {
         let dir = if rng.chance(70) { "ingress" } else { "egress" };
         let policy = if rng.chance(75) { "accept" } else { "drop" };
@@ -97,8 +102,10 @@ fn topology(rng: &mut Rng) -> Topology {
         let sdc = if *name == "n1" { ", source_dest_check: false" } else { "" };
         // Some ENIs with small connection limits, so floods meet them.
         let limit = if rng.chance(25) { format!(", conntrack_limit: {}", *rng.pick(&[4u32, 25, 60])) } else { String::new() };
-        enis += &format!("      - {{name: {name}, vswitch: {vsw}, ip: {ip}, security_groups: {}{sdc}{limit}}}\n", member(rng));
+        let host = if hosts.is_empty() { String::new() } else { format!(", host: {}", rng.pick(hosts)) };
+        enis += &format!("      - {{name: {name}, vswitch: {vsw}, ip: {ip}, security_groups: {}{sdc}{limit}{host}}}\n", member(rng));
     }
+    let p1_host = if hosts.is_empty() { String::new() } else { format!(", host: {}", rng.pick(hosts)) };
     let vpc_limit = *rng.pick(&[100u32, 400, 32_768]);
     let yaml = format!(
         "vpcs:
@@ -125,7 +132,7 @@ fn topology(rng: &mut Rng) -> Topology {
     vswitches: [{{name: pp, cidr: 172.16.1.0/24, zone: a}}]
     route_tables: [{{name: system, routes: [{{dst: 10.0.0.0/8, next_hop: {{type: vpc, vpc: prod}}}}]}}]
     enis:
-      - {{name: p1, vswitch: pp, ip: 172.16.1.10}}
+      - {{name: p1, vswitch: pp, ip: 172.16.1.10{p1_host}}}
 flow_logs:
   - {{name: fl, resource: {{vpc: prod, vswitch: web}}}}
 "
@@ -415,6 +422,111 @@ pub fn run(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> 
                     }
                 }
                 part.frames += 1;
+            }
+            Ok(part)
+        })?;
+        report.frames += part.frames;
+        report.topologies += 1;
+        for (k, v) in part.outcomes {
+            *report.outcomes.entry(k).or_default() += v;
+        }
+    }
+    Ok(report)
+}
+
+/// Hosts of a cluster fuzz run.
+const HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+/// Corrupt the outer headers of an encapsulated frame the way a broken or hostile peer could:
+/// a bit flip anywhere in them (with the IPv4 checksum redone or not), a cut, another VNI,
+/// source or destination ENI number, outer source, option or port.
+fn mutate_outer(rng: &mut Rng, mut f: Vec<u8>) -> Vec<u8> {
+    use vpc_common::tunnel::OUTER_LEN;
+    let fix_checksum = |f: &mut Vec<u8>| {
+        f[24..26].copy_from_slice(&[0, 0]);
+        let check = packet::checksum(&f[14..34]);
+        f[24..26].copy_from_slice(&check.to_be_bytes());
+    };
+    match rng.below(9) {
+        0 => {
+            let at = rng.below(OUTER_LEN as u64) as usize;
+            f[at] ^= 1 << rng.below(8);
+            if at < 34 && rng.chance(50) {
+                fix_checksum(&mut f);
+            }
+        }
+        // (A test run takes no frame shorter than an Ethernet header.)
+        1 => f.truncate(14 + rng.below(f.len() as u64 - 14) as usize),
+        2 => f[46..49].copy_from_slice(&(rng.below(8) as u32).to_be_bytes()[1..]),
+        3 => f[54..58].copy_from_slice(&(rng.below(10) as u32).to_be_bytes()),
+        4 => f[58..62].copy_from_slice(&(rng.below(10) as u32).to_be_bytes()),
+        5 => {
+            f[29] = 1 + rng.below(4) as u8;
+            fix_checksum(&mut f);
+        }
+        6 => f[50 + rng.below(4) as usize] ^= 0x01,
+        7 => f[36..38].copy_from_slice(&rng.pick(&[6082u16, 4789, 53]).to_be_bytes()),
+        _ => {
+            // An inner packet from another address than the sending ENI's.
+            f[62 + 12..62 + 16].copy_from_slice(&rng.pick(&ENIS).2.parse::<Ipv4Addr>().expect("address").octets());
+        }
+    }
+    f
+}
+
+/// `run` across `HOSTS`: every ENI on a random host (one harness each). A frame is checked on
+/// its sender's host; what leaves encapsulated is checked on the receiving host's underlay,
+/// now and then with its outer headers corrupted (`mutate_outer`), and the outcomes there are
+/// counted as `overlay ...`.
+pub fn run_hosts(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    let mut rng = Rng::new(seed);
+    while report.frames < frames {
+        let topology_seed = rng.next();
+        let count = per_topology.min(frames - report.frames);
+        let t = topology_on(&mut Rng::new(topology_seed), &HOSTS);
+        let part = crate::tools::testrun::with_cluster(t, &HOSTS, move |hosts| {
+            let mut rng = Rng::new(topology_seed ^ 0x5eed);
+            let mut part = Report { topologies: 1, ..Default::default() };
+            let senders: Vec<&'static str> = ENIS.iter().map(|e| e.0).chain(["g1"]).collect();
+            let t = hosts[0].topology.clone();
+            let host_of = |name: &str| -> usize {
+                let placed = t.eni(name).and_then(|(_, _, e)| e.host.clone());
+                placed.and_then(|h| HOSTS.iter().position(|x| *x == h)).unwrap_or(0)
+            };
+            let mut history = Vec::new();
+            let mut pending = std::collections::VecDeque::new();
+            let name = |action: &crate::model::forward::Action| match action {
+                crate::model::forward::Action::Drop(r) => r.name().to_string(),
+                crate::model::forward::Action::Redirect { .. } => "delivered".into(),
+                crate::model::forward::Action::Pass => "host".into(),
+            };
+            for i in 0..count {
+                while pending.is_empty() {
+                    pending.extend(burst(&mut rng, &t, &senders, &mut history));
+                }
+                let (from, f) = pending.pop_front().expect("refilled above");
+                let at = host_of(from);
+                let ifindex = hosts[at].ifindex(from);
+                let disagreement = |e: anyhow::Error, what: &str, f: &[u8]| {
+                    anyhow::anyhow!(
+                        "disagreement on frame {i} of topology seed {topology_seed:#x} from {from} ({what}): {e:#}\n  frame: {}",
+                        f.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    )
+                };
+                let outcome = hosts[at].check(ifindex, &f).map_err(|e| disagreement(e, "its own host", &f))?;
+                *part.outcomes.entry(name(&outcome.action)).or_default() += 1;
+                part.frames += 1;
+                let crate::model::forward::Action::Redirect { port } = outcome.action else { continue };
+                let to = hosts[at].port_name(port);
+                if t.eni(&to).is_none() || host_of(&to) == at {
+                    continue;
+                }
+                let there = host_of(&to);
+                let wire = if rng.chance(25) { mutate_outer(&mut rng, outcome.frame.clone()) } else { outcome.frame.clone() };
+                let underlay = hosts[there].underlay();
+                let arrived = hosts[there].check(underlay, &wire).map_err(|e| disagreement(e, "the receiving host's underlay", &wire))?;
+                *part.outcomes.entry(format!("overlay {}", name(&arrived.action))).or_default() += 1;
             }
             Ok(part)
         })?;
