@@ -294,6 +294,36 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(h2.drops("tunnel_spoofed") - before, 5, "spoofed source ENI dropped and counted at h2");
+
+    // One configuration for the cluster, in the lab's etcd: both hosts hold the same IDs and
+    // numbers, and a rule authorized through h1 reaches h2, where b1 is: ICMP from a1 is refused.
+    assert_eq!(ids, h2.call("ExportTopology", json!({}))["Ids"], "the same numbers on both hosts");
+    let web = topology.vpc("prod").unwrap().security_group("web").unwrap().id.clone();
+    let changed = Instant::now();
+    let rule = h1.call(
+        "AuthorizeSecurityGroup",
+        json!({"SecurityGroupId": web, "IpProtocol": "icmp", "SourceCidrIp": "10.1.0.10/32", "Policy": "drop", "Priority": 1}),
+    )["SecurityGroupRuleId"]
+        .clone();
+    // h2 has it when its agent holds it: it writes its data path before it says so.
+    while !h2.call("ExportTopology", json!({}))["Topology"].to_string().contains(rule.as_str().unwrap()) {
+        assert!(changed.elapsed() < Duration::from_secs(5), "the rule never reached h2: {}", h2.report());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!("a rule authorized on h1 was in h2's data path {:?} after the call", changed.elapsed());
+    assert!(!probe::ping(&cluster.guest("a1"), addr("b1"), 1), "ICMP refused at h2");
+    assert!(!probe::ping(&cluster.guest("a1"), addr("b2"), 1), "b2 is in the group too");
+    assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 1), "another VPC's guests are untouched");
+
+    // etcd gone: forwarding goes on as configured, and a change is refused with a clear error.
+    let pid: i32 = std::fs::read_to_string(cluster.opts.state_dir.join("etcd.pid")).unwrap().trim().parse().unwrap();
+    // SAFETY: killing the lab's etcd.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "forwarding without the store");
+    let refused = h1.conn().call("CreateVpc", json!({"CidrBlock": "192.168.0.0/16", "VpcName": "late"}));
+    let message = format!("{}", refused.expect_err("a change without the store"));
+    assert!(message.contains("etcd"), "the error names the store: {message}");
 }
 
 fn to_b1() -> Ipv4Addr {

@@ -54,6 +54,10 @@ enum Task {
 const PACKAGES: &[&str] = &[
     // bpf-linker links against LLVM 22
     "llvm-22-dev",
+    // the etcd client's gRPC code is generated at build time; the multi-host tests run etcd
+    "protobuf-compiler",
+    "libprotobuf-dev",
+    "etcd-server",
     "libpolly-22-dev",
     "libzstd-dev",
     "zlib1g-dev",

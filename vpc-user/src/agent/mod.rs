@@ -60,6 +60,18 @@ pub struct HostOptions {
     pub record_quotas: bool,
     /// This host's place in a cluster (none: a single host).
     pub cluster: Option<cluster::ClusterOptions>,
+    /// The cluster's shared store (none: this host's own database).
+    pub etcd: Option<EtcdOptions>,
+}
+
+/// `--etcd URL,... [--cluster NAME] [--etcd-max-ops N]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdOptions {
+    pub endpoints: Vec<String>,
+    /// Whose keys (`/vpc/<cluster>/v1/`): several clusters share one etcd.
+    pub cluster: String,
+    /// Operations one transaction may hold (the server's `--max-txn-ops`).
+    pub max_ops: usize,
 }
 
 /// A live data path under the pin root that another state database wrote (or that no state
@@ -90,6 +102,7 @@ impl Default for HostOptions {
             restore: false,
             record_quotas: false,
             cluster: None,
+            etcd: None,
         }
     }
 }
@@ -147,10 +160,13 @@ impl Agent {
         if opts.record_quotas {
             state::record_quotas(&opts.state_dir, &opts.quotas)?;
         }
-        let opened = if opts.restore {
-            restore(&lock)
+        let opened: anyhow::Result<(Box<dyn Store>, (Stored, Revision))> = if let Some(etcd) = &opts.etcd {
+            crate::store::EtcdStore::connect(&etcd.endpoints, &etcd.cluster, etcd.max_ops)
+                .and_then(|mut store| store.load().map(|loaded| (Box::new(store) as Box<dyn Store>, loaded)))
+        } else if opts.restore {
+            restore(&lock).map(|(store, loaded)| (Box::new(store) as Box<dyn Store>, loaded))
         } else {
-            RedbStore::open(&lock.database()).and_then(|mut store| store.load().map(|loaded| (store, loaded))).map_err(|e| {
+            RedbStore::open(&lock.database()).and_then(|mut store| store.load().map(|loaded| (Box::new(store) as Box<dyn Store>, loaded))).map_err(|e| {
                 anyhow::anyhow!(
                     "{e:#}. The state as of the last change (a single route entry's within a second) is in {}: start the agent with --restore to rebuild the database \
                      from it (the damaged file is kept beside it)",
@@ -159,7 +175,6 @@ impl Agent {
             })
         };
         let (store, (stored, revision)) = opened?;
-        let store: Box<dyn Store> = Box::new(store);
         let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
         let adopted = claim(&dataplane, store.as_ref(), &stored, &opts)?;
         // A copy of the state for a database damaged later, if there is none yet (a database
@@ -278,6 +293,33 @@ impl Agent {
         Ok(())
     }
 
+    /// Take what others committed to a shared store since this agent's revision (another host's
+    /// agent, another client): it becomes this agent's state, numbers included, and the data
+    /// path follows. `false`: nothing new (always so on one host's own database).
+    pub fn follow(&mut self) -> anyhow::Result<bool> {
+        let Some((stored, revision)) = self.store.changed_since(self.revision)? else { return Ok(false) };
+        let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
+            .map_err(|e| anyhow::anyhow!("the configuration in {} does not validate: {e}", self.store.describe()))?;
+        log::info!("following {}: revision {} -> {revision}", self.store.describe(), self.revision);
+        let released: BTreeSet<u32> =
+            self.stored.ids.ports.iter().filter(|(id, port)| stored.ids.ports.get(*id) != Some(*port)).map(|(_, port)| *port).collect();
+        let before = self.revision;
+        self.stored = stored;
+        self.revision = revision;
+        self.topology = topology;
+        self.quotas_checked = false;
+        self.generation += 1;
+        if let Err(e) = self.reconcile() {
+            // Taken again at the next look, until the data path holds it.
+            self.revision = before;
+            return Err(e);
+        }
+        if !released.is_empty() {
+            self.sweep_conntrack(&released)?;
+        }
+        Ok(true)
+    }
+
     /// Make the kernel match the stored state (at start, after a restart or an upgrade): maps
     /// are updated in place, never flushed; the program is swapped atomically under each link.
     pub fn reconcile(&mut self) -> anyhow::Result<ApplyReport> {
@@ -326,6 +368,8 @@ impl Agent {
         dry_run: bool,
         edit: impl FnOnce(&mut TopologySpec, &Topology) -> Result<T, E>,
     ) -> Result<(T, Applied), E> {
+        // On a shared store, edit what the cluster holds now.
+        self.follow().map_err(|e| E::from(ChangeError::Failed(e.context(format!("reading {}", self.store.describe())))))?;
         let mut doc = self.stored.doc.clone();
         let out = edit(&mut doc, &self.topology)?;
         self.commit_document(doc, dry_run).map(|applied| (out, applied)).map_err(E::from)
@@ -450,6 +494,10 @@ impl Agent {
         self.flush_backup();
         self.loaded = None;
         self.dataplane().down()?;
+        // On a shared store another host may have committed since (or taken it down already).
+        if let Some((stored, revision)) = self.store.changed_since(self.revision)? {
+            (self.stored, self.revision) = (stored, revision);
+        }
         self.revision = self.store.commit(self.revision, &self.stored, &Stored::default())?;
         self.stored = Stored::default();
         self.topology = Topology { vpcs: Vec::new(), cens: Vec::new(), flow_logs: Vec::new() };

@@ -44,6 +44,16 @@ pub struct HostArgs {
     /// It uses the quotas recorded in the state directory, as the agent does.
     #[arg(long, global = true, env = "VPC_OFFLINE")]
     pub offline: bool,
+    /// Keep the configuration in etcd (v3, e.g. http://10.0.0.9:2379; several comma-separated),
+    /// shared by every host of a cluster, instead of this host's own database.
+    #[arg(long, global = true, env = "VPC_ETCD", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// The cluster's name in etcd: its keys are under /vpc/NAME/v1/.
+    #[arg(long, global = true, env = "VPC_CLUSTER", default_value = "default")]
+    pub cluster: String,
+    /// Operations one etcd transaction may hold (the server's --max-txn-ops).
+    #[arg(long, global = true, env = "VPC_ETCD_MAX_OPS", default_value_t = crate::store::MAX_TXN_OPS)]
+    pub etcd_max_ops: usize,
 }
 
 impl HostArgs {
@@ -70,6 +80,11 @@ impl HostArgs {
             restore: false,
             record_quotas: false,
             cluster: None,
+            etcd: (!self.etcd.is_empty()).then(|| crate::agent::EtcdOptions {
+                endpoints: self.etcd.clone(),
+                cluster: self.cluster.clone(),
+                max_ops: self.etcd_max_ops,
+            }),
         })
     }
 
@@ -114,6 +129,10 @@ impl HostArgs {
         }
         for size in &self.map_sizes {
             args.extend(["--map-size".into(), size.clone()]);
+        }
+        if !self.etcd.is_empty() {
+            args.extend(["--etcd".into(), self.etcd.join(","), "--cluster".into(), self.cluster.clone()]);
+            args.extend(["--etcd-max-ops".into(), self.etcd_max_ops.to_string()]);
         }
         args
     }

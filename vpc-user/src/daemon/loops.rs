@@ -9,6 +9,9 @@ use std::{
 
 use crate::agent::{Agent, health};
 
+/// How often the agent reads what other hosts committed.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
 pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebind: Duration) -> anyhow::Result<()> {
     // ENI interfaces come and go: re-resolve them.
     let rebinder = agent.clone();
@@ -19,6 +22,29 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
                 && let Err(e) = agent.rebind()
             {
                 log::warn!("rebinding ENI interfaces: {e:#}");
+            }
+        }
+    });
+
+    // What other hosts committed to a shared store, five times a second (on one host's own
+    // database a read of its revision).
+    let follower = agent.clone();
+    std::thread::spawn(move || {
+        // Said once when it starts failing and once when it works again, not five times a second.
+        let mut failing = false;
+        loop {
+            std::thread::sleep(FOLLOW_INTERVAL);
+            let Ok(mut agent) = follower.lock() else { return };
+            match agent.follow() {
+                Err(e) if !failing => {
+                    log::warn!("following the shared store: {e:#} (forwarding goes on as configured; retrying)");
+                    failing = true;
+                }
+                Ok(_) if failing => {
+                    log::info!("following the shared store again");
+                    failing = false;
+                }
+                _ => {}
             }
         }
     });

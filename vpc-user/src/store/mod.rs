@@ -2,8 +2,11 @@
 //! revision it loaded, and follows what others committed since: one host's database
 //! (`RedbStore`) today, a cluster's shared store later, behind the same trait.
 
+mod etcd;
 mod redb;
+mod rows;
 
+pub use etcd::{EtcdStore, MAX_TXN_OPS};
 pub use redb::RedbStore;
 
 use crate::model::{

@@ -1,9 +1,11 @@
 //! A lab across hosts: a topology that places ENIs on hosts (`host: h1`) becomes a fabric
-//! namespace (`PREFIXfabric`, a bridge), one namespace per host (`PREFIXh1`, ...) with an underlay
-//! veth `und0` on the bridge (10.255.0.N/24, hosts numbered in name order) and its own agent --
-//! `vpc daemon --host --underlay und0 --peer ...`, pin root `BPFFS-h1`, state directory
-//! `STATE_DIR/h1` -- and each host's guests. Reach a host's agent with
-//! `vpc --bpffs BPFFS-h1 --state-dir STATE_DIR/h1 ...`; `vpc lab exec ENI` works for every guest.
+//! namespace (`PREFIXfabric`, a bridge at 10.255.0.254 with an etcd on it, when etcd is
+//! installed and no `--etcd` was given), one namespace per host (`PREFIXh1`, ...) with an
+//! underlay veth `und0` on the bridge (10.255.0.N/24, hosts numbered in name order) and its own
+//! agent -- `vpc daemon --host --underlay und0 --peer ...`, pin root `BPFFS-h1`, state directory
+//! `STATE_DIR/h1`, the cluster's configuration in the etcd -- and each host's guests. Reach a
+//! host's agent with `vpc --bpffs BPFFS-h1 --state-dir STATE_DIR/h1 ...`; `vpc lab exec ENI`
+//! works for every guest.
 
 use std::{net::Ipv4Addr, path::PathBuf};
 
@@ -69,7 +71,22 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
     let fabric = fabric(opts);
     if !netns::path(&fabric).exists() {
         ip(&["netns", "add", &fabric])?;
-        ip_batch(Some(&fabric), &["link add br0 type bridge".into(), "link set br0 up".into(), "link set lo up".into()])?;
+        ip_batch(
+            Some(&fabric),
+            &[
+                "link add br0 type bridge".into(),
+                format!("addr add {ETCD_IP}/24 dev br0"),
+                "link set br0 up".into(),
+                "link set lo up".into(),
+            ],
+        )?;
+    }
+    // The cluster's store: the caller's etcd, else one of the lab's own on the fabric.
+    let mut global_args = global_args.to_vec();
+    if !global_args.iter().any(|a| a == "--etcd") && etcd_installed() {
+        start_etcd(opts, &fabric)?;
+        let url = format!("http://{ETCD_IP}:{ETCD_PORT}");
+        global_args.extend(["--etcd".into(), url, "--cluster".into(), "lab".into(), "--etcd-max-ops".into(), ETCD_MAX_OPS.to_string()]);
     }
     for (i, host) in hosts.iter().enumerate() {
         if netns::path(&host.netns).exists() {
@@ -90,7 +107,7 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
         for other in hosts.iter().filter(|o| o.name != host.name) {
             daemon.extend(["--peer".into(), format!("{}={}", other.name, other.underlay_ip)]);
         }
-        let args = with_paths(global_args, &host.opts);
+        let args = with_paths(&global_args, &host.opts);
         let conn = agent::ensure_in(&host.opts, Some(&host.netns), exe, &args, &daemon)?;
         let (naming, spec) = (host.opts.naming.clone(), spec.clone());
         let result = netns::in_netns(&netns::path(&host.netns), move || super::up(&conn, &naming, &spec))
@@ -103,21 +120,114 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
 /// Remove each host's guests, configuration and agent, then the hosts and the fabric.
 pub fn down(opts: &HostOptions, spec: &TopologySpec) -> anyhow::Result<()> {
     for host in lab_hosts(opts, spec) {
-        if client::is_running(&host.opts.socket()) {
+        let through_agent = client::is_running(&host.opts.socket()) && {
             let (conn, naming, spec) = (Conn::Remote(host.opts.socket()), host.opts.naming.clone(), spec.clone());
-            netns::in_netns(&netns::path(&host.netns), move || super::down(&conn, &naming, Some(&spec)))
-                .with_context(|| format!("host {}", host.name))?;
+            let done = netns::in_netns(&netns::path(&host.netns), move || super::down(&conn, &naming, Some(&spec)));
+            // (Its store unreachable, the agent cannot delete the configuration: the lab goes anyway.)
+            done.inspect_err(|e| log::warn!("host {}: {e:#}", host.name)).is_ok()
+        };
+        if !through_agent {
+            // Its agent is gone: its guests and pins go without it.
+            let guests = spec.vpcs.iter().flat_map(|v| &v.enis).filter(|e| e.host.as_deref() == Some(host.name.as_str()));
+            for eni in guests {
+                let ns = host.opts.naming.netns(&eni.name);
+                if netns::path(&ns).exists() {
+                    ip(&["netns", "del", &ns])?;
+                }
+            }
+            crate::dataplane::Dataplane::new(&host.opts.bpffs, Default::default()).down()?;
         }
         agent::stop(&host.opts)?;
         if netns::path(&host.netns).exists() {
             ip(&["netns", "del", &host.netns])?;
         }
     }
+    stop_etcd(opts);
     let fabric = fabric(opts);
     if netns::path(&fabric).exists() {
         ip(&["netns", "del", &fabric])?;
     }
     Ok(())
+}
+
+/// Where the lab's etcd listens (on the fabric's bridge: every host reaches it on its underlay).
+const ETCD_IP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 254);
+const ETCD_PORT: u16 = 2379;
+/// A lab's changes (a first apply of a whole topology) fit one transaction.
+const ETCD_MAX_OPS: usize = 100_000;
+
+fn etcd_installed() -> bool {
+    std::process::Command::new("etcd").arg("--version").output().is_ok_and(|o| o.status.success())
+}
+
+fn etcd_pid_file(opts: &HostOptions) -> PathBuf {
+    opts.state_dir.join("etcd.pid")
+}
+
+/// Start the lab's etcd in the fabric namespace (its data in `STATE_DIR/etcd`) and wait until it
+/// answers.
+fn start_etcd(opts: &HostOptions, fabric: &str) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    let answers = |fabric: &str| {
+        netns::in_netns(&netns::path(fabric), || {
+            Ok(std::net::TcpStream::connect_timeout(&(ETCD_IP, ETCD_PORT).into(), std::time::Duration::from_millis(200)).is_ok())
+        })
+        .unwrap_or(false)
+    };
+    if answers(fabric) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&opts.state_dir)?;
+    let data = opts.state_dir.join("etcd");
+    let log = std::fs::File::create(opts.state_dir.join("etcd.log"))?;
+    let url = format!("http://{ETCD_IP}:{ETCD_PORT}");
+    let mut cmd = std::process::Command::new("nsenter");
+    cmd.arg(format!("--net={}", netns::path(fabric).display()))
+        .args(["etcd", "--name", "lab", "--data-dir", &data.display().to_string()])
+        .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
+        .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
+        .args(["--initial-cluster", "lab=http://127.0.0.1:2380"])
+        .args(["--max-txn-ops", &ETCD_MAX_OPS.to_string(), "--max-request-bytes", &(64u32 << 20).to_string()])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid in the child before exec: it outlives this command.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().context("starting etcd")?;
+    std::fs::write(etcd_pid_file(opts), child.id().to_string())?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !answers(fabric) {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the lab's etcd did not come up: {}",
+            std::fs::read_to_string(opts.state_dir.join("etcd.log")).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Stop the lab's etcd and remove its data.
+fn stop_etcd(opts: &HostOptions) {
+    let file = etcd_pid_file(opts);
+    if let Some(pid) = std::fs::read_to_string(&file).ok().and_then(|p| p.trim().parse::<i32>().ok()) {
+        // SAFETY: signalling the process this lab started.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        for _ in 0..100 {
+            // SAFETY: signal 0 only asks whether it still exists.
+            if unsafe { libc::kill(pid, 0) } != 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    let _ = std::fs::remove_file(file);
+    let _ = std::fs::remove_dir_all(opts.state_dir.join("etcd"));
 }
 
 /// `global_args` with the pin root, state directory and socket of `host` instead of theirs.

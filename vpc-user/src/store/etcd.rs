@@ -1,0 +1,186 @@
+//! The store of a cluster: etcd v3, every host's agent committing to and following the same
+//! prefix (`/vpc/<cluster>/v1`). The document is kept as the same rows as on one host
+//! (`rows`), one key each under `P/r/`; the numbers the data path uses under `P/ids`, so every
+//! host numbers ports, VPCs and rule counters alike (ports and VPC numbers are on the wire); the
+//! revision, commits since the cluster was made, under `P/rev`. A commit is one etcd
+//! transaction guarded on `P/rev`: no update is lost between hosts or clients. A load is one
+//! range read, so it sees one commit whole.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use anyhow::Context as _;
+use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
+
+use super::{
+    Conflict, Revision, Store, Stored,
+    rows::{Body, Row, encode_rows, flatten, unflatten},
+};
+use crate::model::ids::Ids;
+
+/// Operations etcd takes in one transaction by default (`--max-txn-ops`).
+pub const MAX_TXN_OPS: usize = 128;
+
+pub struct EtcdStore {
+    endpoints: Vec<String>,
+    prefix: String,
+    runtime: tokio::runtime::Runtime,
+    client: Client,
+    id: u64,
+    /// Operations one commit may take (the server's `--max-txn-ops`).
+    max_ops: usize,
+}
+
+impl EtcdStore {
+    /// Connect to `endpoints` and use cluster `cluster`'s keys; its id is made on first use.
+    pub fn connect(endpoints: &[String], cluster: &str, max_ops: usize) -> anyhow::Result<EtcdStore> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let options = ConnectOptions::new()
+            // Short: the agent follows the store every second, holding its lock meanwhile.
+            .with_connect_timeout(std::time::Duration::from_secs(1))
+            .with_timeout(std::time::Duration::from_secs(2));
+        let client = runtime
+            .block_on(Client::connect(endpoints, Some(options)))
+            .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
+        let prefix = format!("/vpc/{cluster}/v1/");
+        let mut store = EtcdStore { endpoints: endpoints.to_vec(), prefix, runtime, client, id: 0, max_ops };
+        // (The client connects on first use: this is where an unreachable etcd shows.)
+        store.id = store.claim_id().with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
+        Ok(store)
+    }
+
+    fn key(&self, what: &str) -> String {
+        format!("{}{what}", self.prefix)
+    }
+
+    /// The cluster's id: read, or made by whoever comes first (a transaction on its absence).
+    fn claim_id(&mut self) -> anyhow::Result<u64> {
+        let key = self.key("id");
+        let mine = super::redb::random_id().to_string();
+        let txn = Txn::new()
+            .when([Compare::version(key.as_str(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.as_str(), mine.as_str(), None)])
+            .or_else([TxnOp::get(key.as_str(), None)]);
+        let response = self.runtime.block_on(self.client.txn(txn)).context("etcd: reading the cluster's id")?;
+        if response.succeeded() {
+            return Ok(mine.parse()?);
+        }
+        for op in response.op_responses() {
+            if let etcd_client::TxnOpResponse::Get(get) = op
+                && let Some(kv) = get.kvs().first()
+            {
+                return kv.value_str()?.parse().context("etcd: the cluster's id is not a number");
+            }
+        }
+        anyhow::bail!("etcd: the cluster's id vanished while it was read")
+    }
+
+    /// The revision the cluster is at.
+    fn revision(&mut self) -> anyhow::Result<Revision> {
+        let key = self.key("rev");
+        let response = self.runtime.block_on(self.client.get(key.as_str(), None)).context("etcd: reading the revision")?;
+        match response.kvs().first() {
+            Some(kv) => kv.value_str()?.parse().context("etcd: the revision is not a number"),
+            None => Ok(0),
+        }
+    }
+
+    /// Run `ops` and the revision's step from `at` in one transaction, if the cluster is still
+    /// at `at`.
+    fn commit_ops(&mut self, at: Revision, mut ops: Vec<TxnOp>) -> anyhow::Result<Revision> {
+        let rev = self.key("rev");
+        ops.push(TxnOp::put(rev.as_str(), (at + 1).to_string(), None));
+        anyhow::ensure!(
+            ops.len() <= self.max_ops,
+            "etcd: a change of {} keys exceeds the {} operations one transaction may hold (start etcd with a larger --max-txn-ops and give the agent --etcd-max-ops)",
+            ops.len(),
+            self.max_ops
+        );
+        let guard = if at == 0 {
+            Compare::version(rev.as_str(), CompareOp::Equal, 0)
+        } else {
+            Compare::value(rev.as_str(), CompareOp::Equal, at.to_string())
+        };
+        let txn = Txn::new().when([guard]).and_then(ops);
+        let response = self.runtime.block_on(self.client.txn(txn)).context("etcd: committing")?;
+        if !response.succeeded() {
+            let now = self.revision()?;
+            return Err(Conflict { at, now }.into());
+        }
+        Ok(at + 1)
+    }
+}
+
+impl Store for EtcdStore {
+    fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn describe(&self) -> String {
+        format!("etcd at {} ({})", self.endpoints.join(","), self.prefix.trim_end_matches('/'))
+    }
+
+    fn load(&mut self) -> anyhow::Result<(Stored, Revision)> {
+        let response = self
+            .runtime
+            .block_on(self.client.get(self.prefix.as_str(), Some(GetOptions::new().with_prefix())))
+            .context("etcd: loading the state")?;
+        let (mut rows, mut ids, mut at) = (BTreeMap::new(), Ids::default(), 0);
+        for kv in response.kvs() {
+            let key = kv.key_str()?.strip_prefix(self.prefix.as_str()).unwrap_or_default();
+            if let Some(id) = key.strip_prefix("r/") {
+                let row: Row<'static> = serde_json::from_slice(kv.value()).with_context(|| format!("etcd: decoding row {id}"))?;
+                rows.insert(id.to_string(), row);
+            } else if key == "ids" {
+                ids = serde_json::from_slice(kv.value()).context("etcd: decoding the resource numbers")?;
+            } else if key == "rev" {
+                at = kv.value_str()?.parse().context("etcd: the revision is not a number")?;
+            }
+        }
+        Ok((Stored { doc: unflatten(rows), ids }, at))
+    }
+
+    fn commit(&mut self, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision> {
+        let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
+        let after = flatten(&new.doc);
+        let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
+        let changed: Vec<(&str, &Row<'_>)> =
+            after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
+        let encoded = encode_rows(&changed)?;
+        let mut ops: Vec<TxnOp> =
+            changed.iter().zip(encoded).map(|((id, _), bytes)| TxnOp::put(self.key(&format!("r/{id}")), bytes, None)).collect();
+        ops.extend(before.keys().filter(|id| !kept.contains(*id)).map(|id| TxnOp::delete(self.key(&format!("r/{id}")), None)));
+        if old.ids != new.ids {
+            ops.push(TxnOp::put(self.key("ids"), serde_json::to_vec(&new.ids)?, None));
+        }
+        self.commit_ops(at, ops)
+    }
+
+    fn commit_rows(&mut self, at: Revision, rows: &[super::RowChange<'_>]) -> anyhow::Result<Revision> {
+        use std::borrow::Cow;
+
+        use super::RowChange;
+        let mut ops = Vec::new();
+        for row in rows {
+            match *row {
+                RowChange::PutRoute { table, pos, route } => {
+                    let Some(id) = route.id.as_deref() else { continue };
+                    let row = Row { parent: Cow::Borrowed(table), pos, body: Body::Route(Cow::Borrowed(route)) };
+                    ops.push(TxnOp::put(self.key(&format!("r/{id}")), serde_json::to_vec(&row)?, None));
+                }
+                RowChange::PutSgRule { group, pos, rule } => {
+                    let Some(id) = rule.id.as_deref() else { continue };
+                    let row = Row { parent: Cow::Borrowed(group), pos, body: Body::SgRule(Cow::Borrowed(rule)) };
+                    ops.push(TxnOp::put(self.key(&format!("r/{id}")), serde_json::to_vec(&row)?, None));
+                }
+                RowChange::Remove(id) => ops.push(TxnOp::delete(self.key(&format!("r/{id}")), None)),
+                RowChange::Ids(ids) => ops.push(TxnOp::put(self.key("ids"), serde_json::to_vec(ids)?, None)),
+            }
+        }
+        self.commit_ops(at, ops)
+    }
+
+    /// Another host or client committed when the revision moved past `after`.
+    fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>> {
+        if self.revision()? == after { Ok(None) } else { self.load().map(Some) }
+    }
+}
