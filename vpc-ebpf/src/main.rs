@@ -32,7 +32,7 @@ mod stats;
 mod tunnel;
 
 use aya_ebpf::{bindings::xdp_action::XDP_PASS, macros::xdp, programs::XdpContext};
-use vpc_common::{DropReason, Eni, PORT_F_TUNNEL, Port, monitor::NO_PORT};
+use vpc_common::{DropReason, Eni, PORT_F_TUNNEL, monitor::NO_PORT};
 
 #[xdp]
 pub fn vpc_eni_ingress(ctx: XdpContext) -> u32 {

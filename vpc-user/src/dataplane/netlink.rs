@@ -119,18 +119,10 @@ pub fn peer_of(ifindex: u32) -> anyhow::Result<Option<(u32, Option<i32>)>> {
         if_flags: 0,
         change: 0,
     };
-    // SAFETY: sending a fully initialised request buffer.
-    let sent = unsafe { libc::send(sock.as_raw_fd(), (&req as *const Request).cast(), req.len as usize, 0) };
-    if sent < 0 {
-        bail!("netlink send: {}", std::io::Error::last_os_error());
-    }
-    let mut buf = vec![0u8; 16384];
-    // SAFETY: receiving into an owned buffer of the given size.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 16 {
-        bail!("netlink recv: {}", std::io::Error::last_os_error());
-    }
-    let buf = &buf[..n as usize];
+    // SAFETY: `Request` is plain data, fully initialised; its bytes are the message.
+    let bytes = unsafe { std::slice::from_raw_parts((&req as *const Request).cast::<u8>(), req.len as usize) };
+    let buf = exchange(&sock, bytes)?;
+    let buf = buf.as_slice();
     let kind = u16::from_ne_bytes([buf[4], buf[5]]);
     if kind == NLMSG_ERROR {
         return Ok(None); // no such link
@@ -147,6 +139,22 @@ pub fn peer_of(ifindex: u32) -> anyhow::Result<Option<(u32, Option<i32>)>> {
         }
     }
     Ok(link.map(|link| (link, netnsid)))
+}
+
+/// Send one request and read the first message of the answer (at least a header long).
+fn exchange(sock: &OwnedFd, request: &[u8]) -> anyhow::Result<Vec<u8>> {
+    // SAFETY: sending an initialised buffer.
+    if unsafe { libc::send(sock.as_raw_fd(), request.as_ptr().cast(), request.len(), 0) } < 0 {
+        bail!("netlink send: {}", std::io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; 16384];
+    // SAFETY: receiving into an owned buffer of the given size.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n < 16 {
+        bail!("netlink recv: {}", std::io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
 }
 
 /// The attributes of the first message in `buf`, from byte `at`: (type, payload).
@@ -181,17 +189,8 @@ pub fn nsid_of(netns_fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<Option<i
     req[4..6].copy_from_slice(&RTM_GETNSID.to_ne_bytes());
     req[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
     req[8..12].copy_from_slice(&1u32.to_ne_bytes());
-    // SAFETY: sending an initialised buffer.
-    if unsafe { libc::send(sock.as_raw_fd(), req.as_ptr().cast(), req.len(), 0) } < 0 {
-        bail!("netlink send: {}", std::io::Error::last_os_error());
-    }
-    let mut buf = vec![0u8; 4096];
-    // SAFETY: receiving into an owned buffer of the given size.
-    let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-    if n < 16 {
-        bail!("netlink recv: {}", std::io::Error::last_os_error());
-    }
-    let buf = &buf[..n as usize];
+    let buf = exchange(&sock, &req)?;
+    let buf = buf.as_slice();
     if u16::from_ne_bytes([buf[4], buf[5]]) != RTM_NEWNSID {
         return Ok(None);
     }

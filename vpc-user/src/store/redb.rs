@@ -316,7 +316,11 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Res
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Topology, normalize::normalize};
+    use crate::model::{
+        Topology,
+        normalize::normalize,
+        spec::{RouteSpec, TopologySpec},
+    };
 
     #[test]
     fn documents_round_trip_and_commits_write_only_differences() {

@@ -383,14 +383,27 @@ fn shrink(h: &mut Harness, ifindex: u32, frame: &[u8]) -> Vec<u8> {
     best
 }
 
-/// Run `frames` frames over topologies of `per_topology` frames each, from `seed`.
-pub fn run(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> {
+/// `frames` frames over topologies of `per_topology` frames each, from `seed`: `part` runs
+/// one topology's (its seed, how many) and says what happened.
+fn over_topologies(frames: u64, per_topology: u64, seed: u64, part: impl Fn(u64, u64) -> anyhow::Result<Report>) -> anyhow::Result<Report> {
     let mut report = Report::default();
     let mut rng = Rng::new(seed);
     while report.frames < frames {
         let topology_seed = rng.next();
-        let count = per_topology.min(frames - report.frames);
-        let part = with_harness(topology(&mut Rng::new(topology_seed)), move |h| {
+        let part = part(topology_seed, per_topology.min(frames - report.frames))?;
+        report.frames += part.frames;
+        report.topologies += 1;
+        for (k, v) in part.outcomes {
+            *report.outcomes.entry(k).or_default() += v;
+        }
+    }
+    Ok(report)
+}
+
+/// Run `frames` frames over topologies of `per_topology` frames each, from `seed`.
+pub fn run(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> {
+    over_topologies(frames, per_topology, seed, |topology_seed, count| {
+        with_harness(topology(&mut Rng::new(topology_seed)), move |h| {
             let mut rng = Rng::new(topology_seed ^ 0x5eed);
             let mut part = Report { topologies: 1, ..Default::default() };
             let senders: Vec<&'static str> = ENIS.iter().map(|e| e.0).chain(["g1"]).collect();
@@ -424,14 +437,8 @@ pub fn run(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> 
                 part.frames += 1;
             }
             Ok(part)
-        })?;
-        report.frames += part.frames;
-        report.topologies += 1;
-        for (k, v) in part.outcomes {
-            *report.outcomes.entry(k).or_default() += v;
-        }
-    }
-    Ok(report)
+        })
+    })
 }
 
 /// Hosts of a cluster fuzz run.
@@ -479,13 +486,9 @@ fn mutate_outer(rng: &mut Rng, mut f: Vec<u8>) -> Vec<u8> {
 /// now and then with its outer headers corrupted (`mutate_outer`), and the outcomes there are
 /// counted as `overlay ...`.
 pub fn run_hosts(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Report> {
-    let mut report = Report::default();
-    let mut rng = Rng::new(seed);
-    while report.frames < frames {
-        let topology_seed = rng.next();
-        let count = per_topology.min(frames - report.frames);
+    over_topologies(frames, per_topology, seed, |topology_seed, count| {
         let t = topology_on(&mut Rng::new(topology_seed), &HOSTS);
-        let part = crate::tools::testrun::with_cluster(t, &HOSTS, move |hosts| {
+        crate::tools::testrun::with_cluster(t, &HOSTS, move |hosts| {
             let mut rng = Rng::new(topology_seed ^ 0x5eed);
             let mut part = Report { topologies: 1, ..Default::default() };
             let senders: Vec<&'static str> = ENIS.iter().map(|e| e.0).chain(["g1"]).collect();
@@ -529,12 +532,6 @@ pub fn run_hosts(frames: u64, per_topology: u64, seed: u64) -> anyhow::Result<Re
                 *part.outcomes.entry(format!("overlay {}", name(&arrived.action))).or_default() += 1;
             }
             Ok(part)
-        })?;
-        report.frames += part.frames;
-        report.topologies += 1;
-        for (k, v) in part.outcomes {
-            *report.outcomes.entry(k).or_default() += v;
-        }
-    }
-    Ok(report)
+        })
+    })
 }
