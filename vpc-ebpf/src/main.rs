@@ -5,8 +5,12 @@
 //! the connection, else LPM per route table, VPC crossing, ECMP) -> host stack | TTL (ICMP time
 //! exceeded) -> `receiver_half`: the receiver's ingress security groups (cached in the sender's
 //! connection) -> MTU (fragmentation needed) -> commit (a new connection at both sides, within
-//! their limits) -> rewrite -> deliver (DEVMAP redirect). Every drop is counted by reason
-//! (`stats::drop`). Multicast: `mcast::admit`, then the TC program `mcast::vpc_mcast` clones.
+//! their limits) -> rewrite -> deliver (DEVMAP redirect), or, to an ENI on another host,
+//! `tunnel::encap` (Geneve to its host; that host decrements the TTL). Every drop is counted by
+//! reason (`stats::drop`). Multicast: `mcast::admit`, then the TC program `mcast::vpc_mcast`
+//! clones. On the underlay, `vpc_underlay_ingress`: `tunnel::arrival` (only what a registered
+//! host may send), then the same pipeline with the remote ENI as sender and the route its host
+//! chose.
 #![no_std]
 #![no_main]
 // Atomic fetch-and-add on the connection limits' counters is written in assembly (`ct::charge`).
