@@ -315,6 +315,32 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     assert!(!probe::ping(&cluster.guest("a1"), addr("b2"), 1), "b2 is in the group too");
     assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 1), "another VPC's guests are untouched");
 
+    // h2's agent killed: its registration lapses, and h1 sends it nothing more (counted as
+    // host_down); started again by lab up, it registers again and traffic flows.
+    let agent: i32 = std::fs::read_to_string(h2.0.opts.state_dir.join("lab-agent")).unwrap().trim().parse().unwrap();
+    let killed = Instant::now();
+    // SAFETY: killing the lab's agent of h2.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    let status = |h: &Host, of: &str| {
+        h.call("DescribeHosts", json!({}))["Hosts"].as_array().unwrap().iter().find(|x| x["HostName"] == of).unwrap()["Status"].clone()
+    };
+    while status(h1, "h2") != "Down" {
+        assert!(killed.elapsed() < Duration::from_secs(15), "h2 still up at h1 after its agent died: {}", h1.report());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("h1 saw h2 down {:?} after its agent was killed", killed.elapsed());
+    let before = h1.drops("host_down");
+    assert!(!probe::ping(&cluster.guest("x1"), addr("x2"), 1));
+    assert!(h1.drops("host_down") > before, "counted at h1");
+    let out = lab_command(&cluster.opts, "up", &cluster.file);
+    assert!(out.status.success(), "lab up again: {}", String::from_utf8_lossy(&out.stderr));
+    let restarted = Instant::now();
+    while status(h1, "h2") != "Up" {
+        assert!(restarted.elapsed() < Duration::from_secs(10), "h2 never came back: {}", h1.report());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "traffic flows to h2 again");
+
     // etcd gone: forwarding goes on as configured, and a change is refused with a clear error.
     let pid: i32 = std::fs::read_to_string(cluster.opts.state_dir.join("etcd.pid")).unwrap().trim().parse().unwrap();
     // SAFETY: killing the lab's etcd.

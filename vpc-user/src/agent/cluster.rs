@@ -36,10 +36,17 @@ impl ClusterOptions {
         Ok(ClusterOptions { me, underlay, peers: out })
     }
 
-    /// The cluster now. Host numbers follow the names' order, the same on every host given the
-    /// same hosts. Without its underlay interface (or its address) this host reaches no other.
-    pub fn view(&self) -> Cluster {
-        let mut names: Vec<&str> = self.peers.keys().map(String::as_str).chain([self.me.as_str()]).collect();
+    /// The cluster now. `registered`: the hosts alive in a shared store (none: no shared store,
+    /// the peers given are all there is); a host is up while it is registered (if there is a
+    /// store) and its underlay neighbour resolves. Host numbers follow the names' order (they
+    /// are this host's own: no other host sees them). Without its underlay interface (or its
+    /// address) this host reaches no other.
+    pub fn view(&self, registered: Option<&BTreeMap<String, Ipv4Addr>>) -> Cluster {
+        let mut peers = self.peers.clone();
+        for (name, ip) in registered.into_iter().flatten().filter(|(name, _)| **name != self.me) {
+            peers.insert(name.clone(), *ip);
+        }
+        let mut names: Vec<&str> = peers.keys().map(String::as_str).chain([self.me.as_str()]).collect();
         names.sort();
         let number = |name: &str| names.iter().position(|n| *n == name).map_or(0, |i| i as u32 + 1);
         let underlay = dataplane::ifindex(&self.underlay).and_then(|ifindex| {
@@ -53,12 +60,13 @@ impl ClusterOptions {
             hosts.insert(self.me.clone(), HostInfo { number: number(&self.me), ip, mac: underlay.mac, up: true });
         }
         let neighbours = neighbours(&self.underlay);
-        for (name, &ip) in &self.peers {
+        for (name, &ip) in &peers {
             let mac = neighbours.get(&ip).copied();
             if mac.is_none() {
                 ask(ip);
             }
-            hosts.insert(name.clone(), HostInfo { number: number(name), ip, mac: mac.unwrap_or_default(), up: mac.is_some() });
+            let alive = registered.is_none_or(|r| r.contains_key(name));
+            hosts.insert(name.clone(), HostInfo { number: number(name), ip, mac: mac.unwrap_or_default(), up: alive && mac.is_some() });
         }
         Cluster { me: Some(self.me.clone()), hosts, underlay: underlay.map(|(u, _)| u) }
     }

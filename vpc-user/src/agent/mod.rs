@@ -150,6 +150,8 @@ pub struct Agent {
     backup_due: bool,
     /// Where connections this agent's sweeps end go (the daemon's monitoring stream).
     pub ended: Option<std::sync::mpsc::Sender<crate::monitor::EndedBatch>>,
+    /// The hosts alive in a shared store, as last read (none: no shared store, or not read yet).
+    registered: Option<BTreeMap<String, std::net::Ipv4Addr>>,
 }
 
 impl Agent {
@@ -214,6 +216,7 @@ impl Agent {
             quotas_checked,
             backup_due: false,
             ended: None,
+            registered: None,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -275,7 +278,7 @@ impl Agent {
             topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
         let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
         let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
-        let cluster = self.opts.cluster.as_ref().map(cluster::ClusterOptions::view).unwrap_or_default();
+        let cluster = self.opts.cluster.as_ref().map(|c| c.view(self.registered.as_ref())).unwrap_or_default();
         Binding { ids, ifindex, down, cluster }
     }
 
@@ -291,6 +294,26 @@ impl Agent {
             self.entries = entries;
         }
         Ok(())
+    }
+
+    /// In a cluster on a shared store: renew this host's registration and read who else is
+    /// alive; when that changed, the data path follows (a host gone is down for this one).
+    /// `false`: nothing changed. With the store unreachable the last view stays.
+    pub fn heartbeat(&mut self) -> anyhow::Result<bool> {
+        let Some(cluster) = &self.opts.cluster else { return Ok(false) };
+        if !self.store.shared() {
+            return Ok(false);
+        }
+        if let Ok(ip) = dataplane::iface::ipv4(&cluster.underlay) {
+            self.store.register(&cluster.me, ip)?;
+        }
+        let hosts = self.store.hosts()?;
+        if self.registered.as_ref() == Some(&hosts) {
+            return Ok(false);
+        }
+        log::info!("hosts alive: {}", hosts.iter().map(|(name, ip)| format!("{name} ({ip})")).collect::<Vec<_>>().join(", "));
+        self.registered = Some(hosts);
+        self.rebind()
     }
 
     /// Take what others committed to a shared store since this agent's revision (another host's

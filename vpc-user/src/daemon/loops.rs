@@ -26,8 +26,8 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
         }
     });
 
-    // What other hosts committed to a shared store, five times a second (on one host's own
-    // database a read of its revision).
+    // What other hosts committed to a shared store and which are alive (this one's registration
+    // renewed), five times a second (on one host's own database a read of its revision).
     let follower = agent.clone();
     std::thread::spawn(move || {
         // Said once when it starts failing and once when it works again, not five times a second.
@@ -35,7 +35,7 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
         loop {
             std::thread::sleep(FOLLOW_INTERVAL);
             let Ok(mut agent) = follower.lock() else { return };
-            match agent.follow() {
+            match agent.follow().and_then(|_| agent.heartbeat()) {
                 Err(e) if !failing => {
                     log::warn!("following the shared store: {e:#} (forwarding goes on as configured; retrying)");
                     failing = true;

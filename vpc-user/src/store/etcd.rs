@@ -20,6 +20,17 @@ use crate::model::ids::Ids;
 /// Operations etcd takes in one transaction by default (`--max-txn-ops`).
 pub const MAX_TXN_OPS: usize = 128;
 
+/// How long a host's registration outlives its agent's last renewal.
+pub const HOST_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// This agent's registration: its lease and what it says.
+struct Lease {
+    id: i64,
+    host: String,
+    underlay: std::net::Ipv4Addr,
+    renewed: std::time::Instant,
+}
+
 pub struct EtcdStore {
     endpoints: Vec<String>,
     prefix: String,
@@ -28,6 +39,7 @@ pub struct EtcdStore {
     id: u64,
     /// Operations one commit may take (the server's `--max-txn-ops`).
     max_ops: usize,
+    lease: Option<Lease>,
 }
 
 impl EtcdStore {
@@ -42,7 +54,7 @@ impl EtcdStore {
             .block_on(Client::connect(endpoints, Some(options)))
             .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
         let prefix = format!("/vpc/{cluster}/v1/");
-        let mut store = EtcdStore { endpoints: endpoints.to_vec(), prefix, runtime, client, id: 0, max_ops };
+        let mut store = EtcdStore { endpoints: endpoints.to_vec(), prefix, runtime, client, id: 0, max_ops, lease: None };
         // (The client connects on first use: this is where an unreachable etcd shows.)
         store.id = store.claim_id().with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
         Ok(store)
@@ -182,5 +194,59 @@ impl Store for EtcdStore {
     /// Another host or client committed when the revision moved past `after`.
     fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>> {
         if self.revision()? == after { Ok(None) } else { self.load().map(Some) }
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// `P/hosts/<host>` = the underlay address, on a lease of `HOST_TTL` renewed every third of
+    /// it: when the agent stops (or loses etcd for longer), the key goes and every other host
+    /// sees this one down. A lease that lapsed meanwhile is made again.
+    fn register(&mut self, host: &str, underlay: std::net::Ipv4Addr) -> anyhow::Result<()> {
+        if let Some(lease) = &self.lease
+            && lease.host == host
+            && lease.underlay == underlay
+        {
+            if lease.renewed.elapsed() < HOST_TTL / 3 {
+                return Ok(());
+            }
+            let id = lease.id;
+            let alive = self.runtime.block_on(async {
+                let (mut keeper, mut answers) = self.client.lease_keep_alive(id).await?;
+                keeper.keep_alive().await?;
+                Ok::<_, etcd_client::Error>(answers.message().await?.is_some_and(|a| a.ttl() > 0))
+            });
+            if alive.context("etcd: renewing this host's registration")? {
+                self.lease.as_mut().expect("checked above").renewed = std::time::Instant::now();
+                return Ok(());
+            }
+        }
+        let key = self.key(&format!("hosts/{host}"));
+        let id = self
+            .runtime
+            .block_on(self.client.lease_grant(HOST_TTL.as_secs() as i64, None))
+            .context("etcd: a lease for this host's registration")?
+            .id();
+        let options = etcd_client::PutOptions::new().with_lease(id);
+        self.runtime.block_on(self.client.put(key, underlay.to_string(), Some(options))).context("etcd: registering this host")?;
+        self.lease = Some(Lease { id, host: host.to_string(), underlay, renewed: std::time::Instant::now() });
+        Ok(())
+    }
+
+    fn hosts(&mut self) -> anyhow::Result<BTreeMap<String, std::net::Ipv4Addr>> {
+        let prefix = self.key("hosts/");
+        let response = self
+            .runtime
+            .block_on(self.client.get(prefix.as_str(), Some(GetOptions::new().with_prefix())))
+            .context("etcd: reading the hosts")?;
+        let mut hosts = BTreeMap::new();
+        for kv in response.kvs() {
+            let name = kv.key_str()?.strip_prefix(prefix.as_str()).unwrap_or_default().to_string();
+            if let Ok(addr) = kv.value_str()?.parse() {
+                hosts.insert(name, addr);
+            }
+        }
+        Ok(hosts)
     }
 }

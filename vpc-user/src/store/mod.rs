@@ -62,4 +62,18 @@ pub trait Store: Send {
     fn commit_rows(&mut self, at: Revision, rows: &[RowChange<'_>]) -> anyhow::Result<Revision>;
     /// The state, when someone else committed after `after`.
     fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>>;
+    /// Whether other hosts share this store (and register in it).
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Say host `host` is alive at underlay address `underlay`, for as long as this is called
+    /// again within the store's time to live; cheap to call often. (One host's own store: no one
+    /// to tell.)
+    fn register(&mut self, _host: &str, _underlay: std::net::Ipv4Addr) -> anyhow::Result<()> {
+        Ok(())
+    }
+    /// The hosts alive now: name -> underlay address.
+    fn hosts(&mut self) -> anyhow::Result<std::collections::BTreeMap<String, std::net::Ipv4Addr>> {
+        Ok(Default::default())
+    }
 }
