@@ -298,6 +298,7 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     // One configuration for the cluster, in the lab's etcd: both hosts hold the same IDs and
     // numbers, and a rule authorized through h1 reaches h2, where b1 is: ICMP from a1 is refused.
     assert_eq!(ids, h2.call("ExportTopology", json!({}))["Ids"], "the same numbers on both hosts");
+    assert_eq!(h1.call("DescribeHosts", json!({}))["Revision"], h2.call("DescribeHosts", json!({}))["Revision"], "at one revision");
     let web = topology.vpc("prod").unwrap().security_group("web").unwrap().id.clone();
     let changed = Instant::now();
     let rule = h1.call(

@@ -261,6 +261,11 @@ impl Agent {
         &self.stored
     }
 
+    /// The store's revision this agent's state (and data path) is at.
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
     pub fn binding(&self) -> &Binding {
         &self.binding
     }

@@ -86,7 +86,7 @@ pub fn document() -> Value {
 /// response a test sees against it. Any field may be null (absent).
 pub fn response_type(field: &str) -> Option<Value> {
     let schema = match field {
-        "TotalCount" | "Attached" | "Detached" => json!({"type": "integer", "minimum": 0}),
+        "TotalCount" | "Attached" | "Detached" | "Revision" => json!({"type": "integer", "minimum": 0}),
         "StatisticsAvailable" => json!({"type": "boolean"}),
         "Changes" | "Down" => json!({"type": "array", "items": {}}),
         "Ids" | "InnerAccess" | "Report" | "Topology" | "Conntrack" | "Underlay" => json!({"type": "object"}),

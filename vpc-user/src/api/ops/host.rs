@@ -19,6 +19,10 @@ pub static OPS: &[Op] = &[Op {
             "Underlay",
             "This host's underlay: Interface index, Mac, Mtu, and the MTU left for guests across it (TunnelMtu); null without one.",
         ),
+        (
+            "Revision",
+            "The configuration's revision this host's data path holds (the store's commits; the same on every host once each has followed).",
+        ),
     ],
     mutates: false,
     run: describe_hosts,
@@ -63,5 +67,5 @@ fn describe_hosts(agent: &mut Agent, _: &Params) -> R<Value> {
     let underlay = cluster
         .underlay
         .map(|u| json!({"Interface": u.ifindex, "Mac": format_mac(&u.mac), "Mtu": u.mtu, "TunnelMtu": cluster.tunnel_mtu()}));
-    Ok(json!({"Host": me, "Hosts": hosts, "Underlay": underlay}))
+    Ok(json!({"Host": me, "Hosts": hosts, "Underlay": underlay, "Revision": agent.revision()}))
 }
