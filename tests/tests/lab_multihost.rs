@@ -1,4 +1,4 @@
-//! One VPC across two hosts, on real packets, brought up as a user would with `vpc lab up -f`:
+//! One VPC across three hosts, on real packets, brought up as a user would with `vpc lab up -f`:
 //! each host is a network namespace with its own agent (pin root, state directory, socket:
 //! `vpc daemon --host --underlay --peer`) and an underlay veth on a bridge in a fabric namespace;
 //! guests on different hosts reach each other through the Geneve overlay. Checked: ping and TCP within and across VSwitches, identical
@@ -44,6 +44,7 @@ vpcs:
       - {name: a1, vswitch: s1, ip: 10.1.0.10, security_groups: [web], host: h1}
       - {name: b1, vswitch: s1, ip: 10.1.0.20, security_groups: [web], host: h2}
       - {name: b2, vswitch: s2, ip: 10.1.1.20, security_groups: [web], host: h2}
+      - {name: c1, vswitch: s2, ip: 10.1.1.30, security_groups: [web], host: h3}
   - name: dev
     cidr: 10.0.0.0/8
     vswitches: [{name: d1, cidr: 10.1.0.0/24, zone: a}]
@@ -198,7 +199,7 @@ fn geneve(frames: &[Vec<u8>], to: Ipv4Addr) -> Vec<(u32, u32, u32)> {
 }
 
 #[test]
-fn guests_on_two_hosts_talk_through_the_overlay() {
+fn guests_on_three_hosts_talk_through_the_overlay() {
     let cluster = Cluster::up();
     cluster.wait_up();
     let (h1, h2) = (&cluster.hosts[0], &cluster.hosts[1]);
@@ -208,7 +209,7 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     let port = |eni: &str| ids["ports"][&topology.eni(eni).unwrap().2.id].as_u64().unwrap() as u32;
     let addr = |eni: &str| topology.eni(eni).unwrap().2.ip;
 
-    // Each agent sees both hosts and where the ENIs are.
+    // Each agent sees every host and where the ENIs are.
     let seen = h1.call("DescribeHosts", json!({}));
     assert_eq!(seen["Host"], "h1");
     let other = seen["Hosts"].as_array().unwrap().iter().find(|h| h["HostName"] == "h2").unwrap().clone();
@@ -220,6 +221,8 @@ fn guests_on_two_hosts_talk_through_the_overlay() {
     let capture = Capture::start(&cluster.fabric(), &cluster.fabric_side(0)).unwrap();
     assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 3), "a1 -> b1: h1 {} / h2 {}", h1.report(), h2.report());
     assert!(probe::ping(&cluster.guest("a1"), addr("b2"), 3), "a1 -> b2");
+    assert!(probe::ping(&cluster.guest("a1"), addr("c1"), 3), "a1 -> c1 (h1 to h3)");
+    assert!(probe::ping(&cluster.guest("b1"), addr("c1"), 3), "b1 -> c1 (h2 to h3)");
     assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "x1 -> x2 (dev)");
     let seen = geneve(&capture.stop(), cluster.underlay_ip(1));
     assert!(seen.contains(&(vpc_number("prod"), port("a1"), port("b1"))), "prod's VNI from a1 to b1 on the wire: {seen:?}");

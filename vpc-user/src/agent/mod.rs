@@ -396,8 +396,7 @@ impl Agent {
         dry_run: bool,
         edit: impl FnOnce(&mut TopologySpec, &Topology) -> Result<T, E>,
     ) -> Result<(T, Applied), E> {
-        // On a shared store, edit what the cluster holds now.
-        self.follow().map_err(|e| E::from(ChangeError::Failed(e.context(format!("reading {}", self.store.describe())))))?;
+        self.catch_up().map_err(E::from)?;
         let mut doc = self.stored.doc.clone();
         let out = edit(&mut doc, &self.topology)?;
         self.commit_document(doc, dry_run).map(|applied| (out, applied)).map_err(E::from)
@@ -513,7 +512,14 @@ impl Agent {
 
     /// Make the stored state equal to `spec` (a topology file). With `dry_run`, only report.
     pub fn apply_spec(&mut self, spec: TopologySpec, dry_run: bool) -> Result<Applied, ChangeError> {
+        self.catch_up()?;
         self.commit_document(spec, dry_run)
+    }
+
+    /// Before a change: on a shared store, what the cluster holds now becomes the state the
+    /// change is made from (its IDs matched, its revision the one the commit is guarded on).
+    pub(crate) fn catch_up(&mut self) -> Result<(), ChangeError> {
+        self.follow().map(drop).map_err(|e| ChangeError::Failed(e.context(format!("reading {}", self.store.describe()))))
     }
 
     /// Detach everything, remove every pin, forget the state.

@@ -164,8 +164,7 @@ impl Agent {
     /// Make `edit` the new state: on the incremental path when it can decide it, else as a
     /// whole-document transaction. Either way the result is the same (see `tests`).
     pub fn change(&mut self, dry_run: bool, edit: Edit) -> Result<Applied, ChangeError> {
-        // On a shared store, change what the cluster holds now.
-        self.follow().map_err(|e| ChangeError::Failed(e.context(format!("reading {}", self.store.describe()))))?;
+        self.catch_up()?;
         let edit = if self.quotas_checked {
             let state = State {
                 doc: &self.stored.doc,
