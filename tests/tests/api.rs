@@ -570,6 +570,7 @@ fn metrics_pass_promtool_and_count_what_happened() {
         "vpc_mcast_member_packets_total{vpc=\"prod\",group=\"239.3.3.3\",member=\"m1\"} 0",
         "vpc_api_requests_total{action=\"ApplyTopology\",code=\"OK\"} 1",
         "vpc_api_requests_total{action=\"DeleteVpc\",code=\"InvalidVpcId.NotFound\"} 1",
+        "vpc_store_revision 1",
     ] {
         assert!(body.contains(needle), "{needle} missing from:\n{body}");
     }

@@ -50,6 +50,13 @@ fn monitor(out: &mut String, agent: &Agent) {
     }
 }
 
+/// The configuration's revision this host holds (in a cluster: equal on every host that has
+/// followed the store).
+fn cluster(out: &mut String, agent: &Agent) {
+    family(out, "vpc_store_revision", "gauge", "The configuration's revision this host's data path holds (the store's commits).");
+    let _ = writeln!(out, "vpc_store_revision {}", agent.revision());
+}
+
 /// Multicast groups' and members' packet counters.
 fn multicast(out: &mut String, agent: &Agent) {
     let ids = &agent.stored().ids;
@@ -165,6 +172,7 @@ pub fn render(agent: &Agent, api: &ApiCounters) -> String {
             let _ = writeln!(out, "vpc_conntrack_refused_total{{cause=\"full\"}} {}", ct.full);
             multicast(&mut out, agent);
             monitor(&mut out, agent);
+            cluster(&mut out, agent);
         }
         Err(_) => {
             family(&mut out, "vpc_dataplane_up", "gauge", "Whether the data path is applied.");
