@@ -6,14 +6,14 @@
 //! transaction guarded on `P/rev`: no update is lost between hosts or clients. A load is one
 //! range read, so it sees one commit whole.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 use anyhow::Context as _;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
 
 use super::{
     Conflict, Revision, Store, Stored,
-    rows::{Body, Row, encode_rows, flatten, unflatten},
+    rows::{Row, differences, encode_rows, unflatten, written},
 };
 use crate::model::ids::Ids;
 
@@ -152,15 +152,12 @@ impl Store for EtcdStore {
     }
 
     fn commit(&mut self, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision> {
-        let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
-        let after = flatten(&new.doc);
-        let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
-        let changed: Vec<(&str, &Row<'_>)> =
-            after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
+        let (changed, gone) = differences(&old.doc, &new.doc);
+        let changed: Vec<(&str, &Row<'_>)> = changed.iter().map(|(id, row)| (*id, row)).collect();
         let encoded = encode_rows(&changed)?;
         let mut ops: Vec<TxnOp> =
             changed.iter().zip(encoded).map(|((id, _), bytes)| TxnOp::put(self.key(&format!("r/{id}")), bytes, None)).collect();
-        ops.extend(before.keys().filter(|id| !kept.contains(*id)).map(|id| TxnOp::delete(self.key(&format!("r/{id}")), None)));
+        ops.extend(gone.iter().map(|id| TxnOp::delete(self.key(&format!("r/{id}")), None)));
         if old.ids != new.ids {
             ops.push(TxnOp::put(self.key("ids"), serde_json::to_vec(&new.ids)?, None));
         }
@@ -168,24 +165,17 @@ impl Store for EtcdStore {
     }
 
     fn commit_rows(&mut self, at: Revision, rows: &[super::RowChange<'_>]) -> anyhow::Result<Revision> {
-        use std::borrow::Cow;
-
         use super::RowChange;
         let mut ops = Vec::new();
-        for row in rows {
-            match *row {
-                RowChange::PutRoute { table, pos, route } => {
-                    let Some(id) = route.id.as_deref() else { continue };
-                    let row = Row { parent: Cow::Borrowed(table), pos, body: Body::Route(Cow::Borrowed(route)) };
-                    ops.push(TxnOp::put(self.key(&format!("r/{id}")), serde_json::to_vec(&row)?, None));
-                }
-                RowChange::PutSgRule { group, pos, rule } => {
-                    let Some(id) = rule.id.as_deref() else { continue };
-                    let row = Row { parent: Cow::Borrowed(group), pos, body: Body::SgRule(Cow::Borrowed(rule)) };
-                    ops.push(TxnOp::put(self.key(&format!("r/{id}")), serde_json::to_vec(&row)?, None));
-                }
+        for change in rows {
+            match *change {
                 RowChange::Remove(id) => ops.push(TxnOp::delete(self.key(&format!("r/{id}")), None)),
                 RowChange::Ids(ids) => ops.push(TxnOp::put(self.key("ids"), serde_json::to_vec(ids)?, None)),
+                _ => {
+                    if let Some((id, row)) = written(change) {
+                        ops.push(TxnOp::put(self.key(&format!("r/{id}")), serde_json::to_vec(&row)?, None));
+                    }
+                }
             }
         }
         self.commit_ops(at, ops)

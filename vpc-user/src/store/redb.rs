@@ -8,8 +8,7 @@
 //! writes only the rows that differ from the previous state, in one write transaction.
 
 use std::{
-    borrow::Cow,
-    collections::{BTreeMap, HashMap, HashSet},
+    collections::BTreeMap,
     path::{Path, PathBuf},
 };
 
@@ -18,7 +17,7 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition}
 
 use super::{
     Conflict, Revision, Store, Stored,
-    rows::{Body, Row, encode_rows, flatten, unflatten},
+    rows::{Row, differences, encode_rows, unflatten, written},
 };
 use crate::model::ids::Ids;
 
@@ -190,16 +189,8 @@ fn load(db: &Database) -> anyhow::Result<(Stored, Revision)> {
 }
 
 fn commit(db: &Database, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision> {
-    let before: HashMap<&str, Row<'_>> = flatten(&old.doc).into_iter().collect();
-    let after = flatten(&new.doc);
-    let gone: Vec<&str> = {
-        let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
-        before.keys().copied().filter(|id| !kept.contains(id)).collect()
-    };
-    let mut changed: Vec<(&str, &Row<'_>)> =
-        after.iter().filter(|(id, row)| before.get(id) != Some(row)).map(|(id, row)| (*id, row)).collect();
-    // Keys in order make redb's B-tree inserts append-like.
-    changed.sort_unstable_by_key(|(id, _)| *id);
+    let (changed, gone) = differences(&old.doc, &new.doc);
+    let changed: Vec<(&str, &Row<'_>)> = changed.iter().map(|(id, row)| (*id, row)).collect();
     let t = std::time::Instant::now();
     let encoded = encode_rows(&changed)?;
     let txn = begin_at(db, at)?;
@@ -242,22 +233,17 @@ fn commit_rows(db: &Database, at: Revision, rows: &[super::RowChange<'_>]) -> an
     let txn = begin_at(db, at)?;
     {
         let mut table = txn.open_table(RESOURCES)?;
-        for row in rows {
-            match *row {
-                RowChange::PutRoute { table: parent, pos, route } => {
-                    let Some(id) = route.id.as_deref() else { continue };
-                    let row = Row { parent: Cow::Borrowed(parent), pos, body: Body::Route(Cow::Borrowed(route)) };
-                    table.insert(id, serde_json::to_vec(&row)?.as_slice())?;
-                }
-                RowChange::PutSgRule { group, pos, rule } => {
-                    let Some(id) = rule.id.as_deref() else { continue };
-                    let row = Row { parent: Cow::Borrowed(group), pos, body: Body::SgRule(Cow::Borrowed(rule)) };
-                    table.insert(id, serde_json::to_vec(&row)?.as_slice())?;
-                }
+        for change in rows {
+            match *change {
                 RowChange::Remove(id) => {
                     table.remove(id)?;
                 }
                 RowChange::Ids(ids) => txn.open_table(META)?.insert("ids", serde_json::to_vec(ids)?.as_slice()).map(drop)?,
+                _ => {
+                    if let Some((id, row)) = written(change) {
+                        table.insert(id, serde_json::to_vec(&row)?.as_slice())?;
+                    }
+                }
             }
         }
         let mut meta = txn.open_table(META)?;
@@ -321,6 +307,7 @@ mod tests {
         normalize::normalize,
         spec::{RouteSpec, TopologySpec},
     };
+    use crate::store::rows::flatten;
 
     #[test]
     fn documents_round_trip_and_commits_write_only_differences() {

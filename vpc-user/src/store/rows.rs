@@ -2,7 +2,10 @@
 //! the resource without its children, its parent's ID and its position, so a change to one
 //! route entry writes one row, not the whole VPC.
 
-use std::{borrow::Cow, collections::BTreeMap};
+use std::{
+    borrow::Cow,
+    collections::{BTreeMap, HashMap, HashSet},
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -166,4 +169,32 @@ pub fn unflatten(rows: BTreeMap<String, Row<'static>>) -> TopologySpec {
         vpc.security_groups.extend(groups.iter().filter(|(p, _)| *p == id).map(|(_, g)| g.clone()));
     }
     doc
+}
+
+/// What turns document `old` into `new`: the rows new or changed (in ID order) and the IDs gone.
+/// Both stores write exactly these.
+pub fn differences<'a>(old: &'a TopologySpec, new: &'a TopologySpec) -> (Vec<(&'a str, Row<'a>)>, Vec<&'a str>) {
+    let before: HashMap<&str, Row<'_>> = flatten(old).into_iter().collect();
+    let after = flatten(new);
+    let kept: HashSet<&str> = after.iter().map(|(id, _)| *id).collect();
+    let gone = before.keys().copied().filter(|id| !kept.contains(id)).collect();
+    let mut changed: Vec<(&str, Row<'_>)> = after.into_iter().filter(|(id, row)| before.get(id) != Some(row)).collect();
+    // Keys in order (redb's B-tree inserts become append-like).
+    changed.sort_unstable_by_key(|(id, _)| *id);
+    (changed, gone)
+}
+
+/// The row a change that names its rows writes, by ID (`None`: it writes no row, or the
+/// resource has no ID).
+pub fn written<'a>(change: &super::RowChange<'a>) -> Option<(&'a str, Row<'a>)> {
+    use super::RowChange;
+    match *change {
+        RowChange::PutRoute { table, pos, route } => {
+            Some((route.id.as_deref()?, Row { parent: Cow::Borrowed(table), pos, body: Body::Route(Cow::Borrowed(route)) }))
+        }
+        RowChange::PutSgRule { group, pos, rule } => {
+            Some((rule.id.as_deref()?, Row { parent: Cow::Borrowed(group), pos, body: Body::SgRule(Cow::Borrowed(rule)) }))
+        }
+        RowChange::Remove(_) | RowChange::Ids(_) => None,
+    }
 }
