@@ -1,7 +1,8 @@
 //! The etcd store against a real etcd (a plain process on a loopback port of its own): what
 //! one agent commits, another loads whole; a commit from a revision the cluster moved past
 //! changes nothing and says so; a change that names its rows equals a commit of the whole
-//! documents; every host sees the same cluster id; an unreachable etcd is a clear error.
+//! documents; every host sees the same cluster id; a watch wakes a follower at each commit; an
+//! unreachable etcd is a clear error.
 
 use std::{
     net::TcpStream,
@@ -90,9 +91,14 @@ fn two_agents_share_one_state_without_losing_an_update() {
     assert_eq!(h1.id(), h2.id(), "one cluster id, made by whoever came first");
     assert_ne!(EtcdStore::connect(&endpoints, "other", 128).unwrap().id(), h1.id(), "another cluster's keys are its own");
     assert_eq!(h1.load().unwrap(), (Stored::default(), 0));
+    // h2's watch wakes it when h1 commits.
+    let changes = h2.changes().expect("etcd is watched");
 
     let first = stored(YAML);
     assert_eq!(h1.commit(0, &Stored::default(), &first).unwrap(), 1);
+    let asked = Instant::now();
+    changes.wait_past(0, Duration::from_secs(5));
+    assert_eq!(changes.seen(), 1, "the watch saw h1's commit ({:?})", asked.elapsed());
     assert_eq!(h2.changed_since(0).unwrap(), Some((first.clone(), 1)), "h2 follows what h1 committed, whole and in order");
     assert!(h2.changed_since(1).unwrap().is_none());
 
@@ -103,6 +109,8 @@ fn two_agents_share_one_state_without_losing_an_update() {
     by_h2.doc.vpcs.remove(1);
     by_h2.doc.cens.clear();
     assert_eq!(h1.commit(1, &first, &by_h1).unwrap(), 2);
+    changes.wait_past(1, Duration::from_secs(5));
+    assert_eq!(changes.seen(), 2);
     let err = h2.commit(1, &first, &by_h2).unwrap_err();
     assert_eq!(err.downcast_ref::<Conflict>(), Some(&Conflict { at: 1, now: 2 }));
     assert_eq!(h2.load().unwrap(), (by_h1.clone(), 2), "h1's change, and nothing of h2's");

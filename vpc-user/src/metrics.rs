@@ -51,10 +51,19 @@ fn monitor(out: &mut String, agent: &Agent) {
 }
 
 /// The configuration's revision this host holds (in a cluster: equal on every host that has
-/// followed the store).
+/// followed the store), and the newest one its watch has seen.
 fn cluster(out: &mut String, agent: &Agent) {
     family(out, "vpc_store_revision", "gauge", "The configuration's revision this host's data path holds (the store's commits).");
     let _ = writeln!(out, "vpc_store_revision {}", agent.revision());
+    if let Some(watched) = agent.watched_revision() {
+        family(
+            out,
+            "vpc_store_watched_revision",
+            "gauge",
+            "The newest revision the shared store's watch has told of (ahead of vpc_store_revision while this host catches up).",
+        );
+        let _ = writeln!(out, "vpc_store_watched_revision {watched}");
+    }
 }
 
 /// Multicast groups' and members' packet counters.

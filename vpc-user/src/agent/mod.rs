@@ -152,6 +152,8 @@ pub struct Agent {
     pub ended: Option<std::sync::mpsc::Sender<crate::monitor::EndedBatch>>,
     /// The hosts alive in a shared store, as last read (none: no shared store, or not read yet).
     registered: Option<BTreeMap<String, std::net::Ipv4Addr>>,
+    /// `down` removed the data path: it is loaded again only for a configuration with a VPC.
+    taken_down: bool,
 }
 
 impl Agent {
@@ -217,6 +219,7 @@ impl Agent {
             backup_due: false,
             ended: None,
             registered: None,
+            taken_down: false,
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -259,6 +262,16 @@ impl Agent {
 
     pub fn stored(&self) -> &Stored {
         &self.stored
+    }
+
+    /// What wakes a follower of the store when someone else commits (see `Store::changes`).
+    pub fn store_changes(&mut self) -> Option<std::sync::Arc<crate::store::Changes>> {
+        self.store.changes()
+    }
+
+    /// The newest revision the store's watch has seen (none: not watched).
+    pub fn watched_revision(&self) -> Option<Revision> {
+        self.store.watched()
     }
 
     /// The store's revision this agent's state (and data path) is at.
@@ -373,7 +386,14 @@ impl Agent {
 
     fn write_dataplane(&mut self, entries: &MapEntries) -> anyhow::Result<ApplyReport> {
         if self.loaded.is_none() {
+            // Taken down, it stays down (no pins, no programs) until there is something to
+            // forward again: a host's interfaces or another host's commit must not bring back
+            // what `down` removed.
+            if self.taken_down && self.topology.vpcs.is_empty() {
+                return Ok(ApplyReport::default());
+            }
             self.loaded = Some(self.dataplane().load()?);
+            self.taken_down = false;
         }
         let dataplane = self.dataplane();
         let report = self.loaded.as_mut().expect("loaded above").apply(&dataplane.pins, entries)?;
@@ -527,6 +547,7 @@ impl Agent {
         // The backup keeps the state from before (as a full commit leaves it).
         self.flush_backup();
         self.loaded = None;
+        self.taken_down = true;
         self.dataplane().down()?;
         // On a shared store another host may have committed since (or taken it down already).
         if let Some((stored, revision)) = self.store.changed_since(self.revision)? {

@@ -26,16 +26,25 @@ pub fn start(agent: &Arc<Mutex<Agent>>, monitor: &Arc<crate::monitor::Hub>, rebi
         }
     });
 
-    // What other hosts committed to a shared store and which are alive (this one's registration
-    // renewed), five times a second (on one host's own database a read of its revision).
+    // What other hosts committed to a shared store, as soon as its watch tells (else five times
+    // a second; on one host's own database a read of its revision), and which hosts are alive
+    // (this one's registration renewed).
     let follower = agent.clone();
+    let changes = agent.lock().ok().and_then(|mut a| a.store_changes());
     std::thread::spawn(move || {
         // Said once when it starts failing and once when it works again, not five times a second.
         let mut failing = false;
+        let mut at = 0;
         loop {
-            std::thread::sleep(FOLLOW_INTERVAL);
+            match &changes {
+                // After a failure the interval, not the watch: it may tell of what cannot be read.
+                Some(changes) if !failing => changes.wait_past(at, FOLLOW_INTERVAL),
+                _ => std::thread::sleep(FOLLOW_INTERVAL),
+            }
             let Ok(mut agent) = follower.lock() else { return };
-            match agent.follow().and_then(|_| agent.heartbeat()) {
+            let followed = agent.follow().and_then(|_| agent.heartbeat());
+            at = agent.revision();
+            match followed {
                 Err(e) if !failing => {
                     log::warn!("following the shared store: {e:#} (forwarding goes on as configured; retrying)");
                     failing = true;

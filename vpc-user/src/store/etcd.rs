@@ -6,13 +6,13 @@
 //! transaction guarded on `P/rev`: no update is lost between hosts or clients. A load is one
 //! range read, so it sees one commit whole.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, sync::Arc};
 
 use anyhow::Context as _;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
 
 use super::{
-    Conflict, Revision, Store, Stored,
+    Changes, Conflict, Revision, Store, Stored,
     rows::{Row, differences, encode_rows, unflatten, written},
 };
 use crate::model::ids::Ids;
@@ -40,6 +40,8 @@ pub struct EtcdStore {
     /// Operations one commit may take (the server's `--max-txn-ops`).
     max_ops: usize,
     lease: Option<Lease>,
+    /// Fed by a watch of the revision key, on a thread of its own (started on first ask).
+    changes: Option<Arc<Changes>>,
 }
 
 impl EtcdStore {
@@ -54,7 +56,7 @@ impl EtcdStore {
             .block_on(Client::connect(endpoints, Some(options)))
             .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
         let prefix = format!("/vpc/{cluster}/v1/");
-        let mut store = EtcdStore { endpoints: endpoints.to_vec(), prefix, runtime, client, id: 0, max_ops, lease: None };
+        let mut store = EtcdStore { endpoints: endpoints.to_vec(), prefix, runtime, client, id: 0, max_ops, lease: None, changes: None };
         // (The client connects on first use: this is where an unreachable etcd shows.)
         store.id = store.claim_id().with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
         Ok(store)
@@ -224,6 +226,20 @@ impl Store for EtcdStore {
         Ok(())
     }
 
+    fn changes(&mut self) -> Option<Arc<Changes>> {
+        if self.changes.is_none() {
+            let changes = Arc::new(Changes::default());
+            let (endpoints, key, seen) = (self.endpoints.clone(), self.key("rev"), changes.clone());
+            std::thread::Builder::new().name("etcd-watch".into()).spawn(move || watch_revision(&endpoints, &key, &seen)).ok()?;
+            self.changes = Some(changes);
+        }
+        self.changes.clone()
+    }
+
+    fn watched(&self) -> Option<Revision> {
+        self.changes.as_ref().map(|c| c.seen())
+    }
+
     fn hosts(&mut self) -> anyhow::Result<BTreeMap<String, std::net::Ipv4Addr>> {
         let prefix = self.key("hosts/");
         let response = self
@@ -238,5 +254,48 @@ impl Store for EtcdStore {
             }
         }
         Ok(hosts)
+    }
+}
+
+/// Watch the revision key and tell `changes` each value it takes; when the watch breaks (etcd
+/// gone, the watch cancelled), connect again a second later. Its own client and runtime: the
+/// store's are used under the agent's lock, and a watch lives long.
+fn watch_revision(endpoints: &[String], key: &str, changes: &Changes) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+    let options = || {
+        ConnectOptions::new()
+            .with_connect_timeout(std::time::Duration::from_secs(1))
+            // A silent partition would leave the stream open forever: probe the connection.
+            .with_keep_alive(std::time::Duration::from_secs(2), std::time::Duration::from_secs(2))
+    };
+    loop {
+        let watched: Result<(), etcd_client::Error> = runtime.block_on(async {
+            let mut client = Client::connect(endpoints, Some(options())).await?;
+            let mut stream = client.watch(key, None).await?;
+            // Once the watch is in place (its first answer), the value now: nothing committed
+            // before it goes unseen.
+            if stream.message().await?.is_none_or(|r| r.canceled()) {
+                return Ok(());
+            }
+            let now = client.get(key, None).await?;
+            if let Some(revision) = now.kvs().first().and_then(|kv| kv.value_str().ok()?.parse().ok()) {
+                changes.saw(revision);
+            }
+            while let Some(response) = stream.message().await? {
+                for kv in response.events().iter().filter_map(|e| e.kv()) {
+                    if let Some(revision) = kv.value_str().ok().and_then(|v| v.parse().ok()) {
+                        changes.saw(revision);
+                    }
+                }
+                if response.canceled() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = watched {
+            log::debug!("etcd watch of {key}: {e}");
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }

@@ -76,4 +76,41 @@ pub trait Store: Send {
     fn hosts(&mut self) -> anyhow::Result<std::collections::BTreeMap<String, std::net::Ipv4Addr>> {
         Ok(Default::default())
     }
+    /// What wakes a follower as soon as someone else commits (a shared store's watch); none:
+    /// only looking again at an interval tells.
+    fn changes(&mut self) -> Option<std::sync::Arc<Changes>> {
+        None
+    }
+    /// The newest revision that watch has seen (none: not watched).
+    fn watched(&self) -> Option<Revision> {
+        None
+    }
+}
+
+/// The newest revision a store's watch has seen, for a follower to wait on without holding the
+/// agent. A lost watch costs only latency: the follower looks at an interval anyway.
+#[derive(Debug, Default)]
+pub struct Changes {
+    seen: std::sync::Mutex<Revision>,
+    moved: std::sync::Condvar,
+}
+
+impl Changes {
+    pub fn saw(&self, revision: Revision) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if revision > *seen {
+            *seen = revision;
+            self.moved.notify_all();
+        }
+    }
+
+    pub fn seen(&self) -> Revision {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait until a revision past `after` was seen, or `timeout`.
+    pub fn wait_past(&self, after: Revision, timeout: std::time::Duration) {
+        let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.moved.wait_timeout_while(seen, timeout, |seen| *seen <= after);
+    }
 }
