@@ -1,11 +1,13 @@
 //! One VPC across three hosts, on real packets, brought up as a user would with `vpc lab up -f`:
 //! each host is a network namespace with its own agent (pin root, state directory, socket:
 //! `vpc daemon --host --underlay --peer`) and an underlay veth on a bridge in a fabric namespace;
-//! guests on different hosts reach each other through the Geneve overlay. Checked: ping and TCP within and across VSwitches, identical
-//! CIDRs of two VPCs kept apart (by the VNI on the wire, read off the fabric), a 4 MB transfer
-//! through the overlay's smaller MTU (path-MTU discovery from the gateway's fragmentation
-//! needed), exact overlay counters for a burst of datagrams, the hosts each agent sees, and a
-//! spoofed Geneve frame from the fabric dropped and counted.
+//! guests on different hosts reach each other through the Geneve overlay. Checked: ping and TCP
+//! within and across VSwitches, identical CIDRs of two VPCs kept apart (by the VNI on the wire,
+//! read off the fabric), the overlay's MTU to the byte with DF, a 4 MB transfer through it
+//! (path-MTU discovery from the gateway's fragmentation needed), exact overlay counters for a
+//! burst of datagrams, the hosts each agent sees, a spoofed Geneve frame from the fabric dropped
+//! and counted, a rule change reaching another host, a dead agent's host going down; and, with
+//! continuous echo streams across hosts, an agent restart and an etcd outage losing nothing.
 
 use std::{
     io::{Read as _, Write as _},
@@ -19,6 +21,7 @@ use vpc::{
     agent::HostOptions,
     api::Conn,
     cli::parse_topology,
+    flowlog::Record,
     netns,
     tools::lab::{
         self,
@@ -33,9 +36,16 @@ const TOPOLOGY: &str = "
 vpcs:
   - name: prod
     cidr: 10.0.0.0/8
-    vswitches: [{name: s1, cidr: 10.1.0.0/24, zone: a}, {name: s2, cidr: 10.1.1.0/24, zone: b}]
+    vswitches:
+      - {name: s1, cidr: 10.1.0.0/24, zone: a}
+      - {name: s2, cidr: 10.1.1.0/24, zone: b}
+      - {name: s3, cidr: 10.1.2.0/24, zone: a, route_table: via-fw}
+    route_tables:
+      - name: via-fw
+        routes: [{dst: 198.51.100.0/24, next_hop: {type: eni, eni: fw}}]
     security_groups:
       - name: web
+        intra_group: drop
         rules:
           - {direction: ingress, policy: accept, protocol: icmp, ports: -1/-1, peer: 10.0.0.0/8, priority: 1}
           - {direction: ingress, policy: accept, protocol: tcp, ports: 5201/5202, peer: {group: web}, priority: 1}
@@ -45,6 +55,8 @@ vpcs:
       - {name: b1, vswitch: s1, ip: 10.1.0.20, security_groups: [web], host: h2}
       - {name: b2, vswitch: s2, ip: 10.1.1.20, security_groups: [web], host: h2}
       - {name: c1, vswitch: s2, ip: 10.1.1.30, security_groups: [web], host: h3}
+      - {name: p1, vswitch: s3, ip: 10.1.2.10, security_groups: [web], host: h1}
+      - {name: fw, vswitch: s2, ip: 10.1.1.5, security_groups: [web], source_dest_check: false, host: h2}
   - name: dev
     cidr: 10.0.0.0/8
     vswitches: [{name: d1, cidr: 10.1.0.0/24, zone: a}]
@@ -54,6 +66,8 @@ vpcs:
     enis:
       - {name: x1, vswitch: d1, ip: 10.1.0.10, security_groups: [open], host: h1}
       - {name: x2, vswitch: d1, ip: 10.1.0.20, security_groups: [open], host: h2}
+flow_logs:
+  - {name: fl-prod, resource: {vpc: prod}, traffic: all, window: 1s}
 ";
 
 /// A host of the lab: its namespace and agent (made by `vpc lab up`).
@@ -104,6 +118,17 @@ impl Host {
         stats["Events"].as_array().unwrap().iter().find(|e| e["Event"] == name).map_or(0, |e| e["Count"].as_u64().unwrap())
     }
 
+    /// The records of the lab's flow log written on this host (its own file).
+    fn flow_records(&self) -> Vec<Record> {
+        let logs = self.call("DescribeFlowLogs", json!({}));
+        let file = logs["FlowLogs"][0]["LogFile"].as_str().expect("a file sink").to_string();
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    }
+
     fn drops(&self, reason: &str) -> u64 {
         let stats = self.call("DescribeStatistics", json!({}));
         stats["Drops"].as_array().unwrap().iter().find(|d| d["Reason"] == reason).map_or(0, |d| d["Packets"].as_u64().unwrap())
@@ -119,8 +144,8 @@ struct Cluster {
 }
 
 impl Cluster {
-    fn up() -> Cluster {
-        let opts = options("mh");
+    fn up(tag: &str) -> Cluster {
+        let opts = options(tag);
         std::fs::create_dir_all(&opts.state_dir).unwrap();
         let file = opts.state_dir.join("topology.yaml");
         std::fs::write(&file, TOPOLOGY).unwrap();
@@ -128,7 +153,7 @@ impl Cluster {
         let _ = lab_command(&opts, "down", &file);
         let out = lab_command(&opts, "up", &file);
         assert!(out.status.success(), "vpc lab up: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        let spec = parse_topology("mh", TOPOLOGY).unwrap();
+        let spec = parse_topology(tag, TOPOLOGY).unwrap();
         let hosts = hosts::lab_hosts(&opts, &spec).into_iter().map(Host).collect();
         Cluster { opts, file, hosts }
     }
@@ -198,9 +223,13 @@ fn geneve(frames: &[Vec<u8>], to: Ipv4Addr) -> Vec<(u32, u32, u32)> {
         .collect()
 }
 
+/// One lab at a time: the zero-loss checks want the machine's two CPUs.
+static ONE_LAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn guests_on_three_hosts_talk_through_the_overlay() {
-    let cluster = Cluster::up();
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = Cluster::up("mh");
     cluster.wait_up();
     let (h1, h2) = (&cluster.hosts[0], &cluster.hosts[1]);
     let ids = h1.call("ExportTopology", json!({}))["Ids"].clone();
@@ -214,7 +243,7 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     assert_eq!(seen["Host"], "h1");
     let other = seen["Hosts"].as_array().unwrap().iter().find(|h| h["HostName"] == "h2").unwrap().clone();
     assert_eq!((other["Status"].clone(), other["UnderlayAddress"].clone()), (json!("Up"), json!("10.255.0.2")));
-    assert_eq!(other["NetworkInterfaceNames"], json!(["b1", "b2", "x2"]));
+    assert_eq!(other["NetworkInterfaceNames"], json!(["b1", "b2", "fw", "x2"]));
     assert_eq!(seen["Underlay"]["TunnelMtu"], 1500 - 58);
 
     // Ping across hosts, in one VSwitch and across two; watched on the fabric.
@@ -229,11 +258,35 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     assert!(seen.contains(&(vpc_number("dev"), port("x1"), port("x2"))), "dev's VNI from x1 to x2 on the wire: {seen:?}");
     assert_ne!(vpc_number("prod"), vpc_number("dev"));
 
+    // A route whose next hop is an instance on another host: p1 (h1) reaches 198.51.100.1,
+    // an address fw (h2) serves, through fw; the reply comes back from that address.
+    let fw = cluster.guest("fw");
+    let ok = |args: &[&str]| Command::new("ip").args(["netns", "exec", &fw]).args(args).status().unwrap().success();
+    assert!(ok(&["ip", "addr", "add", "198.51.100.1/32", "dev", "lo"]));
+    let before = h2.counters("fw");
+    assert!(probe::ping(&cluster.guest("p1"), Ipv4Addr::new(198, 51, 100, 1), 3), "p1 -> fw's address: {}", h2.report());
+    assert!(h2.counters("fw").1 - before.1 >= 3, "delivered to fw at h2");
+
     // The same address in two VPCs is two guests: TCP says who answered.
     let _b1 = Whoami::start(&cluster.guest("b1"), "b1", 5201).unwrap();
     let _x2 = Whoami::start(&cluster.guest("x2"), "x2", 5201).unwrap();
     let who = |from: &str| probe::whoami(&cluster.guest(from), addr("b1"), 5201, Duration::from_secs(3)).unwrap();
     assert_eq!((who("a1"), who("x1")), ("b1".to_string(), "x2".to_string()));
+
+    // The overlay's MTU exactly: 1442 bytes with DF pass, one more is refused by the gateway
+    // with fragmentation needed naming 1442.
+    let df_ping = |size: usize| {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &cluster.guest("a1"), "ping", "-n", "-M", "do", "-c", "1", "-W", "1", "-s", &size.to_string()])
+            .arg(addr("b1").to_string())
+            .output()
+            .unwrap();
+        (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    };
+    let (passed, said) = df_ping(1442 - 28);
+    assert!(passed, "1442 bytes with DF: {said}");
+    let (passed, said) = df_ping(1442 - 28 + 1);
+    assert!(!passed && (said.contains("mtu = 1442") || said.contains("mtu=1442")), "1443 bytes with DF: {said}");
 
     // 4 MB of TCP a1 -> b2: the guests' MTU is 1500, the overlay's 1442, so the sender learns
     // the path MTU from its gateway's fragmentation-needed and the transfer completes.
@@ -283,6 +336,25 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     assert_eq!(h1.event("overlay_encapsulated") - encapsulated, 50);
     assert_eq!(h2.event("overlay_decapsulated") - decapsulated, 50);
 
+    // The VPC's flow log, on each host for its own ENIs: the 50 leave a1 at h1 and enter b1 at
+    // h2, each recorded once, where it happened.
+    let a1_out = |r: &Record| r.eni_id == topology.eni("a1").unwrap().2.id && r.direction.as_deref() == Some("out");
+    let b1_in = |r: &Record| r.eni_id == topology.eni("b1").unwrap().2.id && r.direction.as_deref() == Some("in");
+    let (at_h1, at_h2) = (h1.flow_records(), h2.flow_records());
+    let datagrams = |records: &[Record], side: &dyn Fn(&Record) -> bool| -> u64 {
+        records.iter().filter(|r| side(r) && r.dstport == Some(7000) && r.protocol == Some(17)).filter_map(|r| r.packets).sum()
+    };
+    let (base_h1, base_h2) = (datagrams(&at_h1, &a1_out), datagrams(&at_h2, &b1_in));
+    let start = Instant::now();
+    let counted = || (datagrams(&h1.flow_records(), &a1_out) - base_h1, datagrams(&h2.flow_records(), &b1_in) - base_h2);
+    while counted() != (50, 50) {
+        assert!(start.elapsed() < Duration::from_secs(10), "flow-log records of the 50 (h1 out, h2 in): {:?}", counted());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(counted(), (50, 50), "each datagram recorded once on each side, after another window");
+    assert!(!h1.flow_records().iter().any(&b1_in) && !h2.flow_records().iter().any(&a1_out), "each host records only its own ENIs");
+
     // A frame on the fabric claiming h1 but naming b2 (an ENI of h2 itself) as its source.
     let capture = Capture::start(&cluster.fabric(), &cluster.fabric_side(0)).unwrap();
     assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 1));
@@ -298,11 +370,50 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     }
     assert_eq!(h2.drops("tunnel_spoofed") - before, 5, "spoofed source ENI dropped and counted at h2");
 
+    // An established TCP stream a1 (h1) -> b1 (h2), let in at h2 by the group-peer rule alone
+    // (members do not reach each other otherwise): the rule revoked through h1 cuts it at h2
+    // within a second.
+    let listener = netns::in_netns(&netns::path(&cluster.guest("b1")), || Ok(TcpListener::bind(("0.0.0.0", 5202))?)).unwrap();
+    let arrived = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let seen = arrived.clone();
+    std::thread::spawn(move || {
+        if let Ok((mut conn, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            while conn.read(&mut buf).is_ok_and(|n| n > 0) {
+                seen.lock().unwrap().push(Instant::now());
+            }
+        }
+    });
+    let mut stream = netns::in_netns(&netns::path(&cluster.guest("a1")), || {
+        Ok(TcpStream::connect_timeout(&(to_b1(), 5202).into(), Duration::from_secs(3))?)
+    })
+    .unwrap();
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = writing.clone();
+    let writer = std::thread::spawn(move || {
+        while flag.load(std::sync::atomic::Ordering::Relaxed) && stream.write_all(&[7u8; 100]).is_ok() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!arrived.lock().unwrap().is_empty(), "the stream flows");
+    let web = topology.vpc("prod").unwrap().security_group("web").unwrap().id.clone();
+    let rules = h1.call("DescribeSecurityGroupAttribute", json!({"SecurityGroupId": web}))["Permissions"].as_array().unwrap().clone();
+    let tcp = rules.iter().find(|r| r["PortRange"] == "5201/5202").expect("the group-peer rule")["SecurityGroupRuleId"].clone();
+    h1.call("RevokeSecurityGroup", json!({"SecurityGroupId": web, "SecurityGroupRuleId": tcp}));
+    let revoked = Instant::now();
+    std::thread::sleep(Duration::from_millis(2000));
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let last = *arrived.lock().unwrap().last().unwrap();
+    assert!(last < revoked + Duration::from_secs(1), "bytes arrived at b1 {:?} after the revoke at h1\nh2 {}", last - revoked, h2.report());
+    assert!(h2.drops("sg_ingress") > 0, "cut at h2: {}", h2.report());
+    let _ = writer.join();
+
     // One configuration for the cluster, in the lab's etcd: both hosts hold the same IDs and
     // numbers, and a rule authorized through h1 reaches h2, where b1 is: ICMP from a1 is refused.
+    let ids = h1.call("ExportTopology", json!({}))["Ids"].clone();
     assert_eq!(ids, h2.call("ExportTopology", json!({}))["Ids"], "the same numbers on both hosts");
     assert_eq!(h1.call("DescribeHosts", json!({}))["Revision"], h2.call("DescribeHosts", json!({}))["Revision"], "at one revision");
-    let web = topology.vpc("prod").unwrap().security_group("web").unwrap().id.clone();
     let changed = Instant::now();
     let rule = h1.call(
         "AuthorizeSecurityGroup",
@@ -344,16 +455,99 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "traffic flows to h2 again");
+}
 
-    // etcd gone: forwarding goes on as configured, and a change is refused with a clear error.
+/// The faults a cluster must ride out without losing a packet: an agent killed and started
+/// again (within its registration's lease), and the store killed and started again.
+#[test]
+fn an_agent_restart_and_an_etcd_outage_lose_no_packets() {
+    let _one = ONE_LAB.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = Cluster::up("mf");
+    cluster.wait_up();
+    let (h1, h2) = (&cluster.hosts[0], &cluster.hosts[1]);
+    let topology = lab::configured(&h1.conn()).unwrap();
+    let addr = |eni: &str| topology.eni(eni).unwrap().2.ip;
+    assert!(probe::ping(&cluster.guest("a1"), addr("b1"), 3), "a1 -> b1 before: {}", h1.report());
+
+    // h2's agent SIGKILLed under traffic to and from h2, and started again by `vpc lab up`.
+    let ids = h2.call("ExportTopology", json!({}))["Ids"].clone();
+    let streams = [Stream::start(&cluster.guest("a1"), addr("b1")), Stream::start(&cluster.guest("b2"), addr("c1"))];
+    std::thread::sleep(Duration::from_millis(500));
+    let agent: i32 = std::fs::read_to_string(h2.0.opts.state_dir.join("lab-agent")).unwrap().trim().parse().unwrap();
+    // SAFETY: killing the lab's agent of h2.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(500));
+    let out = lab_command(&cluster.opts, "up", &cluster.file);
+    assert!(out.status.success(), "lab up again: {}", String::from_utf8_lossy(&out.stderr));
+    for stream in streams {
+        stream.finish(&format!("across h2's agent restart\nh1 {}\nh2 {}", h1.report(), h2.report()));
+    }
+    assert_eq!(h2.call("ExportTopology", json!({}))["Ids"], ids, "h2 rejoined with the same numbers");
+
+    // etcd SIGKILLed under traffic: forwarding goes on as configured, changes are refused with
+    // an error that names the store; etcd started again (same data), every host takes the next
+    // change and ends at the writer's revision.
+    let streams = [Stream::start(&cluster.guest("x1"), addr("x2")), Stream::start(&cluster.guest("a1"), addr("c1"))];
+    std::thread::sleep(Duration::from_millis(500));
     let pid: i32 = std::fs::read_to_string(cluster.opts.state_dir.join("etcd.pid")).unwrap().trim().parse().unwrap();
     // SAFETY: killing the lab's etcd.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     std::thread::sleep(Duration::from_millis(300));
-    assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "forwarding without the store");
     let refused = h1.conn().call("CreateVpc", json!({"CidrBlock": "192.168.0.0/16", "VpcName": "late"}));
     let message = format!("{}", refused.expect_err("a change without the store"));
     assert!(message.contains("etcd"), "the error names the store: {message}");
+    // Longer than a third of the lease: the registrations go unrenewed meanwhile.
+    std::thread::sleep(Duration::from_secs(4));
+    let out = lab_command(&cluster.opts, "up", &cluster.file);
+    assert!(out.status.success(), "lab up again (etcd): {}", String::from_utf8_lossy(&out.stderr));
+    for stream in streams {
+        stream.finish(&format!("across the etcd outage\nh1 {}\nh2 {}", h1.report(), h2.report()));
+    }
+    h1.call("CreateVpc", json!({"CidrBlock": "192.168.0.0/16", "VpcName": "late"}));
+    let written = h1.call("DescribeHosts", json!({}))["Revision"].clone();
+    let start = Instant::now();
+    for host in &cluster.hosts {
+        while host.call("DescribeHosts", json!({}))["Revision"] != written {
+            assert!(start.elapsed() < Duration::from_secs(5), "{} never reached revision {written}: {}", host.0.name, host.report());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    cluster.wait_up();
+}
+
+/// Echo requests every 5 ms from a guest, for as long as a fault lasts: `finish` lets the last
+/// ones come back and demands that every one did.
+struct Stream {
+    ping: std::process::Child,
+    what: String,
+}
+
+impl Stream {
+    fn start(ns: &str, to: Ipv4Addr) -> Stream {
+        // 5,000 requests: 25 s, far longer than any fault below; stopped by SIGINT after it.
+        let ping = Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-q", "-n", "-i", "0.005", "-c", "5000", "-W", "1", &to.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Stream { ping, what: format!("{ns} -> {to}") }
+    }
+
+    fn finish(mut self, context: &str) {
+        assert!(self.ping.try_wait().unwrap().is_none(), "{}: the stream ended before the fault did", self.what);
+        std::thread::sleep(Duration::from_millis(500));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.ping.id() as i32, libc::SIGINT) };
+        let out = self.ping.wait_with_output().unwrap();
+        let summary = String::from_utf8_lossy(&out.stdout);
+        let counts: Vec<u64> = summary
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .map(|l| l.split(',').filter_map(|part| part.split_whitespace().next()?.parse().ok()).collect())
+            .unwrap_or_default();
+        // The request sent as SIGINT came may still be on its way back; none before it is.
+        assert!(counts.len() >= 2 && counts[0] > 100 && counts[0] - counts[1] <= 1, "{}: {summary}\n{context}", self.what);
+    }
 }
 
 fn to_b1() -> Ipv4Addr {
