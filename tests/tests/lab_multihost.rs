@@ -513,6 +513,17 @@ fn an_agent_restart_and_an_etcd_outage_lose_no_packets() {
         }
     }
     cluster.wait_up();
+
+    // `vpc lab down` leaves nothing behind: no host's pins come back once its agent took
+    // them down (another host's commit, its own interfaces going, do not reload it).
+    let out = lab_command(&cluster.opts, "down", &cluster.file);
+    assert!(out.status.success(), "lab down: {}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(Duration::from_millis(500));
+    for host in &cluster.hosts {
+        assert!(!host.0.opts.bpffs.exists(), "{} left behind", host.0.opts.bpffs.display());
+        assert!(!netns::path(&host.0.netns).exists(), "{} left behind", host.0.netns);
+    }
+    assert!(!netns::path(&cluster.fabric()).exists(), "the fabric left behind");
 }
 
 /// Echo requests every 5 ms from a guest, for as long as a fault lasts: `finish` lets the last
