@@ -152,7 +152,7 @@ pub struct Agent {
     pub ended: Option<std::sync::mpsc::Sender<crate::monitor::EndedBatch>>,
     /// The hosts alive in a shared store, as last read (none: no shared store, or not read yet).
     registered: Option<BTreeMap<String, std::net::Ipv4Addr>>,
-    /// `down` removed the data path: it is loaded again only for a configuration with a VPC.
+    /// `down` removed the data path: it is loaded again only for entries that forward something.
     taken_down: bool,
 }
 
@@ -389,7 +389,7 @@ impl Agent {
             // Taken down, it stays down (no pins, no programs) until there is something to
             // forward again: a host's interfaces or another host's commit must not bring back
             // what `down` removed.
-            if self.taken_down && self.topology.vpcs.is_empty() {
+            if self.taken_down && entries.enis.is_empty() && entries.routes.is_empty() && entries.addrs.is_empty() {
                 return Ok(ApplyReport::default());
             }
             self.loaded = Some(self.dataplane().load()?);
