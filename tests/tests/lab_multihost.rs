@@ -57,6 +57,8 @@ vpcs:
       - {name: c1, vswitch: s2, ip: 10.1.1.30, security_groups: [web], host: h3}
       - {name: p1, vswitch: s3, ip: 10.1.2.10, security_groups: [web], host: h1}
       - {name: fw, vswitch: s2, ip: 10.1.1.5, security_groups: [web], source_dest_check: false, host: h2}
+    multicast_groups:
+      - {group: 239.1.1.1, senders: [a1], members: [a1, p1, b1, b2, c1]}
   - name: dev
     cidr: 10.0.0.0/8
     vswitches: [{name: d1, cidr: 10.1.0.0/24, zone: a}]
@@ -369,6 +371,54 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(h2.drops("tunnel_spoofed") - before, 5, "spoofed source ENI dropped and counted at h2");
+
+    // Multicast, head-end replication: 10 datagrams from a1 to its group reach each member
+    // once (p1 on h1, b1 and b2 on h2, c1 on h3), a non-member (fw) nothing; h1 sends each
+    // other host one copy per datagram, and no copy comes back into the overlay.
+    drop(listener);
+    let group = Ipv4Addr::new(239, 1, 1, 1);
+    let receivers: Vec<(&str, UdpSocket)> = ["p1", "b1", "b2", "c1", "fw"]
+        .into_iter()
+        .map(|who| {
+            let ip = addr(who);
+            let sock = netns::in_netns(&netns::path(&cluster.guest(who)), move || {
+                let s = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 7000))?;
+                s.join_multicast_v4(&group, &ip)?;
+                Ok(s)
+            })
+            .unwrap();
+            sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+            (who, sock)
+        })
+        .collect();
+    let captures: Vec<Capture> = (0..3).map(|i| Capture::start(&cluster.fabric(), &cluster.fabric_side(i)).unwrap()).collect();
+    let encapsulated = h1.event("overlay_encapsulated");
+    let from = addr("a1");
+    netns::in_netns(&netns::path(&cluster.guest("a1")), move || {
+        let s = UdpSocket::bind((from, 0))?;
+        s.set_multicast_loop_v4(false)?;
+        for i in 0..10u32 {
+            s.send_to(&i.to_be_bytes(), (group, 7000))?;
+        }
+        Ok(())
+    })
+    .unwrap();
+    for (who, sock) in &receivers {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while let Ok(n) = sock.recv(&mut buf) {
+            got.push(u32::from_be_bytes(buf[..n].try_into().unwrap()));
+        }
+        let want: Vec<u32> = if *who == "fw" { vec![] } else { (0..10).collect() };
+        assert_eq!(got, want, "{who}: every datagram once, in order (a member), or none\nh1 {}\nh2 {}", h1.report(), h2.report());
+    }
+    // (A capture on a host's fabric side sees what that host sends.)
+    let sent: Vec<Vec<Vec<u8>>> = captures.into_iter().map(Capture::stop).collect();
+    let copies = |from: usize, to: usize| geneve(&sent[from], cluster.underlay_ip(to)).iter().filter(|g| g.2 == tunnel::MCAST_ENI).count();
+    assert_eq!((copies(0, 1), copies(0, 2)), (10, 10), "one copy per datagram from h1 to h2 and to h3");
+    let resent: usize = [(1, 0), (1, 2), (2, 0), (2, 1)].iter().map(|&(from, to)| copies(from, to)).sum();
+    assert_eq!(resent, 0, "no copy is sent on into the overlay");
+    assert_eq!(h1.event("overlay_encapsulated") - encapsulated, 20);
 
     // An established TCP stream a1 (h1) -> b1 (h2), let in at h2 by the group-peer rule alone
     // (members do not reach each other otherwise): the rule revoked through h1 cuts it at h2

@@ -47,6 +47,8 @@ vpcs:
       - {name: b1, vswitch: s1, ip: 10.1.0.20, security_groups: [web], host: h2}
       - {name: b2, vswitch: s2, ip: 10.1.1.20, security_groups: [web], host: h2, mtu: 1400}
       - {name: c1, vswitch: s2, ip: 10.1.1.30, security_groups: [web, admin], host: h3}
+    multicast_groups:
+      - {group: 239.1.1.1, senders: [a1, b1], members: [a1, a2, b1, b2, c1]}
   - name: dev
     cidr: 10.0.0.0/8
     vswitches: [{name: d1, cidr: 10.1.0.0/24, zone: a}]
@@ -411,6 +413,88 @@ fn next_hops_on_other_hosts_nat_and_ecmp_with_a_host_lost() {
             assert_eq!(*a, fw1, "flow {i} on fw1 after h3 is lost");
             assert!(*b == fw2 || a == b, "flow {i} stayed where it was");
         }
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// Multicast across hosts, head-end replication: a1's datagram to the group is copied by the TC
+/// program at h1 to a2 there and sent once encapsulated to h2 and to h3; each copy arrives on
+/// its host's underlay, where the model and the program agree on what passes to that host's
+/// TC program (the group's Ethernet header, the sender in the metadata) and what is refused.
+#[test]
+fn multicast_goes_once_to_each_other_host_with_members() {
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let group = Ipv4Addr::new(239, 1, 1, 1);
+        let ids = hosts[0].binding.ids.clone();
+        let (prod, _, _) = t.eni("a1").unwrap();
+        let group_id = prod.multicast_groups[0].id.clone();
+        let counter = |eni: &str| ids.mcast_members[&vpc::model::ids::mcast_member(&group_id, &t.eni(eni).unwrap().2.id)];
+        let datagram = |from: &str, dport: u16| frame(&t, from, Ipv4::udp(addr(&t, from), group, 40000, dport, b"to the group"));
+
+        // At h1: XDP passes it on; the TC program copies it to a2 and sends h2 and h3 one each.
+        let sent = datagram("a1", 5000);
+        let at_h1 = hosts[0].check(hosts[0].ifindex("a1"), &sent).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(at_h1.action, Action::Pass);
+        assert_eq!(at_h1.remote_copies, vec![2, 3], "{:?}", at_h1.steps);
+        let before = hosts[0].event_count("overlay_encapsulated")?;
+        let (code, moved) = hosts[0].run_mcast(hosts[0].ifindex("a1"), &sent)?;
+        assert_eq!((code, moved), (2, [(counter("a2"), (1, 0))].into()), "TC_ACT_SHOT, a2's copy alone made here");
+        assert_eq!(hosts[0].event_count("overlay_encapsulated")? - before, 2, "one copy to each other host");
+
+        // The copy as h2 and h3 receive it (the layout the TC program writes with
+        // `tunnel::header`): each passes it, decapsulated, to its own TC program.
+        let cluster = hosts[0].binding.cluster.clone();
+        let (a1, a2) = (hosts[0].port("a1"), hosts[0].port("a2"));
+        let wire = |to: usize, src_eni: u32, inner: &[u8]| {
+            let host = cluster.hosts[HOSTS[to]];
+            let underlay = cluster.underlay.unwrap();
+            let sport =
+                tunnel::source_port(vpc_common::flow_hash(addr_raw([10, 1, 0, 10]), addr_raw(group.octets()), (40000 << 16) | 5000, 17));
+            let header = tunnel::header(&tunnel::Encap {
+                dst_mac: host.mac,
+                src_mac: underlay.mac,
+                src_ip: underlay_ip(0),
+                dst_ip: addr_raw(host.ip.octets()),
+                tos: 0,
+                inner_len: (inner.len() - 14) as u16,
+                sport,
+                vni: ids.vpc(&prod.id),
+                src_eni,
+                dst_eni: tunnel::MCAST_ENI,
+            });
+            let mut f = header.to_vec();
+            f.extend_from_slice(&inner[14..]);
+            f
+        };
+        for to in [1, 2] {
+            let underlay = hosts[to].underlay();
+            let arrived = hosts[to].check(underlay, &wire(to, a1, &sent)).unwrap_or_else(|e| panic!("{e:#}"));
+            assert_eq!(arrived.action, Action::Pass, "{:?}", arrived.steps);
+            let members: Vec<String> = arrived.copies.iter().map(|(p, _)| hosts[to].port_name(*p)).collect();
+            assert_eq!(members, if to == 1 { vec!["b1", "b2"] } else { vec!["c1"] });
+            // The decapsulated frame behind the metadata: the group's MAC, from a1.
+            let inner = &arrived.frame[16..];
+            assert_eq!(
+                (&inner[..6], &inner[6..12]),
+                (&vpc_common::mcast::group_mac(addr_raw(group.octets()))[..], &t.eni("a1").unwrap().2.mac[..])
+            );
+            // Without the metadata (not from the overlay) the TC program leaves the frame alone.
+            assert_eq!(hosts[to].run_mcast(underlay, inner)?.0, 0, "TC_ACT_OK");
+        }
+
+        // What h2 refuses: a copy from an ENI that is not a sender (a2), to a group it does not
+        // know, or a unicast packet sent as a group's copy.
+        let h2 = &mut hosts[1];
+        let underlay = h2.underlay();
+        let mut refused = |wire: Vec<u8>| h2.check(underlay, &wire).unwrap_or_else(|e| panic!("{e:#}")).action;
+        let from_a2 = datagram("a2", 5000);
+        assert_eq!(refused(wire(1, a2, &from_a2)), Action::Drop(DropReason::McastNotSender));
+        let elsewhere = frame(&t, "a1", Ipv4::udp(addr(&t, "a1"), Ipv4Addr::new(239, 9, 9, 9), 40000, 5000, b"x"));
+        assert_eq!(refused(wire(1, a1, &elsewhere)), Action::Drop(DropReason::McastUnknownGroup));
+        let unicast = frame(&t, "a1", Ipv4::udp(addr(&t, "a1"), addr(&t, "b1"), 40000, 5000, b"x"));
+        assert_eq!(refused(wire(1, a1, &unicast)), Action::Drop(DropReason::UnknownDestination));
         Ok(())
     })
     .unwrap();

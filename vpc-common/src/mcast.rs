@@ -41,7 +41,9 @@ pub struct McastMember {
     pub mtu: u32,
 }
 
-/// Value of `MCAST_GROUPS`.
+/// Value of `MCAST_GROUPS`: the members on this host, and the other hosts that have members
+/// (head-end replication: a sender's host sends each of them one encapsulated copy, which that
+/// host copies to its own members; nothing is sent on from there).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct McastGroup {
@@ -49,12 +51,40 @@ pub struct McastGroup {
     pub counter: u32,
     pub count: u32,
     pub members: [McastMember; MAX_MEMBERS],
+    /// How many of `hosts` hold a host number (`HOSTS`).
+    pub host_count: u32,
+    pub hosts: [u32; MAX_MEMBERS],
 }
 
 impl Default for McastGroup {
     fn default() -> Self {
-        McastGroup { counter: 0, count: 0, members: [McastMember::default(); MAX_MEMBERS] }
+        McastGroup { counter: 0, count: 0, members: [McastMember::default(); MAX_MEMBERS], host_count: 0, hosts: [0; MAX_MEMBERS] }
     }
+}
+
+/// What the underlay's XDP program hands the TC program in the metadata in front of a
+/// multicast copy from another host, decapsulated: the VPC and the sending ENI it checked
+/// (the inner source address does not name them: address spaces overlap).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct McastArrival {
+    /// `ARRIVAL_MAGIC`: metadata of ours, not of whatever else ran on the device.
+    pub magic: u32,
+    pub vpc: u32,
+    /// The sender's port.
+    pub sender: u32,
+    /// Whether the inner source is the sender's own address.
+    pub vouched: u32,
+}
+
+/// `McastArrival::magic`.
+pub const ARRIVAL_MAGIC: u32 = 0x5643_4d41;
+
+/// The Ethernet destination of group `addr` (packet order): 01:00:5e and its low 23 bits.
+#[inline(always)]
+pub const fn group_mac(addr: u32) -> [u8; 6] {
+    let b = addr.to_ne_bytes();
+    [0x01, 0x00, 0x5e, b[1] & 0x7f, b[2], b[3]]
 }
 
 /// Per group (`MCAST_STATS`) and per member (`MCAST_MEMBER_STATS`), per CPU. For a group:

@@ -14,7 +14,7 @@
 //! | 34 | UDP: source port from the flow hash, 6081, length, checksum 0 |
 //! | 42 | Geneve: version 0 and 3 option words, C (a critical option), type 0x0800, VNI |
 //! | 50 | option: class 0xFF56 (experimental range), type 0x81 (critical, 1), 2 words |
-//! | 54 | source ENI number, destination ENI number (big-endian) |
+//! | 54 | source ENI number, destination ENI number (big-endian; `MCAST_ENI` for a multicast copy) |
 //! | 62 | the inner IPv4 packet, unchanged |
 
 use crate::Eni;
@@ -37,6 +37,10 @@ pub const OUTER_LEN: usize = 14 + ENCAP_LEN;
 pub const MTU_RESERVE: u16 = 58;
 /// The outer TTL.
 pub const OUTER_TTL: u8 = 64;
+
+/// The destination ENI number of a multicast copy: every member of the inner packet's group
+/// on the receiving host (no port has it: ports count up from 0 within the `enis` map's size).
+pub const MCAST_ENI: u32 = u32::MAX;
 
 /// `Host::flags`: the host is up and its underlay neighbour resolved.
 pub const HOST_UP: u16 = 1;

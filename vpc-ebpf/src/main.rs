@@ -136,10 +136,17 @@ fn forward_ipv4(ctx: &XdpContext, eni: &Eni, s: &mut ct::Scratch, arrived: bool)
     }
     // The receiver, once the route found one.
     let mut to = NO_PORT;
+    let to_group = arrived && s.arrival.to.port == vpc_common::tunnel::MCAST_ENI;
     let fate = if vpc_common::mcast::is_multicast(s.pkt.daddr) {
         // To a multicast group: admitted here, replicated to the members by the TC program.
-        // (Multicast never crosses the overlay as unicast.)
-        if arrived { Err(DropReason::McastNotSender) } else { mcast::admit(eni, &s.pkt, &mut conn).map(|()| XDP_PASS) }
+        // From the overlay only as a group's copy (never as unicast to one ENI).
+        match (arrived, to_group) {
+            (false, _) => mcast::admit(eni, &s.pkt, &mut conn).map(|()| XDP_PASS),
+            (true, true) => mcast::arrived(ctx, eni, &s.pkt),
+            (true, false) => Err(DropReason::McastNotSender),
+        }
+    } else if to_group {
+        Err(DropReason::UnknownDestination)
     } else {
         match sender_half(ctx, eni, ip, s, &mut conn) {
             Ok(Some(verdict)) => Ok(verdict),

@@ -8,7 +8,7 @@ use aya_ebpf::{
 };
 use vpc_common::{
     DropReason, Eni, Port, event, flow_hash,
-    tunnel::{self, ENCAP_LEN, Encap, HOST_UP, OUTER_LEN, Outer},
+    tunnel::{self, ENCAP_LEN, Encap, HOST_UP, MCAST_ENI, OUTER_LEN, Outer},
 };
 
 use crate::{
@@ -92,11 +92,16 @@ pub fn arrival(ctx: &XdpContext, s: &mut Scratch) -> Result<bool, DropReason> {
     if vni != from.eni.vpc_id {
         return Err(DropReason::UnknownVni);
     }
-    let Some(to) = (unsafe { DELIVERY.get(&dst_eni) }) else {
-        let remote = unsafe { TUNNELS.get(&dst_eni) }.is_some();
-        return Err(if remote { DropReason::TunnelLoop } else { DropReason::UnknownDestination });
-    };
-    s.arrival = Arrival { from: from.eni, to: *to };
+    if dst_eni == MCAST_ENI {
+        // A multicast copy for this host's members: `mcast::arrived` checks the group.
+        s.arrival = Arrival { from: from.eni, to: Port { port: MCAST_ENI, ..Port::default() } };
+    } else {
+        let Some(to) = (unsafe { DELIVERY.get(&dst_eni) }) else {
+            let remote = unsafe { TUNNELS.get(&dst_eni) }.is_some();
+            return Err(if remote { DropReason::TunnelLoop } else { DropReason::UnknownDestination });
+        };
+        s.arrival = Arrival { from: from.eni, to: *to };
+    }
     // SAFETY: shrinking the front of our own frame, which holds more than the 48 bytes.
     if unsafe { bpf_xdp_adjust_head(ctx.ctx, ENCAP_LEN as i32) } != 0 {
         return Err(DropReason::Malformed);

@@ -184,7 +184,8 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             let groups = PortGroups { ct_limit: gw.conntrack_limit, flags: vpc_common::sg::PORT_OPEN, ..Default::default() };
             out.sg.port_groups.insert(ids.port(&gw.id), groups);
         }
-        // Multicast: each group's members (those with an interface) and who may send to it.
+        // Multicast: each group's members (those with an interface), the other hosts with
+        // members, and who may send to it.
         for group in &vpc.multicast_groups {
             use vpc_common::mcast::{McastGroup, McastKey, McastMember, McastSenderKey};
             let addr = addr_raw(group.group.octets());
@@ -195,6 +196,10 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 let counter = ids.mcast_members[&crate::model::ids::mcast_member(&group.id, &eni.id)];
                 value.members[value.count as usize] = McastMember { port: ids.port(&eni.id), ifindex, counter, mtu: u32::from(eni.mtu) };
                 value.count += 1;
+            }
+            for number in binding.cluster.member_hosts(vpc, group) {
+                value.hosts[value.host_count as usize] = number;
+                value.host_count += 1;
             }
             out.mcast_groups.insert(McastKey { vpc: vpc_id, group: addr }, value);
             for name in &group.senders {

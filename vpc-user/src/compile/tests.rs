@@ -302,8 +302,12 @@ vpcs:
 ";
 
 fn clustered(me: &str) -> (Topology, Binding) {
+    clustered_from(ON_TWO_HOSTS, me)
+}
+
+fn clustered_from(yaml: &str, me: &str) -> (Topology, Binding) {
     use crate::model::binding::{Cluster, HostInfo, UnderlayInfo};
-    let (topology, mut binding) = bound(ON_TWO_HOSTS);
+    let (topology, mut binding) = bound(yaml);
     let host = |n: u8| HostInfo { number: u32::from(n), ip: std::net::Ipv4Addr::new(10, 9, 0, n), mac: [2, 9, 0, 0, 0, n], up: true };
     binding.cluster = Cluster {
         me: Some(me.into()),
@@ -369,6 +373,34 @@ fn each_host_compiles_its_own_side() {
     let tunnels: Vec<(u32, u32)> = out.overlay.tunnels.iter().map(|(p, t)| (*p, t.host)).collect();
     assert_eq!(tunnels, vec![(port(&t, &b, "web1"), 1)]);
     assert!(!out.ports.contains_key(&port(&t, &b, "nat1")));
+}
+
+#[test]
+fn a_multicast_group_copies_to_its_members_here_and_once_to_each_other_host_with_members() {
+    let yaml =
+        format!("{ON_TWO_HOSTS}    multicast_groups:\n      - {{group: 239.1.1.1, senders: [web1, db1], members: [web1, db1, nat1]}}\n");
+    let key = vpc_common::mcast::McastKey { vpc: 1, group: addr_raw([239, 1, 1, 1]) };
+    let group = |me: &str| {
+        let (t, b) = clustered_from(&yaml, me);
+        let g = compile(&t, &b).mcast_groups[&key];
+        let members: Vec<u32> = g.members[..g.count as usize].iter().map(|m| m.port).collect();
+        let mut want: Vec<String> =
+            ["web1", "db1", "nat1"].iter().filter(|n| b.ifindex.contains_key(&t.eni(n).unwrap().2.id)).map(|n| n.to_string()).collect();
+        want.sort();
+        let mut named: Vec<String> =
+            members.iter().map(|p| t.enis().find(|(_, _, e)| b.ids.port(&e.id) == *p).unwrap().2.name.clone()).collect();
+        named.sort();
+        assert_eq!(named, want, "on {me}: the members with an interface here");
+        g.hosts[..g.host_count as usize].to_vec()
+    };
+    // h1 holds web1 and nat1 (placed on no host: every host's own, with an interface only
+    // here), h2 holds db1: each sends the other host one copy.
+    assert_eq!(group("h1"), vec![2]);
+    assert_eq!(group("h2"), vec![1]);
+    // Without an underlay nothing goes to other hosts.
+    let (t, mut b) = clustered_from(&yaml, "h1");
+    b.cluster.underlay = None;
+    assert_eq!(compile(&t, &b).mcast_groups[&key].host_count, 0);
 }
 
 #[test]

@@ -198,6 +198,8 @@ impl Loaded {
             && self.underlay != Some(ifindex)
         {
             attach::attach(loader::underlay_program(&mut self.ebpf)?, pins, ifindex, &mut report.links)?;
+            // Multicast copies from other hosts are cloned to the members by the TC program.
+            attach::attach_tc_all(loader::mcast_program(&mut self.ebpf)?, pins, &BTreeSet::from([ifindex]))?;
             if !pinned.contains(&ifindex) && veth::is_veth(&ifname(ifindex)) {
                 new_veths.push(ifindex);
             }

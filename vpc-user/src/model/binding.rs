@@ -60,6 +60,22 @@ impl Cluster {
         eni.host.as_deref().filter(|host| *host != me)
     }
 
+    /// The other hosts holding members of `group` of `vpc`, by number (ascending): a sender
+    /// here sends each one encapsulated copy (none without an underlay).
+    pub fn member_hosts(&self, vpc: &super::Vpc, group: &super::multicast::McastGroup) -> Vec<u32> {
+        if self.underlay.is_none() {
+            return Vec::new();
+        }
+        let numbers: BTreeSet<u32> = group
+            .members
+            .iter()
+            .filter_map(|name| vpc.eni(name))
+            .filter_map(|eni| self.hosts.get(self.remote_host(eni)?))
+            .map(|host| host.number)
+            .collect();
+        numbers.into_iter().collect()
+    }
+
     /// This host's underlay address, when it has an underlay.
     pub fn my_ip(&self) -> Option<std::net::Ipv4Addr> {
         self.underlay?;

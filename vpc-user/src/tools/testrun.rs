@@ -169,6 +169,8 @@ pub fn with_cluster<T: Send + 'static>(
                 next += 1;
             }
             let underlay = crate::dataplane::netlink::add_veth(&format!("u{n}"), &format!("f{n}"))?;
+            // Up: the multicast TC program sends its copies out of it.
+            crate::tools::lab::ip_batch(None, &[format!("link set u{n} up"), format!("link set f{n} up")])?;
             let cluster = Cluster {
                 me: Some(host.clone()),
                 hosts: known.clone(),
@@ -336,6 +338,12 @@ impl Harness {
     /// Whether `ifindex` is this host's underlay interface (whose frames its underlay program takes).
     fn is_underlay(&self, ifindex: u32) -> bool {
         self.binding.cluster.underlay.is_some_and(|u| u.ifindex == ifindex)
+    }
+
+    /// An event counter of the data path (`vpc_common::event::NAMES`), summed over CPUs.
+    pub fn event_count(&self, name: &str) -> anyhow::Result<u64> {
+        let counters = crate::dataplane::stats::read(&self.dataplane.pins, [])?;
+        counters.events.get(name).copied().with_context(|| format!("no event {name}"))
     }
 
     /// This host's underlay interface.

@@ -60,6 +60,9 @@ pub struct Outcome {
     /// A multicast packet's copies (member port, accepted by its ingress rules), made by the
     /// TC program after XDP passed the packet.
     pub copies: Vec<(u32, bool)>,
+    /// The other hosts a multicast packet's sender here sent one encapsulated copy each (by
+    /// number), made by the TC program too.
+    pub remote_copies: Vec<u32>,
     /// The port whose connection limit refused the packet's new connection.
     pub refused_port: Option<u32>,
     /// For a drop by security groups: the counter of the rule whose verdict it was
@@ -260,6 +263,7 @@ impl Outcome {
             rule_hits: Vec::new(),
             flow_log: Vec::new(),
             copies: Vec::new(),
+            remote_copies: Vec::new(),
             refused_port: None,
             deny_rule: None,
             opened: None,
@@ -379,7 +383,13 @@ impl<'a> Model<'a> {
         let eni = if sender.remote { None } else { sender.eni.map(|e| (sender.vpc, e)) };
         let from = Guarded { port: sender.port, eni, limit: sender.limit };
         // A multicast group: only its senders may send; the TC program copies to the members.
-        // (Multicast never crosses the overlay as unicast.)
+        // From another host only as a group's copy (no target), never as unicast to one ENI.
+        if sender.remote && arrived.is_none() {
+            if !dst.is_multicast() {
+                return Err(DropReason::UnknownDestination);
+            }
+            return self.group_copy(sender, dst, &pkt, out);
+        }
         if dst.is_multicast() && sender.remote {
             return Err(DropReason::McastNotSender);
         }
@@ -410,8 +420,14 @@ impl<'a> Model<'a> {
                 return Err(DropReason::SgEgress);
             }
             out.copies = self.copies(sender, group, &pkt);
+            let cluster = &self.binding.cluster;
+            let up = |number: &u32| cluster.hosts.values().any(|h| h.number == *number && h.up);
+            out.remote_copies = cluster.member_hosts(sender.vpc, group).into_iter().filter(up).collect();
             let names: Vec<String> = out.copies.iter().map(|(p, ok)| format!("port {p}{}", if *ok { "" } else { " (refused)" })).collect();
             out.steps.push(format!("multicast group {dst}: to the TC program, which copies it to {}", names.join(", ")));
+            if !out.remote_copies.is_empty() {
+                out.steps.push(format!("and one encapsulated copy to each of hosts {:?}", out.remote_copies));
+            }
             return Ok(Action::Pass);
         }
         // The sender half: its connection or its egress rules, then the route.

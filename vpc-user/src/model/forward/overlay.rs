@@ -1,11 +1,13 @@
 //! The overlay between hosts, as the model sees it: a packet to an ENI on another host leaves
 //! encapsulated (`vpc_common::tunnel`), and what arrives on the underlay is checked and
-//! decapsulated, then goes through the receiver half. The byte layout is `vpc_common::tunnel`'s,
+//! decapsulated, then goes through the receiver half (or, a multicast copy, to this host's
+//! members of its group). The byte layout is `vpc_common::tunnel`'s,
 //! shared with the XDP program; what is decided here is which packets get it.
 
 use vpc_common::{
     DropReason, addr_raw, flow_hash,
-    tunnel::{self, ENCAP_LEN, Encap, OUTER_LEN, Outer},
+    mcast::{ARRIVAL_MAGIC, McastArrival, group_mac},
+    tunnel::{self, ENCAP_LEN, Encap, MCAST_ENI, OUTER_LEN, Outer},
 };
 
 use super::{Action, ETH_HLEN, Model, Outcome, Packet, Sender, Target};
@@ -93,16 +95,25 @@ impl<'a> Model<'a> {
             out.steps.push(format!("VNI {vni} is not VPC {}'s", vpc.name));
             return Err(DropReason::UnknownVni);
         }
-        let target = self.local_target(dst_eni).ok_or_else(|| {
-            let remote = topology.enis().any(|(_, _, e)| ids.port(&e.id) == dst_eni && cluster.remote_host(e).is_some());
-            if remote && cluster.underlay.is_some() { DropReason::TunnelLoop } else { DropReason::UnknownDestination }
-        })?;
+        // A multicast copy is for every member here (`group_copy`), else one ENI or gateway.
+        let target = if dst_eni == MCAST_ENI {
+            None
+        } else {
+            Some(self.local_target(dst_eni).ok_or_else(|| {
+                let remote = topology.enis().any(|(_, _, e)| ids.port(&e.id) == dst_eni && cluster.remote_host(e).is_some());
+                if remote && cluster.underlay.is_some() { DropReason::TunnelLoop } else { DropReason::UnknownDestination }
+            })?)
+        };
         // Decapsulated: the inner packet behind an Ethernet header made of the outer bytes it
         // now starts at (its MACs are written on delivery).
         let mut frame = out.frame[ENCAP_LEN..].to_vec();
         frame[12..14].copy_from_slice(&[0x08, 0x00]);
         out.frame = frame;
-        out.steps.push(format!("from host {host_name}: {} to {}", eni.name, target.name));
+        out.steps.push(format!(
+            "from host {host_name}: {} to {}",
+            eni.name,
+            target.as_ref().map_or("its group's members here", |t| &t.name)
+        ));
         let port = ids.port(&eni.id);
         out.rx_port = Some(port);
         let sender = Sender {
@@ -119,7 +130,40 @@ impl<'a> Model<'a> {
             limit: eni.conntrack_limit,
             remote: true,
         };
-        self.forward_ipv4(&sender, Some(target), out)
+        self.forward_ipv4(&sender, target, out)
+    }
+
+    /// A multicast copy from `sender` on another host, for this host's members of group `dst`,
+    /// if the group is known here and `sender` is one of its senders (its own host judged its
+    /// egress rules). It passes to the TC program with a group's Ethernet header, from the
+    /// sender, and the sender named in the metadata in front (`McastArrival`).
+    pub(super) fn group_copy(
+        &self,
+        sender: &Sender<'_>,
+        dst: std::net::Ipv4Addr,
+        pkt: &Packet,
+        out: &mut Outcome,
+    ) -> Result<Action, DropReason> {
+        let Some(group) = sender.vpc.multicast_groups.iter().find(|g| g.group == dst) else {
+            return Err(DropReason::McastUnknownGroup);
+        };
+        if !sender.eni.is_some_and(|e| group.senders.contains(&e.name)) {
+            return Err(DropReason::McastNotSender);
+        }
+        out.frame[0..6].copy_from_slice(&group_mac(addr_raw(dst.octets())));
+        out.frame[6..12].copy_from_slice(&sender.mac);
+        let meta = McastArrival {
+            magic: ARRIVAL_MAGIC,
+            vpc: self.binding.ids.vpc(&sender.vpc.id),
+            sender: sender.port,
+            vouched: u32::from(pkt.vouched),
+        };
+        let mut frame: Vec<u8> = [meta.magic, meta.vpc, meta.sender, meta.vouched].iter().flat_map(|w| w.to_ne_bytes()).collect();
+        frame.extend_from_slice(&out.frame);
+        out.frame = frame;
+        out.copies = self.copies(sender, group, pkt);
+        out.steps.push(format!("multicast group {dst} from host of {}: to the TC program, for the members here", sender.name));
+        Ok(Action::Pass)
     }
 
     /// The ENI or gateway of this host at `port`, with its interface.
