@@ -173,8 +173,9 @@ pub fn median(values: &mut [f64]) -> f64 {
     if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 }
 }
 
-/// Pin the calling thread to the last CPU, so rounds are not spread over cores unevenly.
-fn pin_to_last_cpu() {
+/// Pin the calling thread to the last CPU, so rounds are not spread over cores unevenly (and
+/// per-CPU state, such as the monitor's token buckets, is one CPU's).
+pub fn pin_to_last_cpu() {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     // SAFETY: a zeroed cpu_set_t is valid; sched_setaffinity(0) affects the calling thread only.
     unsafe {
