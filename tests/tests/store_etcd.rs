@@ -1,8 +1,10 @@
 //! The etcd store against a real etcd (a plain process on a loopback port of its own): what
 //! one agent commits, another loads whole; a commit from a revision the cluster moved past
 //! changes nothing and says so; a change that names its rows equals a commit of the whole
-//! documents; every host sees the same cluster id; a watch wakes a follower at each commit; an
-//! unreachable etcd is a clear error.
+//! documents; every host sees the same cluster id; a watch wakes a follower at each commit; a
+//! change larger than one transaction is written in stages and never seen half-written, and
+//! what a writer that died half-way left is undone by the next; an unreachable etcd is a clear
+//! error.
 
 use std::{
     net::TcpStream,
@@ -10,6 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use serde_json::json;
 use vpc::{
     model::{Topology, ids::Ids, normalize::normalize, spec::TopologySpec},
     store::{Conflict, EtcdStore, RowChange, Store, Stored},
@@ -130,13 +133,115 @@ fn two_agents_share_one_state_without_losing_an_update() {
     assert_eq!(h2.load().unwrap(), (Stored::default(), 4));
 }
 
+/// etcd's keys as another client sees them: written directly, as a writer that died half-way
+/// through a staged change leaves them.
+struct Raw {
+    runtime: tokio::runtime::Runtime,
+    client: etcd_client::Client,
+    prefix: String,
+}
+
+impl Raw {
+    fn connect(url: &str, cluster: &str) -> Raw {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let client = runtime.block_on(etcd_client::Client::connect([url], None)).unwrap();
+        Raw { runtime, client, prefix: format!("/vpc/{cluster}/v1/") }
+    }
+
+    fn keys(&mut self) -> Vec<String> {
+        let options = etcd_client::GetOptions::new().with_prefix().with_keys_only();
+        let response = self.runtime.block_on(self.client.get(self.prefix.as_str(), Some(options))).unwrap();
+        response.kvs().iter().map(|kv| kv.key_str().unwrap().strip_prefix(self.prefix.as_str()).unwrap().to_string()).collect()
+    }
+
+    fn put(&mut self, key: &str, value: &str, lease: Option<i64>) {
+        let options = lease.map(|l| etcd_client::PutOptions::new().with_lease(l));
+        self.runtime.block_on(self.client.put(format!("{}{key}", self.prefix), value, options)).unwrap();
+    }
+
+    fn delete(&mut self, key: &str) {
+        self.runtime.block_on(self.client.delete(format!("{}{key}", self.prefix), None)).unwrap();
+    }
+
+    fn lease(&mut self) -> i64 {
+        self.runtime.block_on(self.client.lease_grant(30, None)).unwrap().id()
+    }
+}
+
 #[test]
-fn a_change_too_large_for_one_transaction_or_an_unreachable_etcd_is_a_clear_error() {
+fn a_change_larger_than_one_transaction_is_written_in_stages_and_seen_whole_or_not_at_all() {
+    let etcd = Etcd::start(23796, 23797);
+    let endpoints = vec![etcd.url.clone()];
+    // Eight operations a transaction: the document takes several.
+    let mut writer = EtcdStore::connect(&endpoints, "t3", 8).unwrap();
+    let mut reader = EtcdStore::connect(&endpoints, "t3", 8).unwrap();
+    let mut raw = Raw::connect(&etcd.url, "t3");
+    let whole = stored(YAML);
+    assert!(raw.keys().len() < 8);
+    assert_eq!(writer.commit(0, &Stored::default(), &whole).unwrap(), 1);
+    let rows = raw.keys().iter().filter(|k| k.starts_with("r/")).count();
+    assert!(rows > 8, "{rows} rows: more than one transaction holds");
+    assert_eq!(reader.load().unwrap(), (whole.clone(), 1), "all of it, at one revision");
+    assert!(!raw.keys().iter().any(|k| k == "staging" || k == "lock"), "claim and mark cleared");
+
+    // A writer that died half-way: its mark left, its claim lapsed, a row of its own written
+    // and one of the committed rows deleted. Readers still see the last commit whole.
+    let victim = raw.keys().into_iter().find(|k| k.starts_with("r/")).unwrap();
+    raw.put("staging", "dead", None);
+    raw.put("r/vsw-half-written", "{not even a row", None);
+    raw.delete(&victim);
+    assert_eq!(reader.load().unwrap(), (whole.clone(), 1), "never a change half-written");
+
+    // The next change (a small one: one transaction would hold it) undoes what was left, then
+    // makes its own.
+    let mut next = whole.clone();
+    next.doc.vpcs[0].security_groups[0].description = Some("changed".into());
+    assert_eq!(writer.commit(1, &whole, &next).unwrap(), 2);
+    assert_eq!(reader.load().unwrap(), (next.clone(), 2));
+    let keys = raw.keys();
+    assert!(keys.contains(&victim) && !keys.iter().any(|k| k == "r/vsw-half-written" || k == "staging"), "{keys:?}");
+
+    // A writer alive in the middle of a staged change (its claim held): others wait for it.
+    let lease = raw.lease();
+    raw.put("lock", "busy", Some(lease));
+    raw.put("staging", "busy", None);
+    let err = writer.commit(2, &next, &whole).unwrap_err();
+    assert!(format!("{err:#}").contains("another writer is committing a change in stages"), "{err:#}");
+    assert_eq!(reader.load().unwrap(), (next.clone(), 2), "nothing of it written");
+}
+
+#[test]
+fn an_agent_applies_a_file_larger_than_one_transaction_to_an_etcd_with_its_default_limits() {
+    let etcd = Etcd::start(23798, 23799);
+    let daemon = vpc_tests::Daemon::start("se", &["--etcd", &etcd.url, "--cluster", "se"]);
+    // 240 route entries in two tables: two hundred and more keys, etcd takes 128 a transaction.
+    let mut yaml = String::from(
+        "vpcs:\n  - name: big\n    cidr: 10.0.0.0/8\n    vswitches: [{name: s1, cidr: 10.0.1.0/24, zone: a}]\n    route_tables:\n",
+    );
+    for table in ["t1", "t2"] {
+        yaml += &format!("      - name: {table}\n        routes:\n");
+        for i in 0..120 {
+            yaml += &format!("          - {{dst: 172.{}.{i}.0/24, next_hop: {{type: blackhole}}}}\n", if table == "t1" { 16 } else { 17 });
+        }
+    }
+    let file = daemon.opts.state_dir.join("big.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let out = daemon.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), daemon.log());
+    // Another client of the cluster loads all of it.
+    let (loaded, revision) = EtcdStore::connect(std::slice::from_ref(&etcd.url), "se", 128).unwrap().load().unwrap();
+    let tables = &loaded.doc.vpcs[0].route_tables;
+    assert_eq!(tables.iter().map(|t| t.routes.len()).sum::<usize>(), 240, "{revision}");
+    let listed = daemon.call("DescribeRouteEntryList", json!({"RouteTableId": tables.iter().find(|t| t.name == "t2").unwrap().id}));
+    let custom = listed["RouteEntrys"].as_array().unwrap().iter().filter(|e| e["Type"] == "Custom").count();
+    assert_eq!(custom, 120, "{listed}");
+}
+
+#[test]
+fn an_unreachable_etcd_is_a_clear_error() {
     let etcd = Etcd::start(23793, 23794);
     let mut store = EtcdStore::connect(std::slice::from_ref(&etcd.url), "t2", 8).unwrap();
-    let err = store.commit(0, &Stored::default(), &stored(YAML)).unwrap_err();
-    assert!(format!("{err:#}").contains("--max-txn-ops"), "{err:#}");
-    assert_eq!(store.load().unwrap(), (Stored::default(), 0), "nothing was written");
+    assert_eq!(store.load().unwrap(), (Stored::default(), 0));
     drop(etcd);
     let err = store.load().unwrap_err();
     assert!(format!("{err:#}").contains("etcd"), "{err:#}");

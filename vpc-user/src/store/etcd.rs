@@ -3,8 +3,10 @@
 //! (`rows`), one key each under `P/r/`; the numbers the data path uses under `P/ids`, so every
 //! host numbers ports, VPCs and rule counters alike (ports and VPC numbers are on the wire); the
 //! revision, commits since the cluster was made, under `P/rev`. A commit is one etcd
-//! transaction guarded on `P/rev`: no update is lost between hosts or clients. A load is one
-//! range read, so it sees one commit whole.
+//! transaction guarded on `P/rev`: no update is lost between hosts or clients. A change larger
+//! than one transaction may hold is written in stages (`staged`), and only its last transaction
+//! moves `P/rev`; a load reads the prefix as of `P/rev`'s last write (etcd keeps every revision),
+//! so it sees one commit whole, never a change half-written.
 
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -22,6 +24,14 @@ pub const MAX_TXN_OPS: usize = 128;
 
 /// How long a host's registration outlives its agent's last renewal.
 pub const HOST_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a staged commit's claim (`P/lock`) outlives its writer.
+const STAGE_TTL: i64 = 60;
+/// Bytes of values one transaction carries at most (etcd refuses requests above 1.5 MiB).
+const TXN_BYTES: usize = 1 << 20;
+
+/// What a commit writes: each key's new value, or none to delete it.
+type Writes = BTreeMap<String, Option<Vec<u8>>>;
 
 /// This agent's registration: its lease and what it says.
 struct Lease {
@@ -90,38 +100,170 @@ impl EtcdStore {
 
     /// The revision the cluster is at.
     fn revision(&mut self) -> anyhow::Result<Revision> {
+        Ok(self.committed()?.0)
+    }
+
+    /// The revision the cluster is at and the etcd revision of the transaction that committed
+    /// it (`P/rev`'s last write; 0: nothing committed yet).
+    fn committed(&mut self) -> anyhow::Result<(Revision, i64)> {
         let key = self.key("rev");
         let response = self.runtime.block_on(self.client.get(key.as_str(), None)).context("etcd: reading the revision")?;
         match response.kvs().first() {
-            Some(kv) => kv.value_str()?.parse().context("etcd: the revision is not a number"),
-            None => Ok(0),
+            Some(kv) => Ok((kv.value_str()?.parse().context("etcd: the revision is not a number")?, kv.mod_revision())),
+            None => Ok((0, 0)),
         }
     }
 
-    /// Run `ops` and the revision's step from `at` in one transaction, if the cluster is still
-    /// at `at`.
-    fn commit_ops(&mut self, at: Revision, mut ops: Vec<TxnOp>) -> anyhow::Result<Revision> {
-        let rev = self.key("rev");
-        ops.push(TxnOp::put(rev.as_str(), (at + 1).to_string(), None));
-        anyhow::ensure!(
-            ops.len() <= self.max_ops,
-            "etcd: a change of {} keys exceeds the {} operations one transaction may hold (start etcd with a larger --max-txn-ops and give the agent --etcd-max-ops)",
-            ops.len(),
-            self.max_ops
-        );
-        let guard = if at == 0 {
-            Compare::version(rev.as_str(), CompareOp::Equal, 0)
-        } else {
-            Compare::value(rev.as_str(), CompareOp::Equal, at.to_string())
-        };
-        let txn = Txn::new().when([guard]).and_then(ops);
-        let response = self.runtime.block_on(self.client.txn(txn)).context("etcd: committing")?;
-        if !response.succeeded() {
-            let now = self.revision()?;
-            return Err(Conflict { at, now }.into());
+    /// Every key under the prefix (without it) and its value, as of etcd revision `at` (0: now).
+    fn read_prefix(&mut self, at: i64) -> Result<BTreeMap<String, Vec<u8>>, etcd_client::Error> {
+        let options = GetOptions::new().with_prefix().with_revision(at);
+        let response = self.runtime.block_on(self.client.get(self.prefix.as_str(), Some(options)))?;
+        let strip = |k: &str| k.strip_prefix(self.prefix.as_str()).unwrap_or_default().to_string();
+        Ok(response.kvs().iter().map(|kv| (strip(kv.key_str().unwrap_or_default()), kv.value().to_vec())).collect())
+    }
+
+    /// The committed state's keys: as of the last commit (`committed`; none before the first),
+    /// or, when etcd has compacted that revision away, as they are now -- unless a staged change
+    /// is under way.
+    fn committed_keys(&mut self) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+        let (_, at) = self.committed()?;
+        if at == 0 {
+            // Nothing committed yet: whatever is there is a first change half-written.
+            return Ok(BTreeMap::new());
         }
+        match self.read_prefix(at) {
+            Ok(keys) => Ok(keys),
+            Err(e) if e.to_string().contains("compacted") => {
+                let now = self.read_prefix(0).context("etcd: loading the state")?;
+                anyhow::ensure!(!now.contains_key("staging"), "etcd: a change is being written in stages; try again");
+                Ok(now)
+            }
+            Err(e) => Err(anyhow::Error::from(e).context("etcd: loading the state")),
+        }
+    }
+
+    /// The guard of a commit made from revision `at`.
+    fn at(&self, at: Revision) -> Compare {
+        let rev = self.key("rev");
+        if at == 0 { Compare::version(rev, CompareOp::Equal, 0) } else { Compare::value(rev, CompareOp::Equal, at.to_string()) }
+    }
+
+    /// Write `writes` and step the revision from `at`, if the cluster is still at `at`: in one
+    /// transaction when they fit in one and no staged change is under way or was left
+    /// half-written, else in stages.
+    fn commit_writes(&mut self, at: Revision, writes: Writes) -> anyhow::Result<Revision> {
+        let (rev, lock, staging) = (self.key("rev"), self.key("lock"), self.key("staging"));
+        let bytes: usize = writes.values().flatten().map(Vec::len).sum();
+        if writes.len() < self.max_ops && bytes <= TXN_BYTES {
+            let mut ops = ops(&writes);
+            ops.push(TxnOp::put(rev.as_str(), (at + 1).to_string(), None));
+            let guard = [
+                self.at(at),
+                Compare::version(lock.as_str(), CompareOp::Equal, 0),
+                Compare::version(staging.as_str(), CompareOp::Equal, 0),
+            ];
+            let response = self.runtime.block_on(self.client.txn(Txn::new().when(guard).and_then(ops))).context("etcd: committing")?;
+            if response.succeeded() {
+                return Ok(at + 1);
+            }
+            let now = self.revision()?;
+            if now != at {
+                return Err(Conflict { at, now }.into());
+            }
+            // A staged change is under way or was left half-written: the staged path says which.
+        }
+        self.staged(at, writes)
+    }
+
+    /// A change in several transactions. The first claims it (`P/lock`, on a lease: this writer
+    /// is alive) and marks the keys as possibly half-written (`P/staging`, on no lease: it
+    /// stays if this writer dies); the last one moves `P/rev` and clears both. Readers never see
+    /// the keys in between (`committed_keys`). A change another writer left half-written is
+    /// undone by the next one, which puts back every key changed since the last commit.
+    fn staged(&mut self, at: Revision, mut writes: Writes) -> anyhow::Result<Revision> {
+        let (rev, lock, staging) = (self.key("rev"), self.key("lock"), self.key("staging"));
+        let me = super::redb::random_id().to_string();
+        let left = self.runtime.block_on(self.client.get(staging.as_str(), None)).context("etcd: committing")?.count() > 0;
+        let lease = self.runtime.block_on(self.client.lease_grant(STAGE_TTL, None)).context("etcd: committing")?.id();
+        let claim = Txn::new().when([self.at(at), Compare::version(lock.as_str(), CompareOp::Equal, 0)]).and_then([
+            TxnOp::put(lock.as_str(), me.as_str(), Some(etcd_client::PutOptions::new().with_lease(lease))),
+            TxnOp::put(staging.as_str(), me.as_str(), None),
+        ]);
+        if !self.runtime.block_on(self.client.txn(claim)).context("etcd: committing")?.succeeded() {
+            let now = self.revision()?;
+            anyhow::ensure!(now == at, Conflict { at, now });
+            anyhow::bail!("etcd: another writer is committing a change in stages; try again");
+        }
+        if left {
+            // Put back what a writer that died changed after the last commit (ours written over it).
+            let then: BTreeMap<String, Vec<u8>> = self.committed_keys()?.into_iter().filter(|(k, _)| is_state(k)).collect();
+            let now: BTreeMap<String, Vec<u8>> =
+                self.read_prefix(0).context("etcd: committing")?.into_iter().filter(|(k, _)| is_state(k)).collect();
+            let mut undo = Writes::new();
+            for (key, value) in &now {
+                if then.get(key) != Some(value) {
+                    undo.insert(self.key(key), then.get(key).cloned());
+                }
+            }
+            for (key, value) in then.iter().filter(|(k, _)| !now.contains_key(*k)) {
+                undo.insert(self.key(key), Some(value.clone()));
+            }
+            log::warn!("etcd: undoing {} keys a staged change left half-written", undo.len());
+            for (key, write) in undo {
+                writes.entry(key).or_insert(write);
+            }
+        }
+        // Room in the last transaction for the revision, the claim and the mark.
+        let per_txn = self.max_ops.saturating_sub(3).max(1);
+        let mut chunks: Vec<Writes> = vec![Writes::new()];
+        let mut bytes = 0;
+        for (key, write) in writes {
+            let size = write.as_ref().map_or(0, Vec::len) + key.len();
+            let last = chunks.last_mut().expect("one at least");
+            if !last.is_empty() && (last.len() == per_txn || bytes + size > TXN_BYTES) {
+                chunks.push(Writes::new());
+                bytes = 0;
+            }
+            chunks.last_mut().expect("one at least").insert(key, write);
+            bytes += size;
+        }
+        let last = chunks.pop().expect("one at least");
+        let mine = || Compare::value(lock.as_str(), CompareOp::Equal, me.as_str());
+        for chunk in &chunks {
+            let response =
+                self.runtime.block_on(self.client.txn(Txn::new().when([mine()]).and_then(ops(chunk)))).context("etcd: committing")?;
+            anyhow::ensure!(response.succeeded(), "etcd: this change's claim lapsed half-way (the next change undoes what it wrote)");
+        }
+        let mut ops = ops(&last);
+        ops.extend([
+            TxnOp::put(rev.as_str(), (at + 1).to_string(), None),
+            TxnOp::delete(lock.as_str(), None),
+            TxnOp::delete(staging.as_str(), None),
+        ]);
+        let response =
+            self.runtime.block_on(self.client.txn(Txn::new().when([mine(), self.at(at)]).and_then(ops))).context("etcd: committing")?;
+        anyhow::ensure!(
+            response.succeeded(),
+            "etcd: this change's claim lapsed before its last step (the next change undoes what it wrote)"
+        );
+        let _ = self.runtime.block_on(self.client.lease_revoke(lease));
         Ok(at + 1)
     }
+}
+
+/// Keys of the configuration (rows and numbers), which a commit writes.
+fn is_state(key: &str) -> bool {
+    key.starts_with("r/") || key == "ids"
+}
+
+fn ops(writes: &Writes) -> Vec<TxnOp> {
+    writes
+        .iter()
+        .map(|(key, write)| match write {
+            Some(value) => TxnOp::put(key.as_str(), value.clone(), None),
+            None => TxnOp::delete(key.as_str(), None),
+        })
+        .collect()
 }
 
 impl Store for EtcdStore {
@@ -134,20 +276,15 @@ impl Store for EtcdStore {
     }
 
     fn load(&mut self) -> anyhow::Result<(Stored, Revision)> {
-        let response = self
-            .runtime
-            .block_on(self.client.get(self.prefix.as_str(), Some(GetOptions::new().with_prefix())))
-            .context("etcd: loading the state")?;
         let (mut rows, mut ids, mut at) = (BTreeMap::new(), Ids::default(), 0);
-        for kv in response.kvs() {
-            let key = kv.key_str()?.strip_prefix(self.prefix.as_str()).unwrap_or_default();
+        for (key, value) in self.committed_keys()? {
             if let Some(id) = key.strip_prefix("r/") {
-                let row: Row<'static> = serde_json::from_slice(kv.value()).with_context(|| format!("etcd: decoding row {id}"))?;
+                let row: Row<'static> = serde_json::from_slice(&value).with_context(|| format!("etcd: decoding row {id}"))?;
                 rows.insert(id.to_string(), row);
             } else if key == "ids" {
-                ids = serde_json::from_slice(kv.value()).context("etcd: decoding the resource numbers")?;
+                ids = serde_json::from_slice(&value).context("etcd: decoding the resource numbers")?;
             } else if key == "rev" {
-                at = kv.value_str()?.parse().context("etcd: the revision is not a number")?;
+                at = std::str::from_utf8(&value)?.parse().context("etcd: the revision is not a number")?;
             }
         }
         Ok((Stored { doc: unflatten(rows), ids }, at))
@@ -157,30 +294,29 @@ impl Store for EtcdStore {
         let (changed, gone) = differences(&old.doc, &new.doc);
         let changed: Vec<(&str, &Row<'_>)> = changed.iter().map(|(id, row)| (*id, row)).collect();
         let encoded = encode_rows(&changed)?;
-        let mut ops: Vec<TxnOp> =
-            changed.iter().zip(encoded).map(|((id, _), bytes)| TxnOp::put(self.key(&format!("r/{id}")), bytes, None)).collect();
-        ops.extend(gone.iter().map(|id| TxnOp::delete(self.key(&format!("r/{id}")), None)));
+        let mut writes: Writes = changed.iter().zip(encoded).map(|((id, _), bytes)| (self.key(&format!("r/{id}")), Some(bytes))).collect();
+        writes.extend(gone.iter().map(|id| (self.key(&format!("r/{id}")), None)));
         if old.ids != new.ids {
-            ops.push(TxnOp::put(self.key("ids"), serde_json::to_vec(&new.ids)?, None));
+            writes.insert(self.key("ids"), Some(serde_json::to_vec(&new.ids)?));
         }
-        self.commit_ops(at, ops)
+        self.commit_writes(at, writes)
     }
 
     fn commit_rows(&mut self, at: Revision, rows: &[super::RowChange<'_>]) -> anyhow::Result<Revision> {
         use super::RowChange;
-        let mut ops = Vec::new();
+        let mut writes = Writes::new();
         for change in rows {
             match *change {
-                RowChange::Remove(id) => ops.push(TxnOp::delete(self.key(&format!("r/{id}")), None)),
-                RowChange::Ids(ids) => ops.push(TxnOp::put(self.key("ids"), serde_json::to_vec(ids)?, None)),
+                RowChange::Remove(id) => _ = writes.insert(self.key(&format!("r/{id}")), None),
+                RowChange::Ids(ids) => _ = writes.insert(self.key("ids"), Some(serde_json::to_vec(ids)?)),
                 _ => {
                     if let Some((id, row)) = written(change) {
-                        ops.push(TxnOp::put(self.key(&format!("r/{id}")), serde_json::to_vec(&row)?, None));
+                        writes.insert(self.key(&format!("r/{id}")), Some(serde_json::to_vec(&row)?));
                     }
                 }
             }
         }
-        self.commit_ops(at, ops)
+        self.commit_writes(at, writes)
     }
 
     /// Another host or client committed when the revision moved past `after`.

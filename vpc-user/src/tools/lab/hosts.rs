@@ -86,7 +86,7 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
     if !global_args.iter().any(|a| a == "--etcd") && etcd_installed() {
         start_etcd(opts, &fabric)?;
         let url = format!("http://{ETCD_IP}:{ETCD_PORT}");
-        global_args.extend(["--etcd".into(), url, "--cluster".into(), "lab".into(), "--etcd-max-ops".into(), ETCD_MAX_OPS.to_string()]);
+        global_args.extend(["--etcd".into(), url, "--cluster".into(), "lab".into()]);
     }
     for (i, host) in hosts.iter().enumerate() {
         if netns::path(&host.netns).exists() {
@@ -153,8 +153,6 @@ pub fn down(opts: &HostOptions, spec: &TopologySpec) -> anyhow::Result<()> {
 /// Where the lab's etcd listens (on the fabric's bridge: every host reaches it on its underlay).
 const ETCD_IP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 254);
 const ETCD_PORT: u16 = 2379;
-/// A lab's changes (a first apply of a whole topology) fit one transaction.
-const ETCD_MAX_OPS: usize = 100_000;
 
 fn etcd_installed() -> bool {
     std::process::Command::new("etcd").arg("--version").output().is_ok_and(|o| o.status.success())
@@ -187,7 +185,8 @@ fn start_etcd(opts: &HostOptions, fabric: &str) -> anyhow::Result<()> {
         .args(["--listen-client-urls", &url, "--advertise-client-urls", &url])
         .args(["--listen-peer-urls", "http://127.0.0.1:2380", "--initial-advertise-peer-urls", "http://127.0.0.1:2380"])
         .args(["--initial-cluster", "lab=http://127.0.0.1:2380"])
-        .args(["--max-txn-ops", &ETCD_MAX_OPS.to_string(), "--max-request-bytes", &(64u32 << 20).to_string()])
+        // etcd's own limits (128 operations a transaction): what a user's etcd has; a larger
+        // change is written in stages.
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
