@@ -40,9 +40,10 @@ fn count(map_counter: Option<*mut McastCounters>, bytes: u64, refused: bool) {
     }
 }
 
-/// XDP: may `eni` send `pkt` to its group? `Ok` passes it to the TC program.
-#[inline(never)]
-pub fn admit(eni: &Eni, pkt: &Packet, conn: &mut ct::Conn) -> Result<(), DropReason> {
+/// Is `pkt`'s group known, and `eni` one of its senders? (A refused sender is counted on the
+/// group.)
+#[inline(always)]
+fn may_send(eni: &Eni, pkt: &Packet) -> Result<(), DropReason> {
     let key = McastKey { vpc: eni.vpc_id, group: pkt.daddr };
     // SAFETY: read once; the agent replaces groups whole.
     let Some(group) = (unsafe { MCAST_GROUPS.get(&key) }) else { return Err(DropReason::McastUnknownGroup) };
@@ -52,6 +53,13 @@ pub fn admit(eni: &Eni, pkt: &Packet, conn: &mut ct::Conn) -> Result<(), DropRea
         count(MCAST_STATS.get_ptr_mut(group.counter), 0, true);
         return Err(DropReason::McastNotSender);
     }
+    Ok(())
+}
+
+/// XDP: may `eni` send `pkt` to its group? `Ok` passes it to the TC program.
+#[inline(never)]
+pub fn admit(eni: &Eni, pkt: &Packet, conn: &mut ct::Conn) -> Result<(), DropReason> {
+    may_send(eni, pkt)?;
     // The sender's egress rules apply as to any packet; a group has no connections.
     ct::send_stateless(eni.port, pkt, conn)
 }
@@ -63,15 +71,7 @@ pub fn admit(eni: &Eni, pkt: &Packet, conn: &mut ct::Conn) -> Result<(), DropRea
 #[inline(never)]
 pub fn arrived(ctx: &XdpContext, eni: &Eni, pkt: &Packet) -> Result<u32, DropReason> {
     let ctx = core::hint::black_box(ctx);
-    let key = McastKey { vpc: eni.vpc_id, group: pkt.daddr };
-    // SAFETY: read once; the agent replaces groups whole.
-    let Some(group) = (unsafe { MCAST_GROUPS.get(&key) }) else { return Err(DropReason::McastUnknownGroup) };
-    let sender = McastSenderKey { vpc: eni.vpc_id, group: pkt.daddr, port: eni.port };
-    // SAFETY: as above.
-    if unsafe { MCAST_SENDERS.get(&sender) }.is_none() {
-        count(MCAST_STATS.get_ptr_mut(group.counter), 0, true);
-        return Err(DropReason::McastNotSender);
-    }
+    may_send(eni, pkt)?;
     let eth = parse::eth(ctx)?;
     eth.dst = group_mac(pkt.daddr);
     eth.src = eni.mac;
