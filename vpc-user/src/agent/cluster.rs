@@ -38,17 +38,29 @@ impl ClusterOptions {
 
     /// The cluster now. `registered`: the hosts alive in a shared store (none: no shared store,
     /// the peers given are all there is); a host is up while it is registered (if there is a
-    /// store) and its underlay neighbour resolves. Host numbers follow the names' order (they
-    /// are this host's own: no other host sees them). Without its underlay interface (or its
-    /// address) this host reaches no other.
-    pub fn view(&self, registered: Option<&BTreeMap<String, Ipv4Addr>>) -> Cluster {
+    /// store) and its underlay neighbour resolves. `known` holds each host seen so far, with
+    /// its number and last address: numbers are this host's own (no other host sees them) and
+    /// never change while the agent runs -- a host joining gets the next one, a host whose
+    /// registration lapsed stays known, down -- so no frame is ever sent by a number that
+    /// meant another host a moment ago. Without its underlay interface (or its address) this
+    /// host reaches no other.
+    pub fn view(&self, registered: Option<&BTreeMap<String, Ipv4Addr>>, known: &mut BTreeMap<String, (u32, Ipv4Addr)>) -> Cluster {
         let mut peers = self.peers.clone();
         for (name, ip) in registered.into_iter().flatten().filter(|(name, _)| **name != self.me) {
             peers.insert(name.clone(), *ip);
         }
+        // Known before, gone from the store: down, at its last address.
+        for (name, (_, ip)) in known.iter().filter(|(name, _)| **name != self.me) {
+            peers.entry(name.clone()).or_insert(*ip);
+        }
         let mut names: Vec<&str> = peers.keys().map(String::as_str).chain([self.me.as_str()]).collect();
         names.sort();
-        let number = |name: &str| names.iter().position(|n| *n == name).map_or(0, |i| i as u32 + 1);
+        for name in names {
+            let next = known.values().map(|(n, _)| *n).max().unwrap_or(0) + 1;
+            let ip = peers.get(name).copied().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            known.entry(name.to_string()).and_modify(|(_, last)| *last = ip).or_insert((next, ip));
+        }
+        let number = |name: &str| known.get(name).map_or(0, |(n, _)| *n);
         let underlay = dataplane::ifindex(&self.underlay).and_then(|ifindex| {
             Some((
                 UnderlayInfo { ifindex, mac: iface::mac(&self.underlay).ok()?, mtu: iface::mtu(&self.underlay).ok()? },
@@ -102,6 +114,26 @@ fn ask(ip: Ipv4Addr) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_numbers_stay_as_hosts_come_and_go() {
+        let opts = super::ClusterOptions::new("h2".into(), "vpc-no-such-if".into(), &[]).unwrap();
+        let alive = |names: &[&str]| -> std::collections::BTreeMap<String, std::net::Ipv4Addr> {
+            names.iter().map(|n| (n.to_string(), std::net::Ipv4Addr::new(10, 0, 0, n.as_bytes()[1] - b'0'))).collect()
+        };
+        let mut known = Default::default();
+        let numbers = |c: &crate::model::binding::Cluster| -> Vec<(String, u32, bool)> {
+            c.hosts.iter().map(|(n, h)| (n.clone(), h.number, h.up || n == "h2")).collect()
+        };
+        // First seen in name order (no underlay here, so nobody is up and this host not listed).
+        let first = opts.view(Some(&alive(&["h1", "h2", "h3"])), &mut known);
+        assert_eq!(numbers(&first), vec![("h1".into(), 1, false), ("h3".into(), 3, false)]);
+        // h0 joins: the next number, nobody renumbered; h1 leaves: known still, at its number.
+        let later = opts.view(Some(&alive(&["h0", "h2", "h3"])), &mut known);
+        assert_eq!(numbers(&later), vec![("h0".into(), 4, false), ("h1".into(), 1, false), ("h3".into(), 3, false)]);
+        assert_eq!(later.hosts["h1"].ip, std::net::Ipv4Addr::new(10, 0, 0, 1), "at its last address");
+        assert_eq!(known["h2"].0, 2, "this host's own number too");
+    }
+
     use super::*;
 
     #[test]

@@ -154,6 +154,9 @@ pub struct Agent {
     registered: Option<BTreeMap<String, std::net::Ipv4Addr>>,
     /// `down` removed the data path: it is loaded again only for entries that forward something.
     taken_down: bool,
+    /// Every host seen, with its number here and last address (`ClusterOptions::view`): kept
+    /// for the agent's life so that numbers never change under a running data path.
+    host_numbers: std::cell::RefCell<BTreeMap<String, (u32, std::net::Ipv4Addr)>>,
 }
 
 impl Agent {
@@ -220,6 +223,7 @@ impl Agent {
             ended: None,
             registered: None,
             taken_down: false,
+            host_numbers: Default::default(),
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -296,7 +300,8 @@ impl Agent {
             topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
         let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
         let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
-        let cluster = self.opts.cluster.as_ref().map(|c| c.view(self.registered.as_ref())).unwrap_or_default();
+        let cluster =
+            self.opts.cluster.as_ref().map(|c| c.view(self.registered.as_ref(), &mut self.host_numbers.borrow_mut())).unwrap_or_default();
         Binding { ids, ifindex, down, cluster }
     }
 
