@@ -41,8 +41,11 @@ vpcs:
       - {name: s2, cidr: 10.1.1.0/24, zone: b}
       - {name: s3, cidr: 10.1.2.0/24, zone: a, route_table: via-fw}
     route_tables:
+      - name: system
+        routes: [{dst: 203.0.113.0/24, next_hop: {type: gateway, gateway: net}}]
       - name: via-fw
         routes: [{dst: 198.51.100.0/24, next_hop: {type: eni, eni: fw}}]
+    gateways: [{name: net, networks: [203.0.113.0/24], host: h1}]
     security_groups:
       - name: web
         intra_group: drop
@@ -268,6 +271,13 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     let before = h2.counters("fw");
     assert!(probe::ping(&cluster.guest("p1"), Ipv4Addr::new(198, 51, 100, 1), 3), "p1 -> fw's address: {}", h2.report());
     assert!(h2.counters("fw").1 - before.1 >= 3, "delivered to fw at h2");
+
+    // A gateway on h1: b1 (h2) and c1 (h3) reach the network behind it through the overlay,
+    // and its answers come back to them from h1.
+    assert!(probe::ping(&cluster.guest("b1"), Ipv4Addr::new(203, 0, 113, 1), 3), "b1 -> the gateway's network: {}", h1.report());
+    assert!(probe::ping(&cluster.guest("c1"), Ipv4Addr::new(203, 0, 113, 1), 3), "c1 -> the gateway's network");
+    let _far = Whoami::start(&cluster.guest("net"), "far", 5300).unwrap();
+    assert_eq!(probe::whoami(&cluster.guest("b1"), Ipv4Addr::new(203, 0, 113, 1), 5300, Duration::from_secs(3)).unwrap(), "far");
 
     // The same address in two VPCs is two guests: TCP says who answered.
     let _b1 = Whoami::start(&cluster.guest("b1"), "b1", 5201).unwrap();

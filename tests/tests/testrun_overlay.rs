@@ -366,6 +366,8 @@ vpcs:
         routes:
           - {dst: 192.168.0.0/16, next_hop: {type: eni, eni: nat}}
           - {dst: 172.16.0.0/12, next_hop: {type: ecmp, hops: [{eni: fw1}, {eni: fw2}]}}
+          - {dst: 198.51.100.0/24, next_hop: {type: gateway, gateway: net}}
+    gateways: [{name: net, networks: [198.51.100.0/24], host: h3}]
     security_groups:
       - name: any
         rules: [{direction: ingress, policy: accept, protocol: all, ports: -1/-1, peer: 0.0.0.0/0, priority: 1}]
@@ -495,6 +497,44 @@ fn multicast_goes_once_to_each_other_host_with_members() {
         assert_eq!(refused(wire(1, a1, &elsewhere)), Action::Drop(DropReason::McastUnknownGroup));
         let unicast = frame(&t, "a1", Ipv4::udp(addr(&t, "a1"), addr(&t, "b1"), 40000, 5000, b"x"));
         assert_eq!(refused(wire(1, a1, &unicast)), Action::Drop(DropReason::UnknownDestination));
+        Ok(())
+    })
+    .unwrap();
+}
+
+/// A gateway on another host than the sender: a1 (h1) reaches the network behind `net` (on h3)
+/// through the overlay, and what enters from that network comes back to a1 from h3; a frame
+/// claiming to come from the gateway by way of any other host is spoofed.
+#[test]
+fn a_gateway_on_another_host_carries_both_ways() {
+    let spec = normalize(&TopologySpec::default(), TopologySpec::from_yaml(HOPS).unwrap());
+    let t = Topology::from_spec(&spec, &Quotas::unlimited()).unwrap();
+    with_cluster(t, &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let a1 = addr(&t, "a1");
+        let far = Ipv4Addr::new(198, 51, 100, 7);
+        let net = hosts[0].port("net");
+        // Out: encapsulated at h1 for the gateway, delivered to its link at h3.
+        let sent = hosts[0].check(hosts[0].ifindex("a1"), &frame(&t, "a1", Ipv4::udp(a1, far, 6000, 53, b"q")))?;
+        assert_eq!(sent.action, Action::Redirect { port: net });
+        let to_h3 = tunnel::outer(sent.frame[..OUTER_LEN].try_into().unwrap(), sent.frame.len(), underlay_ip(2));
+        assert!(matches!(to_h3, Outer::Geneve { dst_eni, .. } if dst_eni == net), "{to_h3:?}");
+        let underlay = hosts[2].underlay();
+        let there = hosts[2].check(underlay, &sent.frame)?;
+        assert_eq!(there.action, Action::Redirect { port: net }, "{:?}", there.steps);
+        // Back: from the network behind it (any address), at h3, to a1 on h1.
+        let gw = t.vpcs[0].gateway("net").unwrap().clone();
+        let answer = Ipv4::udp(far, a1, 53, 6000, b"a").frame(gw.local_mac, gw.mac);
+        let back = hosts[2].check(hosts[2].ifindex("net"), &answer)?;
+        assert_eq!(back.action, Action::Redirect { port: hosts[2].port("a1") });
+        let underlay = hosts[0].underlay();
+        let home = hosts[0].check(underlay, &back.frame)?;
+        assert_eq!(home.action, Action::Redirect { port: hosts[0].port("a1") }, "{:?}", home.steps);
+        // The same frame as if h2 had sent it: the gateway is not on h2.
+        let mut from_h2 = back.frame.clone();
+        from_h2[26..30].copy_from_slice(&underlay_ip(1).to_ne_bytes());
+        let from_h2 = edited(&from_h2, |_| {});
+        assert_eq!(hosts[0].check(underlay, &from_h2)?.action, Action::Drop(DropReason::TunnelSpoofed));
         Ok(())
     })
     .unwrap();

@@ -17,7 +17,7 @@ use crate::model::{
     self, Topology,
     binding::Binding,
     ecmp,
-    ids::{Ids, SgPlace},
+    ids::SgPlace,
     security::Direction,
     topology::{HopGroup, HopTarget, NextHop},
 };
@@ -131,7 +131,23 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             let port = eni_port(vpc, &eni.name, binding);
             out.addrs.insert(AddrKey { vpc_id, addr: addr_raw(eni.ip.octets()) }, port);
             if let Some(host) = binding.cluster.remote_host(eni) {
-                tunnel(vpc, eni, host, port, binding, &mut out);
+                let sender = Eni {
+                    ip: addr_raw(eni.ip.octets()),
+                    // No gateway address: the gateway answers it nothing (its own host did).
+                    gw_ip: 0,
+                    vpc_net: addr_raw(vpc.cidr.network().octets()),
+                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
+                    vpc_id,
+                    vswitch_id: ids.vswitch(&vswitch.id),
+                    // `ct::ARRIVED`: the sending host resolved the route.
+                    route_table: 0,
+                    port: port.port,
+                    flags: ENI_F_TUNNEL | if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
+                    mac: eni.mac,
+                    gw_mac: vswitch.gateway_mac,
+                    ifindex: 0,
+                };
+                tunnel(sender, eni.conntrack_limit, host, binding, &mut out);
                 continue;
             }
             let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
@@ -211,7 +227,26 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
         // Gateways: traffic entering from the remote network is routed by the system table; any
         // source address is allowed, only the remote router's MAC. No security groups.
         for gw in &vpc.gateways {
-            let port = gateway_port(vpc, &gw.name, ids);
+            let port = gateway_port(vpc, &gw.name, binding);
+            if let Some(host) = binding.cluster.remote_gateway(gw) {
+                // Any source address, as from its link here; no VSwitch, no route table.
+                let sender = Eni {
+                    ip: 0,
+                    gw_ip: 0,
+                    vpc_net: addr_raw(vpc.cidr.network().octets()),
+                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
+                    vpc_id,
+                    vswitch_id: 0,
+                    route_table: 0,
+                    port: port.port,
+                    flags: ENI_F_TUNNEL | ENI_F_NO_SRC_DST_CHECK,
+                    mac: gw.mac,
+                    gw_mac: gw.local_mac,
+                    ifindex: 0,
+                };
+                tunnel(sender, gw.conntrack_limit, host, binding, &mut out);
+                continue;
+            }
             let Some(&ifindex) = binding.ifindex.get(&gw.id) else { continue };
             out.ports.insert(port.port, ifindex);
             if binding.cluster.me.is_some() {
@@ -259,7 +294,7 @@ pub fn route_entry(
         NextHop::Host => route.kind = route_kind::HOST,
         NextHop::Blackhole => {}
         NextHop::Eni { eni } => (route.kind, route.hop) = (route_kind::PORT, eni_port(vpc, eni, binding)),
-        NextHop::Gateway { gateway } => (route.kind, route.hop) = (route_kind::PORT, gateway_port(vpc, gateway, ids)),
+        NextHop::Gateway { gateway } => (route.kind, route.hop) = (route_kind::PORT, gateway_port(vpc, gateway, binding)),
         NextHop::Vpc { vpc: peer } => {
             let peer = topology.vpc(peer).expect("validated reference");
             (route.kind, route.arg) = (route_kind::VPC, ids.route_table(&peer.system_table().id));
@@ -286,33 +321,17 @@ fn eni_port(vpc: &model::Vpc, name: &str, binding: &Binding) -> Port {
     Port { mtu, flags: PORT_F_TUNNEL, ..port }
 }
 
-/// ENI `eni` of `vpc`, on another host (`host`), at `port` here: its address leads into the
-/// overlay (the DEVMAP slot is the underlay), what arrives from it is taken as from it, and
-/// its side of a connection is open here (its own host judges it).
-fn tunnel(vpc: &model::Vpc, eni: &model::Eni, host: &str, port: Port, binding: &Binding, out: &mut MapEntries) {
-    let groups = PortGroups { ct_limit: eni.conntrack_limit, flags: vpc_common::sg::PORT_OPEN, ..Default::default() };
-    out.sg.port_groups.insert(port.port, groups);
+/// An ENI or gateway on another host (`host`), as `sender` at its port here: its port leads
+/// into the overlay (the DEVMAP slot is the underlay), what arrives from it is taken as from
+/// `sender`, and its side of a connection is open here (its own host judges it), with its
+/// connection limit.
+fn tunnel(sender: Eni, ct_limit: u32, host: &str, binding: &Binding, out: &mut MapEntries) {
+    let groups = PortGroups { ct_limit, flags: vpc_common::sg::PORT_OPEN, ..Default::default() };
+    out.sg.port_groups.insert(sender.port, groups);
     let Some(underlay) = binding.cluster.underlay else { return };
-    out.ports.insert(port.port, underlay.ifindex);
+    out.ports.insert(sender.port, underlay.ifindex);
     let Some(host) = binding.cluster.hosts.get(host) else { return };
-    let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
-    let sender = Eni {
-        ip: addr_raw(eni.ip.octets()),
-        // No gateway address: the gateway answers it nothing (its own host did).
-        gw_ip: 0,
-        vpc_net: addr_raw(vpc.cidr.network().octets()),
-        vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
-        vpc_id: binding.ids.vpc(&vpc.id),
-        vswitch_id: binding.ids.vswitch(&vswitch.id),
-        // `ct::ARRIVED`: the sending host resolved the route.
-        route_table: 0,
-        port: port.port,
-        flags: ENI_F_TUNNEL | if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
-        mac: eni.mac,
-        gw_mac: vswitch.gateway_mac,
-        ifindex: 0,
-    };
-    out.overlay.tunnels.insert(port.port, Tunnel { eni: sender, host: host.number, _pad: 0 });
+    out.overlay.tunnels.insert(sender.port, Tunnel { eni: sender, host: host.number, _pad: 0 });
 }
 
 /// The other hosts and this host's underlay.
@@ -333,10 +352,16 @@ fn hosts(binding: &Binding, out: &mut OverlayEntries) {
     }
 }
 
-/// Delivery to gateway `name` of `vpc`: to the remote router's MAC, from the link's VPC side.
-fn gateway_port(vpc: &model::Vpc, name: &str, ids: &Ids) -> Port {
+/// Delivery to gateway `name` of `vpc`: to the remote router's MAC, from the link's VPC side
+/// (on another host: through the overlay, whose headers take from the underlay's MTU).
+fn gateway_port(vpc: &model::Vpc, name: &str, binding: &Binding) -> Port {
     let gw = vpc.gateway(name).expect("validated reference");
-    Port { port: ids.port(&gw.id), mtu: gw.mtu, flags: 0, mac: gw.mac, gw_mac: gw.local_mac }
+    let port = Port { port: binding.ids.port(&gw.id), mtu: gw.mtu, flags: 0, mac: gw.mac, gw_mac: gw.local_mac };
+    if binding.cluster.remote_gateway(gw).is_none() {
+        return port;
+    }
+    let mtu = binding.cluster.tunnel_mtu().map_or(port.mtu, |limit| port.mtu.min(limit));
+    Port { mtu, flags: PORT_F_TUNNEL, ..port }
 }
 
 /// The group of route `route_id`: its hops and which slots go where, given which hops are up.
@@ -347,11 +372,11 @@ fn hop_group(vpc: &model::Vpc, route_id: &str, group: &HopGroup, binding: &Bindi
         let (port, reachable) = match &hop.target {
             HopTarget::Eni(name) => {
                 let eni = vpc.eni(name).expect("validated");
-                (eni_port(vpc, name, binding), binding.reachable(&eni.id, Some(eni)))
+                (eni_port(vpc, name, binding), binding.reachable(&eni.id, eni.host.as_deref()))
             }
             HopTarget::Gateway(name) => {
                 let gw = vpc.gateway(name).expect("validated");
-                (gateway_port(vpc, name, &binding.ids), binding.reachable(&gw.id, None))
+                (gateway_port(vpc, name, binding), binding.reachable(&gw.id, gw.host.as_deref()))
             }
         };
         out.hops[i] = port;

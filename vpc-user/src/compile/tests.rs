@@ -404,6 +404,29 @@ fn a_multicast_group_copies_to_its_members_here_and_once_to_each_other_host_with
 }
 
 #[test]
+fn a_gateway_on_another_host_is_a_tunnel_port_that_takes_any_source() {
+    let routes = "routes: [{dst: 10.0.0.0/24, next_hop: {type: eni, eni: db1}}]";
+    assert!(ON_TWO_HOSTS.contains(routes));
+    let with_gateway = ON_TWO_HOSTS.replace(
+        routes,
+        "routes: [{dst: 10.0.0.0/24, next_hop: {type: eni, eni: db1}}, {dst: 172.16.0.0/12, next_hop: {type: gateway, gateway: idc}}]",
+    );
+    let yaml = format!("{with_gateway}    gateways: [{{name: idc, networks: [172.16.0.0/12], host: h2, conntrack_limit: 900}}]\n");
+    let (t, b) = clustered_from(&yaml, "h1");
+    let out = compile(&t, &b);
+    let port = b.ids.port(&t.vpcs[0].gateway("idc").unwrap().id);
+    // A route to it leads into the overlay, at the overlay's MTU; its DEVMAP slot is the underlay.
+    let route = out.routes[&lpm_key(table_id(&t, &b, "prod", "system"), [172, 16, 0, 0], 12)];
+    assert_eq!((route.hop.port, route.hop.flags, route.hop.mtu), (port, PORT_F_TUNNEL, 1500 - 58));
+    assert_eq!(out.ports[&port], 7);
+    assert!(out.enis.values().all(|e| e.port != port), "no link here");
+    // What arrives from it is taken from any address, from h2 only; its side is open, with its limit.
+    let tunnel = out.overlay.tunnels[&port];
+    assert_eq!((tunnel.host, tunnel.eni.ip, tunnel.eni.flags), (2, 0, ENI_F_TUNNEL | vpc_common::ENI_F_NO_SRC_DST_CHECK));
+    assert_eq!(out.sg.port_groups[&port].ct_limit, 900);
+}
+
+#[test]
 fn a_single_host_ignores_where_enis_are_placed() {
     let (t, mut b) = bound(ON_TWO_HOSTS);
     let single = compile(&t, &b);
@@ -411,5 +434,5 @@ fn a_single_host_ignores_where_enis_are_placed() {
     assert!(single.addrs.values().all(|p| p.flags == 0));
     // A host down takes its ENIs out of ECMP and standby groups, as an unplugged interface does.
     b.cluster.me = Some("h1".into());
-    assert!(!b.reachable(&t.eni("db1").unwrap().2.id, Some(t.eni("db1").unwrap().2)), "on an unknown host");
+    assert!(!b.reachable(&t.eni("db1").unwrap().2.id, t.eni("db1").unwrap().2.host.as_deref()), "on an unknown host");
 }

@@ -56,8 +56,18 @@ pub fn is_host_name(name: &str) -> bool {
 impl Cluster {
     /// The other host ENI `eni` is on (none: it is on this one).
     pub fn remote_host<'a>(&self, eni: &'a super::Eni) -> Option<&'a str> {
+        self.remote(eni.host.as_deref())
+    }
+
+    /// The other host gateway `gw` is on (none: it is on this one, or on every one).
+    pub fn remote_gateway<'a>(&self, gw: &'a super::kinds::gateway::Gateway) -> Option<&'a str> {
+        self.remote(gw.host.as_deref())
+    }
+
+    /// `host`, if it is another host than this one (none on a single host).
+    fn remote<'a>(&self, host: Option<&'a str>) -> Option<&'a str> {
         let me = self.me.as_deref()?;
-        eni.host.as_deref().filter(|host| *host != me)
+        host.filter(|host| *host != me)
     }
 
     /// The other hosts holding members of `group` of `vpc`, by number (ascending): a sender
@@ -91,8 +101,8 @@ impl Cluster {
 impl Binding {
     /// Whether the ENI or gateway `id` (on `host`, for an ENI placed on one) can be delivered
     /// to: its interface is here, or it is on another host that is up.
-    pub fn reachable(&self, id: &str, eni: Option<&super::Eni>) -> bool {
-        if let Some(host) = eni.and_then(|e| self.cluster.remote_host(e)) {
+    pub fn reachable(&self, id: &str, host: Option<&str>) -> bool {
+        if let Some(host) = self.cluster.remote(host) {
             return self.cluster.hosts.get(host).is_some_and(|h| h.up);
         }
         self.ifindex.contains_key(id)

@@ -132,8 +132,8 @@ pub fn with_harness_sized<S: AsRef<str>, T: Send + 'static>(
 }
 
 /// Harnesses for the hosts of a cluster, `hosts` (host numbers 1, 2, ... in that order), in one
-/// scratch namespace: each holds the ENIs the topology places on it (those placed nowhere and
-/// the gateways on the first), an underlay veth and its underlay program, and knows the others
+/// scratch namespace: each holds the ENIs and gateways the topology places on it (those placed
+/// nowhere on the first), an underlay veth and its underlay program, and knows the others
 /// as up, at 10.255.0.N with MAC 02:fe:00:00:00:N.
 pub fn with_cluster<T: Send + 'static>(
     topology: Topology,
@@ -162,7 +162,7 @@ pub fn with_cluster<T: Send + 'static>(
                 .enis()
                 .filter(|(_, _, e)| here(e.host.as_ref()))
                 .map(|(_, _, e)| e.id.clone())
-                .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).filter(|_| n == 0).map(|g| g.id.clone()));
+                .chain(topology.vpcs.iter().flat_map(|v| &v.gateways).filter(|g| here(g.host.as_ref())).map(|g| g.id.clone()));
             for id in ports {
                 ifindex.insert(id, crate::dataplane::netlink::add_veth(&format!("e{next}"), &format!("g{next}"))?);
                 crate::tools::lab::ip_batch(None, &[format!("link set e{next} up"), format!("link set g{next} up")])?;

@@ -32,6 +32,7 @@ pub static OPS: &[Op] = &[
             p!("Description", S, opt, "2-256 characters, not starting with http:// or https://."),
             p!("Mtu", Integer, opt, "The largest IP packet the link takes, 576-3500 (default 1500)."),
             p!("ConntrackLimit", Integer, opt, "Connections the gateway may track, 1-16777216 (default: no limit of its own)."),
+            p!("Host", S, opt, "In a cluster, the host its interface is on (default: every host's own link)."),
             DRY_RUN,
         ],
         returns: &[("GatewayId", "The new gateway.")],
@@ -51,7 +52,7 @@ pub static OPS: &[Op] = &[
         summary: "List gateways.",
         params: &[p!("VpcId", S, opt, "Only gateways of this VPC."), p!("GatewayId", S, opt, "Only this gateway.")],
         returns: &[
-            ("Gateways", "GatewayId, GatewayName, VpcId, Networks, IpAddress, MacAddress, Interface, Status (InUse|Available)."),
+            ("Gateways", "GatewayId, GatewayName, VpcId, Networks, IpAddress, MacAddress, Interface, Status (InUse|Available), Host."),
             ("TotalCount", "Number listed."),
         ],
         mutates: false,
@@ -77,6 +78,7 @@ fn create_gateway(agent: &mut Agent, p: &Params) -> R<Value> {
             interface: p.opt_str("Interface").map(Into::into),
             mtu: p.opt_u32("Mtu"),
             conntrack_limit: p.opt_u32("ConntrackLimit"),
+            host: p.opt_str("Host").map(Into::into),
         });
         Ok(())
     })?;
@@ -112,6 +114,7 @@ fn describe_gateways(agent: &mut Agent, p: &Params) -> R<Value> {
                 "IpAddress": g.ip.map(|a| a.to_string()), "MacAddress": addr::format_mac(&g.mac),
                 "Interface": agent.opts.naming.host_ifname_of(&g.name, g.interface.as_deref()),
                 "Status": if binding.ifindex.contains_key(&g.id) { "InUse" } else { "Available" },
+                "Host": g.host,
             }));
         }
     }

@@ -291,36 +291,10 @@ impl<'a> Model<'a> {
         let id = self.binding.eni_at(ifindex)?;
         let port = self.binding.ids.port(id);
         if let Some((vpc, vswitch, eni)) = self.topology.enis().find(|(_, _, e)| e.id == id) {
-            return Some(Sender {
-                vpc,
-                name: &eni.name,
-                mac: eni.mac,
-                ip: Some(eni.ip),
-                gw_ip: Some(vswitch.gateway),
-                gw_mac: vswitch.gateway_mac,
-                table: vpc.route_table(&vswitch.route_table)?,
-                source_check: eni.source_dest_check,
-                port,
-                eni: Some(eni),
-                limit: eni.conntrack_limit,
-                remote: false,
-            });
+            return eni_sender(vpc, vswitch, eni, port, false);
         }
         let (vpc, gw) = self.topology.vpcs.iter().find_map(|v| v.gateways.iter().find(|g| g.id == id).map(|g| (v, g)))?;
-        Some(Sender {
-            vpc,
-            name: &gw.name,
-            mac: gw.mac,
-            ip: None,
-            gw_ip: None,
-            gw_mac: gw.local_mac,
-            table: vpc.system_table(),
-            source_check: false,
-            port,
-            eni: None,
-            limit: gw.conntrack_limit,
-            remote: false,
-        })
+        Some(gateway_sender(vpc, gw, port, false))
     }
 
     fn decide(&mut self, ifindex: u32, out: &mut Outcome) -> Result<Action, DropReason> {
@@ -598,22 +572,24 @@ impl<'a> Model<'a> {
                     limit: eni.conntrack_limit,
                     eni: if remote.is_some() { None } else { Some((vpc, eni)) },
                     remote,
-                    reachable: self.binding.reachable(&eni.id, Some(eni)),
+                    reachable: self.binding.reachable(&eni.id, eni.host.as_deref()),
                 }
             }
             HopTarget::Gateway(name) => {
                 let gw = vpc.gateway(name).expect("validated reference");
+                let remote = self.binding.cluster.remote_gateway(gw);
+                let limit = remote.and(self.binding.cluster.tunnel_mtu()).unwrap_or(u16::MAX);
                 Target {
                     id: gw.id.clone(),
                     name: gw.name.clone(),
                     port: self.binding.ids.port(&gw.id),
                     mac: gw.mac,
                     gw_mac: gw.local_mac,
-                    mtu: gw.mtu,
+                    mtu: gw.mtu.min(limit),
                     limit: gw.conntrack_limit,
                     eni: None,
-                    remote: None,
-                    reachable: self.binding.reachable(&gw.id, None),
+                    remote,
+                    reachable: self.binding.reachable(&gw.id, gw.host.as_deref()),
                 }
             }
         }
@@ -626,5 +602,43 @@ impl<'a> Model<'a> {
         }
         out.tx_port = Some(*port);
         Ok(Action::Redirect { port: *port })
+    }
+}
+
+/// ENI `eni` as the sender of what it sends (`remote`: from another host, through the overlay,
+/// where no gateway of this host answers it).
+fn eni_sender<'a>(vpc: &'a Vpc, vswitch: &'a super::VSwitch, eni: &'a Eni, port: u32, remote: bool) -> Option<Sender<'a>> {
+    Some(Sender {
+        vpc,
+        name: &eni.name,
+        mac: eni.mac,
+        ip: Some(eni.ip),
+        gw_ip: (!remote).then_some(vswitch.gateway),
+        gw_mac: vswitch.gateway_mac,
+        table: vpc.route_table(&vswitch.route_table)?,
+        source_check: eni.source_dest_check,
+        port,
+        eni: Some(eni),
+        limit: eni.conntrack_limit,
+        remote,
+    })
+}
+
+/// Gateway `gw` as the sender of what enters from its network: any source address, routed by
+/// the system table.
+fn gateway_sender<'a>(vpc: &'a Vpc, gw: &'a super::kinds::gateway::Gateway, port: u32, remote: bool) -> Sender<'a> {
+    Sender {
+        vpc,
+        name: &gw.name,
+        mac: gw.mac,
+        ip: None,
+        gw_ip: None,
+        gw_mac: gw.local_mac,
+        table: vpc.system_table(),
+        source_check: false,
+        port,
+        eni: None,
+        limit: gw.conntrack_limit,
+        remote,
     }
 }

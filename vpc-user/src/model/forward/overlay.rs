@@ -80,15 +80,21 @@ impl<'a> Model<'a> {
         let topology = self.topology;
         let host = cluster.hosts.iter().find(|(name, h)| *name != me && addr_raw(h.ip.octets()) == src_ip);
         let Some((host_name, host)) = host else { return Err(DropReason::UnknownHost) };
-        // The ENI it claims to come from: one on another host (known, so it has a tunnel).
-        let from = topology.enis().find(|(_, _, e)| {
-            ids.port(&e.id) == src_eni
-                && cluster.remote_host(e).is_some_and(|h| cluster.hosts.contains_key(h))
-                && cluster.underlay.is_some()
-        });
-        let Some((vpc, vswitch, eni)) = from else { return Err(DropReason::TunnelSpoofed) };
-        if cluster.hosts.get(eni.host.as_deref().unwrap_or_default()).map(|h| h.number) != Some(host.number) {
-            out.steps.push(format!("{} is not on host {host_name}", eni.name));
+        // The ENI or gateway it claims to come from: one on another host (known, so it has a
+        // tunnel).
+        let known = |h: Option<&str>| h.is_some_and(|h| cluster.hosts.contains_key(h)) && cluster.underlay.is_some();
+        let port = src_eni;
+        let from = match topology.enis().find(|(_, _, e)| ids.port(&e.id) == src_eni && known(cluster.remote_host(e))) {
+            Some((vpc, vswitch, eni)) => Some((vpc, eni.host.as_deref(), super::eni_sender(vpc, vswitch, eni, port, true))),
+            None => topology.vpcs.iter().find_map(|vpc| {
+                let gw = vpc.gateways.iter().find(|g| ids.port(&g.id) == src_eni && known(cluster.remote_gateway(g)))?;
+                Some((vpc, gw.host.as_deref(), Some(super::gateway_sender(vpc, gw, port, true))))
+            }),
+        };
+        let Some((vpc, placed, sender)) = from else { return Err(DropReason::TunnelSpoofed) };
+        let sender = sender.ok_or(DropReason::NoRoute)?;
+        if cluster.hosts.get(placed.unwrap_or_default()).map(|h| h.number) != Some(host.number) {
+            out.steps.push(format!("{} is not on host {host_name}", sender.name));
             return Err(DropReason::TunnelSpoofed);
         }
         if vni != ids.vpc(&vpc.id) {
@@ -111,25 +117,10 @@ impl<'a> Model<'a> {
         out.frame = frame;
         out.steps.push(format!(
             "from host {host_name}: {} to {}",
-            eni.name,
+            sender.name,
             target.as_ref().map_or("its group's members here", |t| &t.name)
         ));
-        let port = ids.port(&eni.id);
         out.rx_port = Some(port);
-        let sender = Sender {
-            vpc,
-            name: &eni.name,
-            mac: eni.mac,
-            ip: Some(eni.ip),
-            gw_ip: None,
-            gw_mac: vswitch.gateway_mac,
-            table: vpc.route_table(&vswitch.route_table).ok_or(DropReason::NoRoute)?,
-            source_check: eni.source_dest_check,
-            port,
-            eni: Some(eni),
-            limit: eni.conntrack_limit,
-            remote: true,
-        };
         self.forward_ipv4(&sender, target, out)
     }
 

@@ -41,6 +41,10 @@ pub struct GatewaySpec {
     /// other sides of connections the ENIs' limits already bound).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conntrack_limit: Option<u32>,
+    /// The host its interface is on, in a cluster (every agent's own when omitted: each host
+    /// its own link); other hosts reach it through the overlay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A port to a network outside the VPC.
@@ -61,6 +65,8 @@ pub struct Gateway {
     pub mtu: u16,
     /// Connection-table entries it may hold; 0: no limit of its own.
     pub conntrack_limit: u32,
+    /// The host it is on (none: every agent's own, each host its own link).
+    pub host: Option<String>,
 }
 
 /// New gateways of VPC `vpc`, and kept ones with any field changed (`old`: the VPC's gateways

@@ -46,6 +46,15 @@ pub(super) fn validate(at: &str, spec: &GatewaySpec, problems: &mut Problems) ->
     {
         problems.add(code::INTERFACE_MALFORMED, format!("{at}.interface"), format!("'{name}' is not a Linux interface name"));
     }
+    if let Some(host) = &spec.host
+        && !crate::model::binding::is_host_name(host)
+    {
+        problems.add(
+            code::HOST_MALFORMED,
+            format!("{at}.host"),
+            format!("'{host}' is not a host name (1-63 lowercase letters, digits and '-', starting with a letter or digit)"),
+        );
+    }
     let id = spec.id.clone().unwrap_or_default();
     Some(Gateway {
         local_mac: addr::derived_mac(0xee, &format!("{id}/local")),
@@ -58,5 +67,6 @@ pub(super) fn validate(at: &str, spec: &GatewaySpec, problems: &mut Problems) ->
         interface: spec.interface.clone(),
         mtu: check_mtu(problems, format!("{at}.mtu"), spec.mtu),
         conntrack_limit: check_conntrack_limit(problems, format!("{at}.conntrack_limit"), spec.conntrack_limit).unwrap_or(0),
+        host: spec.host.clone(),
     })
 }

@@ -20,9 +20,10 @@ use crate::{
     netns,
 };
 
-/// The hosts `spec` places ENIs on, in name order (none: a single-host lab).
+/// The hosts `spec` places ENIs and gateways on, in name order (none: a single-host lab).
 pub fn hosts_of(spec: &TopologySpec) -> Vec<String> {
-    let mut hosts: Vec<String> = spec.vpcs.iter().flat_map(|v| &v.enis).filter_map(|e| e.host.clone()).collect();
+    let enis = spec.vpcs.iter().flat_map(|v| &v.enis).filter_map(|e| e.host.clone());
+    let mut hosts: Vec<String> = enis.chain(spec.vpcs.iter().flat_map(|v| &v.gateways).filter_map(|g| g.host.clone())).collect();
     hosts.sort();
     hosts.dedup();
     hosts
@@ -128,9 +129,11 @@ pub fn down(opts: &HostOptions, spec: &TopologySpec) -> anyhow::Result<()> {
         };
         if !through_agent {
             // Its agent is gone: its guests and pins go without it.
-            let guests = spec.vpcs.iter().flat_map(|v| &v.enis).filter(|e| e.host.as_deref() == Some(host.name.as_str()));
-            for eni in guests {
-                let ns = host.opts.naming.netns(&eni.name);
+            let placed = |h: &Option<String>| h.as_deref() == Some(host.name.as_str());
+            let enis = spec.vpcs.iter().flat_map(|v| &v.enis).filter(|e| placed(&e.host)).map(|e| &e.name);
+            let gateways = spec.vpcs.iter().flat_map(|v| &v.gateways).filter(|g| placed(&g.host)).map(|g| &g.name);
+            for name in enis.chain(gateways) {
+                let ns = host.opts.naming.netns(name);
                 if netns::path(&ns).exists() {
                     ip(&["netns", "del", &ns])?;
                 }

@@ -54,9 +54,9 @@ pub fn up(conn: &Conn, naming: &Naming, spec: &TopologySpec) -> anyhow::Result<V
         ip(&["link", "set", &host, "mtu", &crate::model::topology::MAX_MTU.to_string(), "up"])?;
     }
     // A gateway's namespace stands for the network behind it: an address in each of its
-    // networks, and everything else sent to the VPC.
+    // networks, and everything else sent to the VPC. (With hosts, on the gateway's host.)
     for vpc in &topology.vpcs {
-        for gw in &vpc.gateways {
+        for gw in vpc.gateways.iter().filter(|g| is_here(g.host.as_deref(), me.as_deref())) {
             let ns = naming.netns(&gw.name);
             let host = naming.host_ifname_of(&gw.name, gw.interface.as_deref());
             guest(&ns, &host)?;
@@ -130,11 +130,13 @@ pub fn down(conn: &Conn, naming: &Naming, spec: Option<&TopologySpec>) -> anyhow
     if let Some(spec) = spec {
         enis.extend(spec.vpcs.iter().flat_map(|v| &v.enis).filter(|e| here(&e.host)).map(|e| (e.name.clone(), e.interface.clone())));
         enis.extend(spec.enis.iter().map(|e| (e.name.clone(), e.interface.clone())));
-        enis.extend(spec.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), g.interface.clone())));
+        enis.extend(spec.vpcs.iter().flat_map(|v| &v.gateways).filter(|g| here(&g.host)).map(|g| (g.name.clone(), g.interface.clone())));
     }
     if let Ok(topology) = configured(conn) {
         enis.extend(topology.enis().filter(|(_, _, e)| here(&e.host)).map(|(_, _, e)| (e.name.clone(), e.interface.clone())));
-        enis.extend(topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.name.clone(), g.interface.clone())));
+        enis.extend(
+            topology.vpcs.iter().flat_map(|v| &v.gateways).filter(|g| here(&g.host)).map(|g| (g.name.clone(), g.interface.clone())),
+        );
     }
     conn.call("Teardown", json!({}))?;
     for (eni, interface) in enis {
