@@ -7,7 +7,8 @@
 //! (path-MTU discovery from the gateway's fragmentation needed), exact overlay counters for a
 //! burst of datagrams, the hosts each agent sees, a spoofed Geneve frame from the fabric dropped
 //! and counted, a rule change reaching another host, a dead agent's host going down; and, with
-//! continuous echo streams across hosts, an agent restart and an etcd outage losing nothing.
+//! continuous echo streams across hosts, an agent restart and an etcd outage losing nothing;
+//! ECMP hops on two hosts, one host's agent killed: only its flows move, once its lease lapses.
 
 use std::{
     io::{Read as _, Write as _},
@@ -40,11 +41,14 @@ vpcs:
       - {name: s1, cidr: 10.1.0.0/24, zone: a}
       - {name: s2, cidr: 10.1.1.0/24, zone: b}
       - {name: s3, cidr: 10.1.2.0/24, zone: a, route_table: via-fw}
+      - {name: s4, cidr: 10.1.3.0/24, zone: a, route_table: spread}
     route_tables:
       - name: system
         routes: [{dst: 203.0.113.0/24, next_hop: {type: gateway, gateway: net}}]
       - name: via-fw
         routes: [{dst: 198.51.100.0/24, next_hop: {type: eni, eni: fw}}]
+      - name: spread
+        routes: [{dst: 192.0.2.0/24, next_hop: {type: ecmp, hops: [{eni: fw}, {eni: fw3}]}}]
     gateways: [{name: net, networks: [203.0.113.0/24], host: h1}]
     security_groups:
       - name: web
@@ -60,6 +64,8 @@ vpcs:
       - {name: c1, vswitch: s2, ip: 10.1.1.30, security_groups: [web], host: h3}
       - {name: p1, vswitch: s3, ip: 10.1.2.10, security_groups: [web], host: h1}
       - {name: fw, vswitch: s2, ip: 10.1.1.5, security_groups: [web], source_dest_check: false, host: h2}
+      - {name: fw3, vswitch: s2, ip: 10.1.1.6, security_groups: [web], source_dest_check: false, host: h3}
+      - {name: q1, vswitch: s4, ip: 10.1.3.10, security_groups: [web], host: h1}
     multicast_groups:
       - {group: 239.1.1.1, senders: [a1], members: [a1, p1, b1, b2, c1]}
   - name: dev
@@ -565,6 +571,51 @@ fn an_agent_restart_and_an_etcd_outage_lose_no_packets() {
     }
     cluster.wait_up();
 
+    // ECMP over fw (h2) and fw3 (h3), both serving 192.0.2.1: 32 UDP flows from q1 (h1) spread
+    // over both. h3's agent killed: its data path goes on, but once its registration lapses
+    // h1 sends h3 nothing, and only the flows that were on fw3 move, to fw.
+    let _hops = ["fw", "fw3"].map(|hop| {
+        let ns = cluster.guest(hop);
+        assert!(
+            Command::new("ip").args(["netns", "exec", &ns, "ip", "addr", "add", "192.0.2.1/32", "dev", "lo"]).status().unwrap().success()
+        );
+        UdpWho::start(&ns, hop, Ipv4Addr::new(192, 0, 2, 1))
+    });
+    let q1 = addr("q1");
+    let hops = || -> Vec<String> {
+        netns::in_netns(&netns::path(&cluster.guest("q1")), move || {
+            Ok((0..32u16)
+                .map(|i| {
+                    let s = UdpSocket::bind((q1, 7100 + i)).unwrap();
+                    s.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+                    s.send_to(b"who", (Ipv4Addr::new(192, 0, 2, 1), 7000)).unwrap();
+                    let mut buf = [0u8; 16];
+                    s.recv(&mut buf).map_or_else(|_| "-".to_string(), |n| String::from_utf8_lossy(&buf[..n]).to_string())
+                })
+                .collect())
+        })
+        .unwrap()
+    };
+    let before = hops();
+    assert!(before.iter().any(|h| h == "fw") && before.iter().any(|h| h == "fw3"), "both hops carry flows: {before:?}");
+    let h3 = &cluster.hosts[2];
+    let agent: i32 = std::fs::read_to_string(h3.0.opts.state_dir.join("lab-agent")).unwrap().trim().parse().unwrap();
+    let killed = Instant::now();
+    // SAFETY: killing the lab's agent of h3.
+    unsafe { libc::kill(agent, libc::SIGKILL) };
+    let moved = loop {
+        let now = hops();
+        if now.iter().all(|h| h == "fw") {
+            break now;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(20), "flows still on h3 after its agent died: {now:?}\n{}", h1.report());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!("ECMP flows on h3 moved to h2 {:?} after h3's agent was killed (lease 10 s)", killed.elapsed());
+    for (i, (b, a)) in before.iter().zip(&moved).enumerate() {
+        assert!(b == "fw3" || b == a, "flow {i} was on {b}, now on {a}: only h3's flows move");
+    }
+
     // `vpc lab down` leaves nothing behind: no host's pins come back once its agent took
     // them down (another host's commit, its own interfaces going, do not reload it).
     let out = lab_command(&cluster.opts, "down", &cluster.file);
@@ -575,6 +626,24 @@ fn an_agent_restart_and_an_etcd_outage_lose_no_packets() {
         assert!(!netns::path(&host.0.netns).exists(), "{} left behind", host.0.netns);
     }
     assert!(!netns::path(&cluster.fabric()).exists(), "the fabric left behind");
+}
+
+/// A UDP server on `addr`:7000 in a guest that answers every datagram with its name (bound to
+/// the address, so answers come from it, not from the guest's own).
+struct UdpWho;
+
+impl UdpWho {
+    fn start(ns: &str, name: &str, addr: Ipv4Addr) -> UdpWho {
+        let socket = netns::in_netns(&netns::path(ns), move || Ok(UdpSocket::bind((addr, 7000))?)).unwrap();
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while let Ok((_, from)) = socket.recv_from(&mut buf) {
+                let _ = socket.send_to(name.as_bytes(), from);
+            }
+        });
+        UdpWho
+    }
 }
 
 /// Echo requests every 5 ms from a guest, for as long as a fault lasts: `finish` lets the last
