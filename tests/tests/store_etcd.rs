@@ -213,7 +213,10 @@ fn a_change_larger_than_one_transaction_is_written_in_stages_and_seen_whole_or_n
 #[test]
 fn an_agent_applies_a_file_larger_than_one_transaction_to_an_etcd_with_its_default_limits() {
     let etcd = Etcd::start(23798, 23799);
-    let daemon = vpc_tests::Daemon::start("se", &["--etcd", &etcd.url, "--cluster", "se"]);
+    let mut daemon = vpc_tests::Daemon::start("se", &["--etcd", &etcd.url, "--cluster", "se"]);
+    let metrics = 19964 + (std::process::id() % 500) as u16;
+    daemon.kill9();
+    daemon.spawn(&["--metrics-addr", &format!("127.0.0.1:{metrics}")]);
     // 240 route entries in two tables: two hundred and more keys, etcd takes 128 a transaction.
     let mut yaml = String::from(
         "vpcs:\n  - name: big\n    cidr: 10.0.0.0/8\n    vswitches: [{name: s1, cidr: 10.0.1.0/24, zone: a}]\n    route_tables:\n",
@@ -235,6 +238,24 @@ fn an_agent_applies_a_file_larger_than_one_transaction_to_an_etcd_with_its_defau
     let listed = daemon.call("DescribeRouteEntryList", json!({"RouteTableId": tables.iter().find(|t| t.name == "t2").unwrap().id}));
     let custom = listed["RouteEntrys"].as_array().unwrap().iter().filter(|e| e["Type"] == "Custom").count();
     assert_eq!(custom, 120, "{listed}");
+    // The metrics: the revision the data path holds, and the newest the watch has seen.
+    let gauge = |name: &str| -> Option<u64> {
+        let mut conn = std::net::TcpStream::connect(("127.0.0.1", metrics)).unwrap();
+        std::io::Write::write_all(&mut conn, b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut response = String::new();
+        std::io::Read::read_to_string(&mut conn, &mut response).unwrap();
+        response.lines().find_map(|l| l.strip_prefix(&format!("{name} "))?.parse().ok())
+    };
+    let start = Instant::now();
+    while gauge("vpc_store_watched_revision") != Some(revision) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the watch never told of revision {revision}: {:?}",
+            gauge("vpc_store_watched_revision")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(gauge("vpc_store_revision"), Some(revision));
 }
 
 #[test]
