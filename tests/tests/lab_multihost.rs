@@ -140,6 +140,17 @@ impl Host {
             .collect()
     }
 
+    /// The `vpc` CLI pointed at this host's agent.
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        let opts = &self.0.opts;
+        Command::new(vpc_bin())
+            .args(["--bpffs", &opts.bpffs.display().to_string(), "--state-dir", &opts.state_dir.display().to_string()])
+            .args(["--prefix", &opts.naming.prefix])
+            .args(args)
+            .output()
+            .expect("vpc binary")
+    }
+
     fn drops(&self, reason: &str) -> u64 {
         let stats = self.call("DescribeStatistics", json!({}));
         stats["Drops"].as_array().unwrap().iter().find(|d| d["Reason"] == reason).map_or(0, |d| d["Packets"].as_u64().unwrap())
@@ -284,6 +295,19 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     assert!(probe::ping(&cluster.guest("c1"), Ipv4Addr::new(203, 0, 113, 1), 3), "c1 -> the gateway's network");
     let _far = Whoami::start(&cluster.guest("net"), "far", 5300).unwrap();
     assert_eq!(probe::whoami(&cluster.guest("b1"), Ipv4Addr::new(203, 0, 113, 1), 5300, Duration::from_secs(3)).unwrap(), "far");
+
+    // `vpc trace` across hosts: the sender's host and the receiver's, each by the model and its
+    // program, agreeing; a packet b1's groups refuse is dropped at h2 (exit status 3).
+    let out = h1.cli(&["trace", "--from", "a1", "--to", "10.1.0.20", "--proto", "udp", "--dport", "7000"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("on h1 (the sender's host)") && said.contains("on h2 (the receiver's host"), "{said}");
+    assert!(said.contains("encapsulate to host") && said.contains("verdict: deliver to b1"), "{said}");
+    assert!(said.contains("model and program AGREE"), "{said}");
+    let out = h1.cli(&["trace", "--from", "a1", "--to", "10.1.0.20", "--proto", "tcp", "--dport", "9999"]);
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(3), "{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.split("on h2").nth(1).is_some_and(|h2| h2.contains("drop: sg_ingress")), "{said}");
 
     // The same address in two VPCs is two guests: TCP says who answered.
     let _b1 = Whoami::start(&cluster.guest("b1"), "b1", 5201).unwrap();

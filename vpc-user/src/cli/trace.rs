@@ -83,39 +83,72 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
         .filter(|(_, ifname)| crate::dataplane::ifindex(ifname).is_none())
         .map(|(name, _)| name)
         .collect();
+    // In a cluster: the sender's host, then, if it crossed, the receiver's, each by the model
+    // and its own program (every host runs the same program on the same configuration).
+    let described = conn.call("DescribeHosts", json!({}))?;
+    if let Some(me) = described["Host"].as_str() {
+        let mut hosts: Vec<(String, bool)> = described["Hosts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|h| Some((h["HostName"].as_str()?.to_string(), h["Status"] != "Down")))
+            .collect();
+        if !hosts.iter().any(|(name, _)| name == me) {
+            hosts.push((me.to_string(), true));
+        }
+        hosts.sort();
+        let (from, down) = (req.from.clone(), down.clone());
+        let names: Vec<String> = hosts.iter().map(|(n, _)| n.clone()).collect();
+        let named: Vec<&str> = names.iter().map(String::as_str).collect();
+        let steps = testrun::with_cluster(topology.clone(), &named, move |hs| {
+            let names: Vec<String> = hosts.iter().map(|(n, _)| n.clone()).collect();
+            let at = placed_on(&hs[0].topology, &from).and_then(|h| names.iter().position(|n| *n == h)).unwrap_or(0);
+            // The hosts down as this agent sees them are down for the sender's host too.
+            let mut cluster = hs[at].binding.cluster.clone();
+            for (name, up) in &hosts {
+                if let Some(info) = cluster.hosts.get_mut(name) {
+                    info.up = *up;
+                }
+            }
+            hs[at].set_cluster(cluster)?;
+            hs[at].set_down(down)?;
+            let ifindex = hs[at].ifindex(&from);
+            let sent = decide(&mut hs[at], ifindex, &frame)?;
+            let mut out = vec![(names[at].clone(), sent.clone())];
+            // Encapsulated: the outer destination names the receiving host.
+            if let Action::Redirect { .. } = sent.action
+                && let Some(there) = receiving_host(hs, &sent.frame)
+            {
+                let underlay = hs[there].underlay();
+                out.push((names[there].clone(), decide(&mut hs[there], underlay, &sent.frame)?));
+            }
+            Ok(out)
+        })?;
+        for (i, (host, step)) in steps.iter().enumerate() {
+            println!("on {host} ({}):", if i == 0 { "the sender's host" } else { "the receiver's host, from the underlay" });
+            step.print();
+        }
+        let agree = steps.iter().all(|(_, s)| s.agree);
+        report_agreement(agree);
+        println!("live kernel maps: not compared in a cluster (each host's agent holds its own view of the hosts)");
+        anyhow::ensure!(agree, "model and program disagree");
+        exit_if_dropped(steps.last().is_some_and(|(_, s)| s.dropped));
+        return Ok(());
+    }
+
     let from = req.from.clone();
-    let (model_steps, model_action, program, agree, dropped) = {
+    let step = {
         let down_ids = down.clone();
         let frame = frame.clone();
         testrun::with_harness_detached(topology.clone(), &detached, move |h| {
             h.set_down(down_ids)?;
             let ifindex = h.ifindex(&from);
-            let expected = h.expect(ifindex, &frame);
-            let observed = h.run(ifindex, &frame)?;
-            let name = |port: u32| h.port_name(port);
-            let describe = |action: Action| match action {
-                Action::Redirect { port } => format!("deliver to {} (port {port})", name(port)),
-                Action::Pass => "hand to the host's network stack".to_string(),
-                Action::Drop(reason) => format!("drop: {} ({})", reason.name(), reason.describe().trim()),
-            };
-            let agree = observed.action == expected.action && observed.frame == expected.frame;
-            let program =
-                format!("{}{}", describe(observed.action), if observed.frame == expected.frame { "" } else { "; OUTPUT FRAME DIFFERS" });
-            let dropped = matches!(expected.action, Action::Drop(_));
-            Ok((expected.steps.clone(), describe(expected.action), program, agree, dropped))
+            decide(h, ifindex, &frame)
         })?
     };
-    println!("model:");
-    for step in &model_steps {
-        println!("  {step}");
-    }
-    println!("  verdict: {model_action}");
-    println!("XDP program (TestRun): {program}");
-    if agree {
-        println!("model and program AGREE");
-    } else {
-        println!("!!!!!!!! model and program DISAGREE: this is a bug; please report it with this trace !!!!!!!!");
-    }
+    step.print();
+    let agree = step.agree;
+    report_agreement(agree);
 
     // Does the live data path hold what this configuration compiles to?
     let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
@@ -140,13 +173,89 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
         }
     }
     anyhow::ensure!(agree, "model and program disagree");
+    exit_if_dropped(step.dropped);
+    Ok(())
+}
+
+/// One host's decision on a frame: the model's steps and verdict, and the program's.
+#[derive(Clone)]
+struct Step {
+    steps: Vec<String>,
+    model: String,
+    program: String,
+    agree: bool,
+    dropped: bool,
+    /// The model's action and output frame (what goes on to the next host).
+    action: Action,
+    frame: Vec<u8>,
+}
+
+impl Step {
+    fn print(&self) {
+        println!("model:");
+        for step in &self.steps {
+            println!("  {step}");
+        }
+        println!("  verdict: {}", self.model);
+        println!("XDP program (TestRun): {}", self.program);
+    }
+}
+
+/// `frame` on `ifindex` of `h`, by the model and by the program.
+fn decide(h: &mut testrun::Harness, ifindex: u32, frame: &[u8]) -> anyhow::Result<Step> {
+    let expected = h.expect(ifindex, frame);
+    let observed = h.run(ifindex, frame)?;
+    let name = |port: u32| h.port_name(port);
+    let describe = |action: Action| match action {
+        Action::Redirect { port } => format!("deliver to {} (port {port})", name(port)),
+        Action::Pass => "hand to the host's network stack".to_string(),
+        Action::Drop(reason) => format!("drop: {} ({})", reason.name(), reason.describe().trim()),
+    };
+    let agree = observed.action == expected.action && observed.frame == expected.frame;
+    let program = format!("{}{}", describe(observed.action), if observed.frame == expected.frame { "" } else { "; OUTPUT FRAME DIFFERS" });
+    Ok(Step {
+        steps: expected.steps.clone(),
+        model: describe(expected.action),
+        program,
+        agree,
+        dropped: matches!(expected.action, Action::Drop(_)),
+        action: expected.action,
+        frame: expected.frame,
+    })
+}
+
+/// The host an ENI or gateway is placed on.
+fn placed_on(topology: &Topology, name: &str) -> Option<String> {
+    match topology.eni(name) {
+        Some((_, _, eni)) => eni.host.clone(),
+        None => topology.vpcs.iter().flat_map(|v| &v.gateways).find(|g| g.name == name)?.host.clone(),
+    }
+}
+
+/// The harness whose underlay address `frame`'s outer header is for (none: not encapsulated).
+fn receiving_host(hs: &[testrun::Harness], frame: &[u8]) -> Option<usize> {
+    let header: &[u8; vpc_common::tunnel::OUTER_LEN] = frame.get(..vpc_common::tunnel::OUTER_LEN)?.try_into().ok()?;
+    hs.iter().position(|h| {
+        let me = h.binding.cluster.my_ip().map(|ip| vpc_common::addr_raw(ip.octets()));
+        me.is_some_and(|ip| matches!(vpc_common::tunnel::outer(header, frame.len(), ip), vpc_common::tunnel::Outer::Geneve { .. }))
+    })
+}
+
+fn report_agreement(agree: bool) {
+    if agree {
+        println!("model and program AGREE");
+    } else {
+        println!("!!!!!!!! model and program DISAGREE: this is a bug; please report it with this trace !!!!!!!!");
+    }
+}
+
+/// Scripts tell a dropped packet from a delivered one by the exit status.
+fn exit_if_dropped(dropped: bool) {
     if dropped {
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
-        // Scripts tell a dropped packet from a delivered one by the exit status.
         std::process::exit(TRACE_DROPPED);
     }
-    Ok(())
 }
 
 /// `vpc trace`'s exit status for a dropped packet.
