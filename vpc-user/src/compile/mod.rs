@@ -130,24 +130,26 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             let vswitch = vpc.vswitch(&eni.vswitch).expect("validated reference");
             let port = eni_port(vpc, &eni.name, binding);
             out.addrs.insert(AddrKey { vpc_id, addr: addr_raw(eni.ip.octets()) }, port);
+            let table = vpc.route_table(&vswitch.route_table).expect("validated reference");
+            let sender = Eni {
+                ip: addr_raw(eni.ip.octets()),
+                gw_ip: addr_raw(vswitch.gateway.octets()),
+                vpc_net: addr_raw(vpc.cidr.network().octets()),
+                vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
+                vpc_id,
+                vswitch_id: ids.vswitch(&vswitch.id),
+                route_table: ids.route_table(&table.id),
+                port: port.port,
+                flags: if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
+                mac: eni.mac,
+                gw_mac: vswitch.gateway_mac,
+                ifindex: 0,
+            };
             if let Some(host) = binding.cluster.remote_host(eni) {
-                let sender = Eni {
-                    ip: addr_raw(eni.ip.octets()),
-                    // No gateway address: the gateway answers it nothing (its own host did).
-                    gw_ip: 0,
-                    vpc_net: addr_raw(vpc.cidr.network().octets()),
-                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
-                    vpc_id,
-                    vswitch_id: ids.vswitch(&vswitch.id),
-                    // `ct::ARRIVED`: the sending host resolved the route.
-                    route_table: 0,
-                    port: port.port,
-                    flags: ENI_F_TUNNEL | if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
-                    mac: eni.mac,
-                    gw_mac: vswitch.gateway_mac,
-                    ifindex: 0,
-                };
-                tunnel(sender, eni.conntrack_limit, host, binding, &mut out);
+                // No gateway address: the gateway answers it nothing (its own host did); and
+                // `ct::ARRIVED`: the sending host resolved the route.
+                let remote = Eni { gw_ip: 0, route_table: 0, flags: sender.flags | ENI_F_TUNNEL, ..sender };
+                tunnel(remote, eni.conntrack_limit, host, binding, &mut out);
                 continue;
             }
             let Some(&ifindex) = binding.ifindex.get(&eni.id) else { continue };
@@ -155,24 +157,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
                 out.overlay.delivery.insert(port.port, port);
             }
             out.ports.insert(port.port, ifindex);
-            let table = vpc.route_table(&vswitch.route_table).expect("validated reference");
-            out.enis.insert(
-                ifindex,
-                Eni {
-                    ip: addr_raw(eni.ip.octets()),
-                    gw_ip: addr_raw(vswitch.gateway.octets()),
-                    vpc_net: addr_raw(vpc.cidr.network().octets()),
-                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
-                    vpc_id,
-                    vswitch_id: ids.vswitch(&vswitch.id),
-                    route_table: ids.route_table(&table.id),
-                    port: port.port,
-                    flags: if eni.source_dest_check { 0 } else { ENI_F_NO_SRC_DST_CHECK },
-                    mac: eni.mac,
-                    gw_mac: vswitch.gateway_mac,
-                    ifindex,
-                },
-            );
+            out.enis.insert(ifindex, Eni { ifindex, ..sender });
         }
         // Security groups: two rule sets each, and every ENI's port classified by its groups'.
         for group in &vpc.security_groups {
@@ -228,23 +213,24 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
         // source address is allowed, only the remote router's MAC. No security groups.
         for gw in &vpc.gateways {
             let port = gateway_port(vpc, &gw.name, binding);
+            let sender = Eni {
+                ip: 0,
+                gw_ip: 0,
+                vpc_net: addr_raw(vpc.cidr.network().octets()),
+                vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
+                vpc_id,
+                vswitch_id: 0,
+                route_table: system_table,
+                port: port.port,
+                flags: ENI_F_NO_SRC_DST_CHECK,
+                mac: gw.mac,
+                gw_mac: gw.local_mac,
+                ifindex: 0,
+            };
             if let Some(host) = binding.cluster.remote_gateway(gw) {
-                // Any source address, as from its link here; no VSwitch, no route table.
-                let sender = Eni {
-                    ip: 0,
-                    gw_ip: 0,
-                    vpc_net: addr_raw(vpc.cidr.network().octets()),
-                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
-                    vpc_id,
-                    vswitch_id: 0,
-                    route_table: 0,
-                    port: port.port,
-                    flags: ENI_F_TUNNEL | ENI_F_NO_SRC_DST_CHECK,
-                    mac: gw.mac,
-                    gw_mac: gw.local_mac,
-                    ifindex: 0,
-                };
-                tunnel(sender, gw.conntrack_limit, host, binding, &mut out);
+                // From its host, which routed it (`ct::ARRIVED`).
+                let remote = Eni { route_table: 0, flags: ENI_F_TUNNEL | ENI_F_NO_SRC_DST_CHECK, ..sender };
+                tunnel(remote, gw.conntrack_limit, host, binding, &mut out);
                 continue;
             }
             let Some(&ifindex) = binding.ifindex.get(&gw.id) else { continue };
@@ -252,23 +238,7 @@ pub fn compile(topology: &Topology, binding: &Binding) -> MapEntries {
             if binding.cluster.me.is_some() {
                 out.overlay.delivery.insert(port.port, port);
             }
-            out.enis.insert(
-                ifindex,
-                Eni {
-                    ip: 0,
-                    gw_ip: 0,
-                    vpc_net: addr_raw(vpc.cidr.network().octets()),
-                    vpc_mask: addr_raw(vpc.cidr.netmask().octets()),
-                    vpc_id,
-                    vswitch_id: 0,
-                    route_table: system_table,
-                    port: port.port,
-                    flags: ENI_F_NO_SRC_DST_CHECK,
-                    mac: gw.mac,
-                    gw_mac: gw.local_mac,
-                    ifindex,
-                },
-            );
+            out.enis.insert(ifindex, Eni { ifindex, ..sender });
         }
     }
     hosts(binding, &mut out.overlay);

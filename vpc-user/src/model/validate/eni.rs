@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::fields::{check_conntrack_limit, check_mtu, check_name, is_interface_name};
+use super::fields::{check_conntrack_limit, check_host, check_mtu, check_name, is_interface_name};
 use crate::model::{
     addr,
     error::{Problems, code},
@@ -68,15 +68,7 @@ pub(super) fn validate(
             format!("'{name}' is not a Linux interface name (1-15 characters, no '/', ':' or space)"),
         );
     }
-    if let Some(host) = &spec.host
-        && !crate::model::binding::is_host_name(host)
-    {
-        problems.add(
-            code::HOST_MALFORMED,
-            format!("{at}.host"),
-            format!("'{host}' is not a host name (1-63 lowercase letters, digits and '-', starting with a letter or digit)"),
-        );
-    }
+    check_host(problems, format!("{at}.host"), spec.host.as_ref());
     Some(Eni {
         id: spec.id.clone().unwrap_or_default(),
         name: spec.name.clone(),

@@ -37,6 +37,19 @@ pub(super) fn parse_cidr(problems: &mut Problems, field: String, text: &str) -> 
     }
 }
 
+/// The host an ENI or gateway is placed on, if named: a host name.
+pub(super) fn check_host(problems: &mut Problems, field: String, host: Option<&String>) {
+    if let Some(host) = host
+        && !crate::model::binding::is_host_name(host)
+    {
+        problems.add(
+            code::HOST_MALFORMED,
+            field,
+            format!("'{host}' is not a host name (1-63 lowercase letters, digits and '-', starting with a letter or digit)"),
+        );
+    }
+}
+
 /// An MTU from a file or a call (default when omitted).
 pub(super) fn check_mtu(problems: &mut Problems, field: String, mtu: Option<u32>) -> u16 {
     match mtu {

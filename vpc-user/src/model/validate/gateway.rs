@@ -3,7 +3,7 @@
 
 use std::net::Ipv4Addr;
 
-use super::fields::{check_conntrack_limit, check_description, check_mtu, check_name, is_interface_name, parse_cidr};
+use super::fields::{check_conntrack_limit, check_description, check_host, check_mtu, check_name, is_interface_name, parse_cidr};
 use crate::model::{
     addr,
     error::{Problems, code},
@@ -46,15 +46,7 @@ pub(super) fn validate(at: &str, spec: &GatewaySpec, problems: &mut Problems) ->
     {
         problems.add(code::INTERFACE_MALFORMED, format!("{at}.interface"), format!("'{name}' is not a Linux interface name"));
     }
-    if let Some(host) = &spec.host
-        && !crate::model::binding::is_host_name(host)
-    {
-        problems.add(
-            code::HOST_MALFORMED,
-            format!("{at}.host"),
-            format!("'{host}' is not a host name (1-63 lowercase letters, digits and '-', starting with a letter or digit)"),
-        );
-    }
+    check_host(problems, format!("{at}.host"), spec.host.as_ref());
     let id = spec.id.clone().unwrap_or_default();
     Some(Gateway {
         local_mac: addr::derived_mac(0xee, &format!("{id}/local")),
