@@ -72,8 +72,10 @@ impl ClusterOptions {
             hosts.insert(self.me.clone(), HostInfo { number: number(&self.me), ip, mac: underlay.mac, up: true });
         }
         let neighbours = neighbours(&self.underlay);
+        let routes = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
         for (name, &ip) in &peers {
-            let mac = neighbours.get(&ip).copied();
+            // On a routed underlay the frame goes to the router towards it.
+            let mac = neighbours.get(&next_hop(&routes, &self.underlay, ip)).copied();
             if mac.is_none() {
                 ask(ip);
             }
@@ -101,6 +103,29 @@ fn parse_arp_line(line: &str, ifname: &str) -> Option<(Ipv4Addr, [u8; 6])> {
         return None;
     }
     Some((ip.parse().ok()?, crate::model::addr::parse_mac(mac)?))
+}
+
+/// The next hop towards `ip` out of `ifname`, by `routes` (`/proc/net/route`: this namespace's
+/// main table): the gateway of the most specific route through `ifname` that covers it, or
+/// `ip` itself when that route is on-link (or there is none).
+fn next_hop(routes: &str, ifname: &str, ip: Ipv4Addr) -> Ipv4Addr {
+    // Addresses there are hexadecimal in the kernel's (little-endian) byte order.
+    let addr = |hex: &str| u32::from_str_radix(hex, 16).ok().map(|v| Ipv4Addr::from(v.to_le_bytes()));
+    let target = u32::from(ip);
+    let best = routes
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (device, dst, gateway, mask) = (fields.first()?, addr(fields.get(1)?)?, addr(fields.get(2)?)?, addr(fields.get(7)?)?);
+            let mask = u32::from(mask);
+            (*device == ifname && target & mask == u32::from(dst) & mask).then_some((mask.count_ones(), gateway))
+        })
+        .max_by_key(|(len, _)| *len);
+    match best {
+        Some((_, gateway)) if !gateway.is_unspecified() => gateway,
+        _ => ip,
+    }
 }
 
 /// Make the kernel resolve `ip`'s neighbour entry: a datagram to its discard port (9), whose
@@ -135,6 +160,23 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_next_hop_is_the_router_of_the_most_specific_route_or_the_peer_on_link() {
+        // 10.255.0.0/24 on und0, 10.255.1.0/24 via 10.255.0.254, a default via 10.255.0.9,
+        // and a route of another device that must not count.
+        let routes = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+und0\t0000FF0A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0
+und0\t0001FF0A\tFE00FF0A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+und0\t00000000\t0900FF0A\t0003\t0\t0\t0\t00000000\t0\t0\t0
+eth9\t0002FF0A\t0100000A\t0003\t0\t0\t0\t00FFFFFF\t0\t0\t0
+";
+        let hop = |ip: [u8; 4]| next_hop(routes, "und0", Ipv4Addr::from(ip));
+        assert_eq!(hop([10, 255, 0, 2]), Ipv4Addr::new(10, 255, 0, 2), "on-link");
+        assert_eq!(hop([10, 255, 1, 3]), Ipv4Addr::new(10, 255, 0, 254), "through the router");
+        assert_eq!(hop([10, 255, 2, 3]), Ipv4Addr::new(10, 255, 0, 9), "the default: eth9's route is not the underlay's");
+        assert_eq!(next_hop("", "und0", Ipv4Addr::new(10, 9, 9, 9)), Ipv4Addr::new(10, 9, 9, 9), "no table: on-link");
+    }
 
     #[test]
     fn peers_are_name_equals_address() {

@@ -1,7 +1,9 @@
 //! A lab across hosts: a topology that places ENIs on hosts (`host: h1`) becomes a fabric
-//! namespace (`PREFIXfabric`, a bridge at 10.255.0.254 with an etcd on it, when etcd is
-//! installed and no `--etcd` was given), one namespace per host (`PREFIXh1`, ...) with an
-//! underlay veth `und0` on the bridge (10.255.0.N/24, hosts numbered in name order) and its own
+//! namespace (`PREFIXfabric`: two bridges, 10.255.0.254/24 and 10.255.1.254/24, that it routes
+//! between -- a routed underlay -- with an etcd at 10.255.0.254, when etcd is installed and no
+//! `--etcd` was given), one namespace per host (`PREFIXh1`, ...) with an underlay veth `und0`
+//! on a bridge (the Nth host in name order at 10.255.(N+1 % 2).N: h1 and h3 on one link, h2 on
+//! the other, so some pairs of hosts talk through the fabric's router) and its own
 //! agent -- `vpc daemon --host --underlay und0 --peer ...`, pin root `BPFFS-h1`, state directory
 //! `STATE_DIR/h1`, the cluster's configuration in the etcd -- and each host's guests. Reach a
 //! host's agent with `vpc --bpffs BPFFS-h1 --state-dir STATE_DIR/h1 ...`; `vpc lab exec ENI`
@@ -37,6 +39,11 @@ pub struct LabHost {
     pub underlay_ip: Ipv4Addr,
 }
 
+/// The fabric link (bridge `br0` or `br1`, subnet 10.255.L.0/24) of the `i`th host.
+fn link(i: usize) -> u8 {
+    (i % 2) as u8
+}
+
 /// The lab's fabric namespace.
 pub fn fabric(opts: &HostOptions) -> String {
     format!("{}fabric", opts.naming.prefix)
@@ -57,7 +64,7 @@ pub fn lab_hosts(opts: &HostOptions, spec: &TopologySpec) -> Vec<LabHost> {
                 netns: format!("{}{name}", opts.naming.prefix),
                 name,
                 opts: host,
-                underlay_ip: Ipv4Addr::new(10, 255, 0, i as u8 + 1),
+                underlay_ip: Ipv4Addr::new(10, 255, link(i), i as u8 + 1),
             }
         })
         .collect()
@@ -78,9 +85,14 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
                 "link add br0 type bridge".into(),
                 format!("addr add {ETCD_IP}/24 dev br0"),
                 "link set br0 up".into(),
+                "link add br1 type bridge".into(),
+                "addr add 10.255.1.254/24 dev br1".into(),
+                "link set br1 up".into(),
                 "link set lo up".into(),
             ],
         )?;
+        netns::in_netns(&netns::path(&fabric), || Ok(std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")?))
+            .context("routing between the fabric's links")?;
     }
     // The cluster's store: the caller's etcd, else one of the lab's own on the fabric.
     let mut global_args = global_args.to_vec();
@@ -96,10 +108,17 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
         let fabric_side = format!("{}f{}", opts.naming.prefix, i + 1);
         ip(&["netns", "add", &host.netns])?;
         ip(&["link", "add", &fabric_side, "netns", &fabric, "type", "veth", "peer", "name", "und0", "netns", &host.netns])?;
-        ip_batch(Some(&fabric), &[format!("link set {fabric_side} master br0"), format!("link set {fabric_side} up")])?;
+        let link = link(i);
+        ip_batch(Some(&fabric), &[format!("link set {fabric_side} master br{link}"), format!("link set {fabric_side} up")])?;
         ip_batch(
             Some(&host.netns),
-            &["link set lo up".into(), format!("addr add {}/24 dev und0", host.underlay_ip), "link set und0 up".into()],
+            &[
+                "link set lo up".into(),
+                format!("addr add {}/24 dev und0", host.underlay_ip),
+                "link set und0 up".into(),
+                // The other link (and the etcd) through the fabric's router.
+                format!("route add 10.255.0.0/16 via 10.255.{link}.254 dev und0"),
+            ],
         )?;
     }
     let mut results = serde_json::Map::new();
@@ -287,7 +306,7 @@ mod tests {
             seen,
             vec![
                 ("h1", "lab-h1", "/sys/fs/bpf/vpc-h1".into(), "/var/lib/vpc/h1".into(), Ipv4Addr::new(10, 255, 0, 1)),
-                ("h2", "lab-h2", "/sys/fs/bpf/vpc-h2".into(), "/var/lib/vpc/h2".into(), Ipv4Addr::new(10, 255, 0, 2)),
+                ("h2", "lab-h2", "/sys/fs/bpf/vpc-h2".into(), "/var/lib/vpc/h2".into(), Ipv4Addr::new(10, 255, 1, 2)),
             ]
         );
         let args: Vec<String> = ["--bpffs", "/x", "--prefix", "lab-", "--state-dir", "/y", "--quota", "vpcs=3"].map(String::from).to_vec();
