@@ -296,6 +296,55 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     let _far = Whoami::start(&cluster.guest("net"), "far", 5300).unwrap();
     assert_eq!(probe::whoami(&cluster.guest("b1"), Ipv4Addr::new(203, 0, 113, 1), 5300, Duration::from_secs(3)).unwrap(), "far");
 
+    // An ENI made through h1's API for a guest on h3, its veth made first (as a hypervisor
+    // would): a1 on h1 reaches it once h3 has bound it and h1 holds its tunnel.
+    let (_, s2, _) = topology.eni("c1").unwrap();
+    let (guest, ifname, mac, new_ip) =
+        (cluster.guest("n1"), format!("{}n1h", cluster.opts.naming.prefix), "02:00:00:00:0e:01", "10.1.1.41");
+    let h3_ns = cluster.hosts[2].0.netns.clone();
+    for args in [
+        vec!["netns", "add", &guest],
+        vec!["-n", &h3_ns, "link", "add", &ifname, "type", "veth", "peer", "name", "eth0", "netns", &guest],
+        vec!["-n", &h3_ns, "link", "set", &ifname, "up"],
+    ] {
+        assert!(Command::new("ip").args(&args).status().unwrap().success(), "ip {args:?}");
+    }
+    let gateway = s2.gateway.to_string();
+    let lines = [
+        "link set lo up".to_string(),
+        format!("link set eth0 address {mac}"),
+        format!("addr add {new_ip}/24 dev eth0"),
+        "link set eth0 up".into(),
+    ];
+    for line in lines.iter().map(String::as_str).chain([&*format!("route add default via {gateway}")]) {
+        let args: Vec<&str> = line.split(' ').collect();
+        assert!(Command::new("ip").args(["-n", &guest]).args(&args).status().unwrap().success(), "ip {line}");
+    }
+    let asked = Instant::now();
+    let web_id = topology.vpc("prod").unwrap().security_group("web").unwrap().id.clone();
+    h1.call(
+        "CreateNetworkInterface",
+        json!({"VSwitchId": s2.id, "NetworkInterfaceName": "n1", "PrimaryIpAddress": new_ip, "MacAddress": mac,
+               "Interface": ifname, "Host": "h3", "SecurityGroupIds": web_id}),
+    );
+    let answered = |ns: &str| {
+        Command::new("ip")
+            .args(["netns", "exec", ns, "ping", "-n", "-q", "-c", "1", "-W", "0.05", new_ip])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    while !answered(&cluster.guest("a1")) {
+        assert!(asked.elapsed() < Duration::from_secs(10), "n1 on h3 never answered a1: {}", cluster.hosts[2].report());
+    }
+    eprintln!("an ENI created through h1 for h3 answered a1 on h1 {:?} after the call", asked.elapsed());
+    let listed = cluster.hosts[2].call("DescribeNetworkInterfaces", json!({"NetworkInterfaceName": "n1"}));
+    assert_eq!((&listed["NetworkInterfaceSets"][0]["Host"], &listed["NetworkInterfaceSets"][0]["Status"]), (&json!("h3"), &json!("InUse")));
+    // Not the file's: gone before `vpc lab up` applies the file again below.
+    h1.call("DeleteNetworkInterface", json!({"NetworkInterfaceId": listed["NetworkInterfaceSets"][0]["NetworkInterfaceId"]}));
+    assert!(Command::new("ip").args(["netns", "del", &guest]).status().unwrap().success());
+
     // `vpc trace` across hosts: the sender's host and the receiver's, each by the model and its
     // program, agreeing; a packet b1's groups refuse is dropped at h2 (exit status 3).
     let out = h1.cli(&["trace", "--from", "a1", "--to", "10.1.0.20", "--proto", "udp", "--dport", "7000"]);

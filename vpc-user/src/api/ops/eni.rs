@@ -49,6 +49,7 @@ pub static OPS: &[Op] = &[
                 opt,
                 "Connections the ENI may track, 1-16777216 (default: its VPC's); new ones beyond are refused."
             ),
+            p!("Host", S, opt, "In a cluster, the host its guest runs on (default: every host's own)."),
             DRY_RUN,
         ],
         returns: &[
@@ -81,7 +82,7 @@ pub static OPS: &[Op] = &[
         returns: &[
             (
                 "NetworkInterfaceSets",
-                "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Mtu, ConntrackLimit, Status (InUse when its interface exists, else Available).",
+                "NetworkInterfaceId, NetworkInterfaceName, VpcId, VSwitchId, ZoneId, PrivateIpAddress, MacAddress, Interface, SourceDestCheck, SecurityGroupIds, Mtu, ConntrackLimit, Status (InUse when its interface exists, else Available), Host.",
             ),
             ("TotalCount", "Number of ENIs listed."),
         ],
@@ -183,6 +184,7 @@ fn describe_enis(agent: &mut Agent, p: &Params) -> R<Value> {
                 "Mtu": eni.mtu, "ConntrackLimit": eni.conntrack_limit,
                 "SecurityGroupIds": eni.security_groups.iter().filter_map(|g| vpc.security_group(g).map(|g| g.id.clone())).collect::<Vec<_>>(),
                 "Status": if binding.ifindex.contains_key(&eni.id) { "InUse" } else { "Available" },
+                "Host": eni.host,
             })
         })
         .collect();

@@ -139,6 +139,14 @@ pub fn up(opts: &HostOptions, exe: &std::path::Path, global_args: &[String], spe
 
 /// Remove each host's guests, configuration and agent, then the hosts and the fabric.
 pub fn down(opts: &HostOptions, spec: &TopologySpec) -> anyhow::Result<()> {
+    // Guests of ENIs made through an API rather than the file go too. Read first: the first
+    // host's down takes the cluster's configuration away.
+    let made: Vec<String> = lab_hosts(opts, spec)
+        .iter()
+        .filter(|h| client::is_running(&h.opts.socket()))
+        .find_map(|h| super::configured(&Conn::Remote(h.opts.socket())).ok())
+        .map(|t| t.enis().map(|(_, _, e)| e.name.clone()).chain(t.vpcs.iter().flat_map(|v| &v.gateways).map(|g| g.name.clone())).collect())
+        .unwrap_or_default();
     for host in lab_hosts(opts, spec) {
         let through_agent = client::is_running(&host.opts.socket()) && {
             let (conn, naming, spec) = (Conn::Remote(host.opts.socket()), host.opts.naming.clone(), spec.clone());
@@ -162,6 +170,12 @@ pub fn down(opts: &HostOptions, spec: &TopologySpec) -> anyhow::Result<()> {
         agent::stop(&host.opts)?;
         if netns::path(&host.netns).exists() {
             ip(&["netns", "del", &host.netns])?;
+        }
+    }
+    for name in made {
+        let ns = opts.naming.netns(&name);
+        if netns::path(&ns).exists() {
+            ip(&["netns", "del", &ns])?;
         }
     }
     stop_etcd(opts);
