@@ -275,7 +275,13 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     assert!(probe::ping(&cluster.guest("a1"), addr("c1"), 3), "a1 -> c1 (h1 to h3)");
     assert!(probe::ping(&cluster.guest("b1"), addr("c1"), 3), "b1 -> c1 (h2 to h3)");
     assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "x1 -> x2 (dev)");
-    let seen = geneve(&capture.stop(), cluster.underlay_ip(1));
+    let frames = capture.stop();
+    let seen = geneve(&frames, cluster.underlay_ip(1));
+    // tshark reads the same headers: Geneve, the VNIs of both VPCs, our critical option class.
+    let decoded = tshark_geneve(&frames, &cluster.opts.state_dir.join("fabric.pcap"));
+    for vni in [vpc_number("prod"), vpc_number("dev")] {
+        assert!(decoded.iter().any(|(v, class)| *v == vni && class == "0xff56"), "tshark: VNI {vni} with class 0xff56 in {decoded:?}");
+    }
     assert!(seen.contains(&(vpc_number("prod"), port("a1"), port("b1"))), "prod's VNI from a1 to b1 on the wire: {seen:?}");
     assert!(seen.contains(&(vpc_number("dev"), port("x1"), port("x2"))), "dev's VNI from x1 to x2 on the wire: {seen:?}");
     assert_ne!(vpc_number("prod"), vpc_number("dev"));
@@ -752,6 +758,37 @@ impl Stream {
         // The request sent as SIGINT came may still be on its way back; none before it is.
         assert!(counts.len() >= 2 && counts[0] > 100 && counts[0] - counts[1] <= 1, "{}: {summary}\n{context}", self.what);
     }
+}
+
+/// `frames` (Ethernet) as tshark decodes them: (VNI, option class) of each Geneve frame.
+fn tshark_geneve(frames: &[Vec<u8>], path: &std::path::Path) -> Vec<(u32, String)> {
+    let mut pcap = Vec::new();
+    for word in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 1] {
+        pcap.extend_from_slice(&word.to_le_bytes());
+    }
+    for frame in frames {
+        for word in [0u32, 0, frame.len() as u32, frame.len() as u32] {
+            pcap.extend_from_slice(&word.to_le_bytes());
+        }
+        pcap.extend_from_slice(frame);
+    }
+    std::fs::write(path, pcap).unwrap();
+    let out = Command::new("tshark")
+        .args(["-r", &path.display().to_string(), "-Y", "geneve", "-T", "fields", "-e", "geneve.vni", "-e", "geneve.option.class"])
+        .output()
+        .expect("tshark");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (vni, class) = l.split_once('\t')?;
+            let vni = match vni.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => vni.parse().ok()?,
+            };
+            Some((vni, class.to_lowercase()))
+        })
+        .collect()
 }
 
 /// `bytes` of TCP from guest `from` to guest `to` (port 5202), checked intact; how long it took.
