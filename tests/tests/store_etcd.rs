@@ -3,7 +3,8 @@
 //! changes nothing and says so; a change that names its rows equals a commit of the whole
 //! documents; every host sees the same cluster id; a watch wakes a follower at each commit; a
 //! change larger than one transaction is written in stages and never seen half-written, and
-//! what a writer that died half-way left is undone by the next; an unreachable etcd is a clear
+//! what a writer that died half-way left is undone by the next; a follower reads only what each
+//! commit wrote (whole when etcd compacted its revision away); an unreachable etcd is a clear
 //! error.
 
 use std::{
@@ -163,6 +164,12 @@ impl Raw {
         self.runtime.block_on(self.client.delete(format!("{}{key}", self.prefix), None)).unwrap();
     }
 
+    /// Forget every revision before now.
+    fn compact(&mut self) {
+        let now = self.runtime.block_on(self.client.get(self.prefix.as_str(), None)).unwrap().header().unwrap().revision();
+        self.runtime.block_on(self.client.compact(now, None)).unwrap();
+    }
+
     fn lease(&mut self) -> i64 {
         self.runtime.block_on(self.client.lease_grant(30, None)).unwrap().id()
     }
@@ -256,6 +263,61 @@ fn an_agent_applies_a_file_larger_than_one_transaction_to_an_etcd_with_its_defau
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(gauge("vpc_store_revision"), Some(revision));
+}
+
+#[test]
+fn a_follower_reads_only_what_each_commit_wrote_and_loads_whole_when_etcd_forgot() {
+    let etcd = Etcd::start(23800, 23801);
+    let endpoints = vec![etcd.url.clone()];
+    // Eight operations a transaction: the first commit is staged.
+    let mut writer = EtcdStore::connect(&endpoints, "t5", 8).unwrap();
+    let mut follower = EtcdStore::connect(&endpoints, "t5", 8).unwrap();
+    let mut raw = Raw::connect(&etcd.url, "t5");
+    let fresh = || EtcdStore::connect(std::slice::from_ref(&etcd.url), "t5", 8).unwrap().load().unwrap();
+    let whole = stored(YAML);
+    assert_eq!(writer.commit(0, &Stored::default(), &whole).unwrap(), 1);
+    assert_eq!(follower.changed_since(0).unwrap(), Some((whole.clone(), 1)));
+    let rows = follower.rows_decoded();
+    assert!(rows > 8, "the first read decodes every row ({rows})");
+
+    // One row changed, one added, one removed, the numbers changed: two rows decoded.
+    let mut next = whole.clone();
+    next.doc.vpcs[0].security_groups[0].description = Some("changed".into());
+    let table = &mut next.doc.vpcs[0].route_tables[1];
+    table.routes.pop();
+    let route = vpc::model::spec::RouteSpec { id: Some("vtbe-added".into()), ..table.routes[0].clone() };
+    table.routes.push(vpc::model::spec::RouteSpec { dst: "10.8.0.0/16".parse().unwrap(), ..route });
+    next.ids.ports.insert("eni-made-up".into(), 9);
+    assert_eq!(writer.commit(1, &whole, &next).unwrap(), 2);
+    let followed = follower.changed_since(1).unwrap();
+    assert_eq!(followed, Some((next.clone(), 2)));
+    assert_eq!(followed, Some(fresh()), "what a whole load gives");
+    assert_eq!(follower.rows_decoded() - rows, 2, "only the rows the commit wrote");
+    assert!(follower.changed_since(2).unwrap().is_none());
+
+    // A writer that died half-way leaves a row and its mark; the next commit (staged, to undo
+    // them) is followed exactly, and nothing of the dead writer's shows.
+    raw.put("staging", "dead", None);
+    raw.put("r/vsw-half-written", "{not even a row", None);
+    assert!(follower.changed_since(2).unwrap().is_none(), "nothing committed");
+    assert_eq!(writer.commit(2, &next, &whole).unwrap(), 3);
+    let followed = follower.changed_since(2).unwrap();
+    assert_eq!(followed, Some((whole.clone(), 3)));
+    assert_eq!(followed, Some(fresh()));
+
+    // etcd compacted away the revision the follower read at: it loads whole, and right.
+    assert_eq!(writer.commit(3, &whole, &next).unwrap(), 4);
+    raw.put("hosts/other", "10.255.0.9", None);
+    raw.compact();
+    let decoded = follower.rows_decoded();
+    let followed = follower.changed_since(3).unwrap();
+    assert_eq!(followed, Some((next.clone(), 4)));
+    assert!(follower.rows_decoded() - decoded > 8, "a whole load after the compaction");
+    // And reads only changes again after it.
+    assert_eq!(writer.commit(4, &next, &whole).unwrap(), 5);
+    let decoded = follower.rows_decoded();
+    assert_eq!(follower.changed_since(4).unwrap(), Some((whole.clone(), 5)));
+    assert_eq!(follower.rows_decoded() - decoded, 2);
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Host-wide names the product creates: network namespaces and host-side interfaces of lab
 //! ENIs. A prefix keeps side-by-side labs (and parallel tests) apart.
 
-use crate::model::{Eni, addr::fnv1a};
+use crate::model::{Eni, Topology, addr::fnv1a};
 
 /// Linux interface names are at most 15 bytes.
 pub const IFNAMSIZ_MAX: usize = 15;
@@ -25,6 +25,17 @@ impl Naming {
     /// the tail replaced by a hash when that is longer than 15 bytes.
     pub fn host_ifname(&self, eni: &Eni) -> String {
         self.host_ifname_of(&eni.name, eni.interface.as_deref())
+    }
+
+    /// Every ENI's and gateway's host-side interface: (ID, name, interface).
+    pub fn interfaces<'a>(&'a self, topology: &'a Topology) -> impl Iterator<Item = (&'a str, &'a str, String)> + 'a {
+        let enis = topology.enis().map(|(_, _, e)| (e.id.as_str(), e.name.as_str(), self.host_ifname(e)));
+        let gateways = topology
+            .vpcs
+            .iter()
+            .flat_map(|v| &v.gateways)
+            .map(|g| (g.id.as_str(), g.name.as_str(), self.host_ifname_of(&g.name, g.interface.as_deref())));
+        enis.chain(gateways)
     }
 
     /// `host_ifname` from an ENI's name and its `interface:` setting.

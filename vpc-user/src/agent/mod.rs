@@ -294,11 +294,7 @@ impl Agent {
 
     /// The host interface of every ENI and gateway that has one now, and the hops found down.
     pub fn bind(&self, topology: &Topology, ids: crate::model::ids::Ids) -> Binding {
-        let naming = &self.opts.naming;
-        let enis = topology.enis().map(|(_, _, e)| (e.id.clone(), naming.host_ifname(e)));
-        let gateways =
-            topology.vpcs.iter().flat_map(|v| &v.gateways).map(|g| (g.id.clone(), naming.host_ifname_of(&g.name, g.interface.as_deref())));
-        let ifindex: BTreeMap<String, u32> = enis.chain(gateways).filter_map(|(id, name)| Some((id, dataplane::ifindex(&name)?))).collect();
+        let ifindex = interfaces_here(&self.opts.naming, topology);
         let down = self.down.iter().filter(|(route, _)| ids.groups.contains_key(route)).cloned().collect();
         let cluster =
             self.opts.cluster.as_ref().map(|c| c.view(self.registered.as_ref(), &mut self.host_numbers.borrow_mut())).unwrap_or_default();
@@ -343,9 +339,13 @@ impl Agent {
     /// agent, another client): it becomes this agent's state, numbers included, and the data
     /// path follows. `false`: nothing new (always so on one host's own database).
     pub fn follow(&mut self) -> anyhow::Result<bool> {
+        let clock = std::time::Instant::now();
+        let lap = |what: &str| log::debug!("following: {what} after {:?}", clock.elapsed());
         let Some((stored, revision)) = self.store.changed_since(self.revision)? else { return Ok(false) };
+        lap("loaded");
         let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
             .map_err(|e| anyhow::anyhow!("the configuration in {} does not validate: {e}", self.store.describe()))?;
+        lap("validated");
         log::info!("following {}: revision {} -> {revision}", self.store.describe(), self.revision);
         let released: BTreeSet<u32> =
             self.stored.ids.ports.iter().filter(|(id, port)| stored.ids.ports.get(*id) != Some(*port)).map(|(_, port)| *port).collect();
@@ -360,6 +360,7 @@ impl Agent {
             self.revision = before;
             return Err(e);
         }
+        lap("data path written");
         if !released.is_empty() {
             self.sweep_conntrack(&released)?;
         }
@@ -573,6 +574,12 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.flush_backup();
     }
+}
+
+/// The ENIs and gateways whose interfaces are in this namespace: ID -> ifindex.
+pub fn interfaces_here(naming: &Naming, topology: &Topology) -> BTreeMap<String, u32> {
+    let here = dataplane::ifindexes();
+    naming.interfaces(topology).filter_map(|(id, _, ifname)| Some((id.to_string(), *here.get(&ifname)?))).collect()
 }
 
 /// Rebuild the state database from its backup, keeping the damaged (or current) file aside.

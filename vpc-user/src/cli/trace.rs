@@ -70,19 +70,9 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
     println!("trace {} ({src}) -> {} {what}, TTL {}", req.from, req.to, req.ttl);
 
     // ENIs and gateways without an interface here are left detached in the harness too.
-    let detached: Vec<String> = topology
-        .enis()
-        .map(|(_, _, e)| (e.name.clone(), opts.naming.host_ifname(e)))
-        .chain(
-            topology
-                .vpcs
-                .iter()
-                .flat_map(|v| &v.gateways)
-                .map(|g| (g.name.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))),
-        )
-        .filter(|(_, ifname)| crate::dataplane::ifindex(ifname).is_none())
-        .map(|(name, _)| name)
-        .collect();
+    let here = crate::agent::interfaces_here(&opts.naming, &topology);
+    let detached: Vec<String> =
+        opts.naming.interfaces(&topology).filter(|(id, _, _)| !here.contains_key(*id)).map(|(_, name, _)| name.to_string()).collect();
     // In a cluster: the sender's host, then, if it crossed, the receiver's, each by the model
     // and its own program (every host runs the same program on the same configuration).
     let described = conn.call("DescribeHosts", json!({}))?;
@@ -153,18 +143,7 @@ pub fn run(opts: &HostOptions, req: Request) -> anyhow::Result<()> {
     // Does the live data path hold what this configuration compiles to?
     let dataplane = Dataplane::new(&opts.bpffs, opts.limits);
     if dataplane.is_up() && !ids.vpcs.is_empty() {
-        let ifindex = topology
-            .enis()
-            .map(|(_, _, e)| (e.id.clone(), opts.naming.host_ifname(e)))
-            .chain(
-                topology
-                    .vpcs
-                    .iter()
-                    .flat_map(|v| &v.gateways)
-                    .map(|g| (g.id.clone(), opts.naming.host_ifname_of(&g.name, g.interface.as_deref()))),
-            )
-            .filter_map(|(id, ifname)| Some((id, crate::dataplane::ifindex(&ifname)?)))
-            .collect();
+        let ifindex = crate::agent::interfaces_here(&opts.naming, &topology);
         let wanted = compile::compile(&topology, &Binding { ids, ifindex, down, ..Default::default() });
         match dataplane.read_entries() {
             Ok(live) if live == wanted => println!("live kernel maps: hold exactly this configuration"),

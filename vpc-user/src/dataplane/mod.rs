@@ -18,7 +18,7 @@ pub mod sys;
 pub mod veth;
 pub mod vlan_gate;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::Context as _;
 use serde::Serialize;
@@ -163,10 +163,13 @@ impl Loaded {
     /// entries are never touched, so flows they carry are not disturbed.
     pub fn apply(&mut self, pins: &PinDirs, entries: &MapEntries) -> anyhow::Result<ApplyReport> {
         let mut report = ApplyReport { retired_maps: std::mem::take(&mut self.retired), ..Default::default() };
+        // The gateway MAC goes on interfaces new to this instance or whose MAC changed (one
+        // request each: a thousand unchanged ENIs must not cost a follower's every sync).
+        let macs: BTreeMap<u32, [u8; 6]> = self.known.iter().flat_map(|k| k.enis.iter().map(|(i, e)| (*i, e.gw_mac))).collect();
         let pending = self.upsert(entries)?;
 
         let ifindexes: BTreeSet<u32> = entries.enis.keys().copied().collect();
-        for (ifindex, eni) in &entries.enis {
+        for (ifindex, eni) in entries.enis.iter().filter(|(i, e)| macs.get(*i) != Some(&e.gw_mac)) {
             iface::ensure_mac(&ifname(*ifindex), eni.gw_mac)?;
         }
         let pinned: BTreeSet<u32> = attach::pinned_links(pins)?.into_iter().collect();
@@ -310,6 +313,27 @@ pub fn ifname(ifindex: u32) -> String {
     }
     // SAFETY: if_indextoname wrote a NUL-terminated name.
     unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// Every interface of the calling thread's namespace, name -> ifindex, from one request (a
+/// lookup by name opens a socket each: a thousand ENIs made that most of a sync).
+pub fn ifindexes() -> std::collections::HashMap<String, u32> {
+    let mut out = std::collections::HashMap::new();
+    // SAFETY: if_nameindex returns an array ended by a zero entry, or null; freed below.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return out;
+    }
+    let mut at = list;
+    // SAFETY: every entry before the zero one holds a NUL-terminated name.
+    unsafe {
+        while (*at).if_index != 0 && !(*at).if_name.is_null() {
+            out.insert(std::ffi::CStr::from_ptr((*at).if_name).to_string_lossy().into_owned(), (*at).if_index);
+            at = at.add(1);
+        }
+        libc::if_freenameindex(list);
+    }
+    out
 }
 
 /// The ifindex of `name` in the calling thread's namespace.

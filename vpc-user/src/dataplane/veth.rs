@@ -42,52 +42,68 @@ fn driver(ifname: &str) -> Option<String> {
 /// (in this namespace or a named one under /run/netns), turn GRO on and TX checksum offload off
 /// there. Returns the interfaces whose peer could not be found.
 pub fn ensure_delivery(host_ifindexes: &[u32]) -> anyhow::Result<Vec<u32>> {
+    if host_ifindexes.is_empty() {
+        return Ok(Vec::new());
+    }
     // (host ifindex, peer ifindex, the id here of the peer's namespace: none for this one).
     let mut pending: Vec<(u32, u32, Option<i32>)> = Vec::new();
     for &host in host_ifindexes {
         let (peer, nsid) = netlink::peer_of(host)?.with_context(|| format!("ifindex {host} has no peer link"))?;
         pending.push((host, peer, nsid));
     }
-    let mut namespaces: Vec<Option<PathBuf>> = vec![None];
-    if let Ok(dir) = fs::read_dir("/run/netns") {
-        namespaces.extend(dir.flatten().map(|e| Some(e.path())));
+    if pending.iter().any(|p| p.2.is_none()) {
+        let todo: Vec<(u32, u32)> = pending.iter().filter(|p| p.2.is_none()).map(|p| (p.0, p.1)).collect();
+        let done = fix_peers(&todo)?;
+        pending.retain(|p| !done.contains(&p.0));
     }
-    for netns in namespaces {
+    let mut paths: Vec<PathBuf> = match fs::read_dir("/run/netns") {
+        Ok(dir) => dir.flatten().map(|e| e.path()).collect(),
+        Err(_) => Vec::new(),
+    };
+    // Namespaces whose id was read before and is not wanted are looked at last (and asked
+    // again then: a name may have been given to a new namespace).
+    let mut known = KNOWN_NSIDS.lock().unwrap_or_else(|e| e.into_inner());
+    let here = std::fs::metadata("/proc/thread-self/ns/net").map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0);
+    if known.0 != here {
+        *known = (here, std::collections::BTreeMap::new());
+    }
+    let wanted = |known: &std::collections::BTreeMap<PathBuf, i32>, path: &PathBuf| {
+        known.get(path).is_none_or(|id| pending.iter().any(|p| p.2 == Some(*id)))
+    };
+    paths.sort_by_key(|path| !wanted(&known.1, path));
+    for path in paths {
         if pending.is_empty() {
             break;
         }
         // Ifindexes repeat across namespaces (two hosts' namespaces number their links alike):
         // a peer is looked for only in the namespace its link names.
-        let nsid = match &netns {
-            None => None,
-            Some(path) => match fs::File::open(path) {
-                Ok(file) => {
-                    use std::os::fd::AsFd as _;
-                    match netlink::nsid_of(file.as_fd()) {
-                        Ok(Some(id)) => Some(id),
-                        _ => continue,
-                    }
+        let nsid = match fs::File::open(&path) {
+            Ok(file) => {
+                use std::os::fd::AsFd as _;
+                match netlink::nsid_of(file.as_fd()) {
+                    Ok(Some(id)) => id,
+                    _ => continue,
                 }
-                Err(_) => continue,
-            },
+            }
+            Err(_) => continue,
         };
-        let todo: Vec<(u32, u32)> = pending.iter().filter(|p| p.2 == nsid).map(|p| (p.0, p.1)).collect();
+        known.1.insert(path.clone(), nsid);
+        let todo: Vec<(u32, u32)> = pending.iter().filter(|p| p.2 == Some(nsid)).map(|p| (p.0, p.1)).collect();
         if todo.is_empty() {
             continue;
         }
-        let done = match &netns {
-            None => fix_peers(&todo)?,
-            // A namespace being created or removed by someone else cannot be entered (EINVAL):
-            // ours are complete before we look, so skip it.
-            Some(path) => match in_netns(path, move || fix_peers(&todo)) {
-                Ok(done) => done,
-                Err(_) => continue,
-            },
-        };
+        // A namespace being created or removed by someone else cannot be entered (EINVAL):
+        // ours are complete before we look, so skip it.
+        let Ok(done) = in_netns(&path, move || fix_peers(&todo)) else { continue };
         pending.retain(|p| !done.contains(&p.0));
     }
     Ok(pending.into_iter().map(|(host, _, _)| host).collect())
 }
+
+/// The id (in the namespace of the inode kept with them) of each named namespace read before:
+/// a new ENI's peer is then found without asking a thousand guests' namespaces again.
+static KNOWN_NSIDS: std::sync::Mutex<(u64, std::collections::BTreeMap<PathBuf, i32>)> =
+    std::sync::Mutex::new((0, std::collections::BTreeMap::new()));
 
 /// In the calling thread's namespace: fix each peer that lives here; returns the host
 /// ifindexes served.

@@ -89,10 +89,16 @@ fn program(kfunc: u32, progs: BorrowedFd<'_>, drops: BorrowedFd<'_>) -> Vec<Insn
     p
 }
 
-/// The BTF id of the kfunc in this kernel, or why there is none.
+/// The BTF id of the kfunc in this kernel, or why there is none. Read once per process: the
+/// kernel's BTF (megabytes) does not change under it, and every sync asks.
 pub fn kfunc_id() -> anyhow::Result<u32> {
-    let btf = aya_obj::btf::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)")?;
-    btf.id_by_type_name_kind(KFUNC, aya_obj::btf::BtfKind::Func).with_context(|| format!("the kernel has no {KFUNC}"))
+    static ID: std::sync::OnceLock<Result<u32, String>> = std::sync::OnceLock::new();
+    let id = ID.get_or_init(|| {
+        let btf =
+            aya_obj::btf::Btf::from_sys_fs().context("reading the kernel's BTF (/sys/kernel/btf/vmlinux)").map_err(|e| format!("{e:#}"))?;
+        btf.id_by_type_name_kind(KFUNC, aya_obj::btf::BtfKind::Func).map_err(|_| format!("the kernel has no {KFUNC}"))
+    });
+    id.clone().map_err(|e| anyhow::anyhow!(e))
 }
 
 /// Load the gate bound to `ifindex` (in the calling thread's namespace) and pin it at `pin`.

@@ -52,9 +52,33 @@ pub struct EtcdStore {
     lease: Option<Lease>,
     /// Fed by a watch of the revision key, on a thread of its own (started on first ask).
     changes: Option<Arc<Changes>>,
+    /// The committed state as last read: a follower then reads only the keys changed since.
+    read: Option<Read>,
+    /// Rows decoded since connecting (what reading only the changes saves).
+    decoded: u64,
+}
+
+/// The committed state as of one etcd revision, decoded.
+struct Read {
+    /// The etcd revision the keys are as of.
+    etcd: i64,
+    revision: Revision,
+    rows: BTreeMap<String, Row<'static>>,
+    ids: Ids,
+}
+
+impl Read {
+    fn stored(&self) -> (Stored, Revision) {
+        (Stored { doc: unflatten(self.rows.clone()), ids: self.ids.clone() }, self.revision)
+    }
 }
 
 impl EtcdStore {
+    /// Rows decoded since connecting: a follower decodes only the rows a commit wrote.
+    pub fn rows_decoded(&self) -> u64 {
+        self.decoded
+    }
+
     /// Connect to `endpoints` and use cluster `cluster`'s keys; its id is made on first use.
     pub fn connect(endpoints: &[String], cluster: &str, max_ops: usize) -> anyhow::Result<EtcdStore> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -66,7 +90,18 @@ impl EtcdStore {
             .block_on(Client::connect(endpoints, Some(options)))
             .with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
         let prefix = format!("/vpc/{cluster}/v1/");
-        let mut store = EtcdStore { endpoints: endpoints.to_vec(), prefix, runtime, client, id: 0, max_ops, lease: None, changes: None };
+        let mut store = EtcdStore {
+            endpoints: endpoints.to_vec(),
+            prefix,
+            runtime,
+            client,
+            id: 0,
+            max_ops,
+            lease: None,
+            changes: None,
+            read: None,
+            decoded: 0,
+        };
         // (The client connects on first use: this is where an unreachable etcd shows.)
         store.id = store.claim_id().with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
         Ok(store)
@@ -114,32 +149,74 @@ impl EtcdStore {
         }
     }
 
-    /// Every key under the prefix (without it) and its value, as of etcd revision `at` (0: now).
-    fn read_prefix(&mut self, at: i64) -> Result<BTreeMap<String, Vec<u8>>, etcd_client::Error> {
-        let options = GetOptions::new().with_prefix().with_revision(at);
-        let response = self.runtime.block_on(self.client.get(self.prefix.as_str(), Some(options)))?;
-        let strip = |k: &str| k.strip_prefix(self.prefix.as_str()).unwrap_or_default().to_string();
-        Ok(response.kvs().iter().map(|kv| (strip(kv.key_str().unwrap_or_default()), kv.value().to_vec())).collect())
+    /// Every key under the prefix (without it) and its value, as of etcd revision `at` (0: now),
+    /// and the revision they are as of.
+    fn read_prefix(&mut self, at: i64) -> Result<(BTreeMap<String, Vec<u8>>, i64), etcd_client::Error> {
+        self.read_keys("", at, GetOptions::new())
     }
 
-    /// The committed state's keys: as of the last commit (`committed`; none before the first),
-    /// or, when etcd has compacted that revision away, as they are now -- unless a staged change
-    /// is under way.
-    fn committed_keys(&mut self) -> anyhow::Result<BTreeMap<String, Vec<u8>>> {
+    /// The keys under `P/<under>` (without the prefix) `options` selects as of etcd revision
+    /// `at` (0: now), and the revision they are as of.
+    fn read_keys(&mut self, under: &str, at: i64, options: GetOptions) -> Result<(BTreeMap<String, Vec<u8>>, i64), etcd_client::Error> {
+        let options = options.with_prefix().with_revision(at);
+        let response = self.runtime.block_on(self.client.get(self.key(under), Some(options)))?;
+        let strip = |k: &str| k.strip_prefix(self.prefix.as_str()).unwrap_or_default().to_string();
+        let keys = response.kvs().iter().map(|kv| (strip(kv.key_str().unwrap_or_default()), kv.value().to_vec())).collect();
+        let now = response.header().map_or(0, |h| h.revision());
+        Ok((keys, if at > 0 { at } else { now }))
+    }
+
+    /// The committed state's keys and the etcd revision they are as of: as of the last commit
+    /// (`committed`; none before the first), or, when etcd has compacted that revision away, as
+    /// they are now -- unless a staged change is under way.
+    fn committed_keys(&mut self) -> anyhow::Result<(BTreeMap<String, Vec<u8>>, i64)> {
         let (_, at) = self.committed()?;
         if at == 0 {
             // Nothing committed yet: whatever is there is a first change half-written.
-            return Ok(BTreeMap::new());
+            return Ok((BTreeMap::new(), 0));
         }
         match self.read_prefix(at) {
             Ok(keys) => Ok(keys),
-            Err(e) if e.to_string().contains("compacted") => {
+            Err(e) if is_compacted(&e) => {
                 let now = self.read_prefix(0).context("etcd: loading the state")?;
-                anyhow::ensure!(!now.contains_key("staging"), "etcd: a change is being written in stages; try again");
+                anyhow::ensure!(!now.0.contains_key("staging"), "etcd: a change is being written in stages; try again");
                 Ok(now)
             }
             Err(e) => Err(anyhow::Error::from(e).context("etcd: loading the state")),
         }
+    }
+
+    /// Decode the row or numbers under `key` into `read` (other keys are not the state's).
+    fn decode(&mut self, read: &mut Read, key: &str, value: &[u8]) -> anyhow::Result<()> {
+        if let Some(id) = key.strip_prefix("r/") {
+            let row: Row<'static> = serde_json::from_slice(value).with_context(|| format!("etcd: decoding row {id}"))?;
+            read.rows.insert(id.to_string(), row);
+            self.decoded += 1;
+        } else if key == "ids" {
+            read.ids = serde_json::from_slice(value).context("etcd: decoding the resource numbers")?;
+        } else if key == "rev" {
+            read.revision = std::str::from_utf8(value)?.parse().context("etcd: the revision is not a number")?;
+        }
+        Ok(())
+    }
+
+    /// `read` brought to the commit at etcd revision `at`: the keys written since it (their
+    /// values as of `at`) and the rows gone by then. `Ok(None)`: etcd no longer keeps a revision
+    /// this needs (compacted); a whole load tells.
+    fn read_changes(&mut self, mut read: Read, at: i64) -> anyhow::Result<Option<Read>> {
+        let changed = self.read_keys("", at, GetOptions::new().with_min_mod_revision(read.etcd + 1));
+        let present = self.read_keys("r/", at, GetOptions::new().with_keys_only());
+        let ((changed, _), (present, _)) = match (changed, present) {
+            (Ok(changed), Ok(present)) => (changed, present),
+            (Err(e), _) | (_, Err(e)) if is_compacted(&e) => return Ok(None),
+            (Err(e), _) | (_, Err(e)) => return Err(anyhow::Error::from(e).context("etcd: reading what changed")),
+        };
+        read.rows.retain(|id, _| present.contains_key(&format!("r/{id}")));
+        for (key, value) in &changed {
+            self.decode(&mut read, key, value)?;
+        }
+        read.etcd = at;
+        Ok(Some(read))
     }
 
     /// The guard of a commit made from revision `at`.
@@ -196,9 +273,9 @@ impl EtcdStore {
         }
         if left {
             // Put back what a writer that died changed after the last commit (ours written over it).
-            let then: BTreeMap<String, Vec<u8>> = self.committed_keys()?.into_iter().filter(|(k, _)| is_state(k)).collect();
+            let then: BTreeMap<String, Vec<u8>> = self.committed_keys()?.0.into_iter().filter(|(k, _)| is_state(k)).collect();
             let now: BTreeMap<String, Vec<u8>> =
-                self.read_prefix(0).context("etcd: committing")?.into_iter().filter(|(k, _)| is_state(k)).collect();
+                self.read_prefix(0).context("etcd: committing")?.0.into_iter().filter(|(k, _)| is_state(k)).collect();
             let mut undo = Writes::new();
             for (key, value) in &now {
                 if then.get(key) != Some(value) {
@@ -251,6 +328,10 @@ impl EtcdStore {
     }
 }
 
+fn is_compacted(e: &etcd_client::Error) -> bool {
+    e.to_string().contains("compacted")
+}
+
 /// Keys of the configuration (rows and numbers), which a commit writes.
 fn is_state(key: &str) -> bool {
     key.starts_with("r/") || key == "ids"
@@ -276,18 +357,15 @@ impl Store for EtcdStore {
     }
 
     fn load(&mut self) -> anyhow::Result<(Stored, Revision)> {
-        let (mut rows, mut ids, mut at) = (BTreeMap::new(), Ids::default(), 0);
-        for (key, value) in self.committed_keys()? {
-            if let Some(id) = key.strip_prefix("r/") {
-                let row: Row<'static> = serde_json::from_slice(&value).with_context(|| format!("etcd: decoding row {id}"))?;
-                rows.insert(id.to_string(), row);
-            } else if key == "ids" {
-                ids = serde_json::from_slice(&value).context("etcd: decoding the resource numbers")?;
-            } else if key == "rev" {
-                at = std::str::from_utf8(&value)?.parse().context("etcd: the revision is not a number")?;
-            }
+        self.read = None;
+        let (keys, etcd) = self.committed_keys()?;
+        let mut read = Read { etcd, revision: 0, rows: BTreeMap::new(), ids: Ids::default() };
+        for (key, value) in &keys {
+            self.decode(&mut read, key, value)?;
         }
-        Ok((Stored { doc: unflatten(rows), ids }, at))
+        let loaded = read.stored();
+        self.read = Some(read);
+        Ok(loaded)
     }
 
     fn commit(&mut self, at: Revision, old: &Stored, new: &Stored) -> anyhow::Result<Revision> {
@@ -319,9 +397,31 @@ impl Store for EtcdStore {
         self.commit_writes(at, writes)
     }
 
-    /// Another host or client committed when the revision moved past `after`.
+    /// Another host or client committed when the revision moved past `after`. Only the keys
+    /// written since the last read are read and decoded (the rows gone seen in a listing of
+    /// keys); the whole prefix only without a last read, or when etcd compacted it away.
     fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>> {
-        if self.revision()? == after { Ok(None) } else { self.load().map(Some) }
+        let (revision, at) = self.committed()?;
+        if revision == after {
+            return Ok(None);
+        }
+        match self.read.take() {
+            // Read already (the caller's copy is older: its own change failed to apply).
+            Some(read) if read.etcd == at => {
+                let followed = read.stored();
+                self.read = Some(read);
+                Ok(Some(followed))
+            }
+            Some(read) if read.etcd > 0 && read.etcd < at => match self.read_changes(read, at)? {
+                Some(read) => {
+                    let followed = read.stored();
+                    self.read = Some(read);
+                    Ok(Some(followed))
+                }
+                None => self.load().map(Some),
+            },
+            _ => self.load().map(Some),
+        }
     }
 
     fn shared(&self) -> bool {
