@@ -566,6 +566,29 @@ fn guests_on_three_hosts_talk_through_the_overlay() {
     assert!(!probe::ping(&cluster.guest("a1"), addr("b2"), 1), "b2 is in the group too");
     assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 1), "another VPC's guests are untouched");
 
+    // XDP can no longer transmit on h2's underlay: GRO turned off at its fabric side (a veth
+    // then drops what is redirected into it, and the kernel says so). h2's agent sees it at its
+    // next rebind and sends to other hosts through TC; traffic goes on both ways, and back on
+    // XDP once GRO is on again.
+    let transmit = |h: &Host| h.call("DescribeHosts", json!({}))["Underlay"]["Transmit"].clone();
+    assert_eq!(transmit(h2), "xdp");
+    for (gro, mode) in [("off", "tc"), ("on", "xdp")] {
+        let set = Command::new("ip")
+            .args(["netns", "exec", &cluster.fabric(), "ethtool", "-K", &cluster.fabric_side(1), "gro", gro])
+            .status()
+            .unwrap();
+        assert!(set.success());
+        let start = Instant::now();
+        while transmit(h2) != mode {
+            assert!(start.elapsed() < Duration::from_secs(5), "h2 still transmits by {} with GRO {gro}: {}", transmit(h2), h2.report());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let encapsulated = h2.event("overlay_encapsulated");
+        assert!(probe::ping(&cluster.guest("x2"), addr("x1"), 3), "x2 (h2) -> x1 with GRO {gro}: {}", h2.report());
+        assert!(probe::ping(&cluster.guest("x1"), addr("x2"), 3), "x1 -> x2 (h2) with GRO {gro}");
+        assert!(h2.event("overlay_encapsulated") - encapsulated >= 2, "what h2 sent was encapsulated by its XDP program");
+    }
+
     // h2's agent killed: its registration lapses, and h1 sends it nothing more (counted as
     // host_down); started again by lab up, it registers again and traffic flows.
     let agent: i32 = std::fs::read_to_string(h2.0.opts.state_dir.join("lab-agent")).unwrap().trim().parse().unwrap();

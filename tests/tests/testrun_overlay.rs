@@ -173,6 +173,41 @@ fn across_hosts_both_ends_agree_with_the_model() {
     .unwrap();
 }
 
+/// XDP cannot transmit on h1's underlay: the encapsulated frame passes to the TC program with
+/// `TcXmit` in front (the same bytes the redirect would send, counted the same), and h2 takes
+/// them as it takes a redirected one. The TC program sends on only what carries that metadata:
+/// the same frame without it (as a guest could send it) goes on untouched.
+#[test]
+fn where_xdp_cannot_transmit_the_tc_program_sends_the_same_frame() {
+    with_cluster(topology(), &HOSTS, |hosts| {
+        let t = hosts[0].topology.clone();
+        let mut cluster = hosts[0].binding.cluster.clone();
+        cluster.underlay.as_mut().unwrap().tc_xmit = true;
+        hosts[0].set_cluster(cluster)?;
+        let (a1, b1) = (addr(&t, "a1"), addr(&t, "b1"));
+        let syn = Ipv4::tcp(a1, b1, 40000, 22, TCP_SYN);
+        let sent = hosts[0].check(hosts[0].ifindex("a1"), &frame(&t, "a1", syn.clone())).unwrap_or_else(|e| panic!("{e:#}"));
+        let port_b1 = hosts[0].port("b1");
+        assert_eq!((sent.action, sent.tx_port), (Action::Pass, Some(port_b1)), "{:?}", sent.steps);
+        let meta = tunnel::TcXmit { magic: tunnel::TC_XMIT_MAGIC, port: port_b1 };
+        assert_eq!(&sent.frame[..4], &meta.magic.to_ne_bytes());
+        assert_eq!(&sent.frame[4..8], &meta.port.to_ne_bytes());
+        let wire = &sent.frame[8..];
+        assert_eq!(wire.len(), OUTER_LEN + syn.bytes().len());
+        let prod = hosts[0].binding.ids.vpcs[&t.vpc("prod").unwrap().id];
+        assert_eq!(
+            tunnel::outer(wire[..OUTER_LEN].try_into().unwrap(), wire.len(), underlay_ip(1)),
+            Outer::Geneve { src_ip: underlay_ip(0), vni: prod, src_eni: hosts[0].port("a1"), dst_eni: port_b1 }
+        );
+        let underlay = hosts[1].underlay();
+        let arrived = hosts[1].check(underlay, wire).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(arrived.action, Action::Redirect { port: port_b1 }, "{:?}", arrived.steps);
+        assert_eq!(hosts[0].run_mcast(hosts[0].ifindex("a1"), wire)?.0, 0, "TC_ACT_OK: no metadata, not ours to send");
+        Ok(())
+    })
+    .unwrap();
+}
+
 #[test]
 fn an_underlay_takes_only_what_a_registered_host_may_send() {
     with_cluster(topology(), &HOSTS, |hosts| {

@@ -80,7 +80,29 @@ pub struct Underlay {
     pub mtu: u16,
     /// This host's own number.
     pub host: u32,
+    /// `UNDERLAY_TC_XMIT`.
+    pub flags: u32,
 }
+
+/// `Underlay::flags`: XDP cannot transmit on the underlay device (it has no XDP transmit, or
+/// a veth whose peer would drop what is redirected into it). An encapsulated frame then passes
+/// to the stack with `TcXmit` in its metadata, and the TC program on the ENI sends it on.
+pub const UNDERLAY_TC_XMIT: u32 = 1;
+
+/// The metadata in front of an encapsulated frame XDP hands the TC program to send on the
+/// underlay (`UNDERLAY_TC_XMIT`): written only by XDP, so a guest cannot make its own frames
+/// leave on the underlay.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct TcXmit {
+    /// `TC_XMIT_MAGIC`.
+    pub magic: u32,
+    /// The destination ENI's port (counted as transmitted by XDP already).
+    pub port: u32,
+}
+
+/// `TcXmit::magic`.
+pub const TC_XMIT_MAGIC: u32 = 0x5643_5458;
 
 /// What a packet's outer headers carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use vpc_common::{
     frag::FragKey,
     mcast::{ARRIVAL_MAGIC, MAX_MEMBERS, McastArrival, McastCounters, McastGroup, McastKey, McastSenderKey, group_mac},
     sg::direction,
-    tunnel::{self, ENCAP_LEN, Encap, HOST_UP, MCAST_ENI},
+    tunnel::{self, ENCAP_LEN, Encap, HOST_UP, MCAST_ENI, TC_XMIT_MAGIC, TcXmit},
 };
 
 use crate::{
@@ -128,10 +128,38 @@ fn sender_of(ctx: &TcContext, saddr: u32, out: &mut McastSender) -> bool {
 
 /// TC ingress on every ENI interface and the underlay: a multicast packet XDP admitted is
 /// cloned to each member (and, from a sender here, to each other host with members) and not
-/// passed on; anything else goes on untouched.
+/// passed on; an encapsulated frame XDP could not transmit is sent on the underlay; anything
+/// else goes on untouched.
 #[aya_ebpf::macros::classifier]
 pub fn vpc_mcast(ctx: TcContext) -> i32 {
+    if let Some(action) = tc_xmit(&ctx) {
+        return action;
+    }
     replicate(&ctx).unwrap_or(TC_ACT_OK as i32)
+}
+
+/// An encapsulated frame XDP passed with `TcXmit` in its metadata (`tunnel::encap` when XDP
+/// cannot transmit on the underlay): redirected out of the underlay.
+#[inline(always)]
+fn tc_xmit(ctx: &TcContext) -> Option<i32> {
+    // SAFETY: the context's skb pointer is valid for the program's run; the metadata bounds
+    // are checked before the read.
+    let (start, end) = unsafe { ((*ctx.skb.skb).data_meta as usize, (*ctx.skb.skb).data as usize) };
+    if start + core::mem::size_of::<TcXmit>() > end {
+        return None;
+    }
+    // SAFETY: checked just above.
+    let meta = unsafe { core::ptr::read_unaligned(start as *const TcXmit) };
+    if meta.magic != TC_XMIT_MAGIC {
+        return None;
+    }
+    // SAFETY: read once.
+    let Some(underlay) = (unsafe { UNDERLAY.get(&0) }) else {
+        stats::drop(DropReason::NoUnderlay);
+        return Some(TC_ACT_SHOT as i32);
+    };
+    // SAFETY: a plain helper call on our own skb.
+    Some(unsafe { aya_ebpf::helpers::generated::bpf_redirect(underlay.ifindex, 0) } as i32)
 }
 
 #[inline(always)]

@@ -3,12 +3,13 @@
 //! the underlay is checked, decapsulated and handed to the receiver half.
 
 use aya_ebpf::{
-    helpers::generated::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    bindings::xdp_action::XDP_PASS,
+    helpers::generated::{bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail},
     programs::XdpContext,
 };
 use vpc_common::{
     DropReason, Eni, Port, event, flow_hash,
-    tunnel::{self, ENCAP_LEN, Encap, HOST_UP, MCAST_ENI, OUTER_LEN, Outer},
+    tunnel::{self, ENCAP_LEN, Encap, HOST_UP, MCAST_ENI, OUTER_LEN, Outer, TC_XMIT_MAGIC, TcXmit, UNDERLAY_TC_XMIT},
 };
 
 use crate::{
@@ -60,9 +61,29 @@ pub fn encap(ctx: &XdpContext, eni: &Eni, to: &Port, pkt: &Packet) -> Result<u32
     let out = parse::ptr_at::<[u8; OUTER_LEN]>(ctx, 0)?;
     // SAFETY: ptr_at checked the 62 bytes.
     unsafe { *out = header };
-    let action = deliver::to_port(ctx, to.port)?;
+    let action = if underlay.flags & UNDERLAY_TC_XMIT != 0 { to_tc(ctx, to.port)? } else { deliver::to_port(ctx, to.port)? };
     stats::event(event::ENCAPSULATED);
     Ok(action)
+}
+
+/// XDP cannot transmit on the underlay: the encapsulated frame passes, `TcXmit` in its
+/// metadata, and the TC program on this ENI sends it on (`vpc_mcast`), counted here.
+#[inline(never)]
+fn to_tc(ctx: &XdpContext, port: u32) -> Result<u32, DropReason> {
+    let ctx = core::hint::black_box(ctx);
+    const LEN: usize = core::mem::size_of::<TcXmit>();
+    // SAFETY: room in front of our own frame; the pointers are taken afresh after.
+    if unsafe { bpf_xdp_adjust_meta(ctx.ctx, -(LEN as i32)) } != 0 {
+        return Err(DropReason::NoUnderlay);
+    }
+    let (start, end) = (ctx.metadata(), ctx.data());
+    if start + LEN > end {
+        return Err(DropReason::NoUnderlay);
+    }
+    // SAFETY: checked to lie inside the metadata just made.
+    unsafe { core::ptr::write_unaligned(start as *mut TcXmit, TcXmit { magic: TC_XMIT_MAGIC, port }) };
+    stats::tx(port, parse::frame_len(ctx));
+    Ok(XDP_PASS)
 }
 
 /// A frame on the underlay: `false` when it is not Geneve to this host (left to the host

@@ -63,7 +63,13 @@ impl ClusterOptions {
         let number = |name: &str| known.get(name).map_or(0, |(n, _)| *n);
         let underlay = dataplane::ifindex(&self.underlay).and_then(|ifindex| {
             Some((
-                UnderlayInfo { ifindex, mac: iface::mac(&self.underlay).ok()?, mtu: iface::mtu(&self.underlay).ok()? },
+                UnderlayInfo {
+                    ifindex,
+                    mac: iface::mac(&self.underlay).ok()?,
+                    mtu: iface::mtu(&self.underlay).ok()?,
+                    // Unknown (an older kernel): XDP, as before the kernel said.
+                    tc_xmit: dataplane::netlink::xdp_xmit(ifindex) == Some(false),
+                },
                 iface::ipv4(&self.underlay).ok()?,
             ))
         });

@@ -318,7 +318,8 @@ fn hosts(binding: &Binding, out: &mut OverlayEntries) {
     }
     if let (Some(underlay), Some(mine)) = (cluster.underlay, cluster.hosts.get(me)) {
         let ip = addr_raw(mine.ip.octets());
-        out.underlay.insert(0, Underlay { ifindex: underlay.ifindex, ip, mac: underlay.mac, mtu: underlay.mtu, host: mine.number });
+        let flags = if underlay.tc_xmit { vpc_common::tunnel::UNDERLAY_TC_XMIT } else { 0 };
+        out.underlay.insert(0, Underlay { ifindex: underlay.ifindex, ip, mac: underlay.mac, mtu: underlay.mtu, host: mine.number, flags });
     }
 }
 

@@ -312,7 +312,7 @@ fn clustered_from(yaml: &str, me: &str) -> (Topology, Binding) {
     binding.cluster = Cluster {
         me: Some(me.into()),
         hosts: [("h1".to_string(), host(1)), ("h2".to_string(), host(2))].into(),
-        underlay: Some(UnderlayInfo { ifindex: 7, mac: [2, 9, 0, 0, 0, 0xee], mtu: 1500 }),
+        underlay: Some(UnderlayInfo { ifindex: 7, mac: [2, 9, 0, 0, 0, 0xee], mtu: 1500, tc_xmit: false }),
     };
     // Only the ENIs on this host have interfaces.
     binding.ifindex.retain(|id, _| topology.enis().any(|(_, _, e)| &e.id == id && e.host.as_deref().unwrap_or("h1") == me));
@@ -355,8 +355,22 @@ fn an_eni_on_another_host_is_a_tunnel_port() {
     assert_eq!(out.overlay.host_of_ip, [(addr_raw([10, 9, 0, 2]), 2)].into());
     assert_eq!(
         out.overlay.underlay[&0],
-        Underlay { ifindex: 7, ip: addr_raw([10, 9, 0, 1]), mac: [2, 9, 0, 0, 0, 0xee], mtu: 1500, host: 1 }
+        Underlay { ifindex: 7, ip: addr_raw([10, 9, 0, 1]), mac: [2, 9, 0, 0, 0, 0xee], mtu: 1500, host: 1, flags: 0 }
     );
+}
+
+#[test]
+fn an_underlay_xdp_cannot_transmit_on_is_flagged_for_tc() {
+    let (t, mut b) = clustered("h1");
+    b.cluster.underlay.as_mut().unwrap().tc_xmit = true;
+    let out = compile(&t, &b);
+    assert_eq!(out.overlay.underlay[&0].flags, vpc_common::tunnel::UNDERLAY_TC_XMIT);
+    // Nothing else changes: the tunnel port's slot is still the underlay (the TC program's
+    // redirect target is read from the same entry).
+    let (_, plain) = clustered("h1");
+    let before = compile(&t, &plain);
+    assert_eq!(out.ports, before.ports);
+    assert_eq!(out.overlay.tunnels, before.overlay.tunnels);
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Minimal rtnetlink: ask the kernel of the calling thread's network namespace about one link.
-//! (sysfs would show the namespace sysfs was mounted in, not the thread's.)
+//! Minimal rtnetlink (and generic netlink's `netdev` family): ask the kernel of the calling
+//! thread's network namespace about one link. (sysfs would show the namespace sysfs was
+//! mounted in, not the thread's.)
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
@@ -196,4 +197,42 @@ pub fn nsid_of(netns_fd: std::os::fd::BorrowedFd<'_>) -> anyhow::Result<Option<i
     }
     let nsid = attrs(buf, 16 + 4).into_iter().find(|(kind, p)| *kind == NETNSA_NSID && p.len() >= 4);
     Ok(nsid.map(|(_, p)| i32::from_ne_bytes([p[0], p[1], p[2], p[3]])).filter(|id| *id >= 0))
+}
+
+/// Whether XDP can transmit on `ifindex` (a frame redirected into it leaves), as the kernel's
+/// `netdev` family reports it: none when the kernel does not say (before 6.3), or the link is
+/// gone. (A veth says yes only while its peer has GRO or an XDP program.)
+pub fn xdp_xmit(ifindex: u32) -> Option<bool> {
+    const GENL_ID_CTRL: u16 = 0x10;
+    const CTRL_CMD_GETFAMILY: u8 = 3;
+    const CTRL_ATTR_FAMILY_ID: u16 = 1;
+    const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+    const NETDEV_CMD_DEV_GET: u8 = 1;
+    const NETDEV_A_DEV_IFINDEX: u16 = 1;
+    const NETDEV_A_DEV_XDP_FEATURES: u16 = 3;
+    const NETDEV_XDP_ACT_NDO_XMIT: u64 = 4;
+    // SAFETY: plain socket(2); owned right away.
+    let fd = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_GENERIC) };
+    if fd < 0 {
+        return None;
+    }
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // nlmsghdr, genlmsghdr (command, version 1), attributes; the answer's attributes at 20.
+    let ask = |family: u16, command: u8, attr: u16, payload: &[u8]| -> Option<Vec<(u16, Vec<u8>)>> {
+        let mut req = vec![0u8; 16];
+        req.extend_from_slice(&[command, 1, 0, 0]);
+        push_attr(&mut req, attr, payload);
+        let len = req.len() as u32;
+        req[0..4].copy_from_slice(&len.to_ne_bytes());
+        req[4..6].copy_from_slice(&family.to_ne_bytes());
+        req[6..8].copy_from_slice(&NLM_F_REQUEST.to_ne_bytes());
+        req[8..12].copy_from_slice(&1u32.to_ne_bytes());
+        let buf = exchange(&sock, &req).ok()?;
+        (u16::from_ne_bytes([buf[4], buf[5]]) == family).then(|| attrs(&buf, 20).into_iter().map(|(k, p)| (k, p.to_vec())).collect())
+    };
+    let answer = ask(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, CTRL_ATTR_FAMILY_NAME, b"netdev\0")?;
+    let family = answer.iter().find(|(k, p)| *k == CTRL_ATTR_FAMILY_ID && p.len() >= 2).map(|(_, p)| u16::from_ne_bytes([p[0], p[1]]))?;
+    let answer = ask(family, NETDEV_CMD_DEV_GET, NETDEV_A_DEV_IFINDEX, &ifindex.to_ne_bytes())?;
+    let features = answer.iter().find(|(k, p)| *k == NETDEV_A_DEV_XDP_FEATURES && p.len() >= 8)?;
+    Some(u64::from_ne_bytes(features.1[..8].try_into().ok()?) & NETDEV_XDP_ACT_NDO_XMIT != 0)
 }

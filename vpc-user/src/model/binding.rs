@@ -44,6 +44,9 @@ pub struct UnderlayInfo {
     pub ifindex: u32,
     pub mac: [u8; 6],
     pub mtu: u16,
+    /// XDP cannot transmit on it: what goes to other hosts leaves through TC
+    /// (`UNDERLAY_TC_XMIT`).
+    pub tc_xmit: bool,
 }
 
 /// A cluster host's name: a DNS label.

@@ -174,7 +174,7 @@ pub fn with_cluster<T: Send + 'static>(
             let cluster = Cluster {
                 me: Some(host.clone()),
                 hosts: known.clone(),
-                underlay: Some(UnderlayInfo { ifindex: underlay, mac: info(n).mac, mtu: 1500 }),
+                underlay: Some(UnderlayInfo { ifindex: underlay, mac: info(n).mac, mtu: 1500, tc_xmit: false }),
             };
             let mut harness =
                 Harness::build(topology.clone(), Binding { ids: ids.clone(), ifindex, cluster, ..Default::default() }, limits)?;

@@ -17,7 +17,7 @@ pub static OPS: &[Op] = &[Op {
         ),
         (
             "Underlay",
-            "This host's underlay: Interface index, Mac, Mtu, and the MTU left for guests across it (TunnelMtu); null without one.",
+            "This host's underlay: Interface index, Mac, Mtu, the MTU left for guests across it (TunnelMtu), and how frames to other hosts leave (Transmit: xdp, or tc when XDP cannot transmit on the device); null without one.",
         ),
         (
             "Revision",
@@ -64,8 +64,9 @@ fn describe_hosts(agent: &mut Agent, _: &Params) -> R<Value> {
     if me.is_none() {
         hosts.push(json!({"HostName": Value::Null, "Status": "Self", "NetworkInterfaceNames": enis_on(None)}));
     }
-    let underlay = cluster
-        .underlay
-        .map(|u| json!({"Interface": u.ifindex, "Mac": format_mac(&u.mac), "Mtu": u.mtu, "TunnelMtu": cluster.tunnel_mtu()}));
+    let underlay = cluster.underlay.map(|u| {
+        let transmit = if u.tc_xmit { "tc" } else { "xdp" };
+        json!({"Interface": u.ifindex, "Mac": format_mac(&u.mac), "Mtu": u.mtu, "TunnelMtu": cluster.tunnel_mtu(), "Transmit": transmit})
+    });
     Ok(json!({"Host": me, "Hosts": hosts, "Underlay": underlay, "Revision": agent.revision()}))
 }

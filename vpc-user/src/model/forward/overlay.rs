@@ -7,7 +7,7 @@
 use vpc_common::{
     DropReason, addr_raw, flow_hash,
     mcast::{ARRIVAL_MAGIC, McastArrival, group_mac},
-    tunnel::{self, ENCAP_LEN, Encap, MCAST_ENI, OUTER_LEN, Outer},
+    tunnel::{self, ENCAP_LEN, Encap, MCAST_ENI, OUTER_LEN, Outer, TC_XMIT_MAGIC, TcXmit},
 };
 
 use super::{Action, ETH_HLEN, Model, Outcome, Packet, Sender, Target};
@@ -49,9 +49,16 @@ impl<'a> Model<'a> {
         });
         let mut frame = header.to_vec();
         frame.extend_from_slice(&out.frame[ETH_HLEN..ETH_HLEN + total_len]);
-        out.frame = frame;
         out.steps.push(format!("encapsulate to host {} ({}) for {} (port {})", host.number, host.ip, target.name, target.port));
         out.tx_port = Some(target.port);
+        if underlay.tc_xmit {
+            // The metadata in front (the test run's output starts at it), for the TC program.
+            let meta = TcXmit { magic: TC_XMIT_MAGIC, port: target.port };
+            out.frame = [meta.magic, meta.port].iter().flat_map(|w| w.to_ne_bytes()).chain(frame).collect();
+            out.steps.push("XDP cannot transmit on the underlay: to the TC program, which sends it there".into());
+            return Ok(Action::Pass);
+        }
+        out.frame = frame;
         Ok(Action::Redirect { port: target.port })
     }
 
