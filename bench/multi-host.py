@@ -6,11 +6,13 @@
      guest on h01 gets its first echo reply (ICMP every 2 ms from a raw socket);
   2. TCP goodput of one stream on one host, across hosts on one link, and across hosts through
      the fabric's router, alternated, medians.
-Writes bench/multi-host.md. Run as root: python3 bench/multi-host.py VPC_BIN [HOSTS PER CREATES].
+Writes bench/multi-host.md. Run as root with a release build (a debug build's agents spend
+several times the CPU, and ten of them share this machine's CPUs):
+  cargo build --release -p vpc-user --bin vpc && python3 bench/multi-host.py target/release/vpc [HOSTS PER CREATES]
 Numbers are of this machine and this run: only the ratios measured side by side mean anything."""
 import json, os, socket, statistics, struct, subprocess, sys, time
 
-VPC = sys.argv[1] if len(sys.argv) > 1 else "target/debug/vpc"
+VPC = sys.argv[1] if len(sys.argv) > 1 else "target/release/vpc"
 HOSTS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
 PER = int(sys.argv[3]) if len(sys.argv) > 3 else 20
 CREATES = int(sys.argv[4]) if len(sys.argv) > 4 else 30
@@ -135,7 +137,7 @@ def main():
     p = lambda q: firsts[min(len(firsts) - 1, int(q * len(firsts)))]
     local = statistics.median(rates["one host (e1x0 -> e1x1)"])
     out = [f"# Multi-host scale bench ({time.strftime('%Y-%m-%d')})", "",
-           f"`python3 bench/multi-host.py VPC_BIN {HOSTS} {PER} {CREATES}`: {HOSTS} hosts, {HOSTS * PER} ENIs with guests, on this machine "
+           f"`python3 bench/multi-host.py target/release/vpc {HOSTS} {PER} {CREATES}` (a release build): {HOSTS} hosts, {HOSTS * PER} ENIs with guests, on this machine "
            f"(2 CPUs, every host a network namespace, the fabric two bridges routed by a third). `vpc lab up` took {up:.0f} s.", "",
            f"## ENI create -> first packet on a remote host ({CREATES} creates)", "",
            f"Through h01's API, for guests on h02-h{HOSTS:02d}; until a guest on h01 gets an echo reply (probe every 2 ms).", "",

@@ -179,14 +179,7 @@ impl Daemon {
         let _ = std::fs::remove_dir_all(&opts.state_dir);
         // What an aborted earlier run left under the pin root is no one's now.
         let _ = vpc::dataplane::Dataplane::new(&opts.bpffs, Default::default()).down();
-        let mut args = vec![
-            "--bpffs".to_string(),
-            opts.bpffs.display().to_string(),
-            "--state-dir".into(),
-            opts.state_dir.display().to_string(),
-            "--prefix".into(),
-            opts.naming.prefix.clone(),
-        ];
+        let mut args = opts.paths_args();
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut daemon = Daemon { opts, args, child: None };
         daemon.spawn(&[]);

@@ -115,6 +115,12 @@ impl HostOptions {
     pub fn flow_log_dir(&self) -> PathBuf {
         self.flow_log_dir.clone().unwrap_or_else(|| self.state_dir.join("flowlogs"))
     }
+
+    /// The `vpc` arguments that point a command (or an agent started) at these paths and names.
+    pub fn paths_args(&self) -> Vec<String> {
+        let (bpffs, state_dir) = (self.bpffs.display().to_string(), self.state_dir.display().to_string());
+        vec!["--bpffs".into(), bpffs, "--state-dir".into(), state_dir, "--prefix".into(), self.naming.prefix.clone()]
+    }
 }
 
 /// What a transaction changed.

@@ -155,7 +155,8 @@ pub enum Command {
         /// Only write summary.md and the plots again from OUT/results.json.
         #[arg(long)]
         report_only: bool,
-        /// Rounds of the forwarding-throughput comparison on veth (default 5; 0 skips it).
+        /// Rounds of the forwarding-throughput comparison on veth, and across hosts in a lab when etcd
+        /// is installed (default 5; 0 skips both).
         #[arg(long)]
         throughput_rounds: Option<usize>,
         /// Security-group rule counts for the per-packet cost (default 1,10,100,1000,4000,10000).

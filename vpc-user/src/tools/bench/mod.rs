@@ -3,6 +3,7 @@
 //! every per-packet cost is stated against the empty XDP program measured the same way in the
 //! same round: this machine is noisy, only interleaved comparisons mean anything.
 
+mod across_hosts;
 mod control;
 mod per_packet;
 mod plot;
@@ -27,7 +28,7 @@ pub struct BenchOptions {
     pub rule_counts: Vec<usize>,
     /// Also measure one route with a flow log capturing both ENIs.
     pub flow_log: bool,
-    /// Rounds of the forwarding-throughput comparison on veth (0 skips it).
+    /// Rounds of the forwarding-throughput comparison on veth, and across hosts (0 skips both).
     pub throughput_rounds: usize,
     /// Rounds per measurement (the median is reported).
     pub rounds: usize,
@@ -133,7 +134,10 @@ pub fn run(opts: &BenchOptions) -> anyhow::Result<Results> {
         None
     };
     let verifier = verifier_counts()?;
-    let throughput = if opts.throughput_rounds > 0 { throughput::run(opts.throughput_rounds)? } else { Vec::new() };
+    let mut throughput = if opts.throughput_rounds > 0 { throughput::run(opts.throughput_rounds)? } else { Vec::new() };
+    if opts.throughput_rounds > 0 {
+        throughput.extend(across_hosts::run(opts.throughput_rounds)?.unwrap_or_default());
+    }
     let results = Results { machine, rounds: opts.rounds, packet, control, verifier, throughput };
     std::fs::write(opts.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
     std::fs::write(opts.out.join("summary.md"), report::summary(&results))?;

@@ -13,6 +13,8 @@ const MANY_FLOWS_TARGET_NS: f64 = 65.0;
 const FIRST_PACKET_RULES_RATIO: f64 = 1.5;
 const FEW_RULES: usize = 10;
 const MANY_RULES: usize = 4_000;
+/// Forwarding across hosts on the veth underlay: at least this share of one host's, same lab.
+const ACROSS_HOSTS_SHARE: f64 = 0.70;
 /// Forwarding throughput against the others measured in the same rounds: at least this share of
 /// the bare XDP redirect, this many times Linux + nftables sets + conntrack and Open vSwitch.
 const REDIRECT_SHARE: f64 = 0.75;
@@ -230,6 +232,24 @@ pub fn summary(r: &Results) -> String {
                 100.0 * overhead,
                 verdict(overhead <= FLOW_LOG_OVERHEAD)
             );
+        }
+        if let Some(local) = get("lab: one host").filter(|l| *l > 0.0) {
+            let _ = writeln!(
+                out,
+                "\n| across hosts, as a share of one host in the same lab (target ≥ {:.0} %) | measured | |",
+                100.0 * ACROSS_HOSTS_SHARE
+            );
+            let _ = writeln!(out, "|---|---|---|");
+            for t in r.throughput.iter().filter(|t| t.variant.starts_with("lab: ") && t.variant != "lab: one host") {
+                let share = t.mpps / local;
+                let _ = writeln!(
+                    out,
+                    "| {} | {:.0} % | {} |",
+                    t.variant.trim_start_matches("lab: "),
+                    100.0 * share,
+                    verdict(share >= ACROSS_HOSTS_SHARE)
+                );
+            }
         }
     }
     if out.contains("**missed**") {

@@ -55,13 +55,13 @@ fn mac_of(ns: &str, dev: &str) -> anyhow::Result<[u8; 6]> {
 }
 
 /// The bench programs, loaded once over maps pinned in a directory of their own.
-struct Programs {
+pub(super) struct Programs {
     pins: PathBuf,
     ebpf: aya::Ebpf,
 }
 
 impl Programs {
-    fn load() -> anyhow::Result<Programs> {
+    pub(super) fn load() -> anyhow::Result<Programs> {
         let pins = PathBuf::from(format!("/sys/fs/bpf/vpc-bench-tp-{}", std::process::id()));
         let dirs = PinDirs::new(&pins);
         let limits = crate::tools::testrun::TEST_LIMITS.with(Size::Routes, 64).with(Size::Conntrack, 1024).with(Size::FlowLog, 1024);
@@ -75,7 +75,7 @@ impl Programs {
         Ok(Programs { pins, ebpf })
     }
 
-    fn set_frame(&mut self, frame: &[u8]) -> anyhow::Result<()> {
+    pub(super) fn set_frame(&mut self, frame: &[u8]) -> anyhow::Result<()> {
         let mut map: Array<&mut MapData, [u8; 64]> = Array::try_from(self.ebpf.map_mut("BENCH_FRAME").context("BENCH_FRAME")?)?;
         let mut bytes = [0u8; 64];
         bytes[..frame.len().min(64)].copy_from_slice(&frame[..frame.len().min(64)]);
@@ -95,20 +95,31 @@ impl Programs {
         Ok(map.get(&0, 0)?.iter().sum())
     }
 
+    /// Point the bare redirect at `dev` in namespace `ns` (a DEVMAP entry resolves its ifindex
+    /// in the namespace of the calling thread).
+    pub(super) fn set_target(&mut self, ns: &str, dev: &str) -> anyhow::Result<()> {
+        let mut map: DevMap<&mut MapData> = DevMap::try_from(self.ebpf.map_mut("BENCH_TARGET").context("BENCH_TARGET")?)?;
+        in_ns(ns, || {
+            let ifindex = crate::dataplane::ifindex(dev).with_context(|| format!("{dev} in {ns}"))?;
+            map.set(0, ifindex, None, 0)?;
+            Ok(())
+        })
+    }
+
     /// Attach program `name` to `dev` in namespace `ns` (driver mode).
-    fn attach(&mut self, name: &str, ns: &str, dev: &str) -> anyhow::Result<aya::programs::xdp::XdpLinkId> {
+    pub(super) fn attach(&mut self, name: &str, ns: &str, dev: &str) -> anyhow::Result<aya::programs::xdp::XdpLinkId> {
         let prog: &mut Xdp = self.ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
         in_ns(ns, || Ok(prog.attach(dev, aya::programs::XdpMode::Driver)?))
     }
 
-    fn detach(&mut self, name: &str, link: aya::programs::xdp::XdpLinkId) -> anyhow::Result<()> {
+    pub(super) fn detach(&mut self, name: &str, link: aya::programs::xdp::XdpLinkId) -> anyhow::Result<()> {
         let prog: &mut Xdp = self.ebpf.program_mut(name).with_context(|| format!("{name} missing"))?.try_into()?;
         Ok(prog.detach(link)?)
     }
 
     /// Send `FRAMES` frames out of `dev` in namespace `ns`; seconds it took (the test run
     /// resolves the ifindex in the namespace of the calling thread).
-    fn generate(&self, ns: &str, dev: &str) -> anyhow::Result<f64> {
+    pub(super) fn generate(&self, ns: &str, dev: &str) -> anyhow::Result<f64> {
         let prog: &Xdp = self.ebpf.program("vpc_bench_gen").context("generator")?.try_into()?;
         in_ns(ns, || {
             let ifindex = crate::dataplane::ifindex(dev).context("generator interface")?;
@@ -325,7 +336,7 @@ fn sets_ruleset() -> String {
 }
 
 /// One measurement: frames received per second while the generator sent `FRAMES`.
-fn measure(p: &Programs, gen_ns: &str, gen_dev: &str) -> anyhow::Result<f64> {
+pub(super) fn measure(p: &Programs, gen_ns: &str, gen_dev: &str) -> anyhow::Result<f64> {
     let before = p.received()?;
     let secs = p.generate(gen_ns, gen_dev)?;
     std::thread::sleep(std::time::Duration::from_millis(50));
@@ -456,12 +467,7 @@ fn prime() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Point the bare redirect at rtr1 (a DEVMAP entry resolves its ifindex in the router's namespace).
+/// Point the bare redirect at rtr1.
 fn set_target(p: &mut Programs) -> anyhow::Result<()> {
-    let mut map: DevMap<&mut MapData> = DevMap::try_from(p.ebpf.map_mut("BENCH_TARGET").context("BENCH_TARGET")?)?;
-    in_ns(RTR, || {
-        let ifindex = crate::dataplane::ifindex("rtr1").context("rtr1")?;
-        map.set(0, ifindex, None, 0)?;
-        Ok(())
-    })
+    p.set_target(RTR, "rtr1")
 }

@@ -190,7 +190,7 @@ pub fn down(opts: &HostOptions, spec: &TopologySpec) -> anyhow::Result<()> {
 const ETCD_IP: Ipv4Addr = Ipv4Addr::new(10, 255, 0, 254);
 const ETCD_PORT: u16 = 2379;
 
-fn etcd_installed() -> bool {
+pub fn etcd_installed() -> bool {
     std::process::Command::new("etcd").arg("--version").output().is_ok_and(|o| o.status.success())
 }
 
