@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::json;
+use serde_json::{Value, json};
 use vpc::{
     model::{Topology, ids::Ids, normalize::normalize, spec::TopologySpec},
     store::{Conflict, EtcdStore, RowChange, Store, Stored},
@@ -318,6 +318,83 @@ fn a_follower_reads_only_what_each_commit_wrote_and_loads_whole_when_etcd_forgot
     let decoded = follower.rows_decoded();
     assert_eq!(follower.changed_since(4).unwrap(), Some((whole.clone(), 5)));
     assert_eq!(follower.rows_decoded() - decoded, 2);
+}
+
+/// A metric of the daemon whose metrics listen on `port`.
+fn metric(port: u16, line: &str) -> Option<u64> {
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    std::io::Write::write_all(&mut conn, b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n").ok()?;
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut response).ok()?;
+    response.lines().find_map(|l| l.strip_prefix(&format!("{line} "))?.parse().ok())
+}
+
+/// Route entries added and removed and rules authorized and revoked through one agent reach
+/// another on the incremental path (the rows the commit wrote, not the whole document compiled
+/// again), and leave its kernel maps exactly as the writer's.
+#[test]
+fn a_follower_takes_route_and_rule_changes_on_the_incremental_path() {
+    let etcd = Etcd::start(23802, 23803);
+    let base = 20464 + (std::process::id() % 500) as u16;
+    let start = |tag: &str, port: u16| {
+        let mut daemon = vpc_tests::Daemon::start(tag, &["--etcd", &etcd.url, "--cluster", "fi"]);
+        daemon.kill9();
+        daemon.spawn(&["--metrics-addr", &format!("127.0.0.1:{port}")]);
+        daemon
+    };
+    let (writer, follower) = (start("fiw", base), start("fif", base + 1));
+    let mut yaml = String::from(
+        "vpcs:\n  - name: big\n    cidr: 10.0.0.0/8\n    vswitches: [{name: s1, cidr: 10.0.1.0/24, zone: a, route_table: t1}]\n    security_groups: [{name: sg, rules: [{direction: ingress, protocol: tcp, ports: 22/22, peer: 0.0.0.0/0}]}]\n    enis: [{name: e1, vswitch: s1, security_groups: [sg]}]\n    route_tables:\n      - name: t1\n        routes:\n",
+    );
+    for i in 0..200 {
+        yaml += &format!("          - {{dst: 172.16.{i}.0/24, next_hop: {{type: blackhole}}}}\n");
+    }
+    let file = writer.opts.state_dir.join("fi.yaml");
+    std::fs::write(&file, &yaml).unwrap();
+    let out = writer.cli(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stderr), writer.log());
+    let caught_up = |what: &str| {
+        let want = metric(base, "vpc_store_revision");
+        let start = Instant::now();
+        while metric(base + 1, "vpc_store_revision") != want {
+            assert!(start.elapsed() < Duration::from_secs(5), "{what}: the follower never reached {want:?}\n{}", follower.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let maps = |d: &vpc_tests::Daemon| vpc::dataplane::Dataplane::new(&d.opts.bpffs, Default::default()).read_entries().unwrap();
+    caught_up("the file");
+    let incremental = || metric(base + 1, "vpc_store_follows_total{path=\"incremental\"}").unwrap();
+    let whole = metric(base + 1, "vpc_store_follows_total{path=\"whole\"}").unwrap();
+    assert!(whole >= 1, "the first commit is followed whole");
+
+    let t1 = writer.call("DescribeRouteTableList", json!({"RouteTableName": "t1"}))["RouterTableList"][0]["RouteTableId"].clone();
+    let sg = writer.call("DescribeSecurityGroups", json!({"SecurityGroupName": "sg"}))["SecurityGroups"][0]["SecurityGroupId"].clone();
+    let mut steps: Vec<(&str, Value)> = vec![
+        ("CreateRouteEntry", json!({"RouteTableId": t1, "DestinationCidrBlock": "192.168.9.0/24", "NextHopType": "Blackhole"})),
+        ("AuthorizeSecurityGroup", json!({"SecurityGroupId": sg, "IpProtocol": "udp", "PortRange": "53/53", "SourceCidrIp": "10.0.0.0/8"})),
+    ];
+    let mut made = Vec::new();
+    for (n, (action, body)) in steps.drain(..).enumerate() {
+        let before = incremental();
+        made.push(writer.call(action, body));
+        caught_up(action);
+        assert_eq!(incremental(), before + 1, "{action} followed on the incremental path\n{}", follower.log());
+        assert_eq!(maps(&follower), maps(&writer), "step {n}: the follower's maps are the writer's");
+        assert_eq!(follower.call("ExportTopology", json!({}))["Topology"], writer.call("ExportTopology", json!({}))["Topology"]);
+    }
+    let route = made[0]["RouteEntryId"].clone();
+    let rule = made[1]["SecurityGroupRuleId"].clone();
+    for (action, body) in [
+        ("RevokeSecurityGroup", json!({"SecurityGroupId": sg, "SecurityGroupRuleId": rule})),
+        ("DeleteRouteEntry", json!({"RouteEntryId": route})),
+    ] {
+        let before = incremental();
+        writer.call(action, body);
+        caught_up(action);
+        assert_eq!(incremental(), before + 1, "{action} followed on the incremental path\n{}", follower.log());
+        assert_eq!(maps(&follower), maps(&writer), "{action}: the follower's maps are the writer's");
+    }
+    assert_eq!(metric(base + 1, "vpc_store_follows_total{path=\"whole\"}").unwrap(), whole, "nothing followed whole since");
 }
 
 #[test]

@@ -64,6 +64,15 @@ fn cluster(out: &mut String, agent: &Agent) {
         );
         let _ = writeln!(out, "vpc_store_watched_revision {watched}");
     }
+    let (incremental, whole) = agent.follows();
+    family(
+        out,
+        "vpc_store_follows_total",
+        "counter",
+        "Commits of other writers this host followed: on the incremental path (the rows they wrote), or whole (validated and compiled again).",
+    );
+    let _ = writeln!(out, "vpc_store_follows_total{{path=\"incremental\"}} {incremental}");
+    let _ = writeln!(out, "vpc_store_follows_total{{path=\"whole\"}} {whole}");
 }
 
 /// Multicast groups' and members' packet counters.

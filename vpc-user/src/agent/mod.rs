@@ -163,6 +163,8 @@ pub struct Agent {
     /// Every host seen, with its number here and last address (`ClusterOptions::view`): kept
     /// for the agent's life so that numbers never change under a running data path.
     host_numbers: std::cell::RefCell<BTreeMap<String, (u32, std::net::Ipv4Addr)>>,
+    /// Commits of other writers followed: (on the incremental path, whole).
+    follows: (u64, u64),
 }
 
 impl Agent {
@@ -230,6 +232,7 @@ impl Agent {
             registered: None,
             taken_down: false,
             host_numbers: Default::default(),
+            follows: (0, 0),
         };
         agent.binding = agent.bind(&agent.topology, agent.stored.ids.clone());
         // What the kernel holds if it is in step with the store: the state to restore to.
@@ -349,6 +352,14 @@ impl Agent {
         let lap = |what: &str| log::debug!("following: {what} after {:?}", clock.elapsed());
         let Some((stored, revision)) = self.store.changed_since(self.revision)? else { return Ok(false) };
         lap("loaded");
+        if self.follow_incrementally(&stored) {
+            log::info!("following {}: revision {} -> {revision} (incremental)", self.store.describe(), self.revision);
+            self.revision = revision;
+            self.follows.0 += 1;
+            lap("data path written (incremental)");
+            return Ok(true);
+        }
+        self.follows.1 += 1;
         let topology = Topology::from_spec(&stored.doc, &Quotas::unlimited())
             .map_err(|e| anyhow::anyhow!("the configuration in {} does not validate: {e}", self.store.describe()))?;
         lap("validated");
@@ -371,6 +382,48 @@ impl Agent {
             self.sweep_conntrack(&released)?;
         }
         Ok(true)
+    }
+
+    /// Another writer's commit on the incremental path: when the rows it wrote make one edit
+    /// that path decides (a route entry or rules added or removed), its patch is written and the
+    /// state edited in place, and the result must be the stored state. `false`: the full path's
+    /// to do (it then replaces whatever this did).
+    fn follow_incrementally(&mut self, stored: &Stored) -> bool {
+        if !self.writes_incrementally() {
+            return false;
+        }
+        let Some(edit) = self.store.delta().and_then(|delta| incremental::edit_of(&self.stored.doc, delta)) else { return false };
+        let state = incremental::State {
+            doc: &self.stored.doc,
+            topology: &self.topology,
+            binding: &self.binding,
+            entries: &self.entries,
+            sg_capacity: self.opts.limits.sg_capacity(),
+        };
+        // The writer checked its quotas; a follower takes what was committed.
+        let Ok(Ok(planned)) = incremental::plan(&state, &Quotas::unlimited(), edit) else { return false };
+        if planned.ids().unwrap_or(&self.stored.ids) != &stored.ids {
+            return false;
+        }
+        let loaded = self.loaded.as_mut().expect("checked by writes_incrementally");
+        if let Err(e) = loaded.apply_patch(planned.patch()) {
+            log::warn!("following on the incremental path: {e:#} (the whole state is written instead)");
+            return false;
+        }
+        planned.apply_to(&mut self.stored.doc, &mut self.topology, &mut self.stored.ids, &mut self.entries);
+        if self.stored.doc != stored.doc {
+            log::warn!("following on the incremental path gave another document than the store holds: the whole state is written instead");
+            return false;
+        }
+        self.binding.ids = self.stored.ids.clone();
+        self.generation += 1;
+        self.backup_due = true;
+        true
+    }
+
+    /// Commits of other writers followed: (on the incremental path, whole).
+    pub fn follows(&self) -> (u64, u64) {
+        self.follows
     }
 
     /// Make the kernel match the stored state (at start, after a restart or an upgrade): maps

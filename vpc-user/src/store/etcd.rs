@@ -14,8 +14,8 @@ use anyhow::Context as _;
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, GetOptions, Txn, TxnOp};
 
 use super::{
-    Changes, Conflict, Revision, Store, Stored,
-    rows::{Row, differences, encode_rows, unflatten, written},
+    Changes, Conflict, Delta, Revision, Store, Stored,
+    rows::{Body, Row, differences, encode_rows, unflatten, written},
 };
 use crate::model::ids::Ids;
 
@@ -56,6 +56,8 @@ pub struct EtcdStore {
     read: Option<Read>,
     /// Rows decoded since connecting (what reading only the changes saves).
     decoded: u64,
+    /// The rows the last read took, when it read only the changes.
+    delta: Option<Delta>,
 }
 
 /// The committed state as of one etcd revision, decoded.
@@ -101,6 +103,7 @@ impl EtcdStore {
             changes: None,
             read: None,
             decoded: 0,
+            delta: None,
         };
         // (The client connects on first use: this is where an unreachable etcd shows.)
         store.id = store.claim_id().with_context(|| format!("connecting to etcd at {}", endpoints.join(",")))?;
@@ -211,11 +214,25 @@ impl EtcdStore {
             (Err(e), _) | (_, Err(e)) if is_compacted(&e) => return Ok(None),
             (Err(e), _) | (_, Err(e)) => return Err(anyhow::Error::from(e).context("etcd: reading what changed")),
         };
-        read.rows.retain(|id, _| present.contains_key(&format!("r/{id}")));
+        let mut delta = Delta::default();
+        read.rows.retain(|id, _| {
+            let kept = present.contains_key(&format!("r/{id}"));
+            if !kept {
+                delta.gone.push(id.clone());
+            }
+            kept
+        });
         for (key, value) in &changed {
             self.decode(&mut read, key, value)?;
+            let Some(row) = key.strip_prefix("r/").and_then(|id| read.rows.get(id)) else { continue };
+            match &row.body {
+                Body::Route(route) => delta.routes.push((row.parent.to_string(), row.pos, route.clone().into_owned())),
+                Body::SgRule(rule) => delta.sg_rules.push((row.parent.to_string(), row.pos, rule.clone().into_owned())),
+                _ => delta.others += 1,
+            }
         }
         read.etcd = at;
+        self.delta = Some(delta);
         Ok(Some(read))
     }
 
@@ -357,7 +374,7 @@ impl Store for EtcdStore {
     }
 
     fn load(&mut self) -> anyhow::Result<(Stored, Revision)> {
-        self.read = None;
+        (self.read, self.delta) = (None, None);
         let (keys, etcd) = self.committed_keys()?;
         let mut read = Read { etcd, revision: 0, rows: BTreeMap::new(), ids: Ids::default() };
         for (key, value) in &keys {
@@ -408,6 +425,7 @@ impl Store for EtcdStore {
         match self.read.take() {
             // Read already (the caller's copy is older: its own change failed to apply).
             Some(read) if read.etcd == at => {
+                self.delta = None;
                 let followed = read.stored();
                 self.read = Some(read);
                 Ok(Some(followed))
@@ -426,6 +444,10 @@ impl Store for EtcdStore {
 
     fn shared(&self) -> bool {
         true
+    }
+
+    fn delta(&self) -> Option<&Delta> {
+        self.delta.as_ref()
     }
 
     /// `P/hosts/<host>` = the underlay address, on a lease of `HOST_TTL` renewed every third of

@@ -35,6 +35,21 @@ pub enum RowChange<'a> {
     Remove(&'a str),
 }
 
+/// The rows the last `Store::changed_since` read, when it read only what changed since the
+/// read before: what a follower hands to the incremental path instead of compiling the whole
+/// document again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delta {
+    /// Route entries written: (table ID, position, entry).
+    pub routes: Vec<(String, usize, RouteSpec)>,
+    /// Security-group rules written: (group ID, position, rule).
+    pub sg_rules: Vec<(String, usize, SgRuleSpec)>,
+    /// Rows of other kinds written.
+    pub others: usize,
+    /// IDs of the rows gone.
+    pub gone: Vec<String>,
+}
+
 /// How many commits a store has taken; a commit names the revision its change was made from.
 pub type Revision = u64;
 
@@ -62,6 +77,11 @@ pub trait Store: Send {
     fn commit_rows(&mut self, at: Revision, rows: &[RowChange<'_>]) -> anyhow::Result<Revision>;
     /// The state, when someone else committed after `after`.
     fn changed_since(&mut self, after: Revision) -> anyhow::Result<Option<(Stored, Revision)>>;
+    /// What the last `changed_since` read, when it read only the rows written since the read
+    /// before (none: it read everything, or nothing).
+    fn delta(&self) -> Option<&Delta> {
+        None
+    }
     /// Whether other hosts share this store (and register in it).
     fn shared(&self) -> bool {
         false

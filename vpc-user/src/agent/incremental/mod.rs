@@ -24,7 +24,7 @@ use crate::{
         spec::{RouteSpec, SgRuleSpec, TopologySpec},
         topology::{self, Quotas},
     },
-    store::RowChange,
+    store::{Delta, RowChange},
 };
 
 /// A change that says what it touches. Indices are positions in the stored document.
@@ -103,7 +103,64 @@ pub fn plan(state: &State<'_>, quotas: &Quotas, edit: Edit) -> Decided {
     }
 }
 
+/// The one edit that turns `doc` into what another writer committed, when the rows it wrote
+/// (`delta`) say so: a route entry appended to a table or removed, rules appended to a group
+/// or removed from it (those after them moved up). Anything else: none.
+pub fn edit_of(doc: &TopologySpec, delta: &Delta) -> Option<Edit> {
+    let table_of = |id: &str| {
+        doc.vpcs.iter().enumerate().find_map(|(v, vpc)| Some((v, vpc.route_tables.iter().position(|t| t.id.as_deref() == Some(id))?)))
+    };
+    let group_of = |id: &str| {
+        doc.vpcs.iter().enumerate().find_map(|(v, vpc)| Some((v, vpc.security_groups.iter().position(|g| g.id.as_deref() == Some(id))?)))
+    };
+    if delta.others > 0 {
+        return None;
+    }
+    match (delta.routes.as_slice(), delta.sg_rules.as_slice(), delta.gone.as_slice()) {
+        ([(table_id, pos, route)], [], []) => {
+            let (vpc, table) = table_of(table_id)?;
+            let routes = &doc.vpcs[vpc].route_tables[table].routes;
+            (*pos == routes.len() && routes.iter().all(|r| r.id != route.id)).then(|| Edit::AddRoute { vpc, table, route: route.clone() })
+        }
+        ([], [(group_id, pos, rule)], []) => {
+            let (vpc, group) = group_of(group_id)?;
+            let rules = &doc.vpcs[vpc].security_groups[group].rules;
+            (*pos == rules.len() && rules.iter().all(|r| r.id != rule.id)).then(|| Edit::AddSgRule { vpc, group, rule: rule.clone() })
+        }
+        ([], moved, gone) if !gone.is_empty() => {
+            // A route entry gone (alone), or rules of one group.
+            for (vpc, v) in doc.vpcs.iter().enumerate() {
+                for (table, t) in v.route_tables.iter().enumerate() {
+                    if let Some(route) = t.routes.iter().position(|r| r.id.as_deref() == Some(gone[0].as_str())) {
+                        return (gone.len() == 1 && moved.is_empty()).then_some(Edit::RemoveRoute { vpc, table, route });
+                    }
+                }
+                for (group, g) in v.security_groups.iter().enumerate() {
+                    let ours = |id: &str| g.rules.iter().any(|r| r.id.as_deref() == Some(id));
+                    if ours(&gone[0]) {
+                        let here = g.id.as_deref().unwrap_or_default();
+                        let whole = gone.iter().all(|id| ours(id)) && moved.iter().all(|(parent, _, _)| parent == here);
+                        return whole.then(|| Edit::RemoveSgRules { vpc, group, rules: gone.to_vec() });
+                    }
+                }
+            }
+            None
+        }
+        _ => None,
+    }
+}
+
 impl Planned {
+    /// The numbers after it (none: it leaves them as they are).
+    pub fn ids(&self) -> Option<&Ids> {
+        self.ids.as_ref()
+    }
+
+    /// The map entries it writes.
+    pub fn patch(&self) -> &Patch {
+        &self.patch
+    }
+
     /// Make the change in place: the document, the topology, the numbers and the entries the
     /// kernel holds.
     pub fn apply_to(self, doc: &mut TopologySpec, topology: &mut Topology, ids: &mut Ids, entries: &mut MapEntries) {
@@ -189,7 +246,7 @@ impl Agent {
     }
 
     /// The data path is this agent's and it knows what the maps hold (it wrote them).
-    fn writes_incrementally(&self) -> bool {
+    pub(super) fn writes_incrementally(&self) -> bool {
         !self.adopted && self.loaded.as_ref().is_some_and(|l| l.knows_entries())
     }
 

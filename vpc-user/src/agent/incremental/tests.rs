@@ -198,6 +198,31 @@ fn route_edit(rng: &mut Rng, doc: &TopologySpec) -> Edit {
     Edit::AddRoute { vpc, table, route }
 }
 
+/// What a follower must not take for one edit: rows of other kinds, an entry not appended at
+/// the end, rows gone from two places.
+#[test]
+fn a_delta_that_is_not_one_edit_goes_to_the_full_path() {
+    let mut rng = Rng::new(7);
+    let now = start(&mut rng);
+    let (table, group) = (&now.doc.vpcs[0].route_tables[0], &now.doc.vpcs[0].security_groups[0]);
+    let sample = TopologySpec::from_yaml(
+        "vpcs: [{name: v, cidr: 10.0.0.0/16, route_tables: [{name: t, routes: [{dst: 10.9.0.0/16, next_hop: {type: blackhole}}]}], \
+         security_groups: [{name: g, rules: [{direction: ingress, protocol: all, peer: 10.0.0.0/8}]}]}]",
+    )
+    .unwrap();
+    let route = RouteSpec { id: Some("vtbe-new".into()), ..sample.vpcs[0].route_tables[0].routes[0].clone() };
+    let appended = (table.id.clone().unwrap(), table.routes.len(), route.clone());
+    let one = Delta { routes: vec![appended.clone()], ..Default::default() };
+    assert!(matches!(edit_of(&now.doc, &one), Some(Edit::AddRoute { vpc: 0, table: 0, .. })));
+    assert_eq!(edit_of(&now.doc, &Delta { others: 1, ..one.clone() }), None, "another kind of row beside it");
+    let past = Delta { routes: vec![(appended.0.clone(), appended.1 + 1, route)], ..Default::default() };
+    assert_eq!(edit_of(&now.doc, &past), None, "not right after the last entry");
+    let rule = SgRuleSpec { id: Some("sgr-new".into()), ..sample.vpcs[0].security_groups[0].rules[0].clone() };
+    let both = Delta { routes: vec![appended], sg_rules: vec![(group.id.clone().unwrap(), group.rules.len(), rule)], ..Default::default() };
+    assert_eq!(edit_of(&now.doc, &both), None, "two edits");
+    assert_eq!(edit_of(&now.doc, &Delta { gone: vec!["nothing-by-this-id".into()], ..Default::default() }), None);
+}
+
 #[test]
 fn incremental_edits_equal_the_full_transaction() {
     // (decided, refused, fell back) for route entries and for rules.
@@ -230,6 +255,20 @@ fn incremental_edits_equal_the_full_transaction() {
                     let reference = reference.unwrap_or_else(|e| panic!("{at}: the full path refuses it: {e}"));
                     let diffed = crate::model::diff::diff(&now.topology, &reference.topology);
                     assert_eq!(vec![planned.change.clone()], diffed, "{at}: the change reported");
+                    // A follower, from the rows this commit writes, finds the same edit.
+                    let mut delta = crate::store::Delta::default();
+                    for row in planned.rows(&now.doc) {
+                        match row {
+                            RowChange::PutRoute { table, pos, route } => delta.routes.push((table.into(), pos, route.clone())),
+                            RowChange::PutSgRule { group, pos, rule } => delta.sg_rules.push((group.into(), pos, rule.clone())),
+                            RowChange::Remove(id) => delta.gone.push(id.into()),
+                            RowChange::Ids(_) => {}
+                        }
+                    }
+                    let found = edit_of(&now.doc, &delta).unwrap_or_else(|| panic!("{at}: no edit found in {delta:?}"));
+                    let mut followed = now.doc.clone();
+                    found.apply(&mut followed);
+                    assert_eq!(followed, reference.doc, "{at}: the follower's edit {found:?}");
                     let mut next = now.clone();
                     planned.apply_to(&mut next.doc, &mut next.topology, &mut next.binding.ids, &mut next.entries);
                     assert_eq!(next.doc, reference.doc, "{at}: the document");
