@@ -361,14 +361,15 @@ fn an_eni_on_another_host_is_a_tunnel_port() {
 
 #[test]
 fn an_underlay_xdp_cannot_transmit_on_is_flagged_for_tc() {
-    let (t, mut b) = clustered("h1");
+    let (t, plain) = clustered("h1");
+    let mut b = plain.clone();
     b.cluster.underlay.as_mut().unwrap().tc_xmit = true;
     let out = compile(&t, &b);
     assert_eq!(out.overlay.underlay[&0].flags, vpc_common::tunnel::UNDERLAY_TC_XMIT);
     // Nothing else changes: the tunnel port's slot is still the underlay (the TC program's
     // redirect target is read from the same entry).
-    let (_, plain) = clustered("h1");
     let before = compile(&t, &plain);
+    assert_eq!(before.overlay.underlay[&0].flags, 0);
     assert_eq!(out.ports, before.ports);
     assert_eq!(out.overlay.tunnels, before.overlay.tunnels);
 }
