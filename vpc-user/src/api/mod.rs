@@ -6,13 +6,16 @@
 //! (`server`), or the same `dispatch` called in-process when no agent runs (the CLI's embedded
 //! mode).
 
+pub mod access_keys;
 pub mod client;
 pub mod error;
 pub mod op;
 pub mod openapi;
 pub mod ops;
 pub mod parameters;
+pub mod rpc;
 pub mod server;
+pub mod signature;
 
 use serde_json::Value;
 

@@ -90,7 +90,10 @@ pub fn response_type(field: &str) -> Option<Value> {
         "StatisticsAvailable" => json!({"type": "boolean"}),
         "Changes" | "Down" => json!({"type": "array", "items": {}}),
         "Ids" | "InnerAccess" | "Report" | "Topology" | "Conntrack" | "Underlay" => json!({"type": "object"}),
-        "MacAddress" | "PrivateIpAddress" | "InnerAccessPolicy" | "SecurityGroupName" | "Description" | "Host" => json!({"type": "string"}),
+        "MacAddress" | "PrivateIpAddress" | "InnerAccessPolicy" | "SecurityGroupName" | "Description" | "Host" | "AccessKeySecret"
+        | "Account" => {
+            json!({"type": "string"})
+        }
         f if f.ends_with("Id") => json!({"type": "string"}),
         "Vpcs"
         | "VSwitches"
@@ -106,7 +109,8 @@ pub fn response_type(field: &str) -> Option<Value> {
         | "Enis"
         | "Drops"
         | "Hosts"
-        | "Events" => json!({"type": "array", "items": {"type": "object"}}),
+        | "Events"
+        | "AccessKeys" => json!({"type": "array", "items": {"type": "object"}}),
         _ => return None,
     };
     let mut schema = schema;

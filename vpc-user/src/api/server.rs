@@ -55,6 +55,8 @@ impl IntoResponse for ApiError {
 pub struct Listen {
     pub socket: PathBuf,
     pub metrics_addr: Option<SocketAddr>,
+    /// The guide's signed API (`api::rpc`), off when none.
+    pub rpc_addr: Option<SocketAddr>,
     /// Permission bits of the API socket.
     pub socket_mode: u32,
     pub max_request_bytes: usize,
@@ -62,7 +64,7 @@ pub struct Listen {
 
 /// Serve `agent`'s API and `monitor`'s stream until SIGTERM, Ctrl-C or POST /shutdown.
 pub async fn serve(agent: Arc<Mutex<Agent>>, monitor: Arc<crate::monitor::Hub>, listen: Listen) -> anyhow::Result<()> {
-    let Listen { socket, metrics_addr, socket_mode: mode, max_request_bytes: limit } = listen;
+    let Listen { socket, metrics_addr, rpc_addr, socket_mode: mode, max_request_bytes: limit } = listen;
     let shared = Shared { agent, monitor, api: Arc::default(), stop: Arc::new(Notify::new()), limit };
     let app = Router::new()
         .route("/api/{action}", post(api))
@@ -98,6 +100,13 @@ pub async fn serve(agent: Arc<Mutex<Agent>>, monitor: Arc<crate::monitor::Hub>, 
         let metrics_app = Router::new().route("/metrics", get(metrics_text)).with_state(shared.clone());
         log::info!("metrics on http://{addr}/metrics");
         tokio::spawn(async move { axum::serve(tcp, metrics_app).await });
+    }
+
+    if let Some(addr) = rpc_addr {
+        let tcp = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding the API on {addr}"))?;
+        let app = super::rpc::router(shared.agent.clone(), shared.api.clone())?.layer(axum::extract::DefaultBodyLimit::max(1 << 20));
+        log::info!("the signed API on http://{addr}/");
+        tokio::spawn(async move { axum::serve(tcp, app).await });
     }
 
     let stop = shared.stop.clone();

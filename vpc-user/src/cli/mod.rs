@@ -106,6 +106,10 @@ pub enum Command {
         /// Serve Prometheus metrics on this address, e.g. 127.0.0.1:9464.
         #[arg(long, env = "VPC_METRICS_ADDR")]
         metrics_addr: Option<SocketAddr>,
+        /// Serve the guide's API, as the official SDKs speak it, on this TCP address (requests
+        /// signed with an AccessKey from `vpc create-access-key`), e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Permission bits of the API socket.
         #[arg(long, default_value = "0600", value_parser = parse_mode)]
         socket_mode: u32,
@@ -346,7 +350,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let stats = Conn::to(&opts).call("DescribeStatistics", json!({})).map_err(|e| api_error("stats", e))?;
             output::stats(&serde_json::from_value(stats)?, output, all)
         }
-        Command::Daemon { metrics_addr, socket_mode, max_request_bytes, adopt, reset, restore, cluster_host, underlay, peers } => {
+        Command::Daemon { metrics_addr, listen, socket_mode, max_request_bytes, adopt, reset, restore, cluster_host, underlay, peers } => {
             // main restored SIGPIPE's default for the one-shot commands; a server must instead
             // see EPIPE when a client hangs up mid-reply, not die.
             // SAFETY: before the daemon starts any thread; SIG_IGN is a valid action.
@@ -369,6 +373,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             crate::daemon::run(crate::daemon::DaemonOptions {
                 host: opts,
                 metrics_addr,
+                listen,
                 socket_mode,
                 rebind_interval: Duration::from_secs(1),
                 max_request_bytes,

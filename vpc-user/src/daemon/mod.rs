@@ -21,6 +21,8 @@ use crate::{
 pub struct DaemonOptions {
     pub host: HostOptions,
     pub metrics_addr: Option<SocketAddr>,
+    /// The guide's signed API on TCP (`api::rpc`).
+    pub listen: Option<SocketAddr>,
     /// Permission bits of the API socket.
     pub socket_mode: u32,
     /// How often ENI interfaces are re-resolved.
@@ -58,6 +60,7 @@ pub fn run(opts: DaemonOptions) -> anyhow::Result<()> {
     let listen = server::Listen {
         socket,
         metrics_addr: opts.metrics_addr,
+        rpc_addr: opts.listen,
         socket_mode: opts.socket_mode,
         max_request_bytes: opts.max_request_bytes,
     };

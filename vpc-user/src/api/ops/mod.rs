@@ -5,6 +5,7 @@
 //!
 //! To add an operation, add its `Op` to its kind's `OPS` and its handler next to it.
 
+mod access_key;
 mod cen;
 mod eni;
 mod flow_log;
@@ -44,6 +45,7 @@ pub fn all() -> impl Iterator<Item = &'static Op> {
         flow_log::OPS,
         multicast::OPS,
         host::OPS,
+        access_key::OPS,
     ]
     .into_iter()
     .flatten()

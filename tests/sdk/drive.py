@@ -1,0 +1,59 @@
+"""Drive the agent's TCP API with the official Alibaba Cloud SDKs, unchanged but for the
+endpoint and keys: `python drive.py HOST:PORT ACCESS_KEY_ID SECRET`. Prints one JSON object
+per step (what the SDK gave back, or the error it raised) for tests/tests/sdk.rs to check."""
+import json, sys
+
+endpoint, key, secret = sys.argv[1], sys.argv[2], sys.argv[3]
+host, port = endpoint.split(":")
+
+def say(step, **what):
+    print(json.dumps({"step": step, **what}), flush=True)
+
+from alibabacloud_tea_openapi import models as open_api
+from alibabacloud_vpc20160428 import models as vpc_models
+from alibabacloud_vpc20160428.client import Client as VpcClient
+
+def tea(signature_algorithm=None, secret=secret):
+    config = open_api.Config(access_key_id=key, access_key_secret=secret, endpoint=endpoint, protocol="http", region_id="cn-hangzhou")
+    if signature_algorithm:
+        config.signature_algorithm = signature_algorithm
+    return VpcClient(config)
+
+# Tea, ACS3-HMAC-SHA256 (its default): a VPC.
+made = tea().create_vpc(vpc_models.CreateVpcRequest(region_id="cn-hangzhou", cidr_block="10.0.0.0/16", vpc_name="sdk-vpc"))
+say("tea-v3 CreateVpc", status=made.status_code, vpc_id=made.body.vpc_id, request_id=made.body.request_id)
+vpc_id = made.body.vpc_id
+
+# Tea, HMAC-SHA1 v1: a VSwitch in it.
+made = tea("v2").create_vswitch(
+    vpc_models.CreateVSwitchRequest(region_id="cn-hangzhou", vpc_id=vpc_id, cidr_block="10.0.1.0/24", zone_id="a", v_switch_name="sdk-sw", description="made by the Tea SDK")
+)
+say("tea-v1 CreateVSwitch", status=made.status_code, vswitch_id=made.body.v_switch_id)
+
+# Classic SDK, HMAC-SHA1 v1: the VPCs, as raw JSON.
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkcore.acs_exception.exceptions import ClientException, ServerException
+from aliyunsdkvpc.request.v20160428.DescribeVpcsRequest import DescribeVpcsRequest
+from aliyunsdkvpc.request.v20160428.DescribeVSwitchesRequest import DescribeVSwitchesRequest
+
+def classic(request, secret=secret):
+    request.set_endpoint(host)
+    request.set_protocol_type("http")
+    return json.loads(AcsClient(key, secret, "cn-hangzhou", port=int(port)).do_action_with_exception(request))
+
+say("classic DescribeVpcs", body=classic(DescribeVpcsRequest()))
+request = DescribeVSwitchesRequest()
+request.set_VpcId(vpc_id)
+say("classic DescribeVSwitches", body=classic(request))
+
+# A wrong secret: each SDK raises the API's error.
+try:
+    tea(secret="not the secret").create_vpc(vpc_models.CreateVpcRequest(region_id="cn-hangzhou", cidr_block="10.1.0.0/16", vpc_name="refused"))
+    say("tea-v3 wrong secret", raised=None)
+except Exception as e:
+    say("tea-v3 wrong secret", raised=type(e).__name__, code=getattr(e, "code", None), status=getattr(e, "statusCode", None))
+try:
+    classic(DescribeVpcsRequest(), secret="not the secret")
+    say("classic wrong secret", raised=None)
+except (ClientException, ServerException) as e:
+    say("classic wrong secret", raised=type(e).__name__, code=e.get_error_code(), message=e.get_error_msg())

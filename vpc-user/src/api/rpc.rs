@@ -1,0 +1,368 @@
+//! The guide's own API on TCP (`vpc daemon --listen ADDR:PORT`), as the official SDKs speak it:
+//! `POST /` with every parameter in the query, the action and version in `x-acs-action` /
+//! `x-acs-version` (ACS3 signatures) or in `Action` / `Version` (v1), each request signed with
+//! an AccessKey (`api::access_keys`) and checked (`api::signature`), a timestamp within 15
+//! minutes and a nonce never seen in that window. Answers are the same operations' (one table:
+//! `api::ops`), with a `RequestId`; refusals are the API's `{RequestId, HostId, Code, Message,
+//! Recommend}`. Only the API's operations, under their product's version, are served here;
+//! the admin's (AccessKeys, whole topologies, statistics) stay on the Unix socket.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    Router,
+    http::{HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Map, Value, json};
+
+use super::{
+    access_keys::AccessKeys,
+    error::ApiError,
+    op::Kind,
+    signature::{self, Refused, Request, Signed},
+};
+use crate::{agent::Agent, metrics::ApiCounters};
+
+/// How far a request's timestamp may be from this host's clock.
+const WINDOW_SECS: i64 = 15 * 60;
+
+/// The API's products and their versions, with the operations each serves.
+const PRODUCTS: &[(&str, &[&str])] = &[
+    (
+        "2016-04-28",
+        &[
+            "CreateVpc",
+            "CreateDefaultVpc",
+            "DeleteVpc",
+            "DescribeVpcs",
+            "ModifyVpcAttribute",
+            "CreateVSwitch",
+            "CreateDefaultVSwitch",
+            "DeleteVSwitch",
+            "DescribeVSwitches",
+            "ModifyVSwitchAttribute",
+            "CreateRouteTable",
+            "DeleteRouteTable",
+            "ModifyRouteTableAttributes",
+            "AssociateRouteTable",
+            "UnassociateRouteTable",
+            "DescribeRouteTableList",
+            "CreateRouteEntry",
+            "DeleteRouteEntry",
+            "DescribeRouteEntryList",
+            "CreateFlowLog",
+            "DeleteFlowLog",
+            "DescribeFlowLogs",
+            "ActiveFlowLog",
+            "DeactiveFlowLog",
+            "ModifyFlowLogAttribute",
+        ],
+    ),
+    (
+        "2014-05-26",
+        &[
+            "CreateSecurityGroup",
+            "DeleteSecurityGroup",
+            "ModifySecurityGroupAttribute",
+            "ModifySecurityGroupPolicy",
+            "AuthorizeSecurityGroup",
+            "AuthorizeSecurityGroupEgress",
+            "RevokeSecurityGroup",
+            "RevokeSecurityGroupEgress",
+            "DescribeSecurityGroups",
+            "DescribeSecurityGroupAttribute",
+            "JoinSecurityGroup",
+            "LeaveSecurityGroup",
+            "CreateNetworkInterface",
+            "DeleteNetworkInterface",
+            "DescribeNetworkInterfaces",
+        ],
+    ),
+    ("2017-09-12", &["CreateCen", "DeleteCen", "AttachCenChildInstance", "DetachCenChildInstance", "DescribeCens"]),
+];
+
+/// Parameters every request may carry that no operation reads (signing, the region, paging
+/// the operations do not page, idempotence tokens), unless the operation names them.
+const COMMON: &[&str] = &[
+    "Action",
+    "Version",
+    "Format",
+    "Timestamp",
+    "SignatureNonce",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureType",
+    "AccessKeyId",
+    "Signature",
+    "RegionId",
+    "PageNumber",
+    "PageSize",
+    "ClientToken",
+    "OwnerId",
+    "OwnerAccount",
+    "ResourceOwnerId",
+    "ResourceOwnerAccount",
+];
+
+#[derive(Clone)]
+struct Shared {
+    agent: Arc<Mutex<Agent>>,
+    api: Arc<ApiCounters>,
+    state_dir: std::path::PathBuf,
+    /// Nonces seen, with the time (epoch seconds) they may be forgotten.
+    nonces: Arc<Mutex<HashMap<String, i64>>>,
+}
+
+/// The router of the TCP listener.
+pub fn router(agent: Arc<Mutex<Agent>>, api: Arc<ApiCounters>) -> anyhow::Result<Router> {
+    let state_dir = agent.lock().map_err(|_| anyhow::anyhow!("the agent is poisoned"))?.opts.state_dir.clone();
+    let shared = Shared { agent, api, state_dir, nonces: Arc::default() };
+    Ok(Router::new().fallback(handle).with_state(shared))
+}
+
+/// A refusal in the API's form.
+struct Refusal(ApiError);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = json!({
+            "RequestId": request_id(),
+            "HostId": "vpc",
+            "Code": self.0.code,
+            "Message": self.0.message,
+            "Recommend": "",
+        });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+async fn handle(
+    axum::extract::State(shared): axum::extract::State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+    let headers: Vec<(String, String)> =
+        headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect();
+    let req = Request::new(method.as_str(), &target, headers, body.to_vec());
+    let action = req.header("x-acs-action").or(req.param("Action")).unwrap_or_default().to_string();
+    let result = match admit(&shared, &req) {
+        Ok((op, body)) => {
+            let agent = shared.agent.clone();
+            tokio::task::spawn_blocking(move || match agent.lock() {
+                Ok(mut agent) => super::dispatch(&mut agent, op, body.to_string()),
+                Err(_) => Err(ApiError::new(500, super::error::code::INTERNAL, "the agent is poisoned by an earlier panic")),
+            })
+            .await
+            .unwrap_or_else(|e| Err(ApiError::new(500, super::error::code::INTERNAL, format!("request panicked: {e}"))))
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(mut value) => {
+            shared.api.count(&action, "OK");
+            if let Value::Object(map) = &mut value {
+                map.insert("RequestId".into(), Value::from(request_id()));
+            }
+            axum::Json(value).into_response()
+        }
+        Err(err) => {
+            shared.api.count(&action, &err.code);
+            Refusal(err).into_response()
+        }
+    }
+}
+
+/// Whether `req` may run, and as which operation with which JSON parameters.
+fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value), ApiError> {
+    let signed = signature::signed(req).map_err(|e| ApiError::new(400, "IncompleteSignature", e.to_string()))?;
+    let keys = AccessKeys::read(&shared.state_dir).map_err(ApiError::internal)?;
+    let key = keys.keys.get(signed.key_id()).ok_or_else(|| {
+        ApiError::new(404, "InvalidAccessKeyId.NotFound", format!("Specified access key is not found: {}", signed.key_id()))
+    })?;
+    signature::verify(req, &signed, &key.secret).map_err(|e| match e {
+        Refused::Mismatch(_) => ApiError::new(400, "SignatureDoesNotMatch", e.to_string()),
+        Refused::Incomplete(_) => ApiError::new(400, "IncompleteSignature", e.to_string()),
+    })?;
+    fresh(shared, req, &signed)?;
+    let action = req.header("x-acs-action").or(req.param("Action")).unwrap_or_default();
+    let version = req.header("x-acs-version").or(req.param("Version")).unwrap_or_default();
+    let served = PRODUCTS.iter().find(|(v, _)| *v == version).and_then(|(_, ops)| ops.iter().find(|op| **op == action));
+    let Some(op) = served.and_then(|name| super::find(name)) else {
+        return Err(ApiError::new(404, "InvalidAction.NotFound", format!("Specified api is not found: {action} of version {version:?}")));
+    };
+    Ok((op.name, parameters(op, &req.query)?))
+}
+
+/// The timestamp within the window and the nonce new in it.
+fn fresh(shared: &Shared, req: &Request, signed: &Signed) -> Result<(), ApiError> {
+    let (stamp, nonce) = match signed {
+        Signed::V3 { .. } => (req.header("x-acs-date"), req.header("x-acs-signature-nonce")),
+        Signed::V1 { .. } => (req.param("Timestamp"), req.param("SignatureNonce")),
+    };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let Some(at) = stamp.and_then(epoch_seconds) else {
+        return Err(ApiError::new(400, "MissingParameter.Timestamp", "the request has no timestamp, or not as YYYY-MM-DDThh:mm:ssZ"));
+    };
+    if (now - at).abs() > WINDOW_SECS {
+        return Err(ApiError::new(
+            400,
+            "InvalidTimeStamp.Expired",
+            format!("the request's timestamp {} is more than 15 minutes from this host's clock", stamp.unwrap_or_default()),
+        ));
+    }
+    let Some(nonce) = nonce.filter(|n| !n.is_empty()) else {
+        return Err(ApiError::new(400, "MissingParameter.SignatureNonce", "the request has no signature nonce"));
+    };
+    let mut seen = shared.nonces.lock().unwrap_or_else(|e| e.into_inner());
+    seen.retain(|_, until| *until > now);
+    let key = format!("{}:{nonce}", signed.key_id());
+    if seen.contains_key(&key) {
+        return Err(ApiError::new(400, "SignatureNonceUsed", "the request's signature nonce has been used"));
+    }
+    seen.insert(key, now + 2 * WINDOW_SECS);
+    Ok(())
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` as seconds since the epoch.
+fn epoch_seconds(stamp: &str) -> Option<i64> {
+    let b = stamp.as_bytes();
+    if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' || b[19] != b'Z' {
+        return None;
+    }
+    let n = |from: usize, to: usize| stamp.get(from..to)?.parse::<i64>().ok();
+    let (y, m, d, hh, mm, ss) = (n(0, 4)?, n(5, 7)?, n(8, 10)?, n(11, 13)?, n(14, 16)?, n(17, 19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
+/// The query's parameters as the operation's JSON request: typed as its table says; lists
+/// (`Name.N` or `Name.N.Field`, counted from 1) as arrays, or for a text parameter joined with
+/// commas; common parameters the operation does not name left out.
+fn parameters(op: &super::Op, query: &[(String, String)]) -> Result<Value, ApiError> {
+    let mut out = Map::new();
+    let mut lists: HashMap<&str, Vec<(usize, Option<&str>, &str)>> = HashMap::new();
+    for (key, value) in query {
+        let (name, rest) = key.split_once('.').map_or((key.as_str(), None), |(n, r)| (n, Some(r)));
+        let Some(param) = op.params.iter().find(|p| p.name == name) else {
+            if COMMON.contains(&name) {
+                continue;
+            }
+            return Err(ApiError::bad(super::error::code::INVALID_PARAMETER, name, format!("{} takes no parameter {name}", op.name)));
+        };
+        match rest {
+            None => {
+                let typed = match param.kind {
+                    Kind::String => Value::from(value.as_str()),
+                    Kind::Integer => Value::from(value.parse::<i64>().map_err(|_| {
+                        ApiError::bad(super::error::code::INVALID_PARAMETER, name, format!("{name} is not an integer: {value:?}"))
+                    })?),
+                    Kind::Boolean => match value.as_str() {
+                        "true" | "True" => Value::from(true),
+                        "false" | "False" => Value::from(false),
+                        _ => {
+                            return Err(ApiError::bad(
+                                super::error::code::INVALID_PARAMETER,
+                                name,
+                                format!("{name} is not true or false: {value:?}"),
+                            ));
+                        }
+                    },
+                    Kind::Object => serde_json::from_str(value).unwrap_or_else(|_| Value::from(value.as_str())),
+                };
+                out.insert(name.to_string(), typed);
+            }
+            Some(rest) => {
+                let (index, field) = rest.split_once('.').map_or((rest, None), |(i, f)| (i, Some(f)));
+                let index = index
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|i| *i >= 1)
+                    .ok_or_else(|| ApiError::bad(super::error::code::INVALID_PARAMETER, name, format!("{key}: lists count from 1")))?;
+                lists.entry(param.name).or_default().push((index, field, value.as_str()));
+            }
+        }
+    }
+    for (name, mut items) in lists {
+        items.sort_by_key(|(i, _, _)| *i);
+        let kind = op.params.iter().find(|p| p.name == name).map(|p| p.kind);
+        let value = if items.iter().all(|(_, f, _)| f.is_none()) {
+            let values: Vec<&str> = items.iter().map(|(_, _, v)| *v).collect();
+            if kind == Some(Kind::String) { Value::from(values.join(",")) } else { Value::from(values) }
+        } else {
+            let mut objects: Vec<(usize, Map<String, Value>)> = Vec::new();
+            for (i, field, v) in items {
+                if objects.last().is_none_or(|(at, _)| *at != i) {
+                    objects.push((i, Map::new()));
+                }
+                let object = &mut objects.last_mut().expect("pushed above").1;
+                object.insert(field.unwrap_or_default().to_string(), Value::from(v));
+            }
+            Value::from(objects.into_iter().map(|(_, o)| Value::Object(o)).collect::<Vec<_>>())
+        };
+        out.insert(name.to_string(), value);
+    }
+    Ok(Value::Object(out))
+}
+
+fn request_id() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    let n = u128::from_ne_bytes(bytes);
+    format!(
+        "{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
+        n >> 96,
+        (n >> 80) & 0xffff,
+        (n >> 64) & 0xffff,
+        (n >> 48) & 0xffff,
+        n & 0xffff_ffff_ffff
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_read_as_the_epoch_does() {
+        assert_eq!(epoch_seconds("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(epoch_seconds("2026-12-02T01:35:45Z"), Some(1_796_175_345));
+        assert_eq!(epoch_seconds("2000-02-29T12:00:00Z"), Some(951_825_600));
+        assert_eq!(epoch_seconds("2026-13-02T01:35:45Z"), None);
+        assert_eq!(epoch_seconds("2026-12-02 01:35:45"), None);
+    }
+
+    #[test]
+    fn query_parameters_take_the_operations_types_and_lists() {
+        let op = super::super::find("CreateRouteEntry").unwrap();
+        let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let body = parameters(
+            op,
+            &q(&[
+                ("RegionId", "cn-hangzhou"),
+                ("RouteTableId", "vtb-1"),
+                ("DestinationCidrBlock", "0.0.0.0/0"),
+                ("NextHopType", "Blackhole"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(body, json!({"RouteTableId": "vtb-1", "DestinationCidrBlock": "0.0.0.0/0", "NextHopType": "Blackhole"}));
+        let err = parameters(op, &q(&[("Bogus", "1")])).unwrap_err();
+        assert_eq!(err.code, super::super::error::code::INVALID_PARAMETER);
+    }
+}
