@@ -46,6 +46,13 @@ request = DescribeVSwitchesRequest()
 request.set_VpcId(vpc_id)
 say("classic DescribeVSwitches", body=classic(request))
 
+# Tea reads listings in the API's nested form, a page at a time.
+tea().create_vpc(vpc_models.CreateVpcRequest(region_id="cn-hangzhou", cidr_block="172.16.0.0/16", vpc_name="sdk-vpc-2"))
+for number in [1, 2]:
+    page = tea().describe_vpcs(vpc_models.DescribeVpcsRequest(region_id="cn-hangzhou", page_size=1, page_number=number)).body
+    say(f"tea-v3 DescribeVpcs page {number}", total=page.total_count, page=page.page_number, size=page.page_size,
+        vpcs=[{"id": v.vpc_id, "name": v.vpc_name, "vswitches": v.v_switch_ids.v_switch_id} for v in page.vpcs.vpc])
+
 # A wrong secret: each SDK raises the API's error.
 try:
     tea(secret="not the secret").create_vpc(vpc_models.CreateVpcRequest(region_id="cn-hangzhou", cidr_block="10.1.0.0/16", vpc_name="refused"))

@@ -1,7 +1,8 @@
 //! The guide's API on TCP (`vpc daemon --listen`), driven by the official Alibaba Cloud SDKs
 //! (installed from PyPI into a venv under target/ the first time, at pinned versions): the Tea
 //! SDK with ACS3-HMAC-SHA256 and with HMAC-SHA1, and the classic SDK, changed only in endpoint
-//! and keys, make and list a VPC and a VSwitch; a wrong secret raises the API's error in each.
+//! and keys, make and list VPCs and a VSwitch (Tea's models reading the API's nested lists, a
+//! page at a time); a wrong secret raises the API's error in each.
 //! Raw signed requests check what the SDKs never send: a replayed nonce, a skewed timestamp,
 //! an unknown key, an admin operation or an unknown version over TCP, all refused with the
 //! API's codes and nothing changed.
@@ -79,6 +80,18 @@ fn the_official_sdks_drive_the_tcp_api() {
     let vpcs = daemon.call("DescribeVpcs", json!({}))["Vpcs"].to_string();
     assert!(vpcs.contains(&vpc_id), "{vpcs}");
 
+    // Pages of one, as the Tea models read them (the API's nested lists).
+    let (first, second) = (step("tea-v3 DescribeVpcs page 1"), step("tea-v3 DescribeVpcs page 2"));
+    for (n, page) in [(1, &first), (2, &second)] {
+        assert_eq!((page["total"].as_u64(), page["page"].as_u64(), page["size"].as_u64()), (Some(2), Some(n), Some(1)), "{page}");
+        assert_eq!(page["vpcs"].as_array().map(Vec::len), Some(1), "{page}");
+    }
+    let mut names = [first["vpcs"][0]["name"].clone(), second["vpcs"][0]["name"].clone()];
+    names.sort_by_key(|n| n.to_string());
+    assert_eq!(names, [json!("sdk-vpc"), json!("sdk-vpc-2")]);
+    let ours = [&first, &second].into_iter().find(|p| p["vpcs"][0]["id"] == vpc_id.as_str()).expect("the first VPC on a page");
+    assert_eq!(ours["vpcs"][0]["vswitches"], json!([vsw_id]), "its VSwitch in VSwitchIds.VSwitchId");
+
     let refused = step("tea-v3 wrong secret");
     assert_eq!((refused["code"].as_str(), refused["status"].as_u64()), (Some("SignatureDoesNotMatch"), Some(400)), "{refused}");
     let refused = step("classic wrong secret");
@@ -86,7 +99,7 @@ fn the_official_sdks_drive_the_tcp_api() {
     // names the secret.
     assert!(refused["code"] == "SignatureDoesNotMatch" || refused["code"] == "InvalidAccessKeySecret", "{refused}");
     let vpcs = daemon.call("DescribeVpcs", json!({}))["Vpcs"].as_array().unwrap().len();
-    assert_eq!(vpcs, 1, "the refused CreateVpc made nothing");
+    assert_eq!(vpcs, 2, "the refused CreateVpc made nothing");
 }
 
 /// `YYYY-MM-DDThh:mm:ssZ`, `secs` from now.

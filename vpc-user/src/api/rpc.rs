@@ -108,6 +108,39 @@ const COMMON: &[&str] = &[
     "ResourceOwnerAccount",
 ];
 
+/// List fields the API nests under an item name (`Vpcs: {Vpc: [...]}`): the Tea SDKs' models
+/// read only that form (a flat list leaves them empty).
+const NESTED: &[(&str, &str)] = &[
+    ("Vpcs", "Vpc"),
+    ("VSwitches", "VSwitch"),
+    ("VSwitchIds", "VSwitchId"),
+    ("RouterTableIds", "RouterTableIds"),
+    ("RouterTableList", "RouterTableListType"),
+    ("RouteEntrys", "RouteEntry"),
+    ("NextHops", "NextHop"),
+    ("SecurityGroups", "SecurityGroup"),
+    ("Permissions", "Permission"),
+    ("NetworkInterfaceSets", "NetworkInterfaceSet"),
+    ("SecurityGroupIds", "SecurityGroupId"),
+    ("FlowLogs", "FlowLog"),
+    ("Cens", "Cen"),
+];
+
+/// Our field names where the API's differ.
+const RENAMED: &[(&str, &str)] = &[("RouteTableIds", "RouterTableIds")];
+
+/// The listings the API pages with `PageNumber` / `PageSize` (default 1 and 10, at most 50),
+/// and the list each pages.
+const PAGED: &[(&str, &str)] = &[
+    ("DescribeVpcs", "Vpcs"),
+    ("DescribeVSwitches", "VSwitches"),
+    ("DescribeRouteTableList", "RouterTableList"),
+    ("DescribeSecurityGroups", "SecurityGroups"),
+    ("DescribeNetworkInterfaces", "NetworkInterfaceSets"),
+    ("DescribeFlowLogs", "FlowLogs"),
+    ("DescribeCens", "Cens"),
+];
+
 #[derive(Clone)]
 struct Shared {
     agent: Arc<Mutex<Agent>>,
@@ -153,8 +186,10 @@ async fn handle(
         headers.iter().filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string()))).collect();
     let req = Request::new(method.as_str(), &target, headers, body.to_vec());
     let action = req.header("x-acs-action").or(req.param("Action")).unwrap_or_default().to_string();
+    let mut page = None;
     let result = match admit(&shared, &req) {
-        Ok((op, body)) => {
+        Ok((op, body, asked)) => {
+            page = asked.map(|(number, size)| (op, number, size));
             let agent = shared.agent.clone();
             tokio::task::spawn_blocking(move || match agent.lock() {
                 Ok(mut agent) => super::dispatch(&mut agent, op, body.to_string()),
@@ -166,8 +201,9 @@ async fn handle(
         Err(e) => Err(e),
     };
     match result {
-        Ok(mut value) => {
+        Ok(value) => {
             shared.api.count(&action, "OK");
+            let mut value = nest(paged(value, page));
             if let Value::Object(map) = &mut value {
                 map.insert("RequestId".into(), Value::from(request_id()));
             }
@@ -180,8 +216,10 @@ async fn handle(
     }
 }
 
-/// Whether `req` may run, and as which operation with which JSON parameters.
-fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value), ApiError> {
+/// Whether `req` may run, and as which operation with which JSON parameters (and, for a
+/// listing the API pages, which page of it).
+#[allow(clippy::type_complexity)]
+fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value, Option<(usize, usize)>), ApiError> {
     let signed = signature::signed(req).map_err(|e| ApiError::new(400, "IncompleteSignature", e.to_string()))?;
     let keys = AccessKeys::read(&shared.state_dir).map_err(ApiError::internal)?;
     let key = keys.keys.get(signed.key_id()).ok_or_else(|| {
@@ -198,7 +236,58 @@ fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value), ApiErr
     let Some(op) = served.and_then(|name| super::find(name)) else {
         return Err(ApiError::new(404, "InvalidAction.NotFound", format!("Specified api is not found: {action} of version {version:?}")));
     };
-    Ok((op.name, parameters(op, &req.query)?))
+    let page = if PAGED.iter().any(|(name, _)| *name == op.name) {
+        let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+            match req.param(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| ApiError::bad(super::error::code::INVALID_PARAMETER, name, format!("{name} is 1-{max}: {v:?}"))),
+            }
+        };
+        Some((number("PageNumber", 1, usize::MAX)?, number("PageSize", 10, 50)?))
+    } else {
+        None
+    };
+    Ok((op.name, parameters(op, &req.query)?, page))
+}
+
+/// Page `number` of `size` of a listing's list, with `TotalCount`, `PageNumber`, `PageSize`.
+fn paged(mut value: Value, page: Option<(&str, usize, usize)>) -> Value {
+    let Some((op, number, size)) = page else { return value };
+    let Some((_, list)) = PAGED.iter().find(|(name, _)| *name == op) else { return value };
+    if let Some(Value::Array(items)) = value.get_mut(*list) {
+        let total = items.len();
+        let kept: Vec<Value> = items.drain(..).skip((number - 1).saturating_mul(size)).take(size).collect();
+        *items = kept;
+        value["TotalCount"] = Value::from(total);
+        value["PageNumber"] = Value::from(number);
+        value["PageSize"] = Value::from(size);
+    }
+    value
+}
+
+/// The answer in the API's shape: lists nested under their item names, fields named as the
+/// API names them.
+fn nest(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, value)| {
+                    let key = RENAMED.iter().find(|(ours, _)| *ours == key).map_or(key, |(_, theirs)| theirs.to_string());
+                    let value = nest(value);
+                    match (NESTED.iter().find(|(list, _)| *list == key), value) {
+                        (Some((_, item)), Value::Array(items)) => (key, json!({ *item: items })),
+                        (_, value) => (key, value),
+                    }
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(nest).collect()),
+        other => other,
+    }
 }
 
 /// The timestamp within the window and the nonce new in it.
@@ -345,6 +434,21 @@ mod tests {
         assert_eq!(epoch_seconds("2000-02-29T12:00:00Z"), Some(951_825_600));
         assert_eq!(epoch_seconds("2026-13-02T01:35:45Z"), None);
         assert_eq!(epoch_seconds("2026-12-02 01:35:45"), None);
+    }
+
+    #[test]
+    fn answers_take_the_apis_shape_and_pages() {
+        let answer = json!({"Vpcs": [{"VpcId": "vpc-1", "VSwitchIds": ["vsw-1"], "RouteTableIds": ["vtb-1"]}, {"VpcId": "vpc-2", "VSwitchIds": [], "RouteTableIds": []}], "TotalCount": 2});
+        let shaped = nest(paged(answer, Some(("DescribeVpcs", 2, 1))));
+        assert_eq!(
+            shaped,
+            json!({"Vpcs": {"Vpc": [{"VpcId": "vpc-2", "VSwitchIds": {"VSwitchId": []}, "RouterTableIds": {"RouterTableIds": []}}]}, "TotalCount": 2, "PageNumber": 2, "PageSize": 1})
+        );
+        let entries = nest(json!({"RouteEntrys": [{"NextHops": [{"NextHopId": "eni-1"}]}]}));
+        assert_eq!(entries, json!({"RouteEntrys": {"RouteEntry": [{"NextHops": {"NextHop": [{"NextHopId": "eni-1"}]}}]}}));
+        // Past the last page: an empty list, the total kept.
+        let past = paged(json!({"Vpcs": [{"VpcId": "vpc-1"}]}), Some(("DescribeVpcs", 3, 10)));
+        assert_eq!(past, json!({"Vpcs": [], "TotalCount": 1, "PageNumber": 3, "PageSize": 10}));
     }
 
     #[test]
