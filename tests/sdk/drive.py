@@ -53,6 +53,39 @@ for number in [1, 2]:
     say(f"tea-v3 DescribeVpcs page {number}", total=page.total_count, page=page.page_number, size=page.page_size,
         vpcs=[{"id": v.vpc_id, "name": v.vpc_name, "vswitches": v.v_switch_ids.v_switch_id} for v in page.vpcs.vpc])
 
+# Two ENIs through ECS's API (the classic SDK's CommonRequest), a custom route table bound to
+# the VSwitch, and an ECMP entry over both with weights, listed back (Tea).
+from aliyunsdkcore.request import CommonRequest
+
+def ecs(action, **params):
+    request = CommonRequest(domain=host, version="2014-05-26", action_name=action)
+    request.set_method("POST")
+    for name, value in params.items():
+        request.add_query_param(name, value)
+    return classic(request)
+
+enis = [ecs("CreateNetworkInterface", VSwitchId=vsw, NetworkInterfaceName=f"nat{i}", PrimaryIpAddress=f"10.0.1.{10 + i}")["NetworkInterfaceId"]
+        for i, vsw in enumerate([made.body.v_switch_id] * 2)]
+table = tea().create_route_table(vpc_models.CreateRouteTableRequest(region_id="cn-hangzhou", vpc_id=vpc_id, route_table_name="sdk-table")).body.route_table_id
+tea().associate_route_table(vpc_models.AssociateRouteTableRequest(region_id="cn-hangzhou", route_table_id=table, v_switch_id=made.body.v_switch_id))
+hops = [vpc_models.CreateRouteEntryRequestNextHopList(next_hop_type="Instance", next_hop_id=eni, weight=w) for eni, w in zip(enis, [100, 50])]
+entry = tea().create_route_entry(vpc_models.CreateRouteEntryRequest(region_id="cn-hangzhou", route_table_id=table, destination_cidr_block="0.0.0.0/0", next_hop_list=hops))
+listed = tea().describe_route_entry_list(vpc_models.DescribeRouteEntryListRequest(region_id="cn-hangzhou", route_table_id=table)).body
+custom = [e for e in listed.route_entrys.route_entry if e.type == "Custom"]
+say("tea ECMP route entry", entry=entry.body.route_entry_id, enis=enis,
+    hops=[{"id": h.next_hop_id, "type": h.next_hop_type, "weight": h.weight} for e in custom for h in e.next_hops.next_hop])
+
+# A dry run that would succeed answers DryRunOperation (and makes nothing).
+from aliyunsdkvpc.request.v20160428.CreateVpcRequest import CreateVpcRequest
+dry = CreateVpcRequest()
+dry.set_CidrBlock("192.168.0.0/16")
+dry.set_DryRun(True)
+try:
+    classic(dry)
+    say("classic dry run", raised=None)
+except (ClientException, ServerException) as e:
+    say("classic dry run", raised=type(e).__name__, code=e.get_error_code())
+
 # A wrong secret: each SDK raises the API's error.
 try:
     tea(secret="not the secret").create_vpc(vpc_models.CreateVpcRequest(region_id="cn-hangzhou", cidr_block="10.1.0.0/16", vpc_name="refused"))

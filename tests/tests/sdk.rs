@@ -2,7 +2,9 @@
 //! (installed from PyPI into a venv under target/ the first time, at pinned versions): the Tea
 //! SDK with ACS3-HMAC-SHA256 and with HMAC-SHA1, and the classic SDK, changed only in endpoint
 //! and keys, make and list VPCs and a VSwitch (Tea's models reading the API's nested lists, a
-//! page at a time); a wrong secret raises the API's error in each.
+//! page at a time), ENIs through ECS's API, a custom route table with an ECMP entry from the
+//! API's NextHopList; a dry run answers DryRunOperation; a wrong secret raises the API's error in
+//! each.
 //! Raw signed requests check what the SDKs never send: a replayed nonce, a skewed timestamp,
 //! an unknown key, an admin operation or an unknown version over TCP, all refused with the
 //! API's codes and nothing changed.
@@ -91,6 +93,17 @@ fn the_official_sdks_drive_the_tcp_api() {
     assert_eq!(names, [json!("sdk-vpc"), json!("sdk-vpc-2")]);
     let ours = [&first, &second].into_iter().find(|p| p["vpcs"][0]["id"] == vpc_id.as_str()).expect("the first VPC on a page");
     assert_eq!(ours["vpcs"][0]["vswitches"], json!([vsw_id]), "its VSwitch in VSwitchIds.VSwitchId");
+
+    // ECMP from the API's NextHopList, in the data path's terms and back in the API's.
+    let ecmp = step("tea ECMP route entry");
+    let enis = ecmp["enis"].clone();
+    assert_eq!(
+        ecmp["hops"],
+        json!([{"id": enis[0], "type": "NetworkInterface", "weight": 100}, {"id": enis[1], "type": "NetworkInterface", "weight": 50}]),
+        "{ecmp}"
+    );
+    let dry = step("classic dry run");
+    assert_eq!(dry["code"], "DryRunOperation", "{dry}");
 
     let refused = step("tea-v3 wrong secret");
     assert_eq!((refused["code"].as_str(), refused["status"].as_u64()), (Some("SignatureDoesNotMatch"), Some(400)), "{refused}");

@@ -201,6 +201,11 @@ async fn handle(
         Err(e) => Err(e),
     };
     match result {
+        Ok(_) if req.param("DryRun").is_some_and(|d| d.eq_ignore_ascii_case("true")) => {
+            // What the API answers a dry run that would succeed: an error, not made-up IDs.
+            shared.api.count(&action, "DryRunOperation");
+            Refusal(ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set.")).into_response()
+        }
         Ok(value) => {
             shared.api.count(&action, "OK");
             let mut value = nest(paged(value, page));
@@ -251,7 +256,66 @@ fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value, Option<
     } else {
         None
     };
-    Ok((op.name, parameters(op, &req.query)?, page))
+    Ok((op.name, parameters(op, &api_form(op.name, &req.query)?)?, page))
+}
+
+/// Parameters the API spells otherwise than the operation's table, in the table's form:
+/// CreateRouteEntry's `NextHopList.N.{NextHopType, NextHopId, Weight}` as its `NextHop`
+/// (ECMP over the hops; two with weights 100 and 0 active/standby, as the guide has it).
+fn api_form(op: &str, query: &[(String, String)]) -> Result<Vec<(String, String)>, ApiError> {
+    let is_list = |k: &str| k.starts_with("NextHopList.");
+    if op != "CreateRouteEntry" || !query.iter().any(|(k, _)| is_list(k)) {
+        return Ok(query.to_vec());
+    }
+    let bad = |m: String| ApiError::bad(super::error::code::INVALID_PARAMETER, "NextHopList", m);
+    let mut hops: std::collections::BTreeMap<usize, Map<String, Value>> = Default::default();
+    for (key, value) in query.iter().filter(|(k, _)| is_list(k)) {
+        let rest = &key["NextHopList.".len()..];
+        let (n, field) = rest.split_once('.').ok_or_else(|| bad(format!("{key}: NextHopList.N.Field")))?;
+        let n = n.parse::<usize>().ok().filter(|n| *n >= 1).ok_or_else(|| bad(format!("{key}: lists count from 1")))?;
+        let hop = hops.entry(n).or_default();
+        match field {
+            "NextHopType" => {
+                let kind = match value.as_str() {
+                    "Instance" | "NetworkInterface" => "eni",
+                    "VpnGateway" | "RouterInterface" => "gateway",
+                    other => {
+                        return Err(bad(format!(
+                            "{key}: next hop type {other:?} (Instance, NetworkInterface, VpnGateway or RouterInterface)"
+                        )));
+                    }
+                };
+                hop.insert("kind".into(), Value::from(kind));
+            }
+            "NextHopId" => _ = hop.insert("id".into(), Value::from(value.as_str())),
+            "Weight" => {
+                let weight = value.parse::<u32>().map_err(|_| bad(format!("{key}: not a number: {value:?}")))?;
+                hop.insert("weight".into(), Value::from(weight));
+            }
+            other => return Err(bad(format!("{key}: NextHopList has no field {other}"))),
+        }
+    }
+    let hops: Vec<Value> = hops
+        .into_values()
+        .map(|mut h| {
+            let kind = h.remove("kind").and_then(|k| k.as_str().map(str::to_string)).unwrap_or_else(|| "eni".into());
+            let mut hop = Map::new();
+            hop.insert(kind, h.remove("id").unwrap_or(Value::Null));
+            if let Some(weight) = h.remove("weight") {
+                hop.insert("weight".into(), weight);
+            }
+            Value::Object(hop)
+        })
+        .collect();
+    let weights: Vec<Option<u64>> = hops.iter().map(|h| h["weight"].as_u64()).collect();
+    let next_hop = if weights == [Some(100), Some(0)] || weights == [Some(0), Some(100)] {
+        json!({"type": "active_standby", "hops": hops})
+    } else {
+        json!({"type": "ecmp", "hops": hops})
+    };
+    let mut out: Vec<(String, String)> = query.iter().filter(|(k, _)| !is_list(k)).cloned().collect();
+    out.push(("NextHop".into(), next_hop.to_string()));
+    Ok(out)
 }
 
 /// Page `number` of `size` of a listing's list, with `TotalCount`, `PageNumber`, `PageSize`.
@@ -449,6 +513,32 @@ mod tests {
         // Past the last page: an empty list, the total kept.
         let past = paged(json!({"Vpcs": [{"VpcId": "vpc-1"}]}), Some(("DescribeVpcs", 3, 10)));
         assert_eq!(past, json!({"Vpcs": [], "TotalCount": 1, "PageNumber": 3, "PageSize": 10}));
+    }
+
+    #[test]
+    fn a_next_hop_list_is_an_ecmp_or_active_standby_next_hop() {
+        let q = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let next_hop = |query: &[(String, String)]| -> Value {
+            let formed = api_form("CreateRouteEntry", query).unwrap();
+            serde_json::from_str(&formed.iter().find(|(k, _)| k == "NextHop").unwrap().1).unwrap()
+        };
+        let ecmp = q(&[
+            ("NextHopList.1.NextHopType", "Instance"),
+            ("NextHopList.1.NextHopId", "eni-a"),
+            ("NextHopList.2.NextHopType", "NetworkInterface"),
+            ("NextHopList.2.NextHopId", "eni-b"),
+            ("NextHopList.2.Weight", "50"),
+        ]);
+        assert_eq!(next_hop(&ecmp), json!({"type": "ecmp", "hops": [{"eni": "eni-a"}, {"eni": "eni-b", "weight": 50}]}));
+        let standby = q(&[
+            ("NextHopList.1.NextHopId", "eni-a"),
+            ("NextHopList.1.Weight", "100"),
+            ("NextHopList.2.NextHopId", "eni-b"),
+            ("NextHopList.2.Weight", "0"),
+        ]);
+        assert_eq!(next_hop(&standby)["type"], "active_standby");
+        assert!(api_form("CreateRouteEntry", &q(&[("NextHopList.1.NextHopType", "Teleporter")])).is_err());
+        assert!(api_form("CreateRouteEntry", &q(&[("NextHopList.x.NextHopId", "eni-a")])).is_err());
     }
 
     #[test]

@@ -70,7 +70,10 @@ pub static OPS: &[Op] = &[
             p!("DestinationCidrBlock", S, opt, "Only the entry for this destination."),
         ],
         returns: &[
-            ("RouteEntrys", "RouteEntryId, RouteTableId, DestinationCidrBlock, Type (System|Custom), NextHopType, NextHopId, Status."),
+            (
+                "RouteEntrys",
+                "RouteEntryId, RouteTableId, DestinationCidrBlock, Type (System|Custom), NextHopType, NextHopId, Status; an ECMP or active/standby entry also NextHops: NextHopType, NextHopId, Name, Weight, Status (Active|Standby|Down), Share.",
+            ),
             ("TotalCount", "Number of entries listed."),
         ],
         mutates: false,
@@ -81,7 +84,20 @@ pub static OPS: &[Op] = &[
 /// The next hop of a CreateRouteEntry request, by the cloud API's names or as a document object.
 fn next_hop(doc: &TopologySpec, vpc: usize, p: &Params) -> R<NextHopSpec> {
     if let Some(hop) = p.object("NextHop") {
-        return hop.map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")));
+        let mut hop: NextHopSpec = hop.map_err(|e| ApiError::bad(code::INVALID_PARAMETER, "NextHop", format!("not a next hop: {e}")))?;
+        // Hops by ID, as the API's NextHopList names them, or by name.
+        let v = &doc.vpcs[vpc];
+        if let NextHopSpec::Ecmp { hops } | NextHopSpec::ActiveStandby { hops, .. } = &mut hop {
+            for h in hops {
+                if let Some(eni) = h.eni.as_mut().and_then(|id| v.enis.iter().find(|e| e.id.as_deref() == Some(id.as_str()))) {
+                    h.eni = Some(eni.name.clone());
+                }
+                if let Some(gw) = h.gateway.as_mut().and_then(|id| v.gateways.iter().find(|g| g.id.as_deref() == Some(id.as_str()))) {
+                    h.gateway = Some(gw.name.clone());
+                }
+            }
+        }
+        return Ok(hop);
     }
     let target =
         || p.opt_str("NextHopId").ok_or_else(|| ApiError::bad(code::MISSING_PARAMETER, "NextHopId", "this NextHopType needs NextHopId"));
@@ -217,7 +233,11 @@ fn describe_route_entries(agent: &mut Agent, p: &Params) -> R<Value> {
                     } else {
                         "Standby"
                     };
-                    json!({"NextHopId": hop_target_id(vpc, &h.target), "Name": h.target.name(), "Weight": h.weight,
+                    let kind = match h.target {
+                        HopTarget::Eni(_) => "NetworkInterface",
+                        HopTarget::Gateway(_) => "Gateway",
+                    };
+                    json!({"NextHopType": kind, "NextHopId": hop_target_id(vpc, &h.target), "Name": h.target.name(), "Weight": h.weight,
                            "Status": status, "Share": format!("{:.1}%", share as f64 * 100.0 / slots.len() as f64)})
                 })
                 .collect();
