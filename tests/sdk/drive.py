@@ -64,8 +64,14 @@ def ecs(action, **params):
         request.add_query_param(name, value)
     return classic(request)
 
-enis = [ecs("CreateNetworkInterface", VSwitchId=vsw, NetworkInterfaceName=f"nat{i}", PrimaryIpAddress=f"10.0.1.{10 + i}")["NetworkInterfaceId"]
+group = ecs("CreateSecurityGroup", VpcId=vpc_id, SecurityGroupName="sdk-sg")["SecurityGroupId"]
+ecs("AuthorizeSecurityGroup", SecurityGroupId=group, IpProtocol="TCP", PortRange="22/22", SourceCidrIp="10.0.0.0/8", Policy="Accept")
+rules = ecs("DescribeSecurityGroupAttribute", SecurityGroupId=group)["Permissions"]["Permission"]
+say("ecs security group", rules=[{"protocol": r["IpProtocol"], "ports": r["PortRange"], "policy": r["Policy"]} for r in rules])
+enis = [ecs("CreateNetworkInterface", VSwitchId=vsw, NetworkInterfaceName=f"nat{i}", PrimaryIpAddress=f"10.0.1.{10 + i}", SecurityGroupId=group)["NetworkInterfaceId"]
         for i, vsw in enumerate([made.body.v_switch_id] * 2)]
+listed = ecs("DescribeNetworkInterfaces")["NetworkInterfaceSets"]["NetworkInterfaceSet"]
+say("ecs network interfaces", groups=[e["SecurityGroupIds"]["SecurityGroupId"] for e in listed if e["NetworkInterfaceId"] in enis], group=group)
 table = tea().create_route_table(vpc_models.CreateRouteTableRequest(region_id="cn-hangzhou", vpc_id=vpc_id, route_table_name="sdk-table")).body.route_table_id
 tea().associate_route_table(vpc_models.AssociateRouteTableRequest(region_id="cn-hangzhou", route_table_id=table, v_switch_id=made.body.v_switch_id))
 hops = [vpc_models.CreateRouteEntryRequestNextHopList(next_hop_type="Instance", next_hop_id=eni, weight=w) for eni, w in zip(enis, [100, 50])]

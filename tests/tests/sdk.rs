@@ -94,6 +94,12 @@ fn the_official_sdks_drive_the_tcp_api() {
     let ours = [&first, &second].into_iter().find(|p| p["vpcs"][0]["id"] == vpc_id.as_str()).expect("the first VPC on a page");
     assert_eq!(ours["vpcs"][0]["vswitches"], json!([vsw_id]), "its VSwitch in VSwitchIds.VSwitchId");
 
+    // ECS's spellings: protocols in upper case, a policy capitalized, one SecurityGroupId.
+    let sg = step("ecs security group");
+    assert_eq!(sg["rules"], json!([{"protocol": "TCP", "ports": "22/22", "policy": "Accept"}]), "{sg}");
+    let enis_groups = step("ecs network interfaces");
+    assert_eq!(enis_groups["groups"], json!([[enis_groups["group"]], [enis_groups["group"]]]), "{enis_groups}");
+
     // ECMP from the API's NextHopList, in the data path's terms and back in the API's.
     let ecmp = step("tea ECMP route entry");
     let enis = ecmp["enis"].clone();

@@ -129,6 +129,17 @@ const NESTED: &[(&str, &str)] = &[
 /// Our field names where the API's differ.
 const RENAMED: &[(&str, &str)] = &[("RouteTableIds", "RouterTableIds")];
 
+/// Values the API spells otherwise, by field: ECS names protocols in upper case and policies
+/// capitalized (we take either form in requests).
+fn api_value(field: &str, value: Value) -> Value {
+    match (field, value.as_str()) {
+        ("IpProtocol", Some(p)) => Value::from(p.to_ascii_uppercase()),
+        ("Policy", Some("accept")) => Value::from("Accept"),
+        ("Policy", Some("drop")) => Value::from("Drop"),
+        _ => value,
+    }
+}
+
 /// The listings the API pages with `PageNumber` / `PageSize` (default 1 and 10, at most 50),
 /// and the list each pages.
 const PAGED: &[(&str, &str)] = &[
@@ -263,6 +274,14 @@ fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value, Option<
 /// CreateRouteEntry's `NextHopList.N.{NextHopType, NextHopId, Weight}` as its `NextHop`
 /// (ECMP over the hops; two with weights 100 and 0 active/standby, as the guide has it).
 fn api_form(op: &str, query: &[(String, String)]) -> Result<Vec<(String, String)>, ApiError> {
+    // CreateNetworkInterface's one group (`SecurityGroupId`) is one of its `SecurityGroupIds`.
+    if op == "CreateNetworkInterface" && query.iter().any(|(k, _)| k == "SecurityGroupId") {
+        let is_group = |k: &str| k == "SecurityGroupId" || k.starts_with("SecurityGroupIds.");
+        let groups: Vec<&str> = query.iter().filter(|(k, _)| is_group(k)).map(|(_, v)| v.as_str()).collect();
+        let mut out: Vec<(String, String)> = query.iter().filter(|(k, _)| !is_group(k)).cloned().collect();
+        out.push(("SecurityGroupIds".into(), groups.join(",")));
+        return Ok(out);
+    }
     let is_list = |k: &str| k.starts_with("NextHopList.");
     if op != "CreateRouteEntry" || !query.iter().any(|(k, _)| is_list(k)) {
         return Ok(query.to_vec());
@@ -341,7 +360,7 @@ fn nest(value: Value) -> Value {
             map.into_iter()
                 .map(|(key, value)| {
                     let key = RENAMED.iter().find(|(ours, _)| *ours == key).map_or(key, |(_, theirs)| theirs.to_string());
-                    let value = nest(value);
+                    let value = api_value(&key, nest(value));
                     match (NESTED.iter().find(|(list, _)| *list == key), value) {
                         (Some((_, item)), Value::Array(items)) => (key, json!({ *item: items })),
                         (_, value) => (key, value),
@@ -510,6 +529,8 @@ mod tests {
         );
         let entries = nest(json!({"RouteEntrys": [{"NextHops": [{"NextHopId": "eni-1"}]}]}));
         assert_eq!(entries, json!({"RouteEntrys": {"RouteEntry": [{"NextHops": {"NextHop": [{"NextHopId": "eni-1"}]}}]}}));
+        let rules = nest(json!({"Permissions": [{"IpProtocol": "tcp", "Policy": "drop", "Direction": "ingress"}]}));
+        assert_eq!(rules, json!({"Permissions": {"Permission": [{"IpProtocol": "TCP", "Policy": "Drop", "Direction": "ingress"}]}}));
         // Past the last page: an empty list, the total kept.
         let past = paged(json!({"Vpcs": [{"VpcId": "vpc-1"}]}), Some(("DescribeVpcs", 3, 10)));
         assert_eq!(past, json!({"Vpcs": [], "TotalCount": 1, "PageNumber": 3, "PageSize": 10}));
