@@ -81,6 +81,17 @@ custom = [e for e in listed.route_entrys.route_entry if e.type == "Custom"]
 say("tea ECMP route entry", entry=entry.body.route_entry_id, enis=enis,
     hops=[{"id": h.next_hop_id, "type": h.next_hop_type, "weight": h.weight} for e in custom for h in e.next_hops.next_hop])
 
+# The entries a page of two at a time, by token, until none is left.
+pages, token = [], None
+while token != "":
+    body = tea().describe_route_entry_list(vpc_models.DescribeRouteEntryListRequest(region_id="cn-hangzhou", route_table_id=table, max_result=2, next_token=token)).body
+    pages.append([e.route_entry_id or e.destination_cidr_block for e in body.route_entrys.route_entry])
+    token, total = body.next_token, body.total_count
+    if len(pages) > 10:
+        break
+everything = tea().describe_route_entry_list(vpc_models.DescribeRouteEntryListRequest(region_id="cn-hangzhou", route_table_id=table, max_result=100)).body
+say("tea route entries by token", pages=pages, total=total, all=[e.route_entry_id or e.destination_cidr_block for e in everything.route_entrys.route_entry])
+
 # A dry run that would succeed answers DryRunOperation (and makes nothing).
 from aliyunsdkvpc.request.v20160428.CreateVpcRequest import CreateVpcRequest
 dry = CreateVpcRequest()

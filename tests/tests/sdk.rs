@@ -108,6 +108,13 @@ fn the_official_sdks_drive_the_tcp_api() {
         json!([{"id": enis[0], "type": "NetworkInterface", "weight": 100}, {"id": enis[1], "type": "NetworkInterface", "weight": 50}]),
         "{ecmp}"
     );
+    // By token, two at a time: every entry once, in order, then no token.
+    let tokened = step("tea route entries by token");
+    let pages = tokened["pages"].as_array().unwrap();
+    let joined: Vec<Value> = pages.iter().flat_map(|p| p.as_array().unwrap().clone()).collect();
+    assert_eq!(Value::from(joined.clone()), tokened["all"], "{tokened}");
+    assert_eq!(tokened["total"].as_u64(), Some(joined.len() as u64), "{tokened}");
+    assert!(joined.len() >= 3 && pages.iter().all(|p| p.as_array().unwrap().len() <= 2), "{tokened}");
     let dry = step("classic dry run");
     assert_eq!(dry["code"], "DryRunOperation", "{dry}");
 

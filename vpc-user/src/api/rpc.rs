@@ -102,6 +102,9 @@ const COMMON: &[&str] = &[
     "PageNumber",
     "PageSize",
     "ClientToken",
+    "MaxResult",
+    "MaxResults",
+    "NextToken",
     "OwnerId",
     "OwnerAccount",
     "ResourceOwnerId",
@@ -152,6 +155,22 @@ const PAGED: &[(&str, &str)] = &[
     ("DescribeCens", "Cens"),
 ];
 
+/// The listings the API pages with a token instead (or besides): the operation, its list, the
+/// name of its page-size parameter, its default and its largest.
+const TOKENED: &[(&str, &str, &str, usize, usize)] = &[
+    ("DescribeRouteEntryList", "RouteEntrys", "MaxResult", 10, 100),
+    ("DescribeNetworkInterfaces", "NetworkInterfaceSets", "MaxResults", 10, 500),
+];
+
+/// Which part of a listing a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Page {
+    /// `PageNumber` (from 1) of `PageSize`.
+    Numbered { number: usize, size: usize },
+    /// `max` items from `offset` (its `NextToken`).
+    Token { offset: usize, max: usize },
+}
+
 #[derive(Clone)]
 struct Shared {
     agent: Arc<Mutex<Agent>>,
@@ -200,7 +219,7 @@ async fn handle(
     let mut page = None;
     let result = match admit(&shared, &req) {
         Ok((op, body, asked)) => {
-            page = asked.map(|(number, size)| (op, number, size));
+            page = asked.map(|asked| (op, asked));
             let agent = shared.agent.clone();
             tokio::task::spawn_blocking(move || match agent.lock() {
                 Ok(mut agent) => super::dispatch(&mut agent, op, body.to_string()),
@@ -235,7 +254,7 @@ async fn handle(
 /// Whether `req` may run, and as which operation with which JSON parameters (and, for a
 /// listing the API pages, which page of it).
 #[allow(clippy::type_complexity)]
-fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value, Option<(usize, usize)>), ApiError> {
+fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value, Option<Page>), ApiError> {
     let signed = signature::signed(req).map_err(|e| ApiError::new(400, "IncompleteSignature", e.to_string()))?;
     let keys = AccessKeys::read(&shared.state_dir).map_err(ApiError::internal)?;
     let key = keys.keys.get(signed.key_id()).ok_or_else(|| {
@@ -252,20 +271,35 @@ fn admit(shared: &Shared, req: &Request) -> Result<(&'static str, Value, Option<
     let Some(op) = served.and_then(|name| super::find(name)) else {
         return Err(ApiError::new(404, "InvalidAction.NotFound", format!("Specified api is not found: {action} of version {version:?}")));
     };
-    let page = if PAGED.iter().any(|(name, _)| *name == op.name) {
-        let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
-            match req.param(name) {
-                None => Ok(default),
-                Some(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=max).contains(n))
-                    .ok_or_else(|| ApiError::bad(super::error::code::INVALID_PARAMETER, name, format!("{name} is 1-{max}: {v:?}"))),
-            }
-        };
-        Some((number("PageNumber", 1, usize::MAX)?, number("PageSize", 10, 50)?))
-    } else {
-        None
+    let number = |name: &str, default: usize, max: usize| -> Result<usize, ApiError> {
+        match req.param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| ApiError::bad(super::error::code::INVALID_PARAMETER, name, format!("{name} is 1-{max}: {v:?}"))),
+        }
+    };
+    let tokened = TOKENED.iter().find(|t| t.0 == op.name);
+    let numbered = PAGED.iter().any(|(name, _)| *name == op.name);
+    let page = match tokened {
+        // (A listing paged both ways takes the token's way when asked to.)
+        Some(&(_, _, max_name, default, max)) if !numbered || req.param(max_name).is_some() || req.param("NextToken").is_some() => {
+            let offset = match req.param("NextToken").filter(|t| !t.is_empty()) {
+                None => 0,
+                Some(token) => token.strip_prefix('t').and_then(|o| o.parse().ok()).ok_or_else(|| {
+                    ApiError::bad(
+                        super::error::code::INVALID_PARAMETER,
+                        "NextToken",
+                        format!("NextToken {token:?} is not one this API gave"),
+                    )
+                })?,
+            };
+            Some(Page::Token { offset, max: number(max_name, default, max)? })
+        }
+        _ if numbered => Some(Page::Numbered { number: number("PageNumber", 1, usize::MAX)?, size: number("PageSize", 10, 50)? }),
+        _ => None,
     };
     Ok((op.name, parameters(op, &api_form(op.name, &req.query)?)?, page))
 }
@@ -337,17 +371,28 @@ fn api_form(op: &str, query: &[(String, String)]) -> Result<Vec<(String, String)
     Ok(out)
 }
 
-/// Page `number` of `size` of a listing's list, with `TotalCount`, `PageNumber`, `PageSize`.
-fn paged(mut value: Value, page: Option<(&str, usize, usize)>) -> Value {
-    let Some((op, number, size)) = page else { return value };
-    let Some((_, list)) = PAGED.iter().find(|(name, _)| *name == op) else { return value };
-    if let Some(Value::Array(items)) = value.get_mut(*list) {
-        let total = items.len();
-        let kept: Vec<Value> = items.drain(..).skip((number - 1).saturating_mul(size)).take(size).collect();
-        *items = kept;
-        value["TotalCount"] = Value::from(total);
-        value["PageNumber"] = Value::from(number);
-        value["PageSize"] = Value::from(size);
+/// The part of a listing's list `page` asks for, with `TotalCount`, and `PageNumber` and
+/// `PageSize` or the `NextToken` of the rest (none at the end).
+fn paged(mut value: Value, page: Option<(&str, Page)>) -> Value {
+    let Some((op, page)) = page else { return value };
+    let list = PAGED.iter().find(|(name, _)| *name == op).map(|(_, l)| *l).or(TOKENED.iter().find(|t| t.0 == op).map(|t| t.1));
+    let Some(Value::Array(items)) = list.and_then(|l| value.get_mut(l)) else { return value };
+    let total = items.len();
+    let (skip, take) = match page {
+        Page::Numbered { number, size } => ((number - 1).saturating_mul(size), size),
+        Page::Token { offset, max } => (offset, max),
+    };
+    let kept: Vec<Value> = items.drain(..).skip(skip).take(take).collect();
+    *items = kept;
+    value["TotalCount"] = Value::from(total);
+    match page {
+        Page::Numbered { number, size } => {
+            value["PageNumber"] = Value::from(number);
+            value["PageSize"] = Value::from(size);
+        }
+        Page::Token { offset, max } => {
+            value["NextToken"] = if offset + max < total { Value::from(format!("t{}", offset + max)) } else { Value::from("") };
+        }
     }
     value
 }
@@ -522,7 +567,7 @@ mod tests {
     #[test]
     fn answers_take_the_apis_shape_and_pages() {
         let answer = json!({"Vpcs": [{"VpcId": "vpc-1", "VSwitchIds": ["vsw-1"], "RouteTableIds": ["vtb-1"]}, {"VpcId": "vpc-2", "VSwitchIds": [], "RouteTableIds": []}], "TotalCount": 2});
-        let shaped = nest(paged(answer, Some(("DescribeVpcs", 2, 1))));
+        let shaped = nest(paged(answer, Some(("DescribeVpcs", Page::Numbered { number: 2, size: 1 }))));
         assert_eq!(
             shaped,
             json!({"Vpcs": {"Vpc": [{"VpcId": "vpc-2", "VSwitchIds": {"VSwitchId": []}, "RouterTableIds": {"RouterTableIds": []}}]}, "TotalCount": 2, "PageNumber": 2, "PageSize": 1})
@@ -532,8 +577,14 @@ mod tests {
         let rules = nest(json!({"Permissions": [{"IpProtocol": "tcp", "Policy": "drop", "Direction": "ingress"}]}));
         assert_eq!(rules, json!({"Permissions": {"Permission": [{"IpProtocol": "TCP", "Policy": "Drop", "Direction": "ingress"}]}}));
         // Past the last page: an empty list, the total kept.
-        let past = paged(json!({"Vpcs": [{"VpcId": "vpc-1"}]}), Some(("DescribeVpcs", 3, 10)));
+        let past = paged(json!({"Vpcs": [{"VpcId": "vpc-1"}]}), Some(("DescribeVpcs", Page::Numbered { number: 3, size: 10 })));
         assert_eq!(past, json!({"Vpcs": [], "TotalCount": 1, "PageNumber": 3, "PageSize": 10}));
+        // By token: two of three, then the last one and no token.
+        let three = json!({"RouteEntrys": [{"RouteEntryId": "a"}, {"RouteEntryId": "b"}, {"RouteEntryId": "c"}]});
+        let first = paged(three.clone(), Some(("DescribeRouteEntryList", Page::Token { offset: 0, max: 2 })));
+        assert_eq!(first, json!({"RouteEntrys": [{"RouteEntryId": "a"}, {"RouteEntryId": "b"}], "TotalCount": 3, "NextToken": "t2"}));
+        let rest = paged(three, Some(("DescribeRouteEntryList", Page::Token { offset: 2, max: 2 })));
+        assert_eq!(rest, json!({"RouteEntrys": [{"RouteEntryId": "c"}], "TotalCount": 3, "NextToken": ""}));
     }
 
     #[test]
