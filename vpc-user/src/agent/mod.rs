@@ -393,13 +393,7 @@ impl Agent {
             return false;
         }
         let Some(edit) = self.store.delta().and_then(|delta| incremental::edit_of(&self.stored.doc, delta)) else { return false };
-        let state = incremental::State {
-            doc: &self.stored.doc,
-            topology: &self.topology,
-            binding: &self.binding,
-            entries: &self.entries,
-            sg_capacity: self.opts.limits.sg_capacity(),
-        };
+        let state = self.incremental_state();
         // The writer checked its quotas; a follower takes what was committed.
         let Ok(Ok(planned)) = incremental::plan(&state, &Quotas::unlimited(), edit) else { return false };
         if planned.ids().unwrap_or(&self.stored.ids) != &stored.ids {

@@ -57,22 +57,20 @@ impl AccessKeys {
     }
 }
 
+/// Fill `buf` from the kernel's random source (what secrets are made of).
+pub fn kernel_random(buf: &mut [u8]) {
+    std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, buf)).expect("reading /dev/urandom");
+}
+
 /// `n` characters of [0-9A-Za-z] from the kernel's random source.
 fn random_text(n: usize) -> String {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut bytes = vec![0u8; n];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes)).expect("reading /dev/urandom");
-    // 62 does not divide 256: the first 248 values are taken, the rest drawn again.
+    // 62 does not divide 256: only the first 248 values are taken, the rest drawn again.
     let mut out = String::with_capacity(n);
-    let mut more = [0u8; 1];
-    for mut b in bytes {
-        while b >= 248 {
-            std::fs::File::open("/dev/urandom")
-                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut more))
-                .expect("reading /dev/urandom");
-            b = more[0];
-        }
-        out.push(ALPHABET[usize::from(b % 62)] as char);
+    let mut bytes = [0u8; 64];
+    while out.len() < n {
+        kernel_random(&mut bytes);
+        out.extend(bytes.iter().filter(|b| **b < 248).map(|b| ALPHABET[usize::from(b % 62)] as char).take(n - out.len()));
     }
     out
 }

@@ -539,7 +539,7 @@ fn parameters(op: &super::Op, query: &[(String, String)]) -> Result<Value, ApiEr
 
 fn request_id() -> String {
     let mut bytes = [0u8; 16];
-    let _ = std::fs::File::open("/dev/urandom").and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    super::access_keys::kernel_random(&mut bytes);
     let n = u128::from_ne_bytes(bytes);
     format!(
         "{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",

@@ -223,13 +223,7 @@ impl Agent {
     pub fn change(&mut self, dry_run: bool, edit: Edit) -> Result<Applied, ChangeError> {
         self.catch_up()?;
         let edit = if self.quotas_checked {
-            let state = State {
-                doc: &self.stored.doc,
-                topology: &self.topology,
-                binding: &self.binding,
-                entries: &self.entries,
-                sg_capacity: self.opts.limits.sg_capacity(),
-            };
+            let state = self.incremental_state();
             match plan(&state, &self.opts.quotas, edit) {
                 Ok(planned) if dry_run => return Ok(Applied { changes: vec![planned?.change], report: Default::default() }),
                 Ok(planned) if self.writes_incrementally() => return self.commit_planned(planned?),
@@ -243,6 +237,17 @@ impl Agent {
         let mut doc = self.stored.doc.clone();
         edit.apply(&mut doc);
         self.commit_document(doc, dry_run)
+    }
+
+    /// What an edit on the incremental path is decided on: this agent's state.
+    pub(super) fn incremental_state(&self) -> State<'_> {
+        State {
+            doc: &self.stored.doc,
+            topology: &self.topology,
+            binding: &self.binding,
+            entries: &self.entries,
+            sg_capacity: self.opts.limits.sg_capacity(),
+        }
     }
 
     /// The data path is this agent's and it knows what the maps hold (it wrote them).
